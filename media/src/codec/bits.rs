@@ -1,0 +1,125 @@
+//! An MSB-first bit reader with Exp-Golomb codes (ITU-T H.264 §7.2, §9.1) and a bit writer.
+
+/// Reads bits MSB first; every read past the end is an error, never a panic.
+pub struct BitReader<'a> {
+    data: &'a [u8],
+    pos: usize, // in bits
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutOfBits;
+
+impl<'a> BitReader<'a> {
+    pub fn new(data: &'a [u8]) -> Self {
+        BitReader { data, pos: 0 }
+    }
+    pub fn bits_left(&self) -> usize {
+        self.data.len() * 8 - self.pos.min(self.data.len() * 8)
+    }
+    pub fn read_bit(&mut self) -> Result<u32, OutOfBits> {
+        if self.pos >= self.data.len() * 8 {
+            return Err(OutOfBits);
+        }
+        let b = (self.data[self.pos / 8] >> (7 - self.pos % 8)) & 1;
+        self.pos += 1;
+        Ok(b as u32)
+    }
+    pub fn read(&mut self, n: u32) -> Result<u32, OutOfBits> {
+        debug_assert!(n <= 32);
+        let mut v: u64 = 0;
+        for _ in 0..n {
+            v = (v << 1) | self.read_bit()? as u64;
+        }
+        Ok(v as u32)
+    }
+    pub fn skip(&mut self, n: usize) -> Result<(), OutOfBits> {
+        if self.bits_left() < n {
+            return Err(OutOfBits);
+        }
+        self.pos += n;
+        Ok(())
+    }
+    /// ue(v)
+    pub fn read_ue(&mut self) -> Result<u32, OutOfBits> {
+        let mut zeros = 0;
+        while self.read_bit()? == 0 {
+            zeros += 1;
+            if zeros > 31 {
+                return Err(OutOfBits);
+            }
+        }
+        if zeros == 0 {
+            return Ok(0);
+        }
+        let rest = self.read(zeros)? as u64;
+        Ok(((1u64 << zeros) - 1 + rest).min(u32::MAX as u64) as u32)
+    }
+    /// se(v)
+    pub fn read_se(&mut self) -> Result<i32, OutOfBits> {
+        let k = self.read_ue()? as i64;
+        Ok(if k % 2 == 1 { (k + 1) / 2 } else { -(k / 2) } as i32)
+    }
+}
+
+/// Writes bits MSB first.
+#[derive(Default)]
+pub struct BitWriter {
+    out: Vec<u8>,
+    acc: u64,
+    n: u32,
+}
+
+impl BitWriter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn write(&mut self, bits: u32, value: u32) {
+        for i in (0..bits).rev() {
+            self.acc = (self.acc << 1) | ((value >> i) & 1) as u64;
+            self.n += 1;
+            if self.n == 8 {
+                self.out.push(self.acc as u8);
+                self.acc = 0;
+                self.n = 0;
+            }
+        }
+    }
+    /// Pads with zero bits to a byte boundary and returns the bytes.
+    pub fn finish(mut self) -> Vec<u8> {
+        if self.n > 0 {
+            self.out.push((self.acc << (8 - self.n)) as u8);
+        }
+        self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn exp_golomb() {
+        // 1 -> 0, 010 -> 1, 011 -> 2, 00100 -> 3
+        let mut r = BitReader::new(&[0b1010_0110, 0b0100_0000]);
+        assert_eq!(r.read_ue(), Ok(0));
+        assert_eq!(r.read_ue(), Ok(1));
+        assert_eq!(r.read_ue(), Ok(2));
+        assert_eq!(r.read_ue(), Ok(3));
+        let mut r = BitReader::new(&[0]);
+        assert_eq!(r.read_ue(), Err(OutOfBits));
+        let mut r = BitReader::new(&[0b0100_1100]);
+        assert_eq!(r.read_se(), Ok(1));
+        assert_eq!(r.read_se(), Ok(-1));
+    }
+    #[test]
+    fn writer_roundtrip() {
+        let mut w = BitWriter::new();
+        w.write(5, 2);
+        w.write(4, 4);
+        w.write(4, 2);
+        let b = w.finish();
+        let mut r = BitReader::new(&b);
+        assert_eq!(r.read(5), Ok(2));
+        assert_eq!(r.read(4), Ok(4));
+        assert_eq!(r.read(4), Ok(2));
+    }
+}

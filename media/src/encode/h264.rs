@@ -1,0 +1,239 @@
+//! H.264 encoding with OpenH264 (Constrained Baseline, CAVLC, no B-frames: PTS = DTS).
+//!
+//! Settings that matter for an archive (see docs/decisions.md): bitrate rate control with
+//! frame skipping OFF (every input picture becomes an output picture), scene-change
+//! detection OFF (IDR pictures only where we put them), an explicit intra period, and
+//! SPS/PPS before every IDR (so every chunk decodes on its own). The output is Annex B.
+//!
+//! Parallelism: the timeline is cut into [`VideoChunk`]s of whole GOPs; each chunk is
+//! encoded by a fresh encoder on a rayon worker ([`ChunkEncoder`]), and the results are
+//! put back in order by the consumer (see [`EncodedChunk::index`]).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use crossbeam_channel::{Receiver, Sender};
+use openh264::encoder::{
+    BitRate, Complexity, Encoder, EncoderConfig, FrameRate, IntraFramePeriod, RateControlMode, SpsPpsStrategy,
+    UsageType,
+};
+use openh264::formats::YUVSource;
+use openh264::OpenH264API;
+
+use crate::codec::h264 as nal;
+use crate::frame::Picture;
+use crate::packet::Packet;
+use crate::{Error, Result};
+
+/// Output video parameters.
+#[derive(Clone, Copy, Debug)]
+pub struct H264Settings {
+    pub width: u32,
+    pub height: u32,
+    /// Frame rate as a fraction (num/den), e.g. 25/1 or 30000/1001.
+    pub fps_num: u32,
+    pub fps_den: u32,
+    /// Target bitrate in bits per second.
+    pub bitrate: u32,
+    /// Pictures per GOP (IDR interval). Chunks are whole GOPs.
+    pub gop: u32,
+}
+
+impl H264Settings {
+    /// A bitrate that keeps screen text and faces readable: ~0.08 bit per pixel at 25 fps
+    /// (1280x720 -> ~1.8 Mbit/s), at least 300 kbit/s.
+    pub fn default_bitrate(width: u32, height: u32, fps_num: u32, fps_den: u32) -> u32 {
+        let fps = fps_num as f64 / fps_den.max(1) as f64;
+        ((width as f64 * height as f64 * fps * 0.08) as u32).max(300_000)
+    }
+    /// 90 kHz timestamp of output frame `n`.
+    pub fn frame_pts(&self, n: u64) -> i64 {
+        crate::time::rescale(n as i64 * self.fps_den as i64, self.fps_num, crate::time::VIDEO_HZ)
+    }
+}
+
+struct PicSource<'a>(&'a Picture);
+
+impl YUVSource for PicSource<'_> {
+    fn dimensions(&self) -> (usize, usize) {
+        (self.0.width as usize, self.0.height as usize)
+    }
+    fn strides(&self) -> (usize, usize, usize) {
+        let cw = self.0.width.div_ceil(2) as usize;
+        (self.0.width as usize, cw, cw)
+    }
+    fn y(&self) -> &[u8] {
+        self.0.y()
+    }
+    fn u(&self) -> &[u8] {
+        self.0.u()
+    }
+    fn v(&self) -> &[u8] {
+        self.0.v()
+    }
+}
+
+/// One H.264 encoder instance.
+pub struct H264Encoder {
+    enc: Encoder,
+    settings: H264Settings,
+}
+
+impl H264Encoder {
+    pub fn new(settings: H264Settings) -> Result<H264Encoder> {
+        if settings.width % 2 != 0 || settings.height % 2 != 0 || settings.width < 16 || settings.height < 16 {
+            return Err(Error::Encode(format!(
+                "canvas {}x{} must be even and at least 16x16",
+                settings.width, settings.height
+            )));
+        }
+        let fps = settings.fps_num as f32 / settings.fps_den.max(1) as f32;
+        let cfg = EncoderConfig::new()
+            .usage_type(UsageType::CameraVideoRealTime)
+            .rate_control_mode(RateControlMode::Bitrate)
+            .bitrate(BitRate::from_bps(settings.bitrate))
+            .max_frame_rate(FrameRate::from_hz(fps))
+            .skip_frames(false)
+            .scene_change_detect(false)
+            .background_detection(false)
+            .adaptive_quantization(true)
+            .complexity(Complexity::Low)
+            .sps_pps_strategy(SpsPpsStrategy::ConstantId)
+            .intra_frame_period(IntraFramePeriod::from_num_frames(settings.gop.max(1)));
+        let enc = Encoder::with_api_config(OpenH264API::from_source(), cfg)
+            .map_err(|e| Error::Encode(format!("cannot create H.264 encoder: {e}")))?;
+        Ok(H264Encoder { enc, settings })
+    }
+
+    /// Encode one picture; returns the Annex B access unit and whether it is an IDR.
+    pub fn encode(&mut self, pic: &Picture, force_idr: bool) -> Result<(Vec<u8>, bool)> {
+        if pic.width != self.settings.width || pic.height != self.settings.height {
+            return Err(Error::Encode(format!(
+                "picture {}x{} does not match the canvas {}x{}",
+                pic.width, pic.height, self.settings.width, self.settings.height
+            )));
+        }
+        if force_idr {
+            self.enc.force_intra_frame();
+        }
+        let bs = self.enc.encode(&PicSource(pic)).map_err(|e| Error::Encode(e.to_string()))?;
+        let data = bs.to_vec();
+        let idr = nal::annexb_has_idr(&data);
+        Ok((data, idr))
+    }
+}
+
+/// A run of consecutive output pictures starting at output frame `first_frame`.
+pub struct VideoChunk {
+    pub index: u64,
+    pub first_frame: u64,
+    pub pictures: Vec<Arc<Picture>>,
+}
+
+/// The packets of one chunk, in order; the first is an IDR.
+pub struct EncodedChunk {
+    pub index: u64,
+    pub packets: Vec<Packet>,
+}
+
+/// Encodes chunks in parallel on a rayon pool of `threads` workers.
+pub struct ChunkEncoder {
+    pub settings: H264Settings,
+    pool: rayon::ThreadPool,
+}
+
+impl ChunkEncoder {
+    pub fn new(settings: H264Settings, threads: usize) -> Result<ChunkEncoder> {
+        // Fail early with a clear message if the parameters are unusable.
+        H264Encoder::new(settings)?;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .thread_name(|i| format!("h264-enc-{i}"))
+            .build()
+            .map_err(|e| Error::Encode(format!("thread pool: {e}")))?;
+        Ok(ChunkEncoder { settings, pool })
+    }
+
+    /// Encode one chunk synchronously (on the calling thread).
+    pub fn encode_chunk(settings: H264Settings, chunk: &VideoChunk) -> Result<EncodedChunk> {
+        let mut enc = H264Encoder::new(settings)?;
+        let mut packets = Vec::with_capacity(chunk.pictures.len());
+        let dur = settings.frame_pts(1);
+        for (i, pic) in chunk.pictures.iter().enumerate() {
+            let n = chunk.first_frame + i as u64;
+            let (data, idr) = enc.encode(pic, i == 0)?;
+            if i == 0 && !idr {
+                return Err(Error::Encode("encoder did not start the chunk with an IDR picture".into()));
+            }
+            if data.is_empty() {
+                return Err(Error::Encode(format!("encoder produced no data for frame {n}")));
+            }
+            let pts = settings.frame_pts(n);
+            packets.push(Packet {
+                stream: 0,
+                pts,
+                dts: pts,
+                duration: settings.frame_pts(n + 1) - pts,
+                keyframe: idr,
+                data: Bytes::from(data),
+            });
+        }
+        let _ = dur;
+        Ok(EncodedChunk { index: chunk.index, packets })
+    }
+
+    /// Run until `input` closes: every chunk received is encoded on the pool and its result
+    /// sent to `output` (in completion order; the consumer reorders by index). At most
+    /// `threads` chunks are in flight, so memory stays bounded by the channel capacities.
+    pub fn run(&self, input: Receiver<VideoChunk>, output: Sender<Result<EncodedChunk>>) {
+        let settings = self.settings;
+        self.pool.install(|| {
+            use rayon::iter::{ParallelBridge, ParallelIterator};
+            input.into_iter().par_bridge().for_each_with(output, |out, chunk| {
+                let r = Self::encode_chunk(settings, &chunk);
+                drop(chunk);
+                let _ = out.send(r);
+            });
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> H264Settings {
+        H264Settings { width: 64, height: 48, fps_num: 25, fps_den: 1, bitrate: 200_000, gop: 10 }
+    }
+
+    #[test]
+    fn chunk_starts_with_idr_and_has_every_frame() {
+        let pics: Vec<Arc<Picture>> = (0..20).map(|i| Arc::new(Picture::filled(64, 48, 16 + i * 8, 128, 128))).collect();
+        let chunk = VideoChunk { index: 3, first_frame: 100, pictures: pics };
+        let out = ChunkEncoder::encode_chunk(settings(), &chunk).unwrap();
+        assert_eq!(out.index, 3);
+        assert_eq!(out.packets.len(), 20);
+        assert!(out.packets[0].keyframe);
+        assert!(out.packets[10].keyframe, "GOP of 10 puts an IDR at frame 10");
+        assert_eq!(out.packets.iter().filter(|p| p.keyframe).count(), 2, "no scene-change IDRs");
+        assert_eq!(out.packets[0].pts, 100 * 3600);
+        assert_eq!(out.packets[19].pts, 119 * 3600);
+        // SPS and PPS precede the first IDR.
+        let types: Vec<u8> = nal::annexb_nals(&out.packets[0].data).map(nal::nal_type).collect();
+        assert!(types.contains(&nal::NAL_SPS) && types.contains(&nal::NAL_PPS), "{types:?}");
+    }
+
+    #[test]
+    fn rejects_odd_canvas() {
+        let mut s = settings();
+        s.width = 63;
+        assert!(H264Encoder::new(s).is_err());
+    }
+
+    #[test]
+    fn ntsc_timestamps_do_not_drift() {
+        let s = H264Settings { fps_num: 30000, fps_den: 1001, ..settings() };
+        // One hour of 29.97 fps frames lands exactly on the 90 kHz grid.
+        assert_eq!(s.frame_pts(107_892), 107_892 * 3003);
+    }
+}

@@ -1,0 +1,19 @@
+//! `media`: stitch's in-process media pipeline.
+//!
+//! Stages, in data order, one module each: [`demux`] (containers to packets), [`decode`]
+//! (packets to pictures and PCM), [`timeline`] (clips placed on one clock, gaps filled),
+//! [`compose`] (pictures onto the output canvas), [`encode`] (H.264/AAC), [`mux`]
+//! (MP4 / MPEG-TS). They share only the vocabulary in [`time`], [`packet`] and [`frame`];
+//! [`pipeline`] wires them with bounded channels. No network, no async runtime.
+
+pub mod codec;
+pub mod error;
+pub mod frame;
+pub mod packet;
+pub mod time;
+
+pub use error::{Error, Result};
+pub mod decode;
+pub mod encode;
+pub mod compose;
+pub mod timeline;

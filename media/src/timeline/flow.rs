@@ -1,0 +1,198 @@
+//! The flow JSON: MTS Link's event-log shape, reduced to what places clips on a timeline.
+//!
+//! ```json
+//! {"name": "...", "duration": 1234.5,
+//!  "eventLogs": [{"relativeTime": 12.3, "module": "mediasession.add",
+//!                 "data": {"id": 7, "url": "chunk.mp4", "duration": 10.0}},
+//!                {"relativeTime": 20.0, "module": "mediasession.update",
+//!                 "data": {"id": 7, "duration": 9.5}}]}
+//! ```
+//! Every event whose `data.url` is a string is a clip at its `relativeTime` (seconds). A
+//! `mediasession.update` with the same `data.id` (or `data.duration` on the clip's own
+//! event) bounds the clip's length. Relative urls are resolved against the JSON file's
+//! folder. Seconds (f64) are converted to 90 kHz ticks here, once; nothing downstream
+//! sees floating-point time. Unknown modules and fields are ignored.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::time::{Time, VIDEO_HZ};
+use crate::{Error, Result};
+
+/// One clip on the timeline.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClipSpec {
+    /// Position in the flow's event list (stable identity for reports).
+    pub index: usize,
+    /// The url as written in the flow.
+    pub url: String,
+    /// Resolved local path.
+    pub path: PathBuf,
+    /// Start on the timeline, 90 kHz ticks.
+    pub start: i64,
+    /// Maximum length from the flow (`duration` of the event or of a matching
+    /// `mediasession.update`), 90 kHz ticks. The data decides when it is shorter.
+    pub max_len: Option<i64>,
+    /// `data.id` when present.
+    pub id: Option<String>,
+}
+
+/// A parsed flow.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Flow {
+    pub name: String,
+    /// Timeline length from the JSON, 90 kHz ticks.
+    pub duration: Option<i64>,
+    pub clips: Vec<ClipSpec>,
+}
+
+fn secs(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    }
+    .filter(|x| x.is_finite())
+}
+
+fn id_of(v: &Value) -> Option<String> {
+    match v {
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// Limit on the number of clips (a guard against absurd inputs; real webinars have ~2000).
+pub const MAX_CLIPS: usize = 1_000_000;
+
+impl Flow {
+    pub fn load(path: &Path) -> Result<Flow> {
+        let text = std::fs::read(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::parse(&text, &base).map_err(|e| match e {
+            Error::Flow(m) => Error::Flow(format!("{}: {m}", path.display())),
+            other => other,
+        })
+    }
+
+    /// Parse flow JSON; relative urls resolve against `base`.
+    pub fn parse(json: &[u8], base: &Path) -> Result<Flow> {
+        let v: Value = serde_json::from_slice(json).map_err(|e| {
+            if e.is_eof() {
+                Error::Flow(format!("truncated JSON (ends at line {} column {})", e.line(), e.column()))
+            } else {
+                Error::Flow(format!("not valid JSON: {e}"))
+            }
+        })?;
+        let obj = v.as_object().ok_or_else(|| Error::Flow("top level is not a JSON object".into()))?;
+        let name = obj.get("name").and_then(Value::as_str).unwrap_or("stitch").to_string();
+        let duration = match obj.get("duration") {
+            None | Some(Value::Null) => None,
+            Some(d) => {
+                let s = secs(d).ok_or_else(|| Error::Flow(format!("\"duration\" is not a number: {d}")))?;
+                if s < 0.0 {
+                    return Err(Error::Flow(format!("negative duration {s}")));
+                }
+                Some(Time::from_secs_f64(s, VIDEO_HZ).ticks)
+            }
+        };
+        let logs = match obj.get("eventLogs") {
+            Some(Value::Array(a)) => a.as_slice(),
+            Some(_) => return Err(Error::Flow("\"eventLogs\" is not an array".into())),
+            None => return Err(Error::Flow("no \"eventLogs\" array".into())),
+        };
+        let mut updates: HashMap<String, i64> = HashMap::new();
+        for ev in logs {
+            if ev.get("module").and_then(Value::as_str) == Some("mediasession.update") {
+                let data = ev.get("data");
+                if let (Some(id), Some(d)) =
+                    (data.and_then(|d| d.get("id")).and_then(id_of), data.and_then(|d| d.get("duration")).and_then(secs))
+                {
+                    if d >= 0.0 {
+                        updates.insert(id, Time::from_secs_f64(d, VIDEO_HZ).ticks);
+                    }
+                }
+            }
+        }
+        let mut clips = Vec::new();
+        for (i, ev) in logs.iter().enumerate() {
+            let Some(data) = ev.get("data").filter(|d| d.is_object()) else { continue };
+            let Some(url) = data.get("url").and_then(Value::as_str) else { continue };
+            if ev.get("module").and_then(Value::as_str) == Some("mediasession.update") {
+                continue;
+            }
+            if url.trim().is_empty() {
+                return Err(Error::Flow(format!("event {i}: empty url")));
+            }
+            let rt = ev
+                .get("relativeTime")
+                .ok_or_else(|| Error::Flow(format!("event {i} ({url}): no relativeTime")))?;
+            let rt = secs(rt).ok_or_else(|| Error::Flow(format!("event {i} ({url}): relativeTime is not a number")))?;
+            if rt < 0.0 {
+                return Err(Error::Flow(format!("event {i} ({url}): negative relativeTime {rt}")));
+            }
+            let id = data.get("id").and_then(id_of);
+            let own = data.get("duration").and_then(secs).filter(|d| *d > 0.0).map(|d| Time::from_secs_f64(d, VIDEO_HZ).ticks);
+            let max_len = id.as_ref().and_then(|id| updates.get(id).copied()).or(own);
+            let path = resolve(url, base);
+            clips.push(ClipSpec { index: clips.len(), url: url.to_string(), path, start: Time::from_secs_f64(rt, VIDEO_HZ).ticks, max_len, id });
+            if clips.len() > MAX_CLIPS {
+                return Err(Error::Flow(format!("more than {MAX_CLIPS} clips")));
+            }
+        }
+        if clips.is_empty() && duration.is_none() {
+            return Err(Error::Flow("no clips (no event has data.url) and no duration".into()));
+        }
+        Ok(Flow { name, duration, clips })
+    }
+}
+
+fn resolve(url: &str, base: &Path) -> PathBuf {
+    let u = url.strip_prefix("file://").unwrap_or(url);
+    let p = Path::new(u);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_mts_shape() {
+        let j = br#"{"name":"w","duration":30.5,"eventLogs":[
+            {"relativeTime":0.5,"module":"mediasession.add","data":{"id":1,"url":"a.mp4"}},
+            {"relativeTime":2,"module":"conference.add","data":{"id":9}},
+            {"relativeTime":"3.25","module":"mediasession.add","data":{"id":"2","url":"/abs/b.mp4","duration":10}},
+            {"relativeTime":9,"module":"mediasession.update","data":{"id":1,"duration":4.2}}]}"#;
+        let f = Flow::parse(j, Path::new("/base")).unwrap();
+        assert_eq!(f.name, "w");
+        assert_eq!(f.duration, Some(30.5 as i64 * 0 + 2_745_000));
+        assert_eq!(f.clips.len(), 2);
+        assert_eq!(f.clips[0].path, PathBuf::from("/base/a.mp4"));
+        assert_eq!(f.clips[0].start, 45_000);
+        assert_eq!(f.clips[0].max_len, Some(378_000));
+        assert_eq!(f.clips[1].path, PathBuf::from("/abs/b.mp4"));
+        assert_eq!(f.clips[1].start, 292_500);
+        assert_eq!(f.clips[1].max_len, Some(900_000));
+    }
+
+    #[test]
+    fn clear_errors() {
+        let e = |j: &[u8]| Flow::parse(j, Path::new("/")).unwrap_err().to_string();
+        assert!(e(b"").contains("truncated"), "{}", e(b""));
+        assert!(e(br#"{"eventLogs":[{"relativeTime":1,"da"#).contains("truncated"));
+        assert!(e(b"[1,2]").contains("not a JSON object"));
+        assert!(e(br#"{"name":"x"}"#).contains("eventLogs"));
+        assert!(e(br#"{"eventLogs":[{"data":{"url":"a.mp4"}}]}"#).contains("relativeTime"));
+        assert!(e(br#"{"eventLogs":[{"relativeTime":-1,"data":{"url":"a.mp4"}}]}"#).contains("negative"));
+        assert!(e(br#"{"eventLogs":[]}"#).contains("no clips"));
+        assert!(e(br#"{"duration":"x","eventLogs":[]}"#).contains("duration"));
+    }
+}
