@@ -17,3 +17,6 @@ pub mod decode;
 pub mod encode;
 pub mod compose;
 pub mod timeline;
+pub mod demux;
+pub mod mux;
+pub mod pipeline;

@@ -143,7 +143,10 @@ impl AdtsHeader {
     /// A 7-byte header (no CRC) for one raw AAC frame of `payload_len` bytes.
     pub fn write(config: &AudioConfig, payload_len: usize) -> [u8; 7] {
         let len = payload_len + 7;
-        let profile = config.object_type.clamp(1, 4) - 1;
+        // ADTS carries the MPEG-2 profile (object type - 1) of the core coder: HE-AAC (5, 29)
+        // is written as LC at the core rate, its SBR/PS data being implicit in the payload.
+        let aot = if matches!(config.object_type, 1..=4) { config.object_type } else { 2 };
+        let profile = aot - 1;
         let sf = sample_rate_index(config.sample_rate).unwrap_or(3);
         let chan = if config.channels == 8 { 7 } else { config.channels.min(7) as u8 };
         [

@@ -125,6 +125,14 @@ impl AacEncoder {
             }
             guard += 1;
         }
+        // The last frame holds fewer real samples than 1024: say so in its duration, so the
+        // container's presentation ends exactly at the last real sample.
+        if let Some(last) = out.last_mut() {
+            let real_end = self.input_samples as i64;
+            if last.pts < real_end && last.pts + last.duration > real_end {
+                last.duration = real_end - last.pts;
+            }
+        }
         Ok(())
     }
 
@@ -151,8 +159,9 @@ mod tests {
         }
         e.finish(&mut out).unwrap();
         assert_eq!(out[0].pts, -(e.delay as i64));
-        let end = out.last().unwrap().pts + 1024;
-        assert!(end >= n as i64 && end < n as i64 + 1024, "covers input exactly: end {end}, n {n}");
+        let last = out.last().unwrap();
+        assert_eq!(last.pts + last.duration, n as i64, "the last packet ends at the last real sample");
+        assert!(last.pts + 1024 >= n as i64, "covers the input");
         for w in out.windows(2) {
             assert_eq!(w[1].pts - w[0].pts, 1024);
         }

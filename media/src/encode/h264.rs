@@ -100,8 +100,16 @@ impl H264Encoder {
             .complexity(Complexity::Low)
             .sps_pps_strategy(SpsPpsStrategy::ConstantId)
             .intra_frame_period(IntraFramePeriod::from_num_frames(settings.gop.max(1)));
-        let enc = Encoder::with_api_config(OpenH264API::from_source(), cfg)
+        let mut enc = Encoder::with_api_config(OpenH264API::from_source(), cfg)
             .map_err(|e| Error::Encode(format!("cannot create H.264 encoder: {e}")))?;
+        // Quiet the library's own logging before it initialises (it would print a warning
+        // about frame skipping being off to stderr for every chunk). OpenH264 accepts the
+        // trace level before initialisation.
+        let mut level: i32 = openh264_sys2::WELS_LOG_QUIET as i32;
+        // SAFETY: valid pointer to an int option for the lifetime of the call.
+        unsafe {
+            enc.raw_api().set_option(openh264_sys2::ENCODER_OPTION_TRACE_LEVEL, (&mut level as *mut i32).cast());
+        }
         Ok(H264Encoder { enc, settings })
     }
 

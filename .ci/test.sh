@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: setup, then the tests of the default build
+# (no system media library) and of the `ffmpeg` feature build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash .ci/setup.sh
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$(cd .. && pwd)/target}"
+export CARGO_TERM_COLOR=never
+echo "== default build =="
+cargo test --workspace --no-fail-fast 2>&1
+echo "== --features ffmpeg =="
+cargo test --workspace --features ffmpeg --no-fail-fast 2>&1

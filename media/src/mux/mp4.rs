@@ -1,0 +1,1767 @@
+//! MP4 muxer: H.264 and AAC packets to a progressive ("faststart") `.mp4` file, following
+//! ISO/IEC 14496-12 (ISO base media file format), ISO/IEC 14496-14 (MP4 file format, `esds`)
+//! and ISO/IEC 14496-15 (AVC file format, `avc1`/`avcC`).
+//!
+//! # How it writes
+//!
+//! Sample data is streamed, in the order [`Mp4Writer::write`] is called, to a sidecar file
+//! `<out>.mdat.part` next to the output, while compact sample tables are kept in memory
+//! (per sample: 4 bytes of size; run-length `stts`/`ctts` entries; sync sample numbers;
+//! 16 bytes per chunk). Consecutive samples of the same track form one chunk, so the
+//! interleaving of the file is exactly the interleaving of the calls. [`Mp4Writer::finish`]
+//! writes `ftyp` + `moov` + the `mdat` header to `<out>.part`, with chunk offsets computed
+//! for `mdat` placed right after `moov`, appends the sidecar data, fsyncs, renames
+//! `<out>.part` to `<out>` (atomic on POSIX) and removes the sidecar. An unfinished writer
+//! removes its temporary files when dropped, so `<out>` never exists half-written.
+//!
+//! # Layout written
+//!
+//! ```text
+//! ftyp            major isom, minor 0x200, compatible isom iso2 avc1 mp41
+//! moov
+//!   mvhd          timescale 1000, duration = longest track (rounded to nearest ms)
+//!   trak          one per stream that received at least one packet, track_ID 1, 2, ...
+//!     tkhd        flags 3 (enabled, in movie), duration = presented duration in movie
+//!                 ticks (= sum of the edits), width/height 16.16 (video), volume 1.0 (audio)
+//!     edts
+//!       elst      [empty edit (media_time -1) of the start delay, if the track starts late]
+//!                 + one edit: media_time = media time of pts 0, duration = presented part
+//!     mdia
+//!       mdhd      timescale = stream timebase (video) or sample rate (audio); duration =
+//!                 sum of sample durations; language from StreamInfo or "und"
+//!       hdlr      vide "stitch video" / soun "stitch audio"
+//!       minf
+//!         vmhd | smhd
+//!         dinf/dref   one self-contained `url ` entry (flags 1)
+//!         stbl
+//!           stsd  avc1 (+ avcC)  |  mp4a (+ esds: ES_Descriptor(3) > DecoderConfigDescriptor(4)
+//!                 OTI 0x40 streamType 5, bufferSizeDB = largest AU, maxBitrate = most bits in
+//!                 any 1 s window, avgBitrate > DecoderSpecificInfo(5) = AudioSpecificConfig;
+//!                 SLConfigDescriptor(6) predefined 2; descriptor sizes in the 4-byte
+//!                 expandable form 0x80 0x80 0x80 n that FFmpeg also writes)
+//!           stts  run-length sample durations
+//!           ctts  only if some pts != dts: version 0, or version 1 when an offset is negative
+//!           stsc  one entry per change of samples-per-chunk
+//!           stsz  per-sample sizes (or one constant size)
+//!           stco | co64   co64 (for every track) when a chunk offset would exceed u32::MAX
+//!           stss  video only, only if not every sample is a sync sample
+//! mdat            32-bit size, or size 1 + 64-bit largesize when the box exceeds u32::MAX
+//! ```
+//!
+//! # Samples
+//!
+//! - H.264: packets are Annex B (see [`crate::packet`]); they are stored with 4-byte NAL
+//!   length prefixes. Access unit delimiters are dropped. The `avcC` record is
+//!   [`StreamInfo::config`] passed through (its lengthSizeMinusOne is set to 3 if it said
+//!   otherwise); when the config is empty it is built from the first in-band SPS and PPS.
+//!   In-band SPS/PPS identical to those in `avcC` are stripped from the samples (an `avc1`
+//!   sample entry carries them out of band); a parameter set that differs from `avcC`
+//!   (a mid-stream change) is kept in-band so the pictures that need it still decode.
+//! - AAC: packets are raw access units stored as they are. The AudioSpecificConfig is
+//!   [`StreamInfo::config`], or an AAC-LC one built from `sample_rate`/`channels` when empty.
+//!
+//! # Timing
+//!
+//! Packet times are in the stream's timebase; audio times are rescaled to the sample rate
+//! (the `mdhd` timescale) with rounding, which is exact for frame-aligned audio. `dts` must
+//! increase strictly per stream. A sample's duration is the next sample's dts minus its own;
+//! the last one's is `pkt.duration` if > 0, else the previous delta (a lone sample without a
+//! duration gets 1024 samples for audio, 1/25 s for video).
+//!
+//! The presentation of every track starts at pts 0. With `first_dts` the dts of the track's
+//! first sample and `p0 = max(min pts, 0)`, the track gets an empty edit of `p0` (only if
+//! `p0 > 0`: the track starts late) followed by one edit with `media_time = p0 - first_dts`
+//! covering `p0 .. end`, where `end` is the largest `pts + duration`, capped by
+//! [`StreamInfo::presentation_end`]. So AAC encoder priming (first pts -2048) and the
+//! negative first dts of B-frame video are hidden by the edit list, and players and FFmpeg
+//! start both streams at 0.
+//!
+//! Timestamps in the file are `dts - first_dts` (decode time 0 = first sample) and
+//! `pts - dts` composition offsets.
+
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::codec::aac::AudioConfig;
+use crate::codec::h264::{self, AvcConfig, Sps};
+use crate::packet::{Codec, MediaKind, Packet, StreamInfo};
+use crate::time::rescale;
+use crate::{Error, Result};
+
+/// Timescale of `mvhd`, `tkhd` and `elst` durations.
+const MOVIE_TIMESCALE: u32 = 1000;
+
+/// Size thresholds; private so tests can exercise the 64-bit forms with small files.
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    /// Largest chunk offset that may be stored in `stco`.
+    stco_max: u64,
+    /// Largest `mdat` box (header included) that may use a 32-bit size.
+    box32_max: u64,
+}
+
+const DEFAULT_LIMITS: Limits = Limits { stco_max: u32::MAX as u64, box32_max: u32::MAX as u64 };
+
+/// Sample description state of one track.
+enum Entry {
+    Avc(AvcState),
+    Aac { asc: Vec<u8>, channels: u16 },
+}
+
+struct AvcState {
+    /// The finished `avcC` payload; `None` until in-band SPS and PPS were seen.
+    record: Option<Vec<u8>>,
+    /// Parameter sets in (or destined for) the record: in-band copies are stripped.
+    sps: Vec<Vec<u8>>,
+    pps: Vec<Vec<u8>>,
+}
+
+/// One chunk: where it starts in `mdat` and how many samples it holds.
+#[derive(Clone, Copy)]
+struct Chunk {
+    offset: u64,
+    samples: u32,
+}
+
+struct Track {
+    stream: usize,
+    kind: MediaKind,
+    entry: Entry,
+    /// Timebase of the packets.
+    in_tb: u32,
+    /// `mdhd` timescale.
+    timescale: u32,
+    width: u32,
+    height: u32,
+    language: [u8; 3],
+    presentation_end: Option<i64>,
+    sizes: Vec<u32>,
+    stts: Vec<(u32, u32)>,
+    ctts: Vec<(u32, i32)>,
+    sync: Vec<u32>,
+    chunks: Vec<Chunk>,
+    first_dts: i64,
+    last_dts: i64,
+    /// The caller's dts of the previous packet (for error messages).
+    last_in_dts: i64,
+    last_pts: i64,
+    last_duration: i64,
+    min_pts: i64,
+    /// Largest `pts + duration` over samples whose duration is known.
+    max_end: i64,
+    total_bytes: u64,
+    max_size: u32,
+}
+
+impl Track {
+    fn count(&self) -> u32 {
+        self.sizes.len() as u32
+    }
+}
+
+/// Writes one `.mp4` file from H.264 and AAC packets. See the module documentation.
+pub struct Mp4Writer {
+    path: PathBuf,
+    part_path: PathBuf,
+    sidecar_path: PathBuf,
+    sidecar: Option<BufWriter<File>>,
+    mdat_len: u64,
+    tracks: Vec<Track>,
+    last_track: Option<usize>,
+    limits: Limits,
+    /// Set when a write failed half-way: the tables no longer match the data.
+    poisoned: Option<String>,
+    finished: bool,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
+    move |source| Error::Io { path: path.to_path_buf(), source }
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s: OsString = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+fn language_code(lang: Option<&str>) -> [u8; 3] {
+    match lang.map(str::as_bytes) {
+        Some(&[a, b, c]) if [a, b, c].iter().all(u8::is_ascii_lowercase) => [a, b, c],
+        _ => *b"und",
+    }
+}
+
+fn new_track(stream: usize, info: &StreamInfo) -> Result<Track> {
+    let what = |m: &str| Error::invalid(format!("mp4 mux: stream {stream}: {m}"));
+    if info.timebase == 0 {
+        return Err(what("timebase 0"));
+    }
+    let (kind, entry, timescale, mut width, mut height) = match &info.codec {
+        Codec::H264 => {
+            let mut st = AvcState { record: None, sps: Vec::new(), pps: Vec::new() };
+            if !info.config.is_empty() {
+                let cfg = AvcConfig::parse(&info.config)
+                    .map_err(|e| what(&format!("invalid avcC in StreamInfo.config: {e}")))?;
+                let mut rec = info.config.to_vec();
+                // Samples are written with 4-byte lengths: say so.
+                rec[4] |= 0x03;
+                st.sps = cfg.sps;
+                st.pps = cfg.pps;
+                st.record = Some(rec);
+            }
+            (MediaKind::Video, Entry::Avc(st), info.timebase, info.width, info.height)
+        }
+        Codec::Aac => {
+            let asc = if info.config.is_empty() {
+                if info.sample_rate == 0 || info.channels == 0 {
+                    return Err(what("AAC without AudioSpecificConfig, sample rate or channel count"));
+                }
+                AudioConfig::lc(info.sample_rate, info.channels).to_bytes()
+            } else {
+                info.config.to_vec()
+            };
+            let parsed = AudioConfig::parse(&asc).map_err(|e| what(&format!("AudioSpecificConfig: {e}")))?;
+            let rate = if info.sample_rate > 0 { info.sample_rate } else { parsed.output_rate() };
+            let channels = if info.channels > 0 { info.channels } else { parsed.channels };
+            (MediaKind::Audio, Entry::Aac { asc, channels }, rate, 0, 0)
+        }
+        Codec::Other(name) => {
+            return Err(Error::UnsupportedCodec(format!("{name} (the MP4 muxer writes H.264 and AAC only)")))
+        }
+    };
+    if let Entry::Avc(st) = &entry {
+        if width == 0 || height == 0 {
+            if let Some(Ok(sps)) = st.sps.first().map(|s| Sps::parse(s)) {
+                width = sps.width;
+                height = sps.height;
+            }
+        }
+    }
+    Ok(Track {
+        stream,
+        kind,
+        entry,
+        in_tb: info.timebase,
+        timescale,
+        width,
+        height,
+        language: language_code(info.language.as_deref()),
+        presentation_end: info.presentation_end,
+        sizes: Vec::new(),
+        stts: Vec::new(),
+        ctts: Vec::new(),
+        sync: Vec::new(),
+        chunks: Vec::new(),
+        first_dts: 0,
+        last_dts: 0,
+        last_in_dts: 0,
+        last_pts: 0,
+        last_duration: 0,
+        min_pts: i64::MAX,
+        max_end: i64::MIN,
+        total_bytes: 0,
+        max_size: 0,
+    })
+}
+
+/// Append `delta` to run-length `stts` entries.
+fn push_run<T: PartialEq + Copy>(runs: &mut Vec<(u32, T)>, value: T) {
+    match runs.last_mut() {
+        Some((n, v)) if *v == value && *n < u32::MAX => *n += 1,
+        _ => runs.push((1, value)),
+    }
+}
+
+/// Annex B access unit to 4-byte length-prefixed NAL units, dropping AUDs and the SPS/PPS
+/// that are (or will be) in `avcC`.
+fn avc_sample(st: &mut AvcState, data: &[u8], stream: usize) -> Result<Vec<u8>> {
+    if !data.is_empty() && !h264::looks_like_annexb(data) {
+        return Err(Error::invalid(format!(
+            "mp4 mux: stream {stream}: H.264 packet is not Annex B (no leading start code)"
+        )));
+    }
+    let mut out = Vec::with_capacity(data.len() + 8);
+    for nal in h264::annexb_nals(data) {
+        let t = h264::nal_type(nal);
+        if t == h264::NAL_AUD {
+            continue;
+        }
+        if t == h264::NAL_SPS || t == h264::NAL_PPS {
+            let (list, cap) = if t == h264::NAL_SPS { (&mut st.sps, 31) } else { (&mut st.pps, 255) };
+            if list.iter().any(|s| s.as_slice() == nal) {
+                continue;
+            }
+            if st.record.is_none() && list.len() < cap && nal.len() <= u16::MAX as usize {
+                list.push(nal.to_vec());
+                continue;
+            }
+            // A parameter set not in avcC: keep it in-band.
+        }
+        let len = u32::try_from(nal.len())
+            .map_err(|_| Error::invalid(format!("mp4 mux: stream {stream}: NAL unit over 4 GiB")))?;
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(nal);
+    }
+    if st.record.is_none() && !st.sps.is_empty() && !st.pps.is_empty() {
+        let cfg = AvcConfig::from_parameter_sets(st.sps.clone(), st.pps.clone())
+            .map_err(|e| Error::invalid(format!("mp4 mux: stream {stream}: in-band SPS: {e}")))?;
+        st.record = Some(cfg.to_bytes());
+    }
+    Ok(out)
+}
+
+impl Mp4Writer {
+    /// Start a file at `path` for `streams` (H.264 video and/or AAC audio; `Packet::stream`
+    /// indexes this slice). Creates the sidecar `<path>.mdat.part`.
+    pub fn create(path: &Path, streams: &[StreamInfo]) -> Result<Mp4Writer> {
+        Self::create_with_limits(path, streams, DEFAULT_LIMITS)
+    }
+
+    fn create_with_limits(path: &Path, streams: &[StreamInfo], limits: Limits) -> Result<Mp4Writer> {
+        if streams.is_empty() {
+            return Err(Error::NoMedia(" (mp4 mux: no streams given)".into()));
+        }
+        let tracks = streams.iter().enumerate().map(|(i, s)| new_track(i, s)).collect::<Result<Vec<_>>>()?;
+        let sidecar_path = with_suffix(path, ".mdat.part");
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&sidecar_path)
+            .map_err(io_err(&sidecar_path))?;
+        Ok(Mp4Writer {
+            path: path.to_path_buf(),
+            part_path: with_suffix(path, ".part"),
+            sidecar_path,
+            sidecar: Some(BufWriter::with_capacity(1 << 20, file)),
+            mdat_len: 0,
+            tracks,
+            last_track: None,
+            limits,
+            poisoned: None,
+            finished: false,
+        })
+    }
+
+    /// Add one packet. `pts`/`dts` are in the stream's timebase; `dts` must increase
+    /// strictly within a stream.
+    pub fn write(&mut self, pkt: &Packet) -> Result<()> {
+        if let Some(why) = &self.poisoned {
+            return Err(Error::invalid(format!("mp4 mux: writer unusable after an earlier error: {why}")));
+        }
+        let ntracks = self.tracks.len();
+        let t = self.tracks.get_mut(pkt.stream).ok_or_else(|| {
+            Error::invalid(format!("mp4 mux: packet for stream {} but only {ntracks} streams", pkt.stream))
+        })?;
+        let s = t.stream;
+        let dts = rescale(pkt.dts, t.in_tb, t.timescale);
+        let pts = rescale(pkt.pts, t.in_tb, t.timescale);
+        let first = t.sizes.is_empty();
+        let mut delta = None;
+        if !first {
+            if dts <= t.last_dts {
+                return Err(Error::invalid(format!(
+                    "mp4 mux: stream {s}: dts {} does not increase (previous dts {}, timebase 1/{})",
+                    pkt.dts, t.last_in_dts, t.in_tb
+                )));
+            }
+            let d = u32::try_from(dts - t.last_dts).map_err(|_| {
+                Error::invalid(format!(
+                    "mp4 mux: stream {s}: dts jumps from {} to {} (more than 2^32 ticks)",
+                    t.last_in_dts, pkt.dts
+                ))
+            })?;
+            delta = Some(d);
+        }
+        let off = i32::try_from(pts - dts).map_err(|_| {
+            Error::invalid(format!("mp4 mux: stream {s}: pts {} too far from dts {}", pkt.pts, pkt.dts))
+        })?;
+        if t.sizes.len() >= u32::MAX as usize - 1 {
+            return Err(Error::invalid(format!("mp4 mux: stream {s}: more than 2^32 samples")));
+        }
+        let converted;
+        let data: &[u8] = match &mut t.entry {
+            Entry::Avc(st) => {
+                converted = avc_sample(st, &pkt.data, s)?;
+                &converted
+            }
+            Entry::Aac { .. } => &pkt.data,
+        };
+        let size =
+            u32::try_from(data.len()).map_err(|_| Error::invalid(format!("mp4 mux: stream {s}: packet over 4 GiB")))?;
+
+        let sidecar = self.sidecar.as_mut().ok_or_else(|| Error::invalid("mp4 mux: writer already finished"))?;
+        if let Err(e) = sidecar.write_all(data) {
+            self.poisoned = Some(format!("{}: {e}", self.sidecar_path.display()));
+            return Err(Error::Io { path: self.sidecar_path.clone(), source: e });
+        }
+
+        // Tables.
+        if let Some(d) = delta {
+            push_run(&mut t.stts, d);
+            t.max_end = t.max_end.max(t.last_pts + d as i64);
+        } else {
+            t.first_dts = dts;
+        }
+        if self.last_track == Some(pkt.stream) && !t.chunks.is_empty() {
+            if let Some(c) = t.chunks.last_mut() {
+                c.samples += 1;
+            }
+        } else {
+            t.chunks.push(Chunk { offset: self.mdat_len, samples: 1 });
+        }
+        self.last_track = Some(pkt.stream);
+        self.mdat_len += size as u64;
+        t.sizes.push(size);
+        push_run(&mut t.ctts, off);
+        if pkt.keyframe {
+            t.sync.push(t.sizes.len() as u32);
+        }
+        t.last_dts = dts;
+        t.last_in_dts = pkt.dts;
+        t.last_pts = pts;
+        t.last_duration = if pkt.duration > 0 { rescale(pkt.duration, t.in_tb, t.timescale) } else { 0 };
+        t.min_pts = t.min_pts.min(pts);
+        t.total_bytes += size as u64;
+        t.max_size = t.max_size.max(size);
+        Ok(())
+    }
+
+    /// Write the file: `ftyp`, `moov`, then `mdat`; returns the file's size in bytes.
+    pub fn finish(mut self) -> Result<u64> {
+        if let Some(why) = &self.poisoned {
+            return Err(Error::invalid(format!("mp4 mux: cannot finish after an earlier error: {why}")));
+        }
+        let sidecar = self.sidecar.take().ok_or_else(|| Error::invalid("mp4 mux: writer already finished"))?;
+        let mut sidecar =
+            sidecar.into_inner().map_err(|e| Error::Io { path: self.sidecar_path.clone(), source: e.into_error() })?;
+
+        // Last sample durations.
+        for t in &mut self.tracks {
+            if t.sizes.is_empty() {
+                continue;
+            }
+            let d = if t.last_duration > 0 {
+                t.last_duration
+            } else if let Some((_, d)) = t.stts.last() {
+                *d as i64
+            } else if t.kind == MediaKind::Audio {
+                rescale(1024, t.timescale.max(1), t.timescale).max(1)
+            } else {
+                (t.timescale as i64 / 25).max(1)
+            };
+            let d = u32::try_from(d).unwrap_or(u32::MAX);
+            push_run(&mut t.stts, d);
+            t.max_end = t.max_end.max(t.last_pts + d as i64);
+        }
+
+        let plans = self
+            .tracks
+            .iter()
+            .filter(|t| !t.sizes.is_empty())
+            .enumerate()
+            .map(|(i, t)| plan_track(t, i as u32 + 1))
+            .collect::<Result<Vec<_>>>()?;
+        if plans.is_empty() {
+            return Err(Error::NoMedia(" (mp4 mux: no packets were written)".into()));
+        }
+
+        let ftyp = ftyp_box();
+        let mdat_hdr = mdat_header(self.mdat_len, self.limits.box32_max);
+        let max_chunk = plans.iter().flat_map(|p| p.track.chunks.iter().map(|c| c.offset)).max().unwrap_or(0);
+        let prefix = |moov: &[u8]| (ftyp.len() + moov.len() + mdat_hdr.len()) as u64;
+        let probe = moov_box(&plans, 0, false);
+        let co64 = prefix(&probe) + max_chunk > self.limits.stco_max;
+        let probe = if co64 { moov_box(&plans, 0, true) } else { probe };
+        let base = prefix(&probe);
+        let moov = moov_box(&plans, base, co64);
+        debug_assert_eq!(moov.len(), probe.len());
+        if moov.len() as u64 > u32::MAX as u64 {
+            return Err(Error::invalid("mp4 mux: moov box over 4 GiB (too many samples)"));
+        }
+
+        let part = self.part_path.clone();
+        let mut out = File::create(&part).map_err(io_err(&part))?;
+        out.write_all(&ftyp).map_err(io_err(&part))?;
+        out.write_all(&moov).map_err(io_err(&part))?;
+        out.write_all(&mdat_hdr).map_err(io_err(&part))?;
+        sidecar.seek(SeekFrom::Start(0)).map_err(io_err(&self.sidecar_path))?;
+        // File-to-file io::copy uses copy_file_range/sendfile on Linux, else a buffer loop.
+        let copied = io::copy(&mut sidecar, &mut out).map_err(io_err(&part))?;
+        if copied != self.mdat_len {
+            return Err(Error::invalid(format!(
+                "mp4 mux: sample data file {} holds {copied} bytes, expected {}",
+                self.sidecar_path.display(),
+                self.mdat_len
+            )));
+        }
+        out.sync_all().map_err(io_err(&part))?;
+        drop(out);
+        drop(sidecar);
+        fs::rename(&part, &self.path).map_err(io_err(&self.path))?;
+        self.finished = true;
+        let _ = fs::remove_file(&self.sidecar_path);
+        if let Some(dir) = self.path.parent() {
+            let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+            if let Ok(d) = File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(base + self.mdat_len)
+    }
+}
+
+impl Drop for Mp4Writer {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.sidecar = None;
+            let _ = fs::remove_file(&self.sidecar_path);
+            let _ = fs::remove_file(&self.part_path);
+        }
+    }
+}
+
+/// What `finish` computed for one track.
+struct Plan<'a> {
+    track: &'a Track,
+    track_id: u32,
+    /// Sum of sample durations, media timescale.
+    media_duration: u64,
+    /// (segment duration in movie ticks, media_time or -1).
+    edits: Vec<(u64, i64)>,
+    /// Sum of edit durations, movie ticks.
+    duration: u64,
+    sample_entry: Vec<u8>,
+}
+
+fn plan_track(t: &Track, track_id: u32) -> Result<Plan<'_>> {
+    let media_duration: u64 = t.stts.iter().map(|&(n, d)| n as u64 * d as u64).sum();
+    let ts = t.timescale;
+    let mut end = t.max_end;
+    if let Some(e) = t.presentation_end {
+        end = end.min(rescale(e, t.in_tb, ts));
+    }
+    let p0 = t.min_pts.max(0);
+    let mut edits = Vec::new();
+    let empty = rescale(p0, ts, MOVIE_TIMESCALE).max(0) as u64;
+    if empty > 0 {
+        edits.push((empty, -1));
+    }
+    let seg = rescale((end - p0).max(0), ts, MOVIE_TIMESCALE) as u64;
+    edits.push((seg, (p0 - t.first_dts).max(0)));
+    let duration = empty + seg;
+    let sample_entry = sample_entry_box(t, track_id, media_duration)?;
+    Ok(Plan { track: t, track_id, media_duration, edits, duration, sample_entry })
+}
+
+// ---- box writing helpers ----
+
+fn put_u16(o: &mut Vec<u8>, v: u16) {
+    o.extend_from_slice(&v.to_be_bytes());
+}
+fn put_u32(o: &mut Vec<u8>, v: u32) {
+    o.extend_from_slice(&v.to_be_bytes());
+}
+fn put_u64(o: &mut Vec<u8>, v: u64) {
+    o.extend_from_slice(&v.to_be_bytes());
+}
+
+/// A box: size, type, then what `f` writes.
+fn bx(o: &mut Vec<u8>, typ: &[u8; 4], f: impl FnOnce(&mut Vec<u8>)) {
+    let start = o.len();
+    o.extend_from_slice(&[0, 0, 0, 0]);
+    o.extend_from_slice(typ);
+    f(o);
+    let n = (o.len() - start).min(u32::MAX as usize) as u32;
+    o[start..start + 4].copy_from_slice(&n.to_be_bytes());
+}
+
+/// A full box: version and flags first.
+fn fullbox(o: &mut Vec<u8>, typ: &[u8; 4], version: u8, flags: u32, f: impl FnOnce(&mut Vec<u8>)) {
+    bx(o, typ, |o| {
+        put_u32(o, (version as u32) << 24 | (flags & 0xff_ffff));
+        f(o)
+    })
+}
+
+const MATRIX: [u32; 9] = [0x0001_0000, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000];
+
+fn ftyp_box() -> Vec<u8> {
+    let mut o = Vec::new();
+    bx(&mut o, b"ftyp", |o| {
+        o.extend_from_slice(b"isom");
+        put_u32(o, 0x200);
+        for b in [b"isom", b"iso2", b"avc1", b"mp41"] {
+            o.extend_from_slice(b);
+        }
+    });
+    o
+}
+
+/// The `mdat` header for `payload` bytes: 8 bytes, or 16 with a 64-bit largesize.
+fn mdat_header(payload: u64, box32_max: u64) -> Vec<u8> {
+    let mut o = Vec::with_capacity(16);
+    if payload + 8 <= box32_max {
+        put_u32(&mut o, (payload + 8) as u32);
+        o.extend_from_slice(b"mdat");
+    } else {
+        put_u32(&mut o, 1);
+        o.extend_from_slice(b"mdat");
+        put_u64(&mut o, payload + 16);
+    }
+    o
+}
+
+/// Version 0 (32-bit times) when `dur` fits, else version 1; writes creation and
+/// modification times (0: unknown) then `mid` then the duration.
+fn times_and_duration(o: &mut Vec<u8>, version: u8, mid: impl FnOnce(&mut Vec<u8>), dur: u64) {
+    if version == 1 {
+        put_u64(o, 0);
+        put_u64(o, 0);
+        mid(o);
+        put_u64(o, dur);
+    } else {
+        put_u32(o, 0);
+        put_u32(o, 0);
+        mid(o);
+        put_u32(o, dur as u32);
+    }
+}
+
+fn version_for(dur: u64) -> u8 {
+    if dur > u32::MAX as u64 {
+        1
+    } else {
+        0
+    }
+}
+
+fn moov_box(plans: &[Plan], mdat_base: u64, co64: bool) -> Vec<u8> {
+    let movie_duration = plans.iter().map(|p| p.duration).max().unwrap_or(0);
+    let mut o = Vec::new();
+    bx(&mut o, b"moov", |o| {
+        let v = version_for(movie_duration);
+        fullbox(o, b"mvhd", v, 0, |o| {
+            times_and_duration(o, v, |o| put_u32(o, MOVIE_TIMESCALE), movie_duration);
+            put_u32(o, 0x0001_0000); // rate 1.0
+            put_u16(o, 0x0100); // volume 1.0
+            o.extend_from_slice(&[0; 10]);
+            MATRIX.iter().for_each(|&m| put_u32(o, m));
+            o.extend_from_slice(&[0; 24]); // pre_defined
+            put_u32(o, plans.len() as u32 + 1); // next_track_ID
+        });
+        for p in plans {
+            trak_box(o, p, mdat_base, co64);
+        }
+    });
+    o
+}
+
+fn trak_box(o: &mut Vec<u8>, p: &Plan, mdat_base: u64, co64: bool) {
+    let t = p.track;
+    let video = t.kind == MediaKind::Video;
+    bx(o, b"trak", |o| {
+        let v = version_for(p.duration);
+        fullbox(o, b"tkhd", v, 3, |o| {
+            times_and_duration(
+                o,
+                v,
+                |o| {
+                    put_u32(o, p.track_id);
+                    put_u32(o, 0); // reserved
+                },
+                p.duration,
+            );
+            put_u64(o, 0); // reserved
+            put_u16(o, 0); // layer
+            put_u16(o, 0); // alternate_group
+            put_u16(o, if video { 0 } else { 0x0100 }); // volume
+            put_u16(o, 0);
+            MATRIX.iter().for_each(|&m| put_u32(o, m));
+            let fixed = |x: u32| x.min(0xffff) << 16;
+            put_u32(o, if video { fixed(t.width) } else { 0 });
+            put_u32(o, if video { fixed(t.height) } else { 0 });
+        });
+        bx(o, b"edts", |o| {
+            let v = if p.edits.iter().any(|&(d, m)| d > u32::MAX as u64 || m > i32::MAX as i64) { 1 } else { 0 };
+            fullbox(o, b"elst", v, 0, |o| {
+                put_u32(o, p.edits.len() as u32);
+                for &(dur, media_time) in &p.edits {
+                    if v == 1 {
+                        put_u64(o, dur);
+                        put_u64(o, media_time as u64);
+                    } else {
+                        put_u32(o, dur as u32);
+                        put_u32(o, media_time as i32 as u32);
+                    }
+                    put_u16(o, 1); // media_rate_integer
+                    put_u16(o, 0); // media_rate_fraction
+                }
+            });
+        });
+        bx(o, b"mdia", |o| {
+            let v = version_for(p.media_duration);
+            fullbox(o, b"mdhd", v, 0, |o| {
+                times_and_duration(o, v, |o| put_u32(o, t.timescale), p.media_duration);
+                let l = t.language;
+                let packed = ((l[0] - 0x60) as u16) << 10 | ((l[1] - 0x60) as u16) << 5 | (l[2] - 0x60) as u16;
+                put_u16(o, packed);
+                put_u16(o, 0);
+            });
+            fullbox(o, b"hdlr", 0, 0, |o| {
+                put_u32(o, 0);
+                o.extend_from_slice(if video { b"vide" } else { b"soun" });
+                o.extend_from_slice(&[0; 12]);
+                o.extend_from_slice(if video { b"stitch video\0" } else { b"stitch audio\0" });
+            });
+            bx(o, b"minf", |o| {
+                if video {
+                    fullbox(o, b"vmhd", 0, 1, |o| o.extend_from_slice(&[0; 8]));
+                } else {
+                    fullbox(o, b"smhd", 0, 0, |o| put_u32(o, 0));
+                }
+                bx(o, b"dinf", |o| {
+                    fullbox(o, b"dref", 0, 0, |o| {
+                        put_u32(o, 1);
+                        fullbox(o, b"url ", 0, 1, |_| {});
+                    });
+                });
+                stbl_box(o, p, mdat_base, co64);
+            });
+        });
+    });
+}
+
+fn stbl_box(o: &mut Vec<u8>, p: &Plan, mdat_base: u64, co64: bool) {
+    let t = p.track;
+    bx(o, b"stbl", |o| {
+        fullbox(o, b"stsd", 0, 0, |o| {
+            put_u32(o, 1);
+            o.extend_from_slice(&p.sample_entry);
+        });
+        stts_box(o, &t.stts);
+        if t.ctts.iter().any(|&(_, off)| off != 0) {
+            let v = if t.ctts.iter().any(|&(_, off)| off < 0) { 1 } else { 0 };
+            fullbox(o, b"ctts", v, 0, |o| {
+                put_u32(o, t.ctts.len() as u32);
+                for &(n, off) in &t.ctts {
+                    put_u32(o, n);
+                    put_u32(o, off as u32);
+                }
+            });
+        }
+        stsc_box(o, &t.chunks);
+        fullbox(o, b"stsz", 0, 0, |o| {
+            let first = t.sizes[0];
+            if t.sizes.iter().all(|&s| s == first) {
+                put_u32(o, first);
+                put_u32(o, t.count());
+            } else {
+                put_u32(o, 0);
+                put_u32(o, t.count());
+                o.reserve(t.sizes.len() * 4);
+                t.sizes.iter().for_each(|&s| put_u32(o, s));
+            }
+        });
+        chunk_offset_box(o, t.chunks.iter().map(|c| mdat_base + c.offset), t.chunks.len(), co64);
+        if t.kind == MediaKind::Video && t.sync.len() != t.sizes.len() {
+            fullbox(o, b"stss", 0, 0, |o| {
+                put_u32(o, t.sync.len() as u32);
+                t.sync.iter().for_each(|&n| put_u32(o, n));
+            });
+        }
+    });
+}
+
+fn stts_box(o: &mut Vec<u8>, runs: &[(u32, u32)]) {
+    fullbox(o, b"stts", 0, 0, |o| {
+        put_u32(o, runs.len() as u32);
+        for &(n, d) in runs {
+            put_u32(o, n);
+            put_u32(o, d);
+        }
+    });
+}
+
+fn stsc_box(o: &mut Vec<u8>, chunks: &[Chunk]) {
+    let mut entries: Vec<(u32, u32)> = Vec::new();
+    for (i, c) in chunks.iter().enumerate() {
+        if entries.last().map(|e| e.1) != Some(c.samples) {
+            entries.push((i as u32 + 1, c.samples));
+        }
+    }
+    fullbox(o, b"stsc", 0, 0, |o| {
+        put_u32(o, entries.len() as u32);
+        for (first, n) in entries {
+            put_u32(o, first);
+            put_u32(o, n);
+            put_u32(o, 1); // sample_description_index
+        }
+    });
+}
+
+fn chunk_offset_box(o: &mut Vec<u8>, offsets: impl Iterator<Item = u64>, count: usize, co64: bool) {
+    fullbox(o, if co64 { b"co64" } else { b"stco" }, 0, 0, |o| {
+        put_u32(o, count as u32);
+        o.reserve(count * if co64 { 8 } else { 4 });
+        for off in offsets {
+            if co64 {
+                put_u64(o, off);
+            } else {
+                put_u32(o, off as u32);
+            }
+        }
+    });
+}
+
+fn sample_entry_box(t: &Track, track_id: u32, media_duration: u64) -> Result<Vec<u8>> {
+    let mut o = Vec::new();
+    match &t.entry {
+        Entry::Avc(st) => {
+            let record = st.record.as_ref().ok_or_else(|| {
+                Error::invalid(format!(
+                    "mp4 mux: stream {}: H.264 without SPS/PPS (none in StreamInfo.config nor in-band)",
+                    t.stream
+                ))
+            })?;
+            let (mut w, mut h) = (t.width, t.height);
+            if w == 0 || h == 0 {
+                if let Some(Ok(sps)) = st.sps.first().map(|s| Sps::parse(s)) {
+                    (w, h) = (sps.width, sps.height);
+                }
+            }
+            bx(&mut o, b"avc1", |o| {
+                o.extend_from_slice(&[0; 6]);
+                put_u16(o, 1); // data_reference_index
+                o.extend_from_slice(&[0; 16]); // pre_defined, reserved
+                put_u16(o, w.min(0xffff) as u16);
+                put_u16(o, h.min(0xffff) as u16);
+                put_u32(o, 0x0048_0000); // 72 dpi
+                put_u32(o, 0x0048_0000);
+                put_u32(o, 0);
+                put_u16(o, 1); // frame_count
+                o.extend_from_slice(&[0; 32]); // compressorname
+                put_u16(o, 0x0018); // depth
+                put_u16(o, 0xffff); // pre_defined -1
+                bx(o, b"avcC", |o| o.extend_from_slice(record));
+            });
+        }
+        Entry::Aac { asc, channels } => {
+            let (max_br, avg_br) = bitrates(t, media_duration);
+            let esds = esds_box(track_id as u16, asc, t.max_size.min(0xff_ffff), max_br, avg_br);
+            bx(&mut o, b"mp4a", |o| {
+                o.extend_from_slice(&[0; 6]);
+                put_u16(o, 1); // data_reference_index
+                o.extend_from_slice(&[0; 8]);
+                put_u16(o, *channels);
+                put_u16(o, 16); // samplesize
+                put_u32(o, 0); // pre_defined, reserved
+                put_u32(o, if t.timescale <= 0xffff { t.timescale << 16 } else { 0 });
+                o.extend_from_slice(&esds);
+            });
+        }
+    }
+    Ok(o)
+}
+
+/// (maximum bits in any one-second window of decode time, average bit rate).
+fn bitrates(t: &Track, media_duration: u64) -> (u32, u32) {
+    let ts = t.timescale as u64;
+    fn dts(runs: &[(u32, u32)]) -> impl Iterator<Item = u64> + '_ {
+        let mut acc = 0u64;
+        runs.iter().flat_map(|&(n, d)| std::iter::repeat_n(d, n as usize)).map(move |d| {
+            let v = acc;
+            acc += d as u64;
+            v
+        })
+    }
+    let mut left = dts(&t.stts).zip(t.sizes.iter());
+    let mut left_dts = None;
+    let mut window = 0u64;
+    let mut max = 0u64;
+    for (d, &size) in dts(&t.stts).zip(t.sizes.iter()) {
+        window += size as u64;
+        // Drop samples at or before d - ts: the window is (d - ts, d].
+        loop {
+            if left_dts.is_none() {
+                left_dts = left.next().map(|(ld, &ls)| (ld, ls));
+            }
+            match left_dts {
+                Some((ld, ls)) if ld + ts <= d => {
+                    window -= ls as u64;
+                    left_dts = None;
+                }
+                _ => break,
+            }
+        }
+        max = max.max(window);
+    }
+    let avg = if media_duration > 0 {
+        (t.total_bytes as u128 * 8 * ts as u128 / media_duration as u128).min(u32::MAX as u128) as u32
+    } else {
+        0
+    };
+    ((max * 8).min(u32::MAX as u64) as u32, avg)
+}
+
+/// One MPEG-4 descriptor (ISO/IEC 14496-1 §7.2.2.3): tag, size in the 4-byte expandable
+/// form (7 bits per byte, continuation bit set on all but the last), payload.
+fn descriptor(o: &mut Vec<u8>, tag: u8, payload: &[u8]) {
+    let n = payload.len().min((1 << 28) - 1) as u32;
+    o.push(tag);
+    o.extend_from_slice(&[
+        0x80 | (n >> 21 & 0x7f) as u8,
+        0x80 | (n >> 14 & 0x7f) as u8,
+        0x80 | (n >> 7 & 0x7f) as u8,
+        (n & 0x7f) as u8,
+    ]);
+    o.extend_from_slice(&payload[..n as usize]);
+}
+
+/// The `esds` box (ISO/IEC 14496-14 §5.6) for AAC.
+fn esds_box(es_id: u16, asc: &[u8], buffer_size: u32, max_bitrate: u32, avg_bitrate: u32) -> Vec<u8> {
+    let mut dcd = vec![0x40, 0x15]; // OTI MPEG-4 Audio; streamType 5 (audio) << 2 | reserved 1
+    dcd.extend_from_slice(&buffer_size.min(0xff_ffff).to_be_bytes()[1..]);
+    put_u32(&mut dcd, max_bitrate);
+    put_u32(&mut dcd, avg_bitrate);
+    descriptor(&mut dcd, 0x05, asc);
+    let mut es = Vec::new();
+    put_u16(&mut es, es_id);
+    es.push(0); // no dependence, URL or OCR; priority 0
+    descriptor(&mut es, 0x04, &dcd);
+    descriptor(&mut es, 0x06, &[0x02]); // SLConfigDescriptor: predefined = 2 (MP4 files)
+    let mut o = Vec::new();
+    fullbox(&mut o, b"esds", 0, 0, |o| descriptor(o, 0x03, &es));
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use std::process::Command;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    // ---- helpers ----
+
+    /// A temporary directory removed when dropped (also when a test fails).
+    struct TmpDir(PathBuf);
+    impl std::ops::Deref for TmpDir {
+        type Target = Path;
+        fn deref(&self) -> &Path {
+            &self.0
+        }
+    }
+    impl AsRef<Path> for TmpDir {
+        fn as_ref(&self) -> &Path {
+            &self.0
+        }
+    }
+    impl Drop for TmpDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn tmpdir(name: &str) -> TmpDir {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let d = std::env::temp_dir().join(format!(
+            "stitch-mp4mux-{}-{}-{name}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        TmpDir(d)
+    }
+
+    fn be32(b: &[u8]) -> u32 {
+        u32::from_be_bytes(b[..4].try_into().unwrap())
+    }
+
+    /// Child boxes of a box payload: (type, payload).
+    fn children(mut d: &[u8]) -> Vec<([u8; 4], &[u8])> {
+        let mut v = Vec::new();
+        while d.len() >= 8 {
+            let mut n = be32(d) as usize;
+            let typ: [u8; 4] = d[4..8].try_into().unwrap();
+            let mut hdr = 8;
+            if n == 1 {
+                n = u64::from_be_bytes(d[8..16].try_into().unwrap()) as usize;
+                hdr = 16;
+            }
+            v.push((typ, &d[hdr..n]));
+            d = &d[n..];
+        }
+        v
+    }
+
+    fn child<'a>(d: &'a [u8], typ: &[u8; 4], nth: usize) -> &'a [u8] {
+        children(d)
+            .into_iter()
+            .filter(|(t, _)| t == typ)
+            .nth(nth)
+            .unwrap_or_else(|| panic!("no box {}", String::from_utf8_lossy(typ)))
+            .1
+    }
+
+    fn stbl_of(file: &[u8], track: usize) -> &[u8] {
+        let moov = child(file, b"moov", 0);
+        let trak = child(moov, b"trak", track);
+        child(child(child(trak, b"mdia", 0), b"minf", 0), b"stbl", 0)
+    }
+
+    fn has_child(d: &[u8], typ: &[u8; 4]) -> bool {
+        children(d).iter().any(|(t, _)| t == typ)
+    }
+
+    fn video_info() -> StreamInfo {
+        StreamInfo::new(0, MediaKind::Video, Codec::H264, 90_000)
+    }
+
+    fn audio_info(index: usize) -> StreamInfo {
+        let mut a = StreamInfo::new(index, MediaKind::Audio, Codec::Aac, 48_000);
+        a.sample_rate = 48_000;
+        a.channels = 2;
+        a.config = Bytes::from_static(&[0x11, 0x90]);
+        a
+    }
+
+    // x264 SPS 320x240 High (from codec::h264 tests) and a PPS.
+    const SPS: &[u8] = &[
+        0x67, 0x64, 0x00, 0x0d, 0xac, 0xd9, 0x41, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00,
+        0x03, 0x03, 0x20, 0xf1, 0x42, 0x99, 0x60,
+    ];
+    const PPS: &[u8] = &[0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0];
+
+    fn pkt(stream: usize, pts: i64, dts: i64, key: bool, data: Vec<u8>) -> Packet {
+        Packet { stream, pts, dts, duration: 0, keyframe: key, data: Bytes::from(data) }
+    }
+
+    // ---- unit tests of the box builders ----
+
+    #[test]
+    fn stts_is_run_length() {
+        let mut runs = Vec::new();
+        for d in [3600, 3600, 3600, 3000, 3000, 3600] {
+            push_run(&mut runs, d);
+        }
+        assert_eq!(runs, vec![(3, 3600), (2, 3000), (1, 3600)]);
+        let mut o = Vec::new();
+        stts_box(&mut o, &runs);
+        let want: Vec<u8> = [
+            &[0, 0, 0, 40][..],
+            b"stts",
+            &[0, 0, 0, 0, 0, 0, 0, 3],
+            &[0, 0, 0, 3, 0, 0, 0x0e, 0x10],
+            &[0, 0, 0, 2, 0, 0, 0x0b, 0xb8],
+            &[0, 0, 0, 1, 0, 0, 0x0e, 0x10],
+        ]
+        .concat();
+        assert_eq!(o, want);
+    }
+
+    #[test]
+    fn esds_matches_ffmpeg() {
+        // `esds` of an m4a made by FFmpeg 5.1 (`-c:a aac -b:a 128k`, 48 kHz stereo, track 1):
+        // ASC 11 90 56 e5 00, bufferSizeDB 0, maxBitrate 128000, avgBitrate 127974.
+        let ffmpeg = hex("0000003665736473000000000380808025000100048080801740150000000001f4000001f3e6\
+                          0580808005119056e500068080800102");
+        let ours = esds_box(1, &[0x11, 0x90, 0x56, 0xe5, 0x00], 0, 128_000, 127_974);
+        assert_eq!(ours, ffmpeg);
+    }
+
+    #[test]
+    fn descriptor_size_encoding() {
+        let mut o = Vec::new();
+        descriptor(&mut o, 5, &[0u8; 300]);
+        // 300 = 0b10_0101100: 7-bit groups 0, 0, 2, 44.
+        assert_eq!(&o[..5], &[5, 0x80, 0x80, 0x82, 0x2c]);
+        assert_eq!(o.len(), 305);
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        let s: String = s.chars().filter(|c| c.is_ascii_hexdigit()).collect();
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+
+    fn idr_au(with_params: bool) -> Vec<u8> {
+        let mut v = Vec::new();
+        h264::push_annexb(&mut v, &[0x09, 0xf0]); // AUD
+        if with_params {
+            h264::push_annexb(&mut v, SPS);
+            h264::push_annexb(&mut v, PPS);
+        }
+        h264::push_annexb(&mut v, &[0x65, 0x88, 0x84, 0x00, 0x33]);
+        v
+    }
+
+    #[test]
+    fn avcc_passthrough_and_inband_build() {
+        let record = AvcConfig::from_parameter_sets(vec![SPS.to_vec()], vec![PPS.to_vec()]).unwrap().to_bytes();
+        let dir = tmpdir("avcc");
+        let out = dir.join("a.mp4");
+        let mut v = video_info();
+        v.config = Bytes::from(record.clone());
+        let mut w = Mp4Writer::create(&out, &[v]).unwrap();
+        w.write(&pkt(0, 0, 0, true, idr_au(true))).unwrap();
+        w.write(&pkt(0, 3600, 3600, false, vec![0, 0, 0, 1, 0x41, 0x9a, 0x01])).unwrap();
+        w.finish().unwrap();
+        let f = fs::read(&out).unwrap();
+        let stbl = stbl_of(&f, 0);
+        let stsd = child(stbl, b"stsd", 0);
+        let avc1 = child(&stsd[8..], b"avc1", 0);
+        assert_eq!(child(&avc1[78..], b"avcC", 0), &record[..]);
+        assert_eq!((u16::from_be_bytes([avc1[24], avc1[25]]), u16::from_be_bytes([avc1[26], avc1[27]])), (320, 240));
+        // The sample lost its AUD, SPS and PPS: 4 + 5 bytes; the second is 4 + 3.
+        let stsz = child(stbl, b"stsz", 0);
+        assert_eq!(&stsz[4..], &[0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 9, 0, 0, 0, 7]);
+        let mdat = child(&f, b"mdat", 0);
+        assert_eq!(&mdat[..9], &[0, 0, 0, 5, 0x65, 0x88, 0x84, 0x00, 0x33]);
+        // tkhd width/height from the SPS, 16.16.
+        let tkhd = child(child(child(&f, b"moov", 0), b"trak", 0), b"tkhd", 0);
+        assert_eq!(&tkhd[76..84], &[1, 0x40, 0, 0, 0, 0xf0, 0, 0]);
+        // stss: sample 1 only.
+        assert_eq!(child(stbl, b"stss", 0), &[0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1]);
+
+        // Empty config: the record is built from the in-band SPS/PPS, identical bytes.
+        let out2 = dir.join("b.mp4");
+        let mut w = Mp4Writer::create(&out2, &[video_info()]).unwrap();
+        w.write(&pkt(0, 0, 0, true, idr_au(true))).unwrap();
+        w.finish().unwrap();
+        let f = fs::read(&out2).unwrap();
+        let stsd = child(stbl_of(&f, 0), b"stsd", 0);
+        let avc1 = child(&stsd[8..], b"avc1", 0);
+        assert_eq!(child(&avc1[78..], b"avcC", 0), &record[..]);
+
+        // A record with 2-byte lengths is patched to say 4.
+        let mut rec2 = record.clone();
+        rec2[4] = 0xfd;
+        let mut v = video_info();
+        v.config = Bytes::from(rec2);
+        let out3 = dir.join("c.mp4");
+        let mut w = Mp4Writer::create(&out3, &[v]).unwrap();
+        w.write(&pkt(0, 0, 0, true, idr_au(false))).unwrap();
+        w.finish().unwrap();
+        let f = fs::read(&out3).unwrap();
+        let avc1 = child(&child(stbl_of(&f, 0), b"stsd", 0)[8..], b"avc1", 0);
+        assert_eq!(child(&avc1[78..], b"avcC", 0), &record[..]);
+    }
+
+    #[test]
+    fn h264_without_parameter_sets_is_an_error() {
+        let dir = tmpdir("nosps");
+        let out = dir.join("a.mp4");
+        let mut w = Mp4Writer::create(&out, &[video_info()]).unwrap();
+        w.write(&pkt(0, 0, 0, true, idr_au(false))).unwrap();
+        let e = w.finish().unwrap_err().to_string();
+        assert!(e.contains("without SPS/PPS"), "{e}");
+        assert!(!out.exists());
+        assert!(!with_suffix(&out, ".mdat.part").exists());
+    }
+
+    #[test]
+    fn dts_must_increase() {
+        let dir = tmpdir("dts");
+        let out = dir.join("a.mp4");
+        let mut w = Mp4Writer::create(&out, &[audio_info(0)]).unwrap();
+        w.write(&pkt(0, 0, 0, true, vec![1, 2, 3])).unwrap();
+        w.write(&pkt(0, 1024, 1024, true, vec![1, 2, 3])).unwrap();
+        let e = w.write(&pkt(0, 1024, 1024, true, vec![1, 2, 3])).unwrap_err().to_string();
+        assert!(e.contains("stream 0") && e.contains("dts 1024") && e.contains("previous dts 1024"), "{e}");
+        let e = w.write(&pkt(0, 500, 500, true, vec![1])).unwrap_err().to_string();
+        assert!(e.contains("dts 500") && e.contains("previous dts 1024"), "{e}");
+        // The writer stays usable after a rejected packet.
+        w.write(&pkt(0, 2048, 2048, true, vec![1, 2, 3])).unwrap();
+        let e = w.write(&pkt(3, 0, 0, true, vec![1])).unwrap_err().to_string();
+        assert!(e.contains("stream 3"), "{e}");
+        drop(w);
+    }
+
+    #[test]
+    fn unsupported_codec_is_an_error() {
+        let dir = tmpdir("codec");
+        let out = dir.join("a.mp4");
+        let s = StreamInfo::new(0, MediaKind::Video, Codec::Other("hevc".into()), 90_000);
+        match Mp4Writer::create(&out, &[audio_info(0), s]) {
+            Err(Error::UnsupportedCodec(m)) => assert!(m.contains("hevc"), "{m}"),
+            Err(e) => panic!("wrong error {e}"),
+            Ok(_) => panic!("hevc accepted"),
+        }
+        assert!(!with_suffix(&out, ".mdat.part").exists());
+        let mut bad = audio_info(0);
+        bad.config = Bytes::new();
+        bad.sample_rate = 0;
+        assert!(Mp4Writer::create(&out, &[bad]).is_err());
+    }
+
+    #[test]
+    fn sidecar_removed_on_drop() {
+        let dir = tmpdir("drop");
+        let out = dir.join("a.mp4");
+        let side = with_suffix(&out, ".mdat.part");
+        let mut w = Mp4Writer::create(&out, &[audio_info(0)]).unwrap();
+        w.write(&pkt(0, 0, 0, true, vec![0x21; 100])).unwrap();
+        assert!(side.exists());
+        drop(w);
+        assert!(!side.exists());
+        assert!(!out.exists());
+        assert!(!with_suffix(&out, ".part").exists());
+        // And after finish only the output remains.
+        let mut w = Mp4Writer::create(&out, &[audio_info(0)]).unwrap();
+        w.write(&pkt(0, 0, 0, true, vec![0x21; 100])).unwrap();
+        let n = w.finish().unwrap();
+        assert_eq!(fs::metadata(&out).unwrap().len(), n);
+        let names: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![OsString::from("a.mp4")]);
+    }
+
+    #[test]
+    fn no_packets_is_no_media() {
+        let dir = tmpdir("empty");
+        let out = dir.join("a.mp4");
+        let w = Mp4Writer::create(&out, &[audio_info(0)]).unwrap();
+        assert!(matches!(w.finish(), Err(Error::NoMedia(_))));
+        assert!(!out.exists());
+    }
+
+    /// Interleaved tracks with distinct sample bytes; returns (file, per-track samples).
+    fn mux_synthetic(out: &Path, limits: Limits) -> (Vec<u8>, Vec<Vec<Vec<u8>>>) {
+        let mut v = video_info();
+        v.config =
+            Bytes::from(AvcConfig::from_parameter_sets(vec![SPS.to_vec()], vec![PPS.to_vec()]).unwrap().to_bytes());
+        let mut w = Mp4Writer::create_with_limits(out, &[v, audio_info(1)], limits).unwrap();
+        let mut samples = vec![Vec::new(), Vec::new()];
+        for i in 0..12i64 {
+            // Runs: 1 video sample, then 2 audio samples.
+            let body = vec![0x65, i as u8, 0xaa, 0xbb];
+            let mut au = Vec::new();
+            h264::push_annexb(&mut au, &body);
+            w.write(&pkt(0, i * 3600, i * 3600, i % 6 == 0, au)).unwrap();
+            samples[0].push([&[0, 0, 0, 4][..], &body].concat());
+            for k in 0..2 {
+                let n = i * 2 + k;
+                let a = vec![0x21, n as u8, 7, 7, 7];
+                w.write(&pkt(1, n * 1024 - 2048, n * 1024 - 2048, true, a.clone())).unwrap();
+                samples[1].push(a);
+            }
+        }
+        w.finish().unwrap();
+        (fs::read(out).unwrap(), samples)
+    }
+
+    /// Check every chunk offset points at its samples.
+    fn check_offsets(f: &[u8], samples: &[Vec<Vec<u8>>], want_co64: bool) {
+        for (ti, ts) in samples.iter().enumerate() {
+            let stbl = stbl_of(f, ti);
+            assert_eq!(has_child(stbl, b"co64"), want_co64);
+            assert_eq!(has_child(stbl, b"stco"), !want_co64);
+            let offsets: Vec<u64> = if want_co64 {
+                let b = child(stbl, b"co64", 0);
+                (0..be32(&b[4..]) as usize)
+                    .map(|i| u64::from_be_bytes(b[8 + 8 * i..16 + 8 * i].try_into().unwrap()))
+                    .collect()
+            } else {
+                let b = child(stbl, b"stco", 0);
+                (0..be32(&b[4..]) as usize).map(|i| be32(&b[8 + 4 * i..]) as u64).collect()
+            };
+            let stsc = child(stbl, b"stsc", 0);
+            let entries: Vec<(u32, u32)> = (0..be32(&stsc[4..]) as usize)
+                .map(|i| (be32(&stsc[8 + 12 * i..]), be32(&stsc[12 + 12 * i..])))
+                .collect();
+            let mut s = 0;
+            for (ci, &off) in offsets.iter().enumerate() {
+                let per = entries.iter().rev().find(|e| e.0 as usize <= ci + 1).unwrap().1;
+                let mut pos = off as usize;
+                for _ in 0..per {
+                    let want = &ts[s];
+                    assert_eq!(&f[pos..pos + want.len()], &want[..], "track {ti} sample {s}");
+                    pos += want.len();
+                    s += 1;
+                }
+            }
+            assert_eq!(s, ts.len());
+        }
+    }
+
+    #[test]
+    fn stco_then_co64_and_largesize_mdat() {
+        let dir = tmpdir("co64");
+        let (f, samples) = mux_synthetic(&dir.join("a.mp4"), DEFAULT_LIMITS);
+        check_offsets(&f, &samples, false);
+        // stsc: video chunks of 1, audio chunks of 2: one entry each.
+        assert_eq!(&child(stbl_of(&f, 1), b"stsc", 0)[4..], &[0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 1]);
+        // Small limits: offsets beyond 100 need co64, mdat beyond 200 bytes needs largesize.
+        let out = dir.join("b.mp4");
+        let (g, samples) = mux_synthetic(&out, Limits { stco_max: 100, box32_max: 200 });
+        check_offsets(&g, &samples, true);
+        let mdat_at = g.len() - (12 * 8 + 24 * 5) - 16;
+        assert_eq!(&g[mdat_at..mdat_at + 8], &[0, 0, 0, 1, b'm', b'd', b'a', b't']);
+        assert_eq!(u64::from_be_bytes(g[mdat_at + 8..mdat_at + 16].try_into().unwrap()), 16 + 12 * 8 + 24 * 5);
+        if ffmpeg_available() {
+            let o = Command::new("ffprobe")
+                .args(["-v", "error", "-count_packets", "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0"])
+                .arg(&out)
+                .output()
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&o.stdout).split_whitespace().collect::<Vec<_>>(),
+                ["12", "24"],
+                "{}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+    }
+
+    #[test]
+    fn edit_lists_and_ctts() {
+        let dir = tmpdir("edits");
+        // Audio with 2048 priming samples: one edit, media_time 2048.
+        let (f, _) = mux_synthetic(&dir.join("a.mp4"), DEFAULT_LIMITS);
+        let trak = child(child(&f, b"moov", 0), b"trak", 1);
+        let elst = child(child(trak, b"edts", 0), b"elst", 0);
+        // 24 frames * 1024 - 2048 = 22528 samples = 469.33 ms -> 469.
+        assert_eq!(elst, &[0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0x01, 0xd5, 0, 0, 0x08, 0, 0, 1, 0, 0]);
+        let mdhd = child(child(trak, b"mdia", 0), b"mdhd", 0);
+        assert_eq!(be32(&mdhd[12..]), 48_000);
+        assert_eq!(be32(&mdhd[16..]), 24 * 1024);
+        assert!(!has_child(stbl_of(&f, 1), b"ctts"));
+        // Video: 12 frames of 3600 from 0: elst 480 ms from media time 0.
+        let trak = child(child(&f, b"moov", 0), b"trak", 0);
+        let elst = child(child(trak, b"edts", 0), b"elst", 0);
+        assert_eq!(elst, &[0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0x01, 0xe0, 0, 0, 0, 0, 0, 1, 0, 0]);
+        let mvhd = child(child(&f, b"moov", 0), b"mvhd", 0);
+        assert_eq!((be32(&mvhd[12..]), be32(&mvhd[16..])), (1000, 480));
+
+        // B-frame style video: dts from -7200, pts from 0, one negative offset -> ctts v1;
+        // a late start (pts 9000 = 100 ms) -> empty edit.
+        let out = dir.join("b.mp4");
+        let mut v = video_info();
+        v.config =
+            Bytes::from(AvcConfig::from_parameter_sets(vec![SPS.to_vec()], vec![PPS.to_vec()]).unwrap().to_bytes());
+        let mut w = Mp4Writer::create(&out, &[v.clone()]).unwrap();
+        let au = idr_au(false);
+        // decode order I P B B: pts 0, 10800, 3600, 7200 relative; dts -7200 step 3600.
+        for (i, p) in [0i64, 10800, 3600, 7200].into_iter().enumerate() {
+            w.write(&pkt(0, p + 9000, i as i64 * 3600 - 7200 + 9000, i == 0, au.clone())).unwrap();
+        }
+        w.finish().unwrap();
+        let f = fs::read(&out).unwrap();
+        let trak = child(child(&f, b"moov", 0), b"trak", 0);
+        let elst = child(child(trak, b"edts", 0), b"elst", 0);
+        // empty edit 100 ms; then 4 frames (160 ms) from media time 9000 - 1800 = 7200.
+        assert_eq!(
+            elst,
+            &[
+                0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 100, 0xff, 0xff, 0xff, 0xff, 0, 1, 0, 0, 0, 0, 0, 160, 0, 0, 0x1c,
+                0x20, 0, 1, 0, 0
+            ]
+        );
+        let ctts = child(stbl_of(&f, 0), b"ctts", 0);
+        // offsets pts - dts: 7200, 14400, 3600, 3600 -> version 0 runs (1,7200) (1,14400) (2,3600)
+        assert_eq!(
+            ctts,
+            &[
+                0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 1, 0, 0, 0x1c, 0x20, 0, 0, 0, 1, 0, 0, 0x38, 0x40, 0, 0, 0, 2, 0, 0,
+                0x0e, 0x10
+            ]
+        );
+        let tkhd = child(trak, b"tkhd", 0);
+        assert_eq!(be32(&tkhd[20..]), 260);
+
+        // Negative composition offset -> ctts version 1.
+        let out = dir.join("c.mp4");
+        let mut w = Mp4Writer::create(&out, &[v]).unwrap();
+        w.write(&pkt(0, 0, 0, true, au.clone())).unwrap();
+        w.write(&pkt(0, 0, 3600, false, au.clone())).unwrap();
+        w.finish().unwrap();
+        let f = fs::read(&out).unwrap();
+        let ctts = child(stbl_of(&f, 0), b"ctts", 0);
+        assert_eq!(&ctts[..4], &[1, 0, 0, 0]);
+        assert_eq!(&ctts[4..20], &[0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(&ctts[20..24], &(-3600i32).to_be_bytes());
+    }
+
+    #[test]
+    fn writer_is_send() {
+        fn send<T: Send>() {}
+        send::<Mp4Writer>();
+    }
+
+    #[test]
+    fn audio_in_90khz_is_rescaled_to_the_sample_rate() {
+        let dir = tmpdir("rescale");
+        let out = dir.join("a.mp4");
+        let mut a = audio_info(0);
+        a.timebase = 90_000;
+        a.sample_rate = 44_100;
+        a.config = Bytes::from_static(&[0x12, 0x10]);
+        let mut w = Mp4Writer::create(&out, &[a]).unwrap();
+        // 1024-sample frames at 44.1 kHz in 90 kHz ticks (2089.8 each, rounded), priming 1024.
+        for k in 0..100i64 {
+            let t = rescale(k * 1024 - 1024, 44_100, 90_000);
+            w.write(&pkt(0, t, t, true, vec![0x21, 1])).unwrap();
+        }
+        w.finish().unwrap();
+        let f = fs::read(&out).unwrap();
+        let stbl = stbl_of(&f, 0);
+        assert_eq!(child(stbl, b"stts", 0), &[0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 100, 0, 0, 4, 0]);
+        let trak = child(child(&f, b"moov", 0), b"trak", 0);
+        let mdhd = child(child(trak, b"mdia", 0), b"mdhd", 0);
+        assert_eq!(be32(&mdhd[12..]), 44_100);
+        let elst = child(child(trak, b"edts", 0), b"elst", 0);
+        // 99 * 1024 samples = 2298.8 ms -> 2299, from media time 1024.
+        assert_eq!(&elst[8..16], &[0, 0, 0x08, 0xfb, 0, 0, 4, 0]);
+    }
+
+    #[test]
+    fn max_bitrate_uses_one_second_windows() {
+        let dir = tmpdir("br");
+        let out = dir.join("a.mp4");
+        let mut w = Mp4Writer::create(&out, &[audio_info(0)]).unwrap();
+        // 100 frames of 100 bytes except a 1000-byte burst of frames 10..20.
+        for k in 0..100i64 {
+            let n = if (10..20).contains(&k) { 1000 } else { 100 };
+            w.write(&pkt(0, k * 1024, k * 1024, true, vec![0x21; n])).unwrap();
+        }
+        w.finish().unwrap();
+        let f = fs::read(&out).unwrap();
+        let stsd = child(stbl_of(&f, 0), b"stsd", 0);
+        let mp4a = child(&stsd[8..], b"mp4a", 0);
+        let esds = child(&mp4a[28..], b"esds", 0);
+        // esds: 4 (fullbox) + 5 (ES tag+size) + 3 + 5 (DCD tag+size) + 2, then bufferSizeDB.
+        let d = &esds[19..];
+        assert_eq!(&d[..3], &[0, 0x03, 0xe8]); // largest AU: 1000
+                                               // A window (t - 1 s, t] holds 47 frame starts (46.875 frames long): at most the
+                                               // 10 big ones + 37 small = 13700 bytes.
+        assert_eq!(be32(&d[3..]), 13_700 * 8);
+        // avg: 19000 bytes over 102400 samples at 48 kHz.
+        assert_eq!(be32(&d[7..]), (19_000u64 * 8 * 48_000 / 102_400) as u32);
+    }
+
+    // ---- integration tests with FFmpeg ----
+
+    fn ffmpeg_available() -> bool {
+        let ok = Path::new("/usr/bin/ffmpeg").exists() && Path::new("/usr/bin/ffprobe").exists();
+        if !ok {
+            eprintln!("note: /usr/bin/ffmpeg or ffprobe missing; skipping the FFmpeg checks");
+        }
+        ok
+    }
+
+    fn run(cmd: &mut Command) -> std::process::Output {
+        let o = cmd.output().expect("spawn ffmpeg");
+        assert!(o.status.success(), "{:?} failed: {}", cmd, String::from_utf8_lossy(&o.stderr));
+        o
+    }
+
+    /// Split a raw Annex B stream into access units (ITU-T H.264 §7.4.1.2.3: an AUD, SPS, PPS
+    /// or SEI after a VCL NAL, or a slice with first_mb_in_slice 0, starts a new unit).
+    fn split_access_units(data: &[u8]) -> Vec<Vec<u8>> {
+        let mut aus: Vec<Vec<u8>> = Vec::new();
+        let mut cur = Vec::new();
+        let mut have_vcl = false;
+        for nal in h264::annexb_nals(data) {
+            let t = h264::nal_type(nal);
+            let vcl = t == 1 || t == 5;
+            let starts =
+                if vcl { have_vcl && nal.len() > 1 && nal[1] & 0x80 != 0 } else { have_vcl && matches!(t, 6..=9) };
+            if starts {
+                aus.push(std::mem::take(&mut cur));
+                have_vcl = false;
+            }
+            have_vcl |= vcl;
+            h264::push_annexb(&mut cur, nal);
+        }
+        if !cur.is_empty() {
+            aus.push(cur);
+        }
+        aus
+    }
+
+    /// Raw AAC frames of an ADTS stream.
+    fn split_adts(data: &[u8]) -> (crate::codec::aac::AdtsHeader, Vec<Vec<u8>>) {
+        let mut frames = Vec::new();
+        let mut i = 0;
+        let mut first = None;
+        while i < data.len() {
+            let h = crate::codec::aac::AdtsHeader::parse(&data[i..]).unwrap();
+            first.get_or_insert(h);
+            frames.push(data[i + h.header_len..i + h.frame_len].to_vec());
+            i += h.frame_len;
+        }
+        (first.unwrap(), frames)
+    }
+
+    struct Fixture {
+        video: Vec<Packet>,
+        audio: Vec<Vec<u8>>,
+        asc: Vec<u8>,
+    }
+
+    /// 2 s of 160x120 25 fps x264 (`-bf bf`) via MPEG-TS (for timestamps, with AUDs) and
+    /// 2 s of 48 kHz stereo AAC as ADTS.
+    fn fixture(dir: &Path, bf: u32) -> Fixture {
+        let ff = |args: &[&str]| {
+            run(Command::new("ffmpeg").args(["-v", "error", "-nostdin", "-y"]).args(args).current_dir(dir));
+        };
+        ff(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x120:rate=25:duration=2",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-bf",
+            &bf.to_string(),
+            "-g",
+            "25",
+            "-pix_fmt",
+            "yuv420p",
+            "-f",
+            "mpegts",
+            "v.ts",
+        ]);
+        ff(&["-i", "v.ts", "-c", "copy", "-f", "h264", "v.h264"]);
+        ff(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=2",
+            "-ac",
+            "2",
+            "-c:a",
+            "aac",
+            "-f",
+            "adts",
+            "a.aac",
+        ]);
+        let o = run(Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-select_streams",
+                "v:0",
+                "-show_entries",
+                "packet=pts,dts,flags",
+                "-of",
+                "csv=p=0",
+                "v.ts",
+            ])
+            .current_dir(dir));
+        let times: Vec<(i64, i64, bool)> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (f[0].parse().unwrap(), f[1].parse().unwrap(), f[2].starts_with('K'))
+            })
+            .collect();
+        let aus = split_access_units(&fs::read(dir.join("v.h264")).unwrap());
+        assert_eq!(aus.len(), times.len(), "access units vs packets");
+        assert_eq!(aus.len(), 50);
+        let min_pts = times.iter().map(|t| t.0).min().unwrap();
+        let video = aus
+            .into_iter()
+            .zip(times)
+            .map(|(au, (pts, dts, key))| Packet {
+                stream: 0,
+                pts: pts - min_pts,
+                dts: dts - min_pts,
+                duration: 3600,
+                keyframe: key,
+                data: Bytes::from(au),
+            })
+            .collect();
+        let (h, audio) = split_adts(&fs::read(dir.join("a.aac")).unwrap());
+        Fixture { video, audio, asc: h.config.to_bytes() }
+    }
+
+    fn probe(out: &Path) -> std::collections::HashMap<String, String> {
+        let o =
+            run(Command::new("ffprobe").args(["-v", "error", "-show_streams", "-show_format", "-of", "flat"]).arg(out));
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
+            .collect()
+    }
+
+    fn num(p: &std::collections::HashMap<String, String>, k: &str) -> f64 {
+        p.get(k).unwrap_or_else(|| panic!("ffprobe: no {k}: {p:?}")).parse().unwrap()
+    }
+
+    fn decode_errors(out: &Path) -> String {
+        let o = Command::new("ffmpeg")
+            .args(["-v", "error", "-nostdin", "-i"])
+            .arg(out)
+            .args(["-f", "null", "-"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    }
+
+    fn av_roundtrip(bf: u32, video_config_inband: bool) {
+        if !ffmpeg_available() {
+            return;
+        }
+        let dir = tmpdir(&format!("av-bf{bf}"));
+        let fx = fixture(&dir, bf);
+        if bf > 0 {
+            assert!(fx.video.iter().any(|p| p.pts != p.dts), "fixture has no B-frames");
+            assert!(fx.video[0].dts < 0);
+        }
+        let mut v = video_info();
+        if !video_config_inband {
+            let nals: Vec<&[u8]> = h264::annexb_nals(&fx.video[0].data).collect();
+            let sps = nals.iter().filter(|n| h264::nal_type(n) == 7).map(|n| n.to_vec()).collect();
+            let pps = nals.iter().filter(|n| h264::nal_type(n) == 8).map(|n| n.to_vec()).collect();
+            v.config = Bytes::from(AvcConfig::from_parameter_sets(sps, pps).unwrap().to_bytes());
+            v.width = 160;
+            v.height = 120;
+        }
+        let mut a = audio_info(1);
+        a.config = Bytes::from(fx.asc.clone());
+        // FFmpeg's AAC encoder primes with 1024 samples; 2 s = 96000 samples are meant.
+        a.presentation_end = Some(96_000);
+        let audio: Vec<Packet> = fx
+            .audio
+            .iter()
+            .enumerate()
+            .map(|(k, d)| Packet {
+                stream: 1,
+                pts: k as i64 * 1024 - 1024,
+                dts: k as i64 * 1024 - 1024,
+                duration: 1024,
+                keyframe: true,
+                data: Bytes::from(d.clone()),
+            })
+            .collect();
+        // Interleave by decode time.
+        let mut all: Vec<Packet> = fx.video.iter().cloned().chain(audio).collect();
+        all.sort_by(|x, y| {
+            let tx = rescale(x.dts, if x.stream == 0 { 90_000 } else { 48_000 }, 90_000);
+            let ty = rescale(y.dts, if y.stream == 0 { 90_000 } else { 48_000 }, 90_000);
+            tx.cmp(&ty).then(x.stream.cmp(&y.stream))
+        });
+        let out = dir.join("out.mp4");
+        let mut w = Mp4Writer::create(&out, &[v, a]).unwrap();
+        for p in &all {
+            w.write(p).unwrap();
+        }
+        let n = w.finish().unwrap();
+        assert_eq!(fs::metadata(&out).unwrap().len(), n);
+
+        let p = probe(&out);
+        assert_eq!(p["streams.stream.0.codec_name"], "h264");
+        assert_eq!(p["streams.stream.1.codec_name"], "aac");
+        assert_eq!(p["streams.stream.0.width"], "160");
+        assert_eq!(p["streams.stream.1.sample_rate"], "48000");
+        assert_eq!(p["streams.stream.1.channels"], "2");
+        for s in 0..2 {
+            let st = num(&p, &format!("streams.stream.{s}.start_time"));
+            assert!(st.abs() < 1e-6, "stream {s} start_time {st}");
+        }
+        let vd = num(&p, "streams.stream.0.duration");
+        assert!((vd - 2.0).abs() <= 0.04, "video duration {vd}");
+        let ad = num(&p, "streams.stream.1.duration");
+        assert!((ad - 2.0).abs() <= 1024.0 / 48000.0, "audio duration {ad}");
+        let fd = num(&p, "format.duration");
+        assert!((fd - 2.0).abs() <= 0.04, "format duration {fd}");
+        assert_eq!(p["streams.stream.0.nb_frames"], "50");
+        assert_eq!(decode_errors(&out), "");
+        // Every picture decodes and is presented.
+        let o = run(Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-count_frames",
+                "-select_streams",
+                "v:0",
+                "-show_entries",
+                "stream=nb_read_frames",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(&out));
+        assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "50");
+    }
+
+    #[test]
+    fn ffmpeg_av_no_bframes() {
+        av_roundtrip(0, false);
+    }
+
+    #[test]
+    fn ffmpeg_av_bframes_inband_parameter_sets() {
+        av_roundtrip(2, true);
+    }
+
+    #[test]
+    fn ffmpeg_aac_priming_is_trimmed() {
+        if !ffmpeg_available() {
+            return;
+        }
+        let dir = tmpdir("priming");
+        let fx = fixture_audio_only(&dir);
+        let out = dir.join("out.m4a");
+        let mut a = audio_info(0);
+        a.config = Bytes::from(fx.1);
+        let mut w = Mp4Writer::create(&out, &[a]).unwrap();
+        let n = fx.0.len() as i64;
+        for (k, d) in fx.0.into_iter().enumerate() {
+            let t = -2048 + k as i64 * 1024;
+            w.write(&Packet { stream: 0, pts: t, dts: t, duration: 1024, keyframe: true, data: Bytes::from(d) })
+                .unwrap();
+        }
+        w.finish().unwrap();
+        let intended = n * 1024 - 2048;
+        let o = run(Command::new("ffmpeg")
+            .args(["-v", "error", "-nostdin", "-i"])
+            .arg(&out)
+            .args(["-f", "s16le", "-ac", "2", "-"]));
+        assert!(o.stderr.is_empty(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(o.stdout.len() as i64 / 4, intended, "decoded samples");
+        // The count alone cannot tell skipped priming from a cut tail: the decode must be the
+        // raw ADTS decode (which skips nothing) without its first 2048 samples.
+        let reference = run(Command::new("ffmpeg")
+            .args(["-v", "error", "-nostdin", "-i", "a.aac", "-f", "s16le", "-ac", "2", "-"])
+            .current_dir(&*dir))
+        .stdout;
+        assert_eq!(reference.len() as i64 / 4, n * 1024);
+        assert!(o.stdout == reference[2048 * 4..], "decoded audio is not the input minus its first 2048 samples");
+        let p = probe(&out);
+        assert!(num(&p, "streams.stream.0.start_time").abs() < 1e-6);
+        let d = num(&p, "streams.stream.0.duration");
+        assert!((d - intended as f64 / 48000.0).abs() < 0.001, "duration {d} vs {}", intended as f64 / 48000.0);
+    }
+
+    fn fixture_audio_only(dir: &Path) -> (Vec<Vec<u8>>, Vec<u8>) {
+        run(Command::new("ffmpeg")
+            .args([
+                "-v",
+                "error",
+                "-nostdin",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:sample_rate=48000:duration=2",
+                "-ac",
+                "2",
+                "-c:a",
+                "aac",
+                "-f",
+                "adts",
+                "a.aac",
+            ])
+            .current_dir(dir));
+        let (h, frames) = split_adts(&fs::read(dir.join("a.aac")).unwrap());
+        (frames, h.config.to_bytes())
+    }
+}

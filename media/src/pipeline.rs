@@ -1,0 +1,615 @@
+//! The one module that wires the stages together.
+//!
+//! ```text
+//!  clip files ──► [reader thread per open clip: demux ► decode ► scale ► resample]
+//!                     │ bounded(16) ClipEvent
+//!                     ▼
+//!               [scheduler thread: timeline::Scheduler, gaps, mixing, AAC encode]
+//!                     │ bounded(1) VideoChunk (whole GOPs)      │ bounded(64) audio packets
+//!                     ▼                                           │
+//!               [rayon pool: encode::ChunkEncoder, N workers]     │
+//!                     │ bounded(N+1) EncodedChunk (any order)     │
+//!                     ▼                                           ▼
+//!               [calling thread: reorder chunks, interleave by time, mux::Muxer]
+//! ```
+//! Every queue is bounded, so memory is set by the canvas size, the GOP length and the
+//! number of encoder threads, not by the length of the timeline.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use crossbeam_channel::{bounded, select, Receiver, Sender};
+
+use crate::decode::{self, resample::Resampler};
+use crate::demux::{self, Format};
+use crate::encode::{AacEncoder, ChunkEncoder, EncodedChunk, H264Settings, VideoChunk};
+use crate::frame::{AudioFrame, VideoFrame};
+use crate::mux::{Muxer, OutputKind};
+use crate::packet::{Codec, MediaKind, Packet, StreamInfo};
+use crate::time::{rescale, VIDEO_HZ};
+use crate::timeline::{ClipEvent, ClipOpener, ClipOutcome, ClipSpec, Flow, OutputFormat, Scheduler};
+use crate::{Error, Result};
+
+/// Everything `compile` needs besides the flow.
+#[derive(Clone, Debug)]
+pub struct CompileOptions {
+    pub output: PathBuf,
+    pub kind: OutputKind,
+    pub width: u32,
+    pub height: u32,
+    pub fps_num: u32,
+    pub fps_den: u32,
+    pub sample_rate: u32,
+    pub channels: u16,
+    pub audio_bitrate: u32,
+    /// None: derived from the canvas size and frame rate.
+    pub video_bitrate: Option<u32>,
+    /// GOP length in seconds (IDR interval; encoder chunks are one GOP).
+    pub gop_secs: u32,
+    /// Encoder threads.
+    pub threads: usize,
+    /// Timeline cut: start (90 kHz) and maximum length (90 kHz).
+    pub start: i64,
+    pub max_duration: Option<i64>,
+}
+
+impl CompileOptions {
+    pub fn new(output: &Path) -> CompileOptions {
+        CompileOptions {
+            output: output.to_path_buf(),
+            kind: OutputKind::from_path(output),
+            width: 1280,
+            height: 720,
+            fps_num: 25,
+            fps_den: 1,
+            sample_rate: 48000,
+            channels: 2,
+            audio_bitrate: 128_000,
+            video_bitrate: None,
+            gop_secs: 2,
+            threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            start: 0,
+            max_duration: None,
+        }
+    }
+}
+
+/// Progress, reported from the calling thread about ten times a second.
+#[derive(Clone, Debug)]
+pub struct Progress {
+    /// Output frames muxed so far, and the total when known.
+    pub frames_done: u64,
+    pub frames_total: Option<u64>,
+    /// Seconds of output muxed, and wall-clock seconds since the start.
+    pub media_secs: f64,
+    pub elapsed_secs: f64,
+}
+
+/// What `compile` did.
+#[derive(Clone, Debug)]
+pub struct CompileReport {
+    pub frames: u64,
+    pub audio_samples: u64,
+    pub duration_secs: f64,
+    pub bytes: u64,
+    pub clips: Vec<ClipOutcome>,
+    pub elapsed_secs: f64,
+}
+
+/// Compile `flow` into `opts.output`.
+pub fn compile(flow: &Flow, opts: &CompileOptions, progress: &mut dyn FnMut(&Progress), cancel: &AtomicBool) -> Result<CompileReport> {
+    let t0 = Instant::now();
+    if opts.width % 2 != 0 || opts.height % 2 != 0 || opts.width < 16 || opts.height < 16 || opts.width > 3840 || opts.height > 2160 {
+        return Err(Error::Encode(format!("unsupported canvas {}x{} (even sizes from 16x16 to 3840x2160)", opts.width, opts.height)));
+    }
+    if opts.fps_num == 0 || opts.fps_den == 0 || opts.fps_num / opts.fps_den > 120 {
+        return Err(Error::Encode(format!("unsupported frame rate {}/{}", opts.fps_num, opts.fps_den)));
+    }
+    let fmt = OutputFormat {
+        width: opts.width,
+        height: opts.height,
+        fps_num: opts.fps_num,
+        fps_den: opts.fps_den,
+        sample_rate: opts.sample_rate,
+        channels: opts.channels,
+    };
+    let gop = ((opts.gop_secs.max(1) as u64 * opts.fps_num as u64) / opts.fps_den as u64).max(1) as u32;
+    let settings = H264Settings {
+        width: opts.width,
+        height: opts.height,
+        fps_num: opts.fps_num,
+        fps_den: opts.fps_den,
+        bitrate: opts.video_bitrate.unwrap_or_else(|| H264Settings::default_bitrate(opts.width, opts.height, opts.fps_num, opts.fps_den)),
+        gop,
+    };
+    let threads = opts.threads.max(1);
+    let encoder = ChunkEncoder::new(settings, threads)?;
+    let mut aac = AacEncoder::new(opts.sample_rate, opts.channels, opts.audio_bitrate)?;
+
+    let mut vinfo = StreamInfo::new(0, MediaKind::Video, Codec::H264, VIDEO_HZ);
+    vinfo.width = opts.width;
+    vinfo.height = opts.height;
+    let mut ainfo = StreamInfo::new(1, MediaKind::Audio, Codec::Aac, opts.sample_rate);
+    ainfo.sample_rate = opts.sample_rate;
+    ainfo.channels = opts.channels;
+    ainfo.config = Bytes::from(aac.config.clone());
+    if let Some(dir) = opts.output.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            return Err(Error::Io { path: dir.to_path_buf(), source: std::io::Error::new(std::io::ErrorKind::NotFound, "output folder does not exist") });
+        }
+    }
+    let mut muxer = Muxer::create(opts.kind, &opts.output, &[vinfo, ainfo])?;
+
+    let (chunk_tx, chunk_rx) = bounded::<VideoChunk>(1);
+    let (enc_tx, enc_rx) = bounded::<Result<EncodedChunk>>(threads + 1);
+    let (aud_tx, aud_rx) = bounded::<Vec<Packet>>(64);
+    let cancel_flag = Arc::new(AtomicBool::new(false));
+
+    let clips = flow.clips.clone();
+    let flow_duration = flow.duration;
+    let (start, max_len) = (opts.start, opts.max_duration);
+    let sched_cancel = cancel_flag.clone();
+    let scheduler = std::thread::Builder::new()
+        .name("timeline".into())
+        .spawn(move || -> Result<(Vec<ClipOutcome>, u64)> {
+            let opener: ClipOpener = Box::new(move |spec: &ClipSpec| spawn_reader(spec.path.clone(), fmt));
+            let mut s = Scheduler::new(fmt, clips, flow_duration, start, max_len, opener);
+            let mut pics = Vec::with_capacity(gop as usize);
+            let mut first = 0u64;
+            let mut index = 0u64;
+            let mut apkts = Vec::new();
+            while let Some(f) = s.next() {
+                if sched_cancel.load(Ordering::Relaxed) {
+                    return Err(Error::Cancelled);
+                }
+                if pics.is_empty() {
+                    first = f.index;
+                }
+                pics.push(f.picture);
+                aac.push(&f.audio, &mut apkts)?;
+                if !apkts.is_empty() && aud_tx.send(std::mem::take(&mut apkts)).is_err() {
+                    return Err(Error::Cancelled);
+                }
+                if pics.len() == gop as usize {
+                    let chunk = VideoChunk { index, first_frame: first, pictures: std::mem::take(&mut pics) };
+                    index += 1;
+                    if chunk_tx.send(chunk).is_err() {
+                        return Err(Error::Cancelled);
+                    }
+                }
+            }
+            if !pics.is_empty() {
+                let chunk = VideoChunk { index, first_frame: first, pictures: pics };
+                if chunk_tx.send(chunk).is_err() {
+                    return Err(Error::Cancelled);
+                }
+            }
+            aac.finish(&mut apkts)?;
+            if !apkts.is_empty() {
+                let _ = aud_tx.send(apkts);
+            }
+            Ok((s.outcomes().to_vec(), s.total_frames().unwrap_or(0)))
+        })
+        .map_err(|e| Error::Encode(format!("cannot start the timeline thread: {e}")))?;
+    let encoder_thread = std::thread::Builder::new()
+        .name("encoder".into())
+        .spawn(move || encoder.run(chunk_rx, enc_tx))
+        .map_err(|e| Error::Encode(format!("cannot start the encoder thread: {e}")))?;
+
+    // Mux on this thread: chunks in index order, audio interleaved by time.
+    let result = mux_loop(&mut muxer, enc_rx, aud_rx, &settings, opts.sample_rate, progress, cancel, &cancel_flag, t0);
+    if result.is_err() {
+        cancel_flag.store(true, Ordering::Relaxed);
+    }
+    let _ = encoder_thread.join();
+    let sched = scheduler.join().map_err(|_| Error::Encode("the timeline thread panicked".into()))?;
+    let done = result.and_then(|r| sched.map(|s| (r, s)));
+    let ((frames, audio_samples), (clips, _total)) = match done {
+        Ok(v) => v,
+        Err(e) => {
+            drop(muxer); // the MP4 writer removes its temporary files on drop
+            let _ = std::fs::remove_file(crate::mux::part_path(&opts.output));
+            return Err(e);
+        }
+    };
+    if !clips.is_empty() && clips.iter().all(|c| matches!(c.status, crate::timeline::ClipStatus::Skipped(_) | crate::timeline::ClipStatus::Unused)) && clips.iter().any(|c| matches!(c.status, crate::timeline::ClipStatus::Skipped(_))) {
+        drop(muxer);
+        let _ = std::fs::remove_file(crate::mux::part_path(&opts.output));
+        let why: Vec<String> = clips
+            .iter()
+            .filter_map(|c| match &c.status {
+                crate::timeline::ClipStatus::Skipped(w) => Some(format!("{}: {w}", c.spec.path.display())),
+                _ => None,
+            })
+            .collect();
+        return Err(Error::NoMedia(format!(": no clip could be used ({})", why.join("; "))));
+    }
+    let bytes = muxer.finish()?;
+    Ok(CompileReport {
+        frames,
+        audio_samples,
+        duration_secs: frames as f64 * opts.fps_den as f64 / opts.fps_num as f64,
+        bytes,
+        clips,
+        elapsed_secs: t0.elapsed().as_secs_f64(),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn mux_loop(
+    muxer: &mut Muxer,
+    enc_rx: Receiver<Result<EncodedChunk>>,
+    aud_rx: Receiver<Vec<Packet>>,
+    settings: &H264Settings,
+    sample_rate: u32,
+    progress: &mut dyn FnMut(&Progress),
+    cancel: &AtomicBool,
+    cancel_flag: &AtomicBool,
+    t0: Instant,
+) -> Result<(u64, u64)> {
+    let mut pending: BTreeMap<u64, EncodedChunk> = BTreeMap::new();
+    let mut next_chunk = 0u64;
+    let mut audio: std::collections::VecDeque<Packet> = Default::default();
+    let (mut enc_open, mut aud_open) = (true, true);
+    let mut frames = 0u64;
+    let mut audio_samples = 0u64;
+    let mut last_report = Instant::now();
+    let drop_priming_before = match muxer {
+        Muxer::Ts { .. } => Some(-(crate::codec::aac::FRAME_SAMPLES as i64)),
+        Muxer::Mp4(_) => None,
+    };
+    let write_audio_until = |muxer: &mut Muxer, audio: &mut std::collections::VecDeque<Packet>, t90: Option<i64>, samples: &mut u64| -> Result<()> {
+        while let Some(p) = audio.front() {
+            if let Some(t) = t90 {
+                if rescale(p.dts, sample_rate, VIDEO_HZ) > t {
+                    break;
+                }
+            }
+            let mut p = audio.pop_front().unwrap_or_else(|| unreachable!());
+            p.stream = 1;
+            // MPEG-TS has no edit list: keep one frame of encoder priming (the MDCT overlap
+            // the first real frame needs) and drop the rest, so the audio stream does not
+            // outlast the timeline by more than a frame.
+            if drop_priming_before.is_some_and(|lim| p.pts < lim) {
+                continue;
+            }
+            *samples += p.duration.max(0) as u64;
+            muxer.write(&p)?;
+        }
+        Ok(())
+    };
+    while enc_open || aud_open {
+        if cancel.load(Ordering::Relaxed) {
+            cancel_flag.store(true, Ordering::Relaxed);
+            return Err(Error::Cancelled);
+        }
+        select! {
+            recv(if enc_open { Some(&enc_rx) } else { None }.unwrap_or(&crossbeam_channel::never())) -> m => match m {
+                Ok(chunk) => { let c = chunk?; pending.insert(c.index, c); }
+                Err(_) => enc_open = false,
+            },
+            recv(if aud_open { Some(&aud_rx) } else { None }.unwrap_or(&crossbeam_channel::never())) -> m => match m {
+                Ok(pkts) => audio.extend(pkts),
+                Err(_) => aud_open = false,
+            },
+            default(std::time::Duration::from_millis(100)) => {}
+        }
+        while let Some(c) = pending.remove(&next_chunk) {
+            for p in c.packets {
+                write_audio_until(muxer, &mut audio, Some(p.dts), &mut audio_samples)?;
+                muxer.write(&p)?;
+                frames += 1;
+            }
+            next_chunk += 1;
+        }
+        if last_report.elapsed().as_millis() >= 100 {
+            last_report = Instant::now();
+            progress(&Progress {
+                frames_done: frames,
+                frames_total: None,
+                media_secs: settings.frame_pts(frames) as f64 / VIDEO_HZ as f64,
+                elapsed_secs: t0.elapsed().as_secs_f64(),
+            });
+        }
+    }
+    if !pending.is_empty() {
+        return Err(Error::Encode(format!("encoded chunk {next_chunk} never arrived")));
+    }
+    write_audio_until(muxer, &mut audio, None, &mut audio_samples)?;
+    progress(&Progress {
+        frames_done: frames,
+        frames_total: Some(frames),
+        media_secs: settings.frame_pts(frames) as f64 / VIDEO_HZ as f64,
+        elapsed_secs: t0.elapsed().as_secs_f64(),
+    });
+    Ok((frames, audio_samples))
+}
+
+/// Start a reader thread for one clip; its events arrive on the returned channel.
+pub fn spawn_reader(path: PathBuf, fmt: OutputFormat) -> Receiver<ClipEvent> {
+    let (tx, rx) = bounded(16);
+    let name = format!("clip {}", path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+    let spawned = std::thread::Builder::new().name(name).spawn({
+        let tx = tx.clone();
+        move || read_clip(&path, fmt, &tx)
+    });
+    if let Err(e) = spawned {
+        let _ = tx.send(ClipEvent::End { problem: Some(format!("cannot start a reader thread: {e}")), fatal: true });
+    }
+    rx
+}
+
+/// Audio of one clip: PCM at the source rate in, output-rate samples placed by timestamp out.
+struct ClipAudio {
+    out_rate: u32,
+    out_ch: u16,
+    res: Option<(Resampler, u32, u16)>,
+    /// Next expected input pts (source rate) and the output position of that sample.
+    next_in: i64,
+    out_pos: i64,
+    seg_in: u64,
+    end_out: Option<i64>,
+}
+
+impl ClipAudio {
+    fn push(&mut self, f: AudioFrame, origin_90k: i64, tx: &Sender<ClipEvent>) -> bool {
+        if f.is_empty() || f.sample_rate == 0 {
+            return true;
+        }
+        let origin_in = rescale(origin_90k, VIDEO_HZ, f.sample_rate);
+        let pts_in = f.pts - origin_in;
+        let tol = (f.sample_rate / 100) as i64; // 10 ms
+        let restart = match &self.res {
+            None => true,
+            Some((_, rate, ch)) => *rate != f.sample_rate || *ch != f.channels || (pts_in - self.next_in).abs() > tol,
+        };
+        let mut out = Vec::new();
+        if restart {
+            if let Some((mut r, _, _)) = self.res.take() {
+                out.extend(r.finish(self.seg_in));
+                if !self.send(std::mem::take(&mut out), tx) {
+                    return false;
+                }
+            }
+            self.res = Some((Resampler::new(f.sample_rate, self.out_rate, self.out_ch), f.sample_rate, f.channels));
+            self.next_in = pts_in;
+            self.out_pos = rescale(pts_in, f.sample_rate, self.out_rate);
+            self.seg_in = 0;
+        }
+        let n = f.len() as i64;
+        let mixed = decode::resample::remix(&f.samples, f.channels, self.out_ch);
+        if let Some((r, _, _)) = self.res.as_mut() {
+            out.extend(r.process(&mixed));
+        }
+        self.next_in += n;
+        self.seg_in += n as u64;
+        self.send(out, tx)
+    }
+
+    fn send(&mut self, samples: Vec<f32>, tx: &Sender<ClipEvent>) -> bool {
+        let ch = self.out_ch as usize;
+        let mut n = (samples.len() / ch) as i64;
+        if n == 0 {
+            return true;
+        }
+        let mut samples = samples;
+        let mut pts = self.out_pos;
+        self.out_pos += n;
+        // Priming and pre-roll (before the clip's time zero) are never heard.
+        if pts < 0 {
+            let skip = (-pts).min(n);
+            samples.drain(..(skip as usize) * ch);
+            pts += skip;
+            n -= skip;
+        }
+        if let Some(end) = self.end_out {
+            if pts + n > end {
+                let keep = (end - pts).max(0);
+                samples.truncate(keep as usize * ch);
+                n = keep;
+            }
+        }
+        if n <= 0 {
+            return true;
+        }
+        tx.send(ClipEvent::Audio(AudioFrame { pts, sample_rate: self.out_rate, channels: self.out_ch, samples })).is_ok()
+    }
+
+    fn finish(&mut self, tx: &Sender<ClipEvent>) {
+        if let Some((mut r, _, _)) = self.res.take() {
+            let out = r.finish(self.seg_in);
+            self.send(out, tx);
+        }
+    }
+}
+
+/// Describe a clip-level error for the summary.
+fn describe(e: &Error) -> String {
+    match e {
+        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => "file not found".into(),
+        Error::Io { source, .. } => format!("cannot read: {source}"),
+        other => other.to_string(),
+    }
+}
+
+fn read_clip(path: &Path, fmt: OutputFormat, tx: &Sender<ClipEvent>) {
+    let end = |problem: String, fatal: bool| {
+        let _ = tx.send(ClipEvent::End { problem: Some(problem), fatal });
+    };
+    let (format, mut dmx) = match demux::open(path) {
+        Ok(d) => d,
+        Err(e) => return end(describe(&e), true),
+    };
+    let streams = dmx.streams().to_vec();
+    let mut notes = Vec::new();
+    let vs = streams.iter().find(|s| s.kind == MediaKind::Video).cloned();
+    let aus = streams.iter().find(|s| s.kind == MediaKind::Audio).cloned();
+    let mut vdec = match &vs {
+        Some(s) => match decode::open_video(s) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                notes.push(format!("video: {e}"));
+                None
+            }
+        },
+        None => None,
+    };
+    let mut adec = match &aus {
+        Some(s) => match decode::open_audio(s) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                notes.push(format!("audio: {e}"));
+                None
+            }
+        },
+        None => None,
+    };
+    if vdec.is_none() && adec.is_none() {
+        let why = if notes.is_empty() { "no audio or video stream".to_string() } else { notes.join("; ") };
+        return end(why, true);
+    }
+    if tx.send(ClipEvent::Start { has_video: vdec.is_some(), has_audio: adec.is_some(), notes }).is_err() {
+        return;
+    }
+    let vidx = vs.as_ref().map(|s| s.index);
+    let aidx = aus.as_ref().map(|s| s.index);
+    let vtb = vs.as_ref().map(|s| s.timebase).unwrap_or(VIDEO_HZ);
+    let atb = aus.as_ref().map(|s| s.timebase).unwrap_or(VIDEO_HZ);
+    let v_end = vs.as_ref().and_then(|s| s.presentation_end.map(|e| rescale(e, s.timebase, VIDEO_HZ)));
+    let a_end = aus.as_ref().and_then(|s| s.presentation_end.map(|e| rescale(e, s.timebase, fmt.sample_rate)));
+
+    // MPEG-TS carries absolute clocks: the clip's time zero is its earliest timestamp.
+    // MP4 (after edit lists) and ADTS already start at zero.
+    let mut buffered: Vec<Packet> = Vec::new();
+    let mut problem: Option<String> = None;
+    let mut origin = 0i64;
+    if format == Format::Ts {
+        let mut first_v: Option<i64> = None;
+        let mut first_a: Option<i64> = None;
+        while buffered.len() < 2000 && (first_v.is_none() && vdec.is_some() || first_a.is_none() && adec.is_some()) {
+            match dmx.next_packet() {
+                Ok(Some(p)) => {
+                    if Some(p.stream) == vidx && vdec.is_some() {
+                        let t = rescale(p.pts, vtb, VIDEO_HZ);
+                        first_v = Some(first_v.map_or(t, |v: i64| v.min(t)));
+                    } else if Some(p.stream) == aidx && adec.is_some() {
+                        let t = rescale(p.pts, atb, VIDEO_HZ);
+                        first_a = Some(first_a.map_or(t, |v: i64| v.min(t)));
+                    }
+                    buffered.push(p);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    problem = Some(format!("damaged: {e}"));
+                    break;
+                }
+            }
+        }
+        // B-frames: the earliest pts may come a few packets after the first.
+        for p in &buffered {
+            if Some(p.stream) == vidx {
+                let t = rescale(p.pts, vtb, VIDEO_HZ);
+                first_v = Some(first_v.map_or(t, |v: i64| v.min(t)));
+            }
+        }
+        origin = match (first_v, first_a) {
+            (Some(v), Some(a)) => v.min(a),
+            (Some(v), None) => v,
+            (None, Some(a)) => a,
+            (None, None) => 0,
+        };
+    }
+
+    let mut audio = ClipAudio { out_rate: fmt.sample_rate, out_ch: fmt.channels, res: None, next_in: 0, out_pos: 0, seg_in: 0, end_out: a_end };
+    let mut vframes: Vec<VideoFrame> = Vec::new();
+    let mut aframes: Vec<AudioFrame> = Vec::new();
+    let mut produced = 0u64;
+    let send_video = |frames: &mut Vec<VideoFrame>, produced: &mut u64| -> bool {
+        for f in frames.drain(..) {
+            let pts = f.pts - origin;
+            if v_end.is_some_and(|e| f.pts >= e) {
+                continue;
+            }
+            let picture = crate::compose::scale::fit(&f.picture, fmt.width, fmt.height);
+            *produced += 1;
+            if tx.send(ClipEvent::Video(VideoFrame { pts, picture })).is_err() {
+                return false;
+            }
+        }
+        true
+    };
+    let mut queue = buffered.into_iter();
+    loop {
+        let pkt = match queue.next() {
+            Some(p) => p,
+            None => {
+                if problem.is_some() {
+                    break;
+                }
+                match dmx.next_packet() {
+                    Ok(Some(p)) => p,
+                    Ok(None) => break,
+                    Err(e) => {
+                        problem = Some(format!("damaged: {e}"));
+                        break;
+                    }
+                }
+            }
+        };
+        if Some(pkt.stream) == vidx {
+            if let Some(d) = vdec.as_mut() {
+                if let Err(e) = d.decode(&pkt, &mut vframes) {
+                    problem.get_or_insert(format!("video decoding stopped: {e}"));
+                    vdec = None;
+                }
+                if !send_video(&mut vframes, &mut produced) {
+                    return;
+                }
+            }
+        } else if Some(pkt.stream) == aidx {
+            if let Some(d) = adec.as_mut() {
+                if let Err(e) = d.decode(&pkt, &mut aframes) {
+                    problem.get_or_insert(format!("audio decoding stopped: {e}"));
+                    adec = None;
+                }
+                for f in aframes.drain(..) {
+                    produced += 1;
+                    if !audio.push(f, origin, tx) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+    let mut errors = 0;
+    if let Some(d) = vdec.as_mut() {
+        let _ = d.flush(&mut vframes);
+        errors += d.errors();
+        if !send_video(&mut vframes, &mut produced) {
+            return;
+        }
+    }
+    if let Some(d) = adec.as_mut() {
+        let _ = d.flush(&mut aframes);
+        errors += d.errors();
+        for f in aframes.drain(..) {
+            if !audio.push(f, origin, tx) {
+                return;
+            }
+        }
+    }
+    audio.finish(tx);
+    if errors > 0 && problem.is_none() {
+        problem = Some(format!("{errors} damaged access unit(s) skipped"));
+    }
+    let fatal = produced == 0;
+    let problem = match (problem, fatal) {
+        (None, true) => Some("no decodable audio or video".to_string()),
+        (p, _) => p,
+    };
+    let _ = tx.send(ClipEvent::End { problem, fatal });
+}

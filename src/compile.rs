@@ -1,0 +1,156 @@
+//! `stitch compile`: flow JSON -> one MP4 or MPEG-TS.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use media::mux::OutputKind;
+use media::pipeline::{compile, CompileOptions, CompileReport};
+use media::time::{hms, rescale_ceil, Time, VIDEO_HZ};
+use media::timeline::{ClipStatus, Flow};
+
+use crate::progress::Bar;
+
+/// Options of `stitch compile`, as parsed from the command line.
+#[derive(Clone, Debug)]
+pub struct CompileArgs {
+    pub flow: PathBuf,
+    pub output: PathBuf,
+    pub format: Option<OutputKind>,
+    pub size: Option<(u32, u32)>,
+    pub fps: Option<(u32, u32)>,
+    pub start: Option<f64>,
+    pub max_duration: Option<f64>,
+    pub threads: Option<usize>,
+    pub quiet: bool,
+}
+
+/// Parse `WxH` (also `720p`/`1080p`).
+pub fn parse_size(s: &str) -> std::result::Result<(u32, u32), String> {
+    let s = s.trim().to_ascii_lowercase();
+    let (w, h) = match s.as_str() {
+        "480p" => (854, 480),
+        "720p" => (1280, 720),
+        "1080p" => (1920, 1080),
+        _ => {
+            let (w, h) = s.split_once('x').ok_or_else(|| format!("'{s}' is not WxH (example: 1280x720)"))?;
+            let w: u32 = w.parse().map_err(|_| format!("bad width in '{s}'"))?;
+            let h: u32 = h.parse().map_err(|_| format!("bad height in '{s}'"))?;
+            (w, h)
+        }
+    };
+    if w < 16 || h < 16 || w > 3840 || h > 2160 || w % 2 != 0 || h % 2 != 0 {
+        return Err(format!("size {w}x{h} must be even, from 16x16 up to 3840x2160"));
+    }
+    Ok((w, h))
+}
+
+/// Parse a frame rate: `25`, `29.97`, `30000/1001`.
+pub fn parse_fps(s: &str) -> std::result::Result<(u32, u32), String> {
+    let s = s.trim();
+    let (n, d) = if let Some((n, d)) = s.split_once('/') {
+        (n.trim().parse::<u32>().map_err(|_| format!("bad frame rate '{s}'"))?, d.trim().parse::<u32>().map_err(|_| format!("bad frame rate '{s}'"))?)
+    } else {
+        match s {
+            "29.97" => (30000, 1001),
+            "23.976" => (24000, 1001),
+            "59.94" => (60000, 1001),
+            _ => {
+                let f: f64 = s.parse().map_err(|_| format!("bad frame rate '{s}' (examples: 25, 30000/1001)"))?;
+                if f.fract() == 0.0 {
+                    (f as u32, 1)
+                } else {
+                    ((f * 1000.0).round() as u32, 1000)
+                }
+            }
+        }
+    };
+    if d == 0 || n == 0 || n / d > 120 {
+        return Err(format!("frame rate {s} must be between 0 and 120"));
+    }
+    Ok((n, d))
+}
+
+fn secs_arg(name: &str, v: Option<f64>) -> Result<Option<i64>> {
+    match v {
+        None => Ok(None),
+        Some(x) if !x.is_finite() || x < 0.0 => bail!("{name} must be a non-negative number of seconds"),
+        Some(x) => Ok(Some(Time::from_secs_f64(x, VIDEO_HZ).ticks)),
+    }
+}
+
+/// Run the command; returns the report for the caller to print.
+pub fn run(args: &CompileArgs, cancel: Arc<AtomicBool>) -> Result<CompileReport> {
+    let flow = Flow::load(&args.flow).map_err(anyhow::Error::new)?;
+    let mut opts = CompileOptions::new(&args.output);
+    if let Some(k) = args.format {
+        opts.kind = k;
+    }
+    if let Some((w, h)) = args.size {
+        opts.width = w;
+        opts.height = h;
+    }
+    if let Some((n, d)) = args.fps {
+        opts.fps_num = n;
+        opts.fps_den = d;
+    }
+    if let Some(t) = args.threads {
+        if t == 0 {
+            bail!("--threads must be at least 1");
+        }
+        opts.threads = t;
+    }
+    opts.start = secs_arg("--start", args.start)?.unwrap_or(0);
+    opts.max_duration = secs_arg("--max-duration", args.max_duration)?;
+    if let (Some(d), true) = (flow.duration, opts.start > 0) {
+        if opts.start >= d {
+            bail!("--start {} is beyond the end of the timeline ({})", hms(opts.start as f64 / 90000.0), hms(d as f64 / 90000.0));
+        }
+    }
+    if args.output.is_dir() {
+        bail!("{} is a folder; give a file name such as out.mp4", args.output.display());
+    }
+    let total = flow.duration.map(|d| {
+        let mut len = (d - opts.start).max(0);
+        if let Some(m) = opts.max_duration {
+            len = len.min(m);
+        }
+        rescale_ceil(len * opts.fps_num as i64, VIDEO_HZ * opts.fps_den, 1) as u64
+    });
+    let fps = opts.fps_num as f64 / opts.fps_den as f64;
+    let bar = Bar::new("compile", total, fps, args.quiet);
+    let report = compile(&flow, &opts, &mut |p| bar.update(p.frames_done, p.elapsed_secs), &cancel)
+        .map_err(anyhow::Error::new)
+        .with_context(|| format!("compiling {} into {}", args.flow.display(), args.output.display()));
+    bar.finish();
+    report
+}
+
+/// The final summary: duration, clips used, clips damaged or skipped and why.
+pub fn summary(report: &CompileReport, output: &Path) -> String {
+    let mut s = String::new();
+    let used = report.clips.iter().filter(|c| matches!(c.status, ClipStatus::Used | ClipStatus::Damaged(_))).count();
+    let x = if report.elapsed_secs > 0.0 { report.duration_secs / report.elapsed_secs } else { 0.0 };
+    s.push_str(&format!(
+        "wrote {} ({:.1} MB): {} long, {} frames, {:.1}x realtime in {:.1} s\n",
+        output.display(),
+        report.bytes as f64 / 1e6,
+        hms(report.duration_secs),
+        report.frames,
+        x,
+        report.elapsed_secs
+    ));
+    s.push_str(&format!("clips: {} used of {}\n", used, report.clips.len()));
+    for c in &report.clips {
+        match &c.status {
+            ClipStatus::Damaged(w) => s.push_str(&format!("  damaged  {} (at {}): {w}\n", c.spec.url, hms(c.spec.start as f64 / 90000.0))),
+            ClipStatus::Skipped(w) => s.push_str(&format!("  skipped  {} (at {}): {w}\n", c.spec.url, hms(c.spec.start as f64 / 90000.0))),
+            _ => {}
+        }
+        for n in &c.notes {
+            s.push_str(&format!("  note     {}: {n}\n", c.spec.url));
+        }
+    }
+    s
+}

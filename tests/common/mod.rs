@@ -1,0 +1,121 @@
+//! Shared helpers for the integration tests: run the `stitch` binary, and an independent
+//! oracle (Debian's ffmpeg/ffprobe) to decode what it wrote.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn testdata(name: &str) -> PathBuf {
+    root().join("testdata").join(name)
+}
+
+/// A fresh scratch folder under the target dir.
+pub fn scratch(name: &str) -> PathBuf {
+    let base = std::env::var_os("CARGO_TARGET_TMPDIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    let d = base.join(format!("stitch-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+pub fn stitch(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stitch")).args(args).output().expect("run stitch")
+}
+
+pub fn have_ffmpeg() -> bool {
+    let ok = Command::new("ffprobe").arg("-version").output().map(|o| o.status.success()).unwrap_or(false)
+        && Command::new("ffmpeg").arg("-version").output().map(|o| o.status.success()).unwrap_or(false);
+    if !ok {
+        // CI installs ffmpeg (.ci/setup.sh); a developer without it gets a loud note.
+        eprintln!("NOTE: ffmpeg/ffprobe not found: oracle checks skipped (run .ci/setup.sh)");
+        if std::env::var_os("CI").is_some() {
+            panic!("ffmpeg/ffprobe are required in CI");
+        }
+    }
+    ok
+}
+
+/// ffprobe's JSON for streams and format.
+pub fn ffprobe(path: &Path) -> serde_json::Value {
+    let o = Command::new("ffprobe")
+        .args(["-v", "error", "-show_streams", "-show_format", "-of", "json"])
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    assert!(o.status.success(), "ffprobe rejected {}: {}", path.display(), String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).expect("ffprobe json")
+}
+
+/// `ffmpeg -v error -i OUT -f null -`: must print nothing.
+pub fn ffmpeg_decode_errors(path: &Path) -> String {
+    let o = Command::new("ffmpeg").args(["-nostdin", "-v", "error", "-i"]).arg(path).args(["-f", "null", "-"]).output().expect("ffmpeg");
+    let mut s = String::from_utf8_lossy(&o.stderr).into_owned();
+    if !o.status.success() {
+        s.push_str(&format!("(exit {:?})", o.status.code()));
+    }
+    s
+}
+
+pub const SMALL_W: usize = 64;
+pub const SMALL_H: usize = 36;
+
+/// Every decoded picture scaled to 64x36: mean luma of the centre 16x12 block, one per frame
+/// in presentation order (constant frame rate output).
+pub fn ffmpeg_lumas(path: &Path) -> Vec<f64> {
+    let o = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(path)
+        .args(["-an", "-vf", &format!("scale={SMALL_W}:{SMALL_H}:flags=bilinear"), "-pix_fmt", "yuv420p", "-f", "rawvideo", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let frame = SMALL_W * SMALL_H * 3 / 2;
+    o.stdout.chunks_exact(frame).map(|f| centre_luma(&f[..SMALL_W * SMALL_H], SMALL_W, SMALL_H)).collect()
+}
+
+pub fn centre_luma(y: &[u8], w: usize, h: usize) -> f64 {
+    let (bw, bh) = (w / 4, h / 3);
+    let (x0, y0) = ((w - bw) / 2, (h - bh) / 2);
+    let mut s = 0u64;
+    for r in y0..y0 + bh {
+        for c in x0..x0 + bw {
+            s += y[r * w + c] as u64;
+        }
+    }
+    s as f64 / (bw * bh) as f64
+}
+
+/// Decoded audio as mono f32 at 48 kHz (sample clock: samples laid end to end).
+pub fn ffmpeg_pcm(path: &Path) -> Vec<f32> {
+    let o = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(path)
+        .args(["-vn", "-ac", "1", "-ar", "48000", "-f", "f32le", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    o.stdout.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+}
+
+/// Amplitude of frequency `hz` in `x` (Goertzel, Hann window), relative to a full-scale sine = 1.
+pub fn tone_level(x: &[f32], rate: f64, hz: f64) -> f64 {
+    let n = x.len();
+    let w = 2.0 * std::f64::consts::PI * hz / rate;
+    let (mut re, mut im) = (0.0, 0.0);
+    let mut wsum = 0.0;
+    for (i, &v) in x.iter().enumerate() {
+        let win = 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / (n - 1) as f64).cos();
+        re += v as f64 * win * (w * i as f64).cos();
+        im -= v as f64 * win * (w * i as f64).sin();
+        wsum += win;
+    }
+    2.0 * (re * re + im * im).sqrt() / wsum
+}
+
+pub fn rms(x: &[f32]) -> f64 {
+    (x.iter().map(|v| (*v as f64) * (*v as f64)).sum::<f64>() / x.len().max(1) as f64).sqrt()
+}
