@@ -39,7 +39,7 @@ AAC=(-c:a aac -b:a 64k)
 
 # Fresh outputs every run (only the files this script owns).
 rm -rf bad
-rm -f a_high_bframes.mp4 b_other_res.mp4 c_audio_only.m4a d_video_only.mp4 \
+rm -f a_high_bframes.mp4 b_other_res.mp4 c_audio_only.m4a d_video_only.mp4 i_ramp_bframes.mp4 \
       e_clip.ts f_fragmented.mp4 g_raw.aac h_vp9.mp4 \
       flow_basic.json flow_vp9.json flow_bad.json \
       expected_basic.json expected_vp9.json README.md
@@ -71,6 +71,13 @@ echo "== encoding clips"
 "${FF[@]}" -f lavfi -i "$(color_src 0xB6B637 320x240 3)" \
     -map 0:v "${X264[@]}" -t 3 -an \
     "${BITEXACT[@]}" d_video_only.mp4
+
+# i: B-frame ORDER fixture: 64x48, 50 frames whose flat luma rises by 3 per frame
+# (Y = 20 + 3*n), so a decoder that returns pictures in decode order instead of
+# presentation order is caught (flat clips cannot show it). No audio.
+"${FF[@]}" -f lavfi -i "nullsrc=s=64x48:r=25:d=2,geq=lum='20+3*N':cb=128:cr=128" \
+    -map 0:v "${X264[@]}" -t 2 -an \
+    "${BITEXACT[@]}" i_ramp_bframes.mp4
 
 # e: MPEG-TS, 320x240 3.0 s, Y~200, AAC 48 kHz stereo 550 Hz.
 "${FF[@]}" -f lavfi -i "$(color_src 0xF6C5DD 320x240 3)" -f lavfi -i "$(sine_src 550 48000 3)" \
