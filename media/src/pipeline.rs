@@ -2,10 +2,10 @@
 //!
 //! ```text
 //!  clip files ──► [reader thread per open clip: demux ► decode ► scale ► resample]
-//!                     │ bounded(16) ClipEvent
+//!                     │ bounded(8) ClipEvent
 //!                     ▼
 //!               [scheduler thread: timeline::Scheduler, gaps, mixing, AAC encode]
-//!                     │ bounded(1) VideoChunk (whole GOPs)      │ bounded(64) audio packets
+//!                     │ bounded(0) VideoChunk (whole GOPs)      │ bounded(64) audio packets
 //!                     ▼                                           │
 //!               [rayon pool: encode::ChunkEncoder, N workers]     │
 //!                     │ bounded(N+1) EncodedChunk (any order)     │
@@ -144,7 +144,9 @@ pub fn compile(flow: &Flow, opts: &CompileOptions, progress: &mut dyn FnMut(&Pro
     }
     let mut muxer = Muxer::create(opts.kind, &opts.output, &[vinfo, ainfo])?;
 
-    let (chunk_tx, chunk_rx) = bounded::<VideoChunk>(1);
+    // Rendezvous: a chunk is handed over only when a worker is free, so at most
+    // `threads` chunks are encoding and one is being filled.
+    let (chunk_tx, chunk_rx) = bounded::<VideoChunk>(0);
     let (enc_tx, enc_rx) = bounded::<Result<EncodedChunk>>(threads + 1);
     let (aud_tx, aud_rx) = bounded::<Vec<Packet>>(64);
     let cancel_flag = Arc::new(AtomicBool::new(false));
@@ -331,7 +333,9 @@ fn mux_loop(
 
 /// Start a reader thread for one clip; its events arrive on the returned channel.
 pub fn spawn_reader(path: PathBuf, fmt: OutputFormat) -> Receiver<ClipEvent> {
-    let (tx, rx) = bounded(16);
+    // Small: each picture is canvas-sized (1.4 MB at 720p); the scheduler keeps its own
+    // short read-ahead per clip.
+    let (tx, rx) = bounded(8);
     let name = format!("clip {}", path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
     let spawned = std::thread::Builder::new().name(name).spawn({
         let tx = tx.clone();
@@ -432,6 +436,7 @@ fn describe(e: &Error) -> String {
     match e {
         Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => "file not found".into(),
         Error::Io { source, .. } => format!("cannot read: {source}"),
+        Error::Invalid(m) => m.clone(),
         other => other.to_string(),
     }
 }
@@ -504,7 +509,7 @@ fn read_clip(path: &Path, fmt: OutputFormat, tx: &Sender<ClipEvent>) {
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    problem = Some(format!("damaged: {e}"));
+                    problem = Some(format!("damaged: {}", describe(&e)));
                     break;
                 }
             }
@@ -554,7 +559,7 @@ fn read_clip(path: &Path, fmt: OutputFormat, tx: &Sender<ClipEvent>) {
                     Ok(Some(p)) => p,
                     Ok(None) => break,
                     Err(e) => {
-                        problem = Some(format!("damaged: {e}"));
+                        problem = Some(format!("damaged: {}", describe(&e)));
                         break;
                     }
                 }

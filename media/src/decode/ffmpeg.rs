@@ -16,7 +16,8 @@
 //! - Audio: converted by swresample to interleaved `f32` at the decoded sample rate,
 //!   downmixed to at most two channels; pts in samples of that rate.
 //! - A packet or frame that fails to decode is counted in `errors()` and decoding goes on.
-//!   FFmpeg's own log is limited to fatal messages (errors are reported by the counters).
+//!   FFmpeg's own log is silenced (it would interleave with stitch's output; some
+//!   decoders log damaged input at "fatal" level); the counters report the errors.
 
 use std::ffi::CString;
 use std::ptr;
@@ -38,7 +39,7 @@ fn init() -> bool {
     *INIT.get_or_init(|| {
         let ok = ff::init().is_ok();
         // SAFETY: sets a global integer; callable from any thread.
-        unsafe { ffi::av_log_set_level(ffi::AV_LOG_FATAL) };
+        unsafe { ffi::av_log_set_level(ffi::AV_LOG_QUIET) };
         ok
     })
 }
@@ -116,3 +117,808 @@ fn extradata(codec: &str, config: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
+/// An opened libavcodec decoder plus a reusable frame: the send/receive loop shared by
+/// the video and audio decoders.
+struct Core {
+    dec: ff::decoder::Opened,
+    frame: ff::Frame,
+    timebase: u32,
+    errors: u64,
+    eof_sent: bool,
+}
+
+/// Called for every decoded frame, with the error counter.
+type OnFrame<'a> = dyn FnMut(&ff::Frame, &mut u64) + 'a;
+
+fn is_eagain(e: &ff::Error) -> bool {
+    matches!(e, ff::Error::Other { errno } if *errno == ff::util::error::EAGAIN)
+}
+
+impl Core {
+    fn open(info: &StreamInfo, kind: MediaKind) -> Result<Core> {
+        let name = info.codec.name();
+        let codec = find_decoder(&info.codec).ok_or_else(|| Error::UnsupportedCodec(name.to_string()))?;
+        let timebase = info.timebase.max(1);
+        let mut ctx = ff::codec::Context::new_with_codec(codec);
+        // SAFETY: `ctx` owns a freshly allocated AVCodecContext (checked non-null); plain
+        // fields are set before avcodec_open2. Extradata is allocated by av_mallocz with the
+        // required padding and freed by avcodec_free_context when `ctx` drops.
+        unsafe {
+            let c = ctx.as_mut_ptr();
+            if c.is_null() {
+                return Err(Error::Decode(format!("{name}: cannot allocate a decoder context")));
+            }
+            let tb = ffi::AVRational { num: 1, den: timebase.min(i32::MAX as u32) as i32 };
+            (*c).time_base = tb;
+            (*c).pkt_timebase = tb;
+            if let Some(x) = extradata(name, &info.config) {
+                let p = ffi::av_mallocz(x.len() + ffi::AV_INPUT_BUFFER_PADDING_SIZE as usize) as *mut u8;
+                if p.is_null() {
+                    return Err(Error::Decode(format!("{name}: out of memory")));
+                }
+                ptr::copy_nonoverlapping(x.as_ptr(), p, x.len());
+                (*c).extradata = p;
+                (*c).extradata_size = x.len() as i32;
+            }
+            match kind {
+                MediaKind::Video => {
+                    (*c).width = info.width.min(1 << 15) as i32;
+                    (*c).height = info.height.min(1 << 15) as i32;
+                    // Several clips may decode at once: a few threads each is enough.
+                    let n = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+                    (*c).thread_count = n as i32;
+                }
+                MediaKind::Audio => {
+                    (*c).sample_rate = info.sample_rate.min(i32::MAX as u32) as i32;
+                    if info.channels > 0 {
+                        ffi::av_channel_layout_default(&mut (*c).ch_layout, info.channels as i32);
+                    }
+                    (*c).thread_count = 1;
+                }
+            }
+        }
+        let dec = ctx
+            .decoder()
+            .open_as(codec)
+            .map_err(|e| Error::Decode(format!("cannot open the FFmpeg {name} decoder: {e}")))?;
+        // SAFETY: av_frame_alloc; the Frame owns the result, which is checked for null.
+        let frame = unsafe { ff::Frame::empty() };
+        if unsafe { frame.as_ptr() }.is_null() {
+            return Err(Error::Decode(format!("{name}: out of memory")));
+        }
+        Ok(Core { dec, frame, timebase, errors: 0, eof_sent: false })
+    }
+
+    /// Send one packet (`None`: end of stream) and hand every frame that comes out to `f`.
+    fn run(&mut self, pkt: Option<&Packet>, f: &mut OnFrame<'_>) {
+        let packet = match pkt {
+            Some(p) => {
+                let mut k = ff::Packet::copy(&p.data);
+                k.set_pts(Some(p.pts));
+                k.set_dts(Some(p.dts));
+                k.set_duration(p.duration.max(0));
+                if p.keyframe {
+                    k.set_flags(ff::packet::Flags::KEY);
+                }
+                Some(k)
+            }
+            None if self.eof_sent => return,
+            None => None,
+        };
+        let mut send = true;
+        // The decoder refuses input (EAGAIN) until its output has been read: alternate.
+        for _ in 0..1000 {
+            let sent = match &packet {
+                Some(k) => self.dec.send_packet(k),
+                None => self.dec.send_eof(),
+            };
+            match sent {
+                Err(e) if is_eagain(&e) => {}
+                Ok(()) | Err(ff::Error::Eof) => send = false,
+                // Damaged data: count and go on with the next packet.
+                Err(_) => {
+                    self.errors += 1;
+                    send = false;
+                }
+            }
+            if packet.is_none() && !send {
+                self.eof_sent = true;
+            }
+            let got = self.receive(f);
+            if !send || !got {
+                break;
+            }
+        }
+        if send {
+            // Still refused after reading all output: the decoder is stuck on this packet.
+            self.errors += 1;
+        }
+    }
+
+    /// Receive frames until the decoder wants input or is drained; `true` if any came out.
+    /// When draining (EOF sent), frames that fail are skipped until the decoder reports EOF.
+    fn receive(&mut self, f: &mut OnFrame<'_>) -> bool {
+        let mut any = false;
+        let mut failures = 0;
+        loop {
+            match self.dec.receive_frame(&mut self.frame) {
+                Ok(()) => {
+                    any = true;
+                    // SAFETY: the frame was just filled by avcodec_receive_frame.
+                    let corrupt = unsafe {
+                        let fr = self.frame.as_ptr();
+                        (*fr).decode_error_flags != 0 || (*fr).flags & ffi::AV_FRAME_FLAG_CORRUPT as i32 != 0
+                    };
+                    if corrupt {
+                        self.errors += 1;
+                    }
+                    f(&self.frame, &mut self.errors);
+                    // SAFETY: releases the frame's buffers; the AVFrame stays allocated.
+                    unsafe { ffi::av_frame_unref(self.frame.as_mut_ptr()) };
+                }
+                Err(e) if is_eagain(&e) => return any,
+                Err(ff::Error::Eof) => return any,
+                Err(_) => {
+                    // This frame failed; the decoder stays usable.
+                    self.errors += 1;
+                    failures += 1;
+                    if !self.eof_sent || failures > 64 {
+                        return any;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The frame's timestamp in stream ticks, if it has one.
+fn frame_ts(f: &ff::Frame) -> Option<i64> {
+    f.timestamp().or_else(|| f.pts())
+}
+
+/// `v` as a pixel format of the linked libavutil, if it is one.
+fn pix_fmt(v: i32) -> Option<ffi::AVPixelFormat> {
+    if v < 0 || v >= ffi::AVPixelFormat::AV_PIX_FMT_NB as i32 {
+        return None;
+    }
+    // SAFETY: AVPixelFormat is a C enum with consecutive values from NONE (-1) to NB,
+    // generated from the headers of the linked library; `v` is in that range.
+    Some(unsafe { std::mem::transmute::<i32, ffi::AVPixelFormat>(v) })
+}
+
+/// `v` as a sample format, if it is one.
+fn sample_fmt(v: i32) -> Option<ffi::AVSampleFormat> {
+    if v < 0 || v >= ffi::AVSampleFormat::AV_SAMPLE_FMT_NB as i32 {
+        return None;
+    }
+    // SAFETY: as for `pix_fmt`: consecutive values, `v` in range.
+    Some(unsafe { std::mem::transmute::<i32, ffi::AVSampleFormat>(v) })
+}
+
+// ---------------------------------------------------------------------------------------
+// Video
+// ---------------------------------------------------------------------------------------
+
+/// Frame to I420 conversion state: a swscale context, owned.
+struct ToI420 {
+    sws: *mut ffi::SwsContext,
+    /// (format, width, height, full range) `sws` was set up for.
+    key: Option<(i32, i32, i32, bool)>,
+}
+
+// SAFETY: an SwsContext has no thread affinity; it is owned by one decoder and only used
+// through `&mut self`.
+unsafe impl Send for ToI420 {}
+
+impl Drop for ToI420 {
+    fn drop(&mut self) {
+        // SAFETY: null or a context from sws_getCachedContext, freed once.
+        unsafe { ffi::sws_freeContext(self.sws) }
+    }
+}
+
+impl ToI420 {
+    /// The frame as tightly packed I420 of the same size, or `None` if it cannot be converted.
+    fn convert(&mut self, frame: &ff::Frame) -> Option<Picture> {
+        // SAFETY: `frame` holds a decoded picture: data/linesize describe `height` rows of
+        // each plane. The direct copy checks every plane pointer and stride; swscale writes
+        // exactly the packed I420 planes of `pic`, whose strides and sizes we pass.
+        unsafe {
+            let f = frame.as_ptr();
+            let (w, h, fmt) = ((*f).width, (*f).height, (*f).format);
+            if w <= 0 || h <= 0 || w > 1 << 15 || h > 1 << 15 {
+                return None;
+            }
+            let full = (*f).color_range == ffi::AVColorRange::AVCOL_RANGE_JPEG;
+            let mut pic = Picture::black(w as u32, h as u32);
+            let (wu, hu) = (w as usize, h as usize);
+            let (cw, ch) = Picture::chroma_size(w as u32, h as u32);
+            let (cw, ch) = (cw as usize, ch as usize);
+            if fmt == ffi::AVPixelFormat::AV_PIX_FMT_YUV420P as i32 && !full {
+                let (py, pu, pv) = pic.planes_mut();
+                for (i, dst, pw, ph) in [(0usize, py, wu, hu), (1, pu, cw, ch), (2, pv, cw, ch)] {
+                    let (src, stride) = ((*f).data[i], (*f).linesize[i]);
+                    if src.is_null() || stride < pw as i32 {
+                        return None;
+                    }
+                    for r in 0..ph {
+                        let row = std::slice::from_raw_parts(src.offset(r as isize * stride as isize), pw);
+                        dst[r * pw..r * pw + pw].copy_from_slice(row);
+                    }
+                }
+                return Some(pic);
+            }
+            let src_fmt = pix_fmt(fmt)?;
+            let key = (fmt, w, h, full);
+            if self.key != Some(key) {
+                self.key = None;
+                self.sws = ffi::sws_getCachedContext(
+                    self.sws,
+                    w,
+                    h,
+                    src_fmt,
+                    w,
+                    h,
+                    ffi::AVPixelFormat::AV_PIX_FMT_YUV420P,
+                    ffi::SWS_BILINEAR as i32,
+                    ptr::null_mut(),
+                    ptr::null_mut(),
+                    ptr::null(),
+                );
+                if self.sws.is_null() {
+                    return None;
+                }
+                if full {
+                    // Full range signalled by the frame rather than by a yuvj* format.
+                    let coef = ffi::sws_getCoefficients(ffi::SWS_CS_DEFAULT as i32);
+                    ffi::sws_setColorspaceDetails(self.sws, coef, 1, coef, 0, 0, 1 << 16, 1 << 16);
+                }
+                self.key = Some(key);
+            }
+            let (py, pu, pv) = pic.planes_mut();
+            let dst = [py.as_mut_ptr(), pu.as_mut_ptr(), pv.as_mut_ptr(), ptr::null_mut()];
+            let dst_stride = [w, cw as i32, cw as i32, 0];
+            let n = ffi::sws_scale(
+                self.sws,
+                (*f).data.as_ptr() as *const *const u8,
+                (*f).linesize.as_ptr(),
+                0,
+                h,
+                dst.as_ptr(),
+                dst_stride.as_ptr(),
+            );
+            (n == h).then_some(pic)
+        }
+    }
+}
+
+/// Video through libavcodec; see the module doc.
+pub struct FfVideoDecoder {
+    core: Core,
+    conv: ToI420,
+    last_pts: Option<i64>,
+}
+
+impl FfVideoDecoder {
+    pub fn new(info: &StreamInfo) -> Result<FfVideoDecoder> {
+        let core = Core::open(info, MediaKind::Video)?;
+        Ok(FfVideoDecoder { core, conv: ToI420 { sws: ptr::null_mut(), key: None }, last_pts: None })
+    }
+
+    fn step(&mut self, pkt: Option<&Packet>, out: &mut Vec<VideoFrame>) {
+        let FfVideoDecoder { core, conv, last_pts } = self;
+        let timebase = core.timebase;
+        core.run(pkt, &mut |frame, errors| {
+            let Some(pic) = conv.convert(frame) else {
+                *errors += 1;
+                return;
+            };
+            let pts = match frame_ts(frame) {
+                Some(t) => rescale(t, timebase, VIDEO_HZ),
+                // No timestamp at all (not seen with container input): right after the last.
+                None => last_pts.map_or(0, |p| p + 1),
+            };
+            if last_pts.is_some_and(|l| pts <= l) {
+                return;
+            }
+            *last_pts = Some(pts);
+            out.push(VideoFrame { pts, picture: Arc::new(pic) });
+        });
+    }
+}
+
+impl VideoDecoder for FfVideoDecoder {
+    fn decode(&mut self, pkt: &Packet, out: &mut Vec<VideoFrame>) -> Result<()> {
+        if !pkt.data.is_empty() {
+            self.step(Some(pkt), out);
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, out: &mut Vec<VideoFrame>) -> Result<()> {
+        self.step(None, out);
+        Ok(())
+    }
+
+    fn errors(&self) -> u64 {
+        self.core.errors
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Audio
+// ---------------------------------------------------------------------------------------
+
+/// Frame to interleaved f32 (<= 2 channels, same rate): a swresample context, owned, and
+/// a copy of the input layout it was set up for.
+struct ToF32 {
+    swr: *mut ffi::SwrContext,
+    in_layout: ffi::AVChannelLayout,
+    in_fmt: i32,
+    rate: i32,
+    out_channels: i32,
+}
+
+// SAFETY: the SwrContext and the layout copy are owned by one decoder, have no thread
+// affinity and are only used through `&mut self`.
+unsafe impl Send for ToF32 {}
+
+impl Drop for ToF32 {
+    fn drop(&mut self) {
+        // SAFETY: swr_free accepts null; the layout copy is ours and uninitialised once.
+        unsafe {
+            ffi::swr_free(&mut self.swr);
+            ffi::av_channel_layout_uninit(&mut self.in_layout);
+        }
+    }
+}
+
+impl ToF32 {
+    fn new() -> ToF32 {
+        // SAFETY: an all-zero AVChannelLayout is the empty layout (what av_channel_layout_uninit leaves).
+        ToF32 { swr: ptr::null_mut(), in_layout: unsafe { std::mem::zeroed() }, in_fmt: -1, rate: 0, out_channels: 0 }
+    }
+
+    /// Set up (or keep) the resampler for this frame's format; `false` if impossible.
+    fn prepare(&mut self, f: *const ffi::AVFrame, rate: i32) -> bool {
+        // SAFETY: `f` is a decoded audio frame; layouts are copied/initialised through the
+        // libavutil API and the old ones uninitialised before being overwritten.
+        unsafe {
+            let nb = (*f).ch_layout.nb_channels;
+            if !(1..=64).contains(&nb) || sample_fmt((*f).format).is_none() {
+                return false;
+            }
+            let mut inl: ffi::AVChannelLayout = std::mem::zeroed();
+            if (*f).ch_layout.order == ffi::AVChannelOrder::AV_CHANNEL_ORDER_UNSPEC {
+                ffi::av_channel_layout_default(&mut inl, nb);
+            } else if ffi::av_channel_layout_copy(&mut inl, &(*f).ch_layout) < 0 {
+                return false;
+            }
+            if !self.swr.is_null()
+                && self.in_fmt == (*f).format
+                && self.rate == rate
+                && ffi::av_channel_layout_compare(&inl, &self.in_layout) == 0
+            {
+                ffi::av_channel_layout_uninit(&mut inl);
+                return true;
+            }
+            ffi::swr_free(&mut self.swr);
+            ffi::av_channel_layout_uninit(&mut self.in_layout);
+            self.in_layout = inl;
+            self.in_fmt = (*f).format;
+            self.rate = rate;
+            self.out_channels = nb.min(2);
+            let mut outl: ffi::AVChannelLayout = std::mem::zeroed();
+            ffi::av_channel_layout_default(&mut outl, self.out_channels);
+            let r = ffi::swr_alloc_set_opts2(
+                &mut self.swr,
+                &mut outl,
+                ffi::AVSampleFormat::AV_SAMPLE_FMT_FLT,
+                rate,
+                &mut self.in_layout,
+                sample_fmt(self.in_fmt).unwrap_or(ffi::AVSampleFormat::AV_SAMPLE_FMT_NONE),
+                rate,
+                0,
+                ptr::null_mut(),
+            );
+            ffi::av_channel_layout_uninit(&mut outl);
+            if r < 0 || self.swr.is_null() || ffi::swr_init(self.swr) < 0 {
+                ffi::swr_free(&mut self.swr);
+                return false;
+            }
+            true
+        }
+    }
+
+    /// Convert `n` samples at `data` (null: drain what swresample still holds).
+    fn convert(&mut self, data: *const *const u8, n: i32) -> Option<Vec<f32>> {
+        if self.swr.is_null() {
+            return None;
+        }
+        // SAFETY: `swr` is initialised; `data` is null or the frame's extended_data with
+        // `n` samples per plane; the output buffer holds `cap` samples of `out_channels`.
+        unsafe {
+            let cap = ffi::swr_get_out_samples(self.swr, n.max(0));
+            if cap <= 0 {
+                return Some(Vec::new());
+            }
+            let mut buf = vec![0f32; cap as usize * self.out_channels as usize];
+            let mut outp = [buf.as_mut_ptr() as *mut u8];
+            let got = ffi::swr_convert(self.swr, outp.as_mut_ptr(), cap, data as *mut *const u8, n.max(0));
+            if got < 0 {
+                return None;
+            }
+            buf.truncate(got as usize * self.out_channels as usize);
+            Some(buf)
+        }
+    }
+}
+
+/// Audio through libavcodec; see the module doc.
+pub struct FfAudioDecoder {
+    core: Core,
+    conv: ToF32,
+    /// Expected pts (in output samples) of the next frame.
+    next_pts: Option<i64>,
+}
+
+impl FfAudioDecoder {
+    pub fn new(info: &StreamInfo) -> Result<FfAudioDecoder> {
+        let core = Core::open(info, MediaKind::Audio)?;
+        Ok(FfAudioDecoder { core, conv: ToF32::new(), next_pts: None })
+    }
+
+    fn step(&mut self, pkt: Option<&Packet>, out: &mut Vec<AudioFrame>) {
+        let FfAudioDecoder { core, conv, next_pts } = self;
+        let timebase = core.timebase;
+        // SAFETY (closure): reads plain fields of the decoded frame.
+        core.run(pkt, &mut |frame, errors| unsafe {
+            let f = frame.as_ptr();
+            let rate = if (*f).sample_rate > 0 { (*f).sample_rate } else { conv.rate };
+            let n = (*f).nb_samples;
+            if rate <= 0 || n <= 0 || !conv.prepare(f, rate) {
+                *errors += 1;
+                return;
+            }
+            let Some(samples) = conv.convert((*f).extended_data as *const *const u8, n) else {
+                *errors += 1;
+                return;
+            };
+            let rate = rate as u32;
+            let pts = frame_ts(frame).map(|t| rescale(t, timebase, rate));
+            let pts = match (pts, *next_pts) {
+                // Absorb sub-millisecond rounding jitter of container timestamps.
+                (Some(p), Some(np)) if (p - np).abs() <= (rate as i64 / 1000).max(1) => np,
+                (Some(p), _) => p,
+                (None, np) => np.unwrap_or(0),
+            };
+            let channels = conv.out_channels as u16;
+            let len = samples.len() / channels.max(1) as usize;
+            *next_pts = Some(pts + len as i64);
+            if len > 0 {
+                out.push(AudioFrame { pts, sample_rate: rate, channels, samples });
+            }
+        });
+    }
+}
+
+impl AudioDecoder for FfAudioDecoder {
+    fn decode(&mut self, pkt: &Packet, out: &mut Vec<AudioFrame>) -> Result<()> {
+        if !pkt.data.is_empty() {
+            self.step(Some(pkt), out);
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, out: &mut Vec<AudioFrame>) -> Result<()> {
+        self.step(None, out);
+        // Whatever swresample still buffers (nothing without rate conversion, normally).
+        if let (Some(samples), Some(pts)) = (self.conv.convert(ptr::null(), 0), self.next_pts) {
+            let channels = self.conv.out_channels.max(1) as u16;
+            if !samples.is_empty() {
+                self.next_pts = Some(pts + (samples.len() / channels as usize) as i64);
+                out.push(AudioFrame { pts, sample_rate: self.conv.rate as u32, channels, samples });
+            }
+        }
+        Ok(())
+    }
+
+    fn errors(&self) -> u64 {
+        self.core.errors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{open_audio, open_video};
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata").join(name)
+    }
+
+    /// Encode a test file with the system ffmpeg (test-time only); `None` (with a note) if
+    /// ffmpeg or the encoder is missing.
+    fn generate(name: &str, args: &[&str]) -> Option<PathBuf> {
+        let dir = std::env::temp_dir().join(format!("stitch-ffdec-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok()?;
+        let out = dir.join(name);
+        let o = Command::new("/usr/bin/ffmpeg").args(["-nostdin", "-v", "error", "-y"]).args(args).arg(&out).output();
+        match o {
+            Ok(o) if o.status.success() => Some(out),
+            Ok(o) => {
+                eprintln!("NOTE: skipped {name}: ffmpeg could not encode it: {}", String::from_utf8_lossy(&o.stderr));
+                None
+            }
+            Err(e) => {
+                eprintln!("NOTE: skipped {name}: /usr/bin/ffmpeg not runnable ({e})");
+                None
+            }
+        }
+    }
+
+    fn has_encoder(enc: &str) -> bool {
+        Command::new("/usr/bin/ffmpeg")
+            .args(["-hide_banner", "-encoders"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().any(|w| w == enc))
+            .unwrap_or(false)
+    }
+
+    /// All video frames of the file's first video stream, through `open_video`.
+    fn decode_video(path: &Path) -> (StreamInfo, Vec<VideoFrame>, u64) {
+        let (_, mut d) = crate::demux::open(path).unwrap();
+        let s = d.streams().iter().find(|s| s.kind == MediaKind::Video).unwrap().clone();
+        let mut dec = open_video(&s).unwrap();
+        let mut out = Vec::new();
+        while let Some(p) = d.next_packet().unwrap() {
+            if p.stream == s.index {
+                dec.decode(&p, &mut out).unwrap();
+            }
+        }
+        dec.flush(&mut out).unwrap();
+        (s, out, dec.errors())
+    }
+
+    /// Presented audio (pts >= 0 and before the stream's presentation end), mono.
+    fn decode_audio(path: &Path) -> (StreamInfo, Vec<f32>, u32, u16) {
+        let (_, mut d) = crate::demux::open(path).unwrap();
+        let s = d.streams().iter().find(|s| s.kind == MediaKind::Audio).unwrap().clone();
+        let mut dec = open_audio(&s).unwrap();
+        let mut frames = Vec::new();
+        while let Some(p) = d.next_packet().unwrap() {
+            if p.stream == s.index {
+                dec.decode(&p, &mut frames).unwrap();
+            }
+        }
+        dec.flush(&mut frames).unwrap();
+        assert_eq!(dec.errors(), 0);
+        assert!(!frames.is_empty());
+        let (rate, ch) = (frames[0].sample_rate, frames[0].channels);
+        let end = s.presentation_end.map(|e| rescale(e, s.timebase, rate)).unwrap_or(i64::MAX);
+        let mut pcm = Vec::new();
+        let mut next = None;
+        for f in &frames {
+            assert_eq!((f.sample_rate, f.channels), (rate, ch));
+            assert!(ch >= 1 && ch <= 2);
+            if let Some(n) = next {
+                assert_eq!(f.pts, n, "audio frames not contiguous");
+            }
+            next = Some(f.pts + f.len() as i64);
+            for (i, s) in f.samples.chunks(ch as usize).enumerate() {
+                let t = f.pts + i as i64;
+                if t >= 0 && t < end {
+                    pcm.push(s.iter().sum::<f32>() / ch as f32);
+                }
+            }
+        }
+        (s, pcm, rate, ch)
+    }
+
+    /// Amplitude of `hz` in `x` (Goertzel, Hann window); a full-scale sine gives 1.
+    fn tone_level(x: &[f32], rate: f64, hz: f64) -> f64 {
+        let n = x.len();
+        let w = 2.0 * std::f64::consts::PI * hz / rate;
+        let (mut re, mut im, mut wsum) = (0.0, 0.0, 0.0);
+        for (i, &v) in x.iter().enumerate() {
+            let win = 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / (n - 1) as f64).cos();
+            re += v as f64 * win * (w * i as f64).cos();
+            im -= v as f64 * win * (w * i as f64).sin();
+            wsum += win;
+        }
+        2.0 * (re * re + im * im).sqrt() / wsum
+    }
+
+    fn check_flat_video(path: &Path, frames: usize, luma: f64) {
+        let (_, out, errors) = decode_video(path);
+        assert_eq!(errors, 0);
+        assert_eq!(out.len(), frames, "{}", path.display());
+        for (i, f) in out.iter().enumerate() {
+            assert_eq!(f.pts, i as i64 * 3600, "frame {i}");
+            assert_eq!(f.picture.data.len(), 320 * 240 * 3 / 2);
+            let m = f.picture.mean_luma();
+            assert!((m - luma).abs() <= 5.0, "frame {i}: mean luma {m}");
+        }
+    }
+
+    #[test]
+    fn names() {
+        for n in ["hevc", "vp8", "vp9", "av1", "opus", "mp3", "ac3", "eac3", "flac", "mpeg4", "mpeg2video", "pcm_s16le"] {
+            assert!(supports(&Codec::Other(n.into())), "{n}");
+        }
+        for n in ["encrypted", "", "no_such_codec", "vvc1"] {
+            assert!(!supports(&Codec::Other(n.into())), "{n}");
+        }
+    }
+
+    #[test]
+    fn vp9_fixture() {
+        let (s, out, errors) = decode_video(&fixture("h_vp9.mp4"));
+        assert_eq!(s.codec, Codec::Other("vp9".into()));
+        assert_eq!(errors, 0);
+        assert_eq!(out.len(), 50);
+        for (i, f) in out.iter().enumerate() {
+            assert_eq!(f.pts, i as i64 * 3600, "frame {i}");
+            assert_eq!((f.picture.width, f.picture.height), (320, 240));
+            let m = f.picture.mean_luma();
+            assert!((m - 135.0).abs() <= 5.0, "frame {i}: mean luma {m}");
+        }
+    }
+
+    #[test]
+    fn vp9_10bit_converted() {
+        if !has_encoder("libvpx-vp9") {
+            eprintln!("NOTE: skipped: no libvpx-vp9 encoder");
+            return;
+        }
+        let args = ["-f", "lavfi", "-i", "color=c=0xCE7B29:s=320x240:r=25:d=1", "-c:v", "libvpx-vp9", "-pix_fmt", "yuv420p10le", "-b:v", "200k"];
+        if let Some(p) = generate("vp9_10bit.mp4", &args) {
+            check_flat_video(&p, 25, 135.0);
+        }
+    }
+
+    #[test]
+    fn hevc_with_bframes() {
+        if !has_encoder("libx265") {
+            eprintln!("NOTE: skipped: no libx265 encoder in this ffmpeg");
+            return;
+        }
+        let args = [
+            "-f", "lavfi", "-i", "color=c=0xCE7B29:s=320x240:r=25:d=1", "-c:v", "libx265", "-pix_fmt", "yuv420p",
+            "-x265-params", "log-level=none:bframes=3", "-tag:v", "hvc1",
+        ];
+        if let Some(p) = generate("hevc.mp4", &args) {
+            let (_, mut d) = crate::demux::open(&p).unwrap();
+            assert_eq!(d.streams()[0].codec, Codec::Other("hevc".into()));
+            assert!(!d.streams()[0].config.is_empty(), "hvcC expected");
+            // B-frames: some packets have pts != dts.
+            let mut reordered = false;
+            while let Some(k) = d.next_packet().unwrap() {
+                reordered |= k.pts != k.dts;
+            }
+            assert!(reordered);
+            check_flat_video(&p, 25, 135.0);
+        }
+    }
+
+    #[test]
+    fn av1() {
+        if !has_encoder("libaom-av1") {
+            eprintln!("NOTE: skipped: no libaom-av1 encoder");
+            return;
+        }
+        let args = ["-f", "lavfi", "-i", "color=c=0xCE7B29:s=320x240:r=25:d=0.4", "-c:v", "libaom-av1", "-cpu-used", "8", "-b:v", "100k"];
+        if let Some(p) = generate("av1.mp4", &args) {
+            check_flat_video(&p, 10, 135.0);
+        }
+    }
+
+    fn audio_case(name: &str, codec: &str, extra: &[&str], enc: &str) {
+        if !has_encoder(enc) {
+            eprintln!("NOTE: skipped {name}: no {enc} encoder");
+            return;
+        }
+        let mut args = vec!["-f", "lavfi", "-i", "sine=f=440:d=1:sample_rate=48000"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["-c:a", enc, "-strict", "-2"]);
+        let Some(p) = generate(name, &args) else { return };
+        let (s, pcm, rate, _) = decode_audio(&p);
+        assert_eq!(s.codec, Codec::Other(codec.into()), "{name}");
+        assert_eq!(rate, 48000, "{name}");
+        // 1 s of tone, give or take one codec frame of padding/priming.
+        assert!((pcm.len() as i64 - 48000).abs() <= 1600, "{name}: {} samples", pcm.len());
+        let mid = &pcm[12000..36000];
+        let lvl = tone_level(mid, 48000.0, 440.0);
+        assert!(lvl > 0.04, "{name}: 440 Hz level {lvl}");
+        assert!(tone_level(mid, 48000.0, 1000.0) < 0.01, "{name}");
+        // The tone starts at the start (no decoder delay left in the timestamps).
+        let onset = pcm.iter().position(|v| v.abs() > 0.02).unwrap();
+        eprintln!("{name}: {} samples, 440 Hz level {lvl:.3}, onset {onset}", pcm.len());
+        assert!(onset < 200, "{name}: tone starts at sample {onset}");
+    }
+
+    #[test]
+    fn opus_in_mp4() {
+        audio_case("opus.mp4", "opus", &["-ac", "2"], "libopus");
+    }
+
+    #[test]
+    fn mp3_in_mp4() {
+        audio_case("mp3.mp4", "mp3", &[], "libmp3lame");
+    }
+
+    #[test]
+    fn flac_in_mp4() {
+        audio_case("flac.mp4", "flac", &[], "flac");
+    }
+
+    #[test]
+    fn ac3_5_1_downmixed() {
+        audio_case("ac3.mp4", "ac3", &["-ac", "6"], "ac3");
+    }
+
+    #[test]
+    fn opus_head_from_dops() {
+        let dops = [0, 2, 0x01, 0x38, 0, 0, 0xbb, 0x80, 0, 0, 0];
+        let h = extradata("opus", &dops).unwrap();
+        assert_eq!(&h[..8], b"OpusHead");
+        assert_eq!(&h[8..], &[1, 2, 0x38, 0x01, 0x80, 0xbb, 0, 0, 0, 0, 0]);
+        assert_eq!(extradata("opus", &[0, 2]), None);
+        assert_eq!(extradata("flac", &[0, 0, 0, 0, 0x80, 0, 0, 34]), None);
+        assert_eq!(extradata("vp9", &[1, 0, 0, 0]), None);
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut seed = 0x1234_5678u32;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        let (mut opened, mut errors) = (0, 0);
+        for name in ["hevc", "vp9", "av1", "mpeg4", "mpeg2video", "mjpeg"] {
+            let mut info = StreamInfo::new(0, MediaKind::Video, Codec::Other(name.into()), 90000);
+            info.config = (0..40).map(|_| rnd() as u8).collect::<Vec<u8>>().into();
+            let Ok(mut d) = FfVideoDecoder::new(&info) else { continue };
+            let mut out = Vec::new();
+            for i in 0..30 {
+                let data: Vec<u8> = (0..(rnd() % 3000) as usize).map(|_| rnd() as u8).collect();
+                let p = Packet { stream: 0, pts: i * 3600, dts: i * 3600, duration: 3600, keyframe: i == 0, data: data.into() };
+                d.decode(&p, &mut out).unwrap();
+            }
+            d.flush(&mut out).unwrap();
+            d.flush(&mut out).unwrap();
+            opened += 1;
+            errors += d.errors();
+        }
+        for name in ["opus", "mp3", "ac3", "eac3", "flac", "vorbis", "dts"] {
+            let mut info = StreamInfo::new(0, MediaKind::Audio, Codec::Other(name.into()), 48000);
+            info.sample_rate = 48000;
+            info.channels = 2;
+            info.config = (0..(rnd() % 50) as usize).map(|_| rnd() as u8).collect::<Vec<u8>>().into();
+            let Ok(mut d) = FfAudioDecoder::new(&info) else { continue };
+            let mut out = Vec::new();
+            for i in 0..30 {
+                let data: Vec<u8> = (0..(rnd() % 1500) as usize).map(|_| rnd() as u8).collect();
+                let p = Packet { stream: 0, pts: i * 960, dts: i * 960, duration: 960, keyframe: true, data: data.into() };
+                d.decode(&p, &mut out).unwrap();
+            }
+            d.flush(&mut out).unwrap();
+            opened += 1;
+            errors += d.errors();
+        }
+        eprintln!("garbage: {opened} decoders opened, {errors} errors counted");
+        assert!(opened >= 8 && errors > 0);
+    }
+
+    #[test]
+    fn decoders_are_send() {
+        fn send<T: Send>() {}
+        send::<FfVideoDecoder>();
+        send::<FfAudioDecoder>();
+    }
+}

@@ -9,7 +9,8 @@
 //! ```
 //! Every event whose `data.url` is a string is a clip at its `relativeTime` (seconds). A
 //! `mediasession.update` with the same `data.id` (or `data.duration` on the clip's own
-//! event) bounds the clip's length. Relative urls are resolved against the JSON file's
+//! event) bounds the clip's length on the timeline; `data.offset` (seconds) skips the start
+//! of the file (the file's content at `offset` shows at `relativeTime`). Relative urls are resolved against the JSON file's
 //! folder. Seconds (f64) are converted to 90 kHz ticks here, once; nothing downstream
 //! sees floating-point time. Unknown modules and fields are ignored.
 
@@ -37,6 +38,9 @@ pub struct ClipSpec {
     pub max_len: Option<i64>,
     /// `data.id` when present.
     pub id: Option<String>,
+    /// `data.offset`: how much of the file's start to skip (preroll, or a chunk that began
+    /// during a cut), 90 kHz ticks. The file's content at `offset` shows at `start`.
+    pub offset: i64,
 }
 
 /// A parsed flow.
@@ -137,8 +141,9 @@ impl Flow {
             let id = data.get("id").and_then(id_of);
             let own = data.get("duration").and_then(secs).filter(|d| *d > 0.0).map(|d| Time::from_secs_f64(d, VIDEO_HZ).ticks);
             let max_len = id.as_ref().and_then(|id| updates.get(id).copied()).or(own);
+            let offset = data.get("offset").and_then(secs).filter(|o| *o > 0.0).map(|o| Time::from_secs_f64(o, VIDEO_HZ).ticks).unwrap_or(0);
             let path = resolve(url, base);
-            clips.push(ClipSpec { index: clips.len(), url: url.to_string(), path, start: Time::from_secs_f64(rt, VIDEO_HZ).ticks, max_len, id });
+            clips.push(ClipSpec { index: clips.len(), url: url.to_string(), path, start: Time::from_secs_f64(rt, VIDEO_HZ).ticks, max_len, id, offset });
             if clips.len() > MAX_CLIPS {
                 return Err(Error::Flow(format!("more than {MAX_CLIPS} clips")));
             }
@@ -169,11 +174,11 @@ mod tests {
         let j = br#"{"name":"w","duration":30.5,"eventLogs":[
             {"relativeTime":0.5,"module":"mediasession.add","data":{"id":1,"url":"a.mp4"}},
             {"relativeTime":2,"module":"conference.add","data":{"id":9}},
-            {"relativeTime":"3.25","module":"mediasession.add","data":{"id":"2","url":"/abs/b.mp4","duration":10}},
+            {"relativeTime":"3.25","module":"mediasession.add","data":{"id":"2","url":"/abs/b.mp4","duration":10,"offset":1.5}},
             {"relativeTime":9,"module":"mediasession.update","data":{"id":1,"duration":4.2}}]}"#;
         let f = Flow::parse(j, Path::new("/base")).unwrap();
         assert_eq!(f.name, "w");
-        assert_eq!(f.duration, Some(30.5 as i64 * 0 + 2_745_000));
+        assert_eq!(f.duration, Some(2_745_000));
         assert_eq!(f.clips.len(), 2);
         assert_eq!(f.clips[0].path, PathBuf::from("/base/a.mp4"));
         assert_eq!(f.clips[0].start, 45_000);
@@ -181,6 +186,8 @@ mod tests {
         assert_eq!(f.clips[1].path, PathBuf::from("/abs/b.mp4"));
         assert_eq!(f.clips[1].start, 292_500);
         assert_eq!(f.clips[1].max_len, Some(900_000));
+        assert_eq!(f.clips[1].offset, 135_000);
+        assert_eq!(f.clips[0].offset, 0);
     }
 
     #[test]

@@ -104,12 +104,15 @@ pub type ClipOpener = Box<dyn FnMut(&ClipSpec) -> Receiver<ClipEvent> + Send>;
 /// Read-ahead caps per clip: when one stream's data stops arriving while the other's keeps
 /// coming (badly interleaved or truncated files), stop reading instead of buffering the
 /// whole clip in memory.
-const VIDEO_CAP_FRAMES: usize = 64;
+const VIDEO_CAP_FRAMES: usize = 32;
 const AUDIO_CAP_SAMPLES: usize = 48_000 * 10;
 
 struct Active {
     spec_idx: usize,
+    /// Visible from `start` (timeline, 90 kHz); the clip's time zero is at `origin`
+    /// (`start - offset`), so content time `p` shows at `origin + p`.
     start: i64,
+    origin: i64,
     limit_end: Option<i64>,
     rx: Option<Receiver<ClipEvent>>,
     started: bool,
@@ -242,6 +245,7 @@ impl Scheduler {
             self.active.push(Active {
                 spec_idx: idx,
                 start: spec.start,
+                origin: spec.start - spec.offset,
                 limit_end,
                 rx: Some(rx),
                 started: false,
@@ -273,7 +277,7 @@ impl Scheduler {
             }
             Ok(ClipEvent::Video(f)) => {
                 if let Some(lim) = a.limit_end {
-                    if a.start + f.pts >= lim {
+                    if a.origin + f.pts >= lim {
                         return true; // beyond the clip's declared length
                     }
                 }
@@ -349,7 +353,7 @@ impl Scheduler {
         if !a.has_video {
             return None;
         }
-        if a.limit_end.is_some_and(|e| a.start + rel >= e) {
+        if a.limit_end.is_some_and(|e| a.origin + rel >= e) {
             return None;
         }
         // Pull until a frame after `rel` is queued or the clip ends.
@@ -448,7 +452,7 @@ impl Scheduler {
         for i in cands {
             let a = &mut self.active[i];
             let oc = &mut self.outcomes[a.spec_idx];
-            let rel = t - a.start;
+            let rel = t - a.origin;
             if let Some(p) = Self::picture_at(a, oc, rel, period, ch) {
                 pic = Some(p);
                 shown = Some(a.spec_idx);
@@ -458,7 +462,7 @@ impl Scheduler {
         // Also advance the video of clips that are hidden, so they do not fall behind.
         for a in self.active.iter_mut() {
             if a.start <= t && Some(a.spec_idx) != shown && a.has_video {
-                let rel = t - a.start;
+                let rel = t - a.origin;
                 let oc = &mut self.outcomes[a.spec_idx];
                 let _ = Self::picture_at(a, oc, rel, period, ch);
             }
@@ -484,13 +488,17 @@ impl Scheduler {
             let abs0 = self.origin_samples + a0;
             let abs1 = self.origin_samples + a1;
             for a in self.active.iter_mut() {
-                let cs = rescale(a.start, VIDEO_HZ, self.fmt.sample_rate);
-                if cs >= abs1 {
+                let vis = rescale(a.start, VIDEO_HZ, self.fmt.sample_rate);
+                if vis >= abs1 {
                     continue;
                 }
+                let cs = rescale(a.origin, VIDEO_HZ, self.fmt.sample_rate);
                 let lim = a.limit_end.map(|e| rescale(e, VIDEO_HZ, self.fmt.sample_rate) - cs);
                 let oc = &mut self.outcomes[a.spec_idx];
-                Self::mix_audio(a, oc, abs0 - cs, abs1 - cs, &mut audio, ch, lim);
+                // Nothing before the visible start (the skipped offset) is heard.
+                let from = (abs0 - cs).max(vis - cs);
+                let skip = (from - (abs0 - cs)) as usize;
+                Self::mix_audio(a, oc, from, abs1 - cs, &mut audio[skip * ch..], ch, lim);
             }
             for s in audio.iter_mut() {
                 *s = soft_limit(*s);
@@ -507,8 +515,8 @@ impl Scheduler {
         let mut i = 0;
         while i < self.active.len() {
             let a = &self.active[i];
-            let end_v = a.start + if a.has_video { a.video_end } else { 0 };
-            let end_a = a.start + if a.has_audio { rescale(a.audio_end, sr, VIDEO_HZ) } else { 0 };
+            let end_v = a.origin + if a.has_video { a.video_end } else { 0 };
+            let end_a = a.origin + if a.has_audio { rescale(a.audio_end, sr, VIDEO_HZ) } else { 0 };
             let mut end = end_v.max(end_a).max(a.start);
             if let Some(l) = a.limit_end {
                 end = end.min(l);

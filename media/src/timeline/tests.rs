@@ -27,6 +27,7 @@ fn spec(i: usize, start_s: f64) -> ClipSpec {
         start: (start_s * 90000.0).round() as i64,
         max_len: None,
         id: None,
+        offset: 0,
     }
 }
 
@@ -185,4 +186,25 @@ fn long_timeline_has_no_drift() {
         assert_eq!(audio[(first - 1) * 2], 0.0, "clip {i}");
         assert_eq!(audio[first * 2], 0.1, "clip {i}");
     }
+}
+
+#[test]
+fn offset_skips_the_start_of_the_file() {
+    // A 3 s clip whose first 1.0 s is preroll, placed at 1.0 s: its content from 1.0 s of the
+    // file shows from 1.0 s of the timeline; nothing of the preroll is seen or heard.
+    let a = Synth { y: 100, level: 0.25, secs: 3.0, fail: false };
+    let mut clip = spec(0, 1.0);
+    clip.offset = 90_000;
+    let mut s = Scheduler::new(fmt(), vec![clip], None, 0, None, opener(vec![a]));
+    let mut lumas = Vec::new();
+    let mut audio = Vec::new();
+    while let Some(f) = s.next() {
+        lumas.push(f.picture.y()[0]);
+        audio.extend(f.audio);
+    }
+    assert_eq!(lumas.len(), 75, "ends at origin (0 s) + 3 s");
+    assert_eq!(lumas[24], 16);
+    assert_eq!(lumas[25], 100);
+    assert_eq!(audio[(48000 - 1) * 2], 0.0);
+    assert_eq!(audio[48000 * 2], 0.25);
 }
