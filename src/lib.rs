@@ -2,8 +2,14 @@
 //! from other Rust code too; the media pipeline itself is the `media` crate.
 //!
 //! - [`compile`]: `stitch compile FLOW -o OUT` — a flow JSON of clips to one H.264/AAC file.
+//! - [`webinar`]: `stitch webinar LINK` — an MTS Link record from its link to a file.
+//! - [`mtslink`]: link parsing, the API client and the event-log plan (usable on their own).
+//! - [`download`]: the resumable parallel downloader.
 
 pub mod compile;
+pub mod download;
+pub mod mtslink;
 pub mod progress;
+pub mod webinar;
 
 pub use media;

@@ -47,6 +47,17 @@ impl Bar {
         }
     }
 
+    /// Extra status text (e.g. the download line) appended to the message.
+    pub fn set_status(&self, status: &str) {
+        if let Some(b) = &self.bar {
+            if !status.is_empty() {
+                let media_msg = b.message();
+                let base = media_msg.split(" | ").next().unwrap_or("").to_string();
+                b.set_message(format!("{base} | {status}"));
+            }
+        }
+    }
+
     pub fn finish(&self) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();

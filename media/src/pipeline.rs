@@ -35,7 +35,7 @@ use crate::timeline::{ClipEvent, ClipOpener, ClipOutcome, ClipSpec, Flow, Output
 use crate::{Error, Result};
 
 /// Everything `compile` needs besides the flow.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct CompileOptions {
     pub output: PathBuf,
     pub kind: OutputKind,
@@ -55,7 +55,14 @@ pub struct CompileOptions {
     /// Timeline cut: start (90 kHz) and maximum length (90 kHz).
     pub start: i64,
     pub max_duration: Option<i64>,
+    /// Called on a clip's reader thread before the file is opened; blocks until the file
+    /// is ready (e.g. its download finished) or returns why it never will be. Lets the
+    /// compile start while chunks are still downloading.
+    pub wait_for_clip: Option<ClipWaiter>,
 }
+
+/// See [`CompileOptions::wait_for_clip`].
+pub type ClipWaiter = Arc<dyn Fn(&Path) -> std::result::Result<(), String> + Send + Sync>;
 
 impl CompileOptions {
     pub fn new(output: &Path) -> CompileOptions {
@@ -74,6 +81,7 @@ impl CompileOptions {
             threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             start: 0,
             max_duration: None,
+            wait_for_clip: None,
         }
     }
 }
@@ -155,10 +163,11 @@ pub fn compile(flow: &Flow, opts: &CompileOptions, progress: &mut dyn FnMut(&Pro
     let flow_duration = flow.duration;
     let (start, max_len) = (opts.start, opts.max_duration);
     let sched_cancel = cancel_flag.clone();
+    let waiter = opts.wait_for_clip.clone();
     let scheduler = std::thread::Builder::new()
         .name("timeline".into())
         .spawn(move || -> Result<(Vec<ClipOutcome>, u64)> {
-            let opener: ClipOpener = Box::new(move |spec: &ClipSpec| spawn_reader(spec.path.clone(), fmt));
+            let opener: ClipOpener = Box::new(move |spec: &ClipSpec| spawn_reader(spec.path.clone(), fmt, waiter.clone()));
             let mut s = Scheduler::new(fmt, clips, flow_duration, start, max_len, opener);
             let mut pics = Vec::with_capacity(gop as usize);
             let mut first = 0u64;
@@ -255,6 +264,8 @@ fn mux_loop(
 ) -> Result<(u64, u64)> {
     let mut pending: BTreeMap<u64, EncodedChunk> = BTreeMap::new();
     let mut next_chunk = 0u64;
+    let mut next_packet = 0usize;
+    let mut audio_until = i64::MIN;
     let mut audio: std::collections::VecDeque<Packet> = Default::default();
     let (mut enc_open, mut aud_open) = (true, true);
     let mut frames = 0u64;
@@ -295,18 +306,33 @@ fn mux_loop(
                 Err(_) => enc_open = false,
             },
             recv(if aud_open { Some(&aud_rx) } else { None }.unwrap_or(&crossbeam_channel::never())) -> m => match m {
-                Ok(pkts) => audio.extend(pkts),
+                Ok(pkts) => {
+                    if let Some(l) = pkts.last() {
+                        audio_until = rescale(l.pts + l.duration, sample_rate, VIDEO_HZ);
+                    }
+                    audio.extend(pkts)
+                }
                 Err(_) => aud_open = false,
             },
             default(std::time::Duration::from_millis(100)) => {}
         }
-        while let Some(c) = pending.remove(&next_chunk) {
-            for p in c.packets {
-                write_audio_until(muxer, &mut audio, Some(p.dts), &mut audio_samples)?;
-                muxer.write(&p)?;
+        // Interleave deterministically: a video packet is written only once the audio up
+        // to its time has arrived (or the audio has ended), so the file's layout does not
+        // depend on thread timing.
+        'chunks: while let Some(c) = pending.get_mut(&next_chunk) {
+            while next_packet < c.packets.len() {
+                let dts = c.packets[next_packet].dts;
+                if aud_open && audio_until <= dts {
+                    break 'chunks;
+                }
+                write_audio_until(muxer, &mut audio, Some(dts), &mut audio_samples)?;
+                muxer.write(&c.packets[next_packet])?;
+                next_packet += 1;
                 frames += 1;
             }
+            pending.remove(&next_chunk);
             next_chunk += 1;
+            next_packet = 0;
         }
         if last_report.elapsed().as_millis() >= 100 {
             last_report = Instant::now();
@@ -332,14 +358,22 @@ fn mux_loop(
 }
 
 /// Start a reader thread for one clip; its events arrive on the returned channel.
-pub fn spawn_reader(path: PathBuf, fmt: OutputFormat) -> Receiver<ClipEvent> {
+pub fn spawn_reader(path: PathBuf, fmt: OutputFormat, wait: Option<ClipWaiter>) -> Receiver<ClipEvent> {
     // Small: each picture is canvas-sized (1.4 MB at 720p); the scheduler keeps its own
     // short read-ahead per clip.
     let (tx, rx) = bounded(8);
     let name = format!("clip {}", path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
     let spawned = std::thread::Builder::new().name(name).spawn({
         let tx = tx.clone();
-        move || read_clip(&path, fmt, &tx)
+        move || {
+            if let Some(w) = wait {
+                if let Err(why) = w(&path) {
+                    let _ = tx.send(ClipEvent::End { problem: Some(why), fatal: true });
+                    return;
+                }
+            }
+            read_clip(&path, fmt, &tx)
+        }
     });
     if let Err(e) = spawned {
         let _ = tx.send(ClipEvent::End { problem: Some(format!("cannot start a reader thread: {e}")), fatal: true });

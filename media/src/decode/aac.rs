@@ -55,10 +55,22 @@ impl AacDecoder {
                 return Err(Error::Decode("cannot open the AAC decoder".into()));
             }
             let dec = AacDecoder { handle, timebase: info.timebase.max(1), pcm: vec![0; 8 * 2048], errors: 0, next_pts: None };
-            let mut p = asc.as_ptr() as *mut u8;
-            let len = asc.len() as u32;
-            if sys::aacDecoder_ConfigRaw(handle, &mut p, &len) != sys::AAC_DECODER_ERROR_AAC_DEC_OK {
-                return Err(Error::Decode(format!("AAC configuration rejected (AudioSpecificConfig {:02x?})", asc)));
+            let configure = |asc: &[u8]| {
+                let mut p = asc.as_ptr() as *mut u8;
+                let len = asc.len() as u32;
+                sys::aacDecoder_ConfigRaw(handle, &mut p, &len) == sys::AAC_DECODER_ERROR_AAC_DEC_OK
+            };
+            if !configure(&asc) {
+                // ADTS headers often carry a wrong profile (Main/SSR/LTP for plain LC
+                // streams; FFmpeg ignores it). FDK decodes LC only: retry as LC.
+                let relabelled = AudioConfig::parse(&asc).ok().filter(|c| matches!(c.object_type, 1 | 3 | 4)).map(|c| {
+                    let mut lc = c;
+                    lc.object_type = 2;
+                    lc.to_bytes()
+                });
+                if !relabelled.is_some_and(|lc| configure(&lc)) {
+                    return Err(Error::Decode(format!("AAC configuration rejected (AudioSpecificConfig {:02x?})", asc)));
+                }
             }
             sys::aacDecoder_SetParam(handle, sys::AACDEC_PARAM_AAC_CONCEAL_METHOD, 1);
             sys::aacDecoder_SetParam(handle, sys::AACDEC_PARAM_AAC_PCM_LIMITER_ENABLE, 0);

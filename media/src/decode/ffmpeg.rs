@@ -247,7 +247,7 @@ impl Core {
                     // SAFETY: the frame was just filled by avcodec_receive_frame.
                     let corrupt = unsafe {
                         let fr = self.frame.as_ptr();
-                        (*fr).decode_error_flags != 0 || (*fr).flags & ffi::AV_FRAME_FLAG_CORRUPT as i32 != 0
+                        (*fr).decode_error_flags != 0 || (*fr).flags & ffi::AV_FRAME_FLAG_CORRUPT != 0
                     };
                     if corrupt {
                         self.errors += 1;
@@ -360,7 +360,7 @@ impl ToI420 {
                     w,
                     h,
                     ffi::AVPixelFormat::AV_PIX_FMT_YUV420P,
-                    ffi::SWS_BILINEAR as i32,
+                    ffi::SWS_BILINEAR,
                     ptr::null_mut(),
                     ptr::null_mut(),
                     ptr::null(),
@@ -370,7 +370,7 @@ impl ToI420 {
                 }
                 if full {
                     // Full range signalled by the frame rather than by a yuvj* format.
-                    let coef = ffi::sws_getCoefficients(ffi::SWS_CS_DEFAULT as i32);
+                    let coef = ffi::sws_getCoefficients(ffi::SWS_CS_DEFAULT);
                     ffi::sws_setColorspaceDetails(self.sws, coef, 1, coef, 0, 0, 1 << 16, 1 << 16);
                 }
                 self.key = Some(key);
@@ -702,7 +702,7 @@ mod tests {
         let mut next = None;
         for f in &frames {
             assert_eq!((f.sample_rate, f.channels), (rate, ch));
-            assert!(ch >= 1 && ch <= 2);
+            assert!((1..=2).contains(&ch));
             if let Some(n) = next {
                 assert_eq!(f.pts, n, "audio frames not contiguous");
             }

@@ -156,6 +156,19 @@ impl VideoDecoder for H264Decoder {
             owned = h264::avcc_to_annexb(&pkt.data, 4)?;
             &owned
         };
+        // SVC/MVC extension NAL units (prefix 14, subset SPS 15, coded slice extension 20)
+        // are not for the base-layer decoder OpenH264 is; drop them (as FFmpeg does).
+        let filtered;
+        let data: &[u8] = if h264::annexb_nals(data).any(|n| matches!(h264::nal_type(n), 14 | 15 | 20)) {
+            let mut v = Vec::with_capacity(data.len());
+            for n in h264::annexb_nals(data).filter(|n| !matches!(h264::nal_type(n), 14 | 15 | 20)) {
+                h264::push_annexb(&mut v, n);
+            }
+            filtered = v;
+            &filtered
+        } else {
+            data
+        };
         let tag = self.next_tag;
         self.next_tag += 1;
         self.tags.insert(tag, pkt.pts);

@@ -40,8 +40,40 @@ fn unsupported(codec: &Codec) -> Error {
     }
 }
 
+/// H.264 features OpenH264 cannot decode, from the SPS in the stream's configuration:
+/// anything beyond 8-bit 4:2:0 (High 10, High 4:2:2, High 4:4:4, 4:0:0 monochrome).
+fn h264_unsupported_profile(info: &StreamInfo) -> Option<String> {
+    let cfg = crate::codec::h264::AvcConfig::parse(&info.config).ok()?;
+    let sps = crate::codec::h264::Sps::parse(cfg.sps.first()?).ok()?;
+    let name = match sps.profile_idc {
+        110 => "High 10",
+        122 => "High 4:2:2",
+        244 => "High 4:4:4 Predictive",
+        44 => "CAVLC 4:4:4 Intra",
+        _ => "",
+    };
+    if sps.chroma_format_idc != 1 || sps.bit_depth_luma_minus8 != 0 || sps.bit_depth_chroma_minus8 != 0 || !name.is_empty() {
+        let fmt = match sps.chroma_format_idc {
+            0 => "4:0:0",
+            2 => "4:2:2",
+            3 => "4:4:4",
+            _ => "4:2:0",
+        };
+        let what = if name.is_empty() { format!("profile {}", sps.profile_idc) } else { name.to_string() };
+        return Some(format!("h264 {what} ({fmt}, {} bit)", 8 + sps.bit_depth_luma_minus8));
+    }
+    None
+}
+
 pub fn open_video(info: &StreamInfo) -> Result<Box<dyn VideoDecoder>> {
     match &info.codec {
+        #[cfg(feature = "ffmpeg")]
+        Codec::H264 if h264_unsupported_profile(info).is_some() => Ok(Box::new(ffmpeg::FfVideoDecoder::new(info)?)),
+        #[cfg(not(feature = "ffmpeg"))]
+        Codec::H264 if h264_unsupported_profile(info).is_some() => {
+            let what = h264_unsupported_profile(info).unwrap_or_default();
+            Err(unsupported(&Codec::Other(what)))
+        }
         Codec::H264 => Ok(Box::new(h264::H264Decoder::new(info)?)),
         #[cfg(feature = "ffmpeg")]
         c @ Codec::Other(_) if ffmpeg::supports(c) => Ok(Box::new(ffmpeg::FfVideoDecoder::new(info)?)),

@@ -11,8 +11,9 @@ use crate::packet::{Packet, StreamInfo};
 use crate::Result;
 
 /// Output container.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OutputKind {
+    #[default]
     Mp4,
     Ts,
 }

@@ -1,0 +1,411 @@
+//! `stitch webinar`: MTS Link link(s) -> API -> plan (manifest.json) -> resumable parallel
+//! download -> compile (starting while chunks are still downloading) -> one file per record.
+//!
+//! Job folder: `<output-dir>/<name>_<date>/` (date of the record's first event, UTC; the
+//! session id when the record has none), holding `manifest.json`, `flow.json`, the chunks
+//! and the final `<name>.mp4|ts`. The folder name depends only on the record, so re-running
+//! the same command after any interruption finds it again: complete chunks are never
+//! downloaded twice, partial ones resume (see [`crate::download`]).
+
+use std::collections::HashMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+use anyhow::{anyhow, bail, Context, Result};
+use media::mux::OutputKind;
+use media::pipeline::{compile, CompileOptions, CompileReport};
+use media::time::{hms, Time, VIDEO_HZ};
+use media::timeline::Flow;
+
+use crate::download::{DownloadEvent, DownloadItem, DownloadOptions, Downloader};
+use crate::mtslink::api::safe_file_stem;
+use crate::mtslink::{build_plan, parse_link, ApiClient, ApiOptions, Link, Plan};
+
+/// Options of `stitch webinar`.
+#[derive(Clone, Debug, Default)]
+pub struct WebinarArgs {
+    pub links: Vec<String>,
+    /// `-i links.txt`: one link per line, optional name after it.
+    pub links_file: Option<PathBuf>,
+    pub session_id: Option<String>,
+    pub cookies: Option<PathBuf>,
+    pub password: Option<String>,
+    pub output_dir: PathBuf,
+    pub jobs: usize,
+    pub api_host: Option<String>,
+    pub keep_files: bool,
+    pub start: Option<f64>,
+    pub max_duration: Option<f64>,
+    pub format: OutputKind,
+    pub dry_run: bool,
+    pub debug: bool,
+    pub quiet: bool,
+    pub size: Option<(u32, u32)>,
+    pub threads: Option<usize>,
+}
+
+/// One record's result, for the batch table.
+#[derive(Debug)]
+pub struct RecordResult {
+    pub link: String,
+    pub name: String,
+    pub output: Option<PathBuf>,
+    pub error: Option<String>,
+    pub summary: Option<String>,
+}
+
+/// Read `-i links.txt`: `LINK [name...]` per line; blank lines and `#` comments skipped.
+pub fn read_links_file(path: &Path) -> Result<Vec<(String, Option<String>)>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| match l.split_once(char::is_whitespace) {
+            Some((link, name)) => (link.to_string(), Some(name.trim().to_string()).filter(|n| !n.is_empty())),
+            None => (l.to_string(), None),
+        })
+        .collect())
+}
+
+/// Interactive mode: ask for link, session id and output folder (validated).
+pub fn ask_interactively(args: &mut WebinarArgs) -> Result<()> {
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
+    let mut ask = |prompt: &str| -> Result<String> {
+        eprint!("{prompt}");
+        std::io::stderr().flush().ok();
+        Ok(lines.next().transpose()?.unwrap_or_default().trim().to_string())
+    };
+    loop {
+        let l = ask("Record link (e.g. https://my.mts-link.ru/12345/67890/record-new/111/record-file/222): ")?;
+        if l.is_empty() {
+            bail!("no link given");
+        }
+        match parse_link(&l) {
+            Ok(_) => {
+                args.links.push(l);
+                break;
+            }
+            Err(e) => eprintln!("  {e}"),
+        }
+    }
+    let sid = ask("sessionId cookie for private records (Enter to skip): ")?;
+    if !sid.is_empty() {
+        args.session_id = Some(sid);
+    }
+    let dir = ask(&format!("Output folder [{}]: ", args.output_dir.display()))?;
+    if !dir.is_empty() {
+        args.output_dir = PathBuf::from(dir);
+    }
+    Ok(())
+}
+
+/// Date (YYYY-MM-DD, UTC) of the earliest epoch `time` in the record's events.
+fn record_date(record: &serde_json::Value) -> Option<String> {
+    let t = record
+        .get("eventLogs")?
+        .as_array()?
+        .iter()
+        .filter_map(|e| e.get("time").and_then(|t| t.as_f64()))
+        .filter(|t| *t > 1e8)
+        .fold(f64::INFINITY, f64::min);
+    if !t.is_finite() {
+        return None;
+    }
+    let days = (t / 86400.0).floor() as i64;
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    Some(format!("{y:04}-{m:02}-{d:02}"))
+}
+
+/// Tracks which chunk files are complete; compile reader threads wait on it.
+#[derive(Default)]
+struct Readiness {
+    state: Mutex<HashMap<PathBuf, std::result::Result<(), String>>>,
+    cv: Condvar,
+    /// Set when the download task ended: anything not reported by then never will be.
+    finished: AtomicBool,
+}
+
+impl Readiness {
+    fn set(&self, path: PathBuf, r: std::result::Result<(), String>) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).insert(path, r);
+        self.cv.notify_all();
+    }
+    fn finish(&self) {
+        self.finished.store(true, Ordering::SeqCst);
+        let _g = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        self.cv.notify_all();
+    }
+    fn wait(&self, path: &Path) -> std::result::Result<(), String> {
+        let mut g = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(r) = g.get(path) {
+                return r.clone();
+            }
+            if self.finished.load(Ordering::SeqCst) {
+                return Err("not downloaded".into());
+            }
+            g = self.cv.wait_timeout(g, std::time::Duration::from_millis(500)).map(|(g, _)| g).unwrap_or_else(|e| e.into_inner().0);
+        }
+    }
+}
+
+/// Process every link; returns one result per record (a failure does not stop the rest).
+pub fn run(args: &WebinarArgs, cancel: Arc<AtomicBool>) -> Result<Vec<RecordResult>> {
+    let mut inputs: Vec<(String, Option<String>)> = args.links.iter().map(|l| (l.clone(), None)).collect();
+    if let Some(f) = &args.links_file {
+        inputs.extend(read_links_file(f)?);
+    }
+    if inputs.is_empty() {
+        bail!("no link given (pass a link, -i links.txt, or run on a terminal for interactive mode)");
+    }
+    std::fs::create_dir_all(&args.output_dir).with_context(|| format!("creating {}", args.output_dir.display()))?;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let api = ApiClient::new(ApiOptions {
+        api_host: args.api_host.clone(),
+        session_id: args.session_id.clone(),
+        cookies_file: args.cookies.clone(),
+        password: args.password.clone(),
+        debug_dir: if args.debug { Some(args.output_dir.clone()) } else { None },
+    })
+    .map_err(|e| anyhow!("{e}"))?;
+    let mut results = Vec::new();
+    for (text, name) in inputs {
+        if cancel.load(Ordering::SeqCst) {
+            break;
+        }
+        let link = match parse_link(&text) {
+            Ok(l) => l,
+            Err(e) => {
+                results.push(RecordResult { link: text, name: name.unwrap_or_default(), output: None, error: Some(e.to_string()), summary: None });
+                continue;
+            }
+        };
+        let records = match &link {
+            Link::Event { .. } => match rt.block_on(api.records_of(&link)) {
+                Ok(r) if !r.is_empty() => r,
+                Ok(_) => {
+                    results.push(RecordResult { link: text, name: name.unwrap_or_default(), output: None, error: Some("the event has no recorded sessions".into()), summary: None });
+                    continue;
+                }
+                Err(e) => {
+                    results.push(RecordResult { link: text, name: name.unwrap_or_default(), output: None, error: Some(e.to_string()), summary: None });
+                    continue;
+                }
+            },
+            Link::Record { .. } => vec![link.clone()],
+        };
+        for rec in records {
+            let r = run_record(&rt, &api, &rec, name.as_deref(), args, &cancel);
+            let link_s = rec.to_string();
+            results.push(match r {
+                Ok((name, output, summary)) => RecordResult { link: link_s, name, output, error: None, summary },
+                Err(e) => RecordResult { link: link_s, name: name.clone().unwrap_or_default(), output: None, error: Some(format!("{e:#}")), summary: None },
+            });
+        }
+    }
+    Ok(results)
+}
+
+fn run_record(
+    rt: &tokio::runtime::Runtime,
+    api: &ApiClient,
+    link: &Link,
+    name_override: Option<&str>,
+    args: &WebinarArgs,
+    cancel: &Arc<AtomicBool>,
+) -> Result<(String, Option<PathBuf>, Option<String>)> {
+    let (record, _host) = rt.block_on(api.fetch_record(link)).map_err(|e| anyhow!("{e}"))?;
+    let mut plan: Plan = build_plan(&record).map_err(|e| anyhow!("{e}"))?;
+    if let Some(n) = name_override {
+        plan.name = n.to_string();
+    }
+    let stem = safe_file_stem(&plan.name);
+    let sid = match link {
+        Link::Record { session_id, .. } => session_id.clone(),
+        Link::Event { event_id, .. } => event_id.clone(),
+    };
+    let job = args.output_dir.join(format!("{stem}_{}", record_date(&record).unwrap_or(sid)));
+    std::fs::create_dir_all(&job).with_context(|| format!("creating {}", job.display()))?;
+    plan.write_manifest(&job).with_context(|| format!("writing {}/manifest.json", job.display()))?;
+    let clips: Vec<_> = plan.clips.iter().filter(|c| c.length().is_none_or(|l| l > 0.0)).collect();
+    if !args.quiet || args.dry_run {
+        eprintln!(
+            "{}: {} clips ({} cameras, {} screen, {} audio-only), {} participants, {} slides, {} chat messages, timeline {}",
+            plan.name,
+            clips.len(),
+            clips.iter().filter(|c| c.kind == crate::mtslink::ClipKind::Camera).count(),
+            clips.iter().filter(|c| c.kind == crate::mtslink::ClipKind::Screen).count(),
+            clips.iter().filter(|c| c.kind == crate::mtslink::ClipKind::AudioOnly).count(),
+            plan.participants.len(),
+            plan.slides.len(),
+            plan.chat.len(),
+            plan.duration.map(hms).unwrap_or_else(|| "unknown".into()),
+        );
+        eprintln!("  job folder: {}", job.display());
+    }
+    if args.dry_run {
+        return Ok((plan.name.clone(), None, None));
+    }
+    if clips.is_empty() {
+        bail!("the record has no media chunks");
+    }
+    // Flow for the compiler: chunk files in the job folder.
+    let flow_json = plan.to_flow_json(|c| c.file_name());
+    let flow_path = job.join("flow.json");
+    std::fs::write(&flow_path, serde_json::to_vec_pretty(&flow_json)?)?;
+    let flow = Flow::load(&flow_path).map_err(anyhow::Error::new)?;
+
+    // Downloads in timeline order, so the compile can follow them.
+    let mut items: Vec<DownloadItem> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut sorted = clips.clone();
+    sorted.sort_by(|a, b| a.start.total_cmp(&b.start));
+    for c in &sorted {
+        let dest = job.join(c.file_name());
+        if seen.insert(dest.clone()) {
+            items.push(DownloadItem { url: c.url.clone(), dest, expected_size: None });
+        }
+    }
+    let ready = Arc::new(Readiness::default());
+    let dl = Downloader::new(DownloadOptions { concurrency: args.jobs.max(1), ..Default::default() }).map_err(|e| anyhow!("{e}"))?;
+    let quiet = args.quiet;
+    let status = Arc::new(Mutex::new(String::new()));
+    let status_w = status.clone();
+    let (handle, mut rx) = {
+        let _g = rt.enter();
+        dl.spawn(items.clone(), move |ev: &DownloadEvent| {
+            if let Some(l) = ev.log_line() {
+                if !quiet {
+                    eprintln!("  {l}");
+                }
+            }
+            if let DownloadEvent::Overall(o) = ev {
+                *status_w.lock().unwrap_or_else(|e| e.into_inner()) = o.render();
+            }
+        })
+    };
+    let ready_w = ready.clone();
+    let paths: Vec<PathBuf> = items.iter().map(|i| i.dest.clone()).collect();
+    let failures = Arc::new(Mutex::new(Vec::<String>::new()));
+    let failures_w = failures.clone();
+    let watcher = rt.spawn(async move {
+        while let Some((i, r)) = rx.recv().await {
+            let path = paths[i].clone();
+            match r {
+                Ok(_) => ready_w.set(path, Ok(())),
+                Err(e) => {
+                    failures_w.lock().unwrap_or_else(|e| e.into_inner()).push(e.to_string());
+                    ready_w.set(path, Err(format!("download failed: {e}")));
+                }
+            }
+        }
+        ready_w.finish();
+    });
+
+    // Compile on this thread while the downloads run.
+    let ext = match args.format {
+        OutputKind::Mp4 => "mp4",
+        OutputKind::Ts => "ts",
+    };
+    let output = job.join(format!("{stem}.{ext}"));
+    let mut opts = CompileOptions::new(&output);
+    opts.kind = args.format;
+    if let Some((w, h)) = args.size {
+        opts.width = w;
+        opts.height = h;
+    }
+    if let Some(t) = args.threads {
+        opts.threads = t.max(1);
+    }
+    opts.start = args.start.map(|s| Time::from_secs_f64(s.max(0.0), VIDEO_HZ).ticks).unwrap_or(0);
+    opts.max_duration = args.max_duration.map(|s| Time::from_secs_f64(s.max(0.0), VIDEO_HZ).ticks);
+    let waiter = ready.clone();
+    opts.wait_for_clip = Some(Arc::new(move |p: &Path| waiter.wait(p)));
+    let fps = opts.fps_num as f64 / opts.fps_den as f64;
+    let total = flow.duration.map(|d| (((d - opts.start).max(0) as f64 / 90000.0).min(opts.max_duration.map(|m| m as f64 / 90000.0).unwrap_or(f64::MAX)) * fps).ceil() as u64);
+    let bar = crate::progress::Bar::new("webinar", total, fps, args.quiet);
+    let status_r = status.clone();
+    let report: media::Result<CompileReport> = compile(
+        &flow,
+        &opts,
+        &mut |p| {
+            bar.update(p.frames_done, p.elapsed_secs);
+            bar.set_status(&status_r.lock().unwrap_or_else(|e| e.into_inner()));
+        },
+        cancel,
+    );
+    bar.finish();
+    // Let the downloads finish (they are needed for --keep-files and resume anyway) unless
+    // the user asked to stop.
+    if cancel.load(Ordering::SeqCst) {
+        handle.abort();
+    }
+    let _ = rt.block_on(async { tokio::join!(handle, watcher) });
+    let report = report.map_err(anyhow::Error::new).with_context(|| format!("compiling {}", plan.name))?;
+    let failed = failures.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut summary = crate::compile::summary(&report, &output);
+    if !failed.is_empty() {
+        summary.push_str(&format!("downloads failed: {}\n", failed.len()));
+        for f in &failed {
+            summary.push_str(&format!("  {f}\n"));
+        }
+    }
+    if !args.keep_files && failed.is_empty() {
+        for i in &items {
+            let _ = std::fs::remove_file(&i.dest);
+        }
+    }
+    Ok((plan.name.clone(), Some(output), Some(summary)))
+}
+
+/// The batch table printed at the end.
+pub fn results_table(results: &[RecordResult]) -> String {
+    let mut s = String::from("results:\n");
+    for r in results {
+        match (&r.output, &r.error) {
+            (_, Some(e)) => s.push_str(&format!("  FAILED  {}  {}: {}\n", r.link, r.name, e)),
+            (Some(o), None) => s.push_str(&format!("  OK      {}  -> {}\n", r.link, o.display())),
+            (None, None) => s.push_str(&format!("  PLANNED {}  {}\n", r.link, r.name)),
+        }
+    }
+    s
+}
+
+/// Whether interactive mode applies (no link and stdin is a terminal).
+pub fn interactive_possible(args: &WebinarArgs) -> bool {
+    args.links.is_empty() && args.links_file.is_none() && std::io::stdin().is_terminal()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_from_epoch() {
+        let rec = serde_json::json!({"eventLogs": [{"time": 1700000000.5}, {"time": 1690000000}]});
+        assert_eq!(record_date(&rec).as_deref(), Some("2023-07-22"));
+        assert_eq!(record_date(&serde_json::json!({"eventLogs": []})), None);
+    }
+
+    #[test]
+    fn links_file_lines() {
+        let d = std::env::temp_dir().join(format!("stitch-links-{}", std::process::id()));
+        std::fs::write(&d, "# list\nhttps://a/record-new/1 First lecture\n\n  https://b/record-new/2\n").unwrap();
+        let l = read_links_file(&d).unwrap();
+        assert_eq!(l, vec![("https://a/record-new/1".to_string(), Some("First lecture".to_string())), ("https://b/record-new/2".to_string(), None)]);
+        let _ = std::fs::remove_file(d);
+    }
+}

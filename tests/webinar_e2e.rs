@@ -1,0 +1,178 @@
+//! `stitch webinar` end to end against a fake MTS Link API and a fake storage server on
+//! 127.0.0.1: link -> API -> plan -> download -> compile, cookies never sent to storage,
+//! resume after `kill -9`, and identical output under injected resets and 5xx.
+
+mod common;
+mod fake_server;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::get;
+use axum::{Json, Router};
+use common::*;
+use fake_server::{Faults, FakeServer};
+
+const CLIPS: [(&str, f64); 4] = [("a_high_bframes.mp4", 0.5), ("b_other_res.mp4", 5.0), ("e_clip.ts", 8.5), ("c_audio_only.m4a", 9.0)];
+const DURATION: f64 = 12.5;
+const LINK: &str = "https://my.mts-link.ru/12345/67890/record-new/111/record-file/222";
+
+fn storage_path(name: &str) -> String {
+    format!("/api-storage/files/wowza/2026/01/01/{name}")
+}
+
+fn record_json(storage: &FakeServer) -> serde_json::Value {
+    let t0 = 1_767_261_600.0; // 2026-01-01 10:00 UTC
+    let mut logs = vec![serde_json::json!({"id": 1, "module": "eventsession.start", "time": t0, "relativeTime": 0.0, "data": {},
+        "snapshot": {"data": {"userlist": [{"role": "LECTURER", "user": {"id": 7, "nickname": "Лектор"}}]}}})];
+    for (i, (name, at)) in CLIPS.iter().enumerate() {
+        logs.push(serde_json::json!({"id": 10 + i, "module": "mediasession.add", "time": t0 + at, "relativeTime": at,
+            "data": {"id": 100 + i, "url": storage.url(&storage_path(name)),
+                     "stream": {"conference": {"id": 50 + i, "user": {"id": 7 + i, "nickname": format!("User {i}")}}}}}));
+    }
+    serde_json::json!({"name": "Lecture 1", "duration": DURATION, "eventLogs": logs})
+}
+
+#[derive(Clone, Default)]
+struct ApiState {
+    record: Arc<Mutex<serde_json::Value>>,
+    cookies: Arc<Mutex<Vec<String>>>,
+}
+
+async fn flow(State(s): State<ApiState>, headers: HeaderMap) -> Json<serde_json::Value> {
+    if let Some(c) = headers.get("cookie") {
+        s.cookies.lock().unwrap().push(c.to_str().unwrap_or("").to_string());
+    }
+    Json(s.record.lock().unwrap().clone())
+}
+
+async fn start_api(record: serde_json::Value) -> (String, ApiState) {
+    let st = ApiState { record: Arc::new(Mutex::new(record)), ..Default::default() };
+    let app = Router::new().route("/api/event-sessions/{sid}/record-files/{fid}/flow", get(flow)).with_state(st.clone());
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(l, app).await;
+    });
+    (format!("http://{addr}"), st)
+}
+
+async fn start_storage() -> FakeServer {
+    let files = CLIPS.iter().map(|(n, _)| (storage_path(n), std::fs::read(testdata(n)).unwrap())).collect();
+    FakeServer::start(files).await
+}
+
+fn webinar_cmd(api: &str, out: &Path, extra: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_stitch"));
+    c.args(["webinar", LINK, "--api-host", api, "--output-dir", out.to_str().unwrap(), "--session-id", "SECRET-SESSION", "--size", "320x240", "-q"]);
+    c.args(extra);
+    c
+}
+
+async fn run(mut c: Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || c.output().unwrap()).await.unwrap()
+}
+
+fn find_output(dir: &Path) -> PathBuf {
+    let job = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).find(|p| p.is_dir()).expect("job folder");
+    assert_eq!(job.file_name().unwrap().to_string_lossy(), "Lecture 1_2026-01-01", "job folder named <name>_<date>");
+    assert!(job.join("manifest.json").is_file());
+    job.join("Lecture 1.mp4")
+}
+
+fn check_content(out: &Path) {
+    if !have_ffmpeg() {
+        return;
+    }
+    let e = ffmpeg_decode_errors(out);
+    assert!(e.is_empty(), "{e}");
+    let l = ffmpeg_lumas(out);
+    assert!((l.len() as i64 - (DURATION * 25.0) as i64).abs() <= 1, "{} frames", l.len());
+    for (t, want) in [(0.2, 16.0), (2.0, 60.0), (6.0, 110.0), (10.0, 200.0)] {
+        let got = l[(t * 25.0) as usize];
+        assert!((got - want).abs() < 6.0, "at {t}s luma {got}, want {want}");
+    }
+    let pcm = ffmpeg_pcm(out);
+    let w = &pcm[(9.6 * 48000.0) as usize..(9.7 * 48000.0) as usize];
+    assert!(tone_level(w, 48000.0, 550.0) > 0.02 && tone_level(w, 48000.0, 880.0) > 0.02, "both voices mixed at 9.6 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_to_file_and_no_cookie_reaches_storage() {
+    let storage = start_storage().await;
+    let (api, st) = start_api(record_json(&storage)).await;
+    let dir = scratch("webinar-basic");
+    let o = run(webinar_cmd(&api, &dir, &[])).await;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = find_output(&dir);
+    check_content(&out);
+    assert!(st.cookies.lock().unwrap().iter().any(|c| c.contains("sessionId=SECRET-SESSION")), "the API got the session cookie");
+    for (p, c) in storage.all_counters() {
+        assert_eq!(c.with_cookie, 0, "cookie sent to the storage host for {p}");
+        assert_eq!(c.completed_bodies, 1, "{p} downloaded once");
+    }
+    // Chunks are removed after a successful compile (no --keep-files).
+    let job = out.parent().unwrap();
+    assert!(!std::fs::read_dir(job).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().starts_with("chunk_")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_minus_9_then_rerun_resumes_without_refetching() {
+    let storage = start_storage().await;
+    let (api, _st) = start_api(record_json(&storage)).await;
+    let dir = scratch("webinar-kill");
+    // Slow storage: 4 KB every 25 ms, so the first run is killed mid-download.
+    storage.set_faults(Faults { chunk_size: 4096, chunk_delay: Duration::from_millis(25), ..Default::default() });
+    let mut child = webinar_cmd(&api, &dir, &["-j", "2"]).spawn().unwrap();
+    let t0 = Instant::now();
+    while storage.total(|c| c.completed_bodies as u64) < 1 && t0.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    let first = storage.all_counters();
+    let complete_before: Vec<String> = first.iter().filter(|(_, c)| c.completed_bodies > 0).map(|(p, _)| p.clone()).collect();
+    assert!(!complete_before.is_empty() && complete_before.len() < CLIPS.len(), "killed mid-download: {complete_before:?}");
+    storage.set_faults(Faults::default());
+    let o = run(webinar_cmd(&api, &dir, &["-j", "2"])).await;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    check_content(&find_output(&dir));
+    for (p, c) in storage.all_counters() {
+        assert!(c.completed_bodies <= 1, "{p} was downloaded completely {} times", c.completed_bodies);
+        if complete_before.contains(&p) {
+            assert_eq!(c.gets, first[&p].gets, "{p} was complete before the kill and fetched again");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resets_and_5xx_give_identical_output() {
+    let storage = start_storage().await;
+    let (api, _st) = start_api(record_json(&storage)).await;
+    let clean = scratch("webinar-clean");
+    let o = run(webinar_cmd(&api, &clean, &[])).await;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let want = std::fs::read(find_output(&clean)).unwrap();
+
+    storage.reset_counters();
+    storage.set_faults(Faults { reset_above: Some(1), fail_first: 2, retry_after: Some("0".into()), truncate_first: 1, ..Default::default() });
+    let faulty = scratch("webinar-faulty");
+    let o = run(webinar_cmd(&api, &faulty, &["-j", "3"])).await;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got = std::fs::read(find_output(&faulty)).unwrap();
+    assert!(storage.total(|c| (c.injected_errors + c.resets + c.truncated) as u64) > 0, "faults were injected");
+    assert!(got == want, "output differs under faults ({} vs {} bytes)", got.len(), want.len());
+}
+
+#[test]
+fn malformed_link_is_rejected_with_an_example() {
+    let o = stitch(&["webinar", "https://example.com/not-a-record", "--output-dir", scratch("webinar-bad").to_str().unwrap(), "-q"]);
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("record-new"), "the error shows an accepted form: {e}");
+}
