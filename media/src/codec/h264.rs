@@ -296,6 +296,10 @@ fn skip_scaling_list(r: &mut BitReader, size: usize) -> std::result::Result<(), 
     for _ in 0..size {
         if next != 0 {
             let delta = r.read_se()?;
+            // delta_scale is in -128..=127 (§7.4.2.1.1.1); anything else is corrupt data.
+            if !(-128..=127).contains(&delta) {
+                return Err(super::bits::OutOfBits);
+            }
             next = (last + delta + 256) % 256;
         }
         if next != 0 {
@@ -516,6 +520,12 @@ mod tests {
         for n in 0..b.len() {
             let _ = AvcConfig::parse(&b[..n]);
         }
+    }
+
+    #[test]
+    fn huge_scaling_list_delta_is_an_error_not_an_overflow() {
+        // Found by the h264 fuzz target (fuzz/regressions/h264/sps_scaling_list_delta_overflow.bin).
+        assert!(Sps::parse(&[0x67, 0x64, 0xff, 0xff, 0xff, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0x58]).is_err());
     }
 
     #[test]

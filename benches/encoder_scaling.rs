@@ -1,0 +1,66 @@
+//! Encoder scaling: frames per second of `media::encode::ChunkEncoder` with 1 and 2 worker
+//! threads on the same synthetic 720p content (moving gradient + noise, so the encoder
+//! works as on camera video). Run: `cargo bench --bench encoder_scaling`.
+//! Reports ratios measured in one run (this machine is noisy).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::bounded;
+use media::encode::{ChunkEncoder, H264Settings, VideoChunk};
+use media::frame::Picture;
+
+fn frames(n: usize, w: u32, h: u32) -> Vec<Arc<Picture>> {
+    let mut seed = 0x1234_5678u32;
+    (0..n)
+        .map(|i| {
+            let mut p = Picture::black(w, h);
+            let (y, u, v) = p.planes_mut();
+            for (k, px) in y.iter_mut().enumerate() {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let x = (k as u32 % w) as usize;
+                let r = (k as u32 / w) as usize;
+                *px = (16 + ((x + r + i * 3) % 200) as u32 + (seed >> 29)) as u8;
+            }
+            u.iter_mut().enumerate().for_each(|(k, c)| *c = (96 + (k + i) % 64) as u8);
+            v.iter_mut().enumerate().for_each(|(k, c)| *c = (160 - (k + 2 * i) % 64) as u8);
+            Arc::new(p)
+        })
+        .collect()
+}
+
+fn run(threads: usize, pics: &[Arc<Picture>], s: H264Settings) -> f64 {
+    let enc = ChunkEncoder::new(s, threads).unwrap();
+    let (tx, rx) = bounded::<VideoChunk>(0);
+    let (otx, orx) = bounded(threads + 1);
+    let gop = s.gop as usize;
+    let t0 = Instant::now();
+    std::thread::scope(|sc| {
+        sc.spawn(|| enc.run(rx, otx));
+        sc.spawn(|| {
+            for (i, c) in pics.chunks(gop).enumerate() {
+                tx.send(VideoChunk { index: i as u64, first_frame: (i * gop) as u64, pictures: c.to_vec() }).unwrap();
+            }
+            drop(tx);
+        });
+        let mut n = 0;
+        for r in orx.iter() {
+            n += r.unwrap().packets.len();
+        }
+        assert_eq!(n, pics.len());
+    });
+    pics.len() as f64 / t0.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let (w, h) = (1280, 720);
+    let s = H264Settings { width: w, height: h, fps_num: 25, fps_den: 1, bitrate: H264Settings::default_bitrate(w, h, 25, 1), gop: 50 };
+    let pics = frames(400, w, h);
+    let _ = run(2, &pics[..100], s); // warm up
+    let f1 = run(1, &pics, s);
+    let f2 = run(2, &pics, s);
+    println!("encoder 1280x720, {} frames, GOP chunks of {}", pics.len(), s.gop);
+    println!("  1 thread : {f1:.1} fps");
+    println!("  2 threads: {f2:.1} fps");
+    println!("RATIO encoder threads 2/1 = {:.2}", f2 / f1);
+}
