@@ -98,3 +98,29 @@ fn bad_flow_json_and_arguments_give_clear_errors() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("WxH"));
 }
+
+#[test]
+fn fuzz_regressions_do_not_panic() {
+    // Inputs the fuzzers once crashed on (fuzz/regressions/<target>/): every demuxer and the
+    // H.264 parsers must now return errors or data, never panic.
+    let dir = root().join("fuzz").join("regressions");
+    let mut n = 0;
+    for t in std::fs::read_dir(&dir).unwrap() {
+        for f in std::fs::read_dir(t.unwrap().path()).unwrap() {
+            let p = f.unwrap().path();
+            let bytes = std::fs::read(&p).unwrap();
+            let _ = stitch::media::codec::h264::Sps::parse(&bytes);
+            let _ = stitch::media::codec::h264::AvcConfig::parse(&bytes);
+            if let Ok((_, mut d)) = stitch::media::demux::open(&p) {
+                for _ in 0..100_000 {
+                    match d.next_packet() {
+                        Ok(Some(_)) => {}
+                        _ => break,
+                    }
+                }
+            }
+            n += 1;
+        }
+    }
+    assert!(n >= 2, "regression inputs found: {n}");
+}
