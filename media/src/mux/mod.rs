@@ -4,6 +4,7 @@
 
 pub mod mp4;
 pub mod ts;
+pub mod tsjoin;
 
 use std::path::Path;
 

@@ -1,0 +1,1986 @@
+//! MPEG-TS segment joiner: many HLS transport-stream segments in, ONE continuous, valid
+//! transport stream out (ISO/IEC 13818-1, "Systems"; HLS segments per RFC 8216 §3 "Media
+//! Segments" / §3.2 "MPEG-2 Transport Streams" and §6.3 client behaviour).
+//!
+//! [`TsJoiner::push_segment`] takes one whole segment at a time (memory is bounded by one
+//! segment) and copies its 188-byte packets (§2.4.3.2) to the output, rewriting only what
+//! concatenation breaks:
+//!
+//! 1. **Sync.** Packets are found by the sync byte 0x47 at 188-byte intervals; leading
+//!    garbage or a partial first packet and a truncated tail are skipped (counted in
+//!    [`SegmentInfo::skipped_bytes`]), lost sync in the middle is regained the same way.
+//! 2. **Continuity counters** (§2.4.3.3) are rewritten per *output* PID: +1 mod 16 on every
+//!    packet with payload, repeated on adaptation-field-only packets; the first packet of a
+//!    PID keeps its counter ([`crate::mux::ts::ContinuityFixer`]). A packet that repeats the
+//!    previous packet of its PID byte for byte (a legal duplicate, §2.4.3.3) is dropped so
+//!    that renumbering does not turn it into new data. **Null packets (PID 0x1FFF) are
+//!    dropped**: they only pad constant-bitrate links and a file does not need them.
+//! 3. **Timestamps.** One program-wide offset (90 kHz ticks) is added, modulo 2^33, to every
+//!    PES PTS and DTS (§2.4.3.7) of every PID and to every PCR and OPCR (§2.4.3.5; base + the
+//!    offset, extension kept). The offset is 0 for the first segment and changes only at a
+//!    discontinuity, so continuous runs are never shifted:
+//!    - the *reference* stream of a segment is its first video stream (by PMT stream_type,
+//!      else by PES stream_id 0xE0-0xEF), else its first audio stream, else the PCR;
+//!    - *expected* = the previous segment's last reference DTS (output clock) + one frame
+//!      duration (median DTS step of the previous segment's reference stream, 40 ms if it
+//!      had a single frame);
+//!    - *diff* = (first reference DTS of this segment + current offset) - expected, both
+//!      33-bit values compared after unwrapping (a difference beyond ±2^32 is taken
+//!      modulo 2^33 the other way), so a 33-bit rollover inside a continuous run is not a
+//!      jump;
+//!    - a discontinuity is the caller's flag (EXT-X-DISCONTINUITY, RFC 8216 §4.3.2.3) with
+//!      |diff| > half a frame, or, without the flag, |diff| > [`JUMP_THRESHOLD_90K`] (1 s).
+//!      Then the offset becomes `expected - first reference DTS` (the segment's first frame
+//!      lands one frame after the previous segment's last one). The same offset is used for
+//!      audio, video, data and PCR, so A/V sync inside a segment is kept exactly; per-PID
+//!      offsets would drift. A segment lost by the recorder (gap > 1 s) is closed up too.
+//!      In a segment that got a new offset, a PCR that would fall up to 1 s behind the last
+//!      PCR written on its PID is written as that last value instead (the previous segment's
+//!      audio often runs a frame past the next segment's first video DTS), so the program
+//!      clock never runs backwards; continuous runs are not touched.
+//!    - **Audio overlap at a join.** Independently encoded segments carry audio beyond their
+//!      video (AAC priming before, padding after), so after the shift the new segment's
+//!      first audio frames would overlap the previous segment's last ones: players that
+//!      play samples back to back drift by the overlap at every join, FFmpeg reports
+//!      non-monotonic DTS. In a segment that got a new offset, leading ADTS frames
+//!      (stream_type 0x0f, ISO/IEC 13818-7) starting more than half a frame before the end
+//!      of the previous segment's audio on the same output PID are removed: whole PES are
+//!      dropped, a partly overlapping PES is rebuilt without those frames (PTS advanced by
+//!      their duration, PES_packet_length recomputed, re-packetized with adaptation-field
+//!      stuffing; the PCR of a removed packet is kept in an adaptation-only packet).
+//! 4. **PAT/PMT** (§2.4.4.3, §2.4.4.8). The output keeps the first segment's PAT, PMT PID
+//!    and elementary PIDs. A later segment whose PMT lists the same stream types (matched in
+//!    order per stream_type) on other PIDs is remapped: PID fields are rewritten and its
+//!    PAT/PMT packets are replaced by the output's sections. If the stream types differ, a
+//!    new PMT is built from the segment's (streams keep the output PID of the same type, new
+//!    ones their own PID or a free one), version_number bumped mod 32, CRC_32 recomputed
+//!    (Annex A), and written at the start of the segment; [`SegmentInfo::codec_change`] is
+//!    set. PAT/PMT packets identical to the output's are copied as they are. Packets of PIDs
+//!    the segment's PMT does not list are copied unless they collide with an output PID.
+//! 5. **Format changes.** The first SPS (ITU-T H.264 §7.3.2.1.1) of each segment's H.264
+//!    stream gives [`SegmentInfo::video_size`]; a different size than the previous known one,
+//!    or different PMT stream types, sets `codec_change`, so the recorder can start a new
+//!    section file (call [`TsJoiner::finish`], then a new joiner).
+//!
+//! Limitations: one program (the PAT's first); one offset per segment (a timestamp jump
+//! inside a segment is not repaired); a PES header split across TS packets keeps its
+//! timestamps; the discontinuity_indicator of adaptation fields is copied unchanged;
+//! sections other than PAT/PMT are copied as they are.
+//!
+//! [`check_ts`] is an independent checker (its own minimal parser) that reports continuity
+//! errors per PID and timestamp jumps on the video PID; tests and the recorder use it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Write;
+
+use crate::codec::aac::AdtsHeader;
+use crate::codec::h264::{self, Sps};
+use crate::demux::ts::{crc32_mpeg2, encode_pts, parse_pts, Pat, Pmt, PmtStream, TsPacket};
+use crate::mux::ts::ContinuityFixer;
+use crate::Result;
+
+const PKT: usize = 188;
+const SYNC: u8 = 0x47;
+const NULL_PID: u16 = 0x1fff;
+const WRAP: i64 = 1 << 33;
+/// Jump (90 kHz ticks) beyond which a segment without the discontinuity flag is taken to
+/// restart its timestamps: 1 s.
+pub const JUMP_THRESHOLD_90K: i64 = 90_000;
+/// Frame duration assumed when a stream showed fewer than two timestamps (25 fps).
+const DEFAULT_FRAME_90K: i64 = 3_600;
+/// PES payload bytes searched for an SPS.
+const SPS_SCAN_BYTES: usize = 8 * 1024;
+/// Largest PSI section (§2.4.4.10: section_length <= 1021 for PAT/PMT).
+const MAX_SECTION: usize = 1024;
+
+/// `a - b` for two 33-bit timestamps, in (-2^32, 2^32].
+fn wrap_diff(a: u64, b: u64) -> i64 {
+    let d = ((a & (WRAP as u64 - 1)) as i64 - (b & (WRAP as u64 - 1)) as i64).rem_euclid(WRAP);
+    if d > WRAP / 2 {
+        d - WRAP
+    } else {
+        d
+    }
+}
+
+/// `a + off` modulo 2^33.
+fn wrap_add(a: u64, off: i64) -> u64 {
+    ((a & (WRAP as u64 - 1)) as i64 + off.rem_euclid(WRAP)).rem_euclid(WRAP) as u64
+}
+
+/// An offset as a signed value in (-2^32, 2^32].
+fn norm_offset(off: i64) -> i64 {
+    wrap_diff(off.rem_euclid(WRAP) as u64, 0)
+}
+
+fn is_video_type(t: u8) -> bool {
+    matches!(t, 0x01 | 0x02 | 0x10 | 0x1b | 0x20 | 0x24 | 0x33 | 0x42 | 0xd1 | 0xea)
+}
+
+fn is_audio_type(t: u8) -> bool {
+    matches!(t, 0x03 | 0x04 | 0x0f | 0x11 | 0x1c | 0x81 | 0x82 | 0x83 | 0x84 | 0x85 | 0x87 | 0x8a)
+}
+
+/// What [`TsJoiner::push_segment`] did with one segment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// TS packets written for this segment (including injected PAT/PMT).
+    pub packets: usize,
+    /// Earliest / latest PTS of the reference stream (video, else audio, else PCR base), on
+    /// the output clock (33-bit, after the offset).
+    pub first_pts: Option<u64>,
+    pub last_pts: Option<u64>,
+    /// last - first PTS (unwrapped) + one frame duration, in 90 kHz ticks (0 if no PTS).
+    pub duration_90k: i64,
+    /// Picture size from the segment's first H.264 SPS, if it has one.
+    pub video_size: Option<(u32, u32)>,
+    /// The stream types (PMT) or the video size differ from the previous segment's: the
+    /// caller should start a new section file.
+    pub codec_change: bool,
+    /// Offset (90 kHz ticks, in (-2^32, 2^32]) added mod 2^33 to every PTS/DTS/PCR.
+    pub offset_applied: i64,
+    /// The timestamps did not continue the previous segment's and a new offset was computed.
+    pub discontinuity_detected: bool,
+    /// Bytes skipped while looking for packet sync (garbage, partial packets, truncated tail).
+    pub skipped_bytes: usize,
+}
+
+/// The program of one input segment.
+#[derive(Clone, Debug)]
+struct InProgram {
+    pmt_pid: u16,
+    pmt: Pmt,
+    pat_section: Vec<u8>,
+    pmt_section: Vec<u8>,
+}
+
+/// The program written to the output.
+#[derive(Clone, Debug)]
+struct OutProgram {
+    program_number: u16,
+    pmt_pid: u16,
+    pcr_pid: u16,
+    /// (stream_type, PID) in PMT order.
+    streams: Vec<(u8, u16)>,
+    version: u8,
+    pat_section: Vec<u8>,
+    pmt_section: Vec<u8>,
+}
+
+/// Reference timing carried from one segment to the next (output clock).
+#[derive(Clone, Copy, Debug)]
+struct RefTiming {
+    last_dts: u64,
+    frame: i64,
+}
+
+/// Timing of a segment's reference stream, input clock.
+#[derive(Debug, Default)]
+struct ScanTiming {
+    first_dts: Option<u64>,
+    last_dts: u64,
+    first_pts: u64,
+    min_rel: i64,
+    max_rel: i64,
+    deltas: Vec<i64>,
+}
+
+impl ScanTiming {
+    fn add(&mut self, pts: u64, dts: u64) {
+        match self.first_dts {
+            None => {
+                self.first_dts = Some(dts);
+                self.first_pts = pts;
+            }
+            Some(_) => {
+                let d = wrap_diff(dts, self.last_dts);
+                if d > 0 && d <= JUMP_THRESHOLD_90K {
+                    self.deltas.push(d);
+                }
+                let r = wrap_diff(pts, self.first_pts);
+                self.min_rel = self.min_rel.min(r);
+                self.max_rel = self.max_rel.max(r);
+            }
+        }
+        self.last_dts = dts;
+    }
+    fn frame(&self) -> Option<i64> {
+        if self.deltas.is_empty() {
+            return None;
+        }
+        let mut d = self.deltas.clone();
+        d.sort_unstable();
+        Some(d[d.len() / 2])
+    }
+}
+
+/// Joins HLS MPEG-TS segments into one continuous transport stream; see the module docs.
+pub struct TsJoiner<W: Write> {
+    out: W,
+    cc: ContinuityFixer,
+    offset: i64,
+    prev: Option<RefTiming>,
+    last_frame: i64,
+    out_prog: Option<OutProgram>,
+    /// The previous segment's input program, used for a segment without PAT/PMT.
+    in_prog: Option<InProgram>,
+    last_size: Option<(u32, u32)>,
+    /// Last PCR field written per output PID.
+    last_pcr: HashMap<u16, [u8; 6]>,
+    /// End (output clock) of the last ADTS audio PES per output PID.
+    audio_end: HashMap<u16, u64>,
+    segments: usize,
+    buf: Vec<u8>,
+}
+
+/// Offsets of the 188-byte packets of `data`, and the bytes skipped.
+fn sync_packets(data: &[u8]) -> (Vec<usize>, usize) {
+    let mut pkts = Vec::with_capacity(data.len() / PKT);
+    let mut pos = 0usize;
+    let mut locked = false;
+    let mut skipped = 0usize;
+    while pos + PKT <= data.len() {
+        let ok = data[pos] == SYNC && (locked || pos + PKT == data.len() || data.get(pos + PKT) == Some(&SYNC));
+        if ok {
+            pkts.push(pos);
+            pos += PKT;
+            locked = true;
+        } else {
+            locked = false;
+            pos += 1;
+            skipped += 1;
+        }
+    }
+    skipped += data.len() - pos.min(data.len());
+    (pkts, skipped)
+}
+
+fn pkt_pid(p: &[u8]) -> u16 {
+    ((p[1] as u16 & 0x1f) << 8) | p[2] as u16
+}
+
+/// Start of the payload in a 188-byte packet, if it has one.
+fn payload_start(p: &[u8]) -> Option<usize> {
+    match (p[3] >> 4) & 3 {
+        1 => Some(4),
+        3 => {
+            let s = 5 + p[4] as usize;
+            (s <= PKT).then_some(s)
+        }
+        _ => None,
+    }
+}
+
+enum Sec {
+    Incomplete,
+    Bad,
+    Done(Vec<u8>),
+}
+
+fn section_state(buf: &[u8], table_id: u8) -> Sec {
+    match buf.first() {
+        None => return Sec::Incomplete,
+        Some(&t) if t != table_id => return Sec::Bad,
+        _ => {}
+    }
+    if buf.len() < 3 {
+        return Sec::Incomplete;
+    }
+    let len = 3 + ((((buf[1] & 0x0f) as usize) << 8) | buf[2] as usize);
+    if !(12..=MAX_SECTION).contains(&len) {
+        return Sec::Bad;
+    }
+    if buf.len() < len {
+        return Sec::Incomplete;
+    }
+    let s = &buf[..len];
+    if crc32_mpeg2(s) != 0 {
+        return Sec::Bad;
+    }
+    Sec::Done(s.to_vec())
+}
+
+/// The first complete section with `table_id` (CRC checked) on `pid`.
+fn find_section(data: &[u8], pkts: &[usize], pid: u16, table_id: u8) -> Option<Vec<u8>> {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut active = false;
+    for &o in pkts {
+        let p = &data[o..o + PKT];
+        if pkt_pid(p) != pid || p[1] & 0x80 != 0 {
+            continue;
+        }
+        let Some(ps) = payload_start(p) else { continue };
+        let pl = &p[ps..];
+        if p[1] & 0x40 != 0 {
+            let Some(&ptr) = pl.first() else { continue };
+            let ptr = ptr as usize;
+            if active {
+                buf.extend_from_slice(pl.get(1..1 + ptr).unwrap_or(&pl[1..]));
+                if let Sec::Done(s) = section_state(&buf, table_id) {
+                    return Some(s);
+                }
+            }
+            buf.clear();
+            buf.extend_from_slice(pl.get(1 + ptr..).unwrap_or(&[]));
+            active = true;
+        } else if active {
+            buf.extend_from_slice(pl);
+        } else {
+            continue;
+        }
+        match section_state(&buf, table_id) {
+            Sec::Done(s) => return Some(s),
+            Sec::Bad => {
+                active = false;
+                buf.clear();
+            }
+            Sec::Incomplete => {}
+        }
+    }
+    None
+}
+
+/// A long-form PSI section with CRC (§2.4.4.10).
+fn build_section(table_id: u8, id: u16, version: u8, body: &[u8]) -> Vec<u8> {
+    let len = 5 + body.len() + 4;
+    let mut s = Vec::with_capacity(3 + len);
+    s.push(table_id);
+    s.push(0xb0 | ((len >> 8) as u8 & 0x0f));
+    s.push(len as u8);
+    s.extend_from_slice(&id.to_be_bytes());
+    s.push(0xc1 | ((version & 0x1f) << 1));
+    s.push(0);
+    s.push(0);
+    s.extend_from_slice(body);
+    let crc = crc32_mpeg2(&s);
+    s.extend_from_slice(&crc.to_be_bytes());
+    s
+}
+
+fn build_pat(ts_id: u16, program_number: u16, pmt_pid: u16) -> Vec<u8> {
+    let mut body = program_number.to_be_bytes().to_vec();
+    body.extend_from_slice(&(0xe000 | pmt_pid).to_be_bytes());
+    build_section(0x00, ts_id, 0, &body)
+}
+
+fn build_pmt(
+    program_number: u16,
+    version: u8,
+    pcr_pid: u16,
+    prog_desc: &[u8],
+    streams: &[(u8, u16, &[u8])],
+) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&(0xe000 | pcr_pid).to_be_bytes());
+    let pd = &prog_desc[..prog_desc.len().min(0x3ff)];
+    body.extend_from_slice(&(0xf000 | pd.len() as u16).to_be_bytes());
+    body.extend_from_slice(pd);
+    for (t, pid, d) in streams {
+        let d = &d[..d.len().min(0x3ff)];
+        body.push(*t);
+        body.extend_from_slice(&(0xe000 | pid).to_be_bytes());
+        body.extend_from_slice(&(0xf000 | d.len() as u16).to_be_bytes());
+        body.extend_from_slice(d);
+    }
+    build_section(0x02, program_number, version, &body)
+}
+
+/// TS packets (CC 0, fixed later) carrying `section` on `pid`.
+fn psi_packets(pid: u16, section: &[u8]) -> Vec<[u8; PKT]> {
+    let mut data = vec![0u8];
+    data.extend_from_slice(section);
+    data.chunks(PKT - 4)
+        .enumerate()
+        .map(|(i, c)| {
+            let mut p = [0xffu8; PKT];
+            p[0] = SYNC;
+            p[1] = (if i == 0 { 0x40 } else { 0 }) | ((pid >> 8) as u8 & 0x1f);
+            p[2] = pid as u8;
+            p[3] = 0x10;
+            p[4..4 + c.len()].copy_from_slice(c);
+            p
+        })
+        .collect()
+}
+
+/// Rewrite one PCR/OPCR field (6 bytes) by `off` 90 kHz ticks.
+fn shift_clock(f: &mut [u8], off: i64) {
+    let base = clock_base(f);
+    let b = wrap_add(base, off);
+    f[0] = (b >> 25) as u8;
+    f[1] = (b >> 17) as u8;
+    f[2] = (b >> 9) as u8;
+    f[3] = (b >> 1) as u8;
+    f[4] = ((b & 1) << 7) as u8 | (f[4] & 0x7f);
+}
+
+/// Offset in the packet of the 6-byte PCR field, if the adaptation field has one.
+fn pcr_pos(p: &[u8]) -> Option<usize> {
+    let len = p[4] as usize;
+    (p[3] & 0x20 != 0 && len >= 7 && 5 + len <= PKT && p[5] & 0x10 != 0).then_some(6)
+}
+
+fn clock_base(f: &[u8]) -> u64 {
+    ((f[0] as u64) << 25) | ((f[1] as u64) << 17) | ((f[2] as u64) << 9) | ((f[3] as u64) << 1) | (f[4] as u64 >> 7)
+}
+
+/// Shift the PCR and OPCR of a packet's adaptation field.
+fn shift_pcr(p: &mut [u8; PKT], off: i64) {
+    if p[3] & 0x20 == 0 {
+        return;
+    }
+    let len = p[4] as usize;
+    if len < 1 || 5 + len > PKT {
+        return;
+    }
+    let flags = p[5];
+    let mut pos = 6;
+    if flags & 0x10 != 0 {
+        if pos + 6 > 5 + len {
+            return;
+        }
+        shift_clock(&mut p[pos..pos + 6], off);
+        pos += 6;
+    }
+    if flags & 0x08 != 0 && pos + 6 <= 5 + len {
+        shift_clock(&mut p[pos..pos + 6], off);
+    }
+}
+
+/// The PES header of a packet's payload, if complete in the packet: (payload start, number
+/// of timestamps (1 = PTS, 2 = PTS+DTS)).
+fn pes_ts_fields(p: &[u8]) -> Option<(usize, usize)> {
+    if p[1] & 0x40 == 0 || p[3] & 0xc0 != 0 {
+        return None;
+    }
+    let s = payload_start(p)?;
+    let h = p.get(s..)?;
+    if h.len() < 9 || h[..3] != [0, 0, 1] {
+        return None;
+    }
+    if matches!(h[3], 0xbc | 0xbe | 0xbf | 0xf0 | 0xf1 | 0xff | 0xf2 | 0xf8) || h[3] < 0xbc {
+        return None;
+    }
+    if h[6] & 0xc0 != 0x80 {
+        return None;
+    }
+    let n = match h[7] >> 6 {
+        2 => 1,
+        3 => 2,
+        _ => return None,
+    };
+    if (h[8] as usize) < 5 * n || h.len() < 9 + 5 * n {
+        return None;
+    }
+    Some((s, n))
+}
+
+/// (PTS, DTS) of the PES starting in this packet (DTS = PTS when absent).
+fn pes_timestamps(p: &[u8]) -> Option<(u64, u64)> {
+    let (s, n) = pes_ts_fields(p)?;
+    let pts = parse_pts(&p[s + 9..])?;
+    let dts = if n == 2 { parse_pts(&p[s + 14..])? } else { pts };
+    Some((pts, dts))
+}
+
+fn shift_pes(p: &mut [u8; PKT], off: i64) {
+    let Some((s, n)) = pes_ts_fields(p) else { return };
+    for k in 0..n {
+        let f = &mut p[s + 9 + 5 * k..s + 14 + 5 * k];
+        if let Some(v) = parse_pts(f) {
+            let prefix = f[0] >> 4;
+            f.copy_from_slice(&encode_pts(prefix, wrap_add(v, off)));
+        }
+    }
+}
+
+/// The 27 MHz PCR base (90 kHz) of a packet, if any.
+fn pcr_base(p: &[u8]) -> Option<u64> {
+    TsPacket::parse(p)?.pcr().map(|v| (v / 300) & (WRAP as u64 - 1))
+}
+
+/// Look for an SPS in the first bytes of each PES of `pid`; returns the picture size.
+fn scan_sps(data: &[u8], pkts: &[usize], pid: u16) -> Option<(u32, u32)> {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut active = false;
+    let check = |b: &[u8]| {
+        h264::annexb_nals(b)
+            .filter(|n| h264::nal_type(n) == h264::NAL_SPS)
+            .find_map(|n| Sps::parse(n).ok())
+            .map(|s| (s.width, s.height))
+    };
+    for &o in pkts {
+        let p = &data[o..o + PKT];
+        if pkt_pid(p) != pid || p[3] & 0xc0 != 0 {
+            continue;
+        }
+        let Some(s) = payload_start(p) else { continue };
+        if p[1] & 0x40 != 0 {
+            if active {
+                if let Some(sz) = check(&buf) {
+                    return Some(sz);
+                }
+            }
+            buf.clear();
+            let pl = &p[s..];
+            // Skip the PES header.
+            if pl.len() >= 9 && pl[..3] == [0, 0, 1] {
+                let hl = 9 + pl[8] as usize;
+                buf.extend_from_slice(pl.get(hl..).unwrap_or(&[]));
+                active = true;
+            } else {
+                active = false;
+            }
+        } else if active && buf.len() < SPS_SCAN_BYTES {
+            buf.extend_from_slice(&p[s..]);
+        }
+    }
+    if active {
+        check(&buf)
+    } else {
+        None
+    }
+}
+
+/// (offset in the PES payload, samples before it) per ADTS frame, total samples, rate.
+type AdtsFrames = (Vec<(usize, u64)>, u64, u32);
+
+/// One audio PES of a segment (ADTS audio), for trimming overlaps at joins.
+struct AudioPes {
+    /// Indices into the segment's packet list: the first (PUSI) packet, then the others.
+    pkts: Vec<usize>,
+    /// PES header bytes (through PES_header_data) and payload.
+    header: Vec<u8>,
+    payload: Vec<u8>,
+    pts: Option<u64>,
+    /// (offset in payload, samples before this frame) of each ADTS frame, the total number
+    /// of samples and the sampling rate; `None` when the payload is not whole ADTS frames.
+    frames: Option<AdtsFrames>,
+}
+
+impl AudioPes {
+    fn finish(&mut self) {
+        let mut frames = Vec::new();
+        let (mut pos, mut samples, mut rate) = (0usize, 0u64, 0u32);
+        while pos < self.payload.len() {
+            let Ok(h) = AdtsHeader::parse(&self.payload[pos..]) else { return };
+            if pos + h.frame_len > self.payload.len() || (rate != 0 && rate != h.config.sample_rate) {
+                return;
+            }
+            rate = h.config.sample_rate;
+            frames.push((pos, samples));
+            samples += 1024 * h.blocks as u64;
+            pos += h.frame_len;
+        }
+        if rate > 0 {
+            self.frames = Some((frames, samples, rate));
+        }
+    }
+}
+
+/// 90 kHz ticks of `samples` at `rate`.
+fn samples_90k(samples: u64, rate: u32) -> i64 {
+    ((samples as u128 * 90_000 + rate as u128 / 2) / rate.max(1) as u128) as i64
+}
+
+/// Collect the PES packets of `pid`.
+fn collect_audio(data: &[u8], pkts: &[usize], pid: u16) -> Vec<AudioPes> {
+    let mut v: Vec<AudioPes> = Vec::new();
+    let mut cur: Option<AudioPes> = None;
+    for (i, &o) in pkts.iter().enumerate() {
+        let p = &data[o..o + PKT];
+        if pkt_pid(p) != pid || p[3] & 0xc0 != 0 {
+            continue;
+        }
+        let Some(s) = payload_start(p) else { continue };
+        if p[1] & 0x40 != 0 {
+            if let Some(mut a) = cur.take() {
+                a.finish();
+                v.push(a);
+            }
+            let pl = &p[s..];
+            if pes_ts_fields(p).is_some() && pl.len() >= 9 + pl[8] as usize {
+                let hl = 9 + pl[8] as usize;
+                cur = Some(AudioPes {
+                    pkts: vec![i],
+                    header: pl[..hl].to_vec(),
+                    payload: pl[hl..].to_vec(),
+                    pts: pes_timestamps(p).map(|t| t.0),
+                    frames: None,
+                });
+            }
+        } else if let Some(a) = cur.as_mut() {
+            a.pkts.push(i);
+            a.payload.extend_from_slice(&p[s..]);
+        }
+    }
+    if let Some(mut a) = cur {
+        a.finish();
+        v.push(a);
+    }
+    v
+}
+
+/// The adaptation field content worth keeping from a packet (flags with
+/// discontinuity/random access/priority, PCR, OPCR), without stuffing.
+fn af_keep(p: &[u8]) -> Vec<u8> {
+    if p[3] & 0x20 == 0 || p[4] == 0 {
+        return Vec::new();
+    }
+    let len = (p[4] as usize).min(PKT - 5);
+    let af = &p[5..5 + len];
+    let mut flags = af[0] & 0xf8;
+    let mut body = vec![0u8];
+    let mut pos = 1;
+    for bit in [0x10u8, 0x08] {
+        if af[0] & bit != 0 {
+            if let Some(f) = af.get(pos..pos + 6) {
+                body.extend_from_slice(f);
+                pos += 6;
+                continue;
+            }
+        }
+        flags &= !bit;
+    }
+    body[0] = flags;
+    body
+}
+
+/// Packetize one PES (`data`) on `pid`; the first packet carries `af` (adaptation field
+/// body without stuffing, may be empty); the last is filled with adaptation-field stuffing.
+fn pes_packets(pid: u16, af: &[u8], data: &[u8]) -> Vec<[u8; PKT]> {
+    let mut out = Vec::new();
+    let mut pos = 0usize;
+    loop {
+        let af_body: &[u8] = if out.is_empty() { af } else { &[] };
+        let cap = 184 - if af_body.is_empty() { 0 } else { 1 + af_body.len() };
+        let n = (data.len() - pos).min(cap);
+        let mut p = [0xffu8; PKT];
+        p[0] = SYNC;
+        p[1] = (if out.is_empty() { 0x40 } else { 0 }) | ((pid >> 8) as u8 & 0x1f);
+        p[2] = pid as u8;
+        let start = if n < 184 {
+            let af_total = 184 - n; // length byte + field
+            p[3] = 0x30;
+            p[4] = (af_total - 1) as u8;
+            if af_total >= 2 {
+                if af_body.is_empty() {
+                    p[5] = 0;
+                } else {
+                    p[5..5 + af_body.len()].copy_from_slice(af_body);
+                }
+            }
+            4 + af_total
+        } else {
+            p[3] = 0x10;
+            4
+        };
+        p[start..start + n].copy_from_slice(&data[pos..pos + n]);
+        out.push(p);
+        pos += n;
+        if pos >= data.len() {
+            return out;
+        }
+    }
+}
+
+/// An adaptation-field-only packet carrying the PCR of `p`.
+fn pcr_only_packet(p: &[u8; PKT]) -> Option<[u8; PKT]> {
+    let at = pcr_pos(p)?;
+    let mut q = [0xffu8; PKT];
+    q[..3].copy_from_slice(&p[..3]);
+    q[1] &= 0x1f;
+    q[3] = 0x20 | (p[3] & 0x0f);
+    q[4] = 183;
+    q[5] = p[5] & 0x90;
+    q[6..12].copy_from_slice(&p[at..at + 6]);
+    Some(q)
+}
+
+impl<W: Write> TsJoiner<W> {
+    pub fn new(out: W) -> Self {
+        TsJoiner {
+            out,
+            cc: ContinuityFixer::new(),
+            offset: 0,
+            prev: None,
+            last_frame: DEFAULT_FRAME_90K,
+            out_prog: None,
+            in_prog: None,
+            last_size: None,
+            last_pcr: HashMap::new(),
+            audio_end: HashMap::new(),
+            segments: 0,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Segments pushed so far.
+    pub fn segments(&self) -> usize {
+        self.segments
+    }
+
+    /// The offset (90 kHz ticks) currently applied.
+    pub fn offset(&self) -> i64 {
+        norm_offset(self.offset)
+    }
+
+    /// Append one whole segment. `discontinuity`: the playlist marked it with
+    /// EXT-X-DISCONTINUITY. Damaged input never fails; only write errors are returned.
+    pub fn push_segment(&mut self, data: &[u8], discontinuity: bool) -> Result<SegmentInfo> {
+        let mut info = SegmentInfo::default();
+        let (pkts, skipped) = sync_packets(data);
+        info.skipped_bytes = skipped;
+        self.segments += 1;
+
+        // --- Program of this segment.
+        let pat_sec = find_section(data, &pkts, 0, 0x00);
+        let pat = pat_sec.as_deref().and_then(|s| Pat::parse(s).ok());
+        let pmt_pid = pat.as_ref().and_then(|p| p.first_pmt_pid()).or(self.in_prog.as_ref().map(|p| p.pmt_pid));
+        if let Some(pmt_pid) = pmt_pid {
+            if let Some(sec) = find_section(data, &pkts, pmt_pid, 0x02) {
+                if let Ok(pmt) = Pmt::parse(&sec) {
+                    let pat_section = match (&pat_sec, &pat) {
+                        (Some(s), Some(_)) => s.clone(),
+                        _ => self
+                            .in_prog
+                            .as_ref()
+                            .map(|p| p.pat_section.clone())
+                            .unwrap_or_else(|| build_pat(1, pmt.program_number, pmt_pid)),
+                    };
+                    self.in_prog = Some(InProgram { pmt_pid, pmt, pat_section, pmt_section: sec });
+                }
+            }
+        }
+
+        // --- Map to the output program.
+        let mut pid_map: HashMap<u16, u16> = HashMap::new();
+        let mut psi_passthrough = true;
+        let mut inject_psi = false;
+        if let Some(inp) = self.in_prog.clone() {
+            match self.out_prog.as_mut() {
+                None => {
+                    self.out_prog = Some(OutProgram {
+                        program_number: inp.pmt.program_number,
+                        pmt_pid: inp.pmt_pid,
+                        pcr_pid: inp.pmt.pcr_pid,
+                        streams: inp.pmt.streams.iter().map(|s| (s.stream_type, s.pid)).collect(),
+                        version: inp.pmt.version,
+                        pat_section: inp.pat_section.clone(),
+                        pmt_section: inp.pmt_section.clone(),
+                    });
+                    let starts_with_pat = pkts.first().is_some_and(|&o| pkt_pid(&data[o..o + PKT]) == 0);
+                    inject_psi = !starts_with_pat;
+                }
+                Some(out) => {
+                    let mut used = vec![false; out.streams.len()];
+                    let mut mapped: Vec<Option<u16>> = Vec::new();
+                    for s in &inp.pmt.streams {
+                        let j = (0..out.streams.len()).find(|&j| !used[j] && out.streams[j].0 == s.stream_type);
+                        if let Some(j) = j {
+                            used[j] = true;
+                        }
+                        mapped.push(j.map(|j| out.streams[j].1));
+                    }
+                    let same_types = mapped.iter().all(|m| m.is_some()) && used.iter().all(|&u| u);
+                    let es_of = |pid: u16| inp.pmt.streams.iter().position(|s| s.pid == pid);
+                    let out_pcr_is_es = out.streams.iter().any(|s| s.1 == out.pcr_pid);
+                    let pcr_consistent = match es_of(inp.pmt.pcr_pid) {
+                        Some(i) => mapped[i] == Some(out.pcr_pid),
+                        None => !out_pcr_is_es,
+                    };
+                    if same_types && pcr_consistent {
+                        for (s, m) in inp.pmt.streams.iter().zip(&mapped) {
+                            if let Some(m) = m {
+                                pid_map.insert(s.pid, *m);
+                            }
+                        }
+                        if es_of(inp.pmt.pcr_pid).is_none() {
+                            pid_map.insert(inp.pmt.pcr_pid, out.pcr_pid);
+                        }
+                        psi_passthrough = inp.pmt_pid == out.pmt_pid
+                            && inp.pat_section == out.pat_section
+                            && inp.pmt_section == out.pmt_section;
+                    } else {
+                        // New set of streams: new PMT, version bumped.
+                        info.codec_change |= !same_types;
+                        let mut taken: Vec<u16> = vec![0, 1, 2, NULL_PID, out.pmt_pid];
+                        taken.extend(mapped.iter().flatten().copied());
+                        let alloc = |want: u16, taken: &mut Vec<u16>| -> u16 {
+                            if (0x20..NULL_PID).contains(&want) && !taken.contains(&want) {
+                                taken.push(want);
+                                return want;
+                            }
+                            let mut c = 0x100u16;
+                            while taken.contains(&c) && c < 0x1ffe {
+                                c += 1;
+                            }
+                            taken.push(c);
+                            c
+                        };
+                        let mut streams: Vec<(u8, u16, &[u8])> = Vec::new();
+                        for (s, m) in inp.pmt.streams.iter().zip(&mapped) {
+                            let pid = match m {
+                                Some(m) => *m,
+                                None => alloc(s.pid, &mut taken),
+                            };
+                            pid_map.insert(s.pid, pid);
+                            streams.push((s.stream_type, pid, &s.descriptors));
+                        }
+                        let pcr_pid = match pid_map.get(&inp.pmt.pcr_pid) {
+                            Some(&p) => p,
+                            None if inp.pmt.pcr_pid == NULL_PID => NULL_PID,
+                            None => {
+                                let p = alloc(inp.pmt.pcr_pid, &mut taken);
+                                pid_map.insert(inp.pmt.pcr_pid, p);
+                                p
+                            }
+                        };
+                        out.version = (out.version + 1) & 0x1f;
+                        out.pcr_pid = pcr_pid;
+                        out.streams = streams.iter().map(|s| (s.0, s.1)).collect();
+                        out.pmt_section =
+                            build_pmt(out.program_number, out.version, pcr_pid, &inp.pmt.descriptors, &streams);
+                        psi_passthrough = false;
+                        inject_psi = true;
+                    }
+                }
+            }
+        }
+
+        // --- Reference stream and its timing (input clock).
+        let (ref_pid, video_pid) = self.reference_pids(data, &pkts);
+        let mut timing = ScanTiming::default();
+        let mut pcr_timing = ScanTiming::default();
+        let pcr_pid = self.in_prog.as_ref().map(|p| p.pmt.pcr_pid);
+        for &o in &pkts {
+            let p = &data[o..o + PKT];
+            let pid = pkt_pid(p);
+            if Some(pid) == ref_pid {
+                if let Some((pts, dts)) = pes_timestamps(p) {
+                    timing.add(pts, dts);
+                }
+            }
+            if pcr_pid.is_none_or(|x| x == pid) {
+                if let Some(b) = pcr_base(p) {
+                    pcr_timing.add(b, b);
+                }
+            }
+        }
+        if timing.first_dts.is_none() {
+            timing = pcr_timing;
+        }
+
+        // --- Video size / codec change.
+        if let Some(vp) = video_pid {
+            let h264 = self
+                .in_prog
+                .as_ref()
+                .map(|p| p.pmt.streams.iter().any(|s| s.pid == vp && s.stream_type == 0x1b))
+                .unwrap_or(true);
+            if h264 {
+                info.video_size = scan_sps(data, &pkts, vp);
+            }
+        }
+        if let Some(sz) = info.video_size {
+            if self.last_size.is_some_and(|l| l != sz) {
+                info.codec_change = true;
+            }
+            self.last_size = Some(sz);
+        }
+
+        // --- Offset.
+        if let Some(first) = timing.first_dts {
+            if let Some(prev) = self.prev {
+                let expected = wrap_add(prev.last_dts, prev.frame);
+                let diff = wrap_diff(wrap_add(first, self.offset), expected);
+                let tol = if discontinuity { (prev.frame / 2).max(1) } else { JUMP_THRESHOLD_90K };
+                if diff.abs() > tol {
+                    self.offset = norm_offset(wrap_diff(expected, first));
+                    info.discontinuity_detected = true;
+                }
+            }
+            let frame = timing.frame().unwrap_or(self.last_frame);
+            self.last_frame = frame;
+            self.prev = Some(RefTiming { last_dts: wrap_add(timing.last_dts, self.offset), frame });
+            info.first_pts = Some(wrap_add(timing.first_pts, self.offset + timing.min_rel));
+            info.last_pts = Some(wrap_add(timing.first_pts, self.offset + timing.max_rel));
+            info.duration_90k = timing.max_rel - timing.min_rel + frame;
+        }
+        info.offset_applied = norm_offset(self.offset);
+
+        // --- Audio overlapping the previous segment's (independently encoded segments:
+        // priming and padding), trimmed by whole ADTS frames at a join.
+        let mut trim_first: HashMap<usize, Vec<u8>> = HashMap::new();
+        let mut drop_pkts: HashSet<usize> = HashSet::new();
+        let adts_pids: Vec<u16> = self
+            .in_prog
+            .as_ref()
+            .map(|p| p.pmt.streams.iter().filter(|s| s.stream_type == 0x0f).map(|s| s.pid).collect())
+            .unwrap_or_default();
+        for &apid in &adts_pids {
+            let out_pid = *pid_map.get(&apid).unwrap_or(&apid);
+            let pes = collect_audio(data, &pkts, apid);
+            if info.discontinuity_detected {
+                if let Some(&end) = self.audio_end.get(&out_pid) {
+                    'pes: for a in &pes {
+                        let (Some(pts), Some((frames, _, rate))) = (a.pts, a.frames.as_ref()) else { break };
+                        let start = wrap_add(pts, self.offset);
+                        let half = samples_90k(512, *rate);
+                        let d = frames
+                            .iter()
+                            .take_while(|f| {
+                                let over = wrap_diff(end, wrap_add(start, samples_90k(f.1, *rate)));
+                                over > half && over <= JUMP_THRESHOLD_90K
+                            })
+                            .count();
+                        if d == 0 {
+                            break 'pes;
+                        }
+                        if d == frames.len() {
+                            drop_pkts.extend(a.pkts.iter().copied());
+                            continue;
+                        }
+                        drop_pkts.extend(a.pkts.iter().skip(1).copied());
+                        let mut h = a.header.clone();
+                        let new_pts = wrap_add(start, samples_90k(frames[d].1, *rate));
+                        let prefix = h[9] >> 4;
+                        h[9..14].copy_from_slice(&encode_pts(prefix, new_pts));
+                        if h[7] >> 6 == 3 {
+                            h[14..19].copy_from_slice(&encode_pts(1, new_pts));
+                        }
+                        let body = &a.payload[frames[d].0..];
+                        let len = h.len() - 6 + body.len();
+                        let plen = if h[4] == 0 && h[5] == 0 || len > 0xffff { 0 } else { len as u16 };
+                        h[4..6].copy_from_slice(&plen.to_be_bytes());
+                        h.extend_from_slice(body);
+                        trim_first.insert(a.pkts[0], h);
+                        break 'pes;
+                    }
+                }
+            }
+            if let Some(a) = pes.iter().rev().find(|a| a.pts.is_some() && a.frames.is_some()) {
+                if let (Some(pts), Some((_, total, rate))) = (a.pts, a.frames.as_ref()) {
+                    let end = wrap_add(wrap_add(pts, self.offset), samples_90k(*total, *rate));
+                    self.audio_end.insert(out_pid, end);
+                }
+            }
+        }
+
+        // --- Rewrite and write.
+        self.buf.clear();
+        let out = self.out_prog.clone();
+        let mut reserved: Vec<u16> = Vec::new();
+        if let Some(o) = &out {
+            reserved.push(o.pmt_pid);
+            reserved.push(o.pcr_pid);
+            reserved.extend(o.streams.iter().map(|s| s.1));
+        }
+        let in_pmt_pid = self.in_prog.as_ref().map(|p| p.pmt_pid);
+        fn emit(buf: &mut Vec<u8>, cc: &mut ContinuityFixer, mut p: [u8; PKT], n: &mut usize) {
+            cc.fix(&mut p);
+            buf.extend_from_slice(&p);
+            *n += 1;
+        }
+        let mut n = 0usize;
+        if inject_psi {
+            if let Some(o) = &out {
+                for p in psi_packets(0, &o.pat_section).into_iter().chain(psi_packets(o.pmt_pid, &o.pmt_section)) {
+                    emit(&mut self.buf, &mut self.cc, p, &mut n);
+                }
+            }
+        }
+        let mut last_in: HashMap<u16, usize> = HashMap::new();
+        for (i, &o) in pkts.iter().enumerate() {
+            let src = &data[o..o + PKT];
+            let pid = pkt_pid(src);
+            if pid == NULL_PID {
+                continue;
+            }
+            let has_payload = src[3] & 0x10 != 0;
+            if has_payload {
+                if let Some(&prev) = last_in.get(&pid) {
+                    if data[prev..prev + PKT] == *src {
+                        continue; // duplicate packet
+                    }
+                }
+                last_in.insert(pid, o);
+            }
+            let is_pat = pid == 0;
+            let is_pmt = Some(pid) == in_pmt_pid;
+            if (is_pat || is_pmt) && !psi_passthrough {
+                if let Some(op) = &out {
+                    if src[1] & 0x40 != 0 {
+                        let pk = if is_pat {
+                            psi_packets(0, &op.pat_section)
+                        } else {
+                            psi_packets(op.pmt_pid, &op.pmt_section)
+                        };
+                        for p in pk {
+                            emit(&mut self.buf, &mut self.cc, p, &mut n);
+                        }
+                    }
+                    continue;
+                }
+            }
+            let mut p = [0u8; PKT];
+            p.copy_from_slice(src);
+            let out_pid = match pid_map.get(&pid) {
+                Some(&m) => m,
+                None => {
+                    if !is_pat && !is_pmt && reserved.contains(&pid) && !psi_passthrough {
+                        continue; // collides with an output PID
+                    }
+                    pid
+                }
+            };
+            if out_pid != pid {
+                p[1] = (p[1] & 0xe0) | ((out_pid >> 8) as u8 & 0x1f);
+                p[2] = out_pid as u8;
+            }
+            if self.offset != 0 {
+                shift_pcr(&mut p, self.offset);
+                if !is_pat && !is_pmt && pid >= 0x20 {
+                    shift_pes(&mut p, self.offset);
+                }
+            }
+            if let Some(at) = pcr_pos(&p) {
+                let base = clock_base(&p[at..]);
+                match self.last_pcr.get(&out_pid) {
+                    // At a join the previous segment may have run past the next one's first
+                    // frame (audio longer than video): keep the clock from going back.
+                    Some(last)
+                        if info.discontinuity_detected
+                            && (-JUMP_THRESHOLD_90K..0).contains(&wrap_diff(base, clock_base(last))) =>
+                    {
+                        p[at..at + 6].copy_from_slice(last);
+                    }
+                    _ => {
+                        let mut f = [0u8; 6];
+                        f.copy_from_slice(&p[at..at + 6]);
+                        self.last_pcr.insert(out_pid, f);
+                    }
+                }
+            }
+            if let Some(pes) = trim_first.get(&i) {
+                for q in pes_packets(out_pid, &af_keep(&p), pes) {
+                    emit(&mut self.buf, &mut self.cc, q, &mut n);
+                }
+                continue;
+            }
+            if drop_pkts.contains(&i) {
+                if let Some(q) = pcr_only_packet(&p) {
+                    emit(&mut self.buf, &mut self.cc, q, &mut n);
+                }
+                continue;
+            }
+            emit(&mut self.buf, &mut self.cc, p, &mut n);
+        }
+        info.packets = n;
+        self.out.write_all(&self.buf)?;
+        Ok(info)
+    }
+
+    /// (reference PID, video PID) of the current segment's program, falling back on PES
+    /// stream_ids when there is no PMT.
+    fn reference_pids(&self, data: &[u8], pkts: &[usize]) -> (Option<u16>, Option<u16>) {
+        if let Some(p) = &self.in_prog {
+            let v = p.pmt.streams.iter().find(|s| is_video_type(s.stream_type)).map(|s| s.pid);
+            let a = p.pmt.streams.iter().find(|s| is_audio_type(s.stream_type)).map(|s: &PmtStream| s.pid);
+            return (v.or(a), v);
+        }
+        let mut audio = None;
+        for &o in pkts {
+            let p = &data[o..o + PKT];
+            if p[1] & 0x40 == 0 || p[3] & 0xc0 != 0 {
+                continue;
+            }
+            let Some(s) = payload_start(p) else { continue };
+            let h = &p[s..];
+            if h.len() >= 4 && h[..3] == [0, 0, 1] {
+                match h[3] {
+                    0xe0..=0xef => return (Some(pkt_pid(p)), Some(pkt_pid(p))),
+                    0xc0..=0xdf if audio.is_none() => audio = Some(pkt_pid(p)),
+                    _ => {}
+                }
+            }
+        }
+        (audio, None)
+    }
+
+    /// Flush and return the writer.
+    pub fn finish(mut self) -> Result<W> {
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Independent checker
+// ---------------------------------------------------------------------------------------
+
+/// What [`check_ts`] found in a transport stream.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TsCheck {
+    /// 188-byte packets parsed.
+    pub packets: usize,
+    /// Bytes outside packets (garbage, lost sync, truncated tail).
+    pub skipped_bytes: usize,
+    /// Continuity errors (all PIDs but 0x1FFF): a counter that neither repeats (duplicate)
+    /// nor advances by one on a payload packet, or changes on an adaptation-only packet,
+    /// without discontinuity_indicator.
+    pub cc_errors: usize,
+    pub cc_errors_by_pid: BTreeMap<u16, usize>,
+    /// Packets per PID.
+    pub pids: BTreeMap<u16, usize>,
+    /// From the first PMT: its PID and (stream_type, PID) entries.
+    pub pmt_pid: Option<u16>,
+    pub streams: Vec<(u8, u16)>,
+    /// PMT version_numbers in the order they appear (consecutive repeats collapsed).
+    pub pmt_versions: Vec<u8>,
+    /// The video PID (first video stream_type of the PMT, else the first PES with stream_id
+    /// 0xE0-0xEF).
+    pub video_pid: Option<u16>,
+    /// DTS (PTS when absent) of every video PES, unwrapped past 2^33, in file order.
+    pub video_dts: Vec<i64>,
+    /// PTS of every PES per PID, unwrapped, in file order.
+    pub pes_pts: BTreeMap<u16, Vec<i64>>,
+    /// Largest step between consecutive video DTS (90 kHz ticks; negative steps count by
+    /// magnitude).
+    pub max_pts_gap: i64,
+    /// Largest step between consecutive PCRs on one PID (90 kHz ticks) and the number of
+    /// PCRs going backwards.
+    pub max_pcr_gap_90k: i64,
+    pub pcr_backwards: usize,
+}
+
+impl TsCheck {
+    /// Video DTS steps that go backwards or exceed `threshold_90k`.
+    pub fn pts_jumps_over(&self, threshold_90k: i64) -> usize {
+        self.video_dts.windows(2).filter(|w| w[1] - w[0] > threshold_90k || w[1] < w[0]).count()
+    }
+
+    /// Median step between consecutive video DTS.
+    pub fn video_frame_90k(&self) -> Option<i64> {
+        let mut d: Vec<i64> = self.video_dts.windows(2).map(|w| w[1] - w[0]).filter(|&d| d > 0).collect();
+        if d.is_empty() {
+            return None;
+        }
+        d.sort_unstable();
+        Some(d[d.len() / 2])
+    }
+
+    /// Video presentation span: max PTS - min PTS + one frame.
+    pub fn video_duration_90k(&self) -> Option<i64> {
+        let v = self.pes_pts.get(&self.video_pid?)?;
+        let (lo, hi) = (v.iter().min()?, v.iter().max()?);
+        Some(hi - lo + self.video_frame_90k().unwrap_or(0))
+    }
+}
+
+/// Parse a whole transport stream and report continuity errors and timestamp jumps (see
+/// [`TsCheck`]). Independent of the joiner: its own packet, PSI and PES parsing.
+pub fn check_ts(data: &[u8]) -> TsCheck {
+    fn unwrap(raw: u64, last: Option<i64>) -> i64 {
+        let raw = (raw & ((1u64 << 33) - 1)) as i64;
+        match last {
+            None => raw,
+            Some(l) => {
+                let m = 1i64 << 33;
+                let mut d = (raw - l).rem_euclid(m);
+                if d >= m / 2 {
+                    d -= m;
+                }
+                l + d
+            }
+        }
+    }
+    fn ts5(b: &[u8]) -> u64 {
+        (((b[0] >> 1) & 7) as u64) << 30
+            | (b[1] as u64) << 22
+            | ((b[2] >> 1) as u64) << 15
+            | (b[3] as u64) << 7
+            | (b[4] >> 1) as u64
+    }
+    let mut r = TsCheck::default();
+    let mut last_cc: HashMap<u16, u8> = HashMap::new();
+    let mut last_pts: HashMap<u16, i64> = HashMap::new();
+    let mut last_pcr: HashMap<u16, i64> = HashMap::new();
+    let mut last_vdts: Option<i64> = None;
+    let mut pmt_pids: Vec<u16> = Vec::new();
+    let mut pos = 0usize;
+    while pos + 188 <= data.len() {
+        if data[pos] != 0x47 || (pos + 188 < data.len() && data[pos + 188] != 0x47 && pos + 376 <= data.len()) {
+            pos += 1;
+            r.skipped_bytes += 1;
+            continue;
+        }
+        let p = &data[pos..pos + 188];
+        pos += 188;
+        r.packets += 1;
+        let pid = ((p[1] as u16 & 0x1f) << 8) | p[2] as u16;
+        *r.pids.entry(pid).or_default() += 1;
+        if pid == 0x1fff {
+            continue;
+        }
+        let pusi = p[1] & 0x40 != 0;
+        let afc = (p[3] >> 4) & 3;
+        let cc = p[3] & 15;
+        let af_len = if afc & 2 != 0 { p[4] as usize } else { 0 };
+        let af: &[u8] = if afc & 2 != 0 { p.get(5..5 + af_len).unwrap_or(&[]) } else { &[] };
+        let disc = af.first().is_some_and(|f| f & 0x80 != 0);
+        if let Some(&l) = last_cc.get(&pid) {
+            let ok = if afc & 1 != 0 { cc == (l + 1) & 15 || cc == l } else { cc == l };
+            if !ok && !disc {
+                r.cc_errors += 1;
+                *r.cc_errors_by_pid.entry(pid).or_default() += 1;
+            }
+        }
+        last_cc.insert(pid, cc);
+        // PCR
+        if af.first().is_some_and(|f| f & 0x10 != 0) && af.len() >= 7 {
+            let b = &af[1..7];
+            let base = (b[0] as u64) << 25
+                | (b[1] as u64) << 17
+                | (b[2] as u64) << 9
+                | (b[3] as u64) << 1
+                | (b[4] as u64) >> 7;
+            let prev = last_pcr.get(&pid).copied();
+            let v = unwrap(base, prev);
+            if let Some(l) = prev {
+                if v < l {
+                    r.pcr_backwards += 1;
+                }
+                r.max_pcr_gap_90k = r.max_pcr_gap_90k.max(v - l);
+            }
+            last_pcr.insert(pid, v);
+        }
+        if afc & 1 == 0 || !pusi {
+            continue;
+        }
+        let start = if afc == 3 { 5 + af_len } else { 4 };
+        let Some(pl) = p.get(start..) else { continue };
+        if pid == 0 {
+            // PAT (single-packet sections only)
+            let ptr = *pl.first().unwrap_or(&0) as usize;
+            if let Some(s) = pl.get(1 + ptr..) {
+                if s.len() >= 12 && s[0] == 0 {
+                    let len = ((s[1] as usize & 15) << 8 | s[2] as usize).min(s.len().saturating_sub(3));
+                    let end = (3 + len).saturating_sub(4);
+                    let mut i = 8;
+                    while i + 4 <= end {
+                        let prog = u16::from_be_bytes([s[i], s[i + 1]]);
+                        let pp = u16::from_be_bytes([s[i + 2] & 0x1f, s[i + 3]]);
+                        if prog != 0 && !pmt_pids.contains(&pp) {
+                            pmt_pids.push(pp);
+                        }
+                        i += 4;
+                    }
+                }
+            }
+            continue;
+        }
+        if pmt_pids.contains(&pid) {
+            let ptr = *pl.first().unwrap_or(&0) as usize;
+            if let Some(s) = pl.get(1 + ptr..) {
+                if s.len() >= 16 && s[0] == 2 {
+                    let ver = (s[5] >> 1) & 31;
+                    if r.pmt_versions.last() != Some(&ver) {
+                        r.pmt_versions.push(ver);
+                    }
+                    if r.pmt_pid.is_none() {
+                        r.pmt_pid = Some(pid);
+                        let len = ((s[1] as usize & 15) << 8 | s[2] as usize).min(s.len().saturating_sub(3));
+                        let end = (3 + len).saturating_sub(4);
+                        let pil = (s[10] as usize & 15) << 8 | s[11] as usize;
+                        let mut i = 12 + pil;
+                        while i + 5 <= end {
+                            let t = s[i];
+                            let ep = u16::from_be_bytes([s[i + 1] & 0x1f, s[i + 2]]);
+                            let eil = (s[i + 3] as usize & 15) << 8 | s[i + 4] as usize;
+                            r.streams.push((t, ep));
+                            if r.video_pid.is_none() && matches!(t, 0x01 | 0x02 | 0x10 | 0x1b | 0x24) {
+                                r.video_pid = Some(ep);
+                            }
+                            i += 5 + eil;
+                        }
+                    }
+                }
+            }
+            continue;
+        }
+        // PES
+        if pl.len() < 14 || pl[..3] != [0, 0, 1] || pl[6] & 0xc0 != 0x80 || pl[7] & 0x80 == 0 {
+            continue;
+        }
+        if r.video_pid.is_none() && r.pmt_pid.is_none() && (0xe0..=0xef).contains(&pl[3]) {
+            r.video_pid = Some(pid);
+        }
+        let prev = last_pts.get(&pid).copied();
+        let pts = unwrap(ts5(&pl[9..14]), prev);
+        last_pts.insert(pid, pts);
+        r.pes_pts.entry(pid).or_default().push(pts);
+        if Some(pid) == r.video_pid {
+            let dts = if pl[7] & 0x40 != 0 && pl.len() >= 19 { unwrap(ts5(&pl[14..19]), Some(pts)) } else { pts };
+            if let Some(l) = last_vdts {
+                r.max_pts_gap = r.max_pts_gap.max((dts - l).abs());
+            }
+            last_vdts = Some(dts);
+            r.video_dts.push(dts);
+        }
+    }
+    r.skipped_bytes += data.len() - pos.min(data.len());
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::bits::BitWriter;
+    use crate::codec::h264::AvcConfig;
+    use crate::mux::ts::{TsWriter, AUDIO_PID, PMT_PID, TS_OFFSET, VIDEO_PID};
+    use crate::packet::{Codec, MediaKind, Packet, StreamInfo};
+    use bytes::Bytes;
+
+    const FRAME: i64 = 3600; // 25 fps
+    const AFRAME: i64 = 1920; // 1024 samples at 48 kHz, in 90 kHz ticks
+
+    fn ue(w: &mut BitWriter, v: u32) {
+        let x = v + 1;
+        let n = 32 - x.leading_zeros();
+        w.write(n - 1, 0);
+        w.write(n, x);
+    }
+
+    /// A Baseline SPS for `width` x `height` (cropping when not a multiple of 16).
+    fn sps(width: u32, height: u32) -> Vec<u8> {
+        let mut w = BitWriter::new();
+        w.write(8, 66);
+        w.write(8, 0xc0);
+        w.write(8, 30);
+        ue(&mut w, 0); // sps id
+        ue(&mut w, 0); // log2_max_frame_num_minus4
+        ue(&mut w, 2); // poc type
+        ue(&mut w, 1); // max_num_ref_frames
+        w.write(1, 0);
+        let (mbw, mbh) = (width.div_ceil(16), height.div_ceil(16));
+        ue(&mut w, mbw - 1);
+        ue(&mut w, mbh - 1);
+        w.write(1, 1); // frame_mbs_only
+        w.write(1, 1); // direct_8x8_inference
+        let (cr, cb) = ((mbw * 16 - width) / 2, (mbh * 16 - height) / 2);
+        if cr > 0 || cb > 0 {
+            w.write(1, 1);
+            ue(&mut w, 0);
+            ue(&mut w, cr);
+            ue(&mut w, 0);
+            ue(&mut w, cb);
+        } else {
+            w.write(1, 0);
+        }
+        w.write(1, 0); // no VUI
+        w.write(1, 1); // rbsp_stop_one_bit
+        let mut v = vec![0x67];
+        v.extend(w.finish());
+        v
+    }
+
+    fn streams(size: (u32, u32), video: bool, audio: bool) -> Vec<StreamInfo> {
+        let mut v = Vec::new();
+        if video {
+            let mut s = StreamInfo::new(v.len(), MediaKind::Video, Codec::H264, 90_000);
+            let cfg = AvcConfig::from_parameter_sets(vec![sps(size.0, size.1)], vec![vec![0x68, 0xce, 0x3c, 0x80]]);
+            s.config = Bytes::from(cfg.unwrap().to_bytes());
+            s.width = size.0;
+            s.height = size.1;
+            v.push(s);
+        }
+        if audio {
+            let mut s = StreamInfo::new(v.len(), MediaKind::Audio, Codec::Aac, 90_000);
+            s.config = Bytes::from_static(&[0x11, 0x90]);
+            s.sample_rate = 48_000;
+            s.channels = 2;
+            v.push(s);
+        }
+        v
+    }
+
+    /// `frames` video frames at 25 fps with B-frames (decode order I P B B ...), IDR every
+    /// 25 frames, and AAC frames covering the same time, all starting at `start` (90 kHz).
+    /// Audio starts `audio_lead` ticks before the video's first PTS (like encoder priming).
+    fn packets(frames: usize, start: i64, video: bool, audio: bool, audio_lead: i64) -> Vec<Packet> {
+        let mut all = Vec::new();
+        if video {
+            let mut order = vec![0usize];
+            let mut d = 0usize;
+            while order.len() < frames {
+                if d + 3 < frames {
+                    order.extend([d + 3, d + 1, d + 2]);
+                } else {
+                    order.extend((d + 1)..frames);
+                }
+                d += 3;
+            }
+            order.truncate(frames);
+            for (n, &disp) in order.iter().enumerate() {
+                let key = disp % 25 == 0;
+                let size = 200 + (n * 97) % 1500;
+                let mut data = vec![0, 0, 0, 1, if key { 0x65 } else { 0x41 }];
+                data.extend((0..size).map(|i| ((i * 13 + n) % 251) as u8 | 1));
+                all.push(Packet {
+                    stream: 0,
+                    pts: start + disp as i64 * FRAME,
+                    dts: start + (n as i64 - 1) * FRAME,
+                    duration: FRAME,
+                    keyframe: key,
+                    data: Bytes::from(data),
+                });
+            }
+        }
+        if audio {
+            let n = (frames as i64 * FRAME + audio_lead + AFRAME - 1) / AFRAME;
+            for i in 0..n {
+                let size = 20 + (i as usize * 53) % 300;
+                all.push(Packet {
+                    stream: video as usize,
+                    pts: start - audio_lead + i * AFRAME,
+                    dts: start - audio_lead + i * AFRAME,
+                    duration: AFRAME,
+                    keyframe: true,
+                    data: Bytes::from((0..size).map(|k| (k as u8).wrapping_mul(7)).collect::<Vec<u8>>()),
+                });
+            }
+        }
+        all.sort_by_key(|p| p.dts);
+        all
+    }
+
+    /// One independent TS (its own writer: CCs from 0, timestamps from `start` + 1.4 s).
+    fn segment_ex(frames: usize, start: i64, size: (u32, u32), video: bool, audio: bool) -> Vec<u8> {
+        segment_lead(frames, start, size, video, audio, 0)
+    }
+
+    fn segment_lead(frames: usize, start: i64, size: (u32, u32), video: bool, audio: bool, lead: i64) -> Vec<u8> {
+        let mut w = TsWriter::new(Vec::new(), &streams(size, video, audio)).unwrap();
+        for p in packets(frames, start, video, audio, lead) {
+            w.write(&p).unwrap();
+        }
+        w.finish().unwrap()
+    }
+
+    fn segment(frames: usize, start: i64) -> Vec<u8> {
+        segment_ex(frames, start, (160, 120), true, true)
+    }
+
+    fn join(segs: &[Vec<u8>], disc: &[bool]) -> (Vec<u8>, Vec<SegmentInfo>) {
+        let mut j = TsJoiner::new(Vec::new());
+        let infos = segs.iter().zip(disc).map(|(s, &d)| j.push_segment(s, d).unwrap()).collect();
+        (j.finish().unwrap(), infos)
+    }
+
+    /// Cut `ts` at the given packet indices.
+    fn cut(ts: &[u8], at: &[usize]) -> Vec<Vec<u8>> {
+        let mut v = Vec::new();
+        let mut prev = 0;
+        for &a in at.iter().chain(std::iter::once(&(ts.len() / PKT))) {
+            v.push(ts[prev * PKT..a * PKT].to_vec());
+            prev = a;
+        }
+        v
+    }
+
+    #[test]
+    fn sps_helper_roundtrips() {
+        for (w, h) in [(160, 120), (320, 240), (1920, 1080), (640, 360)] {
+            let s = Sps::parse(&sps(w, h)).unwrap();
+            assert_eq!((s.width, s.height), (w, h));
+        }
+    }
+
+    #[test]
+    fn wrap_arithmetic() {
+        assert_eq!(wrap_diff(5, WRAP as u64 - 5), 10);
+        assert_eq!(wrap_diff(WRAP as u64 - 5, 5), -10);
+        assert_eq!(wrap_add(WRAP as u64 - 1, 2), 1);
+        assert_eq!(wrap_add(1, -2), WRAP as u64 - 1);
+        assert_eq!(norm_offset(WRAP - 7), -7);
+    }
+
+    #[test]
+    fn independent_segments_join_continuously() {
+        let segs: Vec<Vec<u8>> = (0..3).map(|_| segment(50, 0)).collect();
+        let (out, infos) = join(&segs, &[false, false, false]);
+        let offs: Vec<i64> = infos.iter().map(|i| i.offset_applied).collect();
+        assert_eq!(offs, [0, 50 * FRAME, 100 * FRAME]);
+        assert_eq!(infos.iter().map(|i| i.discontinuity_detected).collect::<Vec<_>>(), [false, true, true]);
+        assert!(infos.iter().all(|i| !i.codec_change && i.video_size == Some((160, 120))));
+        assert!(infos.iter().all(|i| i.duration_90k == 50 * FRAME), "{infos:?}");
+        assert_eq!(infos[1].first_pts, Some((TS_OFFSET + 50 * FRAME) as u64));
+        assert_eq!(infos[2].last_pts, Some((TS_OFFSET + 149 * FRAME) as u64));
+        let total_in: usize = segs.iter().map(|s| s.len() / PKT).sum();
+        assert_eq!(infos.iter().map(|i| i.packets).sum::<usize>(), total_in);
+
+        let c = check_ts(&out);
+        assert_eq!(c.cc_errors, 0, "{:?}", c.cc_errors_by_pid);
+        assert_eq!(c.video_pid, Some(VIDEO_PID));
+        assert_eq!(c.pts_jumps_over(FRAME), 0);
+        assert_eq!(c.max_pts_gap, FRAME);
+        assert_eq!(c.video_duration_90k(), Some(150 * FRAME));
+        assert_eq!(c.pcr_backwards, 0);
+        assert!(c.max_pcr_gap_90k <= 2 * FRAME, "{}", c.max_pcr_gap_90k);
+        assert_eq!(c.pmt_versions, [0]);
+        // Every PID moved by the same offset: output PTS = input PTS + that segment's offset.
+        for pid in [VIDEO_PID, AUDIO_PID] {
+            let want: Vec<i64> = segs
+                .iter()
+                .zip(&offs)
+                .flat_map(|(s, o)| check_ts(s).pes_pts[&pid].iter().map(|p| p + o).collect::<Vec<_>>())
+                .collect();
+            assert_eq!(c.pes_pts[&pid], want, "pid {pid:#x}");
+        }
+        // The caller's flag gives the same result.
+        let (out2, infos2) = join(&segs, &[false, true, true]);
+        assert_eq!(out2, out);
+        assert_eq!(infos2, infos);
+        // Plain concatenation is what check_ts flags.
+        let cat = segs.concat();
+        let c = check_ts(&cat);
+        assert!(c.cc_errors > 0 && c.pts_jumps_over(FRAME) == 2, "{c:?}");
+    }
+
+    #[test]
+    fn continuous_run_is_not_shifted() {
+        let whole = segment(150, 0);
+        let n = whole.len() / PKT;
+        let segs = cut(&whole, &[n / 3 + 1, 2 * n / 3 + 5]);
+        let (out, infos) = join(&segs, &[false, false, false]);
+        assert!(infos.iter().all(|i| i.offset_applied == 0 && !i.discontinuity_detected && !i.codec_change));
+        assert_eq!(out, whole);
+        // Flagged but continuous: still not shifted.
+        let (out, infos) = join(&segs, &[false, true, true]);
+        assert!(infos.iter().all(|i| i.offset_applied == 0 && !i.discontinuity_detected));
+        assert_eq!(out, whole);
+    }
+
+    #[test]
+    fn wrap_inside_continuous_run_is_not_a_jump() {
+        // One writer whose timestamps cross 2^33 three seconds in.
+        let start = WRAP - TS_OFFSET - 3 * 90_000;
+        let whole = segment(150, start);
+        let n = whole.len() / PKT;
+        let segs = cut(&whole, &[n / 2 - 3, n / 2 + 40]);
+        let (out, infos) = join(&segs, &[false, false, false]);
+        assert!(infos.iter().all(|i| i.offset_applied == 0 && !i.discontinuity_detected), "{infos:?}");
+        assert_eq!(out, whole);
+        let c = check_ts(&out);
+        assert!(*c.video_dts.last().unwrap() > WRAP, "timestamps do wrap");
+        assert_eq!(c.pts_jumps_over(FRAME), 0);
+        assert_eq!(c.cc_errors, 0);
+
+        // Independent writers whose timestamps continue across the wrap: CCs fixed, no shift.
+        let s1 = WRAP - TS_OFFSET - 50 * FRAME + 2 * FRAME;
+        let segs = vec![segment(50, s1), segment(50, s1 + 50 * FRAME - WRAP), segment(50, s1 + 100 * FRAME - WRAP)];
+        let (out, infos) = join(&segs, &[false, false, false]);
+        assert!(infos.iter().all(|i| i.offset_applied == 0 && !i.discontinuity_detected), "{infos:?}");
+        let c = check_ts(&out);
+        assert_eq!(c.cc_errors, 0);
+        assert_eq!(c.pts_jumps_over(FRAME), 0);
+        assert_eq!(c.video_duration_90k(), Some(150 * FRAME));
+    }
+
+    /// Rewrite PIDs of a TsWriter output (packets and PAT/PMT sections, CRC recomputed).
+    fn patch_pids(ts: &[u8], map: &[(u16, u16)]) -> Vec<u8> {
+        let m = |pid: u16| map.iter().find(|x| x.0 == pid).map(|x| x.1).unwrap_or(pid);
+        let mut out = ts.to_vec();
+        for p in out.chunks_exact_mut(PKT) {
+            let pid = pkt_pid(p);
+            let np = m(pid);
+            p[1] = (p[1] & 0xe0) | (np >> 8) as u8;
+            p[2] = np as u8;
+            if p[1] & 0x40 == 0 || (pid != 0 && pid != PMT_PID) {
+                continue;
+            }
+            let s = &mut p[5..];
+            let len = 3 + (((s[1] & 15) as usize) << 8 | s[2] as usize);
+            let put = |s: &mut [u8], at: usize| {
+                let v = m(u16::from_be_bytes([s[at] & 0x1f, s[at + 1]]));
+                s[at] = (s[at] & 0xe0) | (v >> 8) as u8;
+                s[at + 1] = v as u8;
+            };
+            if pid == 0 {
+                put(s, 10);
+            } else {
+                put(s, 8);
+                let mut i = 12 + (((s[10] & 15) as usize) << 8 | s[11] as usize);
+                while i + 5 <= len - 4 {
+                    put(s, i + 1);
+                    i += 5 + (((s[i + 3] & 15) as usize) << 8 | s[i + 4] as usize);
+                }
+            }
+            let crc = crc32_mpeg2(&s[..len - 4]);
+            s[len - 4..len].copy_from_slice(&crc.to_be_bytes());
+        }
+        out
+    }
+
+    #[test]
+    fn pid_remap_to_first_segment() {
+        let other = patch_pids(&segment(50, 0), &[(VIDEO_PID, 0x200), (AUDIO_PID, 0x201), (PMT_PID, 0x1100)]);
+        let c = check_ts(&other);
+        assert_eq!(c.streams, [(0x1b, 0x200), (0x0f, 0x201)]);
+        assert_eq!(c.pmt_pid, Some(0x1100));
+        let segs = vec![segment(50, 0), other, segment(50, 0)];
+        let (out, infos) = join(&segs, &[false, true, false]);
+        assert!(infos.iter().all(|i| !i.codec_change));
+        let c = check_ts(&out);
+        assert_eq!(c.pids.keys().copied().collect::<Vec<_>>(), [0, VIDEO_PID, AUDIO_PID, PMT_PID]);
+        assert_eq!(c.cc_errors, 0);
+        assert_eq!(c.pmt_versions, [0]);
+        assert_eq!(c.pts_jumps_over(FRAME), 0);
+        assert_eq!(c.video_dts.len(), 150);
+        assert_eq!(c.video_duration_90k(), Some(150 * FRAME));
+        assert_eq!(c.pes_pts[&AUDIO_PID].len(), 3 * check_ts(&segs[0]).pes_pts[&AUDIO_PID].len());
+    }
+
+    /// PMT sections (parsed) found in `ts`, in order.
+    fn pmts(ts: &[u8]) -> Vec<Pmt> {
+        ts.chunks_exact(PKT)
+            .filter(|p| pkt_pid(p) == PMT_PID && p[1] & 0x40 != 0)
+            .filter_map(|p| Pmt::parse(&p[5..]).ok())
+            .collect()
+    }
+
+    #[test]
+    fn stream_set_change_bumps_pmt_version() {
+        let segs = vec![segment(50, 0), segment_ex(50, 0, (160, 120), false, true), segment(50, 0)];
+        let (out, infos) = join(&segs, &[false, true, true]);
+        assert_eq!(infos.iter().map(|i| i.codec_change).collect::<Vec<_>>(), [false, true, true]);
+        let c = check_ts(&out);
+        assert_eq!(c.cc_errors, 0, "{:?}", c.cc_errors_by_pid);
+        assert_eq!(c.pmt_versions, [0, 1, 2]);
+        let p = pmts(&out);
+        let v1 = p.iter().find(|p| p.version == 1).unwrap();
+        assert_eq!(v1.pcr_pid, AUDIO_PID);
+        assert_eq!(v1.streams.iter().map(|s| (s.stream_type, s.pid)).collect::<Vec<_>>(), [(0x0f, AUDIO_PID)]);
+        let v2 = p.iter().find(|p| p.version == 2).unwrap();
+        assert_eq!(
+            v2.streams.iter().map(|s| (s.stream_type, s.pid)).collect::<Vec<_>>(),
+            [(0x1b, VIDEO_PID), (0x0f, AUDIO_PID)]
+        );
+        // The new PMT comes before the segment's first PES.
+        let seg2_start = infos[0].packets * PKT;
+        assert_eq!(pkt_pid(&out[seg2_start..]), 0);
+        assert_eq!(pkt_pid(&out[seg2_start + PKT..]), PMT_PID);
+        // Audio continues (one offset for the program).
+        let a = &c.pes_pts[&AUDIO_PID];
+        assert!(a.windows(2).all(|w| w[1] > w[0] - 2 * AFRAME && w[1] - w[0] < 90_000), "{a:?}");
+    }
+
+    /// Audio frames (pts, data) as the TS demuxer sees them.
+    fn audio_frames(ts: &[u8]) -> Vec<(i64, Bytes)> {
+        use crate::packet::Demuxer;
+        let mut d = crate::demux::ts::TsDemuxer::from_reader(std::io::Cursor::new(ts.to_vec())).unwrap();
+        let a = d.streams().iter().position(|s| s.kind == MediaKind::Audio).unwrap();
+        let mut v = Vec::new();
+        while let Some(p) = d.next_packet().unwrap() {
+            if p.stream == a {
+                v.push((p.pts, p.data));
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn overlapping_audio_is_trimmed_at_joins() {
+        // Audio 2.05 frames ahead of the video and running past its end: each join overlaps.
+        let lead = 2 * AFRAME + 100;
+        let segs: Vec<Vec<u8>> = (0..3).map(|_| segment_lead(50, 0, (160, 120), true, true, lead)).collect();
+        let (out, infos) = join(&segs, &[false, false, false]);
+        assert_eq!(infos[1].offset_applied, 50 * FRAME);
+        let c = check_ts(&out);
+        assert_eq!(c.cc_errors, 0, "{:?}", c.cc_errors_by_pid);
+        assert_eq!(c.pts_jumps_over(FRAME), 0);
+        let per_seg = audio_frames(&segs[0]);
+        let n = per_seg.len() as i64;
+        let overlap = n * AFRAME - 50 * FRAME; // end of one segment's audio - start of the next
+        let dropped = (0..n).take_while(|k| overlap - k * AFRAME > AFRAME / 2).count();
+        assert_eq!(dropped, 2);
+        let got = audio_frames(&out);
+        assert_eq!(got.len(), 3 * per_seg.len() - 2 * dropped);
+        for w in got.windows(2) {
+            let step = w[1].0 - w[0].0;
+            assert!((AFRAME / 2..=AFRAME * 3 / 2).contains(&step), "audio step {step}");
+        }
+        // The frames kept are the originals, at their original time + the segment's offset.
+        let mut want = Vec::new();
+        for (k, off) in [0, 50 * FRAME, 100 * FRAME].iter().enumerate() {
+            let skip = if k == 0 { 0 } else { dropped };
+            want.extend(per_seg.iter().skip(skip).map(|(p, d)| (p + off, d.clone())));
+        }
+        assert_eq!(got, want);
+        // The first audio PES of a segment holds more than two frames, so it was rebuilt
+        // (partial trim), not just dropped: its PTS is not one of the input PES PTS.
+        let in_pes: Vec<i64> = check_ts(&segs[0]).pes_pts[&AUDIO_PID].clone();
+        let out_pes = &c.pes_pts[&AUDIO_PID];
+        let seg2_first = out_pes[in_pes.len()];
+        assert_eq!(seg2_first, in_pes[0] + 50 * FRAME + 2 * AFRAME);
+        assert!(!in_pes.contains(&(seg2_first - 50 * FRAME)));
+        // Without overlap nothing is trimmed (see independent_segments_join_continuously).
+    }
+
+    #[test]
+    fn resolution_change_is_reported() {
+        let sizes = [(160, 120), (160, 120), (320, 240), (320, 240)];
+        let segs: Vec<Vec<u8>> = sizes.iter().map(|&s| segment_ex(25, 0, s, true, true)).collect();
+        let (_, infos) = join(&segs, &[false; 4]);
+        assert_eq!(infos.iter().map(|i| i.video_size.unwrap()).collect::<Vec<_>>(), sizes);
+        assert_eq!(infos.iter().map(|i| i.codec_change).collect::<Vec<_>>(), [false, false, true, false]);
+    }
+
+    #[test]
+    fn garbage_and_truncation_do_not_panic() {
+        let seg = segment(25, 0);
+        let n = seg.len() / PKT;
+        let mut bad = vec![0x47u8; 77];
+        bad[3] = 0;
+        bad.extend_from_slice(&seg[..seg.len() - 100]);
+        let mut j = TsJoiner::new(Vec::new());
+        let i = j.push_segment(&bad, false).unwrap();
+        assert_eq!(i.skipped_bytes, 77 + 88);
+        assert_eq!(i.packets, n - 1);
+        assert_eq!(i.video_size, Some((160, 120)));
+        // A segment resynced in the middle.
+        let mut mid = seg[..10 * PKT].to_vec();
+        mid.extend_from_slice(&[1, 2, 3, 0x47, 5]);
+        mid.extend_from_slice(&seg[10 * PKT..]);
+        let i = j.push_segment(&mid, false).unwrap();
+        assert_eq!((i.skipped_bytes, i.packets), (5, n));
+        let c = check_ts(&j.finish().unwrap());
+        assert_eq!(c.skipped_bytes, 0);
+
+        // Random bytes and corrupted segments.
+        let mut x = 0x1234_5678u64;
+        let mut rnd = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        // Segments whose audio overlaps at joins, so the trimming path sees damage too.
+        let lead_seg = segment_lead(25, 0, (160, 120), true, true, 2 * AFRAME + 100);
+        let mut j = TsJoiner::new(Vec::new());
+        for round in 0..300 {
+            let mut d = if round % 3 == 0 {
+                (0..rnd() % 3000).map(|_| rnd() as u8).collect::<Vec<u8>>()
+            } else if round % 2 == 0 {
+                seg.clone()
+            } else {
+                lead_seg.clone()
+            };
+            if round % 3 == 1 {
+                for _ in 0..40 {
+                    let k = (rnd() as usize) % d.len();
+                    d[k] = rnd() as u8;
+                }
+            } else if round % 3 == 2 {
+                // Valid sync bytes, random headers and bodies.
+                for p in d.chunks_mut(PKT) {
+                    for b in p.iter_mut().skip(1).take(12) {
+                        if rnd() % 4 == 0 {
+                            *b = rnd() as u8;
+                        }
+                    }
+                }
+                let t = (rnd() as usize) % d.len();
+                d.truncate(t);
+            }
+            let _ = j.push_segment(&d, rnd() % 2 == 0).unwrap();
+            let _ = check_ts(&d);
+        }
+        let out = j.finish().unwrap();
+        assert_eq!(out.len() % PKT, 0);
+        let _ = check_ts(&out);
+        for d in [&[][..], &[0x47], &[0x47; 188], &[0x47; 1000], &[0; 5000]] {
+            let mut j = TsJoiner::new(Vec::new());
+            j.push_segment(d, true).unwrap();
+            j.finish().unwrap();
+            check_ts(d);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------
+    // FFmpeg-made and real segments (skipped when the tools / files are absent).
+
+    mod external {
+        use super::*;
+        use std::path::{Path, PathBuf};
+        use std::process::Command;
+
+        fn have_ffmpeg() -> bool {
+            let ok = Path::new("/usr/bin/ffmpeg").exists() && Path::new("/usr/bin/ffprobe").exists();
+            if !ok {
+                eprintln!("note: /usr/bin/ffmpeg or ffprobe missing, skipping");
+            }
+            ok
+        }
+
+        fn tmpdir(name: &str) -> PathBuf {
+            let d = std::env::temp_dir().join(format!("stitch-tsjoin-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&d);
+            std::fs::create_dir_all(&d).unwrap();
+            d
+        }
+
+        /// Run a tool; (success, stdout, stderr).
+        fn run(tool: &str, args: &[&str]) -> (bool, String, String) {
+            let o = Command::new(format!("/usr/bin/{tool}")).args(args).output().unwrap();
+            (
+                o.status.success(),
+                String::from_utf8_lossy(&o.stdout).into_owned(),
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+            )
+        }
+
+        fn probe_f64(path: &Path, select: &str, entry: &str) -> f64 {
+            let p = path.to_str().unwrap();
+            let mut args = vec!["-v", "error"];
+            if !select.is_empty() {
+                args.extend(["-select_streams", select]);
+            }
+            args.extend(["-show_entries", entry, "-of", "csv=p=0", p]);
+            let (ok, out, err) = run("ffprobe", &args);
+            assert!(ok, "ffprobe {p}: {err}");
+            out.lines()
+                .next()
+                .and_then(|l| l.trim().trim_end_matches(',').parse().ok())
+                .unwrap_or_else(|| panic!("{entry} of {p}: {out:?}"))
+        }
+
+        /// (stderr of a full decode at -v error, at -v warning)
+        fn decode_errors(path: &Path) -> (String, String) {
+            let p = path.to_str().unwrap();
+            let e = run("ffmpeg", &["-nostdin", "-v", "error", "-i", p, "-f", "null", "-"]).2;
+            let w = run("ffmpeg", &["-nostdin", "-v", "warning", "-i", p, "-f", "null", "-"]).2;
+            (e, w)
+        }
+
+        #[test]
+        fn ffmpeg_segments_join_cleanly() {
+            if !have_ffmpeg() {
+                return;
+            }
+            let dir = tmpdir("ff");
+            let mut segs = Vec::new();
+            let mut vdur = 0.0;
+            for (i, extra) in [&[][..], &[], &["-output_ts_offset", "1000"]].iter().enumerate() {
+                let path = dir.join(format!("s{i}.ts"));
+                let mut args = vec![
+                    "-nostdin",
+                    "-v",
+                    "error",
+                    "-y",
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "testsrc2=size=160x120:rate=25",
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "sine",
+                    "-t",
+                    "2",
+                    "-c:v",
+                    "libx264",
+                    "-c:a",
+                    "aac",
+                ];
+                args.extend_from_slice(extra);
+                args.extend(["-f", "mpegts", path.to_str().unwrap()]);
+                let (ok, _, err) = run("ffmpeg", &args);
+                assert!(ok, "ffmpeg: {err}");
+                vdur += probe_f64(&path, "v:0", "stream=duration");
+                segs.push(std::fs::read(&path).unwrap());
+            }
+            let (out, infos) = join(&segs, &[false, false, false]);
+            eprintln!("ffmpeg segments: {infos:#?}");
+            assert_eq!(infos[0].offset_applied, 0);
+            assert!(infos[1].discontinuity_detected && infos[2].discontinuity_detected);
+            assert_eq!(infos[1].offset_applied, 2 * 90_000);
+            assert!(infos[2].offset_applied < -990 * 90_000, "{}", infos[2].offset_applied);
+            for k in 1..3 {
+                assert_eq!(infos[k].first_pts, infos[k - 1].last_pts.map(|t| t + 3600), "segment {k}");
+            }
+            assert!(infos.iter().all(|i| i.video_size == Some((160, 120)) && !i.codec_change));
+            let joined = dir.join("joined.ts");
+            std::fs::write(&joined, &out).unwrap();
+            let c = check_ts(&out);
+            assert_eq!(c.cc_errors, 0);
+            assert_eq!(c.pts_jumps_over(3600), 0);
+            assert_eq!(c.pcr_backwards, 0);
+            let (ok, _, err) = run("ffprobe", &["-v", "error", joined.to_str().unwrap()]);
+            assert!(ok && err.is_empty(), "ffprobe: {err}");
+            let jd = probe_f64(&joined, "v:0", "stream=duration");
+            assert!((jd - vdur).abs() <= 0.04, "joined video {jd} s, segments {vdur} s");
+            let fd = probe_f64(&joined, "", "format=duration");
+            let (e, w) = decode_errors(&joined);
+            assert!(e.is_empty(), "ffmpeg -v error on the joined file: {e}");
+            eprintln!("joined: video {jd:.3} s (segments {vdur:.3} s), format {fd:.3} s; warnings: {w:?}");
+
+            let cat = dir.join("cat.ts");
+            std::fs::write(&cat, segs.concat()).unwrap();
+            let cc = check_ts(&segs.concat());
+            let (e, w) = decode_errors(&cat);
+            eprintln!(
+                "note: `cat` of the same segments: {} CC errors, {} video DTS jumps, ffmpeg -v error says {} lines, -v warning {} lines:\n{}",
+                cc.cc_errors,
+                cc.pts_jumps_over(3600),
+                e.lines().count(),
+                w.lines().count(),
+                w.lines().take(6).collect::<Vec<_>>().join("\n")
+            );
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+
+        #[test]
+        fn real_segments_across_33_bit_rollover() {
+            let dir = Path::new("/work/shared/corpus/m3u8/shaka__hls-ts-rollover");
+            let Ok(list) = std::fs::read_to_string(dir.join("playlist.m3u8")) else {
+                eprintln!("note: {} missing, skipping", dir.display());
+                return;
+            };
+            let names: Vec<&str> =
+                list.lines().map(str::trim).filter(|l| !l.starts_with('#') && l.ends_with(".ts")).collect();
+            assert_eq!(names.len(), 10);
+            let segs: Vec<Vec<u8>> = names.iter().map(|n| std::fs::read(dir.join(n)).unwrap()).collect();
+            let (out, infos) = join(&segs, &vec![false; segs.len()]);
+            assert!(
+                infos.iter().all(|i| i.offset_applied == 0 && !i.discontinuity_detected && !i.codec_change),
+                "{infos:#?}"
+            );
+            assert!(infos.iter().all(|i| i.video_size == Some((640, 360))));
+            let c = check_ts(&out);
+            let frame = c.video_frame_90k().unwrap();
+            assert_eq!(frame, 3750); // 24 fps
+            assert_eq!(c.cc_errors, 0, "{:?}", c.cc_errors_by_pid);
+            assert_eq!(c.pts_jumps_over(frame), 0);
+            assert!(*c.video_dts.last().unwrap() >= WRAP && c.video_dts[0] < WRAP, "crosses the rollover");
+            let sum: i64 = infos.iter().map(|i| i.duration_90k).sum();
+            assert_eq!(c.video_duration_90k(), Some(sum));
+            let cat = check_ts(&segs.concat());
+            eprintln!("rollover corpus: joined {} packets; `cat` would have {} CC errors", c.packets, cat.cc_errors);
+            // A continuous run: the output is the input minus null packets.
+            let no_null: Vec<u8> =
+                segs.concat().chunks(PKT).filter(|p| pkt_pid(p) != NULL_PID).flatten().copied().collect();
+            assert_eq!(out, no_null);
+            if have_ffmpeg() {
+                let tmp = tmpdir("rollover");
+                let joined = tmp.join("joined.ts");
+                std::fs::write(&joined, &out).unwrap();
+                let (e, w) = decode_errors(&joined);
+                assert!(e.is_empty(), "ffmpeg -v error: {e}");
+                eprintln!("rollover corpus, ffmpeg warnings: {w:?}");
+                let _ = std::fs::remove_dir_all(&tmp);
+            }
+        }
+    }
+}
