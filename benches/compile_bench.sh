@@ -6,7 +6,8 @@
 #   small   : -n 20  -d 10 --gap-min 0 --gap-max 4 --seed 1   (239 s timeline)
 #   medium  : -n 180 -d 10 --gap-min 0 --gap-max 5 --seed 2   (2246 s timeline)
 #   threads : stitch on small with --threads 1 and 2 (encoder scaling)
-#   long2h  : the medium chunks placed again and again to a 2-hour timeline: peak RSS
+#   long2h  : the small set's chunks placed again and again to a 2-hour timeline: peak RSS
+#             (compare with the small set's: memory must not grow with the timeline)
 # Datasets are generated once into $BENCH_DATA (default /tmp/stitch-bench). Results
 # (time -v, validate.py JSON) go to $BENCH_DATA/results; a summary table is printed.
 # Numbers are ratios measured in the same run: this machine is noisy.
@@ -22,11 +23,11 @@ cargo build --release --bin stitch --manifest-path "$ROOT/Cargo.toml" >&2
 STITCH="$CARGO_TARGET_DIR/release/stitch"
 sets=("$@"); [[ ${#sets[@]} -gt 0 ]] || sets=(small medium)
 
-gen() {  # gen NAME ARGS...
-  local name="$1"; shift
-  if [[ ! -f "$DATA/$name/flow.json" ]] || [[ $(ls "$DATA/$name"/seg_*.mp4 2>/dev/null | wc -l) -lt "$2" ]]; then
+gen() {  # gen NAME COUNT MAKE_WEBINAR_ARGS...
+  local name="$1" count="$2"; shift 2
+  if [[ ! -f "$DATA/$name/flow.json" ]] || [[ $(ls "$DATA/$name"/seg_*.mp4 2>/dev/null | wc -l) -lt "$count" ]]; then
     echo "generating $name ..." >&2
-    bash "$PEERS/make_webinar.sh" -o "$DATA/$name" -n "$2" "${@:3}" >&2
+    bash "$PEERS/make_webinar.sh" -o "$DATA/$name" -n "$count" "$@" >&2
   fi
 }
 
@@ -38,8 +39,11 @@ timed() {
 import re, sys
 t = open(sys.argv[1]).read()
 def g(k):
-    m = re.search(k + r"[^:]*:\s*(.+)", t); return m.group(1).strip() if m else "0"
-w = g("Elapsed \(wall clock\) time"); parts = [float(x) for x in w.split(":")]
+    for line in t.splitlines():
+        if k in line:
+            return line.rsplit(": ", 1)[1].strip()
+    return "0"
+w = g("Elapsed (wall clock) time"); parts = [float(x) for x in w.split(":")]
 wall = sum(p * 60 ** i for i, p in enumerate(reversed(parts)))
 cpu = float(g("User time")) + float(g("System time"))
 rss = int(g("Maximum resident set size")) / 1024
@@ -69,7 +73,8 @@ row -------- ---------------------- -------- -------- -------- ------- ---------
 for s in "${sets[@]}"; do
   case "$s" in
     small|threads) gen small 20 -d 10 --gap-min 0 --gap-max 4 --seed 1 ;;
-    medium|long2h) gen medium 180 -d 10 --gap-min 0 --gap-max 5 --seed 2 ;;
+    medium) gen medium 180 -d 10 --gap-min 0 --gap-max 5 --seed 2 ;;
+    long2h) gen small 20 -d 10 --gap-min 0 --gap-max 4 --seed 1 ;;
   esac
 done
 for s in "${sets[@]}"; do
@@ -95,7 +100,7 @@ for s in "${sets[@]}"; do
       ;;
     long2h)
       flow="$DATA/long2h.json"
-      python3 - "$DATA/medium/flow.json" "$flow" <<'PY'
+      python3 - "$DATA/small/flow.json" "$flow" <<'PY'
 import json, sys
 src = json.load(open(sys.argv[1])); base = sys.argv[1].rsplit("/", 1)[0]
 logs, t, i = [], 0.0, 0
