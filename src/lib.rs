@@ -5,11 +5,14 @@
 //! - [`webinar`]: `stitch webinar LINK` — an MTS Link record from its link to a file.
 //! - [`mtslink`]: link parsing, the API client and the event-log plan (usable on their own).
 //! - [`download`]: the resumable parallel downloader.
+//! - [`hls`]: HLS playlists (RFC 8216). [`record`]: stream recorders and their events.
 
 pub mod compile;
 pub mod download;
+pub mod hls;
 pub mod mtslink;
 pub mod progress;
+pub mod record;
 pub mod webinar;
 
 pub use media;
