@@ -23,7 +23,7 @@ MEDIA="$SHARED/media"
 OUT="$FUZZ/corpus"
 MAX=${SEED_MAX_BYTES:-262144}
 HEAD=${HEAD_BYTES:-65536}
-TARGETS="mp4_demux ts_demux adts h264 flow_json demux_probe"
+TARGETS="mp4_demux ts_demux adts h264 flow_json demux_probe m3u8"
 
 for t in $TARGETS; do
     [ "${CLEAN:-0}" = 1 ] && rm -rf "${OUT:?}/$t"
@@ -150,6 +150,11 @@ PY
     done
 else
     echo "note: ffmpeg not found; H.264 seeds from fixtures skipped" >&2
+fi
+
+# --- m3u8: every playlist of the shared corpus (masters, media, live, LL-HLS, keys, maps).
+if [ -d "$SHARED/m3u8" ]; then
+    find "$SHARED/m3u8" -name '*.m3u8' | while read -r f; do add m3u8 "$f" c_; done
 fi
 
 for t in $TARGETS; do
