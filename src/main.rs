@@ -23,6 +23,15 @@ enum Fmt {
     Ts,
 }
 
+impl From<Fmt> for OutputKind {
+    fn from(f: Fmt) -> OutputKind {
+        match f {
+            Fmt::Mp4 => OutputKind::Mp4,
+            Fmt::Ts => OutputKind::Ts,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Compile a flow JSON (MTS Link event-log shape) of media clips into one file.
@@ -152,10 +161,7 @@ fn main() -> ExitCode {
                 keep_files,
                 start,
                 max_duration,
-                format: match format {
-                    Fmt::Mp4 => OutputKind::Mp4,
-                    Fmt::Ts => OutputKind::Ts,
-                },
+                format: format.into(),
                 dry_run,
                 debug,
                 quiet,
@@ -201,10 +207,7 @@ fn main() -> ExitCode {
             let args = CompileArgs {
                 flow,
                 output: output.clone(),
-                format: format.map(|f| match f {
-                    Fmt::Mp4 => OutputKind::Mp4,
-                    Fmt::Ts => OutputKind::Ts,
-                }),
+                format: format.map(Into::into),
                 size,
                 fps,
                 start,

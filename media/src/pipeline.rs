@@ -487,26 +487,14 @@ fn read_clip(path: &Path, fmt: OutputFormat, tx: &Sender<ClipEvent>) {
     let mut notes = Vec::new();
     let vs = streams.iter().find(|s| s.kind == MediaKind::Video).cloned();
     let aus = streams.iter().find(|s| s.kind == MediaKind::Audio).cloned();
-    let mut vdec = match &vs {
-        Some(s) => match decode::open_video(s) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                notes.push(format!("video: {e}"));
-                None
-            }
-        },
-        None => None,
-    };
-    let mut adec = match &aus {
-        Some(s) => match decode::open_audio(s) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                notes.push(format!("audio: {e}"));
-                None
-            }
-        },
-        None => None,
-    };
+    // A stream whose codec the build cannot decode is left out with a note; the clip still
+    // contributes its other stream.
+    fn open_or_note<T>(s: &Option<StreamInfo>, what: &str, open: impl Fn(&StreamInfo) -> Result<T>, notes: &mut Vec<String>) -> Option<T> {
+        let s = s.as_ref()?;
+        open(s).map_err(|e| notes.push(format!("{what}: {e}"))).ok()
+    }
+    let mut vdec = open_or_note(&vs, "video", decode::open_video, &mut notes);
+    let mut adec = open_or_note(&aus, "audio", decode::open_audio, &mut notes);
     if vdec.is_none() && adec.is_none() {
         let why = if notes.is_empty() { "no audio or video stream".to_string() } else { notes.join("; ") };
         return end(why, true);
