@@ -176,3 +176,36 @@ fn malformed_link_is_rejected_with_an_example() {
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("record-new"), "the error shows an accepted form: {e}");
 }
+
+#[test]
+fn interactive_mode_asks_and_validates() {
+    // A terminal is needed for interactive mode: `script` gives the command a pty.
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("NOTE: `script` not found; interactive test skipped");
+        return;
+    }
+    let dir = scratch("webinar-interactive");
+    let cmd = format!(
+        "{} webinar --api-host http://127.0.0.1:9 --output-dir {}",
+        env!("CARGO_BIN_EXE_stitch"),
+        dir.display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(format!("not a link\n{LINK}\nSECRET\n{}\n", dir.display()).as_bytes()).unwrap();
+    }
+    let o = child.wait_with_output().unwrap();
+    let all = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(all.contains("Record link"), "asks for the link: {all}");
+    assert!(all.contains("record-new"), "a bad link gets an accepted example: {all}");
+    assert!(all.contains("sessionId"), "asks for the session id: {all}");
+    assert!(!o.status.success(), "the API at 127.0.0.1:9 is unreachable: {all}");
+}
