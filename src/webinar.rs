@@ -136,6 +136,8 @@ struct Readiness {
     cv: Condvar,
     /// Set when the download task ended: anything not reported by then never will be.
     finished: AtomicBool,
+    /// Ctrl-C: stop waiting.
+    cancel: Arc<AtomicBool>,
 }
 
 impl Readiness {
@@ -156,6 +158,9 @@ impl Readiness {
             }
             if self.finished.load(Ordering::SeqCst) {
                 return Err("not downloaded".into());
+            }
+            if self.cancel.load(Ordering::SeqCst) {
+                return Err("stopped by the user".into());
             }
             g = self.cv.wait_timeout(g, std::time::Duration::from_millis(500)).map(|(g, _)| g).unwrap_or_else(|e| e.into_inner().0);
         }
@@ -279,7 +284,7 @@ fn run_record(
             items.push(DownloadItem { url: c.url.clone(), dest, expected_size: None });
         }
     }
-    let ready = Arc::new(Readiness::default());
+    let ready = Arc::new(Readiness { cancel: cancel.clone(), ..Default::default() });
     let dl = Downloader::new(DownloadOptions { concurrency: args.jobs.max(1), ..Default::default() }).map_err(|e| anyhow!("{e}"))?;
     let quiet = args.quiet;
     let status = Arc::new(Mutex::new(String::new()));

@@ -1,4 +1,412 @@
 //! `stitch record`: direct MP4, HLS VOD, live HLS and fMP4 HLS into a continuity-fixed
-//! MPEG-TS or a faststart MP4, all in-process.
+//! MPEG-TS or a faststart MP4, all in-process (no subprocess).
+//!
+//! [`record`] is blocking (it builds its own tokio runtime) and emits, through an
+//! [`EventSink`], `start` (after `buffering` segments, or the first MP4 chunk), `progress`
+//! (after every segment / every 2 % or 3 s of an MP4), and exactly one `stop` at the end
+//! (`complete`, `user`, or `error` with an error id). [`RecorderManager`] runs at most one
+//! recorder at a time in its own thread.
+//!
+//! Output naming: `output: Some(NAME.EXT)`: first section `NAME.EXT`, later sections (a
+//! change of resolution or codec, a new EXT-X-MAP) `NAME_1.EXT`, `NAME_2.EXT`...;
+//! otherwise `rec_dir` (default: the current directory) gets `stream_0.EXT`,
+//! `stream_1.EXT`... with EXT from `format`.
+//!
+//! Type detection ([`RecorderKind::Auto`]): a URL ending in `.mp4`/`.m4v`/`.mov` is a
+//! direct MP4; otherwise the first response decides: an HLS content type or a body
+//! starting with `#EXTM3U` is HLS (master: variant + audio rendition; `EXT-X-MAP`:
+//! `hls_m4s`; no `EXT-X-ENDLIST`: `hls_live`; else `hls_basic`), `ftyp` / `video/mp4` is a
+//! direct MP4. The forced HLS kinds all use the same engine (the playlist decides whether
+//! it is live); the kind reported in events is the detected one.
 
 pub mod events;
+mod direct;
+mod hls;
+mod http;
+mod output;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use crate::hls::playlist::Quality;
+pub use events::{ErrorId, EventSink, RecordEvent, StopReason};
+pub use media::mux::OutputKind;
+pub use output::remux as remux_file;
+
+use http::{FetchErr, Http, Resp};
+use output::Naming;
+
+/// Which recorder to use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RecorderKind {
+    #[default]
+    Auto,
+    Mp4,
+    HlsBasic,
+    HlsLive,
+    HlsM4s,
+}
+
+impl std::str::FromStr for RecorderKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s.to_ascii_lowercase().replace('-', "_").as_str() {
+            "auto" => RecorderKind::Auto,
+            "mp4" => RecorderKind::Mp4,
+            "hls_basic" | "hls" => RecorderKind::HlsBasic,
+            "hls_live" | "live" => RecorderKind::HlsLive,
+            "hls_m4s" | "m4s" | "fmp4" => RecorderKind::HlsM4s,
+            _ => return Err(format!("unknown recorder type {s:?} (auto, mp4, hls_basic, hls_live, hls_m4s)")),
+        })
+    }
+}
+
+/// What to record and how.
+#[derive(Clone, Debug)]
+pub struct RecordOptions {
+    pub url: String,
+    /// Output file of the first section (later sections get `_1`, `_2`... suffixes).
+    pub output: Option<PathBuf>,
+    /// Directory for `stream_N.EXT` files when `output` is not given.
+    pub rec_dir: Option<PathBuf>,
+    pub format: OutputKind,
+    pub kind: RecorderKind,
+    pub quality: Quality,
+    /// Preferred language (or name) of the alternative audio rendition.
+    pub audio_lang: Option<String>,
+    /// Extra request headers for every request.
+    pub headers: Vec<(String, String)>,
+    /// Netscape cookies.txt.
+    pub cookies_file: Option<PathBuf>,
+    pub user_agent: Option<String>,
+    /// AES-128 key overriding the playlist's key URIs.
+    pub key_hex: Option<[u8; 16]>,
+    /// Live: start at the window start instead of 3 target durations from the edge.
+    pub live_from_start: bool,
+    /// Stop after this many seconds of recorded media.
+    pub max_duration: Option<f64>,
+    /// Concurrent segment downloads (default 4).
+    pub jobs: usize,
+    /// Segments written before the `start` event (default 5).
+    pub buffering: usize,
+    /// Failed attempts allowed per request; `None`: retry forever.
+    pub retries: Option<u32>,
+}
+
+impl RecordOptions {
+    pub fn new(url: impl Into<String>) -> RecordOptions {
+        RecordOptions {
+            url: url.into(),
+            output: None,
+            rec_dir: None,
+            format: OutputKind::Ts,
+            kind: RecorderKind::Auto,
+            quality: Quality::Best,
+            audio_lang: None,
+            headers: Vec::new(),
+            cookies_file: None,
+            user_agent: None,
+            key_hex: None,
+            live_from_start: false,
+            max_duration: None,
+            jobs: 4,
+            buffering: 5,
+            retries: None,
+        }
+    }
+}
+
+/// Parse `--key HEX` (32 hex digits, optional `0x`).
+pub fn parse_key_hex(s: &str) -> Result<[u8; 16], String> {
+    let t = s.trim().trim_start_matches("0x").trim_start_matches("0X");
+    if t.len() != 32 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("invalid key {s:?}: expected 32 hex digits"));
+    }
+    let mut k = [0u8; 16];
+    for (i, b) in k.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&t[2 * i..2 * i + 2], 16).map_err(|e| e.to_string())?;
+    }
+    Ok(k)
+}
+
+/// Why a recording failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RecordError {
+    #[error("{0}")]
+    Failure(String),
+    #[error("DRM-protected stream, not recordable: {0}")]
+    Drm(String),
+    #[error("timed out: {0}")]
+    Timeout(String),
+    #[error("access denied: {0}")]
+    Forbidden(String),
+}
+
+impl RecordError {
+    pub fn error_id(&self) -> ErrorId {
+        match self {
+            RecordError::Failure(_) => ErrorId::Failure,
+            RecordError::Drm(_) => ErrorId::DrmProtected,
+            RecordError::Timeout(_) => ErrorId::Timeout,
+            RecordError::Forbidden(_) => ErrorId::Forbidden,
+        }
+    }
+}
+
+impl From<FetchErr> for RecordError {
+    fn from(e: FetchErr) -> Self {
+        match e {
+            FetchErr::Forbidden(m) => RecordError::Forbidden(m),
+            FetchErr::Fatal(m) => RecordError::Failure(m),
+            FetchErr::Timeout(m) => RecordError::Timeout(m),
+            FetchErr::Stopped => RecordError::Failure("stopped".into()),
+        }
+    }
+}
+
+/// What a finished recording produced.
+#[derive(Clone, Debug, Default)]
+pub struct RecordSummary {
+    /// `mp4`, `hls_basic`, `hls_live` or `hls_m4s`.
+    pub kind: String,
+    /// Output files, one per section.
+    pub files: Vec<PathBuf>,
+    pub segments: u64,
+    /// Bytes downloaded (media).
+    pub bytes: u64,
+    /// Seconds of media recorded (sum of segment durations; 0 for direct MP4).
+    pub recorded_secs: f64,
+    /// `Complete` (end of stream or `max_duration`) or `User` (stop flag).
+    pub reason: StopReason,
+    /// Live segments that expired before they could be fetched (or failed).
+    pub missed_segments: u64,
+    /// EXT-X-GAP segments skipped.
+    pub gap_segments: u64,
+    /// Media sequence numbers written, in order (main track).
+    pub sequences: Vec<u64>,
+    pub warnings: Vec<String>,
+}
+
+impl Default for StopReason {
+    fn default() -> Self {
+        StopReason::Complete
+    }
+}
+
+/// Record `opts.url` until its end, an error, or `stop`. Blocking. Emits exactly one
+/// `stop` event.
+pub fn record(opts: &RecordOptions, events: &EventSink, stop: Arc<AtomicBool>) -> Result<RecordSummary, RecordError> {
+    let res = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt.block_on(run(opts, events, stop)),
+        Err(e) => Err(RecordError::Failure(format!("cannot start the async runtime: {e}"))),
+    };
+    let ev = match &res {
+        Ok(s) => RecordEvent::Stop {
+            reason: s.reason,
+            error_id: None,
+            message: None,
+            path: s.files.first().map(|p| p.display().to_string()),
+        },
+        Err(e) => RecordEvent::Stop { reason: StopReason::Error, error_id: Some(e.error_id()), message: Some(e.to_string()), path: None },
+    };
+    events.emit(&ev);
+    res
+}
+
+fn looks_mp4_url(u: &url::Url) -> bool {
+    let p = u.path().to_ascii_lowercase();
+    p.ends_with(".mp4") || p.ends_with(".m4v") || p.ends_with(".mov")
+}
+
+enum Probe {
+    Hls(Resp),
+    Mp4,
+}
+
+/// First request of an `Auto` recording: reads a playlist whole, stops at the first bytes
+/// of anything else.
+async fn probe(http: &Http, url: &url::Url) -> Result<Probe, RecordError> {
+    let mut failures = 0u32;
+    loop {
+        if http.stopped() {
+            return Err(RecordError::Failure("stopped".into()));
+        }
+        let reason = match http.request(reqwest::Method::GET, url, None).send().await {
+            Ok(mut resp) => {
+                let st = resp.status();
+                if st.is_success() {
+                    let final_url = resp.url().clone();
+                    let ct = resp
+                        .headers()
+                        .get(reqwest::header::CONTENT_TYPE)
+                        .and_then(|v| v.to_str().ok())
+                        .map(|s| s.to_ascii_lowercase());
+                    let mut body = Vec::new();
+                    let mut err = None;
+                    loop {
+                        match resp.chunk().await {
+                            Ok(Some(c)) => {
+                                body.extend_from_slice(&c);
+                                let hls = ct.as_deref().is_some_and(|c| c.contains("mpegurl"))
+                                    || body.trim_ascii_start().starts_with(b"#EXTM3U");
+                                if !hls && body.len() >= 16 {
+                                    break;
+                                }
+                                if body.len() > crate::hls::playlist::MAX_PLAYLIST_BYTES {
+                                    return Err(RecordError::Failure(format!("{url}: playlist too large")));
+                                }
+                            }
+                            Ok(None) => break,
+                            Err(e) => {
+                                err = Some(e.to_string());
+                                break;
+                            }
+                        }
+                    }
+                    match err {
+                        None => {
+                            let r = Resp { url: final_url, content_type: ct, body };
+                            if hls::is_playlist(&r) {
+                                return Ok(Probe::Hls(r));
+                            }
+                            let is_mp4 = r.content_type.as_deref().is_some_and(|c| c.starts_with("video/mp4") || c.starts_with("audio/mp4"))
+                                || (r.body.len() >= 8 && &r.body[4..8] == b"ftyp");
+                            if is_mp4 {
+                                return Ok(Probe::Mp4);
+                            }
+                            return Err(RecordError::Failure(format!(
+                                "{url}: neither an HLS playlist nor an MP4 file (content type {})",
+                                r.content_type.as_deref().unwrap_or("none")
+                            )));
+                        }
+                        Some(e) => e,
+                    }
+                } else if st.as_u16() == 403 {
+                    return Err(RecordError::Forbidden(format!("403 Forbidden ({url})")));
+                } else if st.is_server_error() || st.as_u16() == 408 || st.as_u16() == 429 {
+                    format!("{st} ({url})")
+                } else {
+                    return Err(RecordError::Failure(format!("{st} ({url})")));
+                }
+            }
+            Err(e) => {
+                if e.is_timeout() && http.exhausted(failures + 1) {
+                    return Err(RecordError::Timeout(format!("{url}: {e}")));
+                }
+                format!("{url}: {e}")
+            }
+        };
+        failures += 1;
+        if http.exhausted(failures) {
+            return Err(RecordError::Failure(format!("giving up after {failures} attempts: {reason}")));
+        }
+        if http.sleep(Http::backoff(failures, Duration::from_secs(10))).await.is_err() {
+            return Err(RecordError::Failure("stopped".into()));
+        }
+    }
+}
+
+async fn run(opts: &RecordOptions, events: &EventSink, stop: Arc<AtomicBool>) -> Result<RecordSummary, RecordError> {
+    let url = url::Url::parse(opts.url.trim()).map_err(|e| RecordError::Failure(format!("invalid URL {:?}: {e}", opts.url)))?;
+    let http = Arc::new(
+        Http::new(&opts.headers, opts.user_agent.as_deref(), opts.cookies_file.as_deref(), opts.retries, stop.clone())
+            .map_err(RecordError::Failure)?,
+    );
+    let naming = Naming {
+        output: opts.output.clone(),
+        dir: opts.rec_dir.clone().unwrap_or_else(|| PathBuf::from(".")),
+        format: opts.format,
+    };
+    let user_stop = |r: Result<RecordSummary, RecordError>| match r {
+        Err(_) if stop.load(Ordering::Relaxed) => Ok(RecordSummary { reason: StopReason::User, ..Default::default() }),
+        r => r,
+    };
+    let r = match opts.kind {
+        RecorderKind::Mp4 => direct::record_mp4(opts, events, &http, &url, &naming).await,
+        RecorderKind::Auto if looks_mp4_url(&url) => direct::record_mp4(opts, events, &http, &url, &naming).await,
+        RecorderKind::Auto => match probe(&http, &url).await {
+            Ok(Probe::Mp4) => direct::record_mp4(opts, events, &http, &url, &naming).await,
+            Ok(Probe::Hls(first)) => hls::record_hls(opts, events, http.clone(), first, naming).await,
+            Err(e) => Err(e),
+        },
+        _ => match http.get(&url, None, Duration::from_secs(10)).await {
+            Ok(first) => hls::record_hls(opts, events, http.clone(), first, naming).await,
+            Err(e) => Err(e.into()),
+        },
+    };
+    user_stop(r)
+}
+
+/// State of a [`RecorderManager`].
+#[derive(Debug, Clone)]
+pub enum RecorderStatus {
+    Idle,
+    Running { url: String },
+    Finished(Result<RecordSummary, RecordError>),
+}
+
+struct Running {
+    url: String,
+    stop: Arc<AtomicBool>,
+    handle: std::thread::JoinHandle<Result<RecordSummary, RecordError>>,
+}
+
+/// Runs at most one recorder at a time, each in its own thread with its own stop flag.
+pub struct RecorderManager {
+    events: EventSink,
+    cur: Mutex<Option<Running>>,
+    last: Mutex<Option<Result<RecordSummary, RecordError>>>,
+}
+
+impl RecorderManager {
+    pub fn new(events: EventSink) -> RecorderManager {
+        RecorderManager { events, cur: Mutex::new(None), last: Mutex::new(None) }
+    }
+
+    /// Start recording `opts`; a running recorder is stopped first (and waited for).
+    pub fn start(&self, opts: RecordOptions) -> std::io::Result<()> {
+        self.stop();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, ev, o) = (stop.clone(), self.events.clone(), opts.clone());
+        let handle = std::thread::Builder::new().name("recorder".into()).spawn(move || record(&o, &ev, s))?;
+        *self.cur.lock().unwrap_or_else(|e| e.into_inner()) = Some(Running { url: opts.url, stop, handle });
+        Ok(())
+    }
+
+    /// Stop the running recorder (if any), wait for it, and return its result.
+    pub fn stop(&self) -> Option<Result<RecordSummary, RecordError>> {
+        let cur = self.cur.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let r = cur.map(|r| {
+            r.stop.store(true, Ordering::Relaxed);
+            r.handle.join().unwrap_or_else(|_| Err(RecordError::Failure("the recorder thread panicked".into())))
+        });
+        if let Some(r) = &r {
+            *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(r.clone());
+        }
+        r
+    }
+
+    pub fn status(&self) -> RecorderStatus {
+        let mut cur = self.cur.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = cur.as_ref() {
+            if !r.handle.is_finished() {
+                return RecorderStatus::Running { url: r.url.clone() };
+            }
+            let r = cur.take().expect("running");
+            let res = r.handle.join().unwrap_or_else(|_| Err(RecordError::Failure("the recorder thread panicked".into())));
+            *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(res);
+        }
+        match self.last.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            Some(r) => RecorderStatus::Finished(r.clone()),
+            None => RecorderStatus::Idle,
+        }
+    }
+}
+
+impl Drop for RecorderManager {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

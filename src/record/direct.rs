@@ -1,0 +1,203 @@
+//! Direct MP4 recording: `HEAD` for the size, then `GET` into `<target>.part`, resuming
+//! with `Range: bytes=N-` after a failure (or a previous run), renamed when complete.
+//! `start` at the first chunk, `progress` every 2 % (size known) or 3 s. With TS output
+//! the downloaded MP4 is a hidden temporary remuxed to TS at the end.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use url::Url;
+
+use super::events::{EventSink, RecordEvent, StopReason};
+use super::http::Http;
+use super::output::{remux, Naming, RawKind};
+use super::{OutputKind, RecordError, RecordOptions, RecordSummary};
+
+fn part(p: &Path) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push(".part");
+    PathBuf::from(s)
+}
+
+fn content_range_total(v: &str) -> Option<u64> {
+    v.rsplit('/').next().and_then(|t| t.trim().parse().ok())
+}
+
+pub(crate) async fn record_mp4(
+    opts: &RecordOptions,
+    events: &EventSink,
+    http: &Http,
+    url: &Url,
+    naming: &Naming,
+) -> Result<RecordSummary, RecordError> {
+    let final_path = naming.path(0);
+    let target = match opts.format {
+        OutputKind::Mp4 => final_path.clone(),
+        OutputKind::Ts => {
+            let name = final_path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            final_path.with_file_name(format!(".{name}.rec.mp4"))
+        }
+    };
+    if let Some(d) = target.parent() {
+        if !d.as_os_str().is_empty() {
+            std::fs::create_dir_all(d).map_err(|e| RecordError::Failure(format!("{}: {e}", d.display())))?;
+        }
+    }
+    let part = part(&target);
+    let ioe = |e: std::io::Error| RecordError::Failure(format!("{}: {e}", part.display()));
+    // Size from HEAD (optional).
+    let mut total: Option<u64> = match http.request(reqwest::Method::HEAD, url, None).send().await {
+        Ok(r) if r.status().is_success() => r
+            .headers()
+            .get(reqwest::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok()),
+        Ok(r) if r.status().as_u16() == 403 => {
+            return Err(RecordError::Forbidden(format!("403 Forbidden ({url})")));
+        }
+        _ => None,
+    };
+    let t0 = Instant::now();
+    let mut started = false;
+    let mut failures = 0u32;
+    let mut received = 0u64;
+    let mut last_report = (Instant::now(), 0u64);
+    let mut chunks = 0u64;
+    loop {
+        if http.stopped() {
+            return Ok(RecordSummary { kind: "mp4".into(), reason: StopReason::User, bytes: received, ..Default::default() });
+        }
+        let have = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+        if total.is_some_and(|t| have == t && t > 0) {
+            break;
+        }
+        if total.is_some_and(|t| have > t) {
+            let _ = std::fs::remove_file(&part);
+            continue;
+        }
+        let range = (have > 0).then(|| format!("bytes={have}-"));
+        let reason: String = match http.request(reqwest::Method::GET, url, range.as_deref()).send().await {
+            Ok(mut resp) => {
+                let st = resp.status().as_u16();
+                let mut append = false;
+                match st {
+                    206 => {
+                        append = true;
+                        if let Some(t) = resp.headers().get(reqwest::header::CONTENT_RANGE).and_then(|v| v.to_str().ok()).and_then(content_range_total) {
+                            total = Some(t);
+                        }
+                    }
+                    200 => {
+                        if let Some(t) = resp.content_length() {
+                            total = Some(t);
+                        }
+                    }
+                    416 => {
+                        let t = resp.headers().get(reqwest::header::CONTENT_RANGE).and_then(|v| v.to_str().ok()).and_then(content_range_total);
+                        if t == Some(have) {
+                            break;
+                        }
+                        let _ = std::fs::remove_file(&part);
+                        continue;
+                    }
+                    403 => return Err(RecordError::Forbidden(format!("403 Forbidden ({url})"))),
+                    s if (400..500).contains(&s) && s != 408 && s != 429 => {
+                        return Err(RecordError::Failure(format!("{} ({url})", resp.status())));
+                    }
+                    _ => {}
+                }
+                if st == 200 || st == 206 {
+                    let mut f = std::fs::OpenOptions::new()
+                        .create(true)
+                        .write(true)
+                        .append(append)
+                        .truncate(!append)
+                        .open(&part)
+                        .map_err(ioe)?;
+                    let mut err = None;
+                    loop {
+                        if http.stopped() {
+                            let _ = f.flush();
+                            return Ok(RecordSummary { kind: "mp4".into(), reason: StopReason::User, bytes: received, ..Default::default() });
+                        }
+                        match resp.chunk().await {
+                            Ok(Some(c)) => {
+                                f.write_all(&c).map_err(ioe)?;
+                                received += c.len() as u64;
+                                chunks += 1;
+                                failures = 0;
+                                if !started {
+                                    started = true;
+                                    events.emit(&RecordEvent::Start { path: final_path.display().to_string(), kind: "mp4".into() });
+                                }
+                                let pos = f.metadata().map(|m| m.len()).unwrap_or(0);
+                                let step = total.map(|t| t / 50).unwrap_or(u64::MAX).max(1);
+                                if pos - last_report.1.min(pos) >= step || last_report.0.elapsed() >= Duration::from_secs(3) {
+                                    last_report = (Instant::now(), pos);
+                                    events.emit(&RecordEvent::Progress {
+                                        segments: chunks,
+                                        bytes: pos,
+                                        speed_bps: received as f64 / t0.elapsed().as_secs_f64().max(1e-3),
+                                        recorded_secs: 0.0,
+                                    });
+                                }
+                            }
+                            Ok(None) => break,
+                            Err(e) => {
+                                err = Some(format!("{url}: {e}"));
+                                break;
+                            }
+                        }
+                    }
+                    f.flush().map_err(ioe)?;
+                    drop(f);
+                    match err {
+                        None => {
+                            let len = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+                            if total.is_none_or(|t| len >= t) {
+                                break;
+                            }
+                            format!("{url}: body ended at {len} of {} bytes", total.unwrap_or(0))
+                        }
+                        Some(e) => e,
+                    }
+                } else {
+                    format!("{} ({url})", resp.status())
+                }
+            }
+            Err(e) => format!("{url}: {e}"),
+        };
+        failures += 1;
+        if http.exhausted(failures) {
+            return Err(RecordError::Failure(format!("giving up after {failures} attempts: {reason}")));
+        }
+        eprintln!("warning: {reason}; retrying");
+        if http.sleep(Http::backoff(failures, Duration::from_secs(10))).await.is_err() {
+            return Ok(RecordSummary { kind: "mp4".into(), reason: StopReason::User, bytes: received, ..Default::default() });
+        }
+    }
+    std::fs::rename(&part, &target).map_err(|e| RecordError::Failure(format!("{}: {e}", target.display())))?;
+    if !started {
+        events.emit(&RecordEvent::Start { path: final_path.display().to_string(), kind: "mp4".into() });
+    }
+    if target != final_path {
+        remux((&target, RawKind::Fmp4), None, &final_path, OutputKind::Ts).map_err(RecordError::Failure)?;
+        let _ = std::fs::remove_file(&target);
+    }
+    let size = std::fs::metadata(&final_path).map(|m| m.len()).unwrap_or(0);
+    events.emit(&RecordEvent::Progress {
+        segments: chunks,
+        bytes: size,
+        speed_bps: received as f64 / t0.elapsed().as_secs_f64().max(1e-3),
+        recorded_secs: 0.0,
+    });
+    Ok(RecordSummary {
+        kind: "mp4".into(),
+        files: vec![final_path],
+        segments: chunks,
+        bytes: received,
+        reason: StopReason::Complete,
+        ..Default::default()
+    })
+}

@@ -1,0 +1,617 @@
+//! HLS recording (VOD, live, fMP4), one engine for all three.
+//!
+//! - **Selection.** A master playlist gives the variant ([`select_variant`] by
+//!   `--quality`) and the alternative audio rendition ([`select_audio`] by `--audio`).
+//!   Both are recorded concurrently and the rendition's audio replaces the variant's own
+//!   in the first output section.
+//! - **Order.** Segments are fetched with at most `jobs` transfers at once (RFC 8216 §10:
+//!   about four) but written strictly in playlist order (`buffered`).
+//! - **Live** (no `EXT-X-ENDLIST`, RFC 8216 §6.3.4): the first segment is the one 3 target
+//!   durations before the live edge (or the window start with `--live-from-start`); the
+//!   next segment is always the lowest media sequence number above the last one written;
+//!   reloads wait one target duration after the start of the previous load when it
+//!   changed, half a target duration when it did not; sequence gaps (segments expired
+//!   before we got them) are warned about and counted; outages are retried with backoff
+//!   (forever with `retries: None`).
+//! - **403** on a segment or playlist: the original URL (master) is fetched again, the same
+//!   variant / rendition re-resolved, and recording continues after the last sequence
+//!   number written (expired signed URLs). Three 403s in a row without progress fail with
+//!   error id `forbidden`.
+//! - **Encryption.** AES-128 (identity key format): keys fetched once per URI, AES-128-CBC
+//!   with PKCS7, IV from the key or the media sequence number; `--key` overrides the key
+//!   bytes. Any DRM signal (SAMPLE-AES, FairPlay/Widevine/PlayReady key formats, session
+//!   keys, and `encv`/`enca`/`sinf`/`pssh` in an fMP4 init section) stops with
+//!   `drm_protected` before anything is written.
+//! - **GAP** segments are skipped (counted); the next segment is marked discontinuous.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use url::Url;
+
+use super::events::{EventSink, RecordEvent, StopReason};
+use super::http::{FetchErr, Http, Resp};
+use super::output::{finalize, Naming, Sections};
+use super::{RecordError, RecordOptions, RecordSummary};
+use crate::hls::playlist::{
+    check_encryption, drm_signal, iv_for, parse, select_audio, select_variant, KeyMethod, MasterPlaylist,
+    MediaPlaylist, Playlist, PlaylistError, Segment,
+};
+
+/// How to find a track's media playlist again (after a 403).
+#[derive(Clone, Debug)]
+enum Source {
+    Media(Url),
+    Variant { master: Url, index: usize },
+    Rendition { master: Url, group: String, name: String },
+}
+
+pub(crate) fn is_playlist(resp: &Resp) -> bool {
+    let ct = resp.content_type.as_deref().unwrap_or("");
+    ct.contains("mpegurl") || {
+        let b = resp.body.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(&resp.body);
+        b.trim_ascii_start().starts_with(b"#EXTM3U")
+    }
+}
+
+fn playlist_err(e: PlaylistError) -> RecordError {
+    match e {
+        PlaylistError::DrmProtected(m) => RecordError::Drm(m),
+        other => RecordError::Failure(other.to_string()),
+    }
+}
+
+fn fetch_err(e: FetchErr) -> RecordError {
+    match e {
+        FetchErr::Forbidden(m) => RecordError::Forbidden(m),
+        FetchErr::Fatal(m) => RecordError::Failure(m),
+        FetchErr::Timeout(m) => RecordError::Timeout(m),
+        FetchErr::Stopped => RecordError::Failure("stopped".into()),
+    }
+}
+
+fn parse_resp(resp: &Resp) -> Result<Playlist, RecordError> {
+    let text = String::from_utf8_lossy(&resp.body);
+    parse(&text, &resp.url).map_err(|e| RecordError::Failure(format!("{}: {e}", resp.url)))
+}
+
+fn check_media(pl: &MediaPlaylist) -> Result<(), RecordError> {
+    check_encryption(&Playlist::Media(pl.clone())).map_err(playlist_err)
+}
+
+/// Encrypted sample entries or protection boxes in an fMP4 init section.
+pub(crate) fn init_drm(init: &[u8]) -> Option<String> {
+    for (tag, what) in [
+        (&b"encv"[..], "encrypted video sample entry (encv)"),
+        (b"enca", "encrypted audio sample entry (enca)"),
+        (b"sinf", "protection scheme info (sinf)"),
+        (b"pssh", "DRM system header (pssh)"),
+    ] {
+        if init.windows(4).any(|w| w == tag) {
+            return Some(format!("fMP4 init section with an {what}"));
+        }
+    }
+    None
+}
+
+struct Fetcher {
+    http: Arc<Http>,
+    key_override: Option<[u8; 16]>,
+    keys: tokio::sync::Mutex<HashMap<String, [u8; 16]>>,
+    inits: tokio::sync::Mutex<HashMap<String, Arc<Vec<u8>>>>,
+    cap: Duration,
+}
+
+enum SegErr {
+    Fetch(FetchErr),
+    Drm(String),
+    Bad(String),
+}
+
+struct Fetched {
+    seg: Segment,
+    data: Vec<u8>,
+    init: Option<(Arc<Vec<u8>>, String)>,
+}
+
+fn decrypt(data: &[u8], key: &[u8; 16], iv: &[u8; 16]) -> Result<Vec<u8>, String> {
+    use aes::cipher::{block_padding::Pkcs7, BlockDecryptMut, KeyIvInit};
+    cbc::Decryptor::<aes::Aes128>::new(key.into(), iv.into())
+        .decrypt_padded_vec_mut::<Pkcs7>(data)
+        .map_err(|_| "AES-128 decryption failed (bad padding: wrong key or IV?)".to_string())
+}
+
+impl Fetcher {
+    async fn key(&self, key: &crate::hls::playlist::Key) -> Result<[u8; 16], SegErr> {
+        if let Some(k) = self.key_override {
+            return Ok(k);
+        }
+        let uri = key.uri.as_ref().ok_or_else(|| SegErr::Bad("EXT-X-KEY METHOD=AES-128 without a URI".into()))?;
+        let mut cache = self.keys.lock().await;
+        if let Some(k) = cache.get(uri.as_str()) {
+            return Ok(*k);
+        }
+        let r = self.http.get(uri, None, self.cap).await.map_err(SegErr::Fetch)?;
+        let k: [u8; 16] = r.body.as_slice().try_into().map_err(|_| {
+            SegErr::Bad(format!("key {uri} has {} bytes, AES-128 needs 16 (use --key HEX)", r.body.len()))
+        })?;
+        cache.insert(uri.to_string(), k);
+        Ok(k)
+    }
+
+    async fn fetch(&self, seg: Segment) -> Result<Option<Fetched>, SegErr> {
+        if seg.gap {
+            return Ok(None);
+        }
+        let range = seg.byte_range.as_ref().and_then(|b| b.http_range());
+        let r = self.http.get(&seg.uri, range.as_deref(), self.cap).await.map_err(SegErr::Fetch)?;
+        let mut data = r.body;
+        if let Some(k) = seg.key.as_ref().filter(|k| k.method == KeyMethod::Aes128) {
+            let key = self.key(k).await?;
+            data = decrypt(&data, &key, &iv_for(&seg)).map_err(|e| SegErr::Bad(format!("{}: {e}", seg.uri)))?;
+        }
+        let init = match &seg.map {
+            Some(m) => {
+                let id = format!("{}|{:?}", m.uri, m.byte_range.as_ref().map(|b| (b.offset, b.length)));
+                let mut cache = self.inits.lock().await;
+                let bytes = match cache.get(&id) {
+                    Some(b) => b.clone(),
+                    None => {
+                        let range = m.byte_range.as_ref().and_then(|b| b.http_range());
+                        let r = self.http.get(&m.uri, range.as_deref(), self.cap).await.map_err(SegErr::Fetch)?;
+                        let mut b = r.body;
+                        if let Some(k) = m.key.as_ref().filter(|k| k.method == KeyMethod::Aes128) {
+                            let key = self.key(k).await?;
+                            let iv = k.iv.unwrap_or_else(|| (seg.sequence as u128).to_be_bytes());
+                            b = decrypt(&b, &key, &iv).map_err(|e| SegErr::Bad(format!("{}: {e}", m.uri)))?;
+                        }
+                        if let Some(why) = init_drm(&b) {
+                            return Err(SegErr::Drm(why));
+                        }
+                        let b = Arc::new(b);
+                        cache.insert(id.clone(), b.clone());
+                        b
+                    }
+                };
+                Some((bytes, id))
+            }
+            None => None,
+        };
+        Ok(Some(Fetched { seg, data, init }))
+    }
+}
+
+/// Per-track counters.
+#[derive(Default, Clone, Debug)]
+pub(crate) struct Stats {
+    pub segments: u64,
+    pub bytes: u64,
+    pub recorded: f64,
+    pub gaps: u64,
+    pub missed: u64,
+    pub warnings: Vec<String>,
+}
+
+struct Track {
+    main: bool,
+    source: Source,
+    media_url: Url,
+    playlist: MediaPlaylist,
+    last_seq: Option<u64>,
+    pending_disc: bool,
+    sections: Sections,
+    stats: Stats,
+    started: bool,
+    /// Sequence numbers written (tests / diagnostics).
+    written: Vec<u64>,
+}
+
+enum End {
+    Complete,
+    User,
+    Limit,
+}
+
+struct Ctx<'a> {
+    opts: &'a RecordOptions,
+    events: &'a EventSink,
+    fetcher: Fetcher,
+    kind: &'static str,
+    t0: Instant,
+    main_done: AtomicBool,
+}
+
+impl Ctx<'_> {
+    fn stopped(&self) -> bool {
+        self.fetcher.http.stopped()
+    }
+
+    fn warn(&self, t: &mut Track, msg: String) {
+        eprintln!("warning: {msg}");
+        if t.stats.warnings.len() < 100 {
+            t.stats.warnings.push(msg);
+        }
+    }
+
+    /// Fetch a media playlist for `source` (re-reading the master for variants/renditions).
+    async fn resolve(&self, source: &Source) -> Result<(Url, MediaPlaylist), RecordError> {
+        let cap = self.fetcher.cap;
+        let http = &self.fetcher.http;
+        let media_url = match source {
+            Source::Media(u) => u.clone(),
+            Source::Variant { master, index } => {
+                let m = self.master(master).await?;
+                m.variants
+                    .get(*index)
+                    .or_else(|| select_variant(&m, &self.opts.quality))
+                    .map(|v| v.uri.clone())
+                    .ok_or_else(|| RecordError::Failure("the master playlist has no variant any more".into()))?
+            }
+            Source::Rendition { master, group, name } => {
+                let m = self.master(master).await?;
+                m.renditions
+                    .iter()
+                    .find(|r| &r.group_id == group && &r.name == name)
+                    .and_then(|r| r.uri.clone())
+                    .ok_or_else(|| RecordError::Failure(format!("audio rendition {name:?} disappeared")))?
+            }
+        };
+        let r = http.get(&media_url, None, cap).await.map_err(fetch_err)?;
+        match parse_resp(&r)? {
+            Playlist::Media(m) => {
+                check_media(&m)?;
+                Ok((r.url, m))
+            }
+            Playlist::Master(_) => Err(RecordError::Failure(format!("{media_url}: expected a media playlist, got a master"))),
+        }
+    }
+
+    async fn master(&self, url: &Url) -> Result<MasterPlaylist, RecordError> {
+        let r = self.fetcher.http.get(url, None, self.fetcher.cap).await.map_err(fetch_err)?;
+        match parse_resp(&r)? {
+            Playlist::Master(m) => Ok(m),
+            Playlist::Media(_) => Err(RecordError::Failure(format!("{url}: expected a master playlist"))),
+        }
+    }
+
+    fn emit_progress(&self, t: &Track) {
+        let secs = self.t0.elapsed().as_secs_f64().max(1e-3);
+        self.events.emit(&RecordEvent::Progress {
+            segments: t.stats.segments,
+            bytes: t.stats.bytes,
+            speed_bps: t.stats.bytes as f64 / secs,
+            recorded_secs: t.stats.recorded,
+        });
+    }
+
+    fn emit_start(&self, t: &mut Track) {
+        if !t.started && t.main {
+            if let Some(p) = t.sections.current_path() {
+                t.started = true;
+                self.events.emit(&RecordEvent::Start { path: p.display().to_string(), kind: self.kind.to_string() });
+            }
+        }
+    }
+
+    fn should_stop(&self, t: &Track) -> bool {
+        self.stopped() || (!t.main && t.playlist.is_live() && self.main_done.load(Ordering::Relaxed))
+    }
+
+    /// Record one track until its end, the stop flag or the duration limit.
+    async fn run(&self, t: &mut Track) -> Result<End, RecordError> {
+        let mut load_started = Instant::now();
+        let mut changed = true;
+        let mut forbidden = 0u32;
+        let mut reload_failures = 0u32;
+        loop {
+            if self.should_stop(t) {
+                return Ok(End::User);
+            }
+            // --- The segments to fetch now.
+            let pl = &t.playlist;
+            let start = match t.last_seq {
+                Some(last) => {
+                    if let Some(first) = pl.segments.first() {
+                        if first.sequence > last + 1 {
+                            let n = first.sequence - last - 1;
+                            t.stats.missed += n;
+                            t.pending_disc = true;
+                            let msg = format!(
+                                "{n} segment(s) expired before they could be fetched (sequence {} to {})",
+                                last + 1,
+                                first.sequence - 1
+                            );
+                            self.warn(t, msg);
+                        }
+                    }
+                    t.playlist.segments.iter().position(|s| s.sequence > last).unwrap_or(t.playlist.segments.len())
+                }
+                None if t.playlist.is_live() && !self.opts.live_from_start => live_start(&t.playlist),
+                None => 0,
+            };
+            let batch: Vec<Segment> = t.playlist.segments[start..].to_vec();
+            let jobs = self.opts.jobs.max(1);
+            let fetcher = &self.fetcher;
+            let mut stream = futures_util::stream::iter(batch.into_iter().map(|s| fetcher.fetch(s))).buffered(jobs);
+            let mut got_forbidden = false;
+            let mut progressed = false;
+            let mut next_expected = t.playlist.segments.get(start).map(|s| s.sequence);
+            while let Some(r) = stream.next().await {
+                let seq = next_expected.unwrap_or(0);
+                next_expected = Some(seq + 1);
+                match r {
+                    Ok(None) => {
+                        t.stats.gaps += 1;
+                        t.pending_disc = true;
+                        t.last_seq = Some(seq);
+                        progressed = true;
+                    }
+                    Ok(Some(f)) => {
+                        let disc = f.seg.discontinuity || t.pending_disc;
+                        let init = f.init.as_ref().map(|(b, id)| (b.as_slice(), id.clone()));
+                        let new_section = t.sections.push(&f.data, disc, init).map_err(RecordError::Failure)?;
+                        if t.playlist.is_live() {
+                            t.sections.flush();
+                        }
+                        if new_section {
+                            let msg = format!("format change at sequence {}: new section {}", f.seg.sequence, t.sections.current_path().map(|p| p.display().to_string()).unwrap_or_default());
+                            self.warn(t, msg);
+                        }
+                        t.pending_disc = false;
+                        t.last_seq = Some(f.seg.sequence);
+                        t.written.push(f.seg.sequence);
+                        t.stats.segments += 1;
+                        t.stats.bytes += f.data.len() as u64;
+                        t.stats.recorded += f.seg.duration;
+                        progressed = true;
+                        forbidden = 0;
+                        if t.main {
+                            if t.stats.segments >= self.opts.buffering.max(1) as u64 {
+                                self.emit_start(t);
+                            }
+                            self.emit_progress(t);
+                        }
+                        if self.opts.max_duration.is_some_and(|m| t.stats.recorded >= m) {
+                            return Ok(End::Limit);
+                        }
+                        if self.should_stop(t) {
+                            return Ok(End::User);
+                        }
+                    }
+                    Err(SegErr::Fetch(FetchErr::Stopped)) => return Ok(End::User),
+                    Err(SegErr::Fetch(FetchErr::Forbidden(m))) => {
+                        forbidden += 1;
+                        if forbidden > 3 {
+                            return Err(RecordError::Forbidden(m));
+                        }
+                        self.warn(t, format!("{m}: reloading the playlist"));
+                        got_forbidden = true;
+                        break;
+                    }
+                    Err(SegErr::Fetch(e)) if t.playlist.is_live() => {
+                        // A live segment that cannot be had (expired, 404): skip it.
+                        self.warn(t, format!("segment {seq} skipped: {e}"));
+                        t.stats.missed += 1;
+                        t.pending_disc = true;
+                        t.last_seq = Some(seq);
+                    }
+                    Err(SegErr::Fetch(e)) => return Err(fetch_err(e)),
+                    Err(SegErr::Drm(m)) => return Err(RecordError::Drm(m)),
+                    Err(SegErr::Bad(m)) => return Err(RecordError::Failure(m)),
+                }
+            }
+            drop(stream);
+            let _ = progressed;
+            let at_end = !t.playlist.is_live()
+                && t.playlist.segments.last().is_none_or(|s| t.last_seq.is_some_and(|l| l >= s.sequence));
+            if at_end && !got_forbidden {
+                return Ok(End::Complete);
+            }
+            if t.playlist.end_list && t.playlist.segments.is_empty() {
+                return Ok(End::Complete);
+            }
+            // --- Wait (live), then reload.
+            if !got_forbidden && t.playlist.is_live() {
+                let td = t.playlist.target_duration.max(0.1);
+                let wait = if changed { td } else { td / 2.0 };
+                let until = load_started + Duration::from_secs_f64(wait);
+                let now = Instant::now();
+                if until > now {
+                    if self.fetcher.http.sleep(until - now).await.is_err() {
+                        return Ok(End::User);
+                    }
+                }
+                if self.should_stop(t) {
+                    return Ok(End::User);
+                }
+            }
+            load_started = Instant::now();
+            let source = t.source.clone();
+            let res = if got_forbidden {
+                // Re-read the original URL (a fresh token) and re-resolve the same track.
+                self.resolve(&source).await
+            } else {
+                self.resolve(&Source::Media(t.media_url.clone())).await
+            };
+            match res {
+                Ok((url, pl)) => {
+                    reload_failures = 0;
+                    t.media_url = url;
+                    let old_last = t.playlist.segments.last().map(|s| s.sequence);
+                    changed = pl.segments.last().map(|s| s.sequence) != old_last || pl.end_list != t.playlist.end_list;
+                    if got_forbidden {
+                        t.source = source;
+                    }
+                    t.playlist = pl;
+                }
+                Err(RecordError::Drm(m)) => return Err(RecordError::Drm(m)),
+                Err(RecordError::Forbidden(m)) if !got_forbidden => {
+                    // The media playlist itself expired: go back to the original URL.
+                    forbidden += 1;
+                    if forbidden > 3 {
+                        return Err(RecordError::Forbidden(m));
+                    }
+                    match self.resolve(&t.source.clone()).await {
+                        Ok((url, pl)) => {
+                            t.media_url = url;
+                            t.playlist = pl;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(e) => {
+                    if self.stopped() {
+                        return Ok(End::User);
+                    }
+                    reload_failures += 1;
+                    if self.opts.retries.is_some_and(|m| reload_failures > m) || !t.playlist.is_live() {
+                        return Err(e);
+                    }
+                    self.warn(t, format!("playlist reload failed ({e}); retrying"));
+                    changed = false;
+                    let cap = Duration::from_secs_f64((t.playlist.target_duration * 2.0).clamp(1.0, 10.0));
+                    if self.fetcher.http.sleep(Http::backoff(reload_failures, cap)).await.is_err() {
+                        return Ok(End::User);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Index of the first segment to record in a live window: 3 target durations from the end.
+pub(crate) fn live_start(pl: &MediaPlaylist) -> usize {
+    let want = 3.0 * pl.target_duration - 1e-6;
+    let mut acc = 0.0;
+    for i in (0..pl.segments.len()).rev() {
+        acc += pl.segments[i].duration;
+        if acc >= want {
+            return i;
+        }
+    }
+    0
+}
+
+/// Record an HLS stream whose first playlist (master or media) is `first`.
+pub(crate) async fn record_hls(
+    opts: &RecordOptions,
+    events: &EventSink,
+    http: Arc<Http>,
+    first: Resp,
+    naming: Naming,
+) -> Result<RecordSummary, RecordError> {
+    let fetcher = Fetcher {
+        http,
+        key_override: opts.key_hex,
+        keys: Default::default(),
+        inits: Default::default(),
+        cap: Duration::from_secs(10),
+    };
+    let mut ctx = Ctx { opts, events, fetcher, kind: "hls_basic", t0: Instant::now(), main_done: AtomicBool::new(false) };
+    let (main_src, main_url, main_pl, audio) = match parse_resp(&first)? {
+        Playlist::Master(m) => {
+            if let Some(r) = drm_signal(&Playlist::Master(m.clone())) {
+                return Err(RecordError::Drm(r));
+            }
+            let v = select_variant(&m, &opts.quality)
+                .ok_or_else(|| RecordError::Failure("the master playlist lists no playable variant".into()))?;
+            let index = m.variants.iter().position(|x| std::ptr::eq(x, v)).unwrap_or(0);
+            let (url, pl) = ctx.resolve(&Source::Media(v.uri.clone())).await?;
+            let audio = match select_audio(&m, v, opts.audio_lang.as_deref()) {
+                Some(r) => {
+                    let src = Source::Rendition { master: first.url.clone(), group: r.group_id.clone(), name: r.name.clone() };
+                    let (aurl, apl) = ctx.resolve(&Source::Media(r.uri.clone().expect("rendition uri"))).await?;
+                    Some((src, aurl, apl))
+                }
+                None => None,
+            };
+            (Source::Variant { master: first.url.clone(), index }, url, pl, audio)
+        }
+        Playlist::Media(m) => {
+            check_media(&m)?;
+            (Source::Media(first.url.clone()), first.url.clone(), m, None)
+        }
+    };
+    ctx.kind = if main_pl.segments.iter().any(|s| s.map.is_some()) {
+        "hls_m4s"
+    } else if main_pl.is_live() {
+        "hls_live"
+    } else {
+        "hls_basic"
+    };
+    let new_track = |main: bool, source: Source, media_url: Url, playlist: MediaPlaylist, sections: Sections| Track {
+        main,
+        source,
+        media_url,
+        playlist,
+        last_seq: None,
+        pending_disc: false,
+        sections,
+        stats: Stats::default(),
+        started: false,
+        written: Vec::new(),
+    };
+    let mut main = new_track(true, main_src, main_url, main_pl, Sections::new(naming.clone(), audio.is_some()));
+    let mut audio = audio.map(|(s, u, p)| new_track(false, s, u, p, Sections::audio(naming.clone())));
+    let ctx = ctx;
+    let main_fut = async {
+        let r = ctx.run(&mut main).await;
+        ctx.main_done.store(true, Ordering::Relaxed);
+        r
+    };
+    let audio_fut = async {
+        match audio.as_mut() {
+            Some(a) => Some(ctx.run(a).await),
+            None => None,
+        }
+    };
+    let (mr, ar) = tokio::join!(main_fut, audio_fut);
+    if let Some(Err(e)) = &ar {
+        let msg = format!("audio rendition: {e}");
+        ctx.warn(&mut main, msg);
+        if matches!(e, RecordError::Drm(_)) && main.stats.segments == 0 {
+            main.sections.discard();
+        }
+    }
+    if let (Err(RecordError::Drm(_)), true) = (&mr, main.stats.segments == 0) {
+        main.sections.discard();
+        if let Some(a) = audio.as_mut() {
+            a.sections.discard();
+        }
+    }
+    let files = finalize(&mut main.sections, audio.as_mut().map(|a| &mut a.sections), opts.format)
+        .map_err(RecordError::Failure);
+    if !main.started && main.stats.segments > 0 {
+        if let Ok(f) = &files {
+            if let Some(p) = f.first() {
+                events.emit(&RecordEvent::Start { path: p.display().to_string(), kind: ctx.kind.to_string() });
+            }
+        }
+    }
+    let end = mr?;
+    if let Some(Err(e)) = ar {
+        if matches!(e, RecordError::Drm(_)) {
+            return Err(e);
+        }
+    }
+    let files = files?;
+    let a_stats = audio.as_ref().map(|a| a.stats.clone()).unwrap_or_default();
+    Ok(RecordSummary {
+        kind: ctx.kind.to_string(),
+        files,
+        segments: main.stats.segments,
+        bytes: main.stats.bytes + a_stats.bytes,
+        recorded_secs: main.stats.recorded,
+        reason: match end {
+            End::Complete | End::Limit => StopReason::Complete,
+            End::User => StopReason::User,
+        },
+        missed_segments: main.stats.missed,
+        gap_segments: main.stats.gaps,
+        sequences: main.written,
+        warnings: main.stats.warnings,
+    })
+}

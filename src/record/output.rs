@@ -1,0 +1,432 @@
+//! Output sections and the final in-process remux.
+//!
+//! Segments are written in playlist order into a *raw* file per section:
+//! - MPEG-TS segments through [`TsJoiner`] (continuity counters, one program-wide timestamp
+//!   offset at discontinuities, PAT/PMT remapping). When the joiner reports a change of
+//!   codec or picture size, the segment is taken back out of the old section (the joiner
+//!   writes into a per-segment buffer) and starts a new section with a fresh joiner.
+//! - fMP4 segments: the init section (EXT-X-MAP) followed by the fragments; a different MAP
+//!   starts a new section.
+//! - anything else (packed ADTS audio): concatenated.
+//!
+//! When the wanted output is MPEG-TS, the input is TS and no separate audio rendition must
+//! be merged, the raw file *is* the output. Otherwise the raw file is a hidden temporary
+//! next to the output, remuxed at the end (TsDemuxer / Mp4Demuxer / AdtsDemuxer ->
+//! Mp4Writer (faststart) or TsWriter) and deleted.
+//!
+//! Naming: with `-o NAME.EXT` the first section is `NAME.EXT`, later ones `NAME_1.EXT`,
+//! `NAME_2.EXT`...; with `--rec-dir DIR` (or neither: the current directory) they are
+//! `DIR/stream_0.EXT`, `DIR/stream_1.EXT`...
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use media::demux::adts::AdtsDemuxer;
+use media::demux::mp4::Mp4Demuxer;
+use media::demux::ts::TsDemuxer;
+use media::mux::tsjoin::TsJoiner;
+use media::mux::{Muxer, OutputKind};
+use media::packet::{Demuxer, MediaKind, Packet, StreamInfo};
+
+/// Container of a section's raw file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RawKind {
+    Ts,
+    Fmp4,
+    Adts,
+}
+
+impl RawKind {
+    fn ext(self) -> &'static str {
+        match self {
+            RawKind::Ts => "ts",
+            RawKind::Fmp4 => "mp4",
+            RawKind::Adts => "aac",
+        }
+    }
+
+    /// From a segment's first bytes.
+    pub fn sniff(data: &[u8], has_map: bool) -> Option<RawKind> {
+        if has_map {
+            return Some(RawKind::Fmp4);
+        }
+        if TsDemuxer::probe(data) {
+            return Some(RawKind::Ts);
+        }
+        if media::demux::mp4::probe(data) {
+            return Some(RawKind::Fmp4);
+        }
+        if AdtsDemuxer::probe(data) || (data.starts_with(b"ID3") && {
+            let skip = media::demux::adts::id3v2_len(data).unwrap_or(0);
+            data.len() > skip && AdtsDemuxer::probe(&data[skip..])
+        }) {
+            return Some(RawKind::Adts);
+        }
+        None
+    }
+}
+
+/// Where section `n` goes.
+#[derive(Clone, Debug)]
+pub struct Naming {
+    pub output: Option<PathBuf>,
+    pub dir: PathBuf,
+    pub format: OutputKind,
+}
+
+impl Naming {
+    pub fn path(&self, n: usize) -> PathBuf {
+        let ext = match self.format {
+            OutputKind::Ts => "ts",
+            OutputKind::Mp4 => "mp4",
+        };
+        match &self.output {
+            Some(p) if n == 0 => p.clone(),
+            Some(p) => {
+                let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "stream".into());
+                let e = p.extension().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| ext.into());
+                p.with_file_name(format!("{stem}_{n}.{e}"))
+            }
+            None => self.dir.join(format!("stream_{n}.{ext}")),
+        }
+    }
+}
+
+/// Collects what a TsJoiner writes for one segment.
+#[derive(Clone, Default)]
+struct SharedBuf(Arc<Mutex<Vec<u8>>>);
+
+impl Write for SharedBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl SharedBuf {
+    fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+enum Cur {
+    Ts { joiner: TsJoiner<SharedBuf>, buf: SharedBuf, file: BufWriter<File> },
+    Concat { file: BufWriter<File>, map_id: Option<String> },
+}
+
+/// One finished or open section.
+#[derive(Clone, Debug)]
+pub struct Section {
+    pub raw: PathBuf,
+    pub raw_kind: RawKind,
+    pub final_path: PathBuf,
+}
+
+/// The raw sections of one track (the main variant, or a separate audio rendition).
+pub struct Sections {
+    naming: Naming,
+    /// A raw file is always a temporary (an audio rendition will be merged, or this is the
+    /// audio track itself).
+    force_temp: bool,
+    /// Audio track: its raw files are named after this prefix; never more than one section.
+    audio_of: Option<PathBuf>,
+    pub sections: Vec<Section>,
+    cur: Option<Cur>,
+    pub bytes_written: u64,
+}
+
+fn io<E: std::fmt::Display>(p: &Path) -> impl FnOnce(E) -> String + '_ {
+    move |e| format!("{}: {e}", p.display())
+}
+
+fn temp_path(final_path: &Path, tag: &str, kind: RawKind) -> PathBuf {
+    let name = final_path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "stream".into());
+    final_path.with_file_name(format!(".{name}.{tag}.{}", kind.ext()))
+}
+
+impl Sections {
+    pub fn new(naming: Naming, force_temp: bool) -> Sections {
+        Sections { naming, force_temp, audio_of: None, sections: Vec::new(), cur: None, bytes_written: 0 }
+    }
+
+    pub fn audio(naming: Naming) -> Sections {
+        let p = naming.path(0);
+        Sections { naming, force_temp: true, audio_of: Some(p), sections: Vec::new(), cur: None, bytes_written: 0 }
+    }
+
+    /// The file being written (playable for TS).
+    pub fn current_path(&self) -> Option<&Path> {
+        self.sections.last().map(|s| s.raw.as_path())
+    }
+
+    fn open_section(&mut self, kind: RawKind) -> Result<BufWriter<File>, String> {
+        let n = self.sections.len();
+        let (final_path, raw) = match &self.audio_of {
+            Some(p) => (p.clone(), temp_path(p, "audio", kind)),
+            None => {
+                let f = self.naming.path(n);
+                let raw = if kind == RawKind::Ts && self.naming.format == OutputKind::Ts && !self.force_temp {
+                    f.clone()
+                } else {
+                    temp_path(&f, "rec", kind)
+                };
+                (f, raw)
+            }
+        };
+        if let Some(d) = raw.parent() {
+            if !d.as_os_str().is_empty() {
+                std::fs::create_dir_all(d).map_err(io(d))?;
+            }
+        }
+        let f = File::create(&raw).map_err(io(&raw))?;
+        self.sections.push(Section { raw, raw_kind: kind, final_path });
+        Ok(BufWriter::with_capacity(1 << 20, f))
+    }
+
+    fn close_cur(&mut self) -> Result<(), String> {
+        let path = self.sections.last().map(|s| s.raw.clone()).unwrap_or_default();
+        match self.cur.take() {
+            Some(Cur::Ts { joiner, buf, mut file }) => {
+                joiner.finish().map_err(io(&path))?;
+                file.write_all(&buf.take()).map_err(io(&path))?;
+                file.flush().map_err(io(&path))?;
+            }
+            Some(Cur::Concat { mut file, .. }) => file.flush().map_err(io(&path))?,
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Append one segment (decrypted). `init`: its EXT-X-MAP bytes and an identity for
+    /// the map. Returns true when a new section was started (after the first).
+    pub fn push(&mut self, data: &[u8], discontinuity: bool, init: Option<(&[u8], String)>) -> Result<bool, String> {
+        let kind = match &self.cur {
+            Some(Cur::Ts { .. }) => RawKind::Ts,
+            Some(Cur::Concat { .. }) => self.sections.last().map(|s| s.raw_kind).unwrap_or(RawKind::Adts),
+            None => RawKind::sniff(data, init.is_some())
+                .ok_or_else(|| "unsupported segment format (not MPEG-TS, fMP4 or ADTS)".to_string())?,
+        };
+        let mut new_section = false;
+        match kind {
+            RawKind::Ts => {
+                if self.cur.is_none() {
+                    let file = self.open_section(RawKind::Ts)?;
+                    let buf = SharedBuf::default();
+                    self.cur = Some(Cur::Ts { joiner: TsJoiner::new(buf.clone()), buf, file });
+                }
+                let Some(Cur::Ts { joiner, buf, file }) = &mut self.cur else { unreachable!() };
+                let info = joiner.push_segment(data, discontinuity).map_err(|e| e.to_string())?;
+                let out = buf.take();
+                if info.codec_change && joiner.segments() > 1 && self.audio_of.is_none() {
+                    // Start a new section with this segment.
+                    self.close_cur()?;
+                    let file = self.open_section(RawKind::Ts)?;
+                    let buf = SharedBuf::default();
+                    let mut joiner = TsJoiner::new(buf.clone());
+                    joiner.push_segment(data, false).map_err(|e| e.to_string())?;
+                    let out = buf.take();
+                    self.bytes_written += out.len() as u64;
+                    let mut file = file;
+                    let p = self.sections.last().map(|s| s.raw.clone()).unwrap_or_default();
+                    file.write_all(&out).map_err(io(&p))?;
+                    self.cur = Some(Cur::Ts { joiner, buf, file });
+                    new_section = true;
+                } else {
+                    self.bytes_written += out.len() as u64;
+                    file.write_all(&out).map_err(|e| e.to_string())?;
+                }
+            }
+            RawKind::Fmp4 | RawKind::Adts => {
+                let map_id = init.as_ref().map(|(_, id)| id.clone());
+                let same = matches!(&self.cur, Some(Cur::Concat { map_id: m, .. }) if *m == map_id);
+                if !same {
+                    if self.cur.is_some() {
+                        if self.audio_of.is_some() {
+                            // One audio section: later init sections are appended as they are.
+                        }
+                        self.close_cur()?;
+                        new_section = self.audio_of.is_none();
+                    }
+                    let mut file = self.open_section(kind)?;
+                    if let Some((b, _)) = &init {
+                        file.write_all(b).map_err(|e| e.to_string())?;
+                        self.bytes_written += b.len() as u64;
+                    }
+                    self.cur = Some(Cur::Concat { file, map_id });
+                }
+                let Some(Cur::Concat { file, .. }) = &mut self.cur else { unreachable!() };
+                file.write_all(data).map_err(|e| e.to_string())?;
+                self.bytes_written += data.len() as u64;
+            }
+        }
+        Ok(new_section)
+    }
+
+    /// Flush the open section.
+    pub fn close(&mut self) -> Result<(), String> {
+        self.close_cur()
+    }
+
+    /// Flush what was written so far (live: keep the file playable).
+    pub fn flush(&mut self) {
+        match &mut self.cur {
+            Some(Cur::Ts { file, .. }) | Some(Cur::Concat { file, .. }) => {
+                let _ = file.flush();
+            }
+            None => {}
+        }
+    }
+
+    /// Remove every raw file (an error before anything useful was written).
+    pub fn discard(&mut self) {
+        self.cur = None;
+        for s in &self.sections {
+            let _ = std::fs::remove_file(&s.raw);
+        }
+        self.sections.clear();
+    }
+}
+
+fn open_demuxer(path: &Path, kind: RawKind) -> Result<Box<dyn Demuxer>, String> {
+    let e = |e: media::Error| format!("{}: {e}", path.display());
+    Ok(match kind {
+        RawKind::Ts => Box::new(TsDemuxer::open(path).map_err(e)?),
+        RawKind::Fmp4 => Box::new(Mp4Demuxer::open(path).map_err(e)?),
+        RawKind::Adts => Box::new(AdtsDemuxer::open(path).map_err(e)?),
+    })
+}
+
+/// Remux `main` (and the audio of `audio`, replacing `main`'s own audio) into `out`.
+/// Streams other than H.264/AAC are dropped for MP4 output.
+pub fn remux(main: (&Path, RawKind), audio: Option<(&Path, RawKind)>, out: &Path, format: OutputKind) -> Result<u64, String> {
+    let mut inputs: Vec<Box<dyn Demuxer>> = vec![open_demuxer(main.0, main.1)?];
+    if let Some((p, k)) = audio {
+        inputs.push(open_demuxer(p, k)?);
+    }
+    // (input, input stream) -> output stream
+    let mut map: Vec<Vec<Option<usize>>> = Vec::new();
+    let mut streams: Vec<StreamInfo> = Vec::new();
+    let n_inputs = inputs.len();
+    for (i, d) in inputs.iter().enumerate() {
+        let mut m = Vec::new();
+        for s in d.streams() {
+            let keep = if n_inputs > 1 && i == 0 {
+                s.kind == MediaKind::Video
+            } else if n_inputs > 1 {
+                s.kind == MediaKind::Audio
+            } else {
+                true
+            };
+            let supported = matches!(s.codec, media::packet::Codec::H264 | media::packet::Codec::Aac);
+            let taken = streams.iter().any(|o| o.kind == s.kind);
+            if keep && supported && !taken {
+                let mut info = s.clone();
+                info.index = streams.len();
+                m.push(Some(streams.len()));
+                streams.push(info);
+            } else {
+                m.push(None);
+            }
+        }
+        map.push(m);
+    }
+    if streams.is_empty() {
+        return Err(format!("{}: no H.264/AAC stream to write", main.0.display()));
+    }
+    if let Some(d) = out.parent() {
+        if !d.as_os_str().is_empty() {
+            let _ = std::fs::create_dir_all(d);
+        }
+    }
+    let mut mux = Muxer::create(format, out, &streams).map_err(|e| format!("{}: {e}", out.display()))?;
+    // Read ahead a little to find where the earliest stream starts: one offset for all
+    // streams (A/V sync kept) so the output starts at 0.
+    let mut queues: Vec<std::collections::VecDeque<Packet>> = Vec::new();
+    let mut ended = vec![false; inputs.len()];
+    for i in 0..inputs.len() {
+        let mut q = std::collections::VecDeque::new();
+        while q.len() < 256 {
+            match next(&mut inputs[i], &map[i])? {
+                Some(p) => q.push_back(p),
+                None => {
+                    ended[i] = true;
+                    break;
+                }
+            }
+        }
+        queues.push(q);
+    }
+    let start_secs = queues
+        .iter()
+        .flatten()
+        .map(|p| p.dts.min(p.pts) as f64 / streams[p.stream].timebase as f64)
+        .fold(f64::INFINITY, f64::min);
+    let shift: Vec<i64> = streams
+        .iter()
+        .map(|s| if start_secs.is_finite() { (start_secs * s.timebase as f64).round() as i64 } else { 0 })
+        .collect();
+    let mut last_dts: Vec<Option<i64>> = vec![None; streams.len()];
+    loop {
+        for i in 0..inputs.len() {
+            if queues[i].is_empty() && !ended[i] {
+                match next(&mut inputs[i], &map[i])? {
+                    Some(p) => queues[i].push_back(p),
+                    None => ended[i] = true,
+                }
+            }
+        }
+        let mut best: Option<(usize, f64)> = None;
+        for (i, q) in queues.iter().enumerate() {
+            if let Some(p) = q.front() {
+                let t = p.dts as f64 / streams[p.stream].timebase as f64;
+                if best.is_none_or(|(_, bt)| t < bt) {
+                    best = Some((i, t));
+                }
+            }
+        }
+        let Some((i, _)) = best else { break };
+        let mut p = queues[i].pop_front().expect("head");
+        p.dts -= shift[p.stream];
+        p.pts -= shift[p.stream];
+        if last_dts[p.stream].is_some_and(|l| p.dts <= l) {
+            continue; // non-increasing DTS: drop rather than fail the whole file
+        }
+        last_dts[p.stream] = Some(p.dts);
+        mux.write(&p).map_err(|e| format!("{}: {e}", out.display()))?;
+    }
+    mux.finish().map_err(|e| format!("{}: {e}", out.display()))
+}
+
+/// Turn raw sections into the final files; delete temporaries. Returns the final paths.
+pub fn finalize(main: &mut Sections, audio: Option<&mut Sections>, format: OutputKind) -> Result<Vec<PathBuf>, String> {
+    main.close()?;
+    let audio_raw = match audio {
+        Some(a) => {
+            a.close()?;
+            a.sections.first().map(|s| (s.raw.clone(), s.raw_kind))
+        }
+        None => None,
+    };
+    let mut out = Vec::new();
+    let mut result = Ok(());
+    for (i, s) in main.sections.iter().enumerate() {
+        if s.raw != s.final_path {
+            let a = if i == 0 { audio_raw.as_ref().map(|(p, k)| (p.as_path(), *k)) } else { None };
+            if let Err(e) = remux((&s.raw, s.raw_kind), a, &s.final_path, format) {
+                result = Err(e);
+                continue;
+            }
+            let _ = std::fs::remove_file(&s.raw);
+        }
+        out.push(s.final_path.clone());
+    }
+    if let Some((p, _)) = audio_raw {
+        let _ = std::fs::remove_file(p);
+    }
+    result.map(|_| out)
+}
