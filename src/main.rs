@@ -63,6 +63,65 @@ enum Cmd {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Record a stream: direct MP4, HLS VOD, live HLS or fMP4 HLS, into TS or MP4.
+    Record {
+        /// The stream URL (MP4 file or HLS playlist, master or media).
+        url: String,
+        /// Output file (default: stream_0.ts in --rec-dir).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Folder for section files stream_N.ts|mp4 when -o is not given.
+        #[arg(long)]
+        rec_dir: Option<PathBuf>,
+        /// Output container.
+        #[arg(long, value_enum, default_value = "ts")]
+        format: Fmt,
+        /// Recorder: auto, mp4, hls_basic, hls_live, hls_m4s.
+        #[arg(long = "type", default_value = "auto")]
+        kind: String,
+        /// Variant: best, worst, 720p, or a minimum bandwidth in bit/s.
+        #[arg(long, default_value = "best")]
+        quality: String,
+        /// Alternative audio rendition language.
+        #[arg(long)]
+        audio: Option<String>,
+        /// Extra request header 'Name: value' (repeatable).
+        #[arg(long = "header")]
+        headers: Vec<String>,
+        /// Netscape cookies.txt for playlists, keys and segments.
+        #[arg(long)]
+        cookies: Option<PathBuf>,
+        /// User-Agent header.
+        #[arg(long)]
+        user_agent: Option<String>,
+        /// AES-128 key as 32 hex digits (overrides the playlist's key URI).
+        #[arg(long)]
+        key: Option<String>,
+        /// Live: start at the window start instead of 3 target durations from the edge.
+        #[arg(long)]
+        live_from_start: bool,
+        /// Stop after this many seconds of recorded media.
+        #[arg(long)]
+        max_duration: Option<f64>,
+        /// Parallel segment downloads (VOD).
+        #[arg(short = 'j', long, default_value_t = 4)]
+        jobs: usize,
+        /// Segments before the `start` event.
+        #[arg(long, default_value_t = 5)]
+        buffering: usize,
+        /// Retries per request: a number or `inf` (default inf).
+        #[arg(long, default_value = "inf")]
+        retries: String,
+        /// Events as JSON lines on stdout: `json`.
+        #[arg(long)]
+        events: Option<String>,
+        /// Also broadcast events to every client of a TCP server on HOST:PORT.
+        #[arg(long)]
+        events_socket: Option<String>,
+        /// No progress messages.
+        #[arg(short, long)]
+        quiet: bool,
+    },
     /// Download and compile MTS Link (webinar.ru) records from their links.
     Webinar {
         /// Record links (record-file, quick meeting, /j/, token form) or event pages.
@@ -130,6 +189,48 @@ fn main() -> ExitCode {
         });
     }
     match cli.cmd {
+        Cmd::Record {
+            url,
+            output,
+            rec_dir,
+            format,
+            kind,
+            quality,
+            audio,
+            headers,
+            cookies,
+            user_agent,
+            key,
+            live_from_start,
+            max_duration,
+            jobs,
+            buffering,
+            retries,
+            events,
+            events_socket,
+            quiet,
+        } => run_record(RecordCli {
+            url,
+            output,
+            rec_dir,
+            format,
+            kind,
+            quality,
+            audio,
+            headers,
+            cookies,
+            user_agent,
+            key,
+            live_from_start,
+            max_duration,
+            jobs,
+            buffering,
+            retries,
+            events,
+            events_socket,
+            quiet,
+            cancel: cancel.clone(),
+        }),
         Cmd::Webinar {
             links,
             input,
@@ -233,4 +334,113 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+struct RecordCli {
+    url: String,
+    output: Option<PathBuf>,
+    rec_dir: Option<PathBuf>,
+    format: Fmt,
+    kind: String,
+    quality: String,
+    audio: Option<String>,
+    headers: Vec<String>,
+    cookies: Option<PathBuf>,
+    user_agent: Option<String>,
+    key: Option<String>,
+    live_from_start: bool,
+    max_duration: Option<f64>,
+    jobs: usize,
+    buffering: usize,
+    retries: String,
+    events: Option<String>,
+    events_socket: Option<String>,
+    quiet: bool,
+    cancel: Arc<AtomicBool>,
+}
+
+fn run_record(a: RecordCli) -> ExitCode {
+    use stitch::record::{self, EventSink, RecordOptions, RecorderKind};
+    let fail = |msg: String| {
+        eprintln!("stitch: error: {msg}");
+        ExitCode::from(2)
+    };
+    let mut opts = RecordOptions::new(a.url.clone());
+    opts.output = a.output;
+    opts.rec_dir = a.rec_dir;
+    opts.format = a.format.into();
+    opts.kind = match a.kind.parse::<RecorderKind>() {
+        Ok(k) => k,
+        Err(e) => return fail(format!("--type: {e}")),
+    };
+    opts.quality = match a.quality.parse() {
+        Ok(q) => q,
+        Err(e) => return fail(format!("--quality: {e}")),
+    };
+    opts.audio_lang = a.audio;
+    for h in &a.headers {
+        match h.split_once(':') {
+            Some((k, v)) if !k.trim().is_empty() => opts.headers.push((k.trim().to_string(), v.trim().to_string())),
+            _ => return fail(format!("--header '{h}' is not 'Name: value'")),
+        }
+    }
+    opts.cookies_file = a.cookies;
+    opts.user_agent = a.user_agent;
+    if let Some(k) = &a.key {
+        opts.key_hex = match record::parse_key_hex(k) {
+            Ok(k) => Some(k),
+            Err(e) => return fail(format!("--key: {e}")),
+        };
+    }
+    opts.live_from_start = a.live_from_start;
+    opts.max_duration = a.max_duration;
+    opts.jobs = a.jobs.max(1);
+    opts.buffering = a.buffering;
+    opts.retries = match a.retries.as_str() {
+        "inf" | "infinite" => None,
+        n => match n.parse() {
+            Ok(n) => Some(n),
+            Err(_) => return fail(format!("--retries '{n}' is not a number or 'inf'")),
+        },
+    };
+    let mut sink = match a.events.as_deref() {
+        None => EventSink::none(),
+        Some("json") => EventSink::stdout(),
+        Some(other) => return fail(format!("--events '{other}': only 'json' is supported")),
+    };
+    if let Some(addr) = &a.events_socket {
+        sink = match sink.with_socket(addr) {
+            Ok(s) => s,
+            Err(e) => return fail(format!("--events-socket {addr}: {e}")),
+        };
+    }
+    match record::record(&opts, &sink, a.cancel.clone()) {
+        Ok(s) => {
+            if !a.quiet {
+                eprintln!(
+                    "recorded {} segments, {:.1} s, {:.1} MB into {}",
+                    s.segments,
+                    s.recorded_secs,
+                    s.bytes as f64 / 1e6,
+                    s.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
+                );
+                for w in &s.warnings {
+                    eprintln!("  warning: {w}");
+                }
+            }
+            if a.cancel.load(Ordering::SeqCst) {
+                ExitCode::from(130)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("stitch: error [{}]: {e}", serde_error_id(&e));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn serde_error_id(e: &stitch::record::RecordError) -> String {
+    serde_json::to_value(e.error_id()).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }

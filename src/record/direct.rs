@@ -35,13 +35,17 @@ pub(crate) async fn record_mp4(
     let target = match opts.format {
         OutputKind::Mp4 => final_path.clone(),
         OutputKind::Ts => {
-            let name = final_path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = final_path
+                .file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
             final_path.with_file_name(format!(".{name}.rec.mp4"))
         }
     };
     if let Some(d) = target.parent() {
         if !d.as_os_str().is_empty() {
-            std::fs::create_dir_all(d).map_err(|e| RecordError::Failure(format!("{}: {e}", d.display())))?;
+            std::fs::create_dir_all(d)
+                .map_err(|e| RecordError::Failure(format!("{}: {e}", d.display())))?;
         }
     }
     let part = part(&target);
@@ -66,7 +70,12 @@ pub(crate) async fn record_mp4(
     let mut chunks = 0u64;
     loop {
         if http.stopped() {
-            return Ok(RecordSummary { kind: "mp4".into(), reason: StopReason::User, bytes: received, ..Default::default() });
+            return Ok(RecordSummary {
+                kind: "mp4".into(),
+                reason: StopReason::User,
+                bytes: received,
+                ..Default::default()
+            });
         }
         let have = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
         if total.is_some_and(|t| have == t && t > 0) {
@@ -77,14 +86,23 @@ pub(crate) async fn record_mp4(
             continue;
         }
         let range = (have > 0).then(|| format!("bytes={have}-"));
-        let reason: String = match http.request(reqwest::Method::GET, url, range.as_deref()).send().await {
+        let reason: String = match http
+            .request(reqwest::Method::GET, url, range.as_deref())
+            .send()
+            .await
+        {
             Ok(mut resp) => {
                 let st = resp.status().as_u16();
                 let mut append = false;
                 match st {
                     206 => {
                         append = true;
-                        if let Some(t) = resp.headers().get(reqwest::header::CONTENT_RANGE).and_then(|v| v.to_str().ok()).and_then(content_range_total) {
+                        if let Some(t) = resp
+                            .headers()
+                            .get(reqwest::header::CONTENT_RANGE)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(content_range_total)
+                        {
                             total = Some(t);
                         }
                     }
@@ -94,7 +112,11 @@ pub(crate) async fn record_mp4(
                         }
                     }
                     416 => {
-                        let t = resp.headers().get(reqwest::header::CONTENT_RANGE).and_then(|v| v.to_str().ok()).and_then(content_range_total);
+                        let t = resp
+                            .headers()
+                            .get(reqwest::header::CONTENT_RANGE)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(content_range_total);
                         if t == Some(have) {
                             break;
                         }
@@ -119,7 +141,12 @@ pub(crate) async fn record_mp4(
                     loop {
                         if http.stopped() {
                             let _ = f.flush();
-                            return Ok(RecordSummary { kind: "mp4".into(), reason: StopReason::User, bytes: received, ..Default::default() });
+                            return Ok(RecordSummary {
+                                kind: "mp4".into(),
+                                reason: StopReason::User,
+                                bytes: received,
+                                ..Default::default()
+                            });
                         }
                         match resp.chunk().await {
                             Ok(Some(c)) => {
@@ -129,16 +156,22 @@ pub(crate) async fn record_mp4(
                                 failures = 0;
                                 if !started {
                                     started = true;
-                                    events.emit(&RecordEvent::Start { path: final_path.display().to_string(), kind: "mp4".into() });
+                                    events.emit(&RecordEvent::Start {
+                                        path: final_path.display().to_string(),
+                                        kind: "mp4".into(),
+                                    });
                                 }
                                 let pos = f.metadata().map(|m| m.len()).unwrap_or(0);
                                 let step = total.map(|t| t / 50).unwrap_or(u64::MAX).max(1);
-                                if pos - last_report.1.min(pos) >= step || last_report.0.elapsed() >= Duration::from_secs(3) {
+                                if pos - last_report.1.min(pos) >= step
+                                    || last_report.0.elapsed() >= Duration::from_secs(3)
+                                {
                                     last_report = (Instant::now(), pos);
                                     events.emit(&RecordEvent::Progress {
                                         segments: chunks,
                                         bytes: pos,
-                                        speed_bps: received as f64 / t0.elapsed().as_secs_f64().max(1e-3),
+                                        speed_bps: received as f64
+                                            / t0.elapsed().as_secs_f64().max(1e-3),
                                         recorded_secs: 0.0,
                                     });
                                 }
@@ -170,19 +203,35 @@ pub(crate) async fn record_mp4(
         };
         failures += 1;
         if http.exhausted(failures) {
-            return Err(RecordError::Failure(format!("giving up after {failures} attempts: {reason}")));
+            return Err(RecordError::Failure(format!(
+                "giving up after {failures} attempts: {reason}"
+            )));
         }
         eprintln!("warning: {reason}; retrying");
-        if http.sleep(Http::backoff(failures, Duration::from_secs(10))).await.is_err() {
-            return Ok(RecordSummary { kind: "mp4".into(), reason: StopReason::User, bytes: received, ..Default::default() });
+        if http
+            .sleep(Http::backoff(failures, Duration::from_secs(10)))
+            .await
+            .is_err()
+        {
+            return Ok(RecordSummary {
+                kind: "mp4".into(),
+                reason: StopReason::User,
+                bytes: received,
+                ..Default::default()
+            });
         }
     }
-    std::fs::rename(&part, &target).map_err(|e| RecordError::Failure(format!("{}: {e}", target.display())))?;
+    std::fs::rename(&part, &target)
+        .map_err(|e| RecordError::Failure(format!("{}: {e}", target.display())))?;
     if !started {
-        events.emit(&RecordEvent::Start { path: final_path.display().to_string(), kind: "mp4".into() });
+        events.emit(&RecordEvent::Start {
+            path: final_path.display().to_string(),
+            kind: "mp4".into(),
+        });
     }
     if target != final_path {
-        remux((&target, RawKind::Fmp4), None, &final_path, OutputKind::Ts).map_err(RecordError::Failure)?;
+        remux((&target, RawKind::Fmp4), None, &final_path, OutputKind::Ts)
+            .map_err(RecordError::Failure)?;
         let _ = std::fs::remove_file(&target);
     }
     let size = std::fs::metadata(&final_path).map(|m| m.len()).unwrap_or(0);

@@ -58,10 +58,12 @@ impl RawKind {
         if media::demux::mp4::probe(data) {
             return Some(RawKind::Fmp4);
         }
-        if AdtsDemuxer::probe(data) || (data.starts_with(b"ID3") && {
-            let skip = media::demux::adts::id3v2_len(data).unwrap_or(0);
-            data.len() > skip && AdtsDemuxer::probe(&data[skip..])
-        }) {
+        if AdtsDemuxer::probe(data)
+            || (data.starts_with(b"ID3") && {
+                let skip = media::demux::adts::id3v2_len(data).unwrap_or(0);
+                data.len() > skip && AdtsDemuxer::probe(&data[skip..])
+            })
+        {
             return Some(RawKind::Adts);
         }
         None
@@ -85,8 +87,14 @@ impl Naming {
         match &self.output {
             Some(p) if n == 0 => p.clone(),
             Some(p) => {
-                let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "stream".into());
-                let e = p.extension().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| ext.into());
+                let stem = p
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "stream".into());
+                let e = p
+                    .extension()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| ext.into());
                 p.with_file_name(format!("{stem}_{n}.{e}"))
             }
             None => self.dir.join(format!("stream_{n}.{ext}")),
@@ -100,7 +108,10 @@ struct SharedBuf(Arc<Mutex<Vec<u8>>>);
 
 impl Write for SharedBuf {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(b);
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(b);
         Ok(b.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -115,8 +126,15 @@ impl SharedBuf {
 }
 
 enum Cur {
-    Ts { joiner: TsJoiner<SharedBuf>, buf: SharedBuf, file: BufWriter<File> },
-    Concat { file: BufWriter<File>, map_id: Option<String> },
+    Ts {
+        joiner: Box<TsJoiner<SharedBuf>>,
+        buf: SharedBuf,
+        file: BufWriter<File>,
+    },
+    Concat {
+        file: BufWriter<File>,
+        map_id: Option<String>,
+    },
 }
 
 /// One finished or open section.
@@ -145,18 +163,35 @@ fn io<E: std::fmt::Display>(p: &Path) -> impl FnOnce(E) -> String + '_ {
 }
 
 fn temp_path(final_path: &Path, tag: &str, kind: RawKind) -> PathBuf {
-    let name = final_path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "stream".into());
+    let name = final_path
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "stream".into());
     final_path.with_file_name(format!(".{name}.{tag}.{}", kind.ext()))
 }
 
 impl Sections {
     pub fn new(naming: Naming, force_temp: bool) -> Sections {
-        Sections { naming, force_temp, audio_of: None, sections: Vec::new(), cur: None, bytes_written: 0 }
+        Sections {
+            naming,
+            force_temp,
+            audio_of: None,
+            sections: Vec::new(),
+            cur: None,
+            bytes_written: 0,
+        }
     }
 
     pub fn audio(naming: Naming) -> Sections {
         let p = naming.path(0);
-        Sections { naming, force_temp: true, audio_of: Some(p), sections: Vec::new(), cur: None, bytes_written: 0 }
+        Sections {
+            naming,
+            force_temp: true,
+            audio_of: Some(p),
+            sections: Vec::new(),
+            cur: None,
+            bytes_written: 0,
+        }
     }
 
     /// The file being written (playable for TS).
@@ -170,7 +205,10 @@ impl Sections {
             Some(p) => (p.clone(), temp_path(p, "audio", kind)),
             None => {
                 let f = self.naming.path(n);
-                let raw = if kind == RawKind::Ts && self.naming.format == OutputKind::Ts && !self.force_temp {
+                let raw = if kind == RawKind::Ts
+                    && self.naming.format == OutputKind::Ts
+                    && !self.force_temp
+                {
                     f.clone()
                 } else {
                     temp_path(&f, "rec", kind)
@@ -184,14 +222,26 @@ impl Sections {
             }
         }
         let f = File::create(&raw).map_err(io(&raw))?;
-        self.sections.push(Section { raw, raw_kind: kind, final_path });
+        self.sections.push(Section {
+            raw,
+            raw_kind: kind,
+            final_path,
+        });
         Ok(BufWriter::with_capacity(1 << 20, f))
     }
 
     fn close_cur(&mut self) -> Result<(), String> {
-        let path = self.sections.last().map(|s| s.raw.clone()).unwrap_or_default();
+        let path = self
+            .sections
+            .last()
+            .map(|s| s.raw.clone())
+            .unwrap_or_default();
         match self.cur.take() {
-            Some(Cur::Ts { joiner, buf, mut file }) => {
+            Some(Cur::Ts {
+                joiner,
+                buf,
+                mut file,
+            }) => {
                 joiner.finish().map_err(io(&path))?;
                 file.write_all(&buf.take()).map_err(io(&path))?;
                 file.flush().map_err(io(&path))?;
@@ -204,12 +254,22 @@ impl Sections {
 
     /// Append one segment (decrypted). `init`: its EXT-X-MAP bytes and an identity for
     /// the map. Returns true when a new section was started (after the first).
-    pub fn push(&mut self, data: &[u8], discontinuity: bool, init: Option<(&[u8], String)>) -> Result<bool, String> {
+    pub fn push(
+        &mut self,
+        data: &[u8],
+        discontinuity: bool,
+        init: Option<(&[u8], String)>,
+    ) -> Result<bool, String> {
         let kind = match &self.cur {
             Some(Cur::Ts { .. }) => RawKind::Ts,
-            Some(Cur::Concat { .. }) => self.sections.last().map(|s| s.raw_kind).unwrap_or(RawKind::Adts),
-            None => RawKind::sniff(data, init.is_some())
-                .ok_or_else(|| "unsupported segment format (not MPEG-TS, fMP4 or ADTS)".to_string())?,
+            Some(Cur::Concat { .. }) => self
+                .sections
+                .last()
+                .map(|s| s.raw_kind)
+                .unwrap_or(RawKind::Adts),
+            None => RawKind::sniff(data, init.is_some()).ok_or_else(|| {
+                "unsupported segment format (not MPEG-TS, fMP4 or ADTS)".to_string()
+            })?,
         };
         let mut new_section = false;
         match kind {
@@ -217,22 +277,36 @@ impl Sections {
                 if self.cur.is_none() {
                     let file = self.open_section(RawKind::Ts)?;
                     let buf = SharedBuf::default();
-                    self.cur = Some(Cur::Ts { joiner: TsJoiner::new(buf.clone()), buf, file });
+                    self.cur = Some(Cur::Ts {
+                        joiner: Box::new(TsJoiner::new(buf.clone())),
+                        buf,
+                        file,
+                    });
                 }
-                let Some(Cur::Ts { joiner, buf, file }) = &mut self.cur else { unreachable!() };
-                let info = joiner.push_segment(data, discontinuity).map_err(|e| e.to_string())?;
+                let Some(Cur::Ts { joiner, buf, file }) = &mut self.cur else {
+                    unreachable!()
+                };
+                let info = joiner
+                    .push_segment(data, discontinuity)
+                    .map_err(|e| e.to_string())?;
                 let out = buf.take();
                 if info.codec_change && joiner.segments() > 1 && self.audio_of.is_none() {
                     // Start a new section with this segment.
                     self.close_cur()?;
                     let file = self.open_section(RawKind::Ts)?;
                     let buf = SharedBuf::default();
-                    let mut joiner = TsJoiner::new(buf.clone());
-                    joiner.push_segment(data, false).map_err(|e| e.to_string())?;
+                    let mut joiner = Box::new(TsJoiner::new(buf.clone()));
+                    joiner
+                        .push_segment(data, false)
+                        .map_err(|e| e.to_string())?;
                     let out = buf.take();
                     self.bytes_written += out.len() as u64;
                     let mut file = file;
-                    let p = self.sections.last().map(|s| s.raw.clone()).unwrap_or_default();
+                    let p = self
+                        .sections
+                        .last()
+                        .map(|s| s.raw.clone())
+                        .unwrap_or_default();
                     file.write_all(&out).map_err(io(&p))?;
                     self.cur = Some(Cur::Ts { joiner, buf, file });
                     new_section = true;
@@ -259,7 +333,9 @@ impl Sections {
                     }
                     self.cur = Some(Cur::Concat { file, map_id });
                 }
-                let Some(Cur::Concat { file, .. }) = &mut self.cur else { unreachable!() };
+                let Some(Cur::Concat { file, .. }) = &mut self.cur else {
+                    unreachable!()
+                };
                 file.write_all(data).map_err(|e| e.to_string())?;
                 self.bytes_written += data.len() as u64;
             }
@@ -303,7 +379,12 @@ fn open_demuxer(path: &Path, kind: RawKind) -> Result<Box<dyn Demuxer>, String> 
 
 /// Remux `main` (and the audio of `audio`, replacing `main`'s own audio) into `out`.
 /// Streams other than H.264/AAC are dropped for MP4 output.
-pub fn remux(main: (&Path, RawKind), audio: Option<(&Path, RawKind)>, out: &Path, format: OutputKind) -> Result<u64, String> {
+pub fn remux(
+    main: (&Path, RawKind),
+    audio: Option<(&Path, RawKind)>,
+    out: &Path,
+    format: OutputKind,
+) -> Result<u64, String> {
     let mut inputs: Vec<Box<dyn Demuxer>> = vec![open_demuxer(main.0, main.1)?];
     if let Some((p, k)) = audio {
         inputs.push(open_demuxer(p, k)?);
@@ -322,7 +403,10 @@ pub fn remux(main: (&Path, RawKind), audio: Option<(&Path, RawKind)>, out: &Path
             } else {
                 true
             };
-            let supported = matches!(s.codec, media::packet::Codec::H264 | media::packet::Codec::Aac);
+            let supported = matches!(
+                s.codec,
+                media::packet::Codec::H264 | media::packet::Codec::Aac
+            );
             let taken = streams.iter().any(|o| o.kind == s.kind);
             if keep && supported && !taken {
                 let mut info = s.clone();
@@ -336,14 +420,34 @@ pub fn remux(main: (&Path, RawKind), audio: Option<(&Path, RawKind)>, out: &Path
         map.push(m);
     }
     if streams.is_empty() {
-        return Err(format!("{}: no H.264/AAC stream to write", main.0.display()));
+        return Err(format!(
+            "{}: no H.264/AAC stream to write",
+            main.0.display()
+        ));
     }
     if let Some(d) = out.parent() {
         if !d.as_os_str().is_empty() {
             let _ = std::fs::create_dir_all(d);
         }
     }
-    let mut mux = Muxer::create(format, out, &streams).map_err(|e| format!("{}: {e}", out.display()))?;
+    let mut mux =
+        Muxer::create(format, out, &streams).map_err(|e| format!("{}: {e}", out.display()))?;
+    let next =
+        |d: &mut Box<dyn Demuxer>, m: &Vec<Option<usize>>| -> Result<Option<Packet>, String> {
+            loop {
+                match d.next_packet() {
+                    Ok(Some(mut p)) => {
+                        if let Some(Some(o)) = m.get(p.stream) {
+                            p.stream = *o;
+                            return Ok(Some(p));
+                        }
+                    }
+                    Ok(None) => return Ok(None),
+                    // A damaged tail (a live recording cut short): keep what we have.
+                    Err(_) => return Ok(None),
+                }
+            }
+        };
     // Read ahead a little to find where the earliest stream starts: one offset for all
     // streams (A/V sync kept) so the output starts at 0.
     let mut queues: Vec<std::collections::VecDeque<Packet>> = Vec::new();
@@ -368,7 +472,13 @@ pub fn remux(main: (&Path, RawKind), audio: Option<(&Path, RawKind)>, out: &Path
         .fold(f64::INFINITY, f64::min);
     let shift: Vec<i64> = streams
         .iter()
-        .map(|s| if start_secs.is_finite() { (start_secs * s.timebase as f64).round() as i64 } else { 0 })
+        .map(|s| {
+            if start_secs.is_finite() {
+                (start_secs * s.timebase as f64).round() as i64
+            } else {
+                0
+            }
+        })
         .collect();
     let mut last_dts: Vec<Option<i64>> = vec![None; streams.len()];
     loop {
@@ -397,13 +507,18 @@ pub fn remux(main: (&Path, RawKind), audio: Option<(&Path, RawKind)>, out: &Path
             continue; // non-increasing DTS: drop rather than fail the whole file
         }
         last_dts[p.stream] = Some(p.dts);
-        mux.write(&p).map_err(|e| format!("{}: {e}", out.display()))?;
+        mux.write(&p)
+            .map_err(|e| format!("{}: {e}", out.display()))?;
     }
     mux.finish().map_err(|e| format!("{}: {e}", out.display()))
 }
 
 /// Turn raw sections into the final files; delete temporaries. Returns the final paths.
-pub fn finalize(main: &mut Sections, audio: Option<&mut Sections>, format: OutputKind) -> Result<Vec<PathBuf>, String> {
+pub fn finalize(
+    main: &mut Sections,
+    audio: Option<&mut Sections>,
+    format: OutputKind,
+) -> Result<Vec<PathBuf>, String> {
     main.close()?;
     let audio_raw = match audio {
         Some(a) => {
@@ -416,7 +531,11 @@ pub fn finalize(main: &mut Sections, audio: Option<&mut Sections>, format: Outpu
     let mut result = Ok(());
     for (i, s) in main.sections.iter().enumerate() {
         if s.raw != s.final_path {
-            let a = if i == 0 { audio_raw.as_ref().map(|(p, k)| (p.as_path(), *k)) } else { None };
+            let a = if i == 0 {
+                audio_raw.as_ref().map(|(p, k)| (p.as_path(), *k))
+            } else {
+                None
+            };
             if let Err(e) = remux((&s.raw, s.raw_kind), a, &s.final_path, format) {
                 result = Err(e);
                 continue;
