@@ -361,6 +361,12 @@ impl Ctx<'_> {
         let mut changed = true;
         let mut forbidden = 0u32;
         let mut reload_failures = 0u32;
+        // Live: consecutive segments that could not be fetched, and consecutive reloads
+        // that brought no new segment. With a finite --retries both end the recording
+        // with an error instead of waiting forever; with `inf` the recorder rides out
+        // any outage.
+        let mut live_seg_failures = 0u32;
+        let mut stalled_reloads = 0u32;
         loop {
             if self.should_stop(t) {
                 return Ok(End::User);
@@ -434,6 +440,8 @@ impl Ctx<'_> {
                             self.warn(t, msg);
                         }
                         t.pending_disc = false;
+                        live_seg_failures = 0;
+                        stalled_reloads = 0;
                         t.last_seq = Some(f.seg.sequence);
                         t.written.push(f.seg.sequence);
                         t.stats.segments += 1;
@@ -469,7 +477,14 @@ impl Ctx<'_> {
                         break;
                     }
                     Err(SegErr::Fetch(e)) if t.playlist.is_live() => {
-                        // A live segment that cannot be had (expired, 404): skip it.
+                        // A live segment that cannot be had (expired, 404): skip it, unless
+                        // every segment keeps failing beyond the retry budget.
+                        live_seg_failures += 1;
+                        // (Each fetch already used its own retries; before anything was
+                        // recorded a failure means the stream is unusable.)
+                        if self.opts.retries.is_some_and(|m| live_seg_failures > m.max(1) || t.stats.segments == 0) {
+                            return Err(fetch_err(e));
+                        }
                         self.warn(t, format!("segment {seq} skipped: {e}"));
                         t.stats.missed += 1;
                         t.pending_disc = true;
@@ -481,17 +496,28 @@ impl Ctx<'_> {
                 }
             }
             drop(stream);
-            let _ = progressed;
             let at_end = !t.playlist.is_live()
                 && t.playlist
                     .segments
                     .last()
                     .is_none_or(|s| t.last_seq.is_some_and(|l| l >= s.sequence));
-            if at_end && !got_forbidden {
+            let nothing = t.stats.segments == 0 && t.stats.gaps == 0;
+            if (at_end && !got_forbidden) || (t.playlist.end_list && t.playlist.segments.is_empty()) {
+                if nothing && t.main {
+                    return Err(RecordError::Failure(format!("{}: the playlist has no segments", t.media_url)));
+                }
                 return Ok(End::Complete);
             }
-            if t.playlist.end_list && t.playlist.segments.is_empty() {
-                return Ok(End::Complete);
+            if t.playlist.is_live() && !got_forbidden {
+                stalled_reloads = if progressed { 0 } else { stalled_reloads + 1 };
+                if let Some(m) = self.opts.retries {
+                    if stalled_reloads > m.max(1) + 2 {
+                        return Err(RecordError::Failure(format!(
+                            "{}: live playlist stalled: no new segment after {stalled_reloads} reloads",
+                            t.media_url
+                        )));
+                    }
+                }
             }
             // --- Wait (live), then reload.
             if !got_forbidden && t.playlist.is_live() {
