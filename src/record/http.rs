@@ -67,18 +67,7 @@ pub struct Http {
     pub failures: std::sync::atomic::AtomicU64,
 }
 
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        let s = err.to_string();
-        if !parts.iter().any(|p| p.contains(&s)) {
-            parts.push(s);
-        }
-        cur = err.source();
-    }
-    parts.join(": ")
-}
+use crate::download::error_chain;
 
 /// Parse a Netscape `cookies.txt` (7 tab-separated fields; `#HttpOnly_` prefixes allowed).
 fn parse_cookies(text: &str) -> Vec<Cookie> {
