@@ -367,6 +367,14 @@ impl<'a> RunCursor<'a> {
 
 /// A table of `n` big-endian entries of `width` bytes, where `n` is capped by the bytes
 /// present.
+/// A FullBox holding `entry_count` then fixed-width entries (stts, ctts, stss, stsc).
+fn full_table<'a>(data: &'a [u8], name: &'static str, width: usize) -> Result<&'a [u8]> {
+    let mut k = Cur::new(data, name);
+    k.full()?;
+    let n = k.u32()?;
+    Ok(table(&mut k, n, width))
+}
+
 fn table<'a>(c: &mut Cur<'a>, count: u32, width: usize) -> &'a [u8] {
     let rest = c.rest();
     let n = (count as usize).min(rest.len() / width);
@@ -1004,30 +1012,10 @@ fn build_samples(
     for c in children(stbl) {
         let c = c?;
         match &c.typ {
-            b"stts" => {
-                let mut k = Cur::new(c.data, "stts");
-                k.full()?;
-                let n = k.u32()?;
-                stts = Some(table(&mut k, n, 8));
-            }
-            b"ctts" => {
-                let mut k = Cur::new(c.data, "ctts");
-                k.full()?;
-                let n = k.u32()?;
-                ctts = Some(table(&mut k, n, 8));
-            }
-            b"stss" => {
-                let mut k = Cur::new(c.data, "stss");
-                k.full()?;
-                let n = k.u32()?;
-                stss = Some(table(&mut k, n, 4));
-            }
-            b"stsc" => {
-                let mut k = Cur::new(c.data, "stsc");
-                k.full()?;
-                let n = k.u32()?;
-                stsc = Some(table(&mut k, n, 12));
-            }
+            b"stts" => stts = Some(full_table(c.data, "stts", 8)?),
+            b"ctts" => ctts = Some(full_table(c.data, "ctts", 8)?),
+            b"stss" => stss = Some(full_table(c.data, "stss", 4)?),
+            b"stsc" => stsc = Some(full_table(c.data, "stsc", 12)?),
             b"stsz" => {
                 let mut k = Cur::new(c.data, "stsz");
                 k.full()?;
