@@ -396,6 +396,7 @@ fn run_record(a: RecordCli) -> ExitCode {
     opts.max_duration = a.max_duration;
     opts.jobs = a.jobs.max(1);
     opts.buffering = a.buffering;
+    opts.quiet = a.quiet;
     opts.retries = match a.retries.as_str() {
         "inf" | "infinite" => None,
         n => match n.parse() {

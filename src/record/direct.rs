@@ -207,7 +207,9 @@ pub(crate) async fn record_mp4(
                 "giving up after {failures} attempts: {reason}"
             )));
         }
-        eprintln!("warning: {reason}; retrying");
+        if !opts.quiet {
+            eprintln!("warning: {reason}; retrying");
+        }
         if http
             .sleep(Http::backoff(failures, Duration::from_secs(10)))
             .await

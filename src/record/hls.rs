@@ -3,7 +3,8 @@
 //! - **Selection.** A master playlist gives the variant ([`select_variant`] by
 //!   `--quality`) and the alternative audio rendition ([`select_audio`] by `--audio`).
 //!   Both are recorded concurrently and the rendition's audio replaces the variant's own
-//!   in the first output section.
+//!   in every output section (each section takes the rendition's audio of its own span of
+//!   recorded time).
 //! - **Order.** Segments are fetched with at most `jobs` transfers at once (RFC 8216 §10:
 //!   about four) but written strictly in playlist order (`buffered`).
 //! - **Live** (no `EXT-X-ENDLIST`, RFC 8216 §6.3.4): the first segment is the one 3 target
@@ -264,7 +265,9 @@ impl Ctx<'_> {
     }
 
     fn warn(&self, t: &mut Track, msg: String) {
-        eprintln!("warning: {msg}");
+        if !self.opts.quiet {
+            eprintln!("warning: {msg}");
+        }
         if t.stats.warnings.len() < 100 {
             t.stats.warnings.push(msg);
         }
@@ -423,7 +426,7 @@ impl Ctx<'_> {
                         let init = f.init.as_ref().map(|(b, id)| (b.as_slice(), id.clone()));
                         let new_section = t
                             .sections
-                            .push(&f.data, disc, init)
+                            .push(&f.data, disc, init, t.stats.recorded)
                             .map_err(RecordError::Failure)?;
                         if t.playlist.is_live() {
                             t.sections.flush();

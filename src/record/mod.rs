@@ -97,6 +97,8 @@ pub struct RecordOptions {
     pub buffering: usize,
     /// Failed attempts allowed per request; `None`: retry forever.
     pub retries: Option<u32>,
+    /// Do not print warnings as they happen (they are still in the summary and events).
+    pub quiet: bool,
 }
 
 impl RecordOptions {
@@ -118,6 +120,7 @@ impl RecordOptions {
             jobs: 4,
             buffering: 5,
             retries: None,
+            quiet: false,
         }
     }
 }

@@ -143,6 +143,8 @@ pub struct Section {
     pub raw: PathBuf,
     pub raw_kind: RawKind,
     pub final_path: PathBuf,
+    /// Recorded time (sum of EXTINF before its first segment) at which the section starts.
+    pub start_secs: f64,
 }
 
 /// The raw sections of one track (the main variant, or a separate audio rendition).
@@ -199,7 +201,7 @@ impl Sections {
         self.sections.last().map(|s| s.raw.as_path())
     }
 
-    fn open_section(&mut self, kind: RawKind) -> Result<BufWriter<File>, String> {
+    fn open_section(&mut self, kind: RawKind, start_secs: f64) -> Result<BufWriter<File>, String> {
         let n = self.sections.len();
         let (final_path, raw) = match &self.audio_of {
             Some(p) => (p.clone(), temp_path(p, "audio", kind)),
@@ -226,6 +228,7 @@ impl Sections {
             raw,
             raw_kind: kind,
             final_path,
+            start_secs,
         });
         Ok(BufWriter::with_capacity(1 << 20, f))
     }
@@ -253,12 +256,14 @@ impl Sections {
     }
 
     /// Append one segment (decrypted). `init`: its EXT-X-MAP bytes and an identity for
-    /// the map. Returns true when a new section was started (after the first).
+    /// the map; `at_secs`: recorded time before this segment (sum of EXTINF). Returns true
+    /// when a new section was started (after the first).
     pub fn push(
         &mut self,
         data: &[u8],
         discontinuity: bool,
         init: Option<(&[u8], String)>,
+        at_secs: f64,
     ) -> Result<bool, String> {
         let kind = match &self.cur {
             Some(Cur::Ts { .. }) => RawKind::Ts,
@@ -275,7 +280,7 @@ impl Sections {
         match kind {
             RawKind::Ts => {
                 if self.cur.is_none() {
-                    let file = self.open_section(RawKind::Ts)?;
+                    let file = self.open_section(RawKind::Ts, at_secs)?;
                     let buf = SharedBuf::default();
                     self.cur = Some(Cur::Ts {
                         joiner: Box::new(TsJoiner::new(buf.clone())),
@@ -293,7 +298,7 @@ impl Sections {
                 if info.codec_change && joiner.segments() > 1 && self.audio_of.is_none() {
                     // Start a new section with this segment.
                     self.close_cur()?;
-                    let file = self.open_section(RawKind::Ts)?;
+                    let file = self.open_section(RawKind::Ts, at_secs)?;
                     let buf = SharedBuf::default();
                     let mut joiner = Box::new(TsJoiner::new(buf.clone()));
                     joiner
@@ -326,7 +331,7 @@ impl Sections {
                         self.close_cur()?;
                         new_section = self.audio_of.is_none();
                     }
-                    let mut file = self.open_section(kind)?;
+                    let mut file = self.open_section(kind, at_secs)?;
                     if let Some((b, _)) = &init {
                         file.write_all(b).map_err(|e| e.to_string())?;
                         self.bytes_written += b.len() as u64;
@@ -377,16 +382,28 @@ fn open_demuxer(path: &Path, kind: RawKind) -> Result<Box<dyn Demuxer>, String> 
     })
 }
 
+/// The part of a separate audio rendition that belongs to one output section, in recorded
+/// time from the rendition's first packet (sum of EXTINF, the clock both playlists share).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AudioWindow {
+    pub from_secs: f64,
+    pub to_secs: f64,
+    /// Later sections: the main track's timestamps restart with the section, so the
+    /// window's start is aligned with the section's first packet instead of by timestamp.
+    pub align_to_start: bool,
+}
+
 /// Remux `main` (and the audio of `audio`, replacing `main`'s own audio) into `out`.
 /// Streams other than H.264/AAC are dropped for MP4 output.
 pub fn remux(
     main: (&Path, RawKind),
-    audio: Option<(&Path, RawKind)>,
+    audio: Option<(&Path, RawKind, AudioWindow)>,
     out: &Path,
     format: OutputKind,
 ) -> Result<u64, String> {
     let mut inputs: Vec<Box<dyn Demuxer>> = vec![open_demuxer(main.0, main.1)?];
-    if let Some((p, k)) = audio {
+    let window = audio.map(|a| a.2);
+    if let Some((p, k, _)) = audio {
         inputs.push(open_demuxer(p, k)?);
     }
     // (input, input stream) -> output stream
@@ -452,29 +469,74 @@ pub fn remux(
     // streams (A/V sync kept) so the output starts at 0.
     let mut queues: Vec<std::collections::VecDeque<Packet>> = Vec::new();
     let mut ended = vec![false; inputs.len()];
-    for i in 0..inputs.len() {
-        let mut q = std::collections::VecDeque::new();
-        while q.len() < 256 {
+    // The audio rendition's first timestamp (seconds): the origin of its window.
+    let mut audio_origin: Option<f64> = None;
+    let mut first_audio: Option<Packet> = None;
+    if let (Some(_), Some(d)) = (window, inputs.get_mut(1)) {
+        first_audio = next(d, &map[1])?;
+        audio_origin = first_audio.as_ref().map(|p| p.dts as f64 / streams[p.stream].timebase as f64);
+    }
+    // Drops the rendition's packets outside the window.
+    let in_window = |i: usize, p: &Packet| -> bool {
+        match (i, window, audio_origin) {
+            (1, Some(w), Some(o)) => {
+                let t = p.dts as f64 / streams[p.stream].timebase as f64 - o;
+                t >= w.from_secs - 1e-3 && t < w.to_secs - 1e-3
+            }
+            _ => true,
+        }
+    };
+    let fill = |i: usize, q: &mut std::collections::VecDeque<Packet>, inputs: &mut Vec<Box<dyn Demuxer>>, ended: &mut Vec<bool>, want: usize| -> Result<(), String> {
+        while q.len() < want && !ended[i] {
             match next(&mut inputs[i], &map[i])? {
-                Some(p) => q.push_back(p),
-                None => {
-                    ended[i] = true;
-                    break;
+                Some(p) if in_window(i, &p) => q.push_back(p),
+                Some(p) => {
+                    // Past the window's end: this input is done for this section.
+                    let t = p.dts as f64 / streams[p.stream].timebase as f64 - audio_origin.unwrap_or(0.0);
+                    if window.is_some_and(|w| t >= w.to_secs - 1e-3) {
+                        ended[i] = true;
+                    }
                 }
+                None => ended[i] = true,
             }
         }
+        Ok(())
+    };
+    for i in 0..inputs.len() {
+        let mut q = std::collections::VecDeque::new();
+        if i == 1 {
+            q.extend(first_audio.take().filter(|p| in_window(1, p)));
+        }
+        fill(i, &mut q, &mut inputs, &mut ended, 256)?;
         queues.push(q);
     }
-    let start_secs = queues
-        .iter()
-        .flatten()
-        .map(|p| p.dts.min(p.pts) as f64 / streams[p.stream].timebase as f64)
-        .fold(f64::INFINITY, f64::min);
+    let first_secs = |qs: &[std::collections::VecDeque<Packet>]| {
+        qs.iter()
+            .flatten()
+            .map(|p| p.dts.min(p.pts) as f64 / streams[p.stream].timebase as f64)
+            .fold(f64::INFINITY, f64::min)
+    };
+    let start_secs = first_secs(&queues);
+    // Per input: the time that becomes 0 in the output. One value for all inputs keeps the
+    // timestamps' A/V sync; a later section aligns the rendition's window start instead.
+    let input_start: Vec<f64> = (0..inputs.len())
+        .map(|i| match (i, window, audio_origin) {
+            (1, Some(w), Some(o)) if w.align_to_start => o + w.from_secs,
+            (_, Some(w), Some(_)) if w.align_to_start => first_secs(&queues[i..=i]),
+            _ => start_secs,
+        })
+        .collect();
+    // Output stream -> input it comes from.
+    let stream_input: Vec<usize> = (0..streams.len())
+        .map(|o| map.iter().position(|m| m.contains(&Some(o))).unwrap_or(0))
+        .collect();
     let shift: Vec<i64> = streams
         .iter()
-        .map(|s| {
-            if start_secs.is_finite() {
-                (start_secs * s.timebase as f64).round() as i64
+        .enumerate()
+        .map(|(o, s)| {
+            let st = input_start[stream_input[o]];
+            if st.is_finite() {
+                (st * s.timebase as f64).round() as i64
             } else {
                 0
             }
@@ -483,11 +545,8 @@ pub fn remux(
     let mut last_dts: Vec<Option<i64>> = vec![None; streams.len()];
     loop {
         for i in 0..inputs.len() {
-            if queues[i].is_empty() && !ended[i] {
-                match next(&mut inputs[i], &map[i])? {
-                    Some(p) => queues[i].push_back(p),
-                    None => ended[i] = true,
-                }
+            if queues[i].is_empty() {
+                fill(i, &mut queues[i], &mut inputs, &mut ended, 1)?;
             }
         }
         let mut best: Option<(usize, f64)> = None;
@@ -529,13 +588,16 @@ pub fn finalize(
     };
     let mut out = Vec::new();
     let mut result = Ok(());
+    let starts: Vec<f64> = main.sections.iter().map(|s| s.start_secs).collect();
     for (i, s) in main.sections.iter().enumerate() {
         if s.raw != s.final_path {
-            let a = if i == 0 {
-                audio_raw.as_ref().map(|(p, k)| (p.as_path(), *k))
-            } else {
-                None
+            // Every section gets the rendition's audio of its own time span.
+            let w = AudioWindow {
+                from_secs: if i == 0 { f64::NEG_INFINITY } else { s.start_secs },
+                to_secs: starts.get(i + 1).copied().unwrap_or(f64::INFINITY),
+                align_to_start: i > 0,
             };
+            let a = audio_raw.as_ref().map(|(p, k)| (p.as_path(), *k, w));
             if let Err(e) = remux((&s.raw, s.raw_kind), a, &s.final_path, format) {
                 result = Err(e);
                 continue;

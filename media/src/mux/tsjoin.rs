@@ -889,6 +889,24 @@ impl<W: Write> TsJoiner<W> {
             self.last_size = Some(sz);
         }
 
+        // An audio reference (no video): its PES packets bundle several ADTS frames, so the
+        // median PES step is not a frame; the segment ends where its last frame's samples end.
+        let audio_ref = match (ref_pid, video_pid) {
+            (Some(rp), None) => self
+                .in_prog
+                .as_ref()
+                .filter(|p| p.pmt.streams.iter().any(|s| s.pid == rp && s.stream_type == 0x0f))
+                .and_then(|_| {
+                    let pes = collect_audio(data, &pkts, rp);
+                    let a = pes.iter().rev().find(|a| a.pts.is_some() && a.frames.is_some())?;
+                    let (pts, (_, total, rate)) = (a.pts?, a.frames.as_ref()?);
+                    let frame = samples_90k(1024, *rate).max(1);
+                    // (last frame's start, in input clock; one AAC frame)
+                    Some((wrap_add(pts, samples_90k(*total, *rate) - frame), frame))
+                }),
+            _ => None,
+        };
+
         // --- Offset.
         if let Some(first) = timing.first_dts {
             if let Some(prev) = self.prev {
@@ -900,12 +918,18 @@ impl<W: Write> TsJoiner<W> {
                     info.discontinuity_detected = true;
                 }
             }
-            let frame = timing.frame().unwrap_or(self.last_frame);
+            let (last, frame) = match audio_ref {
+                Some((last, frame)) => (last, frame),
+                None => (timing.last_dts, timing.frame().unwrap_or(self.last_frame)),
+            };
             self.last_frame = frame;
-            self.prev = Some(RefTiming { last_dts: wrap_add(timing.last_dts, self.offset), frame });
+            self.prev = Some(RefTiming { last_dts: wrap_add(last, self.offset), frame });
             info.first_pts = Some(wrap_add(timing.first_pts, self.offset + timing.min_rel));
             info.last_pts = Some(wrap_add(timing.first_pts, self.offset + timing.max_rel));
-            info.duration_90k = timing.max_rel - timing.min_rel + frame;
+            info.duration_90k = match audio_ref {
+                Some(_) => wrap_diff(last, first) + frame,
+                None => timing.max_rel - timing.min_rel + frame,
+            };
         }
         info.offset_applied = norm_offset(self.offset);
 
