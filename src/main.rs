@@ -11,7 +11,11 @@ use stitch::media::mux::OutputKind;
 use stitch::webinar::{self, WebinarArgs};
 
 #[derive(Parser)]
-#[command(name = "stitch", version, about = "Archive webinars and streams into one H.264/AAC MP4 or MPEG-TS, in-process")]
+#[command(
+    name = "stitch",
+    version,
+    about = "Archive webinars and streams into one H.264/AAC MP4 or MPEG-TS, in-process"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -304,7 +308,17 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Cmd::Compile { flow, output, format, size, fps, start, max_duration, threads, quiet } => {
+        Cmd::Compile {
+            flow,
+            output,
+            format,
+            size,
+            fps,
+            start,
+            max_duration,
+            threads,
+            quiet,
+        } => {
             let args = CompileArgs {
                 flow,
                 output: output.clone(),
@@ -325,7 +339,10 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     if cancel.load(Ordering::SeqCst) {
-                        eprintln!("stitch: stopped; nothing was written to {}", output.display());
+                        eprintln!(
+                            "stitch: stopped; nothing was written to {}",
+                            output.display()
+                        );
                         return ExitCode::from(130);
                     }
                     eprintln!("stitch: error: {e:#}");
@@ -380,7 +397,9 @@ fn run_record(a: RecordCli) -> ExitCode {
     opts.audio_lang = a.audio;
     for h in &a.headers {
         match h.split_once(':') {
-            Some((k, v)) if !k.trim().is_empty() => opts.headers.push((k.trim().to_string(), v.trim().to_string())),
+            Some((k, v)) if !k.trim().is_empty() => opts
+                .headers
+                .push((k.trim().to_string(), v.trim().to_string())),
             _ => return fail(format!("--header '{h}' is not 'Name: value'")),
         }
     }
@@ -423,7 +442,11 @@ fn run_record(a: RecordCli) -> ExitCode {
                     s.segments,
                     s.recorded_secs,
                     s.bytes as f64 / 1e6,
-                    s.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
+                    s.files
+                        .iter()
+                        .map(|f| f.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
                 for w in &s.warnings {
                     eprintln!("  warning: {w}");
@@ -443,5 +466,8 @@ fn run_record(a: RecordCli) -> ExitCode {
 }
 
 fn serde_error_id(e: &stitch::record::RecordError) -> String {
-    serde_json::to_value(e.error_id()).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+    serde_json::to_value(e.error_id())
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }

@@ -17,9 +17,11 @@ impl Bar {
             Some(t) => {
                 let b = ProgressBar::new(t);
                 b.set_style(
-                    ProgressStyle::with_template("{prefix:>9} [{bar:32.cyan/blue}] {pos}/{len} frames  {msg}  ETA {eta}")
-                        .unwrap_or_else(|_| ProgressStyle::default_bar())
-                        .progress_chars("=> "),
+                    ProgressStyle::with_template(
+                        "{prefix:>9} [{bar:32.cyan/blue}] {pos}/{len} frames  {msg}  ETA {eta}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
                 );
                 b
             }
@@ -34,7 +36,10 @@ impl Bar {
         };
         b_target(&bar);
         bar.set_prefix(stage.to_string());
-        Bar { bar: Some(bar), fps }
+        Bar {
+            bar: Some(bar),
+            fps,
+        }
     }
 
     pub fn update(&self, frames: u64, elapsed_secs: f64) {

@@ -538,7 +538,10 @@ fn audio_rendition_reaches_every_section() {
     let mut b = entries(&f.big, "b");
     b[0].0 = "#EXT-X-DISCONTINUITY\n".into();
     ents.extend(b);
-    files.insert("/v/index.m3u8".into(), media_playlist(2, 0, &ents, true, "").into_bytes());
+    files.insert(
+        "/v/index.m3u8".into(),
+        media_playlist(2, 0, &ents, true, "").into_bytes(),
+    );
     // The rendition: 8 s of audio, then (after a discontinuity) its first 4 s again.
     add_clip(&mut files, &f.audio_only, "/aud/s", "ts");
     let mut aents = entries(&f.audio_only, "s");
@@ -547,8 +550,14 @@ fn audio_rendition_reaches_every_section() {
     aents.extend(again);
     let a_secs: f64 = aents.iter().map(|e| e.1).sum();
     let v_secs: f64 = ents.iter().map(|e| e.1).sum();
-    assert!((a_secs - v_secs).abs() < 0.1, "fixture: {a_secs} vs {v_secs}");
-    files.insert("/aud/index.m3u8".into(), media_playlist(2, 0, &aents, true, "").into_bytes());
+    assert!(
+        (a_secs - v_secs).abs() < 0.1,
+        "fixture: {a_secs} vs {v_secs}"
+    );
+    files.insert(
+        "/aud/index.m3u8".into(),
+        media_playlist(2, 0, &aents, true, "").into_bytes(),
+    );
     files.insert(
         "/master.m3u8".into(),
         "#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"en\",LANGUAGE=\"en\",DEFAULT=YES,URI=\"aud/index.m3u8\"\n\
@@ -565,28 +574,57 @@ fn audio_rendition_reaches_every_section() {
         let second: f64 = f.big.segments.iter().map(|s| s.0).sum();
         for (file, secs) in s.files.iter().zip([first, second]) {
             let (types, _) = ffprobe(file);
-            assert!(types.contains(&"video".into()) && types.contains(&"audio".into()), "{file:?}: {types:?}");
+            assert!(
+                types.contains(&"video".into()) && types.contains(&"audio".into()),
+                "{file:?}: {types:?}"
+            );
             assert_eq!(ffmpeg_errors(file), "", "{file:?}");
             // The audio spans the section without holes and starts with its picture.
             let packets = |sel: &str| -> Vec<(f64, f64)> {
                 let out = std::process::Command::new("/usr/bin/ffprobe")
-                    .args(["-v", "error", "-select_streams", sel, "-show_entries", "packet=pts_time,duration_time", "-of", "json"])
+                    .args([
+                        "-v",
+                        "error",
+                        "-select_streams",
+                        sel,
+                        "-show_entries",
+                        "packet=pts_time,duration_time",
+                        "-of",
+                        "json",
+                    ])
                     .arg(file)
                     .output()
                     .unwrap();
                 let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-                let f = |x: &serde_json::Value| x.as_str().and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
-                let mut p: Vec<(f64, f64)> =
-                    v["packets"].as_array().unwrap().iter().map(|p| (f(&p["pts_time"]), f(&p["duration_time"]))).collect();
+                let f = |x: &serde_json::Value| {
+                    x.as_str()
+                        .and_then(|s| s.parse::<f64>().ok())
+                        .unwrap_or(0.0)
+                };
+                let mut p: Vec<(f64, f64)> = v["packets"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| (f(&p["pts_time"]), f(&p["duration_time"])))
+                    .collect();
                 p.sort_by(|a, b| a.0.total_cmp(&b.0));
                 p
             };
             let (a, v) = (packets("a:0"), packets("v:0"));
             let (a0, v0) = (a.first().unwrap().0, v.first().unwrap().0);
             let end = a.last().map(|p| p.0 + p.1).unwrap();
-            assert!((a0 - v0).abs() < 0.1, "{file:?}: audio starts at {a0}, video at {v0}");
-            assert!((end - a0 - secs).abs() < 0.1, "{file:?}: audio {a0}..{end} for a {secs} s section");
-            let hole = a.windows(2).map(|w| w[1].0 - w[0].0 - w[0].1).fold(0.0, f64::max);
+            assert!(
+                (a0 - v0).abs() < 0.1,
+                "{file:?}: audio starts at {a0}, video at {v0}"
+            );
+            assert!(
+                (end - a0 - secs).abs() < 0.1,
+                "{file:?}: audio {a0}..{end} for a {secs} s section"
+            );
+            let hole = a
+                .windows(2)
+                .map(|w| w[1].0 - w[0].0 - w[0].1)
+                .fold(0.0, f64::max);
             assert!(hole < 0.005, "{file:?}: hole of {hole} s in the audio");
         }
     }

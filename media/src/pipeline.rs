@@ -31,7 +31,9 @@ use crate::frame::{AudioFrame, VideoFrame};
 use crate::mux::{Muxer, OutputKind};
 use crate::packet::{Codec, MediaKind, Packet, StreamInfo};
 use crate::time::{rescale, VIDEO_HZ};
-use crate::timeline::{ClipEvent, ClipOpener, ClipOutcome, ClipSpec, Flow, OutputFormat, Scheduler};
+use crate::timeline::{
+    ClipEvent, ClipOpener, ClipOutcome, ClipSpec, Flow, OutputFormat, Scheduler,
+};
 use crate::{Error, Result};
 
 /// Everything `compile` needs besides the flow.
@@ -62,7 +64,9 @@ pub struct CompileOptions {
 }
 
 /// See [`CompileOptions::wait_for_clip`].
-pub type ClipWaiter = Arc<dyn Fn(&Path) -> std::result::Result<(), String> + Send + Sync>;
+/// Returns the file to read for the clip (the flow's path, or a replacement such as a
+/// chunk's HLS twin), or why the clip is not available.
+pub type ClipWaiter = Arc<dyn Fn(&Path) -> std::result::Result<PathBuf, String> + Send + Sync>;
 
 impl CompileOptions {
     pub fn new(output: &Path) -> CompileOptions {
@@ -78,7 +82,9 @@ impl CompileOptions {
             audio_bitrate: 128_000,
             video_bitrate: None,
             gop_secs: 2,
-            threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
             start: 0,
             max_duration: None,
             wait_for_clip: None,
@@ -109,13 +115,30 @@ pub struct CompileReport {
 }
 
 /// Compile `flow` into `opts.output`.
-pub fn compile(flow: &Flow, opts: &CompileOptions, progress: &mut dyn FnMut(&Progress), cancel: &AtomicBool) -> Result<CompileReport> {
+pub fn compile(
+    flow: &Flow,
+    opts: &CompileOptions,
+    progress: &mut dyn FnMut(&Progress),
+    cancel: &AtomicBool,
+) -> Result<CompileReport> {
     let t0 = Instant::now();
-    if opts.width % 2 != 0 || opts.height % 2 != 0 || opts.width < 16 || opts.height < 16 || opts.width > 3840 || opts.height > 2160 {
-        return Err(Error::Encode(format!("unsupported canvas {}x{} (even sizes from 16x16 to 3840x2160)", opts.width, opts.height)));
+    if opts.width % 2 != 0
+        || opts.height % 2 != 0
+        || opts.width < 16
+        || opts.height < 16
+        || opts.width > 3840
+        || opts.height > 2160
+    {
+        return Err(Error::Encode(format!(
+            "unsupported canvas {}x{} (even sizes from 16x16 to 3840x2160)",
+            opts.width, opts.height
+        )));
     }
     if opts.fps_num == 0 || opts.fps_den == 0 || opts.fps_num / opts.fps_den > 120 {
-        return Err(Error::Encode(format!("unsupported frame rate {}/{}", opts.fps_num, opts.fps_den)));
+        return Err(Error::Encode(format!(
+            "unsupported frame rate {}/{}",
+            opts.fps_num, opts.fps_den
+        )));
     }
     let fmt = OutputFormat {
         width: opts.width,
@@ -125,13 +148,16 @@ pub fn compile(flow: &Flow, opts: &CompileOptions, progress: &mut dyn FnMut(&Pro
         sample_rate: opts.sample_rate,
         channels: opts.channels,
     };
-    let gop = ((opts.gop_secs.max(1) as u64 * opts.fps_num as u64) / opts.fps_den as u64).max(1) as u32;
+    let gop =
+        ((opts.gop_secs.max(1) as u64 * opts.fps_num as u64) / opts.fps_den as u64).max(1) as u32;
     let settings = H264Settings {
         width: opts.width,
         height: opts.height,
         fps_num: opts.fps_num,
         fps_den: opts.fps_den,
-        bitrate: opts.video_bitrate.unwrap_or_else(|| H264Settings::default_bitrate(opts.width, opts.height, opts.fps_num, opts.fps_den)),
+        bitrate: opts.video_bitrate.unwrap_or_else(|| {
+            H264Settings::default_bitrate(opts.width, opts.height, opts.fps_num, opts.fps_den)
+        }),
         gop,
     };
     let threads = opts.threads.max(1);
@@ -147,7 +173,13 @@ pub fn compile(flow: &Flow, opts: &CompileOptions, progress: &mut dyn FnMut(&Pro
     ainfo.config = Bytes::from(aac.config.clone());
     if let Some(dir) = opts.output.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.is_dir() {
-            return Err(Error::Io { path: dir.to_path_buf(), source: std::io::Error::new(std::io::ErrorKind::NotFound, "output folder does not exist") });
+            return Err(Error::Io {
+                path: dir.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "output folder does not exist",
+                ),
+            });
         }
     }
     let mut muxer = Muxer::create(opts.kind, &opts.output, &[vinfo, ainfo])?;
@@ -167,7 +199,9 @@ pub fn compile(flow: &Flow, opts: &CompileOptions, progress: &mut dyn FnMut(&Pro
     let scheduler = std::thread::Builder::new()
         .name("timeline".into())
         .spawn(move || -> Result<(Vec<ClipOutcome>, u64)> {
-            let opener: ClipOpener = Box::new(move |spec: &ClipSpec| spawn_reader(spec.path.clone(), fmt, waiter.clone()));
+            let opener: ClipOpener = Box::new(move |spec: &ClipSpec| {
+                spawn_reader(spec.path.clone(), fmt, waiter.clone())
+            });
             let mut s = Scheduler::new(fmt, clips, flow_duration, start, max_len, opener);
             let mut pics = Vec::with_capacity(gop as usize);
             let mut first = 0u64;
@@ -186,7 +220,11 @@ pub fn compile(flow: &Flow, opts: &CompileOptions, progress: &mut dyn FnMut(&Pro
                     return Err(Error::Cancelled);
                 }
                 if pics.len() == gop as usize {
-                    let chunk = VideoChunk { index, first_frame: first, pictures: std::mem::take(&mut pics) };
+                    let chunk = VideoChunk {
+                        index,
+                        first_frame: first,
+                        pictures: std::mem::take(&mut pics),
+                    };
                     index += 1;
                     if chunk_tx.send(chunk).is_err() {
                         return Err(Error::Cancelled);
@@ -194,7 +232,11 @@ pub fn compile(flow: &Flow, opts: &CompileOptions, progress: &mut dyn FnMut(&Pro
                 }
             }
             if !pics.is_empty() {
-                let chunk = VideoChunk { index, first_frame: first, pictures: pics };
+                let chunk = VideoChunk {
+                    index,
+                    first_frame: first,
+                    pictures: pics,
+                };
                 if chunk_tx.send(chunk).is_err() {
                     return Err(Error::Cancelled);
                 }
@@ -212,12 +254,24 @@ pub fn compile(flow: &Flow, opts: &CompileOptions, progress: &mut dyn FnMut(&Pro
         .map_err(|e| Error::Encode(format!("cannot start the encoder thread: {e}")))?;
 
     // Mux on this thread: chunks in index order, audio interleaved by time.
-    let result = mux_loop(&mut muxer, enc_rx, aud_rx, &settings, opts.sample_rate, progress, cancel, &cancel_flag, t0);
+    let result = mux_loop(
+        &mut muxer,
+        enc_rx,
+        aud_rx,
+        &settings,
+        opts.sample_rate,
+        progress,
+        cancel,
+        &cancel_flag,
+        t0,
+    );
     if result.is_err() {
         cancel_flag.store(true, Ordering::Relaxed);
     }
     let _ = encoder_thread.join();
-    let sched = scheduler.join().map_err(|_| Error::Encode("the timeline thread panicked".into()))?;
+    let sched = scheduler
+        .join()
+        .map_err(|_| Error::Encode("the timeline thread panicked".into()))?;
     let done = result.and_then(|r| sched.map(|s| (r, s)));
     let ((frames, audio_samples), (clips, _total)) = match done {
         Ok(v) => v,
@@ -227,17 +281,32 @@ pub fn compile(flow: &Flow, opts: &CompileOptions, progress: &mut dyn FnMut(&Pro
             return Err(e);
         }
     };
-    if !clips.is_empty() && clips.iter().all(|c| matches!(c.status, crate::timeline::ClipStatus::Skipped(_) | crate::timeline::ClipStatus::Unused)) && clips.iter().any(|c| matches!(c.status, crate::timeline::ClipStatus::Skipped(_))) {
+    if !clips.is_empty()
+        && clips.iter().all(|c| {
+            matches!(
+                c.status,
+                crate::timeline::ClipStatus::Skipped(_) | crate::timeline::ClipStatus::Unused
+            )
+        })
+        && clips
+            .iter()
+            .any(|c| matches!(c.status, crate::timeline::ClipStatus::Skipped(_)))
+    {
         drop(muxer);
         let _ = std::fs::remove_file(crate::mux::part_path(&opts.output));
         let why: Vec<String> = clips
             .iter()
             .filter_map(|c| match &c.status {
-                crate::timeline::ClipStatus::Skipped(w) => Some(format!("{}: {w}", c.spec.path.display())),
+                crate::timeline::ClipStatus::Skipped(w) => {
+                    Some(format!("{}: {w}", c.spec.path.display()))
+                }
                 _ => None,
             })
             .collect();
-        return Err(Error::NoMedia(format!(": no clip could be used ({})", why.join("; "))));
+        return Err(Error::NoMedia(format!(
+            ": no clip could be used ({})",
+            why.join("; ")
+        )));
     }
     let bytes = muxer.finish()?;
     Ok(CompileReport {
@@ -275,7 +344,11 @@ fn mux_loop(
         Muxer::Ts { .. } => Some(-(crate::codec::aac::FRAME_SAMPLES as i64)),
         Muxer::Mp4(_) => None,
     };
-    let write_audio_until = |muxer: &mut Muxer, audio: &mut std::collections::VecDeque<Packet>, t90: Option<i64>, samples: &mut u64| -> Result<()> {
+    let write_audio_until = |muxer: &mut Muxer,
+                             audio: &mut std::collections::VecDeque<Packet>,
+                             t90: Option<i64>,
+                             samples: &mut u64|
+     -> Result<()> {
         while let Some(p) = audio.front() {
             if let Some(t) = t90 {
                 if rescale(p.dts, sample_rate, VIDEO_HZ) > t {
@@ -345,7 +418,9 @@ fn mux_loop(
         }
     }
     if !pending.is_empty() {
-        return Err(Error::Encode(format!("encoded chunk {next_chunk} never arrived")));
+        return Err(Error::Encode(format!(
+            "encoded chunk {next_chunk} never arrived"
+        )));
     }
     write_audio_until(muxer, &mut audio, None, &mut audio_samples)?;
     progress(&Progress {
@@ -358,25 +433,44 @@ fn mux_loop(
 }
 
 /// Start a reader thread for one clip; its events arrive on the returned channel.
-pub fn spawn_reader(path: PathBuf, fmt: OutputFormat, wait: Option<ClipWaiter>) -> Receiver<ClipEvent> {
+pub fn spawn_reader(
+    path: PathBuf,
+    fmt: OutputFormat,
+    wait: Option<ClipWaiter>,
+) -> Receiver<ClipEvent> {
     // Small: each picture is canvas-sized (1.4 MB at 720p); the scheduler keeps its own
     // short read-ahead per clip.
     let (tx, rx) = bounded(8);
-    let name = format!("clip {}", path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+    let name = format!(
+        "clip {}",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
     let spawned = std::thread::Builder::new().name(name).spawn({
         let tx = tx.clone();
         move || {
-            if let Some(w) = wait {
-                if let Err(why) = w(&path) {
-                    let _ = tx.send(ClipEvent::End { problem: Some(why), fatal: true });
-                    return;
-                }
-            }
+            let path = match wait {
+                Some(w) => match w(&path) {
+                    Ok(p) => p,
+                    Err(why) => {
+                        let _ = tx.send(ClipEvent::End {
+                            problem: Some(why),
+                            fatal: true,
+                        });
+                        return;
+                    }
+                },
+                None => path,
+            };
             read_clip(&path, fmt, &tx)
         }
     });
     if let Err(e) = spawned {
-        let _ = tx.send(ClipEvent::End { problem: Some(format!("cannot start a reader thread: {e}")), fatal: true });
+        let _ = tx.send(ClipEvent::End {
+            problem: Some(format!("cannot start a reader thread: {e}")),
+            fatal: true,
+        });
     }
     rx
 }
@@ -403,7 +497,9 @@ impl ClipAudio {
         let tol = (f.sample_rate / 100) as i64; // 10 ms
         let restart = match &self.res {
             None => true,
-            Some((_, rate, ch)) => *rate != f.sample_rate || *ch != f.channels || (pts_in - self.next_in).abs() > tol,
+            Some((_, rate, ch)) => {
+                *rate != f.sample_rate || *ch != f.channels || (pts_in - self.next_in).abs() > tol
+            }
         };
         let mut out = Vec::new();
         if restart {
@@ -413,7 +509,11 @@ impl ClipAudio {
                     return false;
                 }
             }
-            self.res = Some((Resampler::new(f.sample_rate, self.out_rate, self.out_ch), f.sample_rate, f.channels));
+            self.res = Some((
+                Resampler::new(f.sample_rate, self.out_rate, self.out_ch),
+                f.sample_rate,
+                f.channels,
+            ));
             self.next_in = pts_in;
             self.out_pos = rescale(pts_in, f.sample_rate, self.out_rate);
             self.seg_in = 0;
@@ -454,7 +554,13 @@ impl ClipAudio {
         if n <= 0 {
             return true;
         }
-        tx.send(ClipEvent::Audio(AudioFrame { pts, sample_rate: self.out_rate, channels: self.out_ch, samples })).is_ok()
+        tx.send(ClipEvent::Audio(AudioFrame {
+            pts,
+            sample_rate: self.out_rate,
+            channels: self.out_ch,
+            samples,
+        }))
+        .is_ok()
     }
 
     fn finish(&mut self, tx: &Sender<ClipEvent>) {
@@ -468,7 +574,9 @@ impl ClipAudio {
 /// Describe a clip-level error for the summary.
 fn describe(e: &Error) -> String {
     match e {
-        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => "file not found".into(),
+        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            "file not found".into()
+        }
         Error::Io { source, .. } => format!("cannot read: {source}"),
         Error::Invalid(m) => m.clone(),
         other => other.to_string(),
@@ -477,7 +585,10 @@ fn describe(e: &Error) -> String {
 
 fn read_clip(path: &Path, fmt: OutputFormat, tx: &Sender<ClipEvent>) {
     let end = |problem: String, fatal: bool| {
-        let _ = tx.send(ClipEvent::End { problem: Some(problem), fatal });
+        let _ = tx.send(ClipEvent::End {
+            problem: Some(problem),
+            fatal,
+        });
     };
     let (format, mut dmx) = match demux::open(path) {
         Ok(d) => d,
@@ -489,25 +600,46 @@ fn read_clip(path: &Path, fmt: OutputFormat, tx: &Sender<ClipEvent>) {
     let aus = streams.iter().find(|s| s.kind == MediaKind::Audio).cloned();
     // A stream whose codec the build cannot decode is left out with a note; the clip still
     // contributes its other stream.
-    fn open_or_note<T>(s: &Option<StreamInfo>, what: &str, open: impl Fn(&StreamInfo) -> Result<T>, notes: &mut Vec<String>) -> Option<T> {
+    fn open_or_note<T>(
+        s: &Option<StreamInfo>,
+        what: &str,
+        open: impl Fn(&StreamInfo) -> Result<T>,
+        notes: &mut Vec<String>,
+    ) -> Option<T> {
         let s = s.as_ref()?;
         open(s).map_err(|e| notes.push(format!("{what}: {e}"))).ok()
     }
     let mut vdec = open_or_note(&vs, "video", decode::open_video, &mut notes);
     let mut adec = open_or_note(&aus, "audio", decode::open_audio, &mut notes);
     if vdec.is_none() && adec.is_none() {
-        let why = if notes.is_empty() { "no audio or video stream".to_string() } else { notes.join("; ") };
+        let why = if notes.is_empty() {
+            "no audio or video stream".to_string()
+        } else {
+            notes.join("; ")
+        };
         return end(why, true);
     }
-    if tx.send(ClipEvent::Start { has_video: vdec.is_some(), has_audio: adec.is_some(), notes }).is_err() {
+    if tx
+        .send(ClipEvent::Start {
+            has_video: vdec.is_some(),
+            has_audio: adec.is_some(),
+            notes,
+        })
+        .is_err()
+    {
         return;
     }
     let vidx = vs.as_ref().map(|s| s.index);
     let aidx = aus.as_ref().map(|s| s.index);
     let vtb = vs.as_ref().map(|s| s.timebase).unwrap_or(VIDEO_HZ);
     let atb = aus.as_ref().map(|s| s.timebase).unwrap_or(VIDEO_HZ);
-    let v_end = vs.as_ref().and_then(|s| s.presentation_end.map(|e| rescale(e, s.timebase, VIDEO_HZ)));
-    let a_end = aus.as_ref().and_then(|s| s.presentation_end.map(|e| rescale(e, s.timebase, fmt.sample_rate)));
+    let v_end = vs
+        .as_ref()
+        .and_then(|s| s.presentation_end.map(|e| rescale(e, s.timebase, VIDEO_HZ)));
+    let a_end = aus.as_ref().and_then(|s| {
+        s.presentation_end
+            .map(|e| rescale(e, s.timebase, fmt.sample_rate))
+    });
 
     // MPEG-TS carries absolute clocks: the clip's time zero is its earliest timestamp.
     // MP4 (after edit lists) and ADTS already start at zero.
@@ -517,7 +649,9 @@ fn read_clip(path: &Path, fmt: OutputFormat, tx: &Sender<ClipEvent>) {
     if format == Format::Ts {
         let mut first_v: Option<i64> = None;
         let mut first_a: Option<i64> = None;
-        while buffered.len() < 2000 && (first_v.is_none() && vdec.is_some() || first_a.is_none() && adec.is_some()) {
+        while buffered.len() < 2000
+            && (first_v.is_none() && vdec.is_some() || first_a.is_none() && adec.is_some())
+        {
             match dmx.next_packet() {
                 Ok(Some(p)) => {
                     if Some(p.stream) == vidx && vdec.is_some() {
@@ -551,7 +685,15 @@ fn read_clip(path: &Path, fmt: OutputFormat, tx: &Sender<ClipEvent>) {
         };
     }
 
-    let mut audio = ClipAudio { out_rate: fmt.sample_rate, out_ch: fmt.channels, res: None, next_in: 0, out_pos: 0, seg_in: 0, end_out: a_end };
+    let mut audio = ClipAudio {
+        out_rate: fmt.sample_rate,
+        out_ch: fmt.channels,
+        res: None,
+        next_in: 0,
+        out_pos: 0,
+        seg_in: 0,
+        end_out: a_end,
+    };
     let mut vframes: Vec<VideoFrame> = Vec::new();
     let mut aframes: Vec<AudioFrame> = Vec::new();
     let mut produced = 0u64;
@@ -563,7 +705,10 @@ fn read_clip(path: &Path, fmt: OutputFormat, tx: &Sender<ClipEvent>) {
             }
             let picture = crate::compose::scale::fit(&f.picture, fmt.width, fmt.height);
             *produced += 1;
-            if tx.send(ClipEvent::Video(VideoFrame { pts, picture })).is_err() {
+            if tx
+                .send(ClipEvent::Video(VideoFrame { pts, picture }))
+                .is_err()
+            {
                 return false;
             }
         }

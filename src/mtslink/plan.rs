@@ -71,7 +71,9 @@ pub enum PlanError {
     #[error("the record JSON is not an object (expected {{\"name\", \"duration\", \"eventLogs\": [...]}})")]
     NotObject,
     /// No `eventLogs`.
-    #[error("the record JSON has no \"eventLogs\" array: not an MTS Link record (or an error answer)")]
+    #[error(
+        "the record JSON has no \"eventLogs\" array: not an MTS Link record (or an error answer)"
+    )]
     NoEventLogs,
     /// `eventLogs` of the wrong type.
     #[error("\"eventLogs\" in the record JSON is not an array")]
@@ -82,9 +84,16 @@ pub enum PlanError {
 pub fn parse_record_bytes(bytes: &[u8]) -> Result<Value, PlanError> {
     serde_json::from_slice(bytes).map_err(|e| {
         if e.is_eof() {
-            PlanError::Truncated { line: e.line(), column: e.column() }
+            PlanError::Truncated {
+                line: e.line(),
+                column: e.column(),
+            }
         } else {
-            PlanError::Invalid { line: e.line(), column: e.column(), message: e.to_string() }
+            PlanError::Invalid {
+                line: e.line(),
+                column: e.column(),
+                message: e.to_string(),
+            }
         }
     })
 }
@@ -168,7 +177,13 @@ fn is_zero(x: &f64) -> bool {
 
 fn sanitize(s: &str, max: usize) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(max)
         .collect()
 }
@@ -185,7 +200,11 @@ impl PlanClip {
     /// ```
     pub fn file_name(&self) -> String {
         let no_query = self.url.split(['?', '#']).next().unwrap_or("");
-        let seg = no_query.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+        let seg = no_query
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or("");
         let seg = sanitize(seg, 80);
         let id = sanitize(&self.id, 40);
         let seg = seg.trim_start_matches('.');
@@ -278,7 +297,11 @@ impl Plan {
     /// the timeline (from `mediasession.update` and end events) when known, `data.offset` =
     /// [`PlanClip::offset`] when non-zero, `data.kind`.
     pub fn to_flow_json(&self, local_path_of: impl Fn(&PlanClip) -> String) -> Value {
-        let mut clips: Vec<&PlanClip> = self.clips.iter().filter(|c| c.length().is_none_or(|l| l > 0.0)).collect();
+        let mut clips: Vec<&PlanClip> = self
+            .clips
+            .iter()
+            .filter(|c| c.length().is_none_or(|l| l > 0.0))
+            .collect();
         clips.sort_by(|a, b| a.start.total_cmp(&b.start));
         let logs: Vec<Value> = clips
             .iter()
@@ -292,7 +315,10 @@ impl Plan {
                 if c.offset > 0.0 {
                     data.insert("offset".into(), json!(c.offset));
                 }
-                data.insert("kind".into(), serde_json::to_value(c.kind).unwrap_or(Value::Null));
+                data.insert(
+                    "kind".into(),
+                    serde_json::to_value(c.kind).unwrap_or(Value::Null),
+                );
                 json!({"relativeTime": c.start, "module": "mediasession.add", "data": data})
             })
             .collect();
@@ -318,8 +344,12 @@ impl Plan {
     pub fn read_manifest(dir: &Path) -> io::Result<Plan> {
         let path = dir.join(MANIFEST_FILE);
         let bytes = std::fs::read(&path)?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))
+        serde_json::from_slice(&bytes).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        })
     }
 }
 
@@ -336,7 +366,9 @@ fn num(v: Option<&Value>) -> Option<f64> {
 
 /// Epoch seconds (milliseconds are recognised by size).
 fn epoch(v: Option<&Value>) -> Option<f64> {
-    num(v).filter(|x| *x > 0.0).map(|x| if x > 1e11 { x / 1000.0 } else { x })
+    num(v)
+        .filter(|x| *x > 0.0)
+        .map(|x| if x > 1e11 { x / 1000.0 } else { x })
 }
 
 fn id_str(v: Option<&Value>) -> Option<String> {
@@ -348,7 +380,10 @@ fn id_str(v: Option<&Value>) -> Option<String> {
 }
 
 fn string(v: Option<&Value>) -> Option<String> {
-    v.and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+    v.and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 fn boolean(v: Option<&Value>) -> Option<bool> {
@@ -383,7 +418,10 @@ struct TimeMap {
 
 impl TimeMap {
     fn removed_before(&self, e: f64) -> f64 {
-        self.cuts.iter().map(|&(s, t)| (e - s).clamp(0.0, t - s)).sum()
+        self.cuts
+            .iter()
+            .map(|&(s, t)| (e - s).clamp(0.0, t - s))
+            .sum()
     }
 
     /// Timeline position of epoch `e` (unclamped).
@@ -448,16 +486,23 @@ const EPS: f64 = 1e-6;
 
 impl Builder {
     fn add_participant(&mut self, user: Option<&Value>) -> (Option<String>, Option<String>) {
-        let Some(user) = user.filter(|u| u.is_object()) else { return (None, None) };
+        let Some(user) = user.filter(|u| u.is_object()) else {
+            return (None, None);
+        };
         let id = id_str(user.get("id"));
-        let name = string(user.get("nickname")).or_else(|| string(user.get("name"))).or_else(|| {
-            let n = [string(user.get("name")), string(user.get("secondName")).or_else(|| string(user.get("lastName")))]
+        let name = string(user.get("nickname"))
+            .or_else(|| string(user.get("name")))
+            .or_else(|| {
+                let n = [
+                    string(user.get("name")),
+                    string(user.get("secondName")).or_else(|| string(user.get("lastName"))),
+                ]
                 .into_iter()
                 .flatten()
                 .collect::<Vec<_>>()
                 .join(" ");
-            (!n.is_empty()).then_some(n)
-        });
+                (!n.is_empty()).then_some(n)
+            });
         if let Some(id) = &id {
             self.ensure_participant(id, name.clone());
         }
@@ -475,18 +520,29 @@ impl Builder {
             }
             None => {
                 let role = self.roles.get(id).map(|r| r.0.clone());
-                let name = name.or_else(|| self.roles.get(id).and_then(|r| r.1.clone())).unwrap_or_default();
-                self.part_idx.insert(id.to_string(), self.participants.len());
-                self.participants.push(Participant { id: id.to_string(), name, role });
+                let name = name
+                    .or_else(|| self.roles.get(id).and_then(|r| r.1.clone()))
+                    .unwrap_or_default();
+                self.part_idx
+                    .insert(id.to_string(), self.participants.len());
+                self.participants.push(Participant {
+                    id: id.to_string(),
+                    name,
+                    role,
+                });
             }
         }
     }
 
     fn userlist_entry(&mut self, entry: &Value) {
         let user = entry.get("user").filter(|u| u.is_object()).unwrap_or(entry);
-        let Some(id) = id_str(user.get("id")).or_else(|| id_str(entry.get("userId"))) else { return };
+        let Some(id) = id_str(user.get("id")).or_else(|| id_str(entry.get("userId"))) else {
+            return;
+        };
         let name = string(user.get("nickname")).or_else(|| string(user.get("name")));
-        let Some(role) = string(entry.get("role")).or_else(|| string(user.get("role"))) else { return };
+        let Some(role) = string(entry.get("role")).or_else(|| string(user.get("role"))) else {
+            return;
+        };
         let presenter = matches!(role.as_str(), "ADMIN" | "LECTURER");
         self.roles.insert(id.clone(), (role.clone(), name.clone()));
         match self.part_idx.get(&id) {
@@ -498,11 +554,15 @@ impl Builder {
 
     fn clip_open_at(&self, i: usize, t: f64) -> bool {
         let c = &self.clips[i];
-        c.start <= t + EPS && c.end.is_none_or(|e| t < e) && c.duration.is_none_or(|d| t < c.start + d - c.offset)
+        c.start <= t + EPS
+            && c.end.is_none_or(|e| t < e)
+            && c.duration.is_none_or(|d| t < c.start + d - c.offset)
     }
 
     fn conference(&mut self, d: &Value, t: f64, deleted_module: bool) {
-        let Some(cid) = id_str(d.get("id")) else { return };
+        let Some(cid) = id_str(d.get("id")) else {
+            return;
+        };
         let user = d.get("user").cloned();
         let (uid, uname) = self.add_participant(user.as_ref());
         let conf = self.confs.entry(cid.clone()).or_default();
@@ -515,7 +575,9 @@ impl Builder {
         let conf = conf.clone();
         let deleted = deleted_module || boolean(d.get("isDeleted")) == Some(true);
         for i in 0..self.clips.len() {
-            if self.clips[i].kind == ClipKind::Screen || self.clips[i].stream_id.as_deref() != Some(&cid) {
+            if self.clips[i].kind == ClipKind::Screen
+                || self.clips[i].stream_id.as_deref() != Some(&cid)
+            {
                 continue;
             }
             if self.pending_flags[i] {
@@ -553,7 +615,9 @@ impl Builder {
     /// End open clips of a stream (`screen`: only screen clips; otherwise only others).
     fn end_stream(&mut self, stream: &str, screen: bool, t: f64) {
         for i in 0..self.clips.len() {
-            if (self.clips[i].kind == ClipKind::Screen) != screen || !self.aliases[i].iter().any(|a| a == stream) {
+            if (self.clips[i].kind == ClipKind::Screen) != screen
+                || !self.aliases[i].iter().any(|a| a == stream)
+            {
                 continue;
             }
             if self.clips[i].end.is_none() && self.clip_open_at(i, t) {
@@ -566,7 +630,9 @@ impl Builder {
     fn place(&self, chunk_epoch: Option<f64>, rt: Option<f64>) -> Option<(f64, f64)> {
         let mapped = chunk_epoch.and_then(|e| self.map.place(e));
         match (mapped, rt) {
-            (Some((p, skip)), Some(rt)) if (p - rt).abs() <= MAX_TIME_DISAGREEMENT => Some((p, skip)),
+            (Some((p, skip)), Some(rt)) if (p - rt).abs() <= MAX_TIME_DISAGREEMENT => {
+                Some((p, skip))
+            }
             (_, Some(rt)) => Some((rt.max(0.0), 0.0)),
             (Some(m), None) => Some(m),
             (None, None) => None,
@@ -575,7 +641,9 @@ impl Builder {
 
     /// A mediasession (from `mediasession.add` or a snapshot).
     fn media(&mut self, d: &Value, ev_time: Option<f64>, rt: Option<f64>, from_snapshot: bool) {
-        let Some(url) = string(d.get("url")) else { return };
+        let Some(url) = string(d.get("url")) else {
+            return;
+        };
         let id = id_str(d.get("id")).unwrap_or_else(|| format!("u{:016x}", fnv(&url)));
         let hls = string(d.get("hlsUrl"));
         if let Some(&i) = self.by_id.get(&id).or_else(|| self.by_url.get(&url)) {
@@ -585,7 +653,9 @@ impl Builder {
             return;
         }
         let chunk_epoch = epoch(d.get("time")).or(if from_snapshot { None } else { ev_time });
-        let Some((start, offset)) = self.place(chunk_epoch, rt) else { return };
+        let Some((start, offset)) = self.place(chunk_epoch, rt) else {
+            return;
+        };
 
         let empty = Value::Null;
         let stream = d.get("stream").unwrap_or(&empty);
@@ -600,9 +670,15 @@ impl Builder {
         let is_screen = screen_obj.is_some() || (conf_obj.is_none() && stype.contains("screen"));
         let conf_id = conf_obj.and_then(|c| id_str(c.get("id")));
         let screen_id = screen_obj.and_then(|s| id_str(s.get("id")));
-        let stream_id = if is_screen { screen_id.clone().or(conf_id.clone()) } else { conf_id.clone() };
-        let mut aliases: Vec<String> =
-            [id_str(stream.get("id")), screen_id, conf_id.clone()].into_iter().flatten().collect();
+        let stream_id = if is_screen {
+            screen_id.clone().or(conf_id.clone())
+        } else {
+            conf_id.clone()
+        };
+        let mut aliases: Vec<String> = [id_str(stream.get("id")), screen_id, conf_id.clone()]
+            .into_iter()
+            .flatten()
+            .collect();
         aliases.dedup();
 
         let user = conf_obj
@@ -612,8 +688,14 @@ impl Builder {
             .cloned();
         let (user_id, user_name) = self.add_participant(user.as_ref());
 
-        let mut has_video = conf_id.as_ref().and_then(|c| self.confs.get(c)).and_then(|c| c.has_video);
-        let mut has_audio = conf_id.as_ref().and_then(|c| self.confs.get(c)).and_then(|c| c.has_audio);
+        let mut has_video = conf_id
+            .as_ref()
+            .and_then(|c| self.confs.get(c))
+            .and_then(|c| c.has_video);
+        let mut has_audio = conf_id
+            .as_ref()
+            .and_then(|c| self.confs.get(c))
+            .and_then(|c| c.has_audio);
         if let Some(c) = conf_obj {
             has_video = boolean(c.get("hasVideo")).or(has_video);
             has_audio = boolean(c.get("hasAudio")).or(has_audio);
@@ -628,7 +710,11 @@ impl Builder {
         };
 
         let i = self.clips.len();
-        let duration = self.durations.get(&id).copied().or_else(|| num(d.get("duration")).filter(|x| *x > 0.0));
+        let duration = self
+            .durations
+            .get(&id)
+            .copied()
+            .or_else(|| num(d.get("duration")).filter(|x| *x > 0.0));
         if self.snapshot_only {
             let key = format!("{}:{}", is_screen, stream_id.clone().unwrap_or_default());
             if let Some(&prev) = self.last_of_stream.get(&key) {
@@ -661,19 +747,32 @@ impl Builder {
 
     fn slide_event(&mut self, module: &str, d: &Value, t: f64) {
         let empty = Value::Null;
-        let fref = d.get("fileReference").filter(|f| f.is_object()).unwrap_or(&empty);
+        let fref = d
+            .get("fileReference")
+            .filter(|f| f.is_object())
+            .unwrap_or(&empty);
         let file = fref.get("file").or_else(|| d.get("file")).unwrap_or(&empty);
         let slide = fref
             .get("slide")
             .or_else(|| d.get("slide"))
             .filter(|s| s.is_object())
-            .unwrap_or(if d.get("url").is_some() || d.get("downloadUrl").is_some() { d } else { &empty });
-        let number = num(slide.get("number")).filter(|n| *n >= 0.0).map(|n| n as u32);
-        let url = string(slide.get("url")).or_else(|| string(slide.get("downloadUrl"))).or_else(|| {
-            let n = number? as usize;
-            let s = file.get("slides")?.as_array()?.get(n.checked_sub(1)?)?;
-            string(s.get("url")).or_else(|| string(s.get("downloadUrl")))
-        });
+            .unwrap_or(
+                if d.get("url").is_some() || d.get("downloadUrl").is_some() {
+                    d
+                } else {
+                    &empty
+                },
+            );
+        let number = num(slide.get("number"))
+            .filter(|n| *n >= 0.0)
+            .map(|n| n as u32);
+        let url = string(slide.get("url"))
+            .or_else(|| string(slide.get("downloadUrl")))
+            .or_else(|| {
+                let n = number? as usize;
+                let s = file.get("slides")?.as_array()?.get(n.checked_sub(1)?)?;
+                string(s.get("url")).or_else(|| string(s.get("downloadUrl")))
+            });
         let deleted = module.ends_with(".delete") || boolean(d.get("isDeleted")) == Some(true);
         let active = boolean(d.get("isActive")).unwrap_or(true);
         let presentation = string(file.get("name"));
@@ -683,7 +782,13 @@ impl Builder {
                     return;
                 }
                 self.close_slide(t);
-                self.open_slide = Some(Slide { start: t, end: None, url, number, presentation });
+                self.open_slide = Some(Slide {
+                    start: t,
+                    end: None,
+                    url,
+                    number,
+                    presentation,
+                });
             }
             _ => {
                 if deleted || !active {
@@ -708,12 +813,20 @@ impl Builder {
                 return;
             }
         }
-        let Some(text) = string(d.get("text")).or_else(|| string(d.get("message"))) else { return };
+        let Some(text) = string(d.get("text")).or_else(|| string(d.get("message"))) else {
+            return;
+        };
         let user = d.get("user").or_else(|| d.get("author"));
         let author = string(d.get("authorName"))
-            .or_else(|| user.and_then(|u| string(u.get("nickname")).or_else(|| string(u.get("name")))))
+            .or_else(|| {
+                user.and_then(|u| string(u.get("nickname")).or_else(|| string(u.get("name"))))
+            })
             .unwrap_or_default();
-        self.chat.push(ChatMessage { time: t, author, text });
+        self.chat.push(ChatMessage {
+            time: t,
+            author,
+            text,
+        });
     }
 }
 
@@ -769,14 +882,23 @@ pub fn build_plan(record: &Value) -> Result<Plan, PlanError> {
                 time: epoch(o.get("time")),
                 module: o.get("module").and_then(Value::as_str).unwrap_or(""),
                 data: o.get("data").unwrap_or(&empty),
-                snapshot: o.get("snapshot").and_then(|s| s.get("data")).and_then(Value::as_object),
+                snapshot: o
+                    .get("snapshot")
+                    .and_then(|s| s.get("data"))
+                    .and_then(Value::as_object),
             })
         })
         .collect();
 
     // Timeline origin: the median of time - cuts - relativeTime over events with both.
-    let mut map = TimeMap { origin: None, cuts: merged };
-    let estimates: Vec<f64> = evs.iter().filter_map(|e| Some(e.time? - map.removed_before(e.time?) - e.rt?)).collect();
+    let mut map = TimeMap {
+        origin: None,
+        cuts: merged,
+    };
+    let estimates: Vec<f64> = evs
+        .iter()
+        .filter_map(|e| Some(e.time? - map.removed_before(e.time?) - e.rt?))
+        .collect();
     map.origin = median(estimates);
     for e in evs.iter_mut() {
         if e.rt.is_none() {
@@ -784,27 +906,40 @@ pub fn build_plan(record: &Value) -> Result<Plan, PlanError> {
         }
     }
     // Time order (stable: ties keep the log's order).
-    evs.sort_by(|a, b| a.rt.unwrap_or(0.0).total_cmp(&b.rt.unwrap_or(0.0)).then(a.idx.cmp(&b.idx)));
+    evs.sort_by(|a, b| {
+        a.rt.unwrap_or(0.0)
+            .total_cmp(&b.rt.unwrap_or(0.0))
+            .then(a.idx.cmp(&b.idx))
+    });
 
     let mut durations = HashMap::new();
     let mut snapshot_only = true;
     for e in &evs {
         match e.module {
             "mediasession.update" => {
-                if let (Some(id), Some(d)) = (id_str(e.data.get("id")), num(e.data.get("duration"))) {
+                if let (Some(id), Some(d)) = (id_str(e.data.get("id")), num(e.data.get("duration")))
+                {
                     if d > 0.0 {
                         durations.insert(id, d);
                     }
                 }
             }
-            "mediasession.add" if e.data.get("url").and_then(Value::as_str).is_some() => snapshot_only = false,
+            "mediasession.add" if e.data.get("url").and_then(Value::as_str).is_some() => {
+                snapshot_only = false
+            }
             _ => {}
         }
     }
 
     // Snapshots listing media: of two at the same time, the later one wins (preroll).
     let media_snaps: Vec<usize> = (0..evs.len())
-        .filter(|&i| evs[i].snapshot.and_then(|s| s.get("mediasession")).and_then(Value::as_array).is_some())
+        .filter(|&i| {
+            evs[i]
+                .snapshot
+                .and_then(|s| s.get("mediasession"))
+                .and_then(Value::as_array)
+                .is_some()
+        })
         .collect();
     let mut superseded: HashSet<usize> = HashSet::new();
     for w in media_snaps.windows(2) {
@@ -837,19 +972,42 @@ pub fn build_plan(record: &Value) -> Result<Plan, PlanError> {
     for (k, e) in evs.iter().enumerate() {
         let t = e.rt.unwrap_or(0.0);
         if let Some(snap) = e.snapshot {
-            for entry in snap.get("userlist").and_then(Value::as_array).into_iter().flatten() {
+            for entry in snap
+                .get("userlist")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 b.userlist_entry(entry);
             }
-            for c in snap.get("conference").and_then(Value::as_array).into_iter().flatten() {
+            for c in snap
+                .get("conference")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 b.conference(c, t, false);
             }
             if !superseded.contains(&k) {
-                for m in snap.get("mediasession").and_then(Value::as_array).into_iter().flatten() {
+                for m in snap
+                    .get("mediasession")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     b.media(m, e.time, e.rt, true);
                 }
             }
-            for m in snap.get("message").and_then(Value::as_array).into_iter().flatten() {
-                let mt = epoch(m.get("createAt")).and_then(|x| b.map.pos(x)).map(|p| p.max(0.0)).unwrap_or(t);
+            for m in snap
+                .get("message")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let mt = epoch(m.get("createAt"))
+                    .and_then(|x| b.map.pos(x))
+                    .map(|p| p.max(0.0))
+                    .unwrap_or(t);
                 b.message(m, mt);
             }
         }
@@ -875,12 +1033,16 @@ pub fn build_plan(record: &Value) -> Result<Plan, PlanError> {
                     b.end_stream(&id, true, t);
                 }
             }
-            "screensharing.update" | "screensharing.add" if boolean(d.get("isDeleted")) == Some(true) => {
+            "screensharing.update" | "screensharing.add"
+                if boolean(d.get("isDeleted")) == Some(true) =>
+            {
                 if let Some(id) = id_str(d.get("id")) {
                     b.end_stream(&id, true, t);
                 }
             }
-            "presentation.add" | "presentation.update" | "presentation.delete" => b.slide_event(e.module, d, t),
+            "presentation.add" | "presentation.update" | "presentation.delete" => {
+                b.slide_event(e.module, d, t)
+            }
             "message.add" => b.message(d, t),
             m if m.starts_with("userlist.") && d.is_object() => b.userlist_entry(d),
             _ => {}
@@ -896,9 +1058,25 @@ pub fn build_plan(record: &Value) -> Result<Plan, PlanError> {
     clips.sort_by(|a, b| a.start.total_cmp(&b.start));
     let mut chat = b.chat;
     chat.sort_by(|a, b| a.time.total_cmp(&b.time));
-    let cuts =
-        b.map.cuts.iter().map(|&(s, e)| Cut { start: s, end: e, at: b.map.pos(s).map(|p| p.max(0.0)) }).collect();
-    Ok(Plan { name, duration, participants: b.participants, clips, slides: b.slides, chat, cuts })
+    let cuts = b
+        .map
+        .cuts
+        .iter()
+        .map(|&(s, e)| Cut {
+            start: s,
+            end: e,
+            at: b.map.pos(s).map(|p| p.max(0.0)),
+        })
+        .collect();
+    Ok(Plan {
+        name,
+        duration,
+        participants: b.participants,
+        clips,
+        slides: b.slides,
+        chat,
+        cuts,
+    })
 }
 
 /// [`parse_record_bytes`] then [`build_plan`].

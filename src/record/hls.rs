@@ -485,7 +485,11 @@ impl Ctx<'_> {
                         live_seg_failures += 1;
                         // (Each fetch already used its own retries; before anything was
                         // recorded a failure means the stream is unusable.)
-                        if self.opts.retries.is_some_and(|m| live_seg_failures > m.max(1) || t.stats.segments == 0) {
+                        if self
+                            .opts
+                            .retries
+                            .is_some_and(|m| live_seg_failures > m.max(1) || t.stats.segments == 0)
+                        {
                             return Err(fetch_err(e));
                         }
                         self.warn(t, format!("segment {seq} skipped: {e}"));
@@ -505,9 +509,13 @@ impl Ctx<'_> {
                     .last()
                     .is_none_or(|s| t.last_seq.is_some_and(|l| l >= s.sequence));
             let nothing = t.stats.segments == 0 && t.stats.gaps == 0;
-            if (at_end && !got_forbidden) || (t.playlist.end_list && t.playlist.segments.is_empty()) {
+            if (at_end && !got_forbidden) || (t.playlist.end_list && t.playlist.segments.is_empty())
+            {
                 if nothing && t.main {
-                    return Err(RecordError::Failure(format!("{}: the playlist has no segments", t.media_url)));
+                    return Err(RecordError::Failure(format!(
+                        "{}: the playlist has no segments",
+                        t.media_url
+                    )));
                 }
                 return Ok(End::Complete);
             }

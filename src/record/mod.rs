@@ -238,6 +238,15 @@ pub fn record(
     res
 }
 
+/// [`record`] inside an existing tokio runtime (no `stop` event is emitted: the caller owns
+/// the outcome). Used by `stitch webinar` to fetch a chunk's HLS twin.
+pub async fn record_in_runtime(
+    opts: &RecordOptions,
+    stop: Arc<AtomicBool>,
+) -> Result<RecordSummary, RecordError> {
+    run(opts, &EventSink::none(), stop).await
+}
+
 fn looks_mp4_url(u: &url::Url) -> bool {
     let p = u.path().to_ascii_lowercase();
     p.ends_with(".mp4") || p.ends_with(".m4v") || p.ends_with(".mov")

@@ -474,7 +474,9 @@ pub fn remux(
     let mut first_audio: Option<Packet> = None;
     if let (Some(_), Some(d)) = (window, inputs.get_mut(1)) {
         first_audio = next(d, &map[1])?;
-        audio_origin = first_audio.as_ref().map(|p| p.dts as f64 / streams[p.stream].timebase as f64);
+        audio_origin = first_audio
+            .as_ref()
+            .map(|p| p.dts as f64 / streams[p.stream].timebase as f64);
     }
     // Drops the rendition's packets outside the window.
     let in_window = |i: usize, p: &Packet| -> bool {
@@ -486,13 +488,19 @@ pub fn remux(
             _ => true,
         }
     };
-    let fill = |i: usize, q: &mut std::collections::VecDeque<Packet>, inputs: &mut Vec<Box<dyn Demuxer>>, ended: &mut Vec<bool>, want: usize| -> Result<(), String> {
+    let fill = |i: usize,
+                q: &mut std::collections::VecDeque<Packet>,
+                inputs: &mut Vec<Box<dyn Demuxer>>,
+                ended: &mut Vec<bool>,
+                want: usize|
+     -> Result<(), String> {
         while q.len() < want && !ended[i] {
             match next(&mut inputs[i], &map[i])? {
                 Some(p) if in_window(i, &p) => q.push_back(p),
                 Some(p) => {
                     // Past the window's end: this input is done for this section.
-                    let t = p.dts as f64 / streams[p.stream].timebase as f64 - audio_origin.unwrap_or(0.0);
+                    let t = p.dts as f64 / streams[p.stream].timebase as f64
+                        - audio_origin.unwrap_or(0.0);
                     if window.is_some_and(|w| t >= w.to_secs - 1e-3) {
                         ended[i] = true;
                     }
@@ -593,7 +601,11 @@ pub fn finalize(
         if s.raw != s.final_path {
             // Every section gets the rendition's audio of its own time span.
             let w = AudioWindow {
-                from_secs: if i == 0 { f64::NEG_INFINITY } else { s.start_secs },
+                from_secs: if i == 0 {
+                    f64::NEG_INFINITY
+                } else {
+                    s.start_secs
+                },
                 to_secs: starts.get(i + 1).copied().unwrap_or(f64::INFINITY),
                 align_to_start: i > 0,
             };
