@@ -17,8 +17,9 @@ const FILES: usize = 500;
 fn main() {
     let n: usize = std::env::var("BENCH_FILES").ok().and_then(|v| v.parse().ok()).unwrap_or(FILES);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let files: Vec<(String, Vec<u8>)> =
-        (0..n).map(|i| (format!("/chunks/c{i:04}.mp4"), fake_server::gen_bytes(i as u64, 900_000 + (i * 7919) % 200_000))).collect();
+    let files: Vec<(String, Vec<u8>)> = (0..n)
+        .map(|i| (format!("/chunks/c{i:04}.mp4"), fake_server::gen_bytes(i as u64, 900_000 + (i * 7919) % 200_000)))
+        .collect();
     let total: usize = files.iter().map(|f| f.1.len()).sum();
     let server = rt.block_on(fake_server::FakeServer::start(files.clone()));
     let base = std::env::temp_dir().join(format!("stitch-dl-bench-{}", std::process::id()));
@@ -28,8 +29,11 @@ fn main() {
     // stitch
     let d1 = base.join("stitch");
     std::fs::create_dir_all(&d1).unwrap();
-    let items: Vec<DownloadItem> =
-        urls.iter().enumerate().map(|(i, u)| DownloadItem { url: u.clone(), dest: d1.join(format!("c{i:04}.mp4")), expected_size: None }).collect();
+    let items: Vec<DownloadItem> = urls
+        .iter()
+        .enumerate()
+        .map(|(i, u)| DownloadItem { url: u.clone(), dest: d1.join(format!("c{i:04}.mp4")), expected_size: None })
+        .collect();
     let dl = Downloader::new(DownloadOptions { concurrency: 3, ..Default::default() }).unwrap();
     let t = Instant::now();
     let res = rt.block_on(dl.run(items, |_| {}));
@@ -41,7 +45,12 @@ fn main() {
     std::fs::create_dir_all(&d2).unwrap();
     let t = Instant::now();
     for (i, u) in urls.iter().enumerate() {
-        let st = Command::new("curl").args(["-s", "-f", "-o"]).arg(d2.join(format!("c{i:04}.mp4"))).arg(u).status().expect("curl");
+        let st = Command::new("curl")
+            .args(["-s", "-f", "-o"])
+            .arg(d2.join(format!("c{i:04}.mp4")))
+            .arg(u)
+            .status()
+            .expect("curl");
         assert!(st.success());
     }
     let seq_s = t.elapsed().as_secs_f64();

@@ -54,7 +54,14 @@ fn run(threads: usize, pics: &[Arc<Picture>], s: H264Settings) -> f64 {
 
 fn main() {
     let (w, h) = (1280, 720);
-    let s = H264Settings { width: w, height: h, fps_num: 25, fps_den: 1, bitrate: H264Settings::default_bitrate(w, h, 25, 1), gop: 50 };
+    let s = H264Settings {
+        width: w,
+        height: h,
+        fps_num: 25,
+        fps_den: 1,
+        bitrate: H264Settings::default_bitrate(w, h, 25, 1),
+        gop: 50,
+    };
     let pics = frames(400, w, h);
     let _ = run(2, &pics[..100], s); // warm up
     let f1 = run(1, &pics, s);

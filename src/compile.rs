@@ -34,18 +34,14 @@ pub fn parse_size(s: &str) -> std::result::Result<(u32, u32), String> {
         "720p" => (1280, 720),
         "1080p" => (1920, 1080),
         _ => {
-            let (w, h) = s
-                .split_once('x')
-                .ok_or_else(|| format!("'{s}' is not WxH (example: 1280x720)"))?;
+            let (w, h) = s.split_once('x').ok_or_else(|| format!("'{s}' is not WxH (example: 1280x720)"))?;
             let w: u32 = w.parse().map_err(|_| format!("bad width in '{s}'"))?;
             let h: u32 = h.parse().map_err(|_| format!("bad height in '{s}'"))?;
             (w, h)
         }
     };
     if w < 16 || h < 16 || w > 3840 || h > 2160 || w % 2 != 0 || h % 2 != 0 {
-        return Err(format!(
-            "size {w}x{h} must be even, from 16x16 up to 3840x2160"
-        ));
+        return Err(format!("size {w}x{h} must be even, from 16x16 up to 3840x2160"));
     }
     Ok((w, h))
 }
@@ -55,12 +51,8 @@ pub fn parse_fps(s: &str) -> std::result::Result<(u32, u32), String> {
     let s = s.trim();
     let (n, d) = if let Some((n, d)) = s.split_once('/') {
         (
-            n.trim()
-                .parse::<u32>()
-                .map_err(|_| format!("bad frame rate '{s}'"))?,
-            d.trim()
-                .parse::<u32>()
-                .map_err(|_| format!("bad frame rate '{s}'"))?,
+            n.trim().parse::<u32>().map_err(|_| format!("bad frame rate '{s}'"))?,
+            d.trim().parse::<u32>().map_err(|_| format!("bad frame rate '{s}'"))?,
         )
     } else {
         match s {
@@ -68,9 +60,7 @@ pub fn parse_fps(s: &str) -> std::result::Result<(u32, u32), String> {
             "23.976" => (24000, 1001),
             "59.94" => (60000, 1001),
             _ => {
-                let f: f64 = s
-                    .parse()
-                    .map_err(|_| format!("bad frame rate '{s}' (examples: 25, 30000/1001)"))?;
+                let f: f64 = s.parse().map_err(|_| format!("bad frame rate '{s}' (examples: 25, 30000/1001)"))?;
                 if f.fract() == 0.0 {
                     (f as u32, 1)
                 } else {
@@ -128,10 +118,7 @@ pub fn run(args: &CompileArgs, cancel: Arc<AtomicBool>) -> Result<CompileReport>
         }
     }
     if args.output.is_dir() {
-        bail!(
-            "{} is a folder; give a file name such as out.mp4",
-            args.output.display()
-        );
+        bail!("{} is a folder; give a file name such as out.mp4", args.output.display());
     }
     let total = flow.duration.map(|d| {
         let mut len = (d - opts.start).max(0);
@@ -142,20 +129,9 @@ pub fn run(args: &CompileArgs, cancel: Arc<AtomicBool>) -> Result<CompileReport>
     });
     let fps = opts.fps_num as f64 / opts.fps_den as f64;
     let bar = Bar::new("compile", total, fps, args.quiet);
-    let report = compile(
-        &flow,
-        &opts,
-        &mut |p| bar.update(p.frames_done, p.elapsed_secs),
-        &cancel,
-    )
-    .map_err(anyhow::Error::new)
-    .with_context(|| {
-        format!(
-            "compiling {} into {}",
-            args.flow.display(),
-            args.output.display()
-        )
-    });
+    let report = compile(&flow, &opts, &mut |p| bar.update(p.frames_done, p.elapsed_secs), &cancel)
+        .map_err(anyhow::Error::new)
+        .with_context(|| format!("compiling {} into {}", args.flow.display(), args.output.display()));
     bar.finish();
     report
 }
@@ -163,16 +139,8 @@ pub fn run(args: &CompileArgs, cancel: Arc<AtomicBool>) -> Result<CompileReport>
 /// The final summary: duration, clips used, clips damaged or skipped and why.
 pub fn summary(report: &CompileReport, output: &Path) -> String {
     let mut s = String::new();
-    let used = report
-        .clips
-        .iter()
-        .filter(|c| matches!(c.status, ClipStatus::Used | ClipStatus::Damaged(_)))
-        .count();
-    let x = if report.elapsed_secs > 0.0 {
-        report.duration_secs / report.elapsed_secs
-    } else {
-        0.0
-    };
+    let used = report.clips.iter().filter(|c| matches!(c.status, ClipStatus::Used | ClipStatus::Damaged(_))).count();
+    let x = if report.elapsed_secs > 0.0 { report.duration_secs / report.elapsed_secs } else { 0.0 };
     s.push_str(&format!(
         "wrote {} ({:.1} MB): {} long, {} frames, {:.1}x realtime in {:.1} s\n",
         output.display(),
@@ -185,16 +153,12 @@ pub fn summary(report: &CompileReport, output: &Path) -> String {
     s.push_str(&format!("clips: {} used of {}\n", used, report.clips.len()));
     for c in &report.clips {
         match &c.status {
-            ClipStatus::Damaged(w) => s.push_str(&format!(
-                "  damaged  {} (at {}): {w}\n",
-                c.spec.url,
-                hms(c.spec.start as f64 / 90000.0)
-            )),
-            ClipStatus::Skipped(w) => s.push_str(&format!(
-                "  skipped  {} (at {}): {w}\n",
-                c.spec.url,
-                hms(c.spec.start as f64 / 90000.0)
-            )),
+            ClipStatus::Damaged(w) => {
+                s.push_str(&format!("  damaged  {} (at {}): {w}\n", c.spec.url, hms(c.spec.start as f64 / 90000.0)))
+            }
+            ClipStatus::Skipped(w) => {
+                s.push_str(&format!("  skipped  {} (at {}): {w}\n", c.spec.url, hms(c.spec.start as f64 / 90000.0)))
+            }
             _ => {}
         }
         for n in &c.notes {

@@ -85,8 +85,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use reqwest::header::{
-    HeaderMap, HeaderName, HeaderValue, ACCEPT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, RANGE,
-    RETRY_AFTER,
+    HeaderMap, HeaderName, HeaderValue, ACCEPT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, RANGE, RETRY_AFTER,
 };
 use reqwest::StatusCode;
 use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
@@ -164,25 +163,13 @@ pub struct DownloadOutcome {
 pub enum DownloadError {
     /// A permanent HTTP error (4xx other than 408/429, unexpected statuses).
     #[error("{status}: {hint} ({url})")]
-    Http {
-        url: String,
-        status: StatusCode,
-        hint: String,
-    },
+    Http { url: String, status: StatusCode, hint: String },
     /// Every allowed attempt failed with a transient error.
     #[error("{url}: gave up after {attempts} attempts; last error: {last}")]
-    RetriesExhausted {
-        url: String,
-        attempts: u32,
-        last: String,
-    },
+    RetriesExhausted { url: String, attempts: u32, last: String },
     /// The server's file does not have the expected length.
     #[error("{url}: size mismatch: expected {expected} bytes, got {actual}")]
-    SizeMismatch {
-        url: String,
-        expected: u64,
-        actual: u64,
-    },
+    SizeMismatch { url: String, expected: u64, actual: u64 },
     /// A local file system error.
     #[error("{}: {source}", path.display())]
     Io {
@@ -199,47 +186,19 @@ pub enum DownloadError {
 #[derive(Clone, Debug)]
 pub enum DownloadEvent {
     /// The first response for item `index` arrived; `resume_from` bytes were already there.
-    Started {
-        index: usize,
-        url: String,
-        resume_from: u64,
-        total: Option<u64>,
-    },
+    Started { index: usize, url: String, resume_from: u64, total: Option<u64> },
     /// Bytes of item `index` stored so far (including resumed ones).
-    Progress {
-        index: usize,
-        done: u64,
-        total: Option<u64>,
-    },
+    Progress { index: usize, done: u64, total: Option<u64> },
     /// Item `index` is complete.
-    Done {
-        index: usize,
-        path: PathBuf,
-        bytes: u64,
-        from_cache: bool,
-    },
+    Done { index: usize, path: PathBuf, bytes: u64, from_cache: bool },
     /// Attempt `attempt` (counting from 1) of item `index` failed for `reason`; the next
     /// starts after `delay`. Attempts that stored new bytes do not count against
     /// [`DownloadOptions::retries`].
-    Retrying {
-        index: usize,
-        url: String,
-        attempt: u32,
-        delay: Duration,
-        reason: String,
-    },
+    Retrying { index: usize, url: String, attempt: u32, delay: Duration, reason: String },
     /// Item `index` failed for good.
-    Failed {
-        index: usize,
-        url: String,
-        error: String,
-    },
+    Failed { index: usize, url: String, error: String },
     /// The server reset connections: the parallel limit went from `from` to `to`.
-    ConcurrencyReduced {
-        from: usize,
-        to: usize,
-        reason: String,
-    },
+    ConcurrencyReduced { from: usize, to: usize, reason: String },
     /// A snapshot of the whole run.
     Overall(OverallProgress),
 }
@@ -248,20 +207,13 @@ impl DownloadEvent {
     /// A log line for events worth logging (retries, failures, limit changes).
     pub fn log_line(&self) -> Option<String> {
         match self {
-            DownloadEvent::Retrying {
-                url,
-                attempt,
-                delay,
-                reason,
-                ..
-            } => Some(format!(
-                "retrying {url} in {:.1}s (attempt {attempt} failed: {reason})",
-                delay.as_secs_f64()
-            )),
+            DownloadEvent::Retrying { url, attempt, delay, reason, .. } => {
+                Some(format!("retrying {url} in {:.1}s (attempt {attempt} failed: {reason})", delay.as_secs_f64()))
+            }
             DownloadEvent::Failed { error, .. } => Some(format!("download failed: {error}")),
-            DownloadEvent::ConcurrencyReduced { from, to, reason } => Some(format!(
-                "server reset connections ({reason}): parallel downloads {from} -> {to}"
-            )),
+            DownloadEvent::ConcurrencyReduced { from, to, reason } => {
+                Some(format!("server reset connections ({reason}): parallel downloads {from} -> {to}"))
+            }
             _ => None,
         }
     }
@@ -302,12 +254,7 @@ impl OverallProgress {
         if let Some(eta) = self.eta {
             let secs = eta.as_secs();
             if secs >= 3600 {
-                s += &format!(
-                    ", ETA {}:{:02}:{:02}",
-                    secs / 3600,
-                    secs / 60 % 60,
-                    secs % 60
-                );
+                s += &format!(", ETA {}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
             } else {
                 s += &format!(", ETA {}:{:02}", secs / 60, secs % 60);
             }
@@ -350,16 +297,12 @@ pub struct Downloader {
 impl Downloader {
     /// Builds the HTTP client. Fails on an invalid header or user agent.
     pub fn new(opts: DownloadOptions) -> Result<Downloader, DownloadError> {
-        let bad = |message: String| DownloadError::Request {
-            url: String::new(),
-            message,
-        };
+        let bad = |message: String| DownloadError::Request { url: String::new(), message };
         let mut headers = HeaderMap::new();
         for (k, v) in &opts.headers {
-            let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|e| bad(format!("invalid header name {k:?}: {e}")))?;
-            let value = HeaderValue::from_str(v)
-                .map_err(|e| bad(format!("invalid value for header {k}: {e}")))?;
+            let name =
+                HeaderName::from_bytes(k.as_bytes()).map_err(|e| bad(format!("invalid header name {k:?}: {e}")))?;
+            let value = HeaderValue::from_str(v).map_err(|e| bad(format!("invalid value for header {k}: {e}")))?;
             headers.append(name, value);
         }
         let client = reqwest::Client::builder()
@@ -385,12 +328,9 @@ impl Downloader {
         progress: impl Fn(&DownloadEvent) + Send + Sync,
     ) -> Vec<Result<DownloadOutcome, DownloadError>> {
         let n = items.len();
-        let mut out: Vec<Option<Result<DownloadOutcome, DownloadError>>> =
-            (0..n).map(|_| None).collect();
+        let mut out: Vec<Option<Result<DownloadOutcome, DownloadError>>> = (0..n).map(|_| None).collect();
         self.drive(items, &progress, |i, r| out[i] = Some(r)).await;
-        out.into_iter()
-            .map(|r| r.expect("every item produces a result"))
-            .collect()
+        out.into_iter().map(|r| r.expect("every item produces a result")).collect()
     }
 
     /// Downloads every item and sends `(index, result)` on `results` as soon as each item is
@@ -415,10 +355,7 @@ impl Downloader {
         &self,
         items: Vec<DownloadItem>,
         progress: impl Fn(&DownloadEvent) + Send + Sync + 'static,
-    ) -> (
-        tokio::task::JoinHandle<()>,
-        mpsc::UnboundedReceiver<ItemResult>,
-    ) {
+    ) -> (tokio::task::JoinHandle<()>, mpsc::UnboundedReceiver<ItemResult>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let this = self.clone();
         let handle = tokio::spawn(async move { this.run_streaming(items, progress, tx).await });
@@ -446,29 +383,17 @@ impl Downloader {
         }
     }
 
-    async fn fetch(
-        &self,
-        run: &Run<'_>,
-        index: usize,
-        item: &DownloadItem,
-    ) -> Result<DownloadOutcome, DownloadError> {
+    async fn fetch(&self, run: &Run<'_>, index: usize, item: &DownloadItem) -> Result<DownloadOutcome, DownloadError> {
         let dest = &item.dest;
         if let Ok(meta) = tokio::fs::metadata(dest).await {
             if meta.is_file() && item.expected_size.is_none_or(|s| s == meta.len()) {
-                return Ok(DownloadOutcome {
-                    path: dest.clone(),
-                    bytes: meta.len(),
-                    from_cache: true,
-                });
+                return Ok(DownloadOutcome { path: dest.clone(), bytes: meta.len(), from_cache: true });
             }
         }
         if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
             tokio::fs::create_dir_all(parent)
                 .await
-                .map_err(|source| DownloadError::Io {
-                    path: parent.to_path_buf(),
-                    source,
-                })?;
+                .map_err(|source| DownloadError::Io { path: parent.to_path_buf(), source })?;
         }
         let mut st = FileState {
             index,
@@ -492,11 +417,7 @@ impl Downloader {
             match r {
                 Ok(outcome) => return Ok(outcome),
                 Err(Attempt::Fatal(e)) => return Err(e),
-                Err(Attempt::Retry {
-                    reason,
-                    retry_after,
-                    reset,
-                }) => {
+                Err(Attempt::Retry { reason, retry_after, reset }) => {
                     if reset {
                         run.reduce(permit, generation, &reason);
                     } else {
@@ -530,8 +451,7 @@ impl Downloader {
     /// Exponential backoff with jitter: `base * 2^(n-1)` capped, then a uniform draw from
     /// its upper half.
     fn backoff(&self, failures: u32) -> Duration {
-        let exp = self.opts.backoff_base.as_secs_f64()
-            * 2f64.powi(failures.saturating_sub(1).min(30) as i32);
+        let exp = self.opts.backoff_base.as_secs_f64() * 2f64.powi(failures.saturating_sub(1).min(30) as i32);
         let d = exp.min(self.opts.backoff_cap.as_secs_f64());
         Duration::from_secs_f64(d * (0.5 + 0.5 * fastrand::f64()))
     }
@@ -544,12 +464,7 @@ impl Downloader {
         st: &mut FileState,
     ) -> Result<DownloadOutcome, Attempt> {
         let url = item.url.as_str();
-        let io_err = |path: &Path, source| {
-            Attempt::Fatal(DownloadError::Io {
-                path: path.to_path_buf(),
-                source,
-            })
-        };
+        let io_err = |path: &Path, source| Attempt::Fatal(DownloadError::Io { path: path.to_path_buf(), source });
         let part = st.part.clone();
         let mut offset = file_len(&part).await.map_err(|e| io_err(&part, e))?;
 
@@ -585,21 +500,14 @@ impl Downloader {
         if offset > 0 {
             req = req.header(RANGE, format!("bytes={offset}-"));
         }
-        let mut resp = req
-            .send()
-            .await
-            .map_err(|e| Attempt::from_reqwest(&e, url))?;
+        let mut resp = req.send().await.map_err(|e| Attempt::from_reqwest(&e, url))?;
         let status = resp.status();
         let headers = resp.headers().clone();
         let body_len = header_u64(&headers, &CONTENT_LENGTH);
         // Where the body goes, and where it must end when known.
         let (start, end): (u64, Option<u64>) = match status {
             StatusCode::PARTIAL_CONTENT => match parse_content_range(&headers) {
-                Some(ContentRange::Bytes {
-                    first,
-                    last,
-                    complete,
-                }) => {
+                Some(ContentRange::Bytes { first, last, complete }) => {
                     if let Some(c) = complete {
                         self.check_expected(item, c)?;
                         run.set_total(st, Some(c));
@@ -616,9 +524,7 @@ impl Downloader {
                 _ => {
                     truncate(&part, 0).await.map_err(|e| io_err(&part, e))?;
                     run.set_pos(st, 0);
-                    return Err(Attempt::retry_now(
-                        "206 without a valid Content-Range; restarting".to_string(),
-                    ));
+                    return Err(Attempt::retry_now("206 without a valid Content-Range; restarting".to_string()));
                 }
             },
             StatusCode::RANGE_NOT_SATISFIABLE => {
@@ -652,10 +558,7 @@ impl Downloader {
                 }
                 (0, if s == StatusCode::OK { body_len } else { None })
             }
-            s if s == StatusCode::REQUEST_TIMEOUT
-                || s == StatusCode::TOO_MANY_REQUESTS
-                || s.is_server_error() =>
-            {
+            s if s == StatusCode::REQUEST_TIMEOUT || s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error() => {
                 return Err(Attempt::Retry {
                     reason: status_text(s),
                     retry_after: parse_retry_after(&headers, SystemTime::now()),
@@ -690,9 +593,7 @@ impl Downloader {
             .map_err(|e| io_err(&part, e))?;
         file.set_len(start).await.map_err(|e| io_err(&part, e))?;
         let mut w = BufWriter::with_capacity(WRITE_BUFFER, file);
-        w.seek(SeekFrom::Start(start))
-            .await
-            .map_err(|e| io_err(&part, e))?;
+        w.seek(SeekFrom::Start(start)).await.map_err(|e| io_err(&part, e))?;
         run.set_pos(st, start);
         let mut pos = start;
         let body_error = loop {
@@ -770,12 +671,7 @@ impl Downloader {
         len: u64,
     ) -> Result<DownloadOutcome, Attempt> {
         let part = &st.part;
-        let io_err = |path: &Path, source| {
-            Attempt::Fatal(DownloadError::Io {
-                path: path.to_path_buf(),
-                source,
-            })
-        };
+        let io_err = |path: &Path, source| Attempt::Fatal(DownloadError::Io { path: path.to_path_buf(), source });
         let file = match file {
             Some(f) => f,
             None => tokio::fs::OpenOptions::new()
@@ -790,31 +686,15 @@ impl Downloader {
         let on_disk = file.metadata().await.map_err(|e| io_err(part, e))?.len();
         drop(file);
         if on_disk != len {
-            return Err(Attempt::retry_now(format!(
-                "{} has {on_disk} bytes, expected {len}",
-                part.display()
-            )));
+            return Err(Attempt::retry_now(format!("{} has {on_disk} bytes, expected {len}", part.display())));
         }
-        tokio::fs::rename(part, &item.dest)
-            .await
-            .map_err(|e| io_err(&item.dest, e))?;
+        tokio::fs::rename(part, &item.dest).await.map_err(|e| io_err(&item.dest, e))?;
         if let Some(dir) = item.dest.parent().map(Path::to_path_buf) {
-            let dir = if dir.as_os_str().is_empty() {
-                PathBuf::from(".")
-            } else {
-                dir
-            };
+            let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
             // Best effort: makes the rename durable on POSIX file systems.
-            let _ = tokio::task::spawn_blocking(move || {
-                std::fs::File::open(dir).and_then(|d| d.sync_all())
-            })
-            .await;
+            let _ = tokio::task::spawn_blocking(move || std::fs::File::open(dir).and_then(|d| d.sync_all())).await;
         }
-        Ok(DownloadOutcome {
-            path: item.dest.clone(),
-            bytes: len,
-            from_cache: false,
-        })
+        Ok(DownloadOutcome { path: item.dest.clone(), bytes: len, from_cache: false })
     }
 }
 
@@ -847,28 +727,17 @@ async fn truncate(p: &Path, len: u64) -> std::io::Result<()> {
 
 enum Attempt {
     Fatal(DownloadError),
-    Retry {
-        reason: String,
-        retry_after: Option<Duration>,
-        reset: bool,
-    },
+    Retry { reason: String, retry_after: Option<Duration>, reset: bool },
 }
 
 impl Attempt {
     fn retry_now(reason: String) -> Attempt {
-        Attempt::Retry {
-            reason,
-            retry_after: Some(Duration::ZERO),
-            reset: false,
-        }
+        Attempt::Retry { reason, retry_after: Some(Duration::ZERO), reset: false }
     }
 
     fn from_reqwest(e: &reqwest::Error, url: &str) -> Attempt {
         if e.is_builder() || e.is_redirect() {
-            return Attempt::Fatal(DownloadError::Request {
-                url: url.to_string(),
-                message: error_chain(e),
-            });
+            return Attempt::Fatal(DownloadError::Request { url: url.to_string(), message: error_chain(e) });
         }
         let reset = is_reset(e);
         // The innermost cause says what happened ("Connection reset by peer", "connection
@@ -885,11 +754,7 @@ impl Attempt {
             ""
         };
         let reason = format!("{label}{root}");
-        Attempt::Retry {
-            reason,
-            retry_after: None,
-            reset,
-        }
+        Attempt::Retry { reason, retry_after: None, reset }
     }
 }
 
@@ -919,9 +784,7 @@ fn is_reset(e: &reqwest::Error) -> bool {
             }
         }
         let s = err.to_string().to_ascii_lowercase();
-        if s.contains("connection closed before message completed")
-            || s.contains("connection reset")
-        {
+        if s.contains("connection closed before message completed") || s.contains("connection reset") {
             return true;
         }
         cur = err.source();
@@ -956,11 +819,7 @@ fn header_u64(h: &HeaderMap, name: &HeaderName) -> Option<u64> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ContentRange {
     /// `bytes first-last/complete` (`complete` is `None` for `*`).
-    Bytes {
-        first: u64,
-        last: u64,
-        complete: Option<u64>,
-    },
+    Bytes { first: u64, last: u64, complete: Option<u64> },
     /// `bytes */complete`, sent with 416.
     Unsatisfied { complete: u64 },
 }
@@ -976,25 +835,15 @@ pub fn parse_content_range_str(v: &str) -> Option<ContentRange> {
     let complete = complete.trim();
     let range = range.trim();
     if range == "*" {
-        return Some(ContentRange::Unsatisfied {
-            complete: complete.parse().ok()?,
-        });
+        return Some(ContentRange::Unsatisfied { complete: complete.parse().ok()? });
     }
     let (a, b) = range.split_once('-')?;
     let (first, last): (u64, u64) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-    let complete = if complete == "*" {
-        None
-    } else {
-        Some(complete.parse().ok()?)
-    };
+    let complete = if complete == "*" { None } else { Some(complete.parse().ok()?) };
     if last < first || complete.is_some_and(|c| last >= c) {
         return None;
     }
-    Some(ContentRange::Bytes {
-        first,
-        last,
-        complete,
-    })
+    Some(ContentRange::Bytes { first, last, complete })
 }
 
 fn parse_retry_after(h: &HeaderMap, now: SystemTime) -> Option<Duration> {
@@ -1038,13 +887,7 @@ fn parse_http_date(v: &str) -> Option<SystemTime> {
     let year: i64 = it.next()?.parse().ok()?;
     let mut hms = it.next()?.split(':').map(|x| x.parse::<u64>().ok());
     let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
-    if it.next()? != "GMT"
-        || it.next().is_some()
-        || !(1..=31).contains(&day)
-        || h > 23
-        || m > 59
-        || s > 60
-    {
+    if it.next()? != "GMT" || it.next().is_some() || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
         return None;
     }
     // Days from 1970-01-01 (Howard Hinnant's days_from_civil).
@@ -1056,11 +899,7 @@ fn parse_http_date(v: &str) -> Option<SystemTime> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146097 + doe - 719468;
     let secs = days * 86400 + (h * 3600 + m * 60 + s) as i64;
-    Some(if secs >= 0 {
-        UNIX_EPOCH + Duration::from_secs(secs as u64)
-    } else {
-        UNIX_EPOCH
-    })
+    Some(if secs >= 0 { UNIX_EPOCH + Duration::from_secs(secs as u64) } else { UNIX_EPOCH })
 }
 
 struct FileState {
@@ -1105,19 +944,12 @@ struct Run<'a> {
 }
 
 impl<'a> Run<'a> {
-    fn new(
-        dl: &Downloader,
-        progress: &'a (dyn Fn(&DownloadEvent) + Send + Sync),
-        n: usize,
-    ) -> Run<'a> {
+    fn new(dl: &Downloader, progress: &'a (dyn Fn(&DownloadEvent) + Send + Sync), n: usize) -> Run<'a> {
         let c = dl.opts.concurrency.max(1);
         Run {
             progress,
             sem: Semaphore::new(c),
-            limit: Mutex::new(Limit {
-                current: c,
-                generation: 0,
-            }),
+            limit: Mutex::new(Limit { current: c, generation: 0 }),
             stats: Mutex::new(Stats {
                 files_total: n,
                 files_done: 0,
@@ -1138,11 +970,7 @@ impl<'a> Run<'a> {
     }
 
     async fn acquire(&self) -> (SemaphorePermit<'_>, u64) {
-        let permit = self
-            .sem
-            .acquire()
-            .await
-            .expect("the semaphore is never closed");
+        let permit = self.sem.acquire().await.expect("the semaphore is never closed");
         let generation = self.limit.lock().unwrap().generation;
         (permit, generation)
     }
@@ -1162,11 +990,7 @@ impl<'a> Run<'a> {
             }
         };
         if let Some((from, to)) = change {
-            self.emit(&DownloadEvent::ConcurrencyReduced {
-                from,
-                to,
-                reason: reason.to_string(),
-            });
+            self.emit(&DownloadEvent::ConcurrencyReduced { from, to, reason: reason.to_string() });
         }
     }
 
@@ -1207,15 +1031,10 @@ impl<'a> Run<'a> {
             s.transferred += n;
             let now = Instant::now();
             let t = s.transferred;
-            if s.samples
-                .back()
-                .is_none_or(|(at, _)| now.duration_since(*at) >= Duration::from_millis(100))
-            {
+            if s.samples.back().is_none_or(|(at, _)| now.duration_since(*at) >= Duration::from_millis(100)) {
                 s.samples.push_back((now, t));
             }
-            if s.last_overall
-                .is_none_or(|at| now.duration_since(at) >= OVERALL_EVERY)
-            {
+            if s.last_overall.is_none_or(|at| now.duration_since(at) >= OVERALL_EVERY) {
                 s.last_overall = Some(now);
                 Some(self.overall(&mut s, now))
             } else {
@@ -1229,16 +1048,9 @@ impl<'a> Run<'a> {
 
     fn file_progress(&self, st: &mut FileState, done: u64) {
         let now = Instant::now();
-        if st
-            .last_progress
-            .is_none_or(|at| now.duration_since(at) >= FILE_PROGRESS_EVERY)
-        {
+        if st.last_progress.is_none_or(|at| now.duration_since(at) >= FILE_PROGRESS_EVERY) {
             st.last_progress = Some(now);
-            self.emit(&DownloadEvent::Progress {
-                index: st.index,
-                done,
-                total: st.total,
-            });
+            self.emit(&DownloadEvent::Progress { index: st.index, done, total: st.total });
         }
     }
 
@@ -1261,9 +1073,9 @@ impl<'a> Run<'a> {
         };
         let eta = match estimate {
             _ if unfinished == 0 => Some(Duration::ZERO),
-            Some(t) if bytes_per_sec > 0.0 => Some(Duration::from_secs_f64(
-                t.saturating_sub(s.bytes_done) as f64 / bytes_per_sec,
-            )),
+            Some(t) if bytes_per_sec > 0.0 => {
+                Some(Duration::from_secs_f64(t.saturating_sub(s.bytes_done) as f64 / bytes_per_sec))
+            }
             _ => None,
         };
         OverallProgress {
@@ -1280,12 +1092,7 @@ impl<'a> Run<'a> {
     }
 
     /// Bookkeeping and events for a finished item.
-    fn finished(
-        &self,
-        index: usize,
-        item: &DownloadItem,
-        r: &Result<DownloadOutcome, DownloadError>,
-    ) {
+    fn finished(&self, index: usize, item: &DownloadItem, r: &Result<DownloadOutcome, DownloadError>) {
         let overall = {
             let mut s = self.stats.lock().unwrap();
             match r {
@@ -1311,11 +1118,7 @@ impl<'a> Run<'a> {
                 bytes: o.bytes,
                 from_cache: o.from_cache,
             }),
-            Err(e) => self.emit(&DownloadEvent::Failed {
-                index,
-                url: item.url.clone(),
-                error: e.to_string(),
-            }),
+            Err(e) => self.emit(&DownloadEvent::Failed { index, url: item.url.clone(), error: e.to_string() }),
         }
         self.emit(&DownloadEvent::Overall(overall));
     }
@@ -1329,24 +1132,13 @@ mod tests {
     fn content_range() {
         assert_eq!(
             parse_content_range_str("bytes 10-19/100"),
-            Some(ContentRange::Bytes {
-                first: 10,
-                last: 19,
-                complete: Some(100)
-            })
+            Some(ContentRange::Bytes { first: 10, last: 19, complete: Some(100) })
         );
         assert_eq!(
             parse_content_range_str("bytes 0-0/*"),
-            Some(ContentRange::Bytes {
-                first: 0,
-                last: 0,
-                complete: None
-            })
+            Some(ContentRange::Bytes { first: 0, last: 0, complete: None })
         );
-        assert_eq!(
-            parse_content_range_str("bytes */77"),
-            Some(ContentRange::Unsatisfied { complete: 77 })
-        );
+        assert_eq!(parse_content_range_str("bytes */77"), Some(ContentRange::Unsatisfied { complete: 77 }));
         assert_eq!(parse_content_range_str("bytes 5-4/10"), None);
         assert_eq!(parse_content_range_str("bytes 5-10/10"), None);
         assert_eq!(parse_content_range_str("items 0-1/2"), None);
@@ -1355,24 +1147,12 @@ mod tests {
     #[test]
     fn retry_after() {
         let now = UNIX_EPOCH + Duration::from_secs(784_111_770); // Sun, 06 Nov 1994 08:49:30 GMT
-        assert_eq!(
-            parse_retry_after_str("3", now),
-            Some(Duration::from_secs(3))
-        );
-        assert_eq!(
-            parse_retry_after_str("Sun, 06 Nov 1994 08:49:37 GMT", now),
-            Some(Duration::from_secs(7))
-        );
-        assert_eq!(
-            parse_retry_after_str("Sun, 06 Nov 1994 08:49:00 GMT", now),
-            Some(Duration::ZERO)
-        );
+        assert_eq!(parse_retry_after_str("3", now), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after_str("Sun, 06 Nov 1994 08:49:37 GMT", now), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after_str("Sun, 06 Nov 1994 08:49:00 GMT", now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after_str("99999", now), Some(RETRY_AFTER_CAP));
         assert_eq!(parse_retry_after_str("soon", now), None);
-        assert_eq!(
-            parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"),
-            Some(UNIX_EPOCH)
-        );
+        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(UNIX_EPOCH));
         assert_eq!(
             parse_http_date("Tue, 29 Feb 2000 12:00:00 GMT"),
             Some(UNIX_EPOCH + Duration::from_secs(951_825_600))
@@ -1381,10 +1161,7 @@ mod tests {
 
     #[test]
     fn part_path_appends() {
-        assert_eq!(
-            part_path(Path::new("/a/b/c.mp4")),
-            PathBuf::from("/a/b/c.mp4.part")
-        );
+        assert_eq!(part_path(Path::new("/a/b/c.mp4")), PathBuf::from("/a/b/c.mp4.part"));
     }
 
     #[test]
@@ -1399,9 +1176,6 @@ mod tests {
             concurrency: 3,
             ..Default::default()
         };
-        assert_eq!(
-            p.render(),
-            "12/40 files, 310.2 MB of ~1.1 GB, 25.3 MB/s, ETA 0:31, 3 parallel"
-        );
+        assert_eq!(p.render(), "12/40 files, 310.2 MB of ~1.1 GB, 25.3 MB/s, ETA 0:31, 3 parallel");
     }
 }

@@ -308,17 +308,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Cmd::Compile {
-            flow,
-            output,
-            format,
-            size,
-            fps,
-            start,
-            max_duration,
-            threads,
-            quiet,
-        } => {
+        Cmd::Compile { flow, output, format, size, fps, start, max_duration, threads, quiet } => {
             let args = CompileArgs {
                 flow,
                 output: output.clone(),
@@ -339,10 +329,7 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     if cancel.load(Ordering::SeqCst) {
-                        eprintln!(
-                            "stitch: stopped; nothing was written to {}",
-                            output.display()
-                        );
+                        eprintln!("stitch: stopped; nothing was written to {}", output.display());
                         return ExitCode::from(130);
                     }
                     eprintln!("stitch: error: {e:#}");
@@ -397,9 +384,7 @@ fn run_record(a: RecordCli) -> ExitCode {
     opts.audio_lang = a.audio;
     for h in &a.headers {
         match h.split_once(':') {
-            Some((k, v)) if !k.trim().is_empty() => opts
-                .headers
-                .push((k.trim().to_string(), v.trim().to_string())),
+            Some((k, v)) if !k.trim().is_empty() => opts.headers.push((k.trim().to_string(), v.trim().to_string())),
             _ => return fail(format!("--header '{h}' is not 'Name: value'")),
         }
     }
@@ -442,11 +427,7 @@ fn run_record(a: RecordCli) -> ExitCode {
                     s.segments,
                     s.recorded_secs,
                     s.bytes as f64 / 1e6,
-                    s.files
-                        .iter()
-                        .map(|f| f.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    s.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
                 );
                 for w in &s.warnings {
                     eprintln!("  warning: {w}");
@@ -466,8 +447,5 @@ fn run_record(a: RecordCli) -> ExitCode {
 }
 
 fn serde_error_id(e: &stitch::record::RecordError) -> String {
-    serde_json::to_value(e.error_id())
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
+    serde_json::to_value(e.error_id()).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }

@@ -36,10 +36,7 @@ impl Bar {
         };
         b_target(&bar);
         bar.set_prefix(stage.to_string());
-        Bar {
-            bar: Some(bar),
-            fps,
-        }
+        Bar { bar: Some(bar), fps }
     }
 
     pub fn update(&self, frames: u64, elapsed_secs: f64) {

@@ -58,17 +58,13 @@ pub struct RecordResult {
 
 /// Read `-i links.txt`: `LINK [name...]` per line; blank lines and `#` comments skipped.
 pub fn read_links_file(path: &Path) -> Result<Vec<(String, Option<String>)>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     Ok(text
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(|l| match l.split_once(char::is_whitespace) {
-            Some((link, name)) => (
-                link.to_string(),
-                Some(name.trim().to_string()).filter(|n| !n.is_empty()),
-            ),
+            Some((link, name)) => (link.to_string(), Some(name.trim().to_string()).filter(|n| !n.is_empty())),
             None => (l.to_string(), None),
         })
         .collect())
@@ -81,12 +77,7 @@ pub fn ask_interactively(args: &mut WebinarArgs) -> Result<()> {
     let mut ask = |prompt: &str| -> Result<String> {
         eprint!("{prompt}");
         std::io::stderr().flush().ok();
-        Ok(lines
-            .next()
-            .transpose()?
-            .unwrap_or_default()
-            .trim()
-            .to_string())
+        Ok(lines.next().transpose()?.unwrap_or_default().trim().to_string())
     };
     loop {
         let l = ask("Record link (e.g. https://my.mts-link.ru/12345/67890/record-new/111/record-file/222): ")?;
@@ -152,10 +143,7 @@ struct Readiness {
 
 impl Readiness {
     fn set(&self, path: PathBuf, r: std::result::Result<PathBuf, String>) {
-        self.state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(path, r);
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).insert(path, r);
         self.cv.notify_all();
     }
     fn finish(&self) {
@@ -186,32 +174,21 @@ impl Readiness {
 
 /// Process every link; returns one result per record (a failure does not stop the rest).
 pub fn run(args: &WebinarArgs, cancel: Arc<AtomicBool>) -> Result<Vec<RecordResult>> {
-    let mut inputs: Vec<(String, Option<String>)> =
-        args.links.iter().map(|l| (l.clone(), None)).collect();
+    let mut inputs: Vec<(String, Option<String>)> = args.links.iter().map(|l| (l.clone(), None)).collect();
     if let Some(f) = &args.links_file {
         inputs.extend(read_links_file(f)?);
     }
     if inputs.is_empty() {
-        bail!(
-            "no link given (pass a link, -i links.txt, or run on a terminal for interactive mode)"
-        );
+        bail!("no link given (pass a link, -i links.txt, or run on a terminal for interactive mode)");
     }
-    std::fs::create_dir_all(&args.output_dir)
-        .with_context(|| format!("creating {}", args.output_dir.display()))?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    std::fs::create_dir_all(&args.output_dir).with_context(|| format!("creating {}", args.output_dir.display()))?;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let api = ApiClient::new(ApiOptions {
         api_host: args.api_host.clone(),
         session_id: args.session_id.clone(),
         cookies_file: args.cookies.clone(),
         password: args.password.clone(),
-        debug_dir: if args.debug {
-            Some(args.output_dir.clone())
-        } else {
-            None
-        },
+        debug_dir: if args.debug { Some(args.output_dir.clone()) } else { None },
     })
     .map_err(|e| anyhow!("{e}"))?;
     let mut results = Vec::new();
@@ -262,13 +239,7 @@ pub fn run(args: &WebinarArgs, cancel: Arc<AtomicBool>) -> Result<Vec<RecordResu
             let r = run_record(&rt, &api, &rec, name.as_deref(), args, &cancel);
             let link_s = rec.to_string();
             results.push(match r {
-                Ok((name, output, summary)) => RecordResult {
-                    link: link_s,
-                    name,
-                    output,
-                    error: None,
-                    summary,
-                },
+                Ok((name, output, summary)) => RecordResult { link: link_s, name, output, error: None, summary },
                 Err(e) => RecordResult {
                     link: link_s,
                     name: name.clone().unwrap_or_default(),
@@ -290,9 +261,7 @@ fn run_record(
     args: &WebinarArgs,
     cancel: &Arc<AtomicBool>,
 ) -> Result<(String, Option<PathBuf>, Option<String>)> {
-    let (record, _host) = rt
-        .block_on(api.fetch_record(link))
-        .map_err(|e| anyhow!("{e}"))?;
+    let (record, _host) = rt.block_on(api.fetch_record(link)).map_err(|e| anyhow!("{e}"))?;
     let mut plan: Plan = build_plan(&record).map_err(|e| anyhow!("{e}"))?;
     if let Some(n) = name_override {
         plan.name = n.to_string();
@@ -302,17 +271,10 @@ fn run_record(
         Link::Record { session_id, .. } => session_id.clone(),
         Link::Event { event_id, .. } => event_id.clone(),
     };
-    let job = args
-        .output_dir
-        .join(format!("{stem}_{}", record_date(&record).unwrap_or(sid)));
+    let job = args.output_dir.join(format!("{stem}_{}", record_date(&record).unwrap_or(sid)));
     std::fs::create_dir_all(&job).with_context(|| format!("creating {}", job.display()))?;
-    plan.write_manifest(&job)
-        .with_context(|| format!("writing {}/manifest.json", job.display()))?;
-    let clips: Vec<_> = plan
-        .clips
-        .iter()
-        .filter(|c| c.length().is_none_or(|l| l > 0.0))
-        .collect();
+    plan.write_manifest(&job).with_context(|| format!("writing {}/manifest.json", job.display()))?;
+    let clips: Vec<_> = plan.clips.iter().filter(|c| c.length().is_none_or(|l| l > 0.0)).collect();
     if !args.quiet || args.dry_run {
         eprintln!(
             "{}: {} clips ({} cameras, {} screen, {} audio-only), {} participants, {} slides, {} chat messages, timeline {}",
@@ -348,22 +310,12 @@ fn run_record(
     for c in &sorted {
         let dest = job.join(c.file_name());
         if seen.insert(dest.clone()) {
-            items.push(DownloadItem {
-                url: c.url.clone(),
-                dest,
-                expected_size: None,
-            });
+            items.push(DownloadItem { url: c.url.clone(), dest, expected_size: None });
         }
     }
-    let ready = Arc::new(Readiness {
-        cancel: cancel.clone(),
-        ..Default::default()
-    });
-    let dl = Downloader::new(DownloadOptions {
-        concurrency: args.jobs.max(1),
-        ..Default::default()
-    })
-    .map_err(|e| anyhow!("{e}"))?;
+    let ready = Arc::new(Readiness { cancel: cancel.clone(), ..Default::default() });
+    let dl = Downloader::new(DownloadOptions { concurrency: args.jobs.max(1), ..Default::default() })
+        .map_err(|e| anyhow!("{e}"))?;
     let quiet = args.quiet;
     let status = Arc::new(Mutex::new(String::new()));
     let status_w = status.clone();
@@ -389,9 +341,7 @@ fn run_record(
             sorted
                 .iter()
                 .find(|c| job.join(c.file_name()) == i.dest)
-                .filter(|c| {
-                    c.kind != crate::mtslink::ClipKind::AudioOnly && c.has_video != Some(false)
-                })
+                .filter(|c| c.kind != crate::mtslink::ClipKind::AudioOnly && c.has_video != Some(false))
                 .and_then(|c| c.hls_url.clone())
         })
         .collect();
@@ -407,30 +357,18 @@ fn run_record(
                 (r, Some(hls)) => {
                     // The chunk may lack the video its HLS twin has (or be missing): decided
                     // off the async threads, the twin recorded in-process.
-                    let (ready_t, failures_t, stop) =
-                        (ready_w.clone(), failures_w.clone(), twin_cancel.clone());
+                    let (ready_t, failures_t, stop) = (ready_w.clone(), failures_w.clone(), twin_cancel.clone());
                     twin_tasks.push(tokio::spawn(async move {
-                        let outcome = resolve_with_twin(
-                            &path,
-                            r.map(|_| ()).map_err(|e| e.to_string()),
-                            &hls,
-                            stop,
-                        )
-                        .await;
+                        let outcome =
+                            resolve_with_twin(&path, r.map(|_| ()).map_err(|e| e.to_string()), &hls, stop).await;
                         if let Err(e) = &outcome {
-                            failures_t
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .push(e.clone());
+                            failures_t.lock().unwrap_or_else(|e| e.into_inner()).push(e.clone());
                         }
                         ready_t.set(path, outcome);
                     }));
                 }
                 (Err(e), None) => {
-                    failures_w
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(e.to_string());
+                    failures_w.lock().unwrap_or_else(|e| e.into_inner()).push(e.to_string());
                     ready_w.set(path, Err(format!("download failed: {e}")));
                 }
             }
@@ -456,22 +394,15 @@ fn run_record(
     if let Some(t) = args.threads {
         opts.threads = t.max(1);
     }
-    opts.start = args
-        .start
-        .map(|s| Time::from_secs_f64(s.max(0.0), VIDEO_HZ).ticks)
-        .unwrap_or(0);
-    opts.max_duration = args
-        .max_duration
-        .map(|s| Time::from_secs_f64(s.max(0.0), VIDEO_HZ).ticks);
+    opts.start = args.start.map(|s| Time::from_secs_f64(s.max(0.0), VIDEO_HZ).ticks).unwrap_or(0);
+    opts.max_duration = args.max_duration.map(|s| Time::from_secs_f64(s.max(0.0), VIDEO_HZ).ticks);
     let waiter = ready.clone();
     opts.wait_for_clip = Some(Arc::new(move |p: &Path| waiter.wait(p)));
     let fps = opts.fps_num as f64 / opts.fps_den as f64;
     let total = flow.duration.map(|d| {
-        (((d - opts.start).max(0) as f64 / 90000.0).min(
-            opts.max_duration
-                .map(|m| m as f64 / 90000.0)
-                .unwrap_or(f64::MAX),
-        ) * fps)
+        (((d - opts.start).max(0) as f64 / 90000.0)
+            .min(opts.max_duration.map(|m| m as f64 / 90000.0).unwrap_or(f64::MAX))
+            * fps)
             .ceil() as u64
     });
     let bar = crate::progress::Bar::new("webinar", total, fps, args.quiet);
@@ -492,9 +423,7 @@ fn run_record(
         handle.abort();
     }
     let _ = rt.block_on(async { tokio::join!(handle, watcher) });
-    let report = report
-        .map_err(anyhow::Error::new)
-        .with_context(|| format!("compiling {}", plan.name))?;
+    let report = report.map_err(anyhow::Error::new).with_context(|| format!("compiling {}", plan.name))?;
     let failed = failures.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let mut summary = crate::compile::summary(&report, &output);
     if !failed.is_empty() {
@@ -514,10 +443,7 @@ fn run_record(
 
 /// Where a chunk's HLS twin goes: beside the chunk, `<chunk>.hls.mp4`.
 pub fn twin_path(chunk: &Path) -> PathBuf {
-    let mut name = chunk
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
+    let mut name = chunk.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(".hls.mp4");
     chunk.with_file_name(name)
 }
@@ -526,10 +452,7 @@ pub fn twin_path(chunk: &Path) -> PathBuf {
 /// that does not open at all is left to the compile, which reports it.)
 fn lacks_video(path: &Path) -> bool {
     match media::demux::open(path) {
-        Ok((_, d)) => !d
-            .streams()
-            .iter()
-            .any(|s| s.kind == media::packet::MediaKind::Video),
+        Ok((_, d)) => !d.streams().iter().any(|s| s.kind == media::packet::MediaKind::Video),
         Err(_) => false,
     }
 }
@@ -546,9 +469,7 @@ async fn resolve_with_twin(
     let twin = twin_path(chunk);
     if let Ok(()) = &download {
         let c = chunk.to_path_buf();
-        let lacks = tokio::task::spawn_blocking(move || lacks_video(&c))
-            .await
-            .unwrap_or(false);
+        let lacks = tokio::task::spawn_blocking(move || lacks_video(&c)).await.unwrap_or(false);
         if !lacks {
             return Ok(chunk.to_path_buf());
         }
@@ -564,17 +485,11 @@ async fn resolve_with_twin(
     o.quiet = true;
     match crate::record::record_in_runtime(&o, stop).await {
         Ok(_) if twin.exists() => Ok(twin),
-        Ok(_) => Err(format!(
-            "{}: its HLS twin {hls_url} gave no file",
-            chunk.display()
-        )),
+        Ok(_) => Err(format!("{}: its HLS twin {hls_url} gave no file", chunk.display())),
         Err(e) => match download {
             // The chunk has audio at least: use it, and say why the picture is missing.
             Ok(()) => {
-                eprintln!(
-                    "  warning: {}: no video in the chunk and its HLS twin failed: {e}",
-                    chunk.display()
-                );
+                eprintln!("  warning: {}: no video in the chunk and its HLS twin failed: {e}", chunk.display());
                 Ok(chunk.to_path_buf())
             }
             Err(d) => Err(format!("download failed: {d}; HLS twin {hls_url}: {e}")),
@@ -614,19 +529,12 @@ mod tests {
     #[test]
     fn links_file_lines() {
         let d = std::env::temp_dir().join(format!("stitch-links-{}", std::process::id()));
-        std::fs::write(
-            &d,
-            "# list\nhttps://a/record-new/1 First lecture\n\n  https://b/record-new/2\n",
-        )
-        .unwrap();
+        std::fs::write(&d, "# list\nhttps://a/record-new/1 First lecture\n\n  https://b/record-new/2\n").unwrap();
         let l = read_links_file(&d).unwrap();
         assert_eq!(
             l,
             vec![
-                (
-                    "https://a/record-new/1".to_string(),
-                    Some("First lecture".to_string())
-                ),
+                ("https://a/record-new/1".to_string(), Some("First lecture".to_string())),
                 ("https://b/record-new/2".to_string(), None)
             ]
         );

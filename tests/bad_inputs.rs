@@ -7,11 +7,9 @@ mod common;
 use common::*;
 
 fn one_clip_flow(dir: &std::path::Path, clip: &std::path::Path) -> std::path::PathBuf {
-    let flow = serde_json::json!({"name": "x", "eventLogs": [{"relativeTime": 0, "data": {"url": clip.to_str().unwrap()}}]});
-    let p = dir.join(format!(
-        "{}.json",
-        clip.file_name().unwrap().to_string_lossy()
-    ));
+    let flow =
+        serde_json::json!({"name": "x", "eventLogs": [{"relativeTime": 0, "data": {"url": clip.to_str().unwrap()}}]});
+    let p = dir.join(format!("{}.json", clip.file_name().unwrap().to_string_lossy()));
     std::fs::write(&p, serde_json::to_vec(&flow).unwrap()).unwrap();
     p
 }
@@ -21,14 +19,7 @@ fn run_one(name: &str) -> (bool, String, std::path::PathBuf) {
     let clip = testdata(&format!("bad/{name}"));
     let flow = one_clip_flow(&dir, &clip);
     let out = dir.join("out.mp4");
-    let o = stitch(&[
-        "compile",
-        flow.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--size",
-        "320x240",
-    ]);
+    let o = stitch(&["compile", flow.to_str().unwrap(), "-o", out.to_str().unwrap(), "--size", "320x240"]);
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(!err.contains("panicked"), "{name}: panic: {err}");
     (o.status.success(), err, out)
@@ -45,15 +36,9 @@ fn unusable_files_fail_cleanly_with_the_cause() {
         let (ok, err, out) = run_one(name);
         assert!(!ok, "{name}: should fail");
         assert!(err.contains(name), "{name}: message names the file: {err}");
-        assert!(
-            err.contains(cause),
-            "{name}: message gives the cause '{cause}': {err}"
-        );
+        assert!(err.contains(cause), "{name}: message gives the cause '{cause}': {err}");
         assert!(!out.exists(), "{name}: no output on failure");
-        assert!(
-            !std::path::Path::new(&format!("{}.part", out.display())).exists(),
-            "{name}: no temp file left"
-        );
+        assert!(!std::path::Path::new(&format!("{}.part", out.display())).exists(), "{name}: no temp file left");
     }
 }
 
@@ -62,10 +47,7 @@ fn damaged_files_keep_what_decodes() {
     for name in ["truncated_mdat.mp4", "bitflip.mp4"] {
         let (ok, err, out) = run_one(name);
         assert!(ok, "{name}: what decodes is used: {err}");
-        assert!(
-            err.contains("damaged"),
-            "{name}: the summary says so: {err}"
-        );
+        assert!(err.contains("damaged"), "{name}: the summary says so: {err}");
         if have_ffmpeg() {
             let e = ffmpeg_decode_errors(&out);
             assert!(e.is_empty(), "{name}: output decodes cleanly: {e}");
@@ -77,10 +59,7 @@ fn damaged_files_keep_what_decodes() {
 fn wrong_extension_is_detected_by_content() {
     let (ok, err, out) = run_one("wrong_ext.mp4");
     assert!(ok, "{err}");
-    assert!(
-        !err.contains("damaged") && !err.contains("skipped"),
-        "{err}"
-    );
+    assert!(!err.contains("damaged") && !err.contains("skipped"), "{err}");
     assert!(std::fs::metadata(out).unwrap().len() > 1000);
 }
 
@@ -98,18 +77,8 @@ fn mixed_flow_reports_every_bad_clip_and_still_compiles() {
     ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
-    for bad in [
-        "truncated_moov_end.mp4",
-        "empty.mp4",
-        "garbage.mp4",
-        "text.mp4",
-        "does_not_exist.mp4",
-    ] {
-        assert!(
-            err.lines()
-                .any(|l| l.contains("skipped") && l.contains(bad)),
-            "summary lists {bad} as skipped: {err}"
-        );
+    for bad in ["truncated_moov_end.mp4", "empty.mp4", "garbage.mp4", "text.mp4", "does_not_exist.mp4"] {
+        assert!(err.lines().any(|l| l.contains("skipped") && l.contains(bad)), "summary lists {bad} as skipped: {err}");
     }
     assert!(err.contains("file not found"), "{err}");
     if have_ffmpeg() {
@@ -126,24 +95,11 @@ fn bad_flow_json_and_arguments_give_clear_errors() {
     let dir = scratch("bad-flow");
     let f = dir.join("broken.json");
     std::fs::write(&f, br#"{"name":"x","eventLogs":[{"relativeTime":1,"da"#).unwrap();
-    let o = stitch(&[
-        "compile",
-        f.to_str().unwrap(),
-        "-o",
-        dir.join("o.mp4").to_str().unwrap(),
-    ]);
+    let o = stitch(&["compile", f.to_str().unwrap(), "-o", dir.join("o.mp4").to_str().unwrap()]);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("truncated JSON") && err.contains("broken.json"),
-        "{err}"
-    );
-    let o = stitch(&[
-        "compile",
-        dir.join("missing.json").to_str().unwrap(),
-        "-o",
-        dir.join("o.mp4").to_str().unwrap(),
-    ]);
+    assert!(err.contains("truncated JSON") && err.contains("broken.json"), "{err}");
+    let o = stitch(&["compile", dir.join("missing.json").to_str().unwrap(), "-o", dir.join("o.mp4").to_str().unwrap()]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("missing.json"));
     let o = stitch(&[

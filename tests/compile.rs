@@ -22,18 +22,8 @@ fn tones_of_all() -> Vec<f64> {
 
 fn compile_basic(dir: &Path, ext: &str) -> std::path::PathBuf {
     let out = dir.join(format!("basic.{ext}"));
-    let o = stitch(&[
-        "compile",
-        testdata("flow_basic.json").to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
-    assert!(
-        o.status.success(),
-        "stitch failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = stitch(&["compile", testdata("flow_basic.json").to_str().unwrap(), "-o", out.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "stitch failed: {}", String::from_utf8_lossy(&o.stderr));
     assert!(out.is_file());
     out
 }
@@ -73,36 +63,30 @@ fn check_audio(pcm: &[f32], what: &str) -> usize {
     let mut checked = 0;
     for iv in exp["audio"].as_array().unwrap() {
         let (from, to) = (iv["from"].as_f64().unwrap(), iv["to"].as_f64().unwrap());
-        let want: Vec<f64> = iv["tones_hz"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap())
-            .collect();
+        let want: Vec<f64> = iv["tones_hz"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
         // Gaps: the middle of the interval must be digital silence (exact zeros survive
         // AAC). Edges are left out: a clip's own leading/trailing encoder frames may sit there.
-        let times = if want.is_empty() {
-            vec![(from + to) / 2.0]
-        } else {
-            samples_in(from, to)
-        };
+        let times = if want.is_empty() { vec![(from + to) / 2.0] } else { samples_in(from, to) };
         for t in times {
             let c = (t * 48000.0) as usize;
             let half = 1200usize.min(((to - from) * 48000.0 * 0.3) as usize);
             let w = &pcm[c.saturating_sub(half)..(c + half).min(pcm.len())];
             if want.is_empty() {
                 let peak = w.iter().fold(0f32, |m, v| m.max(v.abs()));
-                assert!(
-                    peak == 0.0,
-                    "{what}: at {t:.2}s expected digital silence, peak {peak}"
-                );
+                assert!(peak == 0.0, "{what}: at {t:.2}s expected digital silence, peak {peak}");
             } else {
                 for hz in tones_of_all() {
                     let lvl = tone_level(w, 48000.0, hz);
                     if want.contains(&hz) {
-                        assert!(lvl > 0.02, "{what}: at {t:.2}s tone {hz} Hz missing (level {lvl:.4}), expected {want:?}");
+                        assert!(
+                            lvl > 0.02,
+                            "{what}: at {t:.2}s tone {hz} Hz missing (level {lvl:.4}), expected {want:?}"
+                        );
                     } else {
-                        assert!(lvl < 0.01, "{what}: at {t:.2}s tone {hz} Hz present (level {lvl:.4}), expected only {want:?}");
+                        assert!(
+                            lvl < 0.01,
+                            "{what}: at {t:.2}s tone {hz} Hz present (level {lvl:.4}), expected only {want:?}"
+                        );
                     }
                 }
             }
@@ -116,16 +100,8 @@ fn check_audio(pcm: &[f32], what: &str) -> usize {
 fn own_decode(path: &Path) -> (Vec<f64>, Vec<f32>) {
     let (_, mut d) = media::demux::open(path).unwrap();
     let streams = d.streams().to_vec();
-    let vs = streams
-        .iter()
-        .find(|s| s.kind == media::packet::MediaKind::Video)
-        .unwrap()
-        .clone();
-    let aus = streams
-        .iter()
-        .find(|s| s.kind == media::packet::MediaKind::Audio)
-        .unwrap()
-        .clone();
+    let vs = streams.iter().find(|s| s.kind == media::packet::MediaKind::Video).unwrap().clone();
+    let aus = streams.iter().find(|s| s.kind == media::packet::MediaKind::Audio).unwrap().clone();
     let mut vd = media::decode::open_video(&vs).unwrap();
     let mut ad = media::decode::open_audio(&aus).unwrap();
     let (mut vf, mut af) = (Vec::new(), Vec::new());
@@ -168,14 +144,8 @@ fn own_decode(path: &Path) -> (Vec<f64>, Vec<f32>) {
 fn check_durations(out: &Path, expect: f64) {
     let p = ffprobe(out);
     let streams = p["streams"].as_array().unwrap();
-    let v = streams
-        .iter()
-        .find(|s| s["codec_type"] == "video")
-        .expect("video stream");
-    let a = streams
-        .iter()
-        .find(|s| s["codec_type"] == "audio")
-        .expect("audio stream");
+    let v = streams.iter().find(|s| s["codec_type"] == "video").expect("video stream");
+    let a = streams.iter().find(|s| s["codec_type"] == "audio").expect("audio stream");
     assert_eq!(v["codec_name"], "h264");
     assert_eq!(a["codec_name"], "aac");
     assert_eq!(a["sample_rate"], "48000");
@@ -185,11 +155,7 @@ fn check_durations(out: &Path, expect: f64) {
             .as_str()
             .map(|x| x.parse().unwrap())
             .unwrap_or_else(|| p["format"]["duration"].as_str().unwrap().parse().unwrap());
-        assert!(
-            (d - expect).abs() <= 1.0 / FPS + 1e-6,
-            "{} duration {d} vs timeline {expect}",
-            s["codec_type"]
-        );
+        assert!((d - expect).abs() <= 1.0 / FPS + 1e-6, "{} duration {d} vs timeline {expect}", s["codec_type"]);
     }
 }
 
@@ -209,17 +175,10 @@ fn basic_flow_mp4_places_every_clip() {
     let pcm = ffmpeg_pcm(&out);
     // Priming is trimmed at the start (edit list); FFmpeg 5.1 does not trim the last AAC
     // frame's padding at the end, so up to 1023 extra samples may follow the timeline.
-    assert!(
-        pcm.len() >= 25 * 48000 && pcm.len() < 25 * 48000 + 1024,
-        "sample clock: {} samples",
-        pcm.len()
-    );
+    assert!(pcm.len() >= 25 * 48000 && pcm.len() < 25 * 48000 + 1024, "sample clock: {} samples", pcm.len());
     let nv = check_video(&lumas, "ffmpeg");
     let na = check_audio(&pcm, "ffmpeg");
-    assert!(
-        nv >= 20 && na >= 20,
-        "sampled {nv} video and {na} audio points"
-    );
+    assert!(nv >= 20 && na >= 20, "sampled {nv} video and {na} audio points");
 
     let (own_l, own_pcm) = own_decode(&out);
     assert_eq!(own_l.len(), 625);
@@ -237,24 +196,16 @@ fn basic_flow_ts_is_valid_and_placed() {
     let errs = ffmpeg_decode_errors(&out);
     assert!(errs.is_empty(), "ffmpeg decode errors: {errs}");
     let lumas = ffmpeg_lumas(&out);
-    assert!(
-        (lumas.len() as i64 - 625).abs() <= 1,
-        "{} frames",
-        lumas.len()
-    );
+    assert!((lumas.len() as i64 - 625).abs() <= 1, "{} frames", lumas.len());
     check_video(&lumas, "ffmpeg/ts");
 }
 
 /// Onset of the picture and of the sound at every clip start that follows a gap.
 fn onsets(lumas: &[f64], pcm: &[f32], at: f64) -> (f64, f64) {
     let f0 = ((at - 0.3) * FPS).max(0.0) as usize;
-    let vi = (f0..lumas.len())
-        .find(|&i| (lumas[i] - 16.0).abs() > 8.0)
-        .expect("picture onset");
+    let vi = (f0..lumas.len()).find(|&i| (lumas[i] - 16.0).abs() > 8.0).expect("picture onset");
     let s0 = ((at - 0.3) * 48000.0).max(0.0) as usize;
-    let si = (s0..pcm.len())
-        .find(|&i| pcm[i].abs() > 0.01)
-        .expect("audio onset");
+    let si = (s0..pcm.len()).find(|&i| pcm[i].abs() > 0.01).expect("audio onset");
     (vi as f64 / FPS, si as f64 / 48000.0)
 }
 
@@ -278,42 +229,20 @@ fn av_sync_holds_from_first_to_last_clip_of_a_long_timeline() {
     let fp = dir.join("flow.json");
     std::fs::write(&fp, serde_json::to_vec(&flow).unwrap()).unwrap();
     let out = dir.join("long.mp4");
-    let o = stitch(&[
-        "compile",
-        fp.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--size",
-        "320x180",
-        "--quiet",
-    ]);
+    let o = stitch(&["compile", fp.to_str().unwrap(), "-o", out.to_str().unwrap(), "--size", "320x180", "--quiet"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     check_durations(&out, dur);
     let lumas = ffmpeg_lumas(&out);
     let pcm = ffmpeg_pcm(&out);
     let want = (dur * 48000.0).round() as usize;
-    assert!(
-        pcm.len() >= want && pcm.len() < want + 1024,
-        "sample clock drift: {} vs {want}",
-        pcm.len()
-    );
+    assert!(pcm.len() >= want && pcm.len() < want + 1024, "sample clock drift: {} vs {want}", pcm.len());
     for (i, &t) in starts.iter().enumerate() {
         let (v, a) = onsets(&lumas, &pcm, t);
         // The first frame whose interval contains t shows the clip.
         let vexp = (t * FPS).floor() / FPS;
-        assert!(
-            (v - vexp).abs() <= 1.0 / FPS + 1e-9,
-            "clip {i}: picture at {v:.3}s, expected {t:.3}s"
-        );
-        assert!(
-            (a - t).abs() <= 0.010,
-            "clip {i}: sound at {a:.4}s, expected {t:.4}s"
-        );
-        assert!(
-            (v - a).abs() <= 1.0 / FPS,
-            "clip {i}: A/V offset {:.3}s",
-            v - a
-        );
+        assert!((v - vexp).abs() <= 1.0 / FPS + 1e-9, "clip {i}: picture at {v:.3}s, expected {t:.3}s");
+        assert!((a - t).abs() <= 0.010, "clip {i}: sound at {a:.4}s, expected {t:.4}s");
+        assert!((v - a).abs() <= 1.0 / FPS, "clip {i}: A/V offset {:.3}s", v - a);
     }
 }
 
@@ -368,9 +297,5 @@ fn product_code_never_spawns_a_process() {
     let mut hits = Vec::new();
     scan(&root().join("src"), &mut hits);
     scan(&root().join("media").join("src"), &mut hits);
-    assert!(
-        hits.is_empty(),
-        "product code spawns processes:\n{}",
-        hits.join("\n")
-    );
+    assert!(hits.is_empty(), "product code spawns processes:\n{}", hits.join("\n"));
 }

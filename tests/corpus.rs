@@ -124,13 +124,7 @@ fn run_limited(mut cmd: Command, limit: Duration, dir: &Path, tag: &str) -> Run 
     let stderr = String::from_utf8_lossy(&std::fs::read(&err_p).unwrap_or_default()).into_owned();
     let _ = std::fs::remove_file(&out_p);
     let _ = std::fs::remove_file(&err_p);
-    Run {
-        status,
-        timed_out,
-        secs,
-        stdout,
-        stderr,
-    }
+    Run { status, timed_out, secs, stdout, stderr }
 }
 
 #[cfg(unix)]
@@ -151,30 +145,19 @@ fn read_manifest(dir: &Path) -> Vec<Row> {
     let text = std::fs::read_to_string(dir.join("MANIFEST.tsv")).expect("read MANIFEST.tsv");
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().expect("manifest header").split('\t').collect();
-    let col = |name: &str| {
-        header
-            .iter()
-            .position(|h| *h == name)
-            .unwrap_or_else(|| panic!("manifest has no column {name}"))
-    };
+    let col =
+        |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("manifest has no column {name}"));
     let (c_name, c_kind, c_exp) = (col("local_name"), col("kind"), col("expected"));
     lines
         .filter(|l| !l.trim().is_empty())
         .map(|l| l.split('\t').collect::<Vec<_>>())
         .filter(|f| f[c_kind] == "media")
-        .map(|f| Row {
-            local: f[c_name].to_string(),
-            expected: f[c_exp].to_string(),
-        })
+        .map(|f| Row { local: f[c_name].to_string(), expected: f[c_exp].to_string() })
         .collect()
 }
 
 fn first_line(s: &str) -> String {
-    s.lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("")
-        .to_string()
+    s.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").to_string()
 }
 
 fn excerpt(s: &str) -> String {
@@ -233,16 +216,12 @@ fn ratio(v: &Value) -> Option<f64> {
 fn reference_end(src: &Path, dir: &Path) -> Result<(f64, bool, bool), String> {
     let probe = |args: &[&str], tag: &str| -> Result<Value, String> {
         let mut cmd = Command::new("ffprobe");
-        cmd.args(["-v", "error"])
-            .args(args)
-            .args(["-of", "json"])
-            .arg(src);
+        cmd.args(["-v", "error"]).args(args).args(["-of", "json"]).arg(src);
         let r = run_limited(cmd, ORACLE_LIMIT, dir, tag);
         if r.timed_out {
             return Err(format!("ffprobe {args:?} of the source timed out"));
         }
-        serde_json::from_slice(&r.stdout)
-            .map_err(|e| format!("ffprobe of the source: {e}: {}", first_line(&r.stderr)))
+        serde_json::from_slice(&r.stdout).map_err(|e| format!("ffprobe of the source: {e}: {}", first_line(&r.stderr)))
     };
     let j = probe(
         &[
@@ -252,20 +231,12 @@ fn reference_end(src: &Path, dir: &Path) -> Result<(f64, bool, bool), String> {
         "ref-streams",
     )?;
     let streams = j["streams"].as_array().cloned().unwrap_or_default();
-    let vs = streams.iter().find(|s| {
-        s["codec_type"] == "video" && s["disposition"]["attached_pic"].as_i64().unwrap_or(0) == 0
-    });
+    let vs = streams
+        .iter()
+        .find(|s| s["codec_type"] == "video" && s["disposition"]["attached_pic"].as_i64().unwrap_or(0) == 0);
     let aus = streams.iter().find(|s| s["codec_type"] == "audio");
-    let is_ts = j["format"]["format_name"]
-        .as_str()
-        .unwrap_or("")
-        .split(',')
-        .any(|f| f == "mpegts");
-    let is_mov = j["format"]["format_name"]
-        .as_str()
-        .unwrap_or("")
-        .split(',')
-        .any(|f| f == "mov");
+    let is_ts = j["format"]["format_name"].as_str().unwrap_or("").split(',').any(|f| f == "mpegts");
+    let is_mov = j["format"]["format_name"].as_str().unwrap_or("").split(',').any(|f| f == "mov");
 
     let mut zero: Option<f64> = None;
     let mut end: Option<f64> = None;
@@ -282,10 +253,7 @@ fn reference_end(src: &Path, dir: &Path) -> Result<(f64, bool, bool), String> {
             ],
             "ref-frames",
         )?;
-        let items = pf["packets_and_frames"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+        let items = pf["packets_and_frames"].as_array().cloned().unwrap_or_default();
         let mut pkt_dur: std::collections::HashMap<String, f64> = std::collections::HashMap::new();
         for p in items.iter().filter(|it| it["type"] == "packet") {
             if let Some(t) = num(&p["pts_time"]) {
@@ -316,11 +284,7 @@ fn reference_end(src: &Path, dir: &Path) -> Result<(f64, bool, bool), String> {
         let (gap, last_gap) = if is_video {
             let mut ts: Vec<f64> = frames.iter().map(|f| f.0).collect();
             ts.sort_by(f64::total_cmp);
-            let mut gaps: Vec<f64> = ts
-                .windows(2)
-                .map(|w| w[1] - w[0])
-                .filter(|g| *g > 0.0)
-                .collect();
+            let mut gaps: Vec<f64> = ts.windows(2).map(|w| w[1] - w[0]).filter(|g| *g > 0.0).collect();
             gaps.sort_by(f64::total_cmp);
             let gap = gaps
                 .get(gaps.len() / 2)
@@ -332,10 +296,7 @@ fn reference_end(src: &Path, dir: &Path) -> Result<(f64, bool, bool), String> {
                 _ => None,
             };
             let limit = if gap > 0.0 { 4.0 * gap } else { 1.0 };
-            (
-                gap,
-                declared.filter(|d| *d > 0.0 && *d <= limit).unwrap_or(gap),
-            )
+            (gap, declared.filter(|d| *d > 0.0 && *d <= limit).unwrap_or(gap))
         } else {
             (0.0, 0.0)
         };
@@ -378,7 +339,8 @@ fn reference_end(src: &Path, dir: &Path) -> Result<(f64, bool, bool), String> {
 }
 
 fn one_clip_flow(dir: &Path, clip: &Path) -> PathBuf {
-    let flow = serde_json::json!({"name": "x", "eventLogs": [{"relativeTime": 0, "data": {"url": clip.to_str().unwrap()}}]});
+    let flow =
+        serde_json::json!({"name": "x", "eventLogs": [{"relativeTime": 0, "data": {"url": clip.to_str().unwrap()}}]});
     let p = dir.join("flow.json");
     std::fs::write(&p, serde_json::to_vec(&flow).unwrap()).unwrap();
     p
@@ -393,11 +355,7 @@ fn check_file(row: &Row, corpus: &Path, work: &Path, oracle: bool) -> Outcome {
     let out = dir.join("out.mp4");
 
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_stitch"));
-    cmd.arg("compile")
-        .arg(&flow)
-        .arg("-o")
-        .arg(&out)
-        .args(["--size", SIZE, "--quiet"]);
+    cmd.arg("compile").arg(&flow).arg("-o").arg(&out).args(["--size", SIZE, "--quiet"]);
     let r = run_limited(cmd, STITCH_LIMIT, &dir, "stitch");
     let err = r.stderr.clone();
     let mk = |class: Class, detail: String| Outcome {
@@ -410,71 +368,37 @@ fn check_file(row: &Row, corpus: &Path, work: &Path, oracle: bool) -> Outcome {
     };
 
     if r.timed_out {
-        return mk(
-            Class::Hang,
-            format!("killed after {} s", STITCH_LIMIT.as_secs()),
-        );
+        return mk(Class::Hang, format!("killed after {} s", STITCH_LIMIT.as_secs()));
     }
     let st = r.status.unwrap();
     if err.contains("panicked") || st.code() == Some(101) {
-        let line = err
-            .lines()
-            .find(|l| l.contains("panicked"))
-            .map(str::to_string)
-            .unwrap_or_else(|| first_line(&err));
+        let line = err.lines().find(|l| l.contains("panicked")).map(str::to_string).unwrap_or_else(|| first_line(&err));
         return mk(Class::Panic, format!("exit {:?}: {line}", st.code()));
     }
     if let Some(sig) = signal_of(&st) {
-        return mk(
-            Class::Crash,
-            format!("killed by signal {sig}: {}", first_line(&err)),
-        );
+        return mk(Class::Crash, format!("killed by signal {sig}: {}", first_line(&err)));
     }
     let code = st.code().unwrap_or(-1);
     let part = PathBuf::from(format!("{}.part", out.display()));
     if code == 1 {
-        let line = err
-            .lines()
-            .find(|l| l.contains("stitch: error:"))
-            .map(str::trim);
+        let line = err.lines().find(|l| l.contains("stitch: error:")).map(str::trim);
         let detail = match line {
-            _ if err.trim().is_empty() => {
-                return mk(Class::BadOutput, "exit 1 with an empty stderr".into())
-            }
-            None => {
-                return mk(
-                    Class::BadOutput,
-                    format!("exit 1 without \"stitch: error:\": {}", first_line(&err)),
-                )
-            }
+            _ if err.trim().is_empty() => return mk(Class::BadOutput, "exit 1 with an empty stderr".into()),
+            None => return mk(Class::BadOutput, format!("exit 1 without \"stitch: error:\": {}", first_line(&err))),
             Some(l) => l.to_string(),
         };
         if !err.contains(&name) {
-            return mk(
-                Class::BadOutput,
-                format!("error does not name the file: {detail}"),
-            );
+            return mk(Class::BadOutput, format!("error does not name the file: {detail}"));
         }
         if out.exists() || part.exists() {
-            return mk(
-                Class::BadOutput,
-                format!("error exit but an output was left behind: {detail}"),
-            );
+            return mk(Class::BadOutput, format!("error exit but an output was left behind: {detail}"));
         }
         let mut o = mk(Class::CleanError, detail.clone());
-        o.error = Some(
-            detail
-                .split_once("stitch: error:")
-                .map(|x| x.1.trim().to_string())
-                .unwrap_or(detail),
-        );
+        o.error = Some(detail.split_once("stitch: error:").map(|x| x.1.trim().to_string()).unwrap_or(detail));
         return o;
     }
     if code != 0 {
-        return mk(
-            Class::Crash,
-            format!("abnormal exit code {code}: {}", first_line(&err)),
-        );
+        return mk(Class::Crash, format!("abnormal exit code {code}: {}", first_line(&err)));
     }
 
     // Exit 0: the output must exist, be non-empty, be accepted by ffprobe and decode silently.
@@ -482,72 +406,38 @@ fn check_file(row: &Row, corpus: &Path, work: &Path, oracle: bool) -> Outcome {
     if size == 0 {
         return mk(
             Class::BadOutput,
-            format!(
-                "exit 0 but output {}",
-                if out.exists() {
-                    "is empty"
-                } else {
-                    "is missing"
-                }
-            ),
+            format!("exit 0 but output {}", if out.exists() { "is empty" } else { "is missing" }),
         );
     }
     if part.exists() {
-        return mk(
-            Class::BadOutput,
-            "exit 0 but the temp file .part was left behind".into(),
-        );
+        return mk(Class::BadOutput, "exit 0 but the temp file .part was left behind".into());
     }
     if !oracle {
         return mk(Class::Ok, format!("{size} bytes (no ffmpeg: not checked)"));
     }
     let mut probe = Command::new("ffprobe");
-    probe
-        .args([
-            "-v",
-            "error",
-            "-show_streams",
-            "-show_format",
-            "-of",
-            "json",
-        ])
-        .arg(&out);
+    probe.args(["-v", "error", "-show_streams", "-show_format", "-of", "json"]).arg(&out);
     let p = run_limited(probe, ORACLE_LIMIT, &dir, "probe-out");
     if p.timed_out || !p.status.is_some_and(|s| s.success()) {
-        return mk(
-            Class::BadOutput,
-            format!("ffprobe rejects the output: {}", first_line(&p.stderr)),
-        );
+        return mk(Class::BadOutput, format!("ffprobe rejects the output: {}", first_line(&p.stderr)));
     }
     let pj: Value = match serde_json::from_slice(&p.stdout) {
         Ok(v) => v,
         Err(e) => return mk(Class::BadOutput, format!("ffprobe output unreadable: {e}")),
     };
     let Some(ours) = num(&pj["format"]["duration"]) else {
-        return mk(
-            Class::BadOutput,
-            "ffprobe reports no duration for the output".into(),
-        );
+        return mk(Class::BadOutput, "ffprobe reports no duration for the output".into());
     };
     let mut dec = Command::new("ffmpeg");
-    dec.args(["-nostdin", "-v", "error", "-i"])
-        .arg(&out)
-        .args(["-f", "null", "-"]);
+    dec.args(["-nostdin", "-v", "error", "-i"]).arg(&out).args(["-f", "null", "-"]);
     let d = run_limited(dec, ORACLE_LIMIT, &dir, "decode-out");
     if d.timed_out {
-        return mk(
-            Class::BadOutput,
-            "ffmpeg decode of the output timed out".into(),
-        );
+        return mk(Class::BadOutput, "ffmpeg decode of the output timed out".into());
     }
     if !d.stderr.trim().is_empty() || !d.status.is_some_and(|s| s.success()) {
         return mk(
             Class::BadOutput,
-            format!(
-                "ffmpeg decode errors: {} (exit {:?})",
-                first_line(&d.stderr),
-                d.status.and_then(|s| s.code())
-            ),
+            format!("ffmpeg decode errors: {} (exit {:?})", first_line(&d.stderr), d.status.and_then(|s| s.code())),
         );
     }
 
@@ -561,13 +451,8 @@ fn check_file(row: &Row, corpus: &Path, work: &Path, oracle: bool) -> Outcome {
             Err(e) => Err(format!("no reference: {e}")),
             Ok((reference, has_video, has_audio)) => {
                 let audio_only = has_audio && !has_video;
-                let tol = OUT_FRAME
-                    + if audio_only {
-                        out_rate.map_or(AAC_FRAME_48K, |r| 1024.0 / r)
-                    } else {
-                        0.0
-                    }
-                    + 0.001;
+                let tol =
+                    OUT_FRAME + if audio_only { out_rate.map_or(AAC_FRAME_48K, |r| 1024.0 / r) } else { 0.0 } + 0.001;
                 let text = format!(
                     "ours {ours:.3} s vs ffmpeg {reference:.3} s (diff {:+.3}, tolerance {tol:.3})",
                     ours - reference
@@ -619,8 +504,7 @@ fn category(msg: &str, src: &Path) -> String {
         if c == '/' && !in_word(i) && !next.is_whitespace() {
             out.push_str("<path>");
             while i < chars.len()
-                && !(chars[i].is_whitespace()
-                    || matches!(chars[i], ')' | ',' | ';' | '"' | '\'' | ':'))
+                && !(chars[i].is_whitespace() || matches!(chars[i], ')' | ',' | ';' | '"' | '\'' | ':'))
             {
                 i += 1;
             }
@@ -644,10 +528,7 @@ fn category(msg: &str, src: &Path) -> String {
 fn real_world_media_compile_or_fail_cleanly() {
     let corpus = corpus_dir();
     if !corpus.join("MANIFEST.tsv").is_file() {
-        let msg = format!(
-            "corpus not found at {} (see ../shared/corpus/README.md)",
-            corpus.display()
-        );
+        let msg = format!("corpus not found at {} (see ../shared/corpus/README.md)", corpus.display());
         if std::env::var_os("CI").is_some() {
             panic!("{msg}: required in CI");
         }
@@ -665,15 +546,8 @@ fn real_world_media_compile_or_fail_cleanly() {
         eprintln!("CORPUS_ONLY={only}: {} file(s)", rows.len());
     }
     let work = scratch("corpus");
-    eprintln!(
-        "scratch <scratch> = {}, corpus <corpus> = {}",
-        work.display(),
-        corpus.display()
-    );
-    eprintln!(
-        "corpus: {} media files, {WORKERS} workers, --size {SIZE}",
-        rows.len()
-    );
+    eprintln!("scratch <scratch> = {}, corpus <corpus> = {}", work.display(), corpus.display());
+    eprintln!("corpus: {} media files, {WORKERS} workers, --size {SIZE}", rows.len());
 
     let started = Instant::now();
     let next = AtomicUsize::new(0);
@@ -699,40 +573,19 @@ fn real_world_media_compile_or_fail_cleanly() {
         }
     });
     let wall = started.elapsed().as_secs_f64();
-    let results: Vec<Outcome> = results
-        .into_inner()
-        .unwrap()
-        .into_iter()
-        .map(|o| o.expect("every file checked"))
-        .collect();
+    let results: Vec<Outcome> =
+        results.into_inner().unwrap().into_iter().map(|o| o.expect("every file checked")).collect();
 
-    let short = |s: &str| {
-        s.replace(work.to_str().unwrap(), "<scratch>")
-            .replace(corpus.to_str().unwrap(), "<corpus>")
-    };
+    let short = |s: &str| s.replace(work.to_str().unwrap(), "<scratch>").replace(corpus.to_str().unwrap(), "<corpus>");
     // Table.
     let mut counts: BTreeMap<Class, usize> = BTreeMap::new();
     for o in &results {
         *counts.entry(o.class).or_default() += 1;
     }
     let mut report = String::new();
-    report.push_str(&format!(
-        "\n=== corpus: {} media files in {wall:.1} s ===\n",
-        rows.len()
-    ));
-    for c in [
-        Class::Ok,
-        Class::CleanError,
-        Class::Panic,
-        Class::Crash,
-        Class::Hang,
-        Class::BadOutput,
-    ] {
-        report.push_str(&format!(
-            "  {:11} {}\n",
-            c.name(),
-            counts.get(&c).copied().unwrap_or(0)
-        ));
+    report.push_str(&format!("\n=== corpus: {} media files in {wall:.1} s ===\n", rows.len()));
+    for c in [Class::Ok, Class::CleanError, Class::Panic, Class::Crash, Class::Hang, Class::BadOutput] {
+        report.push_str(&format!("  {:11} {}\n", c.name(), counts.get(&c).copied().unwrap_or(0)));
     }
     report.push_str("\nclass       expected           secs  file  detail\n");
     for (row, o) in rows.iter().zip(&results) {
@@ -756,14 +609,8 @@ fn real_world_media_compile_or_fail_cleanly() {
     for (row, o) in rows.iter().zip(&results) {
         if let Some(e) = &o.error {
             let c = category(e, &corpus.join(&row.local));
-            let entry = cats.entry(c).or_insert((
-                0,
-                format!(
-                    "{}: {}",
-                    row.file_name(),
-                    cause(e, &corpus.join(&row.local))
-                ),
-            ));
+            let entry =
+                cats.entry(c).or_insert((0, format!("{}: {}", row.file_name(), cause(e, &corpus.join(&row.local)))));
             entry.0 += 1;
         }
     }
@@ -793,11 +640,7 @@ fn real_world_media_compile_or_fail_cleanly() {
             // The default build decodes 8-bit 4:2:0 H.264 and AAC only (OpenH264/FDK). A file
             // FFmpeg decodes with a profile OpenH264 lacks (High 4:4:4) must name the feature;
             // the `ffmpeg` build must compile it (this branch does not apply there).
-            eprintln!(
-                "note: {} needs the ffmpeg feature: {}",
-                row.file_name(),
-                short(&o.detail)
-            );
+            eprintln!("note: {} needs the ffmpeg feature: {}", row.file_name(), short(&o.detail));
         } else if row.expected == "OK" && o.class != Class::Ok {
             failures.push(format!(
                 "{} [OK] expected OK, got {}: {}",

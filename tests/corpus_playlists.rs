@@ -147,13 +147,7 @@ fn run_limited(mut cmd: Command, limit: Duration, dir: &Path, tag: &str) -> Run 
     let stderr = String::from_utf8_lossy(&std::fs::read(&err_p).unwrap_or_default()).into_owned();
     let _ = std::fs::remove_file(&out_p);
     let _ = std::fs::remove_file(&err_p);
-    Run {
-        status,
-        timed_out,
-        secs,
-        stdout,
-        stderr,
-    }
+    Run { status, timed_out, secs, stdout, stderr }
 }
 
 #[cfg(unix)]
@@ -167,11 +161,7 @@ fn signal_of(_: &ExitStatus) -> Option<i32> {
 }
 
 fn first_line(s: &str) -> String {
-    s.lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("")
-        .to_string()
+    s.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").to_string()
 }
 
 fn excerpt(s: &str) -> String {
@@ -213,26 +203,14 @@ fn read_manifest(dir: &Path) -> BTreeMap<String, String> {
     let text = std::fs::read_to_string(dir.join("MANIFEST.tsv")).expect("read MANIFEST.tsv");
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().expect("manifest header").split('\t').collect();
-    let col = |name: &str| {
-        header
-            .iter()
-            .position(|h| *h == name)
-            .unwrap_or_else(|| panic!("manifest has no column {name}"))
-    };
+    let col =
+        |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("manifest has no column {name}"));
     let (c_name, c_kind, c_exp) = (col("local_name"), col("kind"), col("expected"));
     lines
         .filter(|l| !l.trim().is_empty())
         .map(|l| l.split('\t').collect::<Vec<_>>())
         .filter(|f| f[c_kind] == "m3u8")
-        .map(|f| {
-            (
-                f[c_name]
-                    .strip_prefix("m3u8/")
-                    .unwrap_or(f[c_name])
-                    .to_string(),
-                f[c_exp].to_string(),
-            )
-        })
+        .map(|f| (f[c_name].strip_prefix("m3u8/").unwrap_or(f[c_name]).to_string(), f[c_exp].to_string()))
         .collect()
 }
 
@@ -269,21 +247,12 @@ fn playlist_total(m3u8: &Path, rel: &str) -> Option<f64> {
         let mut lines = text.lines().map(str::trim);
         while let Some(l) = lines.next() {
             if l.starts_with("#EXT-X-STREAM-INF") {
-                let uri = lines
-                    .by_ref()
-                    .find(|l| !l.is_empty() && !l.starts_with('#'))?;
+                let uri = lines.by_ref().find(|l| !l.is_empty() && !l.starts_with('#'))?;
                 if uri.contains("://") {
                     return None;
                 }
-                let parent = Path::new(rel)
-                    .parent()
-                    .map(|p| p.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let sub = if parent.is_empty() {
-                    uri.to_string()
-                } else {
-                    format!("{parent}/{uri}")
-                };
+                let parent = Path::new(rel).parent().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+                let sub = if parent.is_empty() { uri.to_string() } else { format!("{parent}/{uri}") };
                 return playlist_total(m3u8, &sub);
             }
         }
@@ -319,12 +288,7 @@ fn key_methods(m3u8: &Path, rel: &str) -> Vec<String> {
 // Static file server (127.0.0.1 only)
 
 fn content_type(path: &Path) -> &'static str {
-    match path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
+    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
         Some("m3u8") | Some("m3u") => "application/vnd.apple.mpegurl",
         Some("ts") => "video/mp2t",
         Some("mp4") | Some("m4s") | Some("m4v") => "video/mp4",
@@ -377,7 +341,10 @@ fn serve_conn(stream: TcpStream, root: &Path, served: &AtomicUsize) {
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
     let mut out = stream;
     let mut respond = |status: &str, ctype: &str, body: &[u8], head: bool| {
-        let hdr = format!("HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+        let hdr = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
         let _ = out.write_all(hdr.as_bytes());
         if !head {
             let _ = out.write_all(body);
@@ -385,12 +352,7 @@ fn serve_conn(stream: TcpStream, root: &Path, served: &AtomicUsize) {
         let _ = out.flush();
     };
     if method != "GET" && method != "HEAD" {
-        respond(
-            "405 Method Not Allowed",
-            "text/plain",
-            b"method not allowed\n",
-            false,
-        );
+        respond("405 Method Not Allowed", "text/plain", b"method not allowed\n", false);
         return;
     }
     let path = target.split(['?', '#']).next().unwrap_or("/");
@@ -398,20 +360,11 @@ fn serve_conn(stream: TcpStream, root: &Path, served: &AtomicUsize) {
     let rel = path.trim_start_matches('/');
     let safe = !rel.split('/').any(|c| c == ".." || c.contains('\\'));
     let file = root.join(rel);
-    let body = if safe && file.is_file() {
-        std::fs::read(&file).ok()
-    } else {
-        None
-    };
+    let body = if safe && file.is_file() { std::fs::read(&file).ok() } else { None };
     served.fetch_add(1, Ordering::Relaxed);
     match body {
         Some(b) => respond("200 OK", content_type(&file), &b, method == "HEAD"),
-        None => respond(
-            "404 Not Found",
-            "text/plain",
-            b"not found\n",
-            method == "HEAD",
-        ),
+        None => respond("404 Not Found", "text/plain", b"not found\n", method == "HEAD"),
     }
 }
 
@@ -458,15 +411,8 @@ fn assert_isolated() {
     let ip = Command::new("ip").args(["-o", "link", "show"]).output();
     if let Ok(o) = ip {
         let text = String::from_utf8_lossy(&o.stdout);
-        let ifaces: Vec<&str> = text
-            .lines()
-            .filter_map(|l| l.split(':').nth(1))
-            .map(str::trim)
-            .collect();
-        assert!(
-            ifaces.iter().all(|i| *i == "lo"),
-            "NOT ISOLATED: interfaces other than lo: {ifaces:?}; aborting"
-        );
+        let ifaces: Vec<&str> = text.lines().filter_map(|l| l.split(':').nth(1)).map(str::trim).collect();
+        assert!(ifaces.iter().all(|i| *i == "lo"), "NOT ISOLATED: interfaces other than lo: {ifaces:?}; aborting");
         eprintln!("netns: isolated (interfaces {ifaces:?}; 1.1.1.1, 8.8.8.8 and 2606:4700:4700::1111 unreachable)");
     }
 }
@@ -478,42 +424,23 @@ fn assert_isolated() {
 fn check_media(path: &Path, dir: &Path) -> Result<(f64, f64), String> {
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     if size == 0 {
-        return Err(format!(
-            "{} is empty",
-            path.file_name().unwrap().to_string_lossy()
-        ));
+        return Err(format!("{} is empty", path.file_name().unwrap().to_string_lossy()));
     }
     let mut probe = Command::new("ffprobe");
-    probe
-        .args([
-            "-v",
-            "error",
-            "-show_streams",
-            "-show_format",
-            "-of",
-            "json",
-        ])
-        .arg(path);
+    probe.args(["-v", "error", "-show_streams", "-show_format", "-of", "json"]).arg(path);
     let p = run_limited(probe, ORACLE_LIMIT, dir, "probe-out");
     if p.timed_out || !p.status.is_some_and(|s| s.success()) {
-        return Err(format!(
-            "ffprobe rejects {}: {}",
-            path.display(),
-            first_line(&p.stderr)
-        ));
+        return Err(format!("ffprobe rejects {}: {}", path.display(), first_line(&p.stderr)));
     }
-    let pj: Value =
-        serde_json::from_slice(&p.stdout).map_err(|e| format!("ffprobe output unreadable: {e}"))?;
+    let pj: Value = serde_json::from_slice(&p.stdout).map_err(|e| format!("ffprobe output unreadable: {e}"))?;
     let streams = pj["streams"].as_array().cloned().unwrap_or_default();
     if streams.is_empty() {
         return Err(format!("ffprobe finds no stream in {}", path.display()));
     }
-    let dur = num(&pj["format"]["duration"])
-        .ok_or_else(|| format!("ffprobe reports no duration for {}", path.display()))?;
+    let dur =
+        num(&pj["format"]["duration"]).ok_or_else(|| format!("ffprobe reports no duration for {}", path.display()))?;
     let mut dec = Command::new("ffmpeg");
-    dec.args(["-nostdin", "-v", "error", "-i"])
-        .arg(path)
-        .args(["-f", "null", "-"]);
+    dec.args(["-nostdin", "-v", "error", "-i"]).arg(path).args(["-f", "null", "-"]);
     let d = run_limited(dec, ORACLE_LIMIT, dir, "decode-out");
     if d.timed_out {
         return Err("ffmpeg decode of the output timed out".into());
@@ -545,9 +472,8 @@ fn check_media(path: &Path, dir: &Path) -> Result<(f64, f64), String> {
 }
 
 fn list_files(d: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(d)
-        .map(|it| it.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-        .unwrap_or_default();
+    let mut v: Vec<PathBuf> =
+        std::fs::read_dir(d).map(|it| it.filter_map(|e| e.ok()).map(|e| e.path()).collect()).unwrap_or_default();
     v.sort();
     v
 }
@@ -569,13 +495,7 @@ fn check_playlist(row: &Row, m3u8: &Path, base_url: &str, work: &Path) -> Outcom
     let url = format!("{base_url}/{}", row.rel);
 
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_stitch"));
-    cmd.arg("record").arg(&url).arg("-o").arg(&out).args([
-        "--retries",
-        "1",
-        "--max-duration",
-        "5",
-        "--quiet",
-    ]);
+    cmd.arg("record").arg(&url).arg("-o").arg(&out).args(["--retries", "1", "--max-duration", "5", "--quiet"]);
     cmd.current_dir(&dir);
     let r = run_limited(cmd, STITCH_LIMIT, &dir, "stitch");
     let err = r.stderr.clone();
@@ -590,41 +510,23 @@ fn check_playlist(row: &Row, m3u8: &Path, base_url: &str, work: &Path) -> Outcom
     };
 
     if r.timed_out {
-        let left = list_files(&rec)
-            .iter()
-            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-            .collect::<Vec<_>>();
-        return mk(
-            Class::Hang,
-            format!(
-                "killed after {} s (files in rec/: {left:?})",
-                STITCH_LIMIT.as_secs()
-            ),
-        );
+        let left =
+            list_files(&rec).iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect::<Vec<_>>();
+        return mk(Class::Hang, format!("killed after {} s (files in rec/: {left:?})", STITCH_LIMIT.as_secs()));
     }
     let st = r.status.unwrap();
     if err.contains("panicked") || st.code() == Some(101) {
-        let line = err
-            .lines()
-            .find(|l| l.contains("panicked"))
-            .map(str::to_string)
-            .unwrap_or_else(|| first_line(&err));
+        let line = err.lines().find(|l| l.contains("panicked")).map(str::to_string).unwrap_or_else(|| first_line(&err));
         return mk(Class::Panic, format!("exit {:?}: {line}", st.code()));
     }
     if let Some(sig) = signal_of(&st) {
-        return mk(
-            Class::Crash,
-            format!("killed by signal {sig}: {}", first_line(&err)),
-        );
+        return mk(Class::Crash, format!("killed by signal {sig}: {}", first_line(&err)));
     }
     let code = st.code().unwrap_or(-1);
     let files = list_files(&rec);
     if code == 1 {
         // "stitch: error [<id>]: <message>"
-        let line = err
-            .lines()
-            .map(str::trim)
-            .find(|l| l.starts_with("stitch: error"));
+        let line = err.lines().map(str::trim).find(|l| l.starts_with("stitch: error"));
         let Some(line) = line else {
             return mk(
                 Class::BadOutput,
@@ -640,10 +542,7 @@ fn check_playlist(row: &Row, m3u8: &Path, base_url: &str, work: &Path) -> Outcom
             .and_then(|s| s.split_once("]: "))
             .map(|(id, msg)| (id.to_string(), msg.trim().to_string()));
         let Some((id, msg)) = parsed else {
-            return mk(
-                Class::BadOutput,
-                format!("error line without an error id: {line}"),
-            );
+            return mk(Class::BadOutput, format!("error line without an error id: {line}"));
         };
         if !ERROR_IDS.contains(&id.as_str()) {
             return mk(Class::BadOutput, format!("unknown error id [{id}]: {line}"));
@@ -660,12 +559,7 @@ fn check_playlist(row: &Row, m3u8: &Path, base_url: &str, work: &Path) -> Outcom
                     "{name} ({} bytes, {d:.3} s, playable)",
                     std::fs::metadata(f).map(|m| m.len()).unwrap_or(0)
                 )),
-                Err(e) => {
-                    return mk(
-                        Class::BadOutput,
-                        format!("error exit ([{id}] {msg}) left a broken {name}: {e}"),
-                    )
-                }
+                Err(e) => return mk(Class::BadOutput, format!("error exit ([{id}] {msg}) left a broken {name}: {e}")),
             }
         }
         let mut o = mk(Class::CleanError, line.to_string());
@@ -674,32 +568,20 @@ fn check_playlist(row: &Row, m3u8: &Path, base_url: &str, work: &Path) -> Outcom
         return o;
     }
     if code != 0 {
-        return mk(
-            Class::Crash,
-            format!("abnormal exit code {code}: {}", first_line(&err)),
-        );
+        return mk(Class::Crash, format!("abnormal exit code {code}: {}", first_line(&err)));
     }
 
     // Exit 0: out.ts must exist; every file left must be a section and play cleanly.
     if !out.exists() {
-        let names: Vec<_> = files
-            .iter()
-            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-            .collect();
-        return mk(
-            Class::BadOutput,
-            format!("exit 0 but out.ts is missing (rec/ holds {names:?})"),
-        );
+        let names: Vec<_> = files.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        return mk(Class::BadOutput, format!("exit 0 but out.ts is missing (rec/ holds {names:?})"));
     }
     let mut main: Option<(f64, f64)> = None;
     let mut sections = 0;
     for f in &files {
         let name = f.file_name().unwrap().to_string_lossy().into_owned();
         if !is_section_name(&name) {
-            return mk(
-                Class::BadOutput,
-                format!("exit 0 but a temporary was left behind: {name}"),
-            );
+            return mk(Class::BadOutput, format!("exit 0 but a temporary was left behind: {name}"));
         }
         match check_media(f, &dir) {
             Ok(v) => {
@@ -716,25 +598,15 @@ fn check_playlist(row: &Row, m3u8: &Path, base_url: &str, work: &Path) -> Outcom
         Class::Ok,
         format!(
             "out.ts {ours:.3} s{}",
-            if sections > 1 {
-                format!(" (+{} sections)", sections - 1)
-            } else {
-                String::new()
-            }
+            if sections > 1 { format!(" (+{} sections)", sections - 1) } else { String::new() }
         ),
     );
     if let Some(total) = playlist_total(m3u8, &row.rel) {
         let tol = frame + 0.001;
         let lo = MAX_DURATION.min(total) - tol;
         let hi = total + tol;
-        let text = format!(
-            "ours {ours:.3} s, playlist {total:.3} s, want {lo:.3}..{hi:.3} (one frame {frame:.4})"
-        );
-        o.duration = Some(if ours >= lo && ours <= hi {
-            Ok(text)
-        } else {
-            Err(text)
-        });
+        let text = format!("ours {ours:.3} s, playlist {total:.3} s, want {lo:.3}..{hi:.3} (one frame {frame:.4})");
+        o.duration = Some(if ours >= lo && ours <= hi { Ok(text) } else { Err(text) });
     }
     if o.duration.as_ref().is_none_or(|d| d.is_ok()) {
         for f in &files {
@@ -752,17 +624,12 @@ fn category(msg: &str) -> String {
     // URLs first.
     let mut s = String::new();
     let mut rest = msg;
-    while let Some(i) = ["http://", "https://"]
-        .iter()
-        .filter_map(|p| rest.find(p))
-        .min()
-    {
+    while let Some(i) = ["http://", "https://"].iter().filter_map(|p| rest.find(p)).min() {
         s.push_str(&rest[..i]);
         s.push_str("<url>");
         let tail = &rest[i..];
-        let end = tail
-            .find(|c: char| c.is_whitespace() || matches!(c, ')' | ',' | '"' | '\'' | ';'))
-            .unwrap_or(tail.len());
+        let end =
+            tail.find(|c: char| c.is_whitespace() || matches!(c, ')' | ',' | '"' | '\'' | ';')).unwrap_or(tail.len());
         let url = &tail[..end];
         // A trailing ':' ("URL: message") stays.
         let url_len = if url.ends_with(':') { end - 1 } else { end };
@@ -785,8 +652,7 @@ fn category(msg: &str) -> String {
         if c == '/' && !in_word(i) && !next.is_whitespace() {
             out.push_str("<path>");
             while i < chars.len()
-                && !(chars[i].is_whitespace()
-                    || matches!(chars[i], ')' | ',' | ';' | '"' | '\'' | ':'))
+                && !(chars[i].is_whitespace() || matches!(chars[i], ')' | ',' | ';' | '"' | '\'' | ':'))
             {
                 i += 1;
             }
@@ -814,10 +680,7 @@ fn category(msg: &str) -> String {
 fn real_world_playlists_record_or_fail_cleanly() {
     let corpus = corpus_dir();
     if !corpus.join("MANIFEST.tsv").is_file() {
-        let msg = format!(
-            "corpus not found at {} (see ../shared/corpus/README.md)",
-            corpus.display()
-        );
+        let msg = format!("corpus not found at {} (see ../shared/corpus/README.md)", corpus.display());
         if std::env::var_os("CI").is_some() {
             panic!("{msg}: required in CI");
         }
@@ -825,17 +688,13 @@ fn real_world_playlists_record_or_fail_cleanly() {
         return;
     }
     // Can we make a network namespace at all?
-    let probe = Command::new("unshare")
-        .args(["-n", "--", "sh", "-c", "ip link set lo up"])
-        .stdin(Stdio::null())
-        .output();
+    let probe =
+        Command::new("unshare").args(["-n", "--", "sh", "-c", "ip link set lo up"]).stdin(Stdio::null()).output();
     let why = match &probe {
         Err(e) => Some(format!("cannot run unshare: {e}")),
-        Ok(o) if !o.status.success() => Some(format!(
-            "`unshare -n` failed ({}): {}",
-            o.status,
-            first_line(&String::from_utf8_lossy(&o.stderr))
-        )),
+        Ok(o) if !o.status.success() => {
+            Some(format!("`unshare -n` failed ({}): {}", o.status, first_line(&String::from_utf8_lossy(&o.stderr))))
+        }
         Ok(_) => None,
     };
     if let Some(why) = why {
@@ -852,23 +711,14 @@ fn real_world_playlists_record_or_fail_cleanly() {
     let exe = std::env::current_exe().expect("current_exe");
     let started = Instant::now();
     let status = Command::new("unshare")
-        .args([
-            "-n",
-            "--",
-            "sh",
-            "-c",
-            r#"ip link set lo up && exec "$0" "$@""#,
-        ])
+        .args(["-n", "--", "sh", "-c", r#"ip link set lo up && exec "$0" "$@""#])
         .arg(&exe)
         .args([INNER_TEST, "--exact", "--nocapture", "--ignored"])
         .env(INNER_ENV, "1")
         .stdin(Stdio::null())
         .status()
         .expect("run the test binary under unshare -n");
-    eprintln!(
-        "playlist corpus: inner run finished in {:.1} s ({status})",
-        started.elapsed().as_secs_f64()
-    );
+    eprintln!("playlist corpus: inner run finished in {:.1} s ({status})", started.elapsed().as_secs_f64());
     assert!(
         status.success(),
         "the playlist corpus run in the network namespace failed ({status}); see its output above"
@@ -893,42 +743,25 @@ fn real_world_playlists_in_netns() {
     let mut problems: Vec<String> = Vec::new();
     for name in manifest.keys() {
         if !files.contains(name) {
-            problems.push(format!(
-                "manifest names m3u8/{name}, which is not in the corpus"
-            ));
+            problems.push(format!("manifest names m3u8/{name}, which is not in the corpus"));
         }
     }
     let mut rows: Vec<Row> = files
         .iter()
-        .map(|f| Row {
-            rel: f.clone(),
-            expected: manifest
-                .get(f)
-                .cloned()
-                .unwrap_or_else(|| "UNLISTED".into()),
-        })
+        .map(|f| Row { rel: f.clone(), expected: manifest.get(f).cloned().unwrap_or_else(|| "UNLISTED".into()) })
         .collect();
     for r in rows.iter().filter(|r| r.expected == "UNLISTED") {
-        eprintln!(
-            "note: m3u8/{} is not in the manifest (treated as OK_OR_CLEAN_ERROR)",
-            r.rel
-        );
+        eprintln!("note: m3u8/{} is not in the manifest (treated as OK_OR_CLEAN_ERROR)", r.rel);
     }
     if let Some(only) = std::env::var_os("CORPUS_ONLY") {
         let only = only.to_string_lossy().into_owned();
         rows.retain(|r| r.rel.contains(&only));
         eprintln!("CORPUS_ONLY={only}: {} playlist(s)", rows.len());
     }
-    let workers = std::env::var("CORPUS_WORKERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(DEFAULT_WORKERS);
+    let workers =
+        std::env::var("CORPUS_WORKERS").ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(DEFAULT_WORKERS);
     let oracle = have_ffmpeg();
-    assert!(
-        oracle || std::env::var_os("CI").is_none(),
-        "ffmpeg required"
-    );
+    assert!(oracle || std::env::var_os("CI").is_none(), "ffmpeg required");
 
     let (addr, served) = start_server(m3u8.clone());
     let base_url = format!("http://{addr}");
@@ -946,11 +779,7 @@ fn real_world_playlists_in_netns() {
         );
     }
     let work = scratch("corpus-playlists");
-    eprintln!(
-        "scratch <scratch> = {}, server <server> = {base_url} (serving {})",
-        work.display(),
-        m3u8.display()
-    );
+    eprintln!("scratch <scratch> = {}, server <server> = {base_url} (serving {})", work.display(), m3u8.display());
     eprintln!(
         "corpus: {} playlists, {workers} workers, --retries 1 --max-duration 5, {} s limit",
         rows.len(),
@@ -968,25 +797,14 @@ fn real_world_playlists_in_netns() {
                     break;
                 }
                 let o = check_playlist(&rows[i], &m3u8, &base_url, &work);
-                eprintln!(
-                    "  [{:3}/{}] {:11} {:5.1}s {}",
-                    i + 1,
-                    rows.len(),
-                    o.class.name(),
-                    o.secs,
-                    rows[i].rel
-                );
+                eprintln!("  [{:3}/{}] {:11} {:5.1}s {}", i + 1, rows.len(), o.class.name(), o.secs, rows[i].rel);
                 results.lock().unwrap()[i] = Some(o);
             });
         }
     });
     let wall = started.elapsed().as_secs_f64();
-    let results: Vec<Outcome> = results
-        .into_inner()
-        .unwrap()
-        .into_iter()
-        .map(|o| o.expect("every playlist checked"))
-        .collect();
+    let results: Vec<Outcome> =
+        results.into_inner().unwrap().into_iter().map(|o| o.expect("every playlist checked")).collect();
 
     let short = |s: &str| {
         s.replace(work.to_str().unwrap(), "<scratch>")
@@ -1003,19 +821,8 @@ fn real_world_playlists_in_netns() {
         rows.len(),
         served.load(Ordering::Relaxed)
     ));
-    for c in [
-        Class::Ok,
-        Class::CleanError,
-        Class::Panic,
-        Class::Crash,
-        Class::Hang,
-        Class::BadOutput,
-    ] {
-        report.push_str(&format!(
-            "  {:11} {}\n",
-            c.name(),
-            counts.get(&c).copied().unwrap_or(0)
-        ));
+    for c in [Class::Ok, Class::CleanError, Class::Panic, Class::Crash, Class::Hang, Class::BadOutput] {
+        report.push_str(&format!("  {:11} {}\n", c.name(), counts.get(&c).copied().unwrap_or(0)));
     }
     report.push_str("\nclass       expected           secs  playlist  detail\n");
     for (row, o) in rows.iter().zip(&results) {
@@ -1040,9 +847,7 @@ fn real_world_playlists_in_netns() {
     let mut cats: BTreeMap<String, (usize, String)> = BTreeMap::new();
     for (row, o) in rows.iter().zip(&results) {
         if let Some(e) = &o.error {
-            let entry = cats
-                .entry(category(e))
-                .or_insert((0, format!("{}: {}", row.rel, short(e))));
+            let entry = cats.entry(category(e)).or_insert((0, format!("{}: {}", row.rel, short(e))));
             entry.0 += 1;
         }
     }
@@ -1050,15 +855,8 @@ fn real_world_playlists_in_netns() {
     for (c, (n, example)) in &cats {
         report.push_str(&format!("  {n:3} x {c}\n        e.g. {example}\n"));
     }
-    let left: Vec<_> = rows
-        .iter()
-        .zip(&results)
-        .filter(|(_, o)| !o.leftovers.is_empty())
-        .collect();
-    report.push_str(&format!(
-        "\nerror exits that left (playable) files behind: {}\n",
-        left.len()
-    ));
+    let left: Vec<_> = rows.iter().zip(&results).filter(|(_, o)| !o.leftovers.is_empty()).collect();
+    report.push_str(&format!("\nerror exits that left (playable) files behind: {}\n", left.len()));
     for (row, o) in &left {
         report.push_str(&format!("  {}: {}\n", row.rel, o.leftovers.join(", ")));
     }
@@ -1091,20 +889,12 @@ fn real_world_playlists_in_netns() {
                 repro(row)
             ));
         } else if let Some(Err(d)) = &o.duration {
-            problems.push(format!(
-                "{} [{}] duration mismatch: {d}\n      {}",
-                row.rel,
-                row.expected,
-                repro(row)
-            ));
+            problems.push(format!("{} [{}] duration mismatch: {d}\n      {}", row.rel, row.expected, repro(row)));
         } else if row.complete_folder() && o.class == Class::CleanError {
             // A complete folder may only fail for its encryption, and must say so.
             let methods = key_methods(&m3u8, &row.rel);
             let msg = o.error.clone().unwrap_or_default().to_ascii_lowercase();
-            let named = methods
-                .iter()
-                .any(|m| msg.contains(&m.to_ascii_lowercase()))
-                || msg.contains("encrypt");
+            let named = methods.iter().any(|m| msg.contains(&m.to_ascii_lowercase())) || msg.contains("encrypt");
             if methods.is_empty() || !named {
                 problems.push(format!(
                     "{} [{}] complete folder failed without naming its encryption (methods {methods:?}): {}\n      {}",

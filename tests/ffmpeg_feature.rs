@@ -30,41 +30,23 @@ fn vp9_clip_is_decoded_and_placed() {
     }
     let dir = scratch("ffmpeg-vp9");
     let out = dir.join("vp9.mp4");
-    let o = stitch(&[
-        "compile",
-        testdata("flow_vp9.json").to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let o = stitch(&["compile", testdata("flow_vp9.json").to_str().unwrap(), "-o", out.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "stitch failed: {stderr}");
     assert!(!stderr.contains("unsupported codec"), "summary: {stderr}");
-    assert!(
-        !stderr
-            .lines()
-            .any(|l| l.contains("skipped") && l.contains("h_vp9.mp4")),
-        "VP9 clip skipped: {stderr}"
-    );
+    assert!(!stderr.lines().any(|l| l.contains("skipped") && l.contains("h_vp9.mp4")), "VP9 clip skipped: {stderr}");
     assert!(stderr.contains("clips: 3 used of 3"), "summary: {stderr}");
 
     let errs = ffmpeg_decode_errors(&out);
     assert!(errs.is_empty(), "ffmpeg decode errors: {errs}");
     let p = ffprobe(&out);
     let streams = p["streams"].as_array().unwrap();
-    assert!(streams
-        .iter()
-        .any(|s| s["codec_type"] == "video" && s["codec_name"] == "h264"));
-    assert!(streams
-        .iter()
-        .any(|s| s["codec_type"] == "audio" && s["codec_name"] == "aac"));
+    assert!(streams.iter().any(|s| s["codec_type"] == "video" && s["codec_name"] == "h264"));
+    assert!(streams.iter().any(|s| s["codec_type"] == "audio" && s["codec_name"] == "aac"));
 
     let exp = expected();
     let lumas = ffmpeg_lumas(&out);
-    assert!(
-        (lumas.len() as i64 - 250).abs() <= 1,
-        "{} frames for 10 s",
-        lumas.len()
-    );
+    assert!((lumas.len() as i64 - 250).abs() <= 1, "{} frames for 10 s", lumas.len());
     let mut vp9_checked = 0;
     for iv in exp["video"].as_array().unwrap() {
         let (from, to) = (iv["from"].as_f64().unwrap(), iv["to"].as_f64().unwrap());
@@ -89,17 +71,8 @@ fn vp9_clip_is_decoded_and_placed() {
     let mut vp9_tone_checked = 0;
     for iv in exp["audio"].as_array().unwrap() {
         let (from, to) = (iv["from"].as_f64().unwrap(), iv["to"].as_f64().unwrap());
-        let want: Vec<f64> = iv["tones_hz"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap())
-            .collect();
-        let times = if want.is_empty() {
-            vec![(from + to) / 2.0]
-        } else {
-            samples_in(from, to)
-        };
+        let want: Vec<f64> = iv["tones_hz"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let times = if want.is_empty() { vec![(from + to) / 2.0] } else { samples_in(from, to) };
         for t in times {
             let c = (t * 48000.0) as usize;
             let half = 1200usize.min(((to - from) * 48000.0 * 0.3) as usize);
@@ -112,15 +85,9 @@ fn vp9_clip_is_decoded_and_placed() {
             for hz in TONES {
                 let lvl = tone_level(w, 48000.0, hz);
                 if want.contains(&hz) {
-                    assert!(
-                        lvl > 0.02,
-                        "at {t:.2}s tone {hz} Hz missing (level {lvl:.4})"
-                    );
+                    assert!(lvl > 0.02, "at {t:.2}s tone {hz} Hz missing (level {lvl:.4})");
                 } else {
-                    assert!(
-                        lvl < 0.01,
-                        "at {t:.2}s tone {hz} Hz present (level {lvl:.4}), expected only {want:?}"
-                    );
+                    assert!(lvl < 0.01, "at {t:.2}s tone {hz} Hz present (level {lvl:.4}), expected only {want:?}");
                 }
             }
             if want.contains(&770.0) {

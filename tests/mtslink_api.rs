@@ -47,19 +47,8 @@ fn record_json(sid: &str) -> Value {
         {"module": "mediasession.update", "relativeTime": 20.0, "data": {"id": 1, "duration": 19.0}}]})
 }
 
-fn answer(
-    st: &AppState,
-    headers: &HeaderMap,
-    path: String,
-    query: Option<String>,
-    ok: Value,
-) -> Response {
-    let header = |n: &str| {
-        headers
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
+fn answer(st: &AppState, headers: &HeaderMap, path: String, query: Option<String>, ok: Value) -> Response {
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
     let cookie = header("cookie");
     st.seen.lock().unwrap().push(Seen {
         path,
@@ -73,17 +62,12 @@ fn answer(
         Mode::Ok => Json(ok).into_response(),
         Mode::Private200 => Json(denied).into_response(),
         Mode::Private403 => (StatusCode::FORBIDDEN, Json(denied)).into_response(),
-        Mode::Unauthorized => (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"error": {"code": 401, "message": "Unauthorized"}})),
-        )
-            .into_response(),
+        Mode::Unauthorized => {
+            (StatusCode::UNAUTHORIZED, Json(json!({"error": {"code": 401, "message": "Unauthorized"}}))).into_response()
+        }
         Mode::NotFound => (StatusCode::NOT_FOUND, "not found").into_response(),
         Mode::NeedsCookie => {
-            if cookie
-                .as_deref()
-                .is_some_and(|c| c.split("; ").any(|kv| kv == "sessionId=GOOD"))
-            {
+            if cookie.as_deref().is_some_and(|c| c.split("; ").any(|kv| kv == "sessionId=GOOD")) {
                 Json(ok).into_response()
             } else {
                 Json(denied).into_response()
@@ -129,16 +113,10 @@ async fn event(
 async fn server(mode: Mode) -> (String, Arc<Mutex<Vec<Seen>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let app = Router::new()
-        .route(
-            "/api/event-sessions/{sid}/record-files/{fid}/flow",
-            get(flow),
-        )
+        .route("/api/event-sessions/{sid}/record-files/{fid}/flow", get(flow))
         .route("/api/eventsessions/{sid}/record", get(record))
         .route("/api/event/{id}", get(event))
-        .with_state(AppState {
-            mode,
-            seen: seen.clone(),
-        });
+        .with_state(AppState { mode, seen: seen.clone() });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -174,17 +152,9 @@ async fn fetch_ok_sends_cookie_to_api_route() {
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].path, "flow");
     assert_eq!(seen[0].cookie.as_deref(), Some("sessionId=S3CRET"));
-    assert!(seen[0]
-        .query
-        .as_deref()
-        .unwrap()
-        .contains("withoutCuts=false"));
+    assert!(seen[0].query.as_deref().unwrap().contains("withoutCuts=false"));
     assert_eq!(seen[0].referer.as_deref(), Some("https://my.mts-link.ru/"));
-    assert!(seen[0]
-        .user_agent
-        .as_deref()
-        .unwrap()
-        .starts_with("Mozilla/5.0"));
+    assert!(seen[0].user_agent.as_deref().unwrap().starts_with("Mozilla/5.0"));
 }
 
 #[tokio::test]
@@ -196,18 +166,13 @@ async fn quick_meeting_token_and_password() {
         ..Default::default()
     })
     .unwrap();
-    let link =
-        parse_link("https://hse.mts-link.ru/1/2/record-new/77/0123456789abcdef0123456789abcdef")
-            .unwrap();
+    let link = parse_link("https://hse.mts-link.ru/1/2/record-new/77/0123456789abcdef0123456789abcdef").unwrap();
     let (json, _) = api.fetch_record(&link).await.unwrap();
     assert_eq!(json["name"], "Record 77");
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen[0].path, "record");
     let q = seen[0].query.clone().unwrap();
-    assert!(
-        q.contains("recordAccessToken=0123456789abcdef0123456789abcdef"),
-        "{q}"
-    );
+    assert!(q.contains("recordAccessToken=0123456789abcdef0123456789abcdef"), "{q}");
     assert!(q.contains("password=p%40ss+word"), "{q}");
     // No credentials configured: no Cookie header at all.
     assert_eq!(seen[0].cookie, None);
@@ -231,34 +196,22 @@ async fn cookies_file_reaches_the_api() {
         ..Default::default()
     })
     .unwrap();
-    let (json, _) = api
-        .fetch_record(&parse_link(RECORD).unwrap())
-        .await
-        .unwrap();
+    let (json, _) = api.fetch_record(&parse_link(RECORD).unwrap()).await.unwrap();
     assert_eq!(json["name"], "Record 42");
-    assert_eq!(
-        seen.lock().unwrap()[0].cookie.as_deref(),
-        Some("sessionId=GOOD")
-    );
+    assert_eq!(seen.lock().unwrap()[0].cookie.as_deref(), Some("sessionId=GOOD"));
     // The raw answer is kept beside the output.
     let saved = std::fs::read(dir.join("Record 42.flow.json")).unwrap();
     assert_eq!(serde_json::from_slice::<Value>(&saved).unwrap(), json);
     let _ = std::fs::remove_dir_all(&dir);
 
     // Without the cookie the same server says private.
-    let e = client(&base, Some("BAD"))
-        .fetch_record(&parse_link(RECORD).unwrap())
-        .await
-        .unwrap_err();
+    let e = client(&base, Some("BAD")).fetch_record(&parse_link(RECORD).unwrap()).await.unwrap_err();
     assert!(matches!(e, ApiError::Private { .. }), "{e}");
 }
 
 async fn error_of(mode: Mode, link: &str) -> ApiError {
     let (base, _) = server(mode).await;
-    client(&base, None)
-        .fetch_record(&parse_link(link).unwrap())
-        .await
-        .unwrap_err()
+    client(&base, None).fetch_record(&parse_link(link).unwrap()).await.unwrap_err()
 }
 
 #[tokio::test]
@@ -275,11 +228,7 @@ async fn private_in_json_with_http_200() {
 async fn private_with_http_403() {
     let e = error_of(Mode::Private403, "https://my.mts-link.ru/1/2/record-new/5").await;
     assert!(matches!(e, ApiError::Private { .. }));
-    assert!(
-        e.to_string()
-            .starts_with("this record is private: pass --session-id"),
-        "{e}"
-    );
+    assert!(e.to_string().starts_with("this record is private: pass --session-id"), "{e}");
 }
 
 #[tokio::test]
@@ -287,10 +236,7 @@ async fn unauthorized_401() {
     let e = error_of(Mode::Unauthorized, RECORD).await;
     assert!(matches!(e, ApiError::Unauthorized { .. }));
     let s = e.to_string();
-    assert!(
-        s.contains("(401)") && s.contains("--session-id") && s.contains("--password"),
-        "{s}"
-    );
+    assert!(s.contains("(401)") && s.contains("--session-id") && s.contains("--password"), "{s}");
 }
 
 #[tokio::test]
@@ -304,9 +250,7 @@ async fn event_expansion() {
     let (base, seen) = server(Mode::Ok).await;
     let api = client(&base, Some("S"));
     let link = parse_link("https://hse.mts-link.ru/j/21462290/13201551527").unwrap();
-    let Link::Event { host, event_id } = &link else {
-        panic!("{link:?}")
-    };
+    let Link::Event { host, event_id } = &link else { panic!("{link:?}") };
     let sessions = api.expand_event(host, event_id).await.unwrap();
     let want: Vec<Link> = ["111", "222"]
         .iter()
@@ -328,15 +272,9 @@ async fn event_expansion() {
     assert_eq!(json["name"], "Record 222");
 
     // An event link is not a record.
-    assert!(matches!(
-        api.fetch_record(&link).await,
-        Err(ApiError::EventLink(_))
-    ));
+    assert!(matches!(api.fetch_record(&link).await, Err(ApiError::EventLink(_))));
     // A missing event.
     let (base404, _) = server(Mode::NotFound).await;
-    let e = client(&base404, None)
-        .expand_event("my.mts-link.ru", "1")
-        .await
-        .unwrap_err();
+    let e = client(&base404, None).expand_event("my.mts-link.ru", "1").await.unwrap_err();
     assert_eq!(e.to_string(), "event not found (404): check the link");
 }

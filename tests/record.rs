@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use hls_origin::*;
 use stitch::media::mux::tsjoin::check_ts;
 use stitch::record::{
-    record, ErrorId, EventSink, OutputKind, Quality, RecordError, RecordEvent, RecordOptions,
-    RecordSummary, RecorderManager, RecorderStatus, StopReason,
+    record, ErrorId, EventSink, OutputKind, Quality, RecordError, RecordEvent, RecordOptions, RecordSummary,
+    RecorderManager, RecorderStatus, StopReason,
 };
 
 macro_rules! need_ffmpeg {
@@ -48,20 +48,14 @@ fn run(o: &RecordOptions) -> (Result<RecordSummary, RecordError>, Vec<RecordEven
 }
 
 fn dir_files(d: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(d)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let mut v: Vec<String> =
+        std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     v.sort();
     v
 }
 
 fn entries(clip: &Clip, prefix: &str) -> Vec<(String, f64, String)> {
-    clip.segments
-        .iter()
-        .enumerate()
-        .map(|(i, (d, _))| (String::new(), *d, format!("{prefix}{i}.ts")))
-        .collect()
+    clip.segments.iter().enumerate().map(|(i, (d, _))| (String::new(), *d, format!("{prefix}{i}.ts"))).collect()
 }
 
 fn add_clip(files: &mut HashMap<String, Vec<u8>>, clip: &Clip, prefix: &str, ext: &str) {
@@ -74,36 +68,20 @@ fn add_clip(files: &mut HashMap<String, Vec<u8>>, clip: &Clip, prefix: &str, ext
 fn check_output_ts(path: &Path, expect_secs: f64) {
     let (types, _) = ffprobe(path);
     assert!(types.contains(&"video".to_string()), "{types:?}");
-    assert_eq!(
-        ffmpeg_errors(path),
-        "",
-        "decode errors in {}",
-        path.display()
-    );
+    assert_eq!(ffmpeg_errors(path), "", "decode errors in {}", path.display());
     let data = std::fs::read(path).unwrap();
     let c = check_ts(&data);
     assert_eq!(c.cc_errors, 0, "{:?}", c.cc_errors_by_pid);
     let frame = c.video_frame_90k().unwrap();
-    assert_eq!(
-        c.pts_jumps_over(frame + frame / 2),
-        0,
-        "video PTS jumps; max gap {}",
-        c.max_pts_gap
-    );
+    assert_eq!(c.pts_jumps_over(frame + frame / 2), 0, "video PTS jumps; max gap {}", c.max_pts_gap);
     let dur = c.video_duration_90k().unwrap() as f64 / 90_000.0;
-    assert!(
-        (dur - expect_secs).abs() <= frame as f64 / 90_000.0 + 1e-3,
-        "duration {dur} vs {expect_secs}"
-    );
+    assert!((dur - expect_secs).abs() <= frame as f64 / 90_000.0 + 1e-3, "duration {dur} vs {expect_secs}");
 }
 
 fn vod_origin(clip: &Clip) -> (Origin, f64) {
     let mut files = HashMap::new();
     add_clip(&mut files, clip, "/s", "ts");
-    files.insert(
-        "/index.m3u8".into(),
-        media_playlist(2, 0, &entries(clip, "s"), true, "").into_bytes(),
-    );
+    files.insert("/index.m3u8".into(), media_playlist(2, 0, &entries(clip, "s"), true, "").into_bytes());
     let total = clip.segments.iter().map(|s| s.0).sum();
     (Origin::start(static_files(files)), total)
 }
@@ -114,10 +92,7 @@ fn vod_ts_to_ts_with_events() {
     let f = fixtures();
     let (o, total) = vod_origin(&f.a);
     let dir = temp_dir("vod-ts");
-    let sink = EventSink::none()
-        .with_log()
-        .with_socket("127.0.0.1:0")
-        .unwrap();
+    let sink = EventSink::none().with_log().with_socket("127.0.0.1:0").unwrap();
     let client = std::net::TcpStream::connect(sink.socket_addr().unwrap()).unwrap();
     let t0 = Instant::now();
     while sink.clients() < 1 && t0.elapsed() < Duration::from_secs(5) {
@@ -141,31 +116,16 @@ fn vod_ts_to_ts_with_events() {
             RecordEvent::Stop { .. } => "stop",
         })
         .collect();
-    assert_eq!(
-        names,
-        vec!["progress", "start", "progress", "progress", "progress", "stop"][..names.len()]
-            .to_vec()
-    );
-    assert!(matches!(
-        ev.last(),
-        Some(RecordEvent::Stop {
-            reason: StopReason::Complete,
-            ..
-        })
-    ));
+    assert_eq!(names, vec!["progress", "start", "progress", "progress", "progress", "stop"][..names.len()].to_vec());
+    assert!(matches!(ev.last(), Some(RecordEvent::Stop { reason: StopReason::Complete, .. })));
     // The socket client got the same lines.
     use std::io::{BufRead, BufReader};
-    client
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut r = BufReader::new(client);
     for e in &ev {
         let mut line = String::new();
         r.read_line(&mut line).unwrap();
-        assert_eq!(
-            serde_json::from_str::<serde_json::Value>(&line).unwrap(),
-            e.to_json()
-        );
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&line).unwrap(), e.to_json());
     }
 }
 
@@ -199,9 +159,7 @@ fn aes128_explicit_and_implicit_iv_with_rotation() {
     // Clear reference recording.
     let (o, _) = vod_origin(&f.a);
     let dir0 = temp_dir("aes-ref");
-    run(&opts(o.url("/index.m3u8"), &dir0, OutputKind::Ts))
-        .0
-        .unwrap();
+    run(&opts(o.url("/index.m3u8"), &dir0, OutputKind::Ts)).0.unwrap();
     let reference = std::fs::read(dir0.join("stream_0.ts")).unwrap();
 
     let k1 = [0x11u8; 16];
@@ -214,20 +172,13 @@ fn aes128_explicit_and_implicit_iv_with_rotation() {
         let seq = seq0 + i as u64;
         let (tags, enc) = if i < 2 {
             let t = if i == 0 {
-                format!(
-                    "#EXT-X-KEY:METHOD=AES-128,URI=\"/k1.key\",IV=0x{}\n",
-                    hex(&iv1)
-                )
+                format!("#EXT-X-KEY:METHOD=AES-128,URI=\"/k1.key\",IV=0x{}\n", hex(&iv1))
             } else {
                 String::new()
             };
             (t, encrypt(b, &k1, &iv1))
         } else {
-            let t = if i == 2 {
-                "#EXT-X-KEY:METHOD=AES-128,URI=\"k2.key\"\n".to_string()
-            } else {
-                String::new()
-            };
+            let t = if i == 2 { "#EXT-X-KEY:METHOD=AES-128,URI=\"k2.key\"\n".to_string() } else { String::new() };
             (t, encrypt(b, &k2, &(seq as u128).to_be_bytes()))
         };
         files.insert(format!("/e{i}.ts"), enc);
@@ -235,20 +186,11 @@ fn aes128_explicit_and_implicit_iv_with_rotation() {
     }
     files.insert("/k1.key".into(), k1.to_vec());
     files.insert("/k2.key".into(), k2.to_vec());
-    files.insert(
-        "/enc.m3u8".into(),
-        media_playlist(2, seq0, &ents, true, "").into_bytes(),
-    );
+    files.insert("/enc.m3u8".into(), media_playlist(2, seq0, &ents, true, "").into_bytes());
     let o = Origin::start(static_files(files));
     let dir = temp_dir("aes");
-    run(&opts(o.url("/enc.m3u8"), &dir, OutputKind::Ts))
-        .0
-        .unwrap();
-    assert_eq!(
-        std::fs::read(dir.join("stream_0.ts")).unwrap(),
-        reference,
-        "decrypted recording differs"
-    );
+    run(&opts(o.url("/enc.m3u8"), &dir, OutputKind::Ts)).0.unwrap();
+    assert_eq!(std::fs::read(dir.join("stream_0.ts")).unwrap(), reference, "decrypted recording differs");
     let key_fetches = o.requests().iter().filter(|r| r.ends_with(".key")).count();
     assert_eq!(key_fetches, 2, "keys fetched once per URI");
 }
@@ -268,10 +210,7 @@ fn drm_playlists_stop_before_writing() {
     let mut files = HashMap::new();
     for (i, k) in cases.iter().enumerate() {
         let ents = vec![(k.to_string(), 2.0, "s0.ts".to_string())];
-        files.insert(
-            format!("/drm{i}.m3u8"),
-            media_playlist(2, 0, &ents, true, "").into_bytes(),
-        );
+        files.insert(format!("/drm{i}.m3u8"), media_playlist(2, 0, &ents, true, "").into_bytes());
     }
     files.insert(
         "/session.m3u8".into(),
@@ -290,17 +229,10 @@ fn drm_playlists_stop_before_writing() {
         assert_eq!(ev.len(), 1);
         assert!(matches!(
             &ev[0],
-            RecordEvent::Stop {
-                reason: StopReason::Error,
-                error_id: Some(ErrorId::DrmProtected),
-                ..
-            }
+            RecordEvent::Stop { reason: StopReason::Error, error_id: Some(ErrorId::DrmProtected), .. }
         ));
     }
-    assert!(
-        !o.requests().iter().any(|r| r.ends_with(".ts")),
-        "no segment fetched"
-    );
+    assert!(!o.requests().iter().any(|r| r.ends_with(".ts")), "no segment fetched");
 }
 
 fn master_origin() -> Origin {
@@ -314,10 +246,7 @@ fn master_origin() -> Origin {
         );
     }
     add_clip(&mut files, &f.audio_only, "/aud/s", "ts");
-    files.insert(
-        "/aud/index.m3u8".into(),
-        media_playlist(2, 0, &entries(&f.audio_only, "s"), true, "").into_bytes(),
-    );
+    files.insert("/aud/index.m3u8".into(), media_playlist(2, 0, &entries(&f.audio_only, "s"), true, "").into_bytes());
     let master = "#EXTM3U\n\
 #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aac\",NAME=\"English\",LANGUAGE=\"en\",DEFAULT=YES,AUTOSELECT=YES,URI=\"aud/index.m3u8\"\n\
 #EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360,AUDIO=\"aac\"\nv0/index.m3u8\n\
@@ -342,19 +271,10 @@ fn master_selection_and_audio_rendition() {
         let s = run(&op).0.unwrap();
         let reqs = o.requests();
         let variants: Vec<&String> = reqs.iter().filter(|r| r.starts_with("/v")).collect();
-        assert!(
-            variants.iter().all(|r| r.starts_with(want)),
-            "{q:?}: {variants:?}"
-        );
-        assert!(
-            reqs.iter().any(|r| r.starts_with("/aud/s")),
-            "audio rendition fetched"
-        );
+        assert!(variants.iter().all(|r| r.starts_with(want)), "{q:?}: {variants:?}");
+        assert!(reqs.iter().any(|r| r.starts_with("/aud/s")), "audio rendition fetched");
         let (types, _) = ffprobe(&s.files[0]);
-        assert!(
-            types.contains(&"video".into()) && types.contains(&"audio".into()),
-            "{q:?}: {types:?}"
-        );
+        assert!(types.contains(&"video".into()) && types.contains(&"audio".into()), "{q:?}: {types:?}");
         assert_eq!(ffmpeg_errors(&s.files[0]), "");
         assert_eq!(dir_files(&dir).len(), 1, "{:?}", dir_files(&dir));
     }
@@ -365,21 +285,10 @@ fn fmp4_origin() -> (Origin, f64) {
     let mut files = HashMap::new();
     add_clip(&mut files, &f.fmp4, "/f", "m4s");
     files.insert("/init.mp4".into(), f.fmp4.init.clone().unwrap());
-    let ents: Vec<_> = f
-        .fmp4
-        .segments
-        .iter()
-        .enumerate()
-        .map(|(i, (d, _))| (String::new(), *d, format!("f{i}.m4s")))
-        .collect();
-    files.insert(
-        "/f.m3u8".into(),
-        media_playlist(2, 0, &ents, true, "#EXT-X-MAP:URI=\"init.mp4\"\n").into_bytes(),
-    );
-    (
-        Origin::start(static_files(files)),
-        f.fmp4.segments.iter().map(|s| s.0).sum(),
-    )
+    let ents: Vec<_> =
+        f.fmp4.segments.iter().enumerate().map(|(i, (d, _))| (String::new(), *d, format!("f{i}.m4s"))).collect();
+    files.insert("/f.m3u8".into(), media_playlist(2, 0, &ents, true, "#EXT-X-MAP:URI=\"init.mp4\"\n").into_bytes());
+    (Origin::start(static_files(files)), f.fmp4.segments.iter().map(|s| s.0).sum())
 }
 
 #[test]
@@ -408,20 +317,12 @@ fn fmp4_init_with_pssh_is_drm() {
     files.insert("/f0.m4s".into(), vec![0u8; 100]);
     files.insert(
         "/f.m3u8".into(),
-        media_playlist(
-            2,
-            0,
-            &[(String::new(), 2.0, "f0.m4s".into())],
-            true,
-            "#EXT-X-MAP:URI=\"init.mp4\"\n",
-        )
-        .into_bytes(),
+        media_playlist(2, 0, &[(String::new(), 2.0, "f0.m4s".into())], true, "#EXT-X-MAP:URI=\"init.mp4\"\n")
+            .into_bytes(),
     );
     let o = Origin::start(static_files(files));
     let dir = temp_dir("pssh");
-    let e = run(&opts(o.url("/f.m3u8"), &dir, OutputKind::Ts))
-        .0
-        .unwrap_err();
+    let e = run(&opts(o.url("/f.m3u8"), &dir, OutputKind::Ts)).0.unwrap_err();
     assert_eq!(e.error_id(), ErrorId::DrmProtected, "{e}");
     assert!(dir_files(&dir).is_empty());
 }
@@ -432,9 +333,7 @@ fn byte_ranges_match_separate_segments() {
     let f = fixtures();
     let (o, _) = vod_origin(&f.a);
     let dir0 = temp_dir("br-ref");
-    run(&opts(o.url("/index.m3u8"), &dir0, OutputKind::Ts))
-        .0
-        .unwrap();
+    run(&opts(o.url("/index.m3u8"), &dir0, OutputKind::Ts)).0.unwrap();
     let reference = std::fs::read(dir0.join("stream_0.ts")).unwrap();
     let mut all = Vec::new();
     let mut ents = Vec::new();
@@ -450,15 +349,10 @@ fn byte_ranges_match_separate_segments() {
     }
     let mut files = HashMap::new();
     files.insert("/all.ts".into(), all);
-    files.insert(
-        "/br.m3u8".into(),
-        media_playlist(2, 0, &ents, true, "").into_bytes(),
-    );
+    files.insert("/br.m3u8".into(), media_playlist(2, 0, &ents, true, "").into_bytes());
     let o = Origin::start(static_files(files));
     let dir = temp_dir("br");
-    run(&opts(o.url("/br.m3u8"), &dir, OutputKind::Ts))
-        .0
-        .unwrap();
+    run(&opts(o.url("/br.m3u8"), &dir, OutputKind::Ts)).0.unwrap();
     assert_eq!(std::fs::read(dir.join("stream_0.ts")).unwrap(), reference);
 }
 
@@ -474,15 +368,10 @@ fn discontinuity_with_restarted_timestamps() {
     c[0].0 = "#EXT-X-DISCONTINUITY\n".into();
     ents.extend(c);
     let total: f64 = ents.iter().map(|e| e.1).sum();
-    files.insert(
-        "/d.m3u8".into(),
-        media_playlist(2, 0, &ents, true, "").into_bytes(),
-    );
+    files.insert("/d.m3u8".into(), media_playlist(2, 0, &ents, true, "").into_bytes());
     let o = Origin::start(static_files(files));
     let dir = temp_dir("disc");
-    let s = run(&opts(o.url("/d.m3u8"), &dir, OutputKind::Ts))
-        .0
-        .unwrap();
+    let s = run(&opts(o.url("/d.m3u8"), &dir, OutputKind::Ts)).0.unwrap();
     assert_eq!(s.files.len(), 1);
     check_output_ts(&s.files[0], total);
 }
@@ -498,25 +387,14 @@ fn resolution_change_starts_a_new_section() {
     let mut b = entries(&f.big, "b");
     b[0].0 = "#EXT-X-DISCONTINUITY\n".into();
     ents.extend(b);
-    files.insert(
-        "/r.m3u8".into(),
-        media_playlist(2, 0, &ents, true, "").into_bytes(),
-    );
+    files.insert("/r.m3u8".into(), media_playlist(2, 0, &ents, true, "").into_bytes());
     let o = Origin::start(static_files(files));
     let dir = temp_dir("res");
-    let s = run(&opts(o.url("/r.m3u8"), &dir, OutputKind::Ts))
-        .0
-        .unwrap();
+    let s = run(&opts(o.url("/r.m3u8"), &dir, OutputKind::Ts)).0.unwrap();
     assert_eq!(dir_files(&dir), vec!["stream_0.ts", "stream_1.ts"]);
     assert_eq!(s.files.len(), 2);
-    check_output_ts(
-        &dir.join("stream_0.ts"),
-        f.a.segments.iter().map(|s| s.0).sum(),
-    );
-    check_output_ts(
-        &dir.join("stream_1.ts"),
-        f.big.segments.iter().map(|s| s.0).sum(),
-    );
+    check_output_ts(&dir.join("stream_0.ts"), f.a.segments.iter().map(|s| s.0).sum());
+    check_output_ts(&dir.join("stream_1.ts"), f.big.segments.iter().map(|s| s.0).sum());
     // -o naming
     let dir2 = temp_dir("res-o");
     let mut op = opts(o.url("/r.m3u8"), &dir2, OutputKind::Mp4);
@@ -538,10 +416,7 @@ fn audio_rendition_reaches_every_section() {
     let mut b = entries(&f.big, "b");
     b[0].0 = "#EXT-X-DISCONTINUITY\n".into();
     ents.extend(b);
-    files.insert(
-        "/v/index.m3u8".into(),
-        media_playlist(2, 0, &ents, true, "").into_bytes(),
-    );
+    files.insert("/v/index.m3u8".into(), media_playlist(2, 0, &ents, true, "").into_bytes());
     // The rendition: 8 s of audio, then (after a discontinuity) its first 4 s again.
     add_clip(&mut files, &f.audio_only, "/aud/s", "ts");
     let mut aents = entries(&f.audio_only, "s");
@@ -550,14 +425,8 @@ fn audio_rendition_reaches_every_section() {
     aents.extend(again);
     let a_secs: f64 = aents.iter().map(|e| e.1).sum();
     let v_secs: f64 = ents.iter().map(|e| e.1).sum();
-    assert!(
-        (a_secs - v_secs).abs() < 0.1,
-        "fixture: {a_secs} vs {v_secs}"
-    );
-    files.insert(
-        "/aud/index.m3u8".into(),
-        media_playlist(2, 0, &aents, true, "").into_bytes(),
-    );
+    assert!((a_secs - v_secs).abs() < 0.1, "fixture: {a_secs} vs {v_secs}");
+    files.insert("/aud/index.m3u8".into(), media_playlist(2, 0, &aents, true, "").into_bytes());
     files.insert(
         "/master.m3u8".into(),
         "#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"en\",LANGUAGE=\"en\",DEFAULT=YES,URI=\"aud/index.m3u8\"\n\
@@ -574,10 +443,7 @@ fn audio_rendition_reaches_every_section() {
         let second: f64 = f.big.segments.iter().map(|s| s.0).sum();
         for (file, secs) in s.files.iter().zip([first, second]) {
             let (types, _) = ffprobe(file);
-            assert!(
-                types.contains(&"video".into()) && types.contains(&"audio".into()),
-                "{file:?}: {types:?}"
-            );
+            assert!(types.contains(&"video".into()) && types.contains(&"audio".into()), "{file:?}: {types:?}");
             assert_eq!(ffmpeg_errors(file), "", "{file:?}");
             // The audio spans the section without holes and starts with its picture.
             let packets = |sel: &str| -> Vec<(f64, f64)> {
@@ -596,11 +462,7 @@ fn audio_rendition_reaches_every_section() {
                     .output()
                     .unwrap();
                 let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-                let f = |x: &serde_json::Value| {
-                    x.as_str()
-                        .and_then(|s| s.parse::<f64>().ok())
-                        .unwrap_or(0.0)
-                };
+                let f = |x: &serde_json::Value| x.as_str().and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
                 let mut p: Vec<(f64, f64)> = v["packets"]
                     .as_array()
                     .unwrap()
@@ -613,18 +475,9 @@ fn audio_rendition_reaches_every_section() {
             let (a, v) = (packets("a:0"), packets("v:0"));
             let (a0, v0) = (a.first().unwrap().0, v.first().unwrap().0);
             let end = a.last().map(|p| p.0 + p.1).unwrap();
-            assert!(
-                (a0 - v0).abs() < 0.1,
-                "{file:?}: audio starts at {a0}, video at {v0}"
-            );
-            assert!(
-                (end - a0 - secs).abs() < 0.1,
-                "{file:?}: audio {a0}..{end} for a {secs} s section"
-            );
-            let hole = a
-                .windows(2)
-                .map(|w| w[1].0 - w[0].0 - w[0].1)
-                .fold(0.0, f64::max);
+            assert!((a0 - v0).abs() < 0.1, "{file:?}: audio starts at {a0}, video at {v0}");
+            assert!((end - a0 - secs).abs() < 0.1, "{file:?}: audio {a0}..{end} for a {secs} s section");
+            let hole = a.windows(2).map(|w| w[1].0 - w[0].0 - w[0].1).fold(0.0, f64::max);
             assert!(hole < 0.005, "{file:?}: hole of {hole} s in the audio");
         }
     }
@@ -640,16 +493,11 @@ fn forbidden_token_reloads_master() {
     let (t2, s2) = (token.clone(), served.clone());
     let h: Handler = Arc::new(move |pq: &str, _r| {
         let (path, q) = pq.split_once('?').unwrap_or((pq, ""));
-        let tok: usize = q
-            .strip_prefix("t=")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(usize::MAX);
+        let tok: usize = q.strip_prefix("t=").and_then(|v| v.parse().ok()).unwrap_or(usize::MAX);
         if path == "/master.m3u8" {
             let n = t2.fetch_add(1, Ordering::SeqCst) + 1;
             s2.store(0, Ordering::SeqCst);
-            return Reply::m3u8(&format!(
-                "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=100000\nv.m3u8?t={n}\n"
-            ));
+            return Reply::m3u8(&format!("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=100000\nv.m3u8?t={n}\n"));
         }
         if tok != t2.load(Ordering::SeqCst) {
             return Reply::status(403);
@@ -667,11 +515,7 @@ fn forbidden_token_reloads_master() {
         if s2.fetch_add(1, Ordering::SeqCst) >= 2 {
             return Reply::status(403);
         }
-        let i: usize = path
-            .trim_start_matches("/s")
-            .trim_end_matches(".ts")
-            .parse()
-            .unwrap();
+        let i: usize = path.trim_start_matches("/s").trim_end_matches(".ts").parse().unwrap();
         Reply::ok("video/mp2t", clip.segments[i].1.clone())
     });
     let o = Origin::start(h);
@@ -680,10 +524,7 @@ fn forbidden_token_reloads_master() {
     op.jobs = 1;
     let s = run(&op).0.unwrap();
     assert_eq!(s.segments, f.a.segments.len() as u64);
-    assert_eq!(
-        s.sequences,
-        (0..f.a.segments.len() as u64).collect::<Vec<_>>()
-    );
+    assert_eq!(s.sequences, (0..f.a.segments.len() as u64).collect::<Vec<_>>());
     assert!(token.load(Ordering::SeqCst) >= 2);
     check_output_ts(&s.files[0], f.a.segments.iter().map(|s| s.0).sum());
 }
@@ -707,28 +548,17 @@ fn server_errors_and_resets_are_retried() {
             }
             return Reply::m3u8(&media_playlist(2, 0, &entries(&clip, "s"), true, ""));
         }
-        let i: usize = pq
-            .trim_start_matches("/s")
-            .trim_end_matches(".ts")
-            .parse()
-            .unwrap();
+        let i: usize = pq.trim_start_matches("/s").trim_end_matches(".ts").parse().unwrap();
         let b = clip.segments[i].1.clone();
         match (i % 2, n) {
             (0, 1) => Reply::status(500),
-            (1, 1) => Reply {
-                status: 200,
-                ctype: "video/mp2t".into(),
-                cut_at: Some(b.len() / 3),
-                body: b,
-            },
+            (1, 1) => Reply { status: 200, ctype: "video/mp2t".into(), cut_at: Some(b.len() / 3), body: b },
             _ => Reply::ok("video/mp2t", b),
         }
     });
     let o = Origin::start(h);
     let dir = temp_dir("5xx");
-    let s = run(&opts(o.url("/index.m3u8"), &dir, OutputKind::Ts))
-        .0
-        .unwrap();
+    let s = run(&opts(o.url("/index.m3u8"), &dir, OutputKind::Ts)).0.unwrap();
     check_output_ts(&s.files[0], f.a.segments.iter().map(|s| s.0).sum());
 }
 
@@ -745,16 +575,10 @@ fn live_origin(outage: Option<(f64, f64)>, end_at: usize) -> Origin {
         let edge = ((el as usize) + 10).min(end_at).min(clip.segments.len()); // exclusive
         if pq == "/live.m3u8" {
             let first = edge.saturating_sub(10);
-            let ents: Vec<_> = (first..edge)
-                .map(|i| (String::new(), clip.segments[i].0, format!("s{i}.ts")))
-                .collect();
+            let ents: Vec<_> = (first..edge).map(|i| (String::new(), clip.segments[i].0, format!("s{i}.ts"))).collect();
             return Reply::m3u8(&media_playlist(1, first as u64, &ents, edge >= end_at, ""));
         }
-        let i: usize = pq
-            .trim_start_matches("/s")
-            .trim_end_matches(".ts")
-            .parse()
-            .unwrap();
+        let i: usize = pq.trim_start_matches("/s").trim_end_matches(".ts").parse().unwrap();
         Reply::ok("video/mp2t", clip.segments[i].1.clone())
     });
     Origin::start(h)
@@ -801,19 +625,8 @@ fn live_stop_flag_and_manager() {
     assert_eq!(types.len(), 2);
     assert_eq!(ffmpeg_errors(&s.files[0]), "");
     let ev = sink.logged();
-    assert!(matches!(
-        ev.last(),
-        Some(RecordEvent::Stop {
-            reason: StopReason::User,
-            ..
-        })
-    ));
-    assert_eq!(
-        ev.iter()
-            .filter(|e| matches!(e, RecordEvent::Stop { .. }))
-            .count(),
-        1
-    );
+    assert!(matches!(ev.last(), Some(RecordEvent::Stop { reason: StopReason::User, .. })));
+    assert_eq!(ev.iter().filter(|e| matches!(e, RecordEvent::Stop { .. })).count(), 1);
     assert!(matches!(mgr.status(), RecorderStatus::Finished(Ok(_))));
 }
 
@@ -826,11 +639,7 @@ fn live_max_duration() {
     op.max_duration = Some(3.0);
     let s = run(&op).0.unwrap();
     assert_eq!(s.reason, StopReason::Complete);
-    assert!(
-        s.recorded_secs >= 3.0 && s.recorded_secs < 4.5,
-        "{}",
-        s.recorded_secs
-    );
+    assert!(s.recorded_secs >= 3.0 && s.recorded_secs < 4.5, "{}", s.recorded_secs);
 }
 
 #[test]
@@ -841,12 +650,7 @@ fn direct_mp4_with_resume() {
     let first = Arc::new(AtomicBool::new(true));
     let h: Handler = Arc::new(move |_pq: &str, range: Option<&str>| {
         if range.is_none() && first.swap(false, Ordering::SeqCst) {
-            return Reply {
-                status: 200,
-                ctype: "video/mp4".into(),
-                cut_at: Some(mp4.len() / 2),
-                body: mp4.clone(),
-            };
+            return Reply { status: 200, ctype: "video/mp4".into(), cut_at: Some(mp4.len() / 2), body: mp4.clone() };
         }
         serve_range(&mp4, range, "video/mp4")
     });
@@ -860,18 +664,10 @@ fn direct_mp4_with_resume() {
     assert_eq!(std::fs::read(dir.join("v.mp4")).unwrap(), f.mp4);
     assert!(o.requests().len() >= 3);
     assert!(matches!(ev.first(), Some(RecordEvent::Start { .. })));
-    assert!(matches!(
-        ev.last(),
-        Some(RecordEvent::Stop {
-            reason: StopReason::Complete,
-            ..
-        })
-    ));
+    assert!(matches!(ev.last(), Some(RecordEvent::Stop { reason: StopReason::Complete, .. })));
     // TS output of the same file.
     let dir2 = temp_dir("mp4-ts");
-    let s = run(&opts(o.url("/clip.mp4"), &dir2, OutputKind::Ts))
-        .0
-        .unwrap();
+    let s = run(&opts(o.url("/clip.mp4"), &dir2, OutputKind::Ts)).0.unwrap();
     assert_eq!(dir_files(&dir2), vec!["stream_0.ts"]);
     assert_eq!(ffmpeg_errors(&s.files[0]), "");
 }

@@ -17,12 +17,8 @@ use axum::{Json, Router};
 use common::*;
 use fake_server::{FakeServer, Faults};
 
-const CLIPS: [(&str, f64); 4] = [
-    ("a_high_bframes.mp4", 0.5),
-    ("b_other_res.mp4", 5.0),
-    ("e_clip.ts", 8.5),
-    ("c_audio_only.m4a", 9.0),
-];
+const CLIPS: [(&str, f64); 4] =
+    [("a_high_bframes.mp4", 0.5), ("b_other_res.mp4", 5.0), ("e_clip.ts", 8.5), ("c_audio_only.m4a", 9.0)];
 const DURATION: f64 = 12.5;
 const LINK: &str = "https://my.mts-link.ru/12345/67890/record-new/111/record-file/222";
 
@@ -32,10 +28,9 @@ fn storage_path(name: &str) -> String {
 
 fn record_json(storage: &FakeServer) -> serde_json::Value {
     let t0 = 1_767_261_600.0; // 2026-01-01 10:00 UTC
-    let mut logs = vec![
-        serde_json::json!({"id": 1, "module": "eventsession.start", "time": t0, "relativeTime": 0.0, "data": {},
-        "snapshot": {"data": {"userlist": [{"role": "LECTURER", "user": {"id": 7, "nickname": "Лектор"}}]}}}),
-    ];
+    let mut logs =
+        vec![serde_json::json!({"id": 1, "module": "eventsession.start", "time": t0, "relativeTime": 0.0, "data": {},
+        "snapshot": {"data": {"userlist": [{"role": "LECTURER", "user": {"id": 7, "nickname": "Лектор"}}]}}})];
     for (i, (name, at)) in CLIPS.iter().enumerate() {
         logs.push(serde_json::json!({"id": 10 + i, "module": "mediasession.add", "time": t0 + at, "relativeTime": at,
             "data": {"id": 100 + i, "url": storage.url(&storage_path(name)),
@@ -52,25 +47,15 @@ struct ApiState {
 
 async fn flow(State(s): State<ApiState>, headers: HeaderMap) -> Json<serde_json::Value> {
     if let Some(c) = headers.get("cookie") {
-        s.cookies
-            .lock()
-            .unwrap()
-            .push(c.to_str().unwrap_or("").to_string());
+        s.cookies.lock().unwrap().push(c.to_str().unwrap_or("").to_string());
     }
     Json(s.record.lock().unwrap().clone())
 }
 
 async fn start_api(record: serde_json::Value) -> (String, ApiState) {
-    let st = ApiState {
-        record: Arc::new(Mutex::new(record)),
-        ..Default::default()
-    };
-    let app = Router::new()
-        .route(
-            "/api/event-sessions/{sid}/record-files/{fid}/flow",
-            get(flow),
-        )
-        .with_state(st.clone());
+    let st = ApiState { record: Arc::new(Mutex::new(record)), ..Default::default() };
+    let app =
+        Router::new().route("/api/event-sessions/{sid}/record-files/{fid}/flow", get(flow)).with_state(st.clone());
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move {
@@ -80,10 +65,7 @@ async fn start_api(record: serde_json::Value) -> (String, ApiState) {
 }
 
 async fn start_storage() -> FakeServer {
-    let files = CLIPS
-        .iter()
-        .map(|(n, _)| (storage_path(n), std::fs::read(testdata(n)).unwrap()))
-        .collect();
+    let files = CLIPS.iter().map(|(n, _)| (storage_path(n), std::fs::read(testdata(n)).unwrap())).collect();
     FakeServer::start(files).await
 }
 
@@ -107,22 +89,12 @@ fn webinar_cmd(api: &str, out: &Path, extra: &[&str]) -> Command {
 }
 
 async fn run(mut c: Command) -> std::process::Output {
-    tokio::task::spawn_blocking(move || c.output().unwrap())
-        .await
-        .unwrap()
+    tokio::task::spawn_blocking(move || c.output().unwrap()).await.unwrap()
 }
 
 fn find_output(dir: &Path) -> PathBuf {
-    let job = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.is_dir())
-        .expect("job folder");
-    assert_eq!(
-        job.file_name().unwrap().to_string_lossy(),
-        "Lecture 1_2026-01-01",
-        "job folder named <name>_<date>"
-    );
+    let job = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).find(|p| p.is_dir()).expect("job folder");
+    assert_eq!(job.file_name().unwrap().to_string_lossy(), "Lecture 1_2026-01-01", "job folder named <name>_<date>");
     assert!(job.join("manifest.json").is_file());
     job.join("Lecture 1.mp4")
 }
@@ -134,21 +106,14 @@ fn check_content(out: &Path) {
     let e = ffmpeg_decode_errors(out);
     assert!(e.is_empty(), "{e}");
     let l = ffmpeg_lumas(out);
-    assert!(
-        (l.len() as i64 - (DURATION * 25.0) as i64).abs() <= 1,
-        "{} frames",
-        l.len()
-    );
+    assert!((l.len() as i64 - (DURATION * 25.0) as i64).abs() <= 1, "{} frames", l.len());
     for (t, want) in [(0.2, 16.0), (2.0, 60.0), (6.0, 110.0), (10.0, 200.0)] {
         let got = l[(t * 25.0) as usize];
         assert!((got - want).abs() < 6.0, "at {t}s luma {got}, want {want}");
     }
     let pcm = ffmpeg_pcm(out);
     let w = &pcm[(9.6 * 48000.0) as usize..(9.7 * 48000.0) as usize];
-    assert!(
-        tone_level(w, 48000.0, 550.0) > 0.02 && tone_level(w, 48000.0, 880.0) > 0.02,
-        "both voices mixed at 9.6 s"
-    );
+    assert!(tone_level(w, 48000.0, 550.0) > 0.02 && tone_level(w, 48000.0, 880.0) > 0.02, "both voices mixed at 9.6 s");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -161,11 +126,7 @@ async fn link_to_file_and_no_cookie_reaches_storage() {
     let out = find_output(&dir);
     check_content(&out);
     assert!(
-        st.cookies
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|c| c.contains("sessionId=SECRET-SESSION")),
+        st.cookies.lock().unwrap().iter().any(|c| c.contains("sessionId=SECRET-SESSION")),
         "the API got the session cookie"
     );
     for (p, c) in storage.all_counters() {
@@ -174,11 +135,7 @@ async fn link_to_file_and_no_cookie_reaches_storage() {
     }
     // Chunks are removed after a successful compile (no --keep-files).
     let job = out.parent().unwrap();
-    assert!(!std::fs::read_dir(job).unwrap().any(|e| e
-        .unwrap()
-        .file_name()
-        .to_string_lossy()
-        .starts_with("chunk_")));
+    assert!(!std::fs::read_dir(job).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().starts_with("chunk_")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -187,26 +144,18 @@ async fn kill_minus_9_then_rerun_resumes_without_refetching() {
     let (api, _st) = start_api(record_json(&storage)).await;
     let dir = scratch("webinar-kill");
     // Slow storage: 4 KB every 25 ms, so the first run is killed mid-download.
-    storage.set_faults(Faults {
-        chunk_size: 4096,
-        chunk_delay: Duration::from_millis(25),
-        ..Default::default()
-    });
+    storage.set_faults(Faults { chunk_size: 4096, chunk_delay: Duration::from_millis(25), ..Default::default() });
     let mut child = webinar_cmd(&api, &dir, &["-j", "2"]).spawn().unwrap();
     let t0 = Instant::now();
-    while storage.total(|c| c.completed_bodies as u64) < 1 && t0.elapsed() < Duration::from_secs(30)
-    {
+    while storage.total(|c| c.completed_bodies as u64) < 1 && t0.elapsed() < Duration::from_secs(30) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     child.kill().unwrap(); // SIGKILL
     let _ = child.wait();
     let first = storage.all_counters();
-    let complete_before: Vec<String> = first
-        .iter()
-        .filter(|(_, c)| c.completed_bodies > 0)
-        .map(|(p, _)| p.clone())
-        .collect();
+    let complete_before: Vec<String> =
+        first.iter().filter(|(_, c)| c.completed_bodies > 0).map(|(p, _)| p.clone()).collect();
     assert!(
         !complete_before.is_empty() && complete_before.len() < CLIPS.len(),
         "killed mid-download: {complete_before:?}"
@@ -216,16 +165,9 @@ async fn kill_minus_9_then_rerun_resumes_without_refetching() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     check_content(&find_output(&dir));
     for (p, c) in storage.all_counters() {
-        assert!(
-            c.completed_bodies <= 1,
-            "{p} was downloaded completely {} times",
-            c.completed_bodies
-        );
+        assert!(c.completed_bodies <= 1, "{p} was downloaded completely {} times", c.completed_bodies);
         if complete_before.contains(&p) {
-            assert_eq!(
-                c.gets, first[&p].gets,
-                "{p} was complete before the kill and fetched again"
-            );
+            assert_eq!(c.gets, first[&p].gets, "{p} was complete before the kill and fetched again");
         }
     }
 }
@@ -251,16 +193,8 @@ async fn resets_and_5xx_give_identical_output() {
     let o = run(webinar_cmd(&api, &faulty, &["-j", "3"])).await;
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let got = std::fs::read(find_output(&faulty)).unwrap();
-    assert!(
-        storage.total(|c| (c.injected_errors + c.resets + c.truncated) as u64) > 0,
-        "faults were injected"
-    );
-    assert!(
-        got == want,
-        "output differs under faults ({} vs {} bytes)",
-        got.len(),
-        want.len()
-    );
+    assert!(storage.total(|c| (c.injected_errors + c.resets + c.truncated) as u64) > 0, "faults were injected");
+    assert!(got == want, "output differs under faults ({} vs {} bytes)", got.len(), want.len());
 }
 
 #[test]
@@ -274,10 +208,7 @@ fn malformed_link_is_rejected_with_an_example() {
     ]);
     assert!(!o.status.success());
     let e = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        e.contains("record-new"),
-        "the error shows an accepted form: {e}"
-    );
+    assert!(e.contains("record-new"), "the error shows an accepted form: {e}");
 }
 
 #[test]
@@ -303,26 +234,14 @@ fn interactive_mode_asks_and_validates() {
     {
         use std::io::Write;
         let mut stdin = child.stdin.take().unwrap();
-        stdin
-            .write_all(format!("not a link\n{LINK}\nSECRET\n{}\n", dir.display()).as_bytes())
-            .unwrap();
+        stdin.write_all(format!("not a link\n{LINK}\nSECRET\n{}\n", dir.display()).as_bytes()).unwrap();
     }
     let o = child.wait_with_output().unwrap();
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let all = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     assert!(all.contains("Record link"), "asks for the link: {all}");
-    assert!(
-        all.contains("record-new"),
-        "a bad link gets an accepted example: {all}"
-    );
+    assert!(all.contains("record-new"), "a bad link gets an accepted example: {all}");
     assert!(all.contains("sessionId"), "asks for the session id: {all}");
-    assert!(
-        !o.status.success(),
-        "the API at 127.0.0.1:9 is unreachable: {all}"
-    );
+    assert!(!o.status.success(), "the API at 127.0.0.1:9 is unreachable: {all}");
 }
 
 /// A chunk whose storage MP4 has no video while its HLS twin has (and one whose MP4 is
@@ -335,24 +254,14 @@ async fn hls_twin_replaces_a_chunk_without_video() {
     }
     let work = scratch("webinar-twin-src");
     let ff = |args: &[&str]| {
-        let st = Command::new("/usr/bin/ffmpeg")
-            .args(["-hide_banner", "-v", "error", "-y"])
-            .args(args)
-            .status()
-            .unwrap();
+        let st =
+            Command::new("/usr/bin/ffmpeg").args(["-hide_banner", "-v", "error", "-y"]).args(args).status().unwrap();
         assert!(st.success(), "ffmpeg {args:?}");
     };
     // Clip 1 (b_other_res.mp4, luma 110): storage copy without video + HLS twin with both.
     let b = testdata("b_other_res.mp4");
     let b_audio = work.join("b_audio.mp4");
-    ff(&[
-        "-i",
-        b.to_str().unwrap(),
-        "-vn",
-        "-c",
-        "copy",
-        b_audio.to_str().unwrap(),
-    ]);
+    ff(&["-i", b.to_str().unwrap(), "-vn", "-c", "copy", b_audio.to_str().unwrap()]);
     let hls_dir = work.join("hls");
     std::fs::create_dir_all(&hls_dir).unwrap();
     ff(&[
@@ -391,24 +300,16 @@ async fn hls_twin_replaces_a_chunk_without_video() {
     ]);
 
     let storage = start_storage().await;
-    storage.add_file(
-        &storage_path("b_other_res.mp4"),
-        std::fs::read(&b_audio).unwrap(),
-    );
+    storage.add_file(&storage_path("b_other_res.mp4"), std::fs::read(&b_audio).unwrap());
     let mut faults = Faults::default();
-    faults
-        .status
-        .insert(storage_path("a_high_bframes.mp4"), 404);
+    faults.status.insert(storage_path("a_high_bframes.mp4"), 404);
     storage.set_faults(faults);
     let twin_prefix = |n: &str| format!("/record/2026/01/01/{n}.mp4");
     for (name, dir) in [("b_other_res", &hls_dir), ("a_high_bframes", &a_dir)] {
         for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
             let f = p.file_name().unwrap().to_string_lossy().to_string();
-            storage.add_file(
-                &format!("{}/{f}", twin_prefix(name)),
-                std::fs::read(&p).unwrap(),
-            );
+            storage.add_file(&format!("{}/{f}", twin_prefix(name)), std::fs::read(&p).unwrap());
         }
     }
     let mut rec = record_json(&storage);

@@ -13,10 +13,10 @@ pub mod packet;
 pub mod time;
 
 pub use error::{Error, Result};
-pub mod decode;
-pub mod encode;
 pub mod compose;
-pub mod timeline;
+pub mod decode;
 pub mod demux;
+pub mod encode;
 pub mod mux;
 pub mod pipeline;
+pub mod timeline;

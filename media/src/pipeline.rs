@@ -31,9 +31,7 @@ use crate::frame::{AudioFrame, VideoFrame};
 use crate::mux::{Muxer, OutputKind};
 use crate::packet::{Codec, MediaKind, Packet, StreamInfo};
 use crate::time::{rescale, VIDEO_HZ};
-use crate::timeline::{
-    ClipEvent, ClipOpener, ClipOutcome, ClipSpec, Flow, OutputFormat, Scheduler,
-};
+use crate::timeline::{ClipEvent, ClipOpener, ClipOutcome, ClipSpec, Flow, OutputFormat, Scheduler};
 use crate::{Error, Result};
 
 /// Everything `compile` needs besides the flow.
@@ -82,9 +80,7 @@ impl CompileOptions {
             audio_bitrate: 128_000,
             video_bitrate: None,
             gop_secs: 2,
-            threads: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2),
+            threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             start: 0,
             max_duration: None,
             wait_for_clip: None,
@@ -135,10 +131,7 @@ pub fn compile(
         )));
     }
     if opts.fps_num == 0 || opts.fps_den == 0 || opts.fps_num / opts.fps_den > 120 {
-        return Err(Error::Encode(format!(
-            "unsupported frame rate {}/{}",
-            opts.fps_num, opts.fps_den
-        )));
+        return Err(Error::Encode(format!("unsupported frame rate {}/{}", opts.fps_num, opts.fps_den)));
     }
     let fmt = OutputFormat {
         width: opts.width,
@@ -148,16 +141,15 @@ pub fn compile(
         sample_rate: opts.sample_rate,
         channels: opts.channels,
     };
-    let gop =
-        ((opts.gop_secs.max(1) as u64 * opts.fps_num as u64) / opts.fps_den as u64).max(1) as u32;
+    let gop = ((opts.gop_secs.max(1) as u64 * opts.fps_num as u64) / opts.fps_den as u64).max(1) as u32;
     let settings = H264Settings {
         width: opts.width,
         height: opts.height,
         fps_num: opts.fps_num,
         fps_den: opts.fps_den,
-        bitrate: opts.video_bitrate.unwrap_or_else(|| {
-            H264Settings::default_bitrate(opts.width, opts.height, opts.fps_num, opts.fps_den)
-        }),
+        bitrate: opts
+            .video_bitrate
+            .unwrap_or_else(|| H264Settings::default_bitrate(opts.width, opts.height, opts.fps_num, opts.fps_den)),
         gop,
     };
     let threads = opts.threads.max(1);
@@ -175,10 +167,7 @@ pub fn compile(
         if !dir.is_dir() {
             return Err(Error::Io {
                 path: dir.to_path_buf(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "output folder does not exist",
-                ),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "output folder does not exist"),
             });
         }
     }
@@ -199,9 +188,8 @@ pub fn compile(
     let scheduler = std::thread::Builder::new()
         .name("timeline".into())
         .spawn(move || -> Result<(Vec<ClipOutcome>, u64)> {
-            let opener: ClipOpener = Box::new(move |spec: &ClipSpec| {
-                spawn_reader(spec.path.clone(), fmt, waiter.clone())
-            });
+            let opener: ClipOpener =
+                Box::new(move |spec: &ClipSpec| spawn_reader(spec.path.clone(), fmt, waiter.clone()));
             let mut s = Scheduler::new(fmt, clips, flow_duration, start, max_len, opener);
             let mut pics = Vec::with_capacity(gop as usize);
             let mut first = 0u64;
@@ -220,11 +208,7 @@ pub fn compile(
                     return Err(Error::Cancelled);
                 }
                 if pics.len() == gop as usize {
-                    let chunk = VideoChunk {
-                        index,
-                        first_frame: first,
-                        pictures: std::mem::take(&mut pics),
-                    };
+                    let chunk = VideoChunk { index, first_frame: first, pictures: std::mem::take(&mut pics) };
                     index += 1;
                     if chunk_tx.send(chunk).is_err() {
                         return Err(Error::Cancelled);
@@ -232,11 +216,7 @@ pub fn compile(
                 }
             }
             if !pics.is_empty() {
-                let chunk = VideoChunk {
-                    index,
-                    first_frame: first,
-                    pictures: pics,
-                };
+                let chunk = VideoChunk { index, first_frame: first, pictures: pics };
                 if chunk_tx.send(chunk).is_err() {
                     return Err(Error::Cancelled);
                 }
@@ -254,24 +234,12 @@ pub fn compile(
         .map_err(|e| Error::Encode(format!("cannot start the encoder thread: {e}")))?;
 
     // Mux on this thread: chunks in index order, audio interleaved by time.
-    let result = mux_loop(
-        &mut muxer,
-        enc_rx,
-        aud_rx,
-        &settings,
-        opts.sample_rate,
-        progress,
-        cancel,
-        &cancel_flag,
-        t0,
-    );
+    let result = mux_loop(&mut muxer, enc_rx, aud_rx, &settings, opts.sample_rate, progress, cancel, &cancel_flag, t0);
     if result.is_err() {
         cancel_flag.store(true, Ordering::Relaxed);
     }
     let _ = encoder_thread.join();
-    let sched = scheduler
-        .join()
-        .map_err(|_| Error::Encode("the timeline thread panicked".into()))?;
+    let sched = scheduler.join().map_err(|_| Error::Encode("the timeline thread panicked".into()))?;
     let done = result.and_then(|r| sched.map(|s| (r, s)));
     let ((frames, audio_samples), (clips, _total)) = match done {
         Ok(v) => v,
@@ -282,31 +250,21 @@ pub fn compile(
         }
     };
     if !clips.is_empty()
-        && clips.iter().all(|c| {
-            matches!(
-                c.status,
-                crate::timeline::ClipStatus::Skipped(_) | crate::timeline::ClipStatus::Unused
-            )
-        })
         && clips
             .iter()
-            .any(|c| matches!(c.status, crate::timeline::ClipStatus::Skipped(_)))
+            .all(|c| matches!(c.status, crate::timeline::ClipStatus::Skipped(_) | crate::timeline::ClipStatus::Unused))
+        && clips.iter().any(|c| matches!(c.status, crate::timeline::ClipStatus::Skipped(_)))
     {
         drop(muxer);
         let _ = std::fs::remove_file(crate::mux::part_path(&opts.output));
         let why: Vec<String> = clips
             .iter()
             .filter_map(|c| match &c.status {
-                crate::timeline::ClipStatus::Skipped(w) => {
-                    Some(format!("{}: {w}", c.spec.path.display()))
-                }
+                crate::timeline::ClipStatus::Skipped(w) => Some(format!("{}: {w}", c.spec.path.display())),
                 _ => None,
             })
             .collect();
-        return Err(Error::NoMedia(format!(
-            ": no clip could be used ({})",
-            why.join("; ")
-        )));
+        return Err(Error::NoMedia(format!(": no clip could be used ({})", why.join("; "))));
     }
     let bytes = muxer.finish()?;
     Ok(CompileReport {
@@ -418,9 +376,7 @@ fn mux_loop(
         }
     }
     if !pending.is_empty() {
-        return Err(Error::Encode(format!(
-            "encoded chunk {next_chunk} never arrived"
-        )));
+        return Err(Error::Encode(format!("encoded chunk {next_chunk} never arrived")));
     }
     write_audio_until(muxer, &mut audio, None, &mut audio_samples)?;
     progress(&Progress {
@@ -433,20 +389,11 @@ fn mux_loop(
 }
 
 /// Start a reader thread for one clip; its events arrive on the returned channel.
-pub fn spawn_reader(
-    path: PathBuf,
-    fmt: OutputFormat,
-    wait: Option<ClipWaiter>,
-) -> Receiver<ClipEvent> {
+pub fn spawn_reader(path: PathBuf, fmt: OutputFormat, wait: Option<ClipWaiter>) -> Receiver<ClipEvent> {
     // Small: each picture is canvas-sized (1.4 MB at 720p); the scheduler keeps its own
     // short read-ahead per clip.
     let (tx, rx) = bounded(8);
-    let name = format!(
-        "clip {}",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    );
+    let name = format!("clip {}", path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
     let spawned = std::thread::Builder::new().name(name).spawn({
         let tx = tx.clone();
         move || {
@@ -454,10 +401,7 @@ pub fn spawn_reader(
                 Some(w) => match w(&path) {
                     Ok(p) => p,
                     Err(why) => {
-                        let _ = tx.send(ClipEvent::End {
-                            problem: Some(why),
-                            fatal: true,
-                        });
+                        let _ = tx.send(ClipEvent::End { problem: Some(why), fatal: true });
                         return;
                     }
                 },
@@ -467,10 +411,7 @@ pub fn spawn_reader(
         }
     });
     if let Err(e) = spawned {
-        let _ = tx.send(ClipEvent::End {
-            problem: Some(format!("cannot start a reader thread: {e}")),
-            fatal: true,
-        });
+        let _ = tx.send(ClipEvent::End { problem: Some(format!("cannot start a reader thread: {e}")), fatal: true });
     }
     rx
 }
@@ -497,9 +438,7 @@ impl ClipAudio {
         let tol = (f.sample_rate / 100) as i64; // 10 ms
         let restart = match &self.res {
             None => true,
-            Some((_, rate, ch)) => {
-                *rate != f.sample_rate || *ch != f.channels || (pts_in - self.next_in).abs() > tol
-            }
+            Some((_, rate, ch)) => *rate != f.sample_rate || *ch != f.channels || (pts_in - self.next_in).abs() > tol,
         };
         let mut out = Vec::new();
         if restart {
@@ -509,11 +448,7 @@ impl ClipAudio {
                     return false;
                 }
             }
-            self.res = Some((
-                Resampler::new(f.sample_rate, self.out_rate, self.out_ch),
-                f.sample_rate,
-                f.channels,
-            ));
+            self.res = Some((Resampler::new(f.sample_rate, self.out_rate, self.out_ch), f.sample_rate, f.channels));
             self.next_in = pts_in;
             self.out_pos = rescale(pts_in, f.sample_rate, self.out_rate);
             self.seg_in = 0;
@@ -554,13 +489,8 @@ impl ClipAudio {
         if n <= 0 {
             return true;
         }
-        tx.send(ClipEvent::Audio(AudioFrame {
-            pts,
-            sample_rate: self.out_rate,
-            channels: self.out_ch,
-            samples,
-        }))
-        .is_ok()
+        tx.send(ClipEvent::Audio(AudioFrame { pts, sample_rate: self.out_rate, channels: self.out_ch, samples }))
+            .is_ok()
     }
 
     fn finish(&mut self, tx: &Sender<ClipEvent>) {
@@ -574,9 +504,7 @@ impl ClipAudio {
 /// Describe a clip-level error for the summary.
 fn describe(e: &Error) -> String {
     match e {
-        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-            "file not found".into()
-        }
+        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => "file not found".into(),
         Error::Io { source, .. } => format!("cannot read: {source}"),
         Error::Invalid(m) => m.clone(),
         other => other.to_string(),
@@ -585,10 +513,7 @@ fn describe(e: &Error) -> String {
 
 fn read_clip(path: &Path, fmt: OutputFormat, tx: &Sender<ClipEvent>) {
     let end = |problem: String, fatal: bool| {
-        let _ = tx.send(ClipEvent::End {
-            problem: Some(problem),
-            fatal,
-        });
+        let _ = tx.send(ClipEvent::End { problem: Some(problem), fatal });
     };
     let (format, mut dmx) = match demux::open(path) {
         Ok(d) => d,
@@ -612,34 +537,18 @@ fn read_clip(path: &Path, fmt: OutputFormat, tx: &Sender<ClipEvent>) {
     let mut vdec = open_or_note(&vs, "video", decode::open_video, &mut notes);
     let mut adec = open_or_note(&aus, "audio", decode::open_audio, &mut notes);
     if vdec.is_none() && adec.is_none() {
-        let why = if notes.is_empty() {
-            "no audio or video stream".to_string()
-        } else {
-            notes.join("; ")
-        };
+        let why = if notes.is_empty() { "no audio or video stream".to_string() } else { notes.join("; ") };
         return end(why, true);
     }
-    if tx
-        .send(ClipEvent::Start {
-            has_video: vdec.is_some(),
-            has_audio: adec.is_some(),
-            notes,
-        })
-        .is_err()
-    {
+    if tx.send(ClipEvent::Start { has_video: vdec.is_some(), has_audio: adec.is_some(), notes }).is_err() {
         return;
     }
     let vidx = vs.as_ref().map(|s| s.index);
     let aidx = aus.as_ref().map(|s| s.index);
     let vtb = vs.as_ref().map(|s| s.timebase).unwrap_or(VIDEO_HZ);
     let atb = aus.as_ref().map(|s| s.timebase).unwrap_or(VIDEO_HZ);
-    let v_end = vs
-        .as_ref()
-        .and_then(|s| s.presentation_end.map(|e| rescale(e, s.timebase, VIDEO_HZ)));
-    let a_end = aus.as_ref().and_then(|s| {
-        s.presentation_end
-            .map(|e| rescale(e, s.timebase, fmt.sample_rate))
-    });
+    let v_end = vs.as_ref().and_then(|s| s.presentation_end.map(|e| rescale(e, s.timebase, VIDEO_HZ)));
+    let a_end = aus.as_ref().and_then(|s| s.presentation_end.map(|e| rescale(e, s.timebase, fmt.sample_rate)));
 
     // MPEG-TS carries absolute clocks: the clip's time zero is its earliest timestamp.
     // MP4 (after edit lists) and ADTS already start at zero.
@@ -649,9 +558,7 @@ fn read_clip(path: &Path, fmt: OutputFormat, tx: &Sender<ClipEvent>) {
     if format == Format::Ts {
         let mut first_v: Option<i64> = None;
         let mut first_a: Option<i64> = None;
-        while buffered.len() < 2000
-            && (first_v.is_none() && vdec.is_some() || first_a.is_none() && adec.is_some())
-        {
+        while buffered.len() < 2000 && (first_v.is_none() && vdec.is_some() || first_a.is_none() && adec.is_some()) {
             match dmx.next_packet() {
                 Ok(Some(p)) => {
                     if Some(p.stream) == vidx && vdec.is_some() {
@@ -705,10 +612,7 @@ fn read_clip(path: &Path, fmt: OutputFormat, tx: &Sender<ClipEvent>) {
             }
             let picture = crate::compose::scale::fit(&f.picture, fmt.width, fmt.height);
             *produced += 1;
-            if tx
-                .send(ClipEvent::Video(VideoFrame { pts, picture }))
-                .is_err()
-            {
+            if tx.send(ClipEvent::Video(VideoFrame { pts, picture })).is_err() {
                 return false;
             }
         }

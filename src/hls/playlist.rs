@@ -120,10 +120,7 @@ pub enum PlaylistError {
         "invalid HLS playlist: it is both a master playlist (line {master_line}) \
          and a media playlist (line {media_line})"
     )]
-    MasterAndMedia {
-        master_line: usize,
-        media_line: usize,
-    },
+    MasterAndMedia { master_line: usize, media_line: usize },
     /// A value the recording cannot do without is unusable (segment URI, AES-128 IV, ...).
     #[error("invalid HLS playlist at line {line}: {reason}")]
     Invalid { line: usize, reason: String },
@@ -142,12 +139,8 @@ impl PlaylistError {
     pub fn id(&self) -> &'static str {
         match self {
             PlaylistError::NotHls => "not_hls",
-            PlaylistError::TooLarge { .. } | PlaylistError::TooManySegments { .. } => {
-                "playlist_too_large"
-            }
-            PlaylistError::MasterAndMedia { .. } | PlaylistError::Invalid { .. } => {
-                "invalid_playlist"
-            }
+            PlaylistError::TooLarge { .. } | PlaylistError::TooManySegments { .. } => "playlist_too_large",
+            PlaylistError::MasterAndMedia { .. } | PlaylistError::Invalid { .. } => "invalid_playlist",
             PlaylistError::DrmProtected(_) => "drm_protected",
             PlaylistError::UnsupportedEncryption(_) => "unsupported_encryption",
         }
@@ -243,8 +236,8 @@ impl Variant {
             }
             any = true;
             const NON_VIDEO: [&str; 14] = [
-                "mp4a", "ac-3", "ec-3", "ac-4", "opus", "flac", "mp3", "alac", "dtsc", "dtse",
-                "dtsh", "dtsl", "wvtt", "stpp",
+                "mp4a", "ac-3", "ec-3", "ac-4", "opus", "flac", "mp3", "alac", "dtsc", "dtse", "dtsh", "dtsl", "wvtt",
+                "stpp",
             ];
             if !NON_VIDEO.iter().any(|p| c.starts_with(p)) {
                 return false;
@@ -258,9 +251,7 @@ impl Variant {
     }
 
     fn pixels(&self) -> u64 {
-        self.resolution
-            .map(|r| r.width as u64 * r.height as u64)
-            .unwrap_or(0)
+        self.resolution.map(|r| r.width as u64 * r.height as u64).unwrap_or(0)
     }
 }
 
@@ -361,9 +352,7 @@ pub struct Key {
 impl Key {
     /// True for the `identity` key format (plain keys a client fetches itself).
     pub fn is_identity(&self) -> bool {
-        self.keyformat
-            .trim()
-            .eq_ignore_ascii_case(KEYFORMAT_IDENTITY)
+        self.keyformat.trim().eq_ignore_ascii_case(KEYFORMAT_IDENTITY)
     }
 }
 
@@ -516,10 +505,7 @@ impl Quality {
         };
         if let Some(p) = lower.find('p') {
             let (h, rest) = (&lower[..p], &lower[p + 1..]);
-            if !h.is_empty()
-                && h.bytes().all(|b| b.is_ascii_digit())
-                && rest.bytes().all(|b| b.is_ascii_digit())
-            {
+            if !h.is_empty() && h.bytes().all(|b| b.is_ascii_digit()) && rest.bytes().all(|b| b.is_ascii_digit()) {
                 return h.parse::<u32>().map(Quality::Height).map_err(|_| bad());
             }
             return Err(bad());
@@ -559,36 +545,21 @@ impl FromStr for Quality {
 /// I-frame variants); audio-only variants are skipped when any variant has video.
 pub fn select_variant<'a>(master: &'a MasterPlaylist, quality: &Quality) -> Option<&'a Variant> {
     let has_video = master.variants.iter().any(|v| !v.is_audio_only());
-    let cands: Vec<&Variant> = master
-        .variants
-        .iter()
-        .filter(|v| !v.i_frame && (!has_video || !v.is_audio_only()))
-        .collect();
+    let cands: Vec<&Variant> =
+        master.variants.iter().filter(|v| !v.i_frame && (!has_video || !v.is_audio_only())).collect();
     let best = |c: &[&'a Variant]| -> Option<&'a Variant> {
-        c.iter()
-            .copied()
-            .max_by_key(|v| (v.bandwidth, v.pixels(), v.average_bandwidth))
+        c.iter().copied().max_by_key(|v| (v.bandwidth, v.pixels(), v.average_bandwidth))
     };
     match *quality {
         Quality::Best => best(&cands),
-        Quality::Worst => cands
-            .iter()
-            .copied()
-            .min_by_key(|v| (v.bandwidth, v.pixels(), v.average_bandwidth)),
+        Quality::Worst => cands.iter().copied().min_by_key(|v| (v.bandwidth, v.pixels(), v.average_bandwidth)),
         Quality::Height(h) => {
-            let sized: Vec<&Variant> = cands
-                .iter()
-                .copied()
-                .filter(|v| v.resolution.is_some())
-                .collect();
+            let sized: Vec<&Variant> = cands.iter().copied().filter(|v| v.resolution.is_some()).collect();
             if sized.is_empty() {
                 return best(&cands);
             }
-            let below = sized
-                .iter()
-                .copied()
-                .filter(|v| v.height() <= h)
-                .max_by_key(|v| (v.height(), v.bandwidth, v.pixels()));
+            let below =
+                sized.iter().copied().filter(|v| v.height() <= h).max_by_key(|v| (v.height(), v.bandwidth, v.pixels()));
             below.or_else(|| {
                 sized
                     .iter()
@@ -612,48 +583,25 @@ pub fn select_variant<'a>(master: &'a MasterPlaylist, quality: &Quality) -> Opti
 /// `DEFAULT=YES` one, else the first. Returns `None` when the variant has no audio group,
 /// the group is empty, or the chosen rendition has no `URI` (its audio is muxed into the
 /// variant's segments, §4.3.4.2.1).
-pub fn select_audio<'a>(
-    master: &'a MasterPlaylist,
-    variant: &Variant,
-    lang: Option<&str>,
-) -> Option<&'a Rendition> {
+pub fn select_audio<'a>(master: &'a MasterPlaylist, variant: &Variant, lang: Option<&str>) -> Option<&'a Rendition> {
     let group = variant.audio.as_deref()?;
-    let group_rs: Vec<&Rendition> = master
-        .renditions
-        .iter()
-        .filter(|r| r.media_type == MediaType::Audio && r.group_id == group)
-        .collect();
+    let group_rs: Vec<&Rendition> =
+        master.renditions.iter().filter(|r| r.media_type == MediaType::Audio && r.group_id == group).collect();
     if group_rs.is_empty() || group_rs.iter().all(|r| r.uri.is_none()) {
         return None;
     }
-    let primary = |s: &str| {
-        s.split(['-', '_'])
-            .next()
-            .unwrap_or("")
-            .to_ascii_lowercase()
-    };
+    let primary = |s: &str| s.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase();
     let by_lang = lang.map(str::trim).filter(|l| !l.is_empty()).and_then(|l| {
         let lang_of = |r: &&Rendition| r.language.as_deref().unwrap_or("").trim().to_string();
         group_rs
             .iter()
             .copied()
             .find(|r| lang_of(r).eq_ignore_ascii_case(l))
-            .or_else(|| {
-                group_rs
-                    .iter()
-                    .copied()
-                    .find(|r| !lang_of(r).is_empty() && primary(&lang_of(r)) == primary(l))
-            })
-            .or_else(|| {
-                group_rs
-                    .iter()
-                    .copied()
-                    .find(|r| r.name.trim().eq_ignore_ascii_case(l))
-            })
+            .or_else(|| group_rs.iter().copied().find(|r| !lang_of(r).is_empty() && primary(&lang_of(r)) == primary(l)))
+            .or_else(|| group_rs.iter().copied().find(|r| r.name.trim().eq_ignore_ascii_case(l)))
     });
-    let chosen = by_lang
-        .or_else(|| group_rs.iter().copied().find(|r| r.default))
-        .or_else(|| group_rs.first().copied())?;
+    let chosen =
+        by_lang.or_else(|| group_rs.iter().copied().find(|r| r.default)).or_else(|| group_rs.first().copied())?;
     chosen.uri.as_ref().map(|_| chosen)
 }
 
@@ -670,10 +618,7 @@ fn all_keys(playlist: &Playlist) -> Vec<&Key> {
 
 fn drm_reason(key: &Key, tag: &str) -> Option<String> {
     let kf = key.keyformat.trim();
-    let skd = key
-        .uri
-        .as_ref()
-        .is_some_and(|u| u.scheme().eq_ignore_ascii_case("skd"));
+    let skd = key.uri.as_ref().is_some_and(|u| u.scheme().eq_ignore_ascii_case("skd"));
     if key.method == KeyMethod::None {
         return None;
     }
@@ -687,22 +632,15 @@ fn drm_reason(key: &Key, tag: &str) -> Option<String> {
         } else {
             "a DRM system".to_string()
         };
-        return Some(format!(
-            "{system} ({tag} METHOD={} KEYFORMAT=\"{kf}\")",
-            key.method
-        ));
+        return Some(format!("{system} ({tag} METHOD={} KEYFORMAT=\"{kf}\")", key.method));
     }
     if skd {
-        return Some(format!(
-            "Apple FairPlay ({tag} METHOD={} with an skd:// key URI)",
-            key.method
-        ));
+        return Some(format!("Apple FairPlay ({tag} METHOD={} with an skd:// key URI)", key.method));
     }
     match key.method {
-        KeyMethod::SampleAes | KeyMethod::SampleAesCtr => Some(format!(
-            "sample-level encryption ({tag} METHOD={}), used by DRM systems",
-            key.method
-        )),
+        KeyMethod::SampleAes | KeyMethod::SampleAesCtr => {
+            Some(format!("sample-level encryption ({tag} METHOD={}), used by DRM systems", key.method))
+        }
         _ => None,
     }
 }
@@ -734,14 +672,10 @@ pub fn drm_signal(playlist: &Playlist) -> Option<String> {
 /// The first encryption method that is neither clear, nor `AES-128`, nor DRM (error id
 /// `unsupported_encryption`): e.g. `AES-256` or `AES-256-CTR` with the `identity` format.
 pub fn unsupported_encryption(playlist: &Playlist) -> Option<String> {
-    all_keys(playlist)
-        .into_iter()
-        .find_map(|k| match &k.method {
-            KeyMethod::Other(m) if k.is_identity() && drm_reason(k, "").is_none() => {
-                Some(m.clone())
-            }
-            _ => None,
-        })
+    all_keys(playlist).into_iter().find_map(|k| match &k.method {
+        KeyMethod::Other(m) if k.is_identity() && drm_reason(k, "").is_none() => Some(m.clone()),
+        _ => None,
+    })
 }
 
 /// `Err(DrmProtected)` if [`drm_signal`] fires, else `Err(UnsupportedEncryption)` if
@@ -811,10 +745,7 @@ impl Attrs {
     }
 
     fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
     fn get_nonempty(&self, name: &str) -> Option<&str> {
@@ -822,8 +753,7 @@ impl Attrs {
     }
 
     fn yes(&self, name: &str) -> bool {
-        self.get(name)
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("YES"))
+        self.get(name).is_some_and(|v| v.trim().eq_ignore_ascii_case("YES"))
     }
 }
 
@@ -896,11 +826,7 @@ fn parse_date_time_ms(s: &str) -> Option<i64> {
         return None;
     }
     let minute = num(14, 2)?;
-    let (second, mut i) = if b.get(16) == Some(&b':') {
-        (num(17, 2)?, 19)
-    } else {
-        (0, 16)
-    };
+    let (second, mut i) = if b.get(16) == Some(&b':') { (num(17, 2)?, 19) } else { (0, 16) };
     let mut millis = 0i64;
     if matches!(b.get(i), Some(b'.' | b',')) {
         i += 1;
@@ -937,12 +863,7 @@ fn parse_date_time_ms(s: &str) -> Option<i64> {
         }
         _ => return None,
     };
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 24
-        || minute > 59
-        || second > 60
-    {
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 24 || minute > 59 || second > 60 {
         return None;
     }
     // Days from civil (Howard Hinnant's algorithm).
@@ -977,8 +898,7 @@ impl Warnings {
 
     fn finish(mut self) -> Vec<String> {
         if self.dropped > 0 {
-            self.list
-                .push(format!("{} more warnings suppressed", self.dropped));
+            self.list.push(format!("{} more warnings suppressed", self.dropped));
         }
         self.list
     }
@@ -1002,16 +922,10 @@ fn short(s: &str) -> String {
 }
 
 fn resolve(base: &Url, uri: &str) -> Result<Url, String> {
-    base.join(uri.trim())
-        .map_err(|e| format!("cannot resolve URI {:?}: {e}", short(uri)))
+    base.join(uri.trim()).map_err(|e| format!("cannot resolve URI {:?}: {e}", short(uri)))
 }
 
-fn parse_key(
-    attrs: &Attrs,
-    base: &Url,
-    line: usize,
-    w: &mut Warnings,
-) -> Result<Key, PlaylistError> {
+fn parse_key(attrs: &Attrs, base: &Url, line: usize, w: &mut Warnings) -> Result<Key, PlaylistError> {
     let method = match attrs.get_nonempty("METHOD") {
         Some(m) => KeyMethod::parse(m),
         None => {
@@ -1045,31 +959,16 @@ fn parse_key(
             }
         },
     };
-    let keyformat = attrs
-        .get_nonempty("KEYFORMAT")
-        .unwrap_or(KEYFORMAT_IDENTITY)
-        .to_string();
+    let keyformat = attrs.get_nonempty("KEYFORMAT").unwrap_or(KEYFORMAT_IDENTITY).to_string();
     let keyformat_versions = attrs.get_nonempty("KEYFORMATVERSIONS").map(str::to_string);
-    Ok(Key {
-        method,
-        uri,
-        iv,
-        keyformat,
-        keyformat_versions,
-    })
+    Ok(Key { method, uri, iv, keyformat, keyformat_versions })
 }
 
 fn parse_variant(attrs: &Attrs, uri: Url, i_frame: bool, line: usize, w: &mut Warnings) -> Variant {
-    let bandwidth = match attrs
-        .get_nonempty("BANDWIDTH")
-        .map(|b| (b, parse_u64_lenient(b)))
-    {
+    let bandwidth = match attrs.get_nonempty("BANDWIDTH").map(|b| (b, parse_u64_lenient(b))) {
         Some((_, Some(b))) => b,
         Some((b, None)) => {
-            w.push(
-                line,
-                format_args!("invalid BANDWIDTH {:?}, using 0", short(b)),
-            );
+            w.push(line, format_args!("invalid BANDWIDTH {:?}, using 0", short(b)));
             0
         }
         None => {
@@ -1080,10 +979,7 @@ fn parse_variant(attrs: &Attrs, uri: Url, i_frame: bool, line: usize, w: &mut Wa
     let resolution = attrs.get_nonempty("RESOLUTION").and_then(|r| {
         let p = parse_resolution(r);
         if p.is_none() {
-            w.push(
-                line,
-                format_args!("ignoring invalid RESOLUTION {:?}", short(r)),
-            );
+            w.push(line, format_args!("ignoring invalid RESOLUTION {:?}", short(r)));
         }
         p
     });
@@ -1091,15 +987,10 @@ fn parse_variant(attrs: &Attrs, uri: Url, i_frame: bool, line: usize, w: &mut Wa
     Variant {
         uri,
         bandwidth,
-        average_bandwidth: attrs
-            .get_nonempty("AVERAGE-BANDWIDTH")
-            .and_then(parse_u64_lenient),
+        average_bandwidth: attrs.get_nonempty("AVERAGE-BANDWIDTH").and_then(parse_u64_lenient),
         resolution,
         codecs: s("CODECS"),
-        frame_rate: attrs
-            .get_nonempty("FRAME-RATE")
-            .and_then(parse_f64)
-            .filter(|f| *f >= 0.0),
+        frame_rate: attrs.get_nonempty("FRAME-RATE").and_then(parse_f64).filter(|f| *f >= 0.0),
         audio: s("AUDIO"),
         video: s("VIDEO"),
         subtitles: s("SUBTITLES"),
@@ -1109,11 +1000,7 @@ fn parse_variant(attrs: &Attrs, uri: Url, i_frame: bool, line: usize, w: &mut Wa
 }
 
 fn parse_rendition(attrs: &Attrs, base: &Url, line: usize, w: &mut Warnings) -> Option<Rendition> {
-    let media_type = match attrs
-        .get_nonempty("TYPE")
-        .map(str::to_ascii_uppercase)
-        .as_deref()
-    {
+    let media_type = match attrs.get_nonempty("TYPE").map(str::to_ascii_uppercase).as_deref() {
         Some("AUDIO") => MediaType::Audio,
         Some("VIDEO") => MediaType::Video,
         Some("SUBTITLES") => MediaType::Subtitles,
@@ -1155,19 +1042,14 @@ fn parse_rendition(attrs: &Attrs, base: &Url, line: usize, w: &mut Warnings) -> 
 /// the (few) errors.
 pub fn parse(text: &str, base: &Url) -> Result<Playlist, PlaylistError> {
     if text.len() > MAX_PLAYLIST_BYTES {
-        return Err(PlaylistError::TooLarge {
-            size: text.len(),
-            limit: MAX_PLAYLIST_BYTES,
-        });
+        return Err(PlaylistError::TooLarge { size: text.len(), limit: MAX_PLAYLIST_BYTES });
     }
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     // Lines end with LF, CRLF or (old Mac) a lone CR; numbered by LF for messages.
-    let mut lines = text.split('\n').enumerate().flat_map(|(i, l)| {
-        l.strip_suffix('\r')
-            .unwrap_or(l)
-            .split('\r')
-            .map(move |p| (i + 1, p.trim()))
-    });
+    let mut lines = text
+        .split('\n')
+        .enumerate()
+        .flat_map(|(i, l)| l.strip_suffix('\r').unwrap_or(l).split('\r').map(move |p| (i + 1, p.trim())));
 
     // §4.3.1.1: the first line must be #EXTM3U. Leniency: blank lines and plain comments
     // before it are skipped (seen in real test playlists).
@@ -1189,10 +1071,7 @@ pub fn parse(text: &str, base: &Url) -> Result<Playlist, PlaylistError> {
         return Err(PlaylistError::NotHls);
     }
 
-    let mut w = Warnings {
-        list: Vec::new(),
-        dropped: 0,
-    };
+    let mut w = Warnings { list: Vec::new(), dropped: 0 };
     let mut version: Option<u64> = None;
     let mut independent = false;
 
@@ -1242,8 +1121,7 @@ pub fn parse(text: &str, base: &Url) -> Result<Playlist, PlaylistError> {
                 }
                 continue;
             }
-            let uri =
-                resolve(base, line).map_err(|reason| PlaylistError::Invalid { line: n, reason })?;
+            let uri = resolve(base, line).map_err(|reason| PlaylistError::Invalid { line: n, reason })?;
             let duration = match pending.duration.take() {
                 Some(d) => d,
                 None => {
@@ -1252,9 +1130,7 @@ pub fn parse(text: &str, base: &Url) -> Result<Playlist, PlaylistError> {
                 }
             };
             if segs.len() >= MAX_SEGMENTS {
-                return Err(PlaylistError::TooManySegments {
-                    limit: MAX_SEGMENTS,
-                });
+                return Err(PlaylistError::TooManySegments { limit: MAX_SEGMENTS });
             }
             let byte_range = pending.byte_range.take().map(|(length, off)| {
                 let key = uri.as_str();
@@ -1314,19 +1190,11 @@ pub fn parse(text: &str, base: &Url) -> Result<Playlist, PlaylistError> {
         match tag {
             "#EXTINF" => {
                 first_extinf_line.get_or_insert(n);
-                let d = value
-                    .split(',')
-                    .next()
-                    .unwrap_or("")
-                    .split_whitespace()
-                    .next();
+                let d = value.split(',').next().unwrap_or("").split_whitespace().next();
                 let dur = match d.and_then(parse_f64) {
                     Some(d) if d >= 0.0 => d,
                     _ => {
-                        w.push(
-                            n,
-                            format_args!("invalid EXTINF duration {:?}, using 0", short(value)),
-                        );
+                        w.push(n, format_args!("invalid EXTINF duration {:?}, using 0", short(value)));
                         0.0
                     }
                 };
@@ -1342,30 +1210,21 @@ pub fn parse(text: &str, base: &Url) -> Result<Playlist, PlaylistError> {
                 media_tag(n);
                 match parse_f64(value).filter(|f| *f >= 0.0) {
                     Some(t) => target_duration = Some(t),
-                    None => w.push(
-                        n,
-                        format_args!("invalid EXT-X-TARGETDURATION {:?}", short(value)),
-                    ),
+                    None => w.push(n, format_args!("invalid EXT-X-TARGETDURATION {:?}", short(value))),
                 }
             }
             "#EXT-X-MEDIA-SEQUENCE" => {
                 media_tag(n);
                 match parse_u64_lenient(value) {
                     Some(s) => media_sequence = Some(s),
-                    None => w.push(
-                        n,
-                        format_args!("invalid EXT-X-MEDIA-SEQUENCE {:?}, using 0", short(value)),
-                    ),
+                    None => w.push(n, format_args!("invalid EXT-X-MEDIA-SEQUENCE {:?}, using 0", short(value))),
                 }
             }
             "#EXT-X-DISCONTINUITY-SEQUENCE" => {
                 media_tag(n);
                 match parse_u64_lenient(value) {
                     Some(s) => discontinuity_sequence = Some(s),
-                    None => w.push(
-                        n,
-                        format_args!("invalid EXT-X-DISCONTINUITY-SEQUENCE {:?}", short(value)),
-                    ),
+                    None => w.push(n, format_args!("invalid EXT-X-DISCONTINUITY-SEQUENCE {:?}", short(value))),
                 }
             }
             "#EXT-X-PLAYLIST-TYPE" => {
@@ -1373,10 +1232,7 @@ pub fn parse(text: &str, base: &Url) -> Result<Playlist, PlaylistError> {
                 match value.to_ascii_uppercase().as_str() {
                     "VOD" => playlist_type = Some(PlaylistType::Vod),
                     "EVENT" => playlist_type = Some(PlaylistType::Event),
-                    _ => w.push(
-                        n,
-                        format_args!("unknown EXT-X-PLAYLIST-TYPE {:?}", short(value)),
-                    ),
+                    _ => w.push(n, format_args!("unknown EXT-X-PLAYLIST-TYPE {:?}", short(value))),
                 }
             }
             "#EXT-X-ENDLIST" => {
@@ -1399,32 +1255,20 @@ pub fn parse(text: &str, base: &Url) -> Result<Playlist, PlaylistError> {
                 media_tag(n);
                 match parse_byte_range(value) {
                     Some(r) => pending.byte_range = Some(r),
-                    None => w.push(
-                        n,
-                        format_args!("ignoring invalid EXT-X-BYTERANGE {:?}", short(value)),
-                    ),
+                    None => w.push(n, format_args!("ignoring invalid EXT-X-BYTERANGE {:?}", short(value))),
                 }
             }
             "#EXT-X-PROGRAM-DATE-TIME" => {
                 media_tag(n);
                 match parse_date_time_ms(value) {
                     Some(ms) => next_pdt_ms = Some(ms as f64),
-                    None => w.push(
-                        n,
-                        format_args!(
-                            "ignoring invalid EXT-X-PROGRAM-DATE-TIME {:?}",
-                            short(value)
-                        ),
-                    ),
+                    None => w.push(n, format_args!("ignoring invalid EXT-X-PROGRAM-DATE-TIME {:?}", short(value))),
                 }
             }
             "#EXT-X-SKIP" => {
                 media_tag(n);
                 let a = Attrs::parse(value);
-                match a
-                    .get_nonempty("SKIPPED-SEGMENTS")
-                    .and_then(parse_u64_lenient)
-                {
+                match a.get_nonempty("SKIPPED-SEGMENTS").and_then(parse_u64_lenient) {
                     Some(k) => skipped = skipped.saturating_add(k),
                     None => w.push(n, "EXT-X-SKIP without a valid SKIPPED-SEGMENTS"),
                 }
@@ -1433,21 +1277,14 @@ pub fn parse(text: &str, base: &Url) -> Result<Playlist, PlaylistError> {
                 media_tag(n);
                 let key = Arc::new(parse_key(&Attrs::parse(value), base, n, &mut w)?);
                 keys.push(key.clone());
-                let new = if key.method == KeyMethod::None {
-                    None
-                } else {
-                    Some(key)
-                };
+                let new = if key.method == KeyMethod::None { None } else { Some(key) };
                 if !key_group_open {
                     cur_key = new;
                     key_group_open = true;
                 } else if let Some(k) = new {
                     // Several KEY tags for the same segments (one per KEYFORMAT): prefer
                     // the identity one.
-                    if cur_key
-                        .as_ref()
-                        .is_none_or(|c| !c.is_identity() && k.is_identity())
-                    {
+                    if cur_key.as_ref().is_none_or(|c| !c.is_identity() && k.is_identity()) {
                         cur_key = Some(k);
                     }
                 }
@@ -1459,31 +1296,15 @@ pub fn parse(text: &str, base: &Url) -> Result<Playlist, PlaylistError> {
                     w.push(n, "EXT-X-MAP without URI ignored");
                     continue;
                 };
-                let uri = resolve(base, u)
-                    .map_err(|reason| PlaylistError::Invalid { line: n, reason })?;
-                let byte_range =
-                    a.get_nonempty("BYTERANGE")
-                        .and_then(|r| match parse_byte_range(r) {
-                            Some((length, off)) => Some(ByteRange {
-                                length,
-                                offset: off.unwrap_or(0),
-                            }),
-                            None => {
-                                w.push(
-                                    n,
-                                    format_args!(
-                                        "ignoring invalid EXT-X-MAP BYTERANGE {:?}",
-                                        short(r)
-                                    ),
-                                );
-                                None
-                            }
-                        });
-                cur_map = Some(Arc::new(Map {
-                    uri,
-                    byte_range,
-                    key: cur_key.clone(),
-                }));
+                let uri = resolve(base, u).map_err(|reason| PlaylistError::Invalid { line: n, reason })?;
+                let byte_range = a.get_nonempty("BYTERANGE").and_then(|r| match parse_byte_range(r) {
+                    Some((length, off)) => Some(ByteRange { length, offset: off.unwrap_or(0) }),
+                    None => {
+                        w.push(n, format_args!("ignoring invalid EXT-X-MAP BYTERANGE {:?}", short(r)));
+                        None
+                    }
+                });
+                cur_map = Some(Arc::new(Map { uri, byte_range, key: cur_key.clone() }));
             }
             "#EXT-X-STREAM-INF" => {
                 first_master_line.get_or_insert(n);
@@ -1523,10 +1344,7 @@ pub fn parse(text: &str, base: &Url) -> Result<Playlist, PlaylistError> {
 
     let is_master = first_master_line.is_some();
     if let (Some(master_line), Some(media_line)) = (first_master_line, first_extinf_line) {
-        return Err(PlaylistError::MasterAndMedia {
-            master_line,
-            media_line,
-        });
+        return Err(PlaylistError::MasterAndMedia { master_line, media_line });
     }
 
     if is_master {
@@ -1553,16 +1371,10 @@ pub fn parse(text: &str, base: &Url) -> Result<Playlist, PlaylistError> {
         w.push(*l, "segment URI without EXTINF: duration 0");
     }
     if pending.duration.is_some() {
-        w.push(
-            pending.extinf_line,
-            "EXTINF without a URI at the end ignored",
-        );
+        w.push(pending.extinf_line, "EXTINF without a URI at the end ignored");
     }
     if !session_keys.is_empty() {
-        w.push(
-            1,
-            "EXT-X-SESSION-KEY in a media playlist: kept only for DRM detection",
-        );
+        w.push(1, "EXT-X-SESSION-KEY in a media playlist: kept only for DRM detection");
         keys.extend(session_keys.into_iter().map(Arc::new));
     }
     let media_sequence_v = media_sequence.unwrap_or(0);
@@ -1623,22 +1435,10 @@ mod tests {
     #[test]
     fn header_required() {
         assert_eq!(parse("", &base()), Err(PlaylistError::NotHls));
-        assert_eq!(
-            parse("#EXTINF:10,\na.ts\n", &base()),
-            Err(PlaylistError::NotHls)
-        );
-        assert_eq!(
-            parse("<html>nope</html>", &base()),
-            Err(PlaylistError::NotHls)
-        );
-        assert_eq!(
-            parse("\u{0}\u{1}garbage", &base()),
-            Err(PlaylistError::NotHls)
-        );
-        assert_eq!(
-            PlaylistError::NotHls.to_string(),
-            "not an HLS playlist (no #EXTM3U)"
-        );
+        assert_eq!(parse("#EXTINF:10,\na.ts\n", &base()), Err(PlaylistError::NotHls));
+        assert_eq!(parse("<html>nope</html>", &base()), Err(PlaylistError::NotHls));
+        assert_eq!(parse("\u{0}\u{1}garbage", &base()), Err(PlaylistError::NotHls));
+        assert_eq!(PlaylistError::NotHls.to_string(), "not an HLS playlist (no #EXTM3U)");
         assert_eq!(PlaylistError::NotHls.id(), "not_hls");
         // Leniency: BOM, leading blank lines and comments.
         assert!(parse("\u{feff}#EXTM3U\n", &base()).is_ok());
@@ -1655,14 +1455,8 @@ mod tests {
         assert_eq!(m.version, Some(3));
         assert_eq!(m.target_duration, 10.0);
         assert_eq!(m.segments.len(), 2);
-        assert_eq!(
-            m.segments[0].uri.as_str(),
-            "http://example.com/live/seg0.ts"
-        );
-        assert_eq!(
-            m.segments[1].uri.as_str(),
-            "http://example.com/live/seg1.ts"
-        );
+        assert_eq!(m.segments[0].uri.as_str(), "http://example.com/live/seg0.ts");
+        assert_eq!(m.segments[1].uri.as_str(), "http://example.com/live/seg1.ts");
         assert_eq!(m.segments[0].duration, 9.5);
         assert!(m.end_list);
         assert!(!m.is_live());
@@ -1678,10 +1472,7 @@ mod tests {
         let d: Vec<f64> = m.segments.iter().map(|s| s.duration).collect();
         assert_eq!(d, vec![6.0, 5.5, 4.0, 3.0]);
         let u: Vec<&str> = m.segments.iter().map(|s| s.uri.path()).collect();
-        assert_eq!(
-            u,
-            vec!["/live/a.ts", "/live/b.ts", "/live/c.ts", "/live/d.ts"]
-        );
+        assert_eq!(u, vec!["/live/a.ts", "/live/b.ts", "/live/c.ts", "/live/d.ts"]);
         assert!(m.warnings.is_empty(), "{:?}", m.warnings);
     }
 
@@ -1722,20 +1513,11 @@ mod tests {
         assert!(s[0].key.is_none());
         let k1 = s[1].key.as_ref().unwrap();
         assert_eq!(k1.method, KeyMethod::Aes128);
-        assert_eq!(
-            k1.uri.as_ref().unwrap().as_str(),
-            "http://example.com/live/k1.bin"
-        );
+        assert_eq!(k1.uri.as_ref().unwrap().as_str(), "http://example.com/live/k1.bin");
         assert_eq!(k1.keyformat, "identity");
-        assert!(Arc::ptr_eq(
-            s[1].key.as_ref().unwrap(),
-            s[2].key.as_ref().unwrap()
-        ));
+        assert!(Arc::ptr_eq(s[1].key.as_ref().unwrap(), s[2].key.as_ref().unwrap()));
         let k2 = s[3].key.as_ref().unwrap();
-        assert_eq!(
-            k2.uri.as_ref().unwrap().as_str(),
-            "https://keys.example.net/k2"
-        );
+        assert_eq!(k2.uri.as_ref().unwrap().as_str(), "https://keys.example.net/k2");
         assert_eq!(s[4].key, s[3].key);
         assert!(s[5].key.is_none(), "METHOD=NONE clears the key");
         assert_eq!(m.keys.len(), 3);
@@ -1754,10 +1536,7 @@ mod tests {
 
     #[test]
     fn iv_parsing() {
-        assert_eq!(
-            parse_iv("0X10ef8f758ca555115584bb5b3c687f52").unwrap()[0],
-            0x10
-        );
+        assert_eq!(parse_iv("0X10ef8f758ca555115584bb5b3c687f52").unwrap()[0], 0x10);
         assert_eq!(parse_iv("0x1"), Some((1u128).to_be_bytes()));
         assert_eq!(parse_iv("0x"), None);
         assert_eq!(parse_iv("1234"), None);
@@ -1766,30 +1545,17 @@ mod tests {
         // Large sequence numbers.
         let m = media("#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:18446744073709551615\n#EXT-X-KEY:METHOD=AES-128,URI=\"k\"\n#EXTINF:1,\na.ts\n#EXTINF:1,\nb.ts\n");
         assert_eq!(iv_for(&m.segments[0]), (u64::MAX as u128).to_be_bytes());
-        assert_eq!(
-            m.segments[1].sequence,
-            u64::MAX,
-            "saturates instead of panicking"
-        );
+        assert_eq!(m.segments[1].sequence, u64::MAX, "saturates instead of panicking");
         // An invalid IV on AES-128 is an error; elsewhere ignored.
-        let e = parse(
-            "#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI=\"k\",IV=[IV]\n#EXTINF:1,\na.ts\n",
-            &base(),
-        );
-        assert!(
-            matches!(e, Err(PlaylistError::Invalid { line: 2, .. })),
-            "{e:?}"
-        );
-        let m =
-            media("#EXTM3U\n#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"k\",IV=bogus\n#EXTINF:1,\na.ts\n");
+        let e = parse("#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI=\"k\",IV=[IV]\n#EXTINF:1,\na.ts\n", &base());
+        assert!(matches!(e, Err(PlaylistError::Invalid { line: 2, .. })), "{e:?}");
+        let m = media("#EXTM3U\n#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"k\",IV=bogus\n#EXTINF:1,\na.ts\n");
         assert_eq!(m.segments[0].key.as_ref().unwrap().iv, None);
     }
 
     #[test]
     fn attribute_lists() {
-        let a = Attrs::parse(
-            r#"METHOD=AES-128,URI="a,b=c.key", IV=0X01 ,keyformat="identity",FLAG,X="unterminated"#,
-        );
+        let a = Attrs::parse(r#"METHOD=AES-128,URI="a,b=c.key", IV=0X01 ,keyformat="identity",FLAG,X="unterminated"#);
         assert_eq!(a.get("METHOD"), Some("AES-128"));
         assert_eq!(a.get("URI"), Some("a,b=c.key"));
         assert_eq!(a.get("IV"), Some("0X01"));
@@ -1802,20 +1568,8 @@ mod tests {
         for s in ["", ",", "=", "\"", "=\"", ",,=,", "A=\"", "é=ü,\"=\""] {
             let _ = Attrs::parse(s);
         }
-        assert_eq!(
-            parse_resolution("1280x720"),
-            Some(Resolution {
-                width: 1280,
-                height: 720
-            })
-        );
-        assert_eq!(
-            parse_resolution("1280X720"),
-            Some(Resolution {
-                width: 1280,
-                height: 720
-            })
-        );
+        assert_eq!(parse_resolution("1280x720"), Some(Resolution { width: 1280, height: 720 }));
+        assert_eq!(parse_resolution("1280X720"), Some(Resolution { width: 1280, height: 720 }));
         assert_eq!(parse_resolution("1280"), None);
     }
 
@@ -1826,19 +1580,11 @@ mod tests {
              #EXT-X-KEY:METHOD=AES-128,URI=\"plain.key\"\n#EXTINF:4,\na.ts\n\
              #EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"skd://def\",KEYFORMAT=\"com.apple.streamingkeydelivery\"\n#EXTINF:4,\nb.ts\n",
         );
-        assert_eq!(
-            m.segments[0].key.as_ref().unwrap().method,
-            KeyMethod::Aes128
-        );
-        assert_eq!(
-            m.segments[1].key.as_ref().unwrap().method,
-            KeyMethod::SampleAes
-        );
+        assert_eq!(m.segments[0].key.as_ref().unwrap().method, KeyMethod::Aes128);
+        assert_eq!(m.segments[1].key.as_ref().unwrap().method, KeyMethod::SampleAes);
         assert_eq!(m.keys.len(), 3);
         assert_eq!(m.keys[0].keyformat_versions.as_deref(), Some("1"));
-        assert!(drm_signal(&Playlist::Media(m))
-            .unwrap()
-            .contains("FairPlay"));
+        assert!(drm_signal(&Playlist::Media(m)).unwrap().contains("FairPlay"));
     }
 
     #[test]
@@ -1852,56 +1598,17 @@ mod tests {
         let s = &m.segments;
         let m1 = s[0].map.as_ref().unwrap();
         assert_eq!(m1.uri.path(), "/live/init1.mp4");
-        assert_eq!(
-            m1.byte_range,
-            Some(ByteRange {
-                length: 720,
-                offset: 0
-            })
-        );
-        assert_eq!(
-            m1.byte_range.unwrap().http_range().as_deref(),
-            Some("bytes=0-719")
-        );
+        assert_eq!(m1.byte_range, Some(ByteRange { length: 720, offset: 0 }));
+        assert_eq!(m1.byte_range.unwrap().http_range().as_deref(), Some("bytes=0-719"));
         assert!(m1.key.is_none());
-        assert!(Arc::ptr_eq(
-            s[0].map.as_ref().unwrap(),
-            s[1].map.as_ref().unwrap()
-        ));
+        assert!(Arc::ptr_eq(s[0].map.as_ref().unwrap(), s[1].map.as_ref().unwrap()));
         let m2 = s[2].map.as_ref().unwrap();
         assert_eq!(m2.uri.path(), "/live/init2.mp4");
-        assert_eq!(
-            m2.byte_range,
-            Some(ByteRange {
-                length: 500,
-                offset: 0
-            })
-        );
-        assert_eq!(
-            m2.key.as_ref().unwrap().uri.as_ref().unwrap().path(),
-            "/live/k"
-        );
-        assert_eq!(
-            s[3].map, s[2].map,
-            "MAP carried forward across a KEY change"
-        );
-        assert_eq!(
-            s[3].key.as_ref().unwrap().uri.as_ref().unwrap().path(),
-            "/live/k2"
-        );
-        assert_eq!(
-            s[3].map
-                .as_ref()
-                .unwrap()
-                .key
-                .as_ref()
-                .unwrap()
-                .uri
-                .as_ref()
-                .unwrap()
-                .path(),
-            "/live/k"
-        );
+        assert_eq!(m2.byte_range, Some(ByteRange { length: 500, offset: 0 }));
+        assert_eq!(m2.key.as_ref().unwrap().uri.as_ref().unwrap().path(), "/live/k");
+        assert_eq!(s[3].map, s[2].map, "MAP carried forward across a KEY change");
+        assert_eq!(s[3].key.as_ref().unwrap().uri.as_ref().unwrap().path(), "/live/k2");
+        assert_eq!(s[3].map.as_ref().unwrap().key.as_ref().unwrap().uri.as_ref().unwrap().path(), "/live/k");
     }
 
     #[test]
@@ -1916,11 +1623,8 @@ mod tests {
              #EXTINF:4,\nwhole.ts\n\
              #EXTINF:4,\n#EXT-X-BYTERANGE:10\nfresh.mp4\n",
         );
-        let r: Vec<Option<(u64, u64)>> = m
-            .segments
-            .iter()
-            .map(|s| s.byte_range.map(|b| (b.length, b.offset)))
-            .collect();
+        let r: Vec<Option<(u64, u64)>> =
+            m.segments.iter().map(|s| s.byte_range.map(|b| (b.length, b.offset))).collect();
         assert_eq!(
             r,
             vec![
@@ -1934,14 +1638,7 @@ mod tests {
             ]
         );
         assert_eq!(m.warnings.len(), 1, "{:?}", m.warnings);
-        assert_eq!(
-            ByteRange {
-                length: 0,
-                offset: 5
-            }
-            .http_range(),
-            None
-        );
+        assert_eq!(ByteRange { length: 0, offset: 5 }.http_range(), None);
     }
 
     #[test]
@@ -1954,20 +1651,9 @@ mod tests {
              #EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:2024-03-05T00:00:00+01:00\n#EXTINF:2,\ne.ts\n",
         );
         let s = &m.segments;
-        assert_eq!(
-            s.iter().map(|s| s.gap).collect::<Vec<_>>(),
-            [false, true, false, false, false]
-        );
-        assert_eq!(
-            s.iter().map(|s| s.discontinuity).collect::<Vec<_>>(),
-            [false, false, true, false, true]
-        );
-        assert_eq!(
-            s.iter()
-                .map(|s| s.discontinuity_sequence)
-                .collect::<Vec<_>>(),
-            [3, 3, 4, 4, 5]
-        );
+        assert_eq!(s.iter().map(|s| s.gap).collect::<Vec<_>>(), [false, true, false, false, false]);
+        assert_eq!(s.iter().map(|s| s.discontinuity).collect::<Vec<_>>(), [false, false, true, false, true]);
+        assert_eq!(s.iter().map(|s| s.discontinuity_sequence).collect::<Vec<_>>(), [3, 3, 4, 4, 5]);
         let t0 = 1_709_593_337_684i64; // 2024-03-04T23:02:17.684Z
         assert_eq!(s[0].program_date_time_ms, Some(t0));
         assert_eq!(s[1].program_date_time_ms, Some(t0 + 4004));
@@ -1981,26 +1667,11 @@ mod tests {
     fn date_time_formats() {
         assert_eq!(parse_date_time_ms("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(parse_date_time_ms("1970-01-01T00:00:01.5Z"), Some(1500));
-        assert_eq!(
-            parse_date_time_ms("2014-08-13T13:36:33.000+00:00"),
-            Some(1_407_936_993_000)
-        );
-        assert_eq!(
-            parse_date_time_ms("2014-08-13T13:36:33+0000"),
-            Some(1_407_936_993_000)
-        );
-        assert_eq!(
-            parse_date_time_ms("2014-08-13T15:36:33+02"),
-            Some(1_407_936_993_000)
-        );
-        assert_eq!(
-            parse_date_time_ms("2014-08-13 13:36:33"),
-            Some(1_407_936_993_000)
-        );
-        assert_eq!(
-            parse_date_time_ms("2000-01-01T00:00:00.00Z"),
-            Some(946_684_800_000)
-        );
+        assert_eq!(parse_date_time_ms("2014-08-13T13:36:33.000+00:00"), Some(1_407_936_993_000));
+        assert_eq!(parse_date_time_ms("2014-08-13T13:36:33+0000"), Some(1_407_936_993_000));
+        assert_eq!(parse_date_time_ms("2014-08-13T15:36:33+02"), Some(1_407_936_993_000));
+        assert_eq!(parse_date_time_ms("2014-08-13 13:36:33"), Some(1_407_936_993_000));
+        assert_eq!(parse_date_time_ms("2000-01-01T00:00:00.00Z"), Some(946_684_800_000));
         assert_eq!(parse_date_time_ms("1969-12-31T23:59:59Z"), Some(-1000));
         for bad in [
             "",
@@ -2056,27 +1727,15 @@ mod tests {
         assert_eq!(v.uri.as_str(), "http://example.com/live/v360.m3u8");
         assert_eq!(v.bandwidth, 1_280_000);
         assert_eq!(v.average_bandwidth, Some(1_000_000));
-        assert_eq!(
-            v.resolution,
-            Some(Resolution {
-                width: 640,
-                height: 360
-            })
-        );
+        assert_eq!(v.resolution, Some(Resolution { width: 640, height: 360 }));
         assert_eq!(v.codecs.as_deref(), Some("avc1.4d401e,mp4a.40.2"));
         assert_eq!(v.frame_rate, Some(29.97));
         assert_eq!(v.audio.as_deref(), Some("aud"));
         assert_eq!(v.subtitles.as_deref(), Some("subs"));
         assert_eq!(v.closed_captions.as_deref(), Some("cc"));
         assert!(!v.i_frame);
-        assert_eq!(
-            m.variants[1].uri.as_str(),
-            "http://example.com/abs/v720.m3u8"
-        );
-        assert_eq!(
-            m.variants[2].uri.as_str(),
-            "https://cdn.example.org/v1080.m3u8"
-        );
+        assert_eq!(m.variants[1].uri.as_str(), "http://example.com/abs/v720.m3u8");
+        assert_eq!(m.variants[2].uri.as_str(), "https://cdn.example.org/v1080.m3u8");
         assert!(m.variants[3].is_audio_only());
         assert!(!m.variants[0].is_audio_only());
         assert_eq!(m.i_frame_variants.len(), 1);
@@ -2102,27 +1761,11 @@ mod tests {
         assert_eq!(Quality::parse("worst"), Ok(Quality::Worst));
         assert_eq!(Quality::parse("720p"), Ok(Quality::Height(720)));
         assert_eq!(Quality::parse("1080P60"), Ok(Quality::Height(1080)));
-        assert_eq!(
-            Quality::parse("1500000"),
-            Ok(Quality::MinBandwidth(1_500_000))
-        );
-        assert_eq!(
-            Quality::parse("1500k"),
-            Ok(Quality::MinBandwidth(1_500_000))
-        );
+        assert_eq!(Quality::parse("1500000"), Ok(Quality::MinBandwidth(1_500_000)));
+        assert_eq!(Quality::parse("1500k"), Ok(Quality::MinBandwidth(1_500_000)));
         assert_eq!(Quality::parse("1.5M"), Ok(Quality::MinBandwidth(1_500_000)));
         assert_eq!("480p".parse::<Quality>(), Ok(Quality::Height(480)));
-        for bad in [
-            "",
-            "p",
-            "720x",
-            "abc",
-            "-5",
-            "7p20p",
-            "1e9",
-            "99999999999999999999999m",
-            "١٢p",
-        ] {
+        for bad in ["", "p", "720x", "abc", "-5", "7p20p", "1e9", "99999999999999999999999m", "١٢p"] {
             assert!(Quality::parse(bad).is_err(), "{bad}");
         }
     }
@@ -2132,57 +1775,26 @@ mod tests {
         let m = master(MASTER);
         let pick = |q: Quality| select_variant(&m, &q).map(|v| v.bandwidth);
         assert_eq!(pick(Quality::Best), Some(7_680_000));
-        assert_eq!(
-            pick(Quality::Worst),
-            Some(1_280_000),
-            "audio-only skipped when video exists"
-        );
+        assert_eq!(pick(Quality::Worst), Some(1_280_000), "audio-only skipped when video exists");
         assert_eq!(pick(Quality::Height(720)), Some(2_560_000));
-        assert_eq!(
-            pick(Quality::Height(1000)),
-            Some(2_560_000),
-            "closest not above"
-        );
+        assert_eq!(pick(Quality::Height(1000)), Some(2_560_000), "closest not above");
         assert_eq!(pick(Quality::Height(2160)), Some(7_680_000));
         assert_eq!(pick(Quality::Height(240)), Some(1_280_000), "lowest above");
         assert_eq!(pick(Quality::MinBandwidth(1_500_000)), Some(2_560_000));
         assert_eq!(pick(Quality::MinBandwidth(2_560_000)), Some(2_560_000));
         assert_eq!(pick(Quality::MinBandwidth(1)), Some(1_280_000));
-        assert_eq!(
-            pick(Quality::MinBandwidth(99_000_000)),
-            Some(7_680_000),
-            "none high enough: best"
-        );
+        assert_eq!(pick(Quality::MinBandwidth(99_000_000)), Some(7_680_000), "none high enough: best");
         // Never an I-frame variant; none at all for an empty master.
-        let only_iframes =
-            master("#EXTM3U\n#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=1,URI=\"i.m3u8\"\n");
+        let only_iframes = master("#EXTM3U\n#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=1,URI=\"i.m3u8\"\n");
         assert_eq!(select_variant(&only_iframes, &Quality::Best), None);
         // Audio-only masters still select; variants without RESOLUTION fall back to best.
         let audio = master("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=128000,CODECS=\"mp4a.40.2\"\na.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=64000,CODECS=\"mp4a.40.5\"\nb.m3u8\n");
-        assert_eq!(
-            select_variant(&audio, &Quality::Worst).unwrap().bandwidth,
-            64000
-        );
-        assert_eq!(
-            select_variant(&audio, &Quality::Height(720))
-                .unwrap()
-                .bandwidth,
-            128000
-        );
+        assert_eq!(select_variant(&audio, &Quality::Worst).unwrap().bandwidth, 64000);
+        assert_eq!(select_variant(&audio, &Quality::Height(720)).unwrap().bandwidth, 128000);
         // Same height, different bandwidths: highest bandwidth at that height.
         let same = master("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1000,RESOLUTION=1280x720\na.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=3000,RESOLUTION=1280x720\nb.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=9000,RESOLUTION=1920x1080\nc.m3u8\n");
-        assert_eq!(
-            select_variant(&same, &Quality::Height(720))
-                .unwrap()
-                .bandwidth,
-            3000
-        );
-        assert_eq!(
-            select_variant(&same, &Quality::Height(480))
-                .unwrap()
-                .bandwidth,
-            3000
-        );
+        assert_eq!(select_variant(&same, &Quality::Height(720)).unwrap().bandwidth, 3000);
+        assert_eq!(select_variant(&same, &Quality::Height(480)).unwrap().bandwidth, 3000);
     }
 
     #[test]
@@ -2192,31 +1804,16 @@ mod tests {
         let name = |l: Option<&str>| select_audio(&m, v360, l).map(|r| r.name.clone());
         assert_eq!(name(None).as_deref(), Some("English"), "DEFAULT=YES");
         assert_eq!(name(Some("fr-CA")).as_deref(), Some("Français"));
-        assert_eq!(
-            name(Some("FR")).as_deref(),
-            Some("Français"),
-            "primary subtag"
-        );
-        assert_eq!(
-            name(Some("de")).as_deref(),
-            Some("English"),
-            "no match: default"
-        );
-        assert_eq!(
-            name(Some("Français")).as_deref(),
-            Some("Français"),
-            "by NAME"
-        );
+        assert_eq!(name(Some("FR")).as_deref(), Some("Français"), "primary subtag");
+        assert_eq!(name(Some("de")).as_deref(), Some("English"), "no match: default");
+        assert_eq!(name(Some("Français")).as_deref(), Some("Français"), "by NAME");
         // Muxed-in group (no URI): none.
         assert_eq!(select_audio(&m, &m.variants[2], None), None);
         // No AUDIO group: none.
         assert_eq!(select_audio(&m, &m.variants[3], Some("en")), None);
         // No DEFAULT: the first.
         let nd = master("#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"one\",URI=\"1.m3u8\"\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"two\",URI=\"2.m3u8\"\n#EXT-X-STREAM-INF:BANDWIDTH=1,AUDIO=\"a\"\nv.m3u8\n");
-        assert_eq!(
-            select_audio(&nd, &nd.variants[0], None).unwrap().name,
-            "one"
-        );
+        assert_eq!(select_audio(&nd, &nd.variants[0], None).unwrap().name, "one");
     }
 
     fn drm_of(text: &str) -> Option<String> {
@@ -2234,15 +1831,11 @@ mod tests {
         assert!(drm_of(&playready).unwrap().contains("PlayReady"));
         let widevine = format!("#EXTM3U\n#EXT-X-KEY:METHOD=SAMPLE-AES-CTR,URI=\"data:text/plain;base64,AAAA\",KEYFORMAT=\"urn:uuid:edef8ba9-79d6-4ace-a3c8-27dcd51d21ed\"\n{seg}");
         assert!(drm_of(&widevine).unwrap().contains("Widevine"));
-        let other = format!(
-            "#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI=\"k\",KEYFORMAT=\"com.example.drm\"\n{seg}"
-        );
+        let other = format!("#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI=\"k\",KEYFORMAT=\"com.example.drm\"\n{seg}");
         assert!(drm_of(&other).unwrap().contains("com.example.drm"));
         let sample = format!("#EXTM3U\n#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"k\"\n{seg}");
         assert!(drm_of(&sample).unwrap().contains("SAMPLE-AES"));
-        let sample_ctr = format!(
-            "#EXTM3U\n#EXT-X-KEY:METHOD=SAMPLE-AES-CTR,URI=\"k\",KEYFORMAT=\"identity\"\n{seg}"
-        );
+        let sample_ctr = format!("#EXTM3U\n#EXT-X-KEY:METHOD=SAMPLE-AES-CTR,URI=\"k\",KEYFORMAT=\"identity\"\n{seg}");
         assert!(drm_of(&sample_ctr).unwrap().contains("SAMPLE-AES-CTR"));
         // Every line is scanned: DRM key later in the playlist, after a clear start.
         let late = format!("#EXTM3U\n{seg}#EXT-X-KEY:METHOD=AES-128,URI=\"k\"\n{seg}#EXT-X-KEY:METHOD=NONE\n#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"skd://x\",KEYFORMAT=\"com.apple.streamingkeydelivery\"\n{seg}");
@@ -2250,23 +1843,15 @@ mod tests {
         // Session keys in a master.
         let session = "#EXTM3U\n#EXT-X-SESSION-KEY:METHOD=SAMPLE-AES,URI=\"skd://x\",KEYFORMAT=\"com.apple.streamingkeydelivery\"\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv.m3u8\n";
         let r = drm_of(session).unwrap();
-        assert!(
-            r.contains("FairPlay") && r.contains("EXT-X-SESSION-KEY"),
-            "{r}"
-        );
+        assert!(r.contains("FairPlay") && r.contains("EXT-X-SESSION-KEY"), "{r}");
         let e = check_encryption(&parse(session, &base()).unwrap()).unwrap_err();
         assert_eq!(e.id(), "drm_protected");
         // Not DRM: AES-128 identity, NONE, clear.
         assert_eq!(
-            drm_of(&format!(
-                "#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI=\"k\",KEYFORMAT=\"identity\"\n{seg}"
-            )),
+            drm_of(&format!("#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI=\"k\",KEYFORMAT=\"identity\"\n{seg}")),
             None
         );
-        assert_eq!(
-            drm_of(&format!("#EXTM3U\n#EXT-X-KEY:METHOD=NONE\n{seg}")),
-            None
-        );
+        assert_eq!(drm_of(&format!("#EXTM3U\n#EXT-X-KEY:METHOD=NONE\n{seg}")), None);
         assert_eq!(drm_of(&format!("#EXTM3U\n{seg}")), None);
         assert_eq!(drm_of(MASTER), None);
     }
@@ -2281,30 +1866,16 @@ mod tests {
         assert_eq!(e, PlaylistError::UnsupportedEncryption("AES-256".into()));
         assert_eq!(e.id(), "unsupported_encryption");
         let Playlist::Media(m) = p else { panic!() };
-        assert_eq!(
-            m.segments[0].key.as_ref().unwrap().method,
-            KeyMethod::Other("AES-256".into())
-        );
+        assert_eq!(m.segments[0].key.as_ref().unwrap().method, KeyMethod::Other("AES-256".into()));
     }
 
     #[test]
     fn master_and_media_is_an_error() {
-        let e = parse(
-            "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv.m3u8\n#EXTINF:4,\na.ts\n",
-            &base(),
-        );
-        assert_eq!(
-            e,
-            Err(PlaylistError::MasterAndMedia {
-                master_line: 2,
-                media_line: 4
-            })
-        );
+        let e = parse("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv.m3u8\n#EXTINF:4,\na.ts\n", &base());
+        assert_eq!(e, Err(PlaylistError::MasterAndMedia { master_line: 2, media_line: 4 }));
         assert_eq!(e.unwrap_err().id(), "invalid_playlist");
         // Stray media tags in a master: warned, still a master.
-        let m = master(
-            "#EXTM3U\n#EXT-X-TARGETDURATION:\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv.m3u8\nstray.m3u8\n",
-        );
+        let m = master("#EXTM3U\n#EXT-X-TARGETDURATION:\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv.m3u8\nstray.m3u8\n");
         assert_eq!(m.variants.len(), 1);
         assert!(m.warnings.len() >= 2, "{:?}", m.warnings);
         // STREAM-INF without BANDWIDTH or URI: lenient.
@@ -2326,12 +1897,7 @@ mod tests {
             many.push_str("a\n");
         }
         let e = parse(&many, &base()).unwrap_err();
-        assert_eq!(
-            e,
-            PlaylistError::TooManySegments {
-                limit: MAX_SEGMENTS
-            }
-        );
+        assert_eq!(e, PlaylistError::TooManySegments { limit: MAX_SEGMENTS });
         assert!(e.to_string().contains("too many segments"));
     }
 
@@ -2339,10 +1905,7 @@ mod tests {
     fn unresolvable_uris() {
         let b = base();
         let e = parse("#EXTM3U\n#EXTINF:1,\nhttp://[::1\n", &b);
-        assert!(
-            matches!(e, Err(PlaylistError::Invalid { line: 3, .. })),
-            "{e:?}"
-        );
+        assert!(matches!(e, Err(PlaylistError::Invalid { line: 3, .. })), "{e:?}");
         let m = master("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nhttp://[bad\n#EXT-X-STREAM-INF:BANDWIDTH=2\nok.m3u8\n");
         assert_eq!(m.variants.len(), 1);
         let m = media("#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI=\"http://[bad\"\n#EXTINF:1,\na.ts\n");
@@ -2360,12 +1923,7 @@ mod tests {
                         let _ = drm_signal(&p);
                         let _ = check_encryption(&p);
                         if let Playlist::Master(m) = &p {
-                            for q in [
-                                Quality::Best,
-                                Quality::Worst,
-                                Quality::Height(720),
-                                Quality::MinBandwidth(5),
-                            ] {
+                            for q in [Quality::Best, Quality::Worst, Quality::Height(720), Quality::MinBandwidth(5)] {
                                 if let Some(v) = select_variant(m, &q) {
                                     let _ = select_audio(m, v, Some("en"));
                                 }
@@ -2480,12 +2038,9 @@ mod tests {
                     match p {
                         Playlist::Master(m) => {
                             n_master += 1;
-                            for q in [
-                                Quality::Best,
-                                Quality::Worst,
-                                Quality::Height(720),
-                                Quality::MinBandwidth(1_500_000),
-                            ] {
+                            for q in
+                                [Quality::Best, Quality::Worst, Quality::Height(720), Quality::MinBandwidth(1_500_000)]
+                            {
                                 if let Some(v) = select_variant(m, &q) {
                                     let _ = select_audio(m, v, Some("en"));
                                 }
@@ -2525,13 +2080,8 @@ mod tests {
                 eprintln!("{rel}: {} bytes parsed in {elapsed:?}", bytes.len());
                 // Release: ~50 ms; an unoptimised build ~300 ms (mostly `url`).
                 let limit = if cfg!(debug_assertions) { 900 } else { 250 };
-                assert!(
-                    elapsed < std::time::Duration::from_millis(limit),
-                    "{rel} took {elapsed:?}"
-                );
-                let Ok(Playlist::Media(m)) = &r else {
-                    panic!("{rel}: {r:?}")
-                };
+                assert!(elapsed < std::time::Duration::from_millis(limit), "{rel} took {elapsed:?}");
+                let Ok(Playlist::Media(m)) = &r else { panic!("{rel}: {r:?}") };
                 assert!(m.segments.len() > 10_000, "{}", m.segments.len());
             }
             results.insert(rel, r);
@@ -2566,10 +2116,7 @@ mod tests {
             roll.segments[0].uri.as_str(),
             "http://127.0.0.1:1/shaka__hls-ts-rollover/360p30_h264_48k_160_aac_ts-0000000024.ts"
         );
-        assert!(roll
-            .segments
-            .iter()
-            .all(|s| s.program_date_time_ms.is_some()));
+        assert!(roll.segments.iter().all(|s| s.program_date_time_ms.is_some()));
         let gap = media_of("shaka__hls-gap/playlist.m3u8");
         assert_eq!(gap.segments.len(), 8);
         assert_eq!(gap.segments.iter().filter(|s| s.gap).count(), 2);
@@ -2579,44 +2126,23 @@ mod tests {
         match results.get("shaka__hls-ts-raw-aac/index.m3u8") {
             Some(Ok(Playlist::Master(m))) => {
                 let v = select_variant(m, &Quality::Best).unwrap();
-                assert_eq!(
-                    v.uri.as_str(),
-                    "http://127.0.0.1:1/shaka__hls-ts-raw-aac/playlist.m3u8"
-                );
+                assert_eq!(v.uri.as_str(), "http://127.0.0.1:1/shaka__hls-ts-raw-aac/playlist.m3u8");
             }
             other => panic!("raw-aac index: {other:?}"),
         }
         let aes = media_of("shaka__hls-aes-256/media.m3u8");
         assert_eq!(aes.segments.len(), 5);
         assert_eq!(
-            aes.segments[0]
-                .map
-                .as_ref()
-                .unwrap()
-                .key
-                .as_ref()
-                .unwrap()
-                .uri
-                .as_ref()
-                .unwrap()
-                .path(),
+            aes.segments[0].map.as_ref().unwrap().key.as_ref().unwrap().uri.as_ref().unwrap().path(),
             "/shaka__hls-aes-256/init.key"
         );
-        assert_eq!(
-            aes.segments[4].key.as_ref().unwrap().method,
-            KeyMethod::Other("AES-256-CTR".into())
-        );
+        assert_eq!(aes.segments[4].key.as_ref().unwrap().method, KeyMethod::Other("AES-256-CTR".into()));
         assert_eq!(
             check_encryption(&Playlist::Media(aes)),
             Err(PlaylistError::UnsupportedEncryption("AES-256".into()))
         );
         // Known DRM / malformed cases in the corpus.
-        assert!(matches!(
-            results.get("videojs__manifestNoExtM3u.m3u8"),
-            Some(Err(PlaylistError::NotHls))
-        ));
-        assert!(
-            matches!(results.get("shaka__hls-sample-aes__index.m3u8"), Some(Ok(p)) if drm_signal(p).is_some())
-        );
+        assert!(matches!(results.get("videojs__manifestNoExtM3u.m3u8"), Some(Err(PlaylistError::NotHls))));
+        assert!(matches!(results.get("shaka__hls-sample-aes__index.m3u8"), Some(Ok(p)) if drm_signal(p).is_some()));
     }
 }

@@ -13,9 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use reqwest::header::{
-    HeaderMap, HeaderValue, ACCEPT, ACCEPT_LANGUAGE, COOKIE, ORIGIN, REFERER, USER_AGENT,
-};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, ACCEPT_LANGUAGE, COOKIE, ORIGIN, REFERER, USER_AGENT};
 use serde_json::Value;
 use url::Url;
 
@@ -194,14 +192,8 @@ impl Cookie {
         let d = self.domain.trim_start_matches('.').to_ascii_lowercase();
         let host = host.to_ascii_lowercase();
         let domain_ok = host == d
-            || ((self.include_subdomains || self.domain.starts_with('.'))
-                && host.ends_with(&format!(".{d}")));
-        domain_ok
-            && path.starts_with(if self.path.is_empty() {
-                "/"
-            } else {
-                &self.path
-            })
+            || ((self.include_subdomains || self.domain.starts_with('.')) && host.ends_with(&format!(".{d}")));
+        domain_ok && path.starts_with(if self.path.is_empty() { "/" } else { &self.path })
     }
 }
 
@@ -245,12 +237,7 @@ pub fn parse_cookies_txt(text: &str) -> Vec<Cookie> {
             secure: t(f[3]),
             expires: f[4].trim().parse::<f64>().map(|x| x as i64).unwrap_or(0),
             name: name.to_string(),
-            value: f
-                .get(6..)
-                .map(|v| v.join("\t"))
-                .unwrap_or_default()
-                .trim()
-                .to_string(),
+            value: f.get(6..).map(|v| v.join("\t")).unwrap_or_default().trim().to_string(),
             http_only,
         });
     }
@@ -275,16 +262,13 @@ fn is_mts_api_host(host: &str) -> bool {
 pub fn cookie_allowed(url: &Url, api_override: Option<&Url>) -> bool {
     if let Some(o) = api_override {
         if url.scheme() == o.scheme()
-            && url.host_str().map(str::to_ascii_lowercase)
-                == o.host_str().map(str::to_ascii_lowercase)
+            && url.host_str().map(str::to_ascii_lowercase) == o.host_str().map(str::to_ascii_lowercase)
             && url.port_or_known_default() == o.port_or_known_default()
         {
             return true;
         }
     }
-    url.scheme() == "https"
-        && url.port_or_known_default() == Some(443)
-        && url.host_str().is_some_and(is_mts_api_host)
+    url.scheme() == "https" && url.port_or_known_default() == Some(443) && url.host_str().is_some_and(is_mts_api_host)
 }
 
 /// The API client. Cheap to clone.
@@ -299,23 +283,14 @@ pub struct ApiClient {
 }
 
 fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 /// A name safe as a file name stem (keeps letters of any script, digits, `-`, `_`, `.`, space).
 pub fn safe_file_stem(name: &str) -> String {
     let s: String = name
         .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | ' ') {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | ' ') { c } else { '_' })
         .take(120)
         .collect();
     let s = s.trim().trim_matches('.').to_string();
@@ -329,19 +304,10 @@ pub fn safe_file_stem(name: &str) -> String {
 impl ApiClient {
     /// Build a client; reads the cookies file now.
     pub fn new(opts: ApiOptions) -> Result<Self, ApiError> {
-        let api_override = match opts
-            .api_host
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
+        let api_override = match opts.api_host.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             None => None,
             Some(h) => {
-                let with_scheme = if h.contains("://") {
-                    h.to_string()
-                } else {
-                    format!("https://{h}")
-                };
+                let with_scheme = if h.contains("://") { h.to_string() } else { format!("https://{h}") };
                 let u = Url::parse(&with_scheme).map_err(|_| ApiError::BadApiHost(h.into()))?;
                 if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
                     return Err(ApiError::BadApiHost(h.into()));
@@ -352,10 +318,7 @@ impl ApiClient {
         let cookies = match &opts.cookies_file {
             None => Vec::new(),
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| ApiError::Cookies {
-                    path: p.clone(),
-                    source: e,
-                })?;
+                let text = std::fs::read_to_string(p).map_err(|e| ApiError::Cookies { path: p.clone(), source: e })?;
                 parse_cookies_txt(&text)
             }
         };
@@ -372,8 +335,7 @@ impl ApiClient {
             .redirect(reqwest::redirect::Policy::custom({
                 let ov = api_override.clone();
                 move |attempt| {
-                    if attempt.previous().len() >= 5 || !cookie_allowed(attempt.url(), ov.as_ref())
-                    {
+                    if attempt.previous().len() >= 5 || !cookie_allowed(attempt.url(), ov.as_ref()) {
                         attempt.stop()
                     } else {
                         attempt.follow()
@@ -403,10 +365,7 @@ impl ApiClient {
                 hosts.push(h.to_string());
             }
         }
-        hosts
-            .iter()
-            .filter_map(|h| Url::parse(&format!("https://{h}/")).ok())
-            .collect()
+        hosts.iter().filter_map(|h| Url::parse(&format!("https://{h}/")).ok()).collect()
     }
 
     /// The `Cookie` header for `url`, or `None`. Goes through [`cookie_allowed`].
@@ -444,14 +403,8 @@ impl ApiClient {
     fn headers(&self, url: &Url, page_host: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert(USER_AGENT, HeaderValue::from_static(BROWSER_USER_AGENT));
-        h.insert(
-            ACCEPT,
-            HeaderValue::from_static("application/json, text/plain, */*"),
-        );
-        h.insert(
-            ACCEPT_LANGUAGE,
-            HeaderValue::from_static("ru-RU,ru;q=0.9,en-US;q=0.8,en;q=0.7"),
-        );
+        h.insert(ACCEPT, HeaderValue::from_static("application/json, text/plain, */*"));
+        h.insert(ACCEPT_LANGUAGE, HeaderValue::from_static("ru-RU,ru;q=0.9,en-US;q=0.8,en;q=0.7"));
         if let Ok(v) = HeaderValue::from_str(&format!("https://{page_host}/")) {
             h.insert(REFERER, v);
         }
@@ -475,12 +428,7 @@ impl ApiClient {
                 let ms = 500u64 * (1 << (attempt - 1)) + fastrand::u64(0..250);
                 tokio::time::sleep(Duration::from_millis(ms)).await;
             }
-            let resp = self
-                .http
-                .get(url.clone())
-                .headers(self.headers(url, page_host))
-                .send()
-                .await;
+            let resp = self.http.get(url.clone()).headers(self.headers(url, page_host)).send().await;
             match resp {
                 Ok(r) => {
                     let status = r.status().as_u16();
@@ -496,28 +444,17 @@ impl ApiClient {
                 Err(e) => last_err = Some(e),
             }
         }
-        Err(ApiError::Network {
-            url: url.to_string(),
-            source: last_err.expect("at least one try"),
-        })
+        Err(ApiError::Network { url: url.to_string(), source: last_err.expect("at least one try") })
     }
 
     /// Turn an answer into JSON or a clear error.
-    fn classify(
-        url: &Url,
-        status: u16,
-        body: &[u8],
-        what: &'static str,
-    ) -> Result<Value, ApiError> {
+    fn classify(url: &Url, status: u16, body: &[u8], what: &'static str) -> Result<Value, ApiError> {
         let parsed: Option<Value> = serde_json::from_slice(body).ok();
         // {"error":{"code":403,"message":"..."}} with any HTTP status.
         if let Some(e) = parsed.as_ref().and_then(|v| v.get("error")) {
             let (code, message) = match e {
                 Value::Object(o) => (
-                    o.get("code").and_then(|c| {
-                        c.as_i64()
-                            .or_else(|| c.as_str().and_then(|s| s.parse().ok()))
-                    }),
+                    o.get("code").and_then(|c| c.as_i64().or_else(|| c.as_str().and_then(|s| s.parse().ok()))),
                     o.get("message").and_then(Value::as_str).map(str::to_string),
                 ),
                 Value::String(s) => (None, Some(s.clone())),
@@ -529,39 +466,21 @@ impl ApiClient {
                     401 => ApiError::Unauthorized { message },
                     403 => ApiError::Private { message },
                     404 => ApiError::NotFound { what },
-                    _ => ApiError::Api {
-                        url: url.to_string(),
-                        code,
-                        message: message.unwrap_or_default(),
-                    },
+                    _ => ApiError::Api { url: url.to_string(), code, message: message.unwrap_or_default() },
                 });
             }
         }
-        let message = || {
-            parsed
-                .as_ref()
-                .and_then(|v| v.get("message"))
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
+        let message = || parsed.as_ref().and_then(|v| v.get("message")).and_then(Value::as_str).map(str::to_string);
         match status {
             200..=299 => {}
             401 => return Err(ApiError::Unauthorized { message: message() }),
             403 => return Err(ApiError::Private { message: message() }),
             404 => return Err(ApiError::NotFound { what }),
-            s => {
-                return Err(ApiError::Http {
-                    url: url.to_string(),
-                    status: s,
-                })
-            }
+            s => return Err(ApiError::Http { url: url.to_string(), status: s }),
         }
         match parsed {
             Some(v) if v.is_object() => Ok(v),
-            Some(_) => Err(ApiError::BadAnswer {
-                url: url.to_string(),
-                reason: "not a JSON object".into(),
-            }),
+            Some(_) => Err(ApiError::BadAnswer { url: url.to_string(), reason: "not a JSON object".into() }),
             None => {
                 let reason = match parse_record_bytes(body) {
                     Err(e) => e.to_string(),
@@ -570,15 +489,11 @@ impl ApiClient {
                 let html = body.iter().take(512).copied().collect::<Vec<u8>>();
                 let html = String::from_utf8_lossy(&html).to_ascii_lowercase();
                 let reason = if html.contains("<html") || html.contains("<!doctype") {
-                    "an HTML page instead of JSON (a login page? pass --session-id or --cookies)"
-                        .to_string()
+                    "an HTML page instead of JSON (a login page? pass --session-id or --cookies)".to_string()
                 } else {
                     reason
                 };
-                Err(ApiError::BadAnswer {
-                    url: url.to_string(),
-                    reason,
-                })
+                Err(ApiError::BadAnswer { url: url.to_string(), reason })
             }
         }
     }
@@ -637,13 +552,7 @@ impl ApiClient {
     /// Fetch a record's event log (`/flow` for record-file links, `/record` for quick
     /// meetings). Returns the JSON and the API host that answered (`host[:port]`).
     pub async fn fetch_record(&self, link: &Link) -> Result<(Value, String), ApiError> {
-        let Link::Record {
-            host,
-            session_id,
-            record_file_id,
-            access_token,
-        } = link
-        else {
+        let Link::Record { host, session_id, record_file_id, access_token } = link else {
             return Err(ApiError::EventLink(link.to_string()));
         };
         let path = match record_file_id {
@@ -674,12 +583,8 @@ impl ApiClient {
         let path = format!("/api/event/{event_id}");
         let (v, body, _) = self.get_json(host, &path, &[], "event").await?;
         self.write_debug(&format!("event_{}.json", safe_file_stem(event_id)), &body)?;
-        let sessions = v
-            .get("eventSessions")
-            .or_else(|| v.get("sessions"))
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let sessions =
+            v.get("eventSessions").or_else(|| v.get("sessions")).and_then(Value::as_array).cloned().unwrap_or_default();
         let mut out = Vec::new();
         for s in &sessions {
             let id = match s.get("id") {
@@ -687,20 +592,14 @@ impl ApiClient {
                 Some(Value::String(s)) if !s.is_empty() => s.clone(),
                 _ => continue,
             };
-            let link = Link::Record {
-                host: host.to_string(),
-                session_id: id,
-                record_file_id: None,
-                access_token: None,
-            };
+            let link =
+                Link::Record { host: host.to_string(), session_id: id, record_file_id: None, access_token: None };
             if !out.contains(&link) {
                 out.push(link);
             }
         }
         if out.is_empty() {
-            return Err(ApiError::NoSessions {
-                event_id: event_id.to_string(),
-            });
+            return Err(ApiError::NoSessions { event_id: event_id.to_string() });
         }
         Ok(out)
     }
@@ -717,10 +616,7 @@ impl ApiClient {
 /// Write `body` to `dir/name` (helper for callers that keep their own debug copies).
 pub fn write_debug_json(dir: &Path, name: &str, body: &Value) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    std::fs::write(
-        dir.join(name),
-        serde_json::to_vec_pretty(body).unwrap_or_default(),
-    )
+    std::fs::write(dir.join(name), serde_json::to_vec_pretty(body).unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -757,42 +653,16 @@ mod tests {
         }
         let ov = u("http://127.0.0.1:8080");
         assert!(cookie_allowed(&u("http://127.0.0.1:8080/api/x"), Some(&ov)));
-        assert!(!cookie_allowed(
-            &u("http://127.0.0.1:8081/api/x"),
-            Some(&ov)
-        ));
-        assert!(!cookie_allowed(
-            &u("https://127.0.0.1:8080/api/x"),
-            Some(&ov)
-        ));
-        assert!(!cookie_allowed(
-            &u("https://events-storage.webinar.ru/a.mp4"),
-            Some(&ov)
-        ));
-        assert!(cookie_allowed(
-            &u("https://my.mts-link.ru/api/x"),
-            Some(&ov)
-        ));
+        assert!(!cookie_allowed(&u("http://127.0.0.1:8081/api/x"), Some(&ov)));
+        assert!(!cookie_allowed(&u("https://127.0.0.1:8080/api/x"), Some(&ov)));
+        assert!(!cookie_allowed(&u("https://events-storage.webinar.ru/a.mp4"), Some(&ov)));
+        assert!(cookie_allowed(&u("https://my.mts-link.ru/api/x"), Some(&ov)));
 
         // The client's header builder obeys the rule.
-        let c = ApiClient::new(ApiOptions {
-            session_id: Some("sessionId=S1".into()),
-            ..Default::default()
-        })
-        .unwrap();
-        assert_eq!(
-            c.cookie_header(&u("https://my.mts-link.ru/api/x"))
-                .as_deref(),
-            Some("sessionId=S1")
-        );
-        assert_eq!(
-            c.cookie_header(&u("https://events-storage.webinar.ru/a.mp4")),
-            None
-        );
-        let h = c.headers(
-            &u("https://events-storage.webinar.ru/a.mp4"),
-            "my.mts-link.ru",
-        );
+        let c = ApiClient::new(ApiOptions { session_id: Some("sessionId=S1".into()), ..Default::default() }).unwrap();
+        assert_eq!(c.cookie_header(&u("https://my.mts-link.ru/api/x")).as_deref(), Some("sessionId=S1"));
+        assert_eq!(c.cookie_header(&u("https://events-storage.webinar.ru/a.mp4")), None);
+        let h = c.headers(&u("https://events-storage.webinar.ru/a.mp4"), "my.mts-link.ru");
         assert!(h.get(COOKIE).is_none());
     }
 
@@ -815,10 +685,7 @@ mod tests {
         assert_eq!(cs.len(), 6, "{cs:#?}");
         assert_eq!(cs[0].domain, ".mts-link.ru");
         assert!(cs[0].http_only && cs[0].secure && cs[0].include_subdomains);
-        assert_eq!(
-            (cs[0].name.as_str(), cs[0].value.as_str(), cs[0].expires),
-            ("sessionId", "SID123", far)
-        );
+        assert_eq!((cs[0].name.as_str(), cs[0].value.as_str(), cs[0].expires), ("sessionId", "SID123", far));
         assert!(!cs[1].http_only);
         assert_eq!(cs[1].value, "ru");
         assert_eq!(cs[5].value, "");
@@ -830,43 +697,24 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("cookies.txt");
         std::fs::write(&p, &text).unwrap();
-        let c = ApiClient::new(ApiOptions {
-            cookies_file: Some(p.clone()),
-            ..Default::default()
-        })
-        .unwrap();
+        let c = ApiClient::new(ApiOptions { cookies_file: Some(p.clone()), ..Default::default() }).unwrap();
         assert_eq!(
-            c.cookie_header(&u("https://my.mts-link.ru/api/x"))
-                .as_deref(),
+            c.cookie_header(&u("https://my.mts-link.ru/api/x")).as_deref(),
             Some("sessionId=SID123; lang=ru; empty=")
         );
-        assert_eq!(
-            c.cookie_header(&u("https://gw.mts-link.ru/api/x"))
-                .as_deref(),
-            Some("sessionId=SID123; empty=")
-        );
-        assert_eq!(
-            c.cookie_header(&u("https://events-storage.webinar.ru/x.mp4")),
-            None
-        );
+        assert_eq!(c.cookie_header(&u("https://gw.mts-link.ru/api/x")).as_deref(), Some("sessionId=SID123; empty="));
+        assert_eq!(c.cookie_header(&u("https://events-storage.webinar.ru/x.mp4")), None);
         // --session-id wins over the file's sessionId.
-        let c = ApiClient::new(ApiOptions {
-            cookies_file: Some(p),
-            session_id: Some("S2".into()),
-            ..Default::default()
-        })
-        .unwrap();
+        let c =
+            ApiClient::new(ApiOptions { cookies_file: Some(p), session_id: Some("S2".into()), ..Default::default() })
+                .unwrap();
         assert_eq!(
-            c.cookie_header(&u("https://my.mts-link.ru/api/x"))
-                .as_deref(),
+            c.cookie_header(&u("https://my.mts-link.ru/api/x")).as_deref(),
             Some("sessionId=S2; lang=ru; empty=")
         );
         let _ = std::fs::remove_dir_all(&dir);
         assert!(matches!(
-            ApiClient::new(ApiOptions {
-                cookies_file: Some("/nonexistent/c.txt".into()),
-                ..Default::default()
-            }),
+            ApiClient::new(ApiOptions { cookies_file: Some("/nonexistent/c.txt".into()), ..Default::default() }),
             Err(ApiError::Cookies { .. })
         ));
     }
@@ -876,63 +724,27 @@ mod tests {
         let url = u("https://my.mts-link.ru/api/x");
         let c = |s: u16, b: &str| ApiClient::classify(&url, s, b.as_bytes(), "record");
         let e403 = r#"{"error":{"code":403,"message":"Access denied"}}"#;
-        assert!(c(200, e403)
-            .unwrap_err()
-            .to_string()
-            .starts_with(PRIVATE_HINT));
-        assert!(c(403, e403)
-            .unwrap_err()
-            .to_string()
-            .contains("Access denied"));
-        assert!(c(403, "")
-            .unwrap_err()
-            .to_string()
-            .starts_with(PRIVATE_HINT));
+        assert!(c(200, e403).unwrap_err().to_string().starts_with(PRIVATE_HINT));
+        assert!(c(403, e403).unwrap_err().to_string().contains("Access denied"));
+        assert!(c(403, "").unwrap_err().to_string().starts_with(PRIVATE_HINT));
         assert!(c(401, "{}").unwrap_err().to_string().contains("401"));
-        assert_eq!(
-            c(404, "").unwrap_err().to_string(),
-            "record not found (404): check the link"
-        );
-        assert!(c(200, "<!DOCTYPE html><html>")
-            .unwrap_err()
-            .to_string()
-            .contains("HTML"));
-        assert!(c(200, r#"{"eventLogs":[{"#)
-            .unwrap_err()
-            .to_string()
-            .contains("truncated"));
-        assert!(matches!(
-            c(502, "bad gateway"),
-            Err(ApiError::Http { status: 502, .. })
-        ));
+        assert_eq!(c(404, "").unwrap_err().to_string(), "record not found (404): check the link");
+        assert!(c(200, "<!DOCTYPE html><html>").unwrap_err().to_string().contains("HTML"));
+        assert!(c(200, r#"{"eventLogs":[{"#).unwrap_err().to_string().contains("truncated"));
+        assert!(matches!(c(502, "bad gateway"), Err(ApiError::Http { status: 502, .. })));
         assert!(c(200, r#"{"name":"x","eventLogs":[]}"#).is_ok());
     }
 
     #[test]
     fn bases_order() {
         let c = ApiClient::new(ApiOptions::default()).unwrap();
-        let b: Vec<String> = c
-            .bases("hse.mts-link.ru")
-            .iter()
-            .map(|u| u.host_str().unwrap().to_string())
-            .collect();
+        let b: Vec<String> = c.bases("hse.mts-link.ru").iter().map(|u| u.host_str().unwrap().to_string()).collect();
         assert_eq!(b, ["hse.mts-link.ru", "my.mts-link.ru", "gw.mts-link.ru"]);
-        let b: Vec<String> = c
-            .bases("gw.mts-link.ru")
-            .iter()
-            .map(|u| u.host_str().unwrap().to_string())
-            .collect();
+        let b: Vec<String> = c.bases("gw.mts-link.ru").iter().map(|u| u.host_str().unwrap().to_string()).collect();
         assert_eq!(b, ["gw.mts-link.ru", "my.mts-link.ru"]);
-        let c = ApiClient::new(ApiOptions {
-            api_host: Some("http://127.0.0.1:9".into()),
-            ..Default::default()
-        })
-        .unwrap();
+        let c =
+            ApiClient::new(ApiOptions { api_host: Some("http://127.0.0.1:9".into()), ..Default::default() }).unwrap();
         assert_eq!(c.bases("my.mts-link.ru").len(), 1);
-        assert!(ApiClient::new(ApiOptions {
-            api_host: Some("ftp://x".into()),
-            ..Default::default()
-        })
-        .is_err());
+        assert!(ApiClient::new(ApiOptions { api_host: Some("ftp://x".into()), ..Default::default() }).is_err());
     }
 }

@@ -59,12 +59,7 @@ impl fmt::Display for Link {
     /// A canonical URL for the link (the org/room path parts are not kept).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Link::Record {
-                host,
-                session_id,
-                record_file_id,
-                access_token,
-            } => {
+            Link::Record { host, session_id, record_file_id, access_token } => {
                 write!(f, "https://{host}/record-new/{session_id}")?;
                 if let Some(fid) = record_file_id {
                     write!(f, "/record-file/{fid}")?;
@@ -99,10 +94,7 @@ fn err(input: &str, reason: impl Into<String>) -> LinkError {
     if shown.len() < input.len() {
         shown.push('…');
     }
-    LinkError {
-        input: shown,
-        reason: reason.into(),
-    }
+    LinkError { input: shown, reason: reason.into() }
 }
 
 fn is_digits(s: &str) -> bool {
@@ -114,18 +106,13 @@ fn is_hex32(s: &str) -> bool {
 }
 
 fn is_event_id(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Hosts where a bare `/j/{org}/{eventId}` path is an event page.
 fn is_platform_host(host: &str) -> bool {
     let h = host.split(':').next().unwrap_or(host);
-    ["mts-link.ru", "webinar.ru"]
-        .iter()
-        .any(|d| h == *d || h.ends_with(&format!(".{d}")))
+    ["mts-link.ru", "webinar.ru"].iter().any(|d| h == *d || h.ends_with(&format!(".{d}")))
 }
 
 /// Parse a pasted link. Scheme-less links (`my.mts-link.ru/...`) are accepted; query strings
@@ -135,11 +122,7 @@ pub fn parse_link(s: &str) -> Result<Link, LinkError> {
     if input.is_empty() {
         return Err(err(input, "empty link"));
     }
-    let with_scheme = if input.contains("://") {
-        input.to_string()
-    } else {
-        format!("https://{input}")
-    };
+    let with_scheme = if input.contains("://") { input.to_string() } else { format!("https://{input}") };
     let url = Url::parse(&with_scheme).map_err(|e| err(input, format!("not a URL ({e})")))?;
     if url.scheme() != "https" && url.scheme() != "http" {
         return Err(err(input, format!("unsupported scheme `{}`", url.scheme())));
@@ -152,20 +135,14 @@ pub fn parse_link(s: &str) -> Result<Link, LinkError> {
         Some(p) => format!("{host}:{p}"),
         None => host,
     };
-    let segs: Vec<&str> = url
-        .path_segments()
-        .map(|s| s.filter(|p| !p.is_empty()).collect())
-        .unwrap_or_default();
+    let segs: Vec<&str> = url.path_segments().map(|s| s.filter(|p| !p.is_empty()).collect()).unwrap_or_default();
     let query_token = url
         .query_pairs()
         .find(|(k, _)| k == "recordAccessToken")
         .map(|(_, v)| v.into_owned())
         .filter(|v| !v.is_empty());
 
-    if let Some(pos) = segs
-        .iter()
-        .position(|s| s.eq_ignore_ascii_case("record-new"))
-    {
+    if let Some(pos) = segs.iter().position(|s| s.eq_ignore_ascii_case("record-new")) {
         let rest = &segs[pos + 1..];
         let Some(sid) = rest.first() else {
             return Err(err(input, "`record-new` is not followed by a session id"));
@@ -179,10 +156,7 @@ pub fn parse_link(s: &str) -> Result<Link, LinkError> {
             [] => {}
             [rf, fid, ..] if rf.eq_ignore_ascii_case("record-file") => {
                 if !is_digits(fid) {
-                    return Err(err(
-                        input,
-                        format!("record file id `{fid}` is not a number"),
-                    ));
+                    return Err(err(input, format!("record file id `{fid}` is not a number")));
                 }
                 record_file_id = Some(fid.to_string());
             }
@@ -209,36 +183,22 @@ pub fn parse_link(s: &str) -> Result<Link, LinkError> {
                 access_token = Some(t.to_ascii_lowercase());
             }
         }
-        return Ok(Link::Record {
-            host,
-            session_id: sid.to_string(),
-            record_file_id,
-            access_token,
-        });
+        return Ok(Link::Record { host, session_id: sid.to_string(), record_file_id, access_token });
     }
 
     if is_platform_host(&host) {
         // Event page: /j/{org}/{eventId} (or /{org}/{eventId} with a numeric event id).
         match segs.as_slice() {
             [j, _org, ev] if j.eq_ignore_ascii_case("j") && is_event_id(ev) => {
-                return Ok(Link::Event {
-                    host,
-                    event_id: ev.to_string(),
-                });
+                return Ok(Link::Event { host, event_id: ev.to_string() });
             }
             [org, ev] if !org.eq_ignore_ascii_case("j") && is_event_id(org) && is_digits(ev) => {
-                return Ok(Link::Event {
-                    host,
-                    event_id: ev.to_string(),
-                });
+                return Ok(Link::Event { host, event_id: ev.to_string() });
             }
             _ => {}
         }
     }
-    Err(err(
-        input,
-        "no `/record-new/{sessionId}` in the path and not an event page",
-    ))
+    Err(err(input, "no `/record-new/{sessionId}` in the path and not an event page"))
 }
 
 #[cfg(test)]
@@ -255,10 +215,7 @@ mod tests {
     }
 
     fn ev(host: &str, id: &str) -> Link {
-        Link::Event {
-            host: host.into(),
-            event_id: id.into(),
-        }
+        Link::Event { host: host.into(), event_id: id.into() }
     }
 
     #[test]
@@ -266,8 +223,7 @@ mod tests {
         let tok = "0123456789abcdef0123456789ABCDEF";
         let tok_l = "0123456789abcdef0123456789abcdef";
         let with_tok = format!("https://my.mts-link.ru/1/2/record-new/9/{tok}");
-        let with_query_tok =
-            format!("https://my.mts-link.ru/1/2/record-new/9?recordAccessToken={tok_l}");
+        let with_query_tok = format!("https://my.mts-link.ru/1/2/record-new/9?recordAccessToken={tok_l}");
         let ok: Vec<(&str, Link)> = vec![
             (
                 "https://my.mts-link.ru/12345678/987654321/record-new/123456789/record-file/1234567890",
@@ -318,26 +274,11 @@ mod tests {
             ("https://my.mts-link.ru/1/2/record-new", "not followed"),
             ("https://my.mts-link.ru/1/2/record-new/", "not followed"),
             ("https://my.mts-link.ru/1/2/record-new/abc", "not a number"),
-            (
-                "https://my.mts-link.ru/1/2/record-new/9/record-file",
-                "not followed",
-            ),
-            (
-                "https://my.mts-link.ru/1/2/record-new/9/record-file/x1",
-                "not a number",
-            ),
-            (
-                "https://my.mts-link.ru/1/2/record-new/9/0123456789abcdef",
-                "32-hex",
-            ),
-            (
-                "https://my.mts-link.ru/1/2/record-new/9/0123456789abcdef0123456789abcdeg",
-                "32-hex",
-            ),
-            (
-                "https://my.mts-link.ru/1/2/record-new/9?recordAccessToken=xyz",
-                "32 hex",
-            ),
+            ("https://my.mts-link.ru/1/2/record-new/9/record-file", "not followed"),
+            ("https://my.mts-link.ru/1/2/record-new/9/record-file/x1", "not a number"),
+            ("https://my.mts-link.ru/1/2/record-new/9/0123456789abcdef", "32-hex"),
+            ("https://my.mts-link.ru/1/2/record-new/9/0123456789abcdef0123456789abcdeg", "32-hex"),
+            ("https://my.mts-link.ru/1/2/record-new/9?recordAccessToken=xyz", "32 hex"),
             ("ftp://my.mts-link.ru/1/2/record-new/9", "scheme"),
             ("https://my.mts-link.ru/", "record-new"),
             ("https://my.mts-link.ru/j/21462290", "record-new"),
@@ -348,10 +289,7 @@ mod tests {
             let e = parse_link(s).unwrap_err();
             let msg = e.to_string();
             assert!(msg.contains(want), "{s}: {msg}");
-            assert!(
-                msg.contains("record-new/{sessionId}/record-file/{recordFileId}"),
-                "{s}: no example in {msg}"
-            );
+            assert!(msg.contains("record-new/{sessionId}/record-file/{recordFileId}"), "{s}: no example in {msg}");
         }
     }
 

@@ -71,9 +71,7 @@ pub enum PlanError {
     #[error("the record JSON is not an object (expected {{\"name\", \"duration\", \"eventLogs\": [...]}})")]
     NotObject,
     /// No `eventLogs`.
-    #[error(
-        "the record JSON has no \"eventLogs\" array: not an MTS Link record (or an error answer)"
-    )]
+    #[error("the record JSON has no \"eventLogs\" array: not an MTS Link record (or an error answer)")]
     NoEventLogs,
     /// `eventLogs` of the wrong type.
     #[error("\"eventLogs\" in the record JSON is not an array")]
@@ -84,16 +82,9 @@ pub enum PlanError {
 pub fn parse_record_bytes(bytes: &[u8]) -> Result<Value, PlanError> {
     serde_json::from_slice(bytes).map_err(|e| {
         if e.is_eof() {
-            PlanError::Truncated {
-                line: e.line(),
-                column: e.column(),
-            }
+            PlanError::Truncated { line: e.line(), column: e.column() }
         } else {
-            PlanError::Invalid {
-                line: e.line(),
-                column: e.column(),
-                message: e.to_string(),
-            }
+            PlanError::Invalid { line: e.line(), column: e.column(), message: e.to_string() }
         }
     })
 }
@@ -177,13 +168,7 @@ fn is_zero(x: &f64) -> bool {
 
 fn sanitize(s: &str, max: usize) -> String {
     s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
         .take(max)
         .collect()
 }
@@ -200,11 +185,7 @@ impl PlanClip {
     /// ```
     pub fn file_name(&self) -> String {
         let no_query = self.url.split(['?', '#']).next().unwrap_or("");
-        let seg = no_query
-            .trim_end_matches('/')
-            .rsplit('/')
-            .next()
-            .unwrap_or("");
+        let seg = no_query.trim_end_matches('/').rsplit('/').next().unwrap_or("");
         let seg = sanitize(seg, 80);
         let id = sanitize(&self.id, 40);
         let seg = seg.trim_start_matches('.');
@@ -297,11 +278,7 @@ impl Plan {
     /// the timeline (from `mediasession.update` and end events) when known, `data.offset` =
     /// [`PlanClip::offset`] when non-zero, `data.kind`.
     pub fn to_flow_json(&self, local_path_of: impl Fn(&PlanClip) -> String) -> Value {
-        let mut clips: Vec<&PlanClip> = self
-            .clips
-            .iter()
-            .filter(|c| c.length().is_none_or(|l| l > 0.0))
-            .collect();
+        let mut clips: Vec<&PlanClip> = self.clips.iter().filter(|c| c.length().is_none_or(|l| l > 0.0)).collect();
         clips.sort_by(|a, b| a.start.total_cmp(&b.start));
         let logs: Vec<Value> = clips
             .iter()
@@ -315,10 +292,7 @@ impl Plan {
                 if c.offset > 0.0 {
                     data.insert("offset".into(), json!(c.offset));
                 }
-                data.insert(
-                    "kind".into(),
-                    serde_json::to_value(c.kind).unwrap_or(Value::Null),
-                );
+                data.insert("kind".into(), serde_json::to_value(c.kind).unwrap_or(Value::Null));
                 json!({"relativeTime": c.start, "module": "mediasession.add", "data": data})
             })
             .collect();
@@ -344,12 +318,8 @@ impl Plan {
     pub fn read_manifest(dir: &Path) -> io::Result<Plan> {
         let path = dir.join(MANIFEST_FILE);
         let bytes = std::fs::read(&path)?;
-        serde_json::from_slice(&bytes).map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{}: {e}", path.display()),
-            )
-        })
+        serde_json::from_slice(&bytes)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))
     }
 }
 
@@ -366,9 +336,7 @@ fn num(v: Option<&Value>) -> Option<f64> {
 
 /// Epoch seconds (milliseconds are recognised by size).
 fn epoch(v: Option<&Value>) -> Option<f64> {
-    num(v)
-        .filter(|x| *x > 0.0)
-        .map(|x| if x > 1e11 { x / 1000.0 } else { x })
+    num(v).filter(|x| *x > 0.0).map(|x| if x > 1e11 { x / 1000.0 } else { x })
 }
 
 fn id_str(v: Option<&Value>) -> Option<String> {
@@ -380,10 +348,7 @@ fn id_str(v: Option<&Value>) -> Option<String> {
 }
 
 fn string(v: Option<&Value>) -> Option<String> {
-    v.and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
+    v.and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
 }
 
 fn boolean(v: Option<&Value>) -> Option<bool> {
@@ -418,10 +383,7 @@ struct TimeMap {
 
 impl TimeMap {
     fn removed_before(&self, e: f64) -> f64 {
-        self.cuts
-            .iter()
-            .map(|&(s, t)| (e - s).clamp(0.0, t - s))
-            .sum()
+        self.cuts.iter().map(|&(s, t)| (e - s).clamp(0.0, t - s)).sum()
     }
 
     /// Timeline position of epoch `e` (unclamped).
@@ -490,19 +452,14 @@ impl Builder {
             return (None, None);
         };
         let id = id_str(user.get("id"));
-        let name = string(user.get("nickname"))
-            .or_else(|| string(user.get("name")))
-            .or_else(|| {
-                let n = [
-                    string(user.get("name")),
-                    string(user.get("secondName")).or_else(|| string(user.get("lastName"))),
-                ]
+        let name = string(user.get("nickname")).or_else(|| string(user.get("name"))).or_else(|| {
+            let n = [string(user.get("name")), string(user.get("secondName")).or_else(|| string(user.get("lastName")))]
                 .into_iter()
                 .flatten()
                 .collect::<Vec<_>>()
                 .join(" ");
-                (!n.is_empty()).then_some(n)
-            });
+            (!n.is_empty()).then_some(n)
+        });
         if let Some(id) = &id {
             self.ensure_participant(id, name.clone());
         }
@@ -520,16 +477,9 @@ impl Builder {
             }
             None => {
                 let role = self.roles.get(id).map(|r| r.0.clone());
-                let name = name
-                    .or_else(|| self.roles.get(id).and_then(|r| r.1.clone()))
-                    .unwrap_or_default();
-                self.part_idx
-                    .insert(id.to_string(), self.participants.len());
-                self.participants.push(Participant {
-                    id: id.to_string(),
-                    name,
-                    role,
-                });
+                let name = name.or_else(|| self.roles.get(id).and_then(|r| r.1.clone())).unwrap_or_default();
+                self.part_idx.insert(id.to_string(), self.participants.len());
+                self.participants.push(Participant { id: id.to_string(), name, role });
             }
         }
     }
@@ -554,9 +504,7 @@ impl Builder {
 
     fn clip_open_at(&self, i: usize, t: f64) -> bool {
         let c = &self.clips[i];
-        c.start <= t + EPS
-            && c.end.is_none_or(|e| t < e)
-            && c.duration.is_none_or(|d| t < c.start + d - c.offset)
+        c.start <= t + EPS && c.end.is_none_or(|e| t < e) && c.duration.is_none_or(|d| t < c.start + d - c.offset)
     }
 
     fn conference(&mut self, d: &Value, t: f64, deleted_module: bool) {
@@ -575,9 +523,7 @@ impl Builder {
         let conf = conf.clone();
         let deleted = deleted_module || boolean(d.get("isDeleted")) == Some(true);
         for i in 0..self.clips.len() {
-            if self.clips[i].kind == ClipKind::Screen
-                || self.clips[i].stream_id.as_deref() != Some(&cid)
-            {
+            if self.clips[i].kind == ClipKind::Screen || self.clips[i].stream_id.as_deref() != Some(&cid) {
                 continue;
             }
             if self.pending_flags[i] {
@@ -615,9 +561,7 @@ impl Builder {
     /// End open clips of a stream (`screen`: only screen clips; otherwise only others).
     fn end_stream(&mut self, stream: &str, screen: bool, t: f64) {
         for i in 0..self.clips.len() {
-            if (self.clips[i].kind == ClipKind::Screen) != screen
-                || !self.aliases[i].iter().any(|a| a == stream)
-            {
+            if (self.clips[i].kind == ClipKind::Screen) != screen || !self.aliases[i].iter().any(|a| a == stream) {
                 continue;
             }
             if self.clips[i].end.is_none() && self.clip_open_at(i, t) {
@@ -630,9 +574,7 @@ impl Builder {
     fn place(&self, chunk_epoch: Option<f64>, rt: Option<f64>) -> Option<(f64, f64)> {
         let mapped = chunk_epoch.and_then(|e| self.map.place(e));
         match (mapped, rt) {
-            (Some((p, skip)), Some(rt)) if (p - rt).abs() <= MAX_TIME_DISAGREEMENT => {
-                Some((p, skip))
-            }
+            (Some((p, skip)), Some(rt)) if (p - rt).abs() <= MAX_TIME_DISAGREEMENT => Some((p, skip)),
             (_, Some(rt)) => Some((rt.max(0.0), 0.0)),
             (Some(m), None) => Some(m),
             (None, None) => None,
@@ -670,15 +612,9 @@ impl Builder {
         let is_screen = screen_obj.is_some() || (conf_obj.is_none() && stype.contains("screen"));
         let conf_id = conf_obj.and_then(|c| id_str(c.get("id")));
         let screen_id = screen_obj.and_then(|s| id_str(s.get("id")));
-        let stream_id = if is_screen {
-            screen_id.clone().or(conf_id.clone())
-        } else {
-            conf_id.clone()
-        };
-        let mut aliases: Vec<String> = [id_str(stream.get("id")), screen_id, conf_id.clone()]
-            .into_iter()
-            .flatten()
-            .collect();
+        let stream_id = if is_screen { screen_id.clone().or(conf_id.clone()) } else { conf_id.clone() };
+        let mut aliases: Vec<String> =
+            [id_str(stream.get("id")), screen_id, conf_id.clone()].into_iter().flatten().collect();
         aliases.dedup();
 
         let user = conf_obj
@@ -688,14 +624,8 @@ impl Builder {
             .cloned();
         let (user_id, user_name) = self.add_participant(user.as_ref());
 
-        let mut has_video = conf_id
-            .as_ref()
-            .and_then(|c| self.confs.get(c))
-            .and_then(|c| c.has_video);
-        let mut has_audio = conf_id
-            .as_ref()
-            .and_then(|c| self.confs.get(c))
-            .and_then(|c| c.has_audio);
+        let mut has_video = conf_id.as_ref().and_then(|c| self.confs.get(c)).and_then(|c| c.has_video);
+        let mut has_audio = conf_id.as_ref().and_then(|c| self.confs.get(c)).and_then(|c| c.has_audio);
         if let Some(c) = conf_obj {
             has_video = boolean(c.get("hasVideo")).or(has_video);
             has_audio = boolean(c.get("hasAudio")).or(has_audio);
@@ -710,11 +640,7 @@ impl Builder {
         };
 
         let i = self.clips.len();
-        let duration = self
-            .durations
-            .get(&id)
-            .copied()
-            .or_else(|| num(d.get("duration")).filter(|x| *x > 0.0));
+        let duration = self.durations.get(&id).copied().or_else(|| num(d.get("duration")).filter(|x| *x > 0.0));
         if self.snapshot_only {
             let key = format!("{}:{}", is_screen, stream_id.clone().unwrap_or_default());
             if let Some(&prev) = self.last_of_stream.get(&key) {
@@ -747,32 +673,19 @@ impl Builder {
 
     fn slide_event(&mut self, module: &str, d: &Value, t: f64) {
         let empty = Value::Null;
-        let fref = d
-            .get("fileReference")
-            .filter(|f| f.is_object())
-            .unwrap_or(&empty);
+        let fref = d.get("fileReference").filter(|f| f.is_object()).unwrap_or(&empty);
         let file = fref.get("file").or_else(|| d.get("file")).unwrap_or(&empty);
         let slide = fref
             .get("slide")
             .or_else(|| d.get("slide"))
             .filter(|s| s.is_object())
-            .unwrap_or(
-                if d.get("url").is_some() || d.get("downloadUrl").is_some() {
-                    d
-                } else {
-                    &empty
-                },
-            );
-        let number = num(slide.get("number"))
-            .filter(|n| *n >= 0.0)
-            .map(|n| n as u32);
-        let url = string(slide.get("url"))
-            .or_else(|| string(slide.get("downloadUrl")))
-            .or_else(|| {
-                let n = number? as usize;
-                let s = file.get("slides")?.as_array()?.get(n.checked_sub(1)?)?;
-                string(s.get("url")).or_else(|| string(s.get("downloadUrl")))
-            });
+            .unwrap_or(if d.get("url").is_some() || d.get("downloadUrl").is_some() { d } else { &empty });
+        let number = num(slide.get("number")).filter(|n| *n >= 0.0).map(|n| n as u32);
+        let url = string(slide.get("url")).or_else(|| string(slide.get("downloadUrl"))).or_else(|| {
+            let n = number? as usize;
+            let s = file.get("slides")?.as_array()?.get(n.checked_sub(1)?)?;
+            string(s.get("url")).or_else(|| string(s.get("downloadUrl")))
+        });
         let deleted = module.ends_with(".delete") || boolean(d.get("isDeleted")) == Some(true);
         let active = boolean(d.get("isActive")).unwrap_or(true);
         let presentation = string(file.get("name"));
@@ -782,13 +695,7 @@ impl Builder {
                     return;
                 }
                 self.close_slide(t);
-                self.open_slide = Some(Slide {
-                    start: t,
-                    end: None,
-                    url,
-                    number,
-                    presentation,
-                });
+                self.open_slide = Some(Slide { start: t, end: None, url, number, presentation });
             }
             _ => {
                 if deleted || !active {
@@ -818,15 +725,9 @@ impl Builder {
         };
         let user = d.get("user").or_else(|| d.get("author"));
         let author = string(d.get("authorName"))
-            .or_else(|| {
-                user.and_then(|u| string(u.get("nickname")).or_else(|| string(u.get("name"))))
-            })
+            .or_else(|| user.and_then(|u| string(u.get("nickname")).or_else(|| string(u.get("name")))))
             .unwrap_or_default();
-        self.chat.push(ChatMessage {
-            time: t,
-            author,
-            text,
-        });
+        self.chat.push(ChatMessage { time: t, author, text });
     }
 }
 
@@ -882,23 +783,14 @@ pub fn build_plan(record: &Value) -> Result<Plan, PlanError> {
                 time: epoch(o.get("time")),
                 module: o.get("module").and_then(Value::as_str).unwrap_or(""),
                 data: o.get("data").unwrap_or(&empty),
-                snapshot: o
-                    .get("snapshot")
-                    .and_then(|s| s.get("data"))
-                    .and_then(Value::as_object),
+                snapshot: o.get("snapshot").and_then(|s| s.get("data")).and_then(Value::as_object),
             })
         })
         .collect();
 
     // Timeline origin: the median of time - cuts - relativeTime over events with both.
-    let mut map = TimeMap {
-        origin: None,
-        cuts: merged,
-    };
-    let estimates: Vec<f64> = evs
-        .iter()
-        .filter_map(|e| Some(e.time? - map.removed_before(e.time?) - e.rt?))
-        .collect();
+    let mut map = TimeMap { origin: None, cuts: merged };
+    let estimates: Vec<f64> = evs.iter().filter_map(|e| Some(e.time? - map.removed_before(e.time?) - e.rt?)).collect();
     map.origin = median(estimates);
     for e in evs.iter_mut() {
         if e.rt.is_none() {
@@ -906,40 +798,27 @@ pub fn build_plan(record: &Value) -> Result<Plan, PlanError> {
         }
     }
     // Time order (stable: ties keep the log's order).
-    evs.sort_by(|a, b| {
-        a.rt.unwrap_or(0.0)
-            .total_cmp(&b.rt.unwrap_or(0.0))
-            .then(a.idx.cmp(&b.idx))
-    });
+    evs.sort_by(|a, b| a.rt.unwrap_or(0.0).total_cmp(&b.rt.unwrap_or(0.0)).then(a.idx.cmp(&b.idx)));
 
     let mut durations = HashMap::new();
     let mut snapshot_only = true;
     for e in &evs {
         match e.module {
             "mediasession.update" => {
-                if let (Some(id), Some(d)) = (id_str(e.data.get("id")), num(e.data.get("duration")))
-                {
+                if let (Some(id), Some(d)) = (id_str(e.data.get("id")), num(e.data.get("duration"))) {
                     if d > 0.0 {
                         durations.insert(id, d);
                     }
                 }
             }
-            "mediasession.add" if e.data.get("url").and_then(Value::as_str).is_some() => {
-                snapshot_only = false
-            }
+            "mediasession.add" if e.data.get("url").and_then(Value::as_str).is_some() => snapshot_only = false,
             _ => {}
         }
     }
 
     // Snapshots listing media: of two at the same time, the later one wins (preroll).
     let media_snaps: Vec<usize> = (0..evs.len())
-        .filter(|&i| {
-            evs[i]
-                .snapshot
-                .and_then(|s| s.get("mediasession"))
-                .and_then(Value::as_array)
-                .is_some()
-        })
+        .filter(|&i| evs[i].snapshot.and_then(|s| s.get("mediasession")).and_then(Value::as_array).is_some())
         .collect();
     let mut superseded: HashSet<usize> = HashSet::new();
     for w in media_snaps.windows(2) {
@@ -972,42 +851,19 @@ pub fn build_plan(record: &Value) -> Result<Plan, PlanError> {
     for (k, e) in evs.iter().enumerate() {
         let t = e.rt.unwrap_or(0.0);
         if let Some(snap) = e.snapshot {
-            for entry in snap
-                .get("userlist")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+            for entry in snap.get("userlist").and_then(Value::as_array).into_iter().flatten() {
                 b.userlist_entry(entry);
             }
-            for c in snap
-                .get("conference")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+            for c in snap.get("conference").and_then(Value::as_array).into_iter().flatten() {
                 b.conference(c, t, false);
             }
             if !superseded.contains(&k) {
-                for m in snap
-                    .get("mediasession")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
+                for m in snap.get("mediasession").and_then(Value::as_array).into_iter().flatten() {
                     b.media(m, e.time, e.rt, true);
                 }
             }
-            for m in snap
-                .get("message")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let mt = epoch(m.get("createAt"))
-                    .and_then(|x| b.map.pos(x))
-                    .map(|p| p.max(0.0))
-                    .unwrap_or(t);
+            for m in snap.get("message").and_then(Value::as_array).into_iter().flatten() {
+                let mt = epoch(m.get("createAt")).and_then(|x| b.map.pos(x)).map(|p| p.max(0.0)).unwrap_or(t);
                 b.message(m, mt);
             }
         }
@@ -1033,16 +889,12 @@ pub fn build_plan(record: &Value) -> Result<Plan, PlanError> {
                     b.end_stream(&id, true, t);
                 }
             }
-            "screensharing.update" | "screensharing.add"
-                if boolean(d.get("isDeleted")) == Some(true) =>
-            {
+            "screensharing.update" | "screensharing.add" if boolean(d.get("isDeleted")) == Some(true) => {
                 if let Some(id) = id_str(d.get("id")) {
                     b.end_stream(&id, true, t);
                 }
             }
-            "presentation.add" | "presentation.update" | "presentation.delete" => {
-                b.slide_event(e.module, d, t)
-            }
+            "presentation.add" | "presentation.update" | "presentation.delete" => b.slide_event(e.module, d, t),
             "message.add" => b.message(d, t),
             m if m.starts_with("userlist.") && d.is_object() => b.userlist_entry(d),
             _ => {}
@@ -1058,25 +910,9 @@ pub fn build_plan(record: &Value) -> Result<Plan, PlanError> {
     clips.sort_by(|a, b| a.start.total_cmp(&b.start));
     let mut chat = b.chat;
     chat.sort_by(|a, b| a.time.total_cmp(&b.time));
-    let cuts = b
-        .map
-        .cuts
-        .iter()
-        .map(|&(s, e)| Cut {
-            start: s,
-            end: e,
-            at: b.map.pos(s).map(|p| p.max(0.0)),
-        })
-        .collect();
-    Ok(Plan {
-        name,
-        duration,
-        participants: b.participants,
-        clips,
-        slides: b.slides,
-        chat,
-        cuts,
-    })
+    let cuts =
+        b.map.cuts.iter().map(|&(s, e)| Cut { start: s, end: e, at: b.map.pos(s).map(|p| p.max(0.0)) }).collect();
+    Ok(Plan { name, duration, participants: b.participants, clips, slides: b.slides, chat, cuts })
 }
 
 /// [`parse_record_bytes`] then [`build_plan`].

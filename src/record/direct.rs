@@ -35,28 +35,22 @@ pub(crate) async fn record_mp4(
     let target = match opts.format {
         OutputKind::Mp4 => final_path.clone(),
         OutputKind::Ts => {
-            let name = final_path
-                .file_name()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let name = final_path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
             final_path.with_file_name(format!(".{name}.rec.mp4"))
         }
     };
     if let Some(d) = target.parent() {
         if !d.as_os_str().is_empty() {
-            std::fs::create_dir_all(d)
-                .map_err(|e| RecordError::Failure(format!("{}: {e}", d.display())))?;
+            std::fs::create_dir_all(d).map_err(|e| RecordError::Failure(format!("{}: {e}", d.display())))?;
         }
     }
     let part = part(&target);
     let ioe = |e: std::io::Error| RecordError::Failure(format!("{}: {e}", part.display()));
     // Size from HEAD (optional).
     let mut total: Option<u64> = match http.request(reqwest::Method::HEAD, url, None).send().await {
-        Ok(r) if r.status().is_success() => r
-            .headers()
-            .get(reqwest::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok()),
+        Ok(r) if r.status().is_success() => {
+            r.headers().get(reqwest::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok())
+        }
         Ok(r) if r.status().as_u16() == 403 => {
             return Err(RecordError::Forbidden(format!("403 Forbidden ({url})")));
         }
@@ -86,11 +80,7 @@ pub(crate) async fn record_mp4(
             continue;
         }
         let range = (have > 0).then(|| format!("bytes={have}-"));
-        let reason: String = match http
-            .request(reqwest::Method::GET, url, range.as_deref())
-            .send()
-            .await
-        {
+        let reason: String = match http.request(reqwest::Method::GET, url, range.as_deref()).send().await {
             Ok(mut resp) => {
                 let st = resp.status().as_u16();
                 let mut append = false;
@@ -170,8 +160,7 @@ pub(crate) async fn record_mp4(
                                     events.emit(&RecordEvent::Progress {
                                         segments: chunks,
                                         bytes: pos,
-                                        speed_bps: received as f64
-                                            / t0.elapsed().as_secs_f64().max(1e-3),
+                                        speed_bps: received as f64 / t0.elapsed().as_secs_f64().max(1e-3),
                                         recorded_secs: 0.0,
                                     });
                                 }
@@ -203,18 +192,12 @@ pub(crate) async fn record_mp4(
         };
         failures += 1;
         if http.exhausted(failures) {
-            return Err(RecordError::Failure(format!(
-                "giving up after {failures} attempts: {reason}"
-            )));
+            return Err(RecordError::Failure(format!("giving up after {failures} attempts: {reason}")));
         }
         if !opts.quiet {
             eprintln!("warning: {reason}; retrying");
         }
-        if http
-            .sleep(Http::backoff(failures, Duration::from_secs(10)))
-            .await
-            .is_err()
-        {
+        if http.sleep(Http::backoff(failures, Duration::from_secs(10))).await.is_err() {
             return Ok(RecordSummary {
                 kind: "mp4".into(),
                 reason: StopReason::User,
@@ -223,17 +206,12 @@ pub(crate) async fn record_mp4(
             });
         }
     }
-    std::fs::rename(&part, &target)
-        .map_err(|e| RecordError::Failure(format!("{}: {e}", target.display())))?;
+    std::fs::rename(&part, &target).map_err(|e| RecordError::Failure(format!("{}: {e}", target.display())))?;
     if !started {
-        events.emit(&RecordEvent::Start {
-            path: final_path.display().to_string(),
-            kind: "mp4".into(),
-        });
+        events.emit(&RecordEvent::Start { path: final_path.display().to_string(), kind: "mp4".into() });
     }
     if target != final_path {
-        remux((&target, RawKind::Fmp4), None, &final_path, OutputKind::Ts)
-            .map_err(RecordError::Failure)?;
+        remux((&target, RawKind::Fmp4), None, &final_path, OutputKind::Ts).map_err(RecordError::Failure)?;
         let _ = std::fs::remove_file(&target);
     }
     let size = std::fs::metadata(&final_path).map(|m| m.len()).unwrap_or(0);

@@ -32,7 +32,10 @@ pub enum ErrorId {
 pub enum RecordEvent {
     /// The file may be played from now on (after `--buffering` segments or the first MP4
     /// chunk).
-    Start { path: String, kind: String },
+    Start {
+        path: String,
+        kind: String,
+    },
     Progress {
         segments: u64,
         bytes: u64,
@@ -53,20 +56,10 @@ impl RecordEvent {
         use serde_json::json;
         match self {
             RecordEvent::Start { path, kind } => json!(["start", {"path": path, "type": kind}]),
-            RecordEvent::Progress {
-                segments,
-                bytes,
-                speed_bps,
-                recorded_secs,
-            } => json!(["progress", {
+            RecordEvent::Progress { segments, bytes, speed_bps, recorded_secs } => json!(["progress", {
                 "segments": segments, "bytes": bytes, "speed": (speed_bps * 10.0).round() / 10.0,
                 "duration": (recorded_secs * 1000.0).round() / 1000.0}]),
-            RecordEvent::Stop {
-                reason,
-                error_id,
-                message,
-                path,
-            } => {
+            RecordEvent::Stop { reason, error_id, message, path } => {
                 let mut m = serde_json::Map::new();
                 m.insert("reason".into(), json!(reason));
                 if let Some(e) = error_id {
@@ -101,10 +94,7 @@ impl EventSink {
 
     /// JSON lines on stdout.
     pub fn stdout() -> EventSink {
-        EventSink {
-            json_stdout: true,
-            ..Default::default()
-        }
+        EventSink { json_stdout: true, ..Default::default() }
     }
 
     /// Keep every event in memory too (library users, tests).
@@ -120,14 +110,12 @@ impl EventSink {
         self.local_addr = listener.local_addr().ok();
         let clients: Arc<Mutex<Vec<TcpStream>>> = Arc::new(Mutex::new(Vec::new()));
         let c = clients.clone();
-        std::thread::Builder::new()
-            .name("events-socket".into())
-            .spawn(move || {
-                for s in listener.incoming().flatten() {
-                    let _ = s.set_nodelay(true);
-                    c.lock().unwrap_or_else(|e| e.into_inner()).push(s);
-                }
-            })?;
+        std::thread::Builder::new().name("events-socket".into()).spawn(move || {
+            for s in listener.incoming().flatten() {
+                let _ = s.set_nodelay(true);
+                c.lock().unwrap_or_else(|e| e.into_inner()).push(s);
+            }
+        })?;
         self.clients = Some(clients);
         Ok(self)
     }
@@ -139,10 +127,7 @@ impl EventSink {
 
     /// Number of connected socket clients.
     pub fn clients(&self) -> usize {
-        self.clients
-            .as_ref()
-            .map(|c| c.lock().unwrap_or_else(|e| e.into_inner()).len())
-            .unwrap_or(0)
+        self.clients.as_ref().map(|c| c.lock().unwrap_or_else(|e| e.into_inner()).len()).unwrap_or(0)
     }
 
     pub fn emit(&self, ev: &RecordEvent) {
@@ -163,10 +148,7 @@ impl EventSink {
 
     /// Events emitted so far (only with [`EventSink::with_log`]).
     pub fn logged(&self) -> Vec<RecordEvent> {
-        self.log
-            .as_ref()
-            .map(|l| l.lock().unwrap_or_else(|e| e.into_inner()).clone())
-            .unwrap_or_default()
+        self.log.as_ref().map(|l| l.lock().unwrap_or_else(|e| e.into_inner()).clone()).unwrap_or_default()
     }
 }
 
@@ -187,12 +169,7 @@ mod tests {
             e.to_json().to_string(),
             r#"["stop",{"error_id":"drm_protected","message":"FairPlay","reason":"error"}]"#
         );
-        let p = RecordEvent::Progress {
-            segments: 3,
-            bytes: 100,
-            speed_bps: 12.34,
-            recorded_secs: 6.0,
-        };
+        let p = RecordEvent::Progress { segments: 3, bytes: 100, speed_bps: 12.34, recorded_secs: 6.0 };
         assert_eq!(p.to_json()[0], "progress");
     }
 
@@ -207,12 +184,7 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         for i in 0..50 {
-            sink.emit(&RecordEvent::Progress {
-                segments: i,
-                bytes: 0,
-                speed_bps: 0.0,
-                recorded_secs: 0.0,
-            });
+            sink.emit(&RecordEvent::Progress { segments: i, bytes: 0, speed_bps: 0.0, recorded_secs: 0.0 });
         }
         for s in [a, b] {
             let mut r = BufReader::new(s);

@@ -38,32 +38,22 @@ use super::http::{FetchErr, Http, Resp};
 use super::output::{finalize, Naming, Sections};
 use super::{RecordError, RecordOptions, RecordSummary};
 use crate::hls::playlist::{
-    check_encryption, drm_signal, iv_for, parse, select_audio, select_variant, KeyMethod,
-    MasterPlaylist, MediaPlaylist, Playlist, PlaylistError, Segment,
+    check_encryption, drm_signal, iv_for, parse, select_audio, select_variant, KeyMethod, MasterPlaylist,
+    MediaPlaylist, Playlist, PlaylistError, Segment,
 };
 
 /// How to find a track's media playlist again (after a 403).
 #[derive(Clone, Debug)]
 enum Source {
     Media(Url),
-    Variant {
-        master: Url,
-        index: usize,
-    },
-    Rendition {
-        master: Url,
-        group: String,
-        name: String,
-    },
+    Variant { master: Url, index: usize },
+    Rendition { master: Url, group: String, name: String },
 }
 
 pub(crate) fn is_playlist(resp: &Resp) -> bool {
     let ct = resp.content_type.as_deref().unwrap_or("");
     ct.contains("mpegurl") || {
-        let b = resp
-            .body
-            .strip_prefix(b"\xEF\xBB\xBF".as_slice())
-            .unwrap_or(&resp.body);
+        let b = resp.body.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(&resp.body);
         b.trim_ascii_start().starts_with(b"#EXTM3U")
     }
 }
@@ -140,24 +130,14 @@ impl Fetcher {
         if let Some(k) = self.key_override {
             return Ok(k);
         }
-        let uri = key
-            .uri
-            .as_ref()
-            .ok_or_else(|| SegErr::Bad("EXT-X-KEY METHOD=AES-128 without a URI".into()))?;
+        let uri = key.uri.as_ref().ok_or_else(|| SegErr::Bad("EXT-X-KEY METHOD=AES-128 without a URI".into()))?;
         let mut cache = self.keys.lock().await;
         if let Some(k) = cache.get(uri.as_str()) {
             return Ok(*k);
         }
-        let r = self
-            .http
-            .get(uri, None, self.cap)
-            .await
-            .map_err(SegErr::Fetch)?;
+        let r = self.http.get(uri, None, self.cap).await.map_err(SegErr::Fetch)?;
         let k: [u8; 16] = r.body.as_slice().try_into().map_err(|_| {
-            SegErr::Bad(format!(
-                "key {uri} has {} bytes, AES-128 needs 16 (use --key HEX)",
-                r.body.len()
-            ))
+            SegErr::Bad(format!("key {uri} has {} bytes, AES-128 needs 16 (use --key HEX)", r.body.len()))
         })?;
         cache.insert(uri.to_string(), k);
         Ok(k)
@@ -168,40 +148,26 @@ impl Fetcher {
             return Ok(None);
         }
         let range = seg.byte_range.as_ref().and_then(|b| b.http_range());
-        let r = self
-            .http
-            .get(&seg.uri, range.as_deref(), self.cap)
-            .await
-            .map_err(SegErr::Fetch)?;
+        let r = self.http.get(&seg.uri, range.as_deref(), self.cap).await.map_err(SegErr::Fetch)?;
         let mut data = r.body;
         if let Some(k) = seg.key.as_ref().filter(|k| k.method == KeyMethod::Aes128) {
             let key = self.key(k).await?;
-            data = decrypt(&data, &key, &iv_for(&seg))
-                .map_err(|e| SegErr::Bad(format!("{}: {e}", seg.uri)))?;
+            data = decrypt(&data, &key, &iv_for(&seg)).map_err(|e| SegErr::Bad(format!("{}: {e}", seg.uri)))?;
         }
         let init = match &seg.map {
             Some(m) => {
-                let id = format!(
-                    "{}|{:?}",
-                    m.uri,
-                    m.byte_range.as_ref().map(|b| (b.offset, b.length))
-                );
+                let id = format!("{}|{:?}", m.uri, m.byte_range.as_ref().map(|b| (b.offset, b.length)));
                 let mut cache = self.inits.lock().await;
                 let bytes = match cache.get(&id) {
                     Some(b) => b.clone(),
                     None => {
                         let range = m.byte_range.as_ref().and_then(|b| b.http_range());
-                        let r = self
-                            .http
-                            .get(&m.uri, range.as_deref(), self.cap)
-                            .await
-                            .map_err(SegErr::Fetch)?;
+                        let r = self.http.get(&m.uri, range.as_deref(), self.cap).await.map_err(SegErr::Fetch)?;
                         let mut b = r.body;
                         if let Some(k) = m.key.as_ref().filter(|k| k.method == KeyMethod::Aes128) {
                             let key = self.key(k).await?;
                             let iv = k.iv.unwrap_or_else(|| (seg.sequence as u128).to_be_bytes());
-                            b = decrypt(&b, &key, &iv)
-                                .map_err(|e| SegErr::Bad(format!("{}: {e}", m.uri)))?;
+                            b = decrypt(&b, &key, &iv).map_err(|e| SegErr::Bad(format!("{}: {e}", m.uri)))?;
                         }
                         if let Some(why) = init_drm(&b) {
                             return Err(SegErr::Drm(why));
@@ -285,23 +251,15 @@ impl Ctx<'_> {
                     .get(*index)
                     .or_else(|| select_variant(&m, &self.opts.quality))
                     .map(|v| v.uri.clone())
-                    .ok_or_else(|| {
-                        RecordError::Failure("the master playlist has no variant any more".into())
-                    })?
+                    .ok_or_else(|| RecordError::Failure("the master playlist has no variant any more".into()))?
             }
-            Source::Rendition {
-                master,
-                group,
-                name,
-            } => {
+            Source::Rendition { master, group, name } => {
                 let m = self.master(master).await?;
                 m.renditions
                     .iter()
                     .find(|r| &r.group_id == group && &r.name == name)
                     .and_then(|r| r.uri.clone())
-                    .ok_or_else(|| {
-                        RecordError::Failure(format!("audio rendition {name:?} disappeared"))
-                    })?
+                    .ok_or_else(|| RecordError::Failure(format!("audio rendition {name:?} disappeared")))?
             }
         };
         let r = http.get(&media_url, None, cap).await.map_err(fetch_err)?;
@@ -310,24 +268,17 @@ impl Ctx<'_> {
                 check_media(&m)?;
                 Ok((r.url, m))
             }
-            Playlist::Master(_) => Err(RecordError::Failure(format!(
-                "{media_url}: expected a media playlist, got a master"
-            ))),
+            Playlist::Master(_) => {
+                Err(RecordError::Failure(format!("{media_url}: expected a media playlist, got a master")))
+            }
         }
     }
 
     async fn master(&self, url: &Url) -> Result<MasterPlaylist, RecordError> {
-        let r = self
-            .fetcher
-            .http
-            .get(url, None, self.fetcher.cap)
-            .await
-            .map_err(fetch_err)?;
+        let r = self.fetcher.http.get(url, None, self.fetcher.cap).await.map_err(fetch_err)?;
         match parse_resp(&r)? {
             Playlist::Master(m) => Ok(m),
-            Playlist::Media(_) => Err(RecordError::Failure(format!(
-                "{url}: expected a master playlist"
-            ))),
+            Playlist::Media(_) => Err(RecordError::Failure(format!("{url}: expected a master playlist"))),
         }
     }
 
@@ -345,17 +296,13 @@ impl Ctx<'_> {
         if !t.started && t.main {
             if let Some(p) = t.sections.current_path() {
                 t.started = true;
-                self.events.emit(&RecordEvent::Start {
-                    path: p.display().to_string(),
-                    kind: self.kind.to_string(),
-                });
+                self.events.emit(&RecordEvent::Start { path: p.display().to_string(), kind: self.kind.to_string() });
             }
         }
     }
 
     fn should_stop(&self, t: &Track) -> bool {
-        self.stopped()
-            || (!t.main && t.playlist.is_live() && self.main_done.load(Ordering::Relaxed))
+        self.stopped() || (!t.main && t.playlist.is_live() && self.main_done.load(Ordering::Relaxed))
     }
 
     /// Record one track until its end, the stop flag or the duration limit.
@@ -391,23 +338,15 @@ impl Ctx<'_> {
                             self.warn(t, msg);
                         }
                     }
-                    t.playlist
-                        .segments
-                        .iter()
-                        .position(|s| s.sequence > last)
-                        .unwrap_or(t.playlist.segments.len())
+                    t.playlist.segments.iter().position(|s| s.sequence > last).unwrap_or(t.playlist.segments.len())
                 }
-                None if t.playlist.is_live() && !self.opts.live_from_start => {
-                    live_start(&t.playlist)
-                }
+                None if t.playlist.is_live() && !self.opts.live_from_start => live_start(&t.playlist),
                 None => 0,
             };
             let batch: Vec<Segment> = t.playlist.segments[start..].to_vec();
             let jobs = self.opts.jobs.max(1);
             let fetcher = &self.fetcher;
-            let mut stream =
-                futures_util::stream::iter(batch.into_iter().map(|s| fetcher.fetch(s)))
-                    .buffered(jobs);
+            let mut stream = futures_util::stream::iter(batch.into_iter().map(|s| fetcher.fetch(s))).buffered(jobs);
             let mut got_forbidden = false;
             let mut progressed = false;
             let mut next_expected = t.playlist.segments.get(start).map(|s| s.sequence);
@@ -424,10 +363,8 @@ impl Ctx<'_> {
                     Ok(Some(f)) => {
                         let disc = f.seg.discontinuity || t.pending_disc;
                         let init = f.init.as_ref().map(|(b, id)| (b.as_slice(), id.clone()));
-                        let new_section = t
-                            .sections
-                            .push(&f.data, disc, init, t.stats.recorded)
-                            .map_err(RecordError::Failure)?;
+                        let new_section =
+                            t.sections.push(&f.data, disc, init, t.stats.recorded).map_err(RecordError::Failure)?;
                         if t.playlist.is_live() {
                             t.sections.flush();
                         }
@@ -435,10 +372,7 @@ impl Ctx<'_> {
                             let msg = format!(
                                 "format change at sequence {}: new section {}",
                                 f.seg.sequence,
-                                t.sections
-                                    .current_path()
-                                    .map(|p| p.display().to_string())
-                                    .unwrap_or_default()
+                                t.sections.current_path().map(|p| p.display().to_string()).unwrap_or_default()
                             );
                             self.warn(t, msg);
                         }
@@ -458,11 +392,7 @@ impl Ctx<'_> {
                             }
                             self.emit_progress(t);
                         }
-                        if self
-                            .opts
-                            .max_duration
-                            .is_some_and(|m| t.stats.recorded >= m)
-                        {
+                        if self.opts.max_duration.is_some_and(|m| t.stats.recorded >= m) {
                             return Ok(End::Limit);
                         }
                         if self.should_stop(t) {
@@ -485,11 +415,7 @@ impl Ctx<'_> {
                         live_seg_failures += 1;
                         // (Each fetch already used its own retries; before anything was
                         // recorded a failure means the stream is unusable.)
-                        if self
-                            .opts
-                            .retries
-                            .is_some_and(|m| live_seg_failures > m.max(1) || t.stats.segments == 0)
-                        {
+                        if self.opts.retries.is_some_and(|m| live_seg_failures > m.max(1) || t.stats.segments == 0) {
                             return Err(fetch_err(e));
                         }
                         self.warn(t, format!("segment {seq} skipped: {e}"));
@@ -504,18 +430,11 @@ impl Ctx<'_> {
             }
             drop(stream);
             let at_end = !t.playlist.is_live()
-                && t.playlist
-                    .segments
-                    .last()
-                    .is_none_or(|s| t.last_seq.is_some_and(|l| l >= s.sequence));
+                && t.playlist.segments.last().is_none_or(|s| t.last_seq.is_some_and(|l| l >= s.sequence));
             let nothing = t.stats.segments == 0 && t.stats.gaps == 0;
-            if (at_end && !got_forbidden) || (t.playlist.end_list && t.playlist.segments.is_empty())
-            {
+            if (at_end && !got_forbidden) || (t.playlist.end_list && t.playlist.segments.is_empty()) {
                 if nothing && t.main {
-                    return Err(RecordError::Failure(format!(
-                        "{}: the playlist has no segments",
-                        t.media_url
-                    )));
+                    return Err(RecordError::Failure(format!("{}: the playlist has no segments", t.media_url)));
                 }
                 return Ok(End::Complete);
             }
@@ -556,8 +475,7 @@ impl Ctx<'_> {
                     reload_failures = 0;
                     t.media_url = url;
                     let old_last = t.playlist.segments.last().map(|s| s.sequence);
-                    changed = pl.segments.last().map(|s| s.sequence) != old_last
-                        || pl.end_list != t.playlist.end_list;
+                    changed = pl.segments.last().map(|s| s.sequence) != old_last || pl.end_list != t.playlist.end_list;
                     if got_forbidden {
                         t.source = source;
                     }
@@ -583,23 +501,13 @@ impl Ctx<'_> {
                         return Ok(End::User);
                     }
                     reload_failures += 1;
-                    if self.opts.retries.is_some_and(|m| reload_failures > m)
-                        || !t.playlist.is_live()
-                    {
+                    if self.opts.retries.is_some_and(|m| reload_failures > m) || !t.playlist.is_live() {
                         return Err(e);
                     }
                     self.warn(t, format!("playlist reload failed ({e}); retrying"));
                     changed = false;
-                    let cap = Duration::from_secs_f64(
-                        (t.playlist.target_duration * 2.0).clamp(1.0, 10.0),
-                    );
-                    if self
-                        .fetcher
-                        .http
-                        .sleep(Http::backoff(reload_failures, cap))
-                        .await
-                        .is_err()
-                    {
+                    let cap = Duration::from_secs_f64((t.playlist.target_duration * 2.0).clamp(1.0, 10.0));
+                    if self.fetcher.http.sleep(Http::backoff(reload_failures, cap)).await.is_err() {
                         return Ok(End::User);
                     }
                 }
@@ -636,27 +544,16 @@ pub(crate) async fn record_hls(
         inits: Default::default(),
         cap: Duration::from_secs(10),
     };
-    let mut ctx = Ctx {
-        opts,
-        events,
-        fetcher,
-        kind: "hls_basic",
-        t0: Instant::now(),
-        main_done: AtomicBool::new(false),
-    };
+    let mut ctx =
+        Ctx { opts, events, fetcher, kind: "hls_basic", t0: Instant::now(), main_done: AtomicBool::new(false) };
     let (main_src, main_url, main_pl, audio) = match parse_resp(&first)? {
         Playlist::Master(m) => {
             if let Some(r) = drm_signal(&Playlist::Master(m.clone())) {
                 return Err(RecordError::Drm(r));
             }
-            let v = select_variant(&m, &opts.quality).ok_or_else(|| {
-                RecordError::Failure("the master playlist lists no playable variant".into())
-            })?;
-            let index = m
-                .variants
-                .iter()
-                .position(|x| std::ptr::eq(x, v))
-                .unwrap_or(0);
+            let v = select_variant(&m, &opts.quality)
+                .ok_or_else(|| RecordError::Failure("the master playlist lists no playable variant".into()))?;
+            let index = m.variants.iter().position(|x| std::ptr::eq(x, v)).unwrap_or(0);
             let (url, pl) = ctx.resolve(&Source::Media(v.uri.clone())).await?;
             let audio = match select_audio(&m, v, opts.audio_lang.as_deref()) {
                 Some(r) => {
@@ -665,22 +562,12 @@ pub(crate) async fn record_hls(
                         group: r.group_id.clone(),
                         name: r.name.clone(),
                     };
-                    let (aurl, apl) = ctx
-                        .resolve(&Source::Media(r.uri.clone().expect("rendition uri")))
-                        .await?;
+                    let (aurl, apl) = ctx.resolve(&Source::Media(r.uri.clone().expect("rendition uri"))).await?;
                     Some((src, aurl, apl))
                 }
                 None => None,
             };
-            (
-                Source::Variant {
-                    master: first.url.clone(),
-                    index,
-                },
-                url,
-                pl,
-                audio,
-            )
+            (Source::Variant { master: first.url.clone(), index }, url, pl, audio)
         }
         Playlist::Media(m) => {
             check_media(&m)?;
@@ -694,11 +581,7 @@ pub(crate) async fn record_hls(
     } else {
         "hls_basic"
     };
-    let new_track = |main: bool,
-                     source: Source,
-                     media_url: Url,
-                     playlist: MediaPlaylist,
-                     sections: Sections| Track {
+    let new_track = |main: bool, source: Source, media_url: Url, playlist: MediaPlaylist, sections: Sections| Track {
         main,
         source,
         media_url,
@@ -710,15 +593,8 @@ pub(crate) async fn record_hls(
         started: false,
         written: Vec::new(),
     };
-    let mut main = new_track(
-        true,
-        main_src,
-        main_url,
-        main_pl,
-        Sections::new(naming.clone(), audio.is_some()),
-    );
-    let mut audio =
-        audio.map(|(s, u, p)| new_track(false, s, u, p, Sections::audio(naming.clone())));
+    let mut main = new_track(true, main_src, main_url, main_pl, Sections::new(naming.clone(), audio.is_some()));
+    let mut audio = audio.map(|(s, u, p)| new_track(false, s, u, p, Sections::audio(naming.clone())));
     let ctx = ctx;
     let main_fut = async {
         let r = ctx.run(&mut main).await;
@@ -745,19 +621,12 @@ pub(crate) async fn record_hls(
             a.sections.discard();
         }
     }
-    let files = finalize(
-        &mut main.sections,
-        audio.as_mut().map(|a| &mut a.sections),
-        opts.format,
-    )
-    .map_err(RecordError::Failure);
+    let files = finalize(&mut main.sections, audio.as_mut().map(|a| &mut a.sections), opts.format)
+        .map_err(RecordError::Failure);
     if !main.started && main.stats.segments > 0 {
         if let Ok(f) = &files {
             if let Some(p) = f.first() {
-                events.emit(&RecordEvent::Start {
-                    path: p.display().to_string(),
-                    kind: ctx.kind.to_string(),
-                });
+                events.emit(&RecordEvent::Start { path: p.display().to_string(), kind: ctx.kind.to_string() });
             }
         }
     }

@@ -11,9 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{
-    HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, COOKIE, RANGE, RETRY_AFTER,
-};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, COOKIE, RANGE, RETRY_AFTER};
 use url::Url;
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -104,22 +102,18 @@ impl Http {
     ) -> Result<Http, String> {
         let mut map = HeaderMap::new();
         for (k, v) in headers {
-            let name = HeaderName::from_bytes(k.trim().as_bytes())
-                .map_err(|e| format!("invalid header name {k:?}: {e}"))?;
-            let value = HeaderValue::from_str(v.trim())
-                .map_err(|e| format!("invalid value for header {k}: {e}"))?;
+            let name =
+                HeaderName::from_bytes(k.trim().as_bytes()).map_err(|e| format!("invalid header name {k:?}: {e}"))?;
+            let value = HeaderValue::from_str(v.trim()).map_err(|e| format!("invalid value for header {k}: {e}"))?;
             map.append(name, value);
         }
         let cookies = match cookies_file {
             Some(p) => parse_cookies(
-                &std::fs::read_to_string(p)
-                    .map_err(|e| format!("cannot read cookies file {}: {e}", p.display()))?,
+                &std::fs::read_to_string(p).map_err(|e| format!("cannot read cookies file {}: {e}", p.display()))?,
             ),
             None => Vec::new(),
         };
-        let ua = user_agent
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("stitch/{}", env!("CARGO_PKG_VERSION")));
+        let ua = user_agent.map(str::to_string).unwrap_or_else(|| format!("stitch/{}", env!("CARGO_PKG_VERSION")));
         let client = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .read_timeout(READ_TIMEOUT)
@@ -127,13 +121,7 @@ impl Http {
             .default_headers(map)
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)))?;
-        Ok(Http {
-            client,
-            cookies,
-            retries,
-            stop,
-            failures: Default::default(),
-        })
+        Ok(Http { client, cookies, retries, stop, failures: Default::default() })
     }
 
     pub fn stopped(&self) -> bool {
@@ -162,12 +150,7 @@ impl Http {
     }
 
     /// A request builder with cookies (and an optional Range).
-    pub fn request(
-        &self,
-        method: reqwest::Method,
-        url: &Url,
-        range: Option<&str>,
-    ) -> reqwest::RequestBuilder {
+    pub fn request(&self, method: reqwest::Method, url: &Url, range: Option<&str>) -> reqwest::RequestBuilder {
         let mut req = self.client.request(method, url.clone());
         if let Some(r) = range {
             req = req.header(RANGE, r);
@@ -207,76 +190,57 @@ impl Http {
     }
 
     /// GET a whole body with retries. `cap`: the longest backoff.
-    pub async fn get(
-        &self,
-        url: &Url,
-        range: Option<&str>,
-        cap: Duration,
-    ) -> Result<Resp, FetchErr> {
+    pub async fn get(&self, url: &Url, range: Option<&str>, cap: Duration) -> Result<Resp, FetchErr> {
         let mut failures = 0u32;
         loop {
             if self.stopped() {
                 return Err(FetchErr::Stopped);
             }
             let mut retry_after = None;
-            let (reason, timeout) =
-                match self.request(reqwest::Method::GET, url, range).send().await {
-                    Ok(resp) => {
-                        let st = resp.status();
-                        if st.is_success() {
-                            let final_url = resp.url().clone();
-                            let ct = resp
-                                .headers()
-                                .get(CONTENT_TYPE)
-                                .and_then(|v| v.to_str().ok())
-                                .map(|s| s.to_ascii_lowercase());
-                            match resp.bytes().await {
-                                Ok(body) => {
-                                    return Ok(Resp {
-                                        url: final_url,
-                                        content_type: ct,
-                                        body: Vec::from(body),
-                                    })
-                                }
-                                Err(e) => (format!("{url}: {}", error_chain(&e)), e.is_timeout()),
-                            }
-                        } else if st.as_u16() == 403 {
-                            return Err(FetchErr::Forbidden(format!(
-                                "403 Forbidden: access denied or the link expired ({url})"
-                            )));
-                        } else if st.is_server_error() || st.as_u16() == 408 || st.as_u16() == 429 {
-                            retry_after = resp
-                                .headers()
-                                .get(RETRY_AFTER)
-                                .and_then(|v| v.to_str().ok())
-                                .and_then(|v| {
-                                    crate::download::parse_retry_after_str(v, SystemTime::now())
-                                })
-                                .map(|d| d.min(Duration::from_secs(120)));
-                            (format!("{st} ({url})"), false)
-                        } else {
-                            return Err(FetchErr::Fatal(format!("{st} ({url})")));
+            let (reason, timeout) = match self.request(reqwest::Method::GET, url, range).send().await {
+                Ok(resp) => {
+                    let st = resp.status();
+                    if st.is_success() {
+                        let final_url = resp.url().clone();
+                        let ct = resp
+                            .headers()
+                            .get(CONTENT_TYPE)
+                            .and_then(|v| v.to_str().ok())
+                            .map(|s| s.to_ascii_lowercase());
+                        match resp.bytes().await {
+                            Ok(body) => return Ok(Resp { url: final_url, content_type: ct, body: Vec::from(body) }),
+                            Err(e) => (format!("{url}: {}", error_chain(&e)), e.is_timeout()),
                         }
+                    } else if st.as_u16() == 403 {
+                        return Err(FetchErr::Forbidden(format!(
+                            "403 Forbidden: access denied or the link expired ({url})"
+                        )));
+                    } else if st.is_server_error() || st.as_u16() == 408 || st.as_u16() == 429 {
+                        retry_after = resp
+                            .headers()
+                            .get(RETRY_AFTER)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| crate::download::parse_retry_after_str(v, SystemTime::now()))
+                            .map(|d| d.min(Duration::from_secs(120)));
+                        (format!("{st} ({url})"), false)
+                    } else {
+                        return Err(FetchErr::Fatal(format!("{st} ({url})")));
                     }
-                    Err(e) => {
-                        if e.is_builder() {
-                            return Err(FetchErr::Fatal(format!("{url}: {}", error_chain(&e))));
-                        }
-                        (format!("{url}: {}", error_chain(&e)), e.is_timeout())
+                }
+                Err(e) => {
+                    if e.is_builder() {
+                        return Err(FetchErr::Fatal(format!("{url}: {}", error_chain(&e))));
                     }
-                };
+                    (format!("{url}: {}", error_chain(&e)), e.is_timeout())
+                }
+            };
             failures += 1;
             self.failures.fetch_add(1, Ordering::Relaxed);
             if self.exhausted(failures) {
                 let m = format!("giving up after {failures} attempts: {reason}");
-                return Err(if timeout {
-                    FetchErr::Timeout(m)
-                } else {
-                    FetchErr::Fatal(m)
-                });
+                return Err(if timeout { FetchErr::Timeout(m) } else { FetchErr::Fatal(m) });
             }
-            self.sleep(retry_after.unwrap_or_else(|| Self::backoff(failures, cap)))
-                .await?;
+            self.sleep(retry_after.unwrap_or_else(|| Self::backoff(failures, cap))).await?;
         }
     }
 }
@@ -287,7 +251,9 @@ mod tests {
 
     #[test]
     fn cookies_match() {
-        let c = parse_cookies("# Netscape\n.example.com\tTRUE\t/\tFALSE\t0\ta\t1\n#HttpOnly_cdn.test\tFALSE\t/hls\tTRUE\t0\tb\t2\n");
+        let c = parse_cookies(
+            "# Netscape\n.example.com\tTRUE\t/\tFALSE\t0\ta\t1\n#HttpOnly_cdn.test\tFALSE\t/hls\tTRUE\t0\tb\t2\n",
+        );
         let h = Http {
             client: reqwest::Client::new(),
             cookies: c,
@@ -295,19 +261,8 @@ mod tests {
             stop: Default::default(),
             failures: Default::default(),
         };
-        assert_eq!(
-            h.cookie_header(&Url::parse("http://www.example.com/x").unwrap())
-                .as_deref(),
-            Some("a=1")
-        );
-        assert_eq!(
-            h.cookie_header(&Url::parse("https://cdn.test/hls/a.ts").unwrap())
-                .as_deref(),
-            Some("b=2")
-        );
-        assert_eq!(
-            h.cookie_header(&Url::parse("http://cdn.test/hls/a.ts").unwrap()),
-            None
-        );
+        assert_eq!(h.cookie_header(&Url::parse("http://www.example.com/x").unwrap()).as_deref(), Some("a=1"));
+        assert_eq!(h.cookie_header(&Url::parse("https://cdn.test/hls/a.ts").unwrap()).as_deref(), Some("b=2"));
+        assert_eq!(h.cookie_header(&Url::parse("http://cdn.test/hls/a.ts").unwrap()), None);
     }
 }

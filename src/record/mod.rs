@@ -58,11 +58,7 @@ impl std::str::FromStr for RecorderKind {
             "hls_basic" | "hls" => RecorderKind::HlsBasic,
             "hls_live" | "live" => RecorderKind::HlsLive,
             "hls_m4s" | "m4s" | "fmp4" => RecorderKind::HlsM4s,
-            _ => {
-                return Err(format!(
-                    "unknown recorder type {s:?} (auto, mp4, hls_basic, hls_live, hls_m4s)"
-                ))
-            }
+            _ => return Err(format!("unknown recorder type {s:?} (auto, mp4, hls_basic, hls_live, hls_m4s)")),
         })
     }
 }
@@ -205,20 +201,10 @@ impl Default for StopReason {
 
 /// Record `opts.url` until its end, an error, or `stop`. Blocking. Emits exactly one
 /// `stop` event.
-pub fn record(
-    opts: &RecordOptions,
-    events: &EventSink,
-    stop: Arc<AtomicBool>,
-) -> Result<RecordSummary, RecordError> {
-    let res = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+pub fn record(opts: &RecordOptions, events: &EventSink, stop: Arc<AtomicBool>) -> Result<RecordSummary, RecordError> {
+    let res = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt.block_on(run(opts, events, stop)),
-        Err(e) => Err(RecordError::Failure(format!(
-            "cannot start the async runtime: {e}"
-        ))),
+        Err(e) => Err(RecordError::Failure(format!("cannot start the async runtime: {e}"))),
     };
     let ev = match &res {
         Ok(s) => RecordEvent::Stop {
@@ -240,10 +226,7 @@ pub fn record(
 
 /// [`record`] inside an existing tokio runtime (no `stop` event is emitted: the caller owns
 /// the outcome). Used by `stitch webinar` to fetch a chunk's HLS twin.
-pub async fn record_in_runtime(
-    opts: &RecordOptions,
-    stop: Arc<AtomicBool>,
-) -> Result<RecordSummary, RecordError> {
+pub async fn record_in_runtime(opts: &RecordOptions, stop: Arc<AtomicBool>) -> Result<RecordSummary, RecordError> {
     run(opts, &EventSink::none(), stop).await
 }
 
@@ -287,9 +270,7 @@ async fn probe(http: &Http, url: &url::Url) -> Result<Probe, RecordError> {
                                     break;
                                 }
                                 if body.len() > crate::hls::playlist::MAX_PLAYLIST_BYTES {
-                                    return Err(RecordError::Failure(format!(
-                                        "{url}: playlist too large"
-                                    )));
+                                    return Err(RecordError::Failure(format!("{url}: playlist too large")));
                                 }
                             }
                             Ok(None) => break,
@@ -301,17 +282,15 @@ async fn probe(http: &Http, url: &url::Url) -> Result<Probe, RecordError> {
                     }
                     match err {
                         None => {
-                            let r = Resp {
-                                url: final_url,
-                                content_type: ct,
-                                body,
-                            };
+                            let r = Resp { url: final_url, content_type: ct, body };
                             if hls::is_playlist(&r) {
                                 return Ok(Probe::Hls(r));
                             }
-                            let is_mp4 = r.content_type.as_deref().is_some_and(|c| {
-                                c.starts_with("video/mp4") || c.starts_with("audio/mp4")
-                            }) || (r.body.len() >= 8 && &r.body[4..8] == b"ftyp");
+                            let is_mp4 = r
+                                .content_type
+                                .as_deref()
+                                .is_some_and(|c| c.starts_with("video/mp4") || c.starts_with("audio/mp4"))
+                                || (r.body.len() >= 8 && &r.body[4..8] == b"ftyp");
                             if is_mp4 {
                                 return Ok(Probe::Mp4);
                             }
@@ -339,36 +318,20 @@ async fn probe(http: &Http, url: &url::Url) -> Result<Probe, RecordError> {
         };
         failures += 1;
         if http.exhausted(failures) {
-            return Err(RecordError::Failure(format!(
-                "giving up after {failures} attempts: {reason}"
-            )));
+            return Err(RecordError::Failure(format!("giving up after {failures} attempts: {reason}")));
         }
-        if http
-            .sleep(Http::backoff(failures, Duration::from_secs(10)))
-            .await
-            .is_err()
-        {
+        if http.sleep(Http::backoff(failures, Duration::from_secs(10))).await.is_err() {
             return Err(RecordError::Failure("stopped".into()));
         }
     }
 }
 
-async fn run(
-    opts: &RecordOptions,
-    events: &EventSink,
-    stop: Arc<AtomicBool>,
-) -> Result<RecordSummary, RecordError> {
+async fn run(opts: &RecordOptions, events: &EventSink, stop: Arc<AtomicBool>) -> Result<RecordSummary, RecordError> {
     let url = url::Url::parse(opts.url.trim())
         .map_err(|e| RecordError::Failure(format!("invalid URL {:?}: {e}", opts.url)))?;
     let http = Arc::new(
-        Http::new(
-            &opts.headers,
-            opts.user_agent.as_deref(),
-            opts.cookies_file.as_deref(),
-            opts.retries,
-            stop.clone(),
-        )
-        .map_err(RecordError::Failure)?,
+        Http::new(&opts.headers, opts.user_agent.as_deref(), opts.cookies_file.as_deref(), opts.retries, stop.clone())
+            .map_err(RecordError::Failure)?,
     );
     let naming = Naming {
         output: opts.output.clone(),
@@ -376,22 +339,15 @@ async fn run(
         format: opts.format,
     };
     let user_stop = |r: Result<RecordSummary, RecordError>| match r {
-        Err(_) if stop.load(Ordering::Relaxed) => Ok(RecordSummary {
-            reason: StopReason::User,
-            ..Default::default()
-        }),
+        Err(_) if stop.load(Ordering::Relaxed) => Ok(RecordSummary { reason: StopReason::User, ..Default::default() }),
         r => r,
     };
     let r = match opts.kind {
         RecorderKind::Mp4 => direct::record_mp4(opts, events, &http, &url, &naming).await,
-        RecorderKind::Auto if looks_mp4_url(&url) => {
-            direct::record_mp4(opts, events, &http, &url, &naming).await
-        }
+        RecorderKind::Auto if looks_mp4_url(&url) => direct::record_mp4(opts, events, &http, &url, &naming).await,
         RecorderKind::Auto => match probe(&http, &url).await {
             Ok(Probe::Mp4) => direct::record_mp4(opts, events, &http, &url, &naming).await,
-            Ok(Probe::Hls(first)) => {
-                hls::record_hls(opts, events, http.clone(), first, naming).await
-            }
+            Ok(Probe::Hls(first)) => hls::record_hls(opts, events, http.clone(), first, naming).await,
             Err(e) => Err(e),
         },
         _ => match http.get(&url, None, Duration::from_secs(10)).await {
@@ -425,11 +381,7 @@ pub struct RecorderManager {
 
 impl RecorderManager {
     pub fn new(events: EventSink) -> RecorderManager {
-        RecorderManager {
-            events,
-            cur: Mutex::new(None),
-            last: Mutex::new(None),
-        }
+        RecorderManager { events, cur: Mutex::new(None), last: Mutex::new(None) }
     }
 
     /// Start recording `opts`; a running recorder is stopped first (and waited for).
@@ -437,14 +389,8 @@ impl RecorderManager {
         self.stop();
         let stop = Arc::new(AtomicBool::new(false));
         let (s, ev, o) = (stop.clone(), self.events.clone(), opts.clone());
-        let handle = std::thread::Builder::new()
-            .name("recorder".into())
-            .spawn(move || record(&o, &ev, s))?;
-        *self.cur.lock().unwrap_or_else(|e| e.into_inner()) = Some(Running {
-            url: opts.url,
-            stop,
-            handle,
-        });
+        let handle = std::thread::Builder::new().name("recorder".into()).spawn(move || record(&o, &ev, s))?;
+        *self.cur.lock().unwrap_or_else(|e| e.into_inner()) = Some(Running { url: opts.url, stop, handle });
         Ok(())
     }
 
@@ -453,9 +399,7 @@ impl RecorderManager {
         let cur = self.cur.lock().unwrap_or_else(|e| e.into_inner()).take();
         let r = cur.map(|r| {
             r.stop.store(true, Ordering::Relaxed);
-            r.handle.join().unwrap_or_else(|_| {
-                Err(RecordError::Failure("the recorder thread panicked".into()))
-            })
+            r.handle.join().unwrap_or_else(|_| Err(RecordError::Failure("the recorder thread panicked".into())))
         });
         if let Some(r) = &r {
             *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(r.clone());
@@ -470,9 +414,8 @@ impl RecorderManager {
                 return RecorderStatus::Running { url: r.url.clone() };
             }
             let r = cur.take().expect("running");
-            let res = r.handle.join().unwrap_or_else(|_| {
-                Err(RecordError::Failure("the recorder thread panicked".into()))
-            });
+            let res =
+                r.handle.join().unwrap_or_else(|_| Err(RecordError::Failure("the recorder thread panicked".into())));
             *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(res);
         }
         match self.last.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {

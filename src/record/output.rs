@@ -87,14 +87,8 @@ impl Naming {
         match &self.output {
             Some(p) if n == 0 => p.clone(),
             Some(p) => {
-                let stem = p
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "stream".into());
-                let e = p
-                    .extension()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| ext.into());
+                let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "stream".into());
+                let e = p.extension().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| ext.into());
                 p.with_file_name(format!("{stem}_{n}.{e}"))
             }
             None => self.dir.join(format!("stream_{n}.{ext}")),
@@ -108,10 +102,7 @@ struct SharedBuf(Arc<Mutex<Vec<u8>>>);
 
 impl Write for SharedBuf {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(b);
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(b);
         Ok(b.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -126,15 +117,8 @@ impl SharedBuf {
 }
 
 enum Cur {
-    Ts {
-        joiner: Box<TsJoiner<SharedBuf>>,
-        buf: SharedBuf,
-        file: BufWriter<File>,
-    },
-    Concat {
-        file: BufWriter<File>,
-        map_id: Option<String>,
-    },
+    Ts { joiner: Box<TsJoiner<SharedBuf>>, buf: SharedBuf, file: BufWriter<File> },
+    Concat { file: BufWriter<File>, map_id: Option<String> },
 }
 
 /// One finished or open section.
@@ -165,35 +149,18 @@ fn io<E: std::fmt::Display>(p: &Path) -> impl FnOnce(E) -> String + '_ {
 }
 
 fn temp_path(final_path: &Path, tag: &str, kind: RawKind) -> PathBuf {
-    let name = final_path
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "stream".into());
+    let name = final_path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "stream".into());
     final_path.with_file_name(format!(".{name}.{tag}.{}", kind.ext()))
 }
 
 impl Sections {
     pub fn new(naming: Naming, force_temp: bool) -> Sections {
-        Sections {
-            naming,
-            force_temp,
-            audio_of: None,
-            sections: Vec::new(),
-            cur: None,
-            bytes_written: 0,
-        }
+        Sections { naming, force_temp, audio_of: None, sections: Vec::new(), cur: None, bytes_written: 0 }
     }
 
     pub fn audio(naming: Naming) -> Sections {
         let p = naming.path(0);
-        Sections {
-            naming,
-            force_temp: true,
-            audio_of: Some(p),
-            sections: Vec::new(),
-            cur: None,
-            bytes_written: 0,
-        }
+        Sections { naming, force_temp: true, audio_of: Some(p), sections: Vec::new(), cur: None, bytes_written: 0 }
     }
 
     /// The file being written (playable for TS).
@@ -207,10 +174,7 @@ impl Sections {
             Some(p) => (p.clone(), temp_path(p, "audio", kind)),
             None => {
                 let f = self.naming.path(n);
-                let raw = if kind == RawKind::Ts
-                    && self.naming.format == OutputKind::Ts
-                    && !self.force_temp
-                {
+                let raw = if kind == RawKind::Ts && self.naming.format == OutputKind::Ts && !self.force_temp {
                     f.clone()
                 } else {
                     temp_path(&f, "rec", kind)
@@ -224,27 +188,14 @@ impl Sections {
             }
         }
         let f = File::create(&raw).map_err(io(&raw))?;
-        self.sections.push(Section {
-            raw,
-            raw_kind: kind,
-            final_path,
-            start_secs,
-        });
+        self.sections.push(Section { raw, raw_kind: kind, final_path, start_secs });
         Ok(BufWriter::with_capacity(1 << 20, f))
     }
 
     fn close_cur(&mut self) -> Result<(), String> {
-        let path = self
-            .sections
-            .last()
-            .map(|s| s.raw.clone())
-            .unwrap_or_default();
+        let path = self.sections.last().map(|s| s.raw.clone()).unwrap_or_default();
         match self.cur.take() {
-            Some(Cur::Ts {
-                joiner,
-                buf,
-                mut file,
-            }) => {
+            Some(Cur::Ts { joiner, buf, mut file }) => {
                 joiner.finish().map_err(io(&path))?;
                 file.write_all(&buf.take()).map_err(io(&path))?;
                 file.flush().map_err(io(&path))?;
@@ -267,14 +218,9 @@ impl Sections {
     ) -> Result<bool, String> {
         let kind = match &self.cur {
             Some(Cur::Ts { .. }) => RawKind::Ts,
-            Some(Cur::Concat { .. }) => self
-                .sections
-                .last()
-                .map(|s| s.raw_kind)
-                .unwrap_or(RawKind::Adts),
-            None => RawKind::sniff(data, init.is_some()).ok_or_else(|| {
-                "unsupported segment format (not MPEG-TS, fMP4 or ADTS)".to_string()
-            })?,
+            Some(Cur::Concat { .. }) => self.sections.last().map(|s| s.raw_kind).unwrap_or(RawKind::Adts),
+            None => RawKind::sniff(data, init.is_some())
+                .ok_or_else(|| "unsupported segment format (not MPEG-TS, fMP4 or ADTS)".to_string())?,
         };
         let mut new_section = false;
         match kind {
@@ -282,18 +228,10 @@ impl Sections {
                 if self.cur.is_none() {
                     let file = self.open_section(RawKind::Ts, at_secs)?;
                     let buf = SharedBuf::default();
-                    self.cur = Some(Cur::Ts {
-                        joiner: Box::new(TsJoiner::new(buf.clone())),
-                        buf,
-                        file,
-                    });
+                    self.cur = Some(Cur::Ts { joiner: Box::new(TsJoiner::new(buf.clone())), buf, file });
                 }
-                let Some(Cur::Ts { joiner, buf, file }) = &mut self.cur else {
-                    unreachable!()
-                };
-                let info = joiner
-                    .push_segment(data, discontinuity)
-                    .map_err(|e| e.to_string())?;
+                let Some(Cur::Ts { joiner, buf, file }) = &mut self.cur else { unreachable!() };
+                let info = joiner.push_segment(data, discontinuity).map_err(|e| e.to_string())?;
                 let out = buf.take();
                 if info.codec_change && joiner.segments() > 1 && self.audio_of.is_none() {
                     // Start a new section with this segment.
@@ -301,17 +239,11 @@ impl Sections {
                     let file = self.open_section(RawKind::Ts, at_secs)?;
                     let buf = SharedBuf::default();
                     let mut joiner = Box::new(TsJoiner::new(buf.clone()));
-                    joiner
-                        .push_segment(data, false)
-                        .map_err(|e| e.to_string())?;
+                    joiner.push_segment(data, false).map_err(|e| e.to_string())?;
                     let out = buf.take();
                     self.bytes_written += out.len() as u64;
                     let mut file = file;
-                    let p = self
-                        .sections
-                        .last()
-                        .map(|s| s.raw.clone())
-                        .unwrap_or_default();
+                    let p = self.sections.last().map(|s| s.raw.clone()).unwrap_or_default();
                     file.write_all(&out).map_err(io(&p))?;
                     self.cur = Some(Cur::Ts { joiner, buf, file });
                     new_section = true;
@@ -338,9 +270,7 @@ impl Sections {
                     }
                     self.cur = Some(Cur::Concat { file, map_id });
                 }
-                let Some(Cur::Concat { file, .. }) = &mut self.cur else {
-                    unreachable!()
-                };
+                let Some(Cur::Concat { file, .. }) = &mut self.cur else { unreachable!() };
                 file.write_all(data).map_err(|e| e.to_string())?;
                 self.bytes_written += data.len() as u64;
             }
@@ -420,10 +350,7 @@ pub fn remux(
             } else {
                 true
             };
-            let supported = matches!(
-                s.codec,
-                media::packet::Codec::H264 | media::packet::Codec::Aac
-            );
+            let supported = matches!(s.codec, media::packet::Codec::H264 | media::packet::Codec::Aac);
             let taken = streams.iter().any(|o| o.kind == s.kind);
             if keep && supported && !taken {
                 let mut info = s.clone();
@@ -437,34 +364,29 @@ pub fn remux(
         map.push(m);
     }
     if streams.is_empty() {
-        return Err(format!(
-            "{}: no H.264/AAC stream to write",
-            main.0.display()
-        ));
+        return Err(format!("{}: no H.264/AAC stream to write", main.0.display()));
     }
     if let Some(d) = out.parent() {
         if !d.as_os_str().is_empty() {
             let _ = std::fs::create_dir_all(d);
         }
     }
-    let mut mux =
-        Muxer::create(format, out, &streams).map_err(|e| format!("{}: {e}", out.display()))?;
-    let next =
-        |d: &mut Box<dyn Demuxer>, m: &Vec<Option<usize>>| -> Result<Option<Packet>, String> {
-            loop {
-                match d.next_packet() {
-                    Ok(Some(mut p)) => {
-                        if let Some(Some(o)) = m.get(p.stream) {
-                            p.stream = *o;
-                            return Ok(Some(p));
-                        }
+    let mut mux = Muxer::create(format, out, &streams).map_err(|e| format!("{}: {e}", out.display()))?;
+    let next = |d: &mut Box<dyn Demuxer>, m: &Vec<Option<usize>>| -> Result<Option<Packet>, String> {
+        loop {
+            match d.next_packet() {
+                Ok(Some(mut p)) => {
+                    if let Some(Some(o)) = m.get(p.stream) {
+                        p.stream = *o;
+                        return Ok(Some(p));
                     }
-                    Ok(None) => return Ok(None),
-                    // A damaged tail (a live recording cut short): keep what we have.
-                    Err(_) => return Ok(None),
                 }
+                Ok(None) => return Ok(None),
+                // A damaged tail (a live recording cut short): keep what we have.
+                Err(_) => return Ok(None),
             }
-        };
+        }
+    };
     // Read ahead a little to find where the earliest stream starts: one offset for all
     // streams (A/V sync kept) so the output starts at 0.
     let mut queues: Vec<std::collections::VecDeque<Packet>> = Vec::new();
@@ -474,9 +396,7 @@ pub fn remux(
     let mut first_audio: Option<Packet> = None;
     if let (Some(_), Some(d)) = (window, inputs.get_mut(1)) {
         first_audio = next(d, &map[1])?;
-        audio_origin = first_audio
-            .as_ref()
-            .map(|p| p.dts as f64 / streams[p.stream].timebase as f64);
+        audio_origin = first_audio.as_ref().map(|p| p.dts as f64 / streams[p.stream].timebase as f64);
     }
     // Drops the rendition's packets outside the window.
     let in_window = |i: usize, p: &Packet| -> bool {
@@ -499,8 +419,7 @@ pub fn remux(
                 Some(p) if in_window(i, &p) => q.push_back(p),
                 Some(p) => {
                     // Past the window's end: this input is done for this section.
-                    let t = p.dts as f64 / streams[p.stream].timebase as f64
-                        - audio_origin.unwrap_or(0.0);
+                    let t = p.dts as f64 / streams[p.stream].timebase as f64 - audio_origin.unwrap_or(0.0);
                     if window.is_some_and(|w| t >= w.to_secs - 1e-3) {
                         ended[i] = true;
                     }
@@ -535,9 +454,8 @@ pub fn remux(
         })
         .collect();
     // Output stream -> input it comes from.
-    let stream_input: Vec<usize> = (0..streams.len())
-        .map(|o| map.iter().position(|m| m.contains(&Some(o))).unwrap_or(0))
-        .collect();
+    let stream_input: Vec<usize> =
+        (0..streams.len()).map(|o| map.iter().position(|m| m.contains(&Some(o))).unwrap_or(0)).collect();
     let shift: Vec<i64> = streams
         .iter()
         .enumerate()
@@ -574,18 +492,13 @@ pub fn remux(
             continue; // non-increasing DTS: drop rather than fail the whole file
         }
         last_dts[p.stream] = Some(p.dts);
-        mux.write(&p)
-            .map_err(|e| format!("{}: {e}", out.display()))?;
+        mux.write(&p).map_err(|e| format!("{}: {e}", out.display()))?;
     }
     mux.finish().map_err(|e| format!("{}: {e}", out.display()))
 }
 
 /// Turn raw sections into the final files; delete temporaries. Returns the final paths.
-pub fn finalize(
-    main: &mut Sections,
-    audio: Option<&mut Sections>,
-    format: OutputKind,
-) -> Result<Vec<PathBuf>, String> {
+pub fn finalize(main: &mut Sections, audio: Option<&mut Sections>, format: OutputKind) -> Result<Vec<PathBuf>, String> {
     main.close()?;
     let audio_raw = match audio {
         Some(a) => {
@@ -601,11 +514,7 @@ pub fn finalize(
         if s.raw != s.final_path {
             // Every section gets the rendition's audio of its own time span.
             let w = AudioWindow {
-                from_secs: if i == 0 {
-                    f64::NEG_INFINITY
-                } else {
-                    s.start_secs
-                },
+                from_secs: if i == 0 { f64::NEG_INFINITY } else { s.start_secs },
                 to_secs: starts.get(i + 1).copied().unwrap_or(f64::INFINITY),
                 align_to_start: i > 0,
             };

@@ -15,9 +15,7 @@ pub fn testdata(name: &str) -> PathBuf {
 
 /// A fresh scratch folder under the target dir.
 pub fn scratch(name: &str) -> PathBuf {
-    let base = std::env::var_os("CARGO_TARGET_TMPDIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir);
+    let base = std::env::var_os("CARGO_TARGET_TMPDIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
     let d = base.join(format!("stitch-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
@@ -25,23 +23,12 @@ pub fn scratch(name: &str) -> PathBuf {
 }
 
 pub fn stitch(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stitch"))
-        .args(args)
-        .output()
-        .expect("run stitch")
+    Command::new(env!("CARGO_BIN_EXE_stitch")).args(args).output().expect("run stitch")
 }
 
 pub fn have_ffmpeg() -> bool {
-    let ok = Command::new("ffprobe")
-        .arg("-version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-        && Command::new("ffmpeg")
-            .arg("-version")
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false);
+    let ok = Command::new("ffprobe").arg("-version").output().map(|o| o.status.success()).unwrap_or(false)
+        && Command::new("ffmpeg").arg("-version").output().map(|o| o.status.success()).unwrap_or(false);
     if !ok {
         // CI installs ffmpeg (.ci/setup.sh); a developer without it gets a loud note.
         eprintln!("NOTE: ffmpeg/ffprobe not found: oracle checks skipped (run .ci/setup.sh)");
@@ -55,23 +42,11 @@ pub fn have_ffmpeg() -> bool {
 /// ffprobe's JSON for streams and format.
 pub fn ffprobe(path: &Path) -> serde_json::Value {
     let o = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_streams",
-            "-show_format",
-            "-of",
-            "json",
-        ])
+        .args(["-v", "error", "-show_streams", "-show_format", "-of", "json"])
         .arg(path)
         .output()
         .expect("ffprobe");
-    assert!(
-        o.status.success(),
-        "ffprobe rejected {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert!(o.status.success(), "ffprobe rejected {}: {}", path.display(), String::from_utf8_lossy(&o.stderr));
     serde_json::from_slice(&o.stdout).expect("ffprobe json")
 }
 
@@ -113,10 +88,7 @@ pub fn ffmpeg_lumas(path: &Path) -> Vec<f64> {
         .expect("ffmpeg");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let frame = SMALL_W * SMALL_H * 3 / 2;
-    o.stdout
-        .chunks_exact(frame)
-        .map(|f| centre_luma(&f[..SMALL_W * SMALL_H], SMALL_W, SMALL_H))
-        .collect()
+    o.stdout.chunks_exact(frame).map(|f| centre_luma(&f[..SMALL_W * SMALL_H], SMALL_W, SMALL_H)).collect()
 }
 
 pub fn centre_luma(y: &[u8], w: usize, h: usize) -> f64 {
@@ -140,10 +112,7 @@ pub fn ffmpeg_pcm(path: &Path) -> Vec<f32> {
         .output()
         .expect("ffmpeg");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    o.stdout
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
+    o.stdout.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
 }
 
 /// Amplitude of frequency `hz` in `x` (Goertzel, Hann window), relative to a full-scale sine = 1.

@@ -140,28 +140,17 @@ impl FakeServer {
     /// Serves `files` (path beginning with `/`, contents) on 127.0.0.1 at a random port.
     pub async fn start(files: Vec<(String, Vec<u8>)>) -> FakeServer {
         let shared = Arc::new(Shared {
-            files: Mutex::new(
-                files
-                    .into_iter()
-                    .map(|(p, b)| (p, Bytes::from(b)))
-                    .collect(),
-            ),
+            files: Mutex::new(files.into_iter().map(|(p, b)| (p, Bytes::from(b))).collect()),
             faults: Mutex::new(Faults::default()),
             counters: Mutex::new(HashMap::new()),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
         });
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().unwrap();
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let task = tokio::spawn(async move {
-            let _ = axum::serve(
-                KillListener(listener),
-                app.into_make_service_with_connect_info::<ConnHandle>(),
-            )
-            .await;
+            let _ = axum::serve(KillListener(listener), app.into_make_service_with_connect_info::<ConnHandle>()).await;
         });
         FakeServer { addr, shared, task }
     }
@@ -171,11 +160,7 @@ impl FakeServer {
     }
 
     pub fn add_file(&self, path: &str, bytes: Vec<u8>) {
-        self.shared
-            .files
-            .lock()
-            .unwrap()
-            .insert(path.to_string(), Bytes::from(bytes));
+        self.shared.files.lock().unwrap().insert(path.to_string(), Bytes::from(bytes));
     }
 
     pub fn set_faults(&self, f: Faults) {
@@ -183,13 +168,7 @@ impl FakeServer {
     }
 
     pub fn counters(&self, path: &str) -> Counters {
-        self.shared
-            .counters
-            .lock()
-            .unwrap()
-            .get(path)
-            .cloned()
-            .unwrap_or_default()
+        self.shared.counters.lock().unwrap().get(path).cloned().unwrap_or_default()
     }
 
     pub fn all_counters(&self) -> HashMap<String, Counters> {
@@ -262,13 +241,7 @@ impl Listener for KillListener {
             if let Ok((s, _)) = self.0.accept().await {
                 let _ = s.set_nodelay(true);
                 let h = ConnHandle::default();
-                return (
-                    KillIo {
-                        inner: s,
-                        handle: h.clone(),
-                    },
-                    h,
-                );
+                return (KillIo { inner: s, handle: h.clone() }, h);
             }
         }
     }
@@ -303,11 +276,7 @@ fn killed_err() -> io::Error {
 }
 
 impl AsyncRead for KillIo {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         if self.handle.killed() {
             return Poll::Ready(Err(killed_err()));
         }
@@ -316,11 +285,7 @@ impl AsyncRead for KillIo {
 }
 
 impl AsyncWrite for KillIo {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         if self.handle.killed() {
             return Poll::Ready(Err(killed_err()));
         }
@@ -360,28 +325,17 @@ impl Drop for InFlight {
 }
 
 fn count(s: &Shared, path: &str, f: impl FnOnce(&mut Counters)) {
-    f(s.counters
-        .lock()
-        .unwrap()
-        .entry(path.to_string())
-        .or_default())
+    f(s.counters.lock().unwrap().entry(path.to_string()).or_default())
 }
 
 fn plain(status: StatusCode, msg: &str) -> Response {
-    Response::builder()
-        .status(status)
-        .body(Body::from(msg.to_string()))
-        .unwrap()
+    Response::builder().status(status).body(Body::from(msg.to_string())).unwrap()
 }
 
 fn parse_range(h: &HeaderMap) -> Option<(u64, Option<u64>)> {
     let v = h.get(header::RANGE)?.to_str().ok()?;
     let (a, b) = v.strip_prefix("bytes=")?.split_once('-')?;
-    let b = if b.is_empty() {
-        None
-    } else {
-        Some(b.parse().ok()?)
-    };
+    let b = if b.is_empty() { None } else { Some(b.parse().ok()?) };
     Some((a.parse().ok()?, b))
 }
 
@@ -433,8 +387,7 @@ async fn handle(
         count(&s, &path, |c| c.injected_errors += 1);
         let mut r = plain(StatusCode::SERVICE_UNAVAILABLE, "busy");
         if let Some(ra) = &faults.retry_after {
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, ra.parse().unwrap());
+            r.headers_mut().insert(header::RETRY_AFTER, ra.parse().unwrap());
         }
         return r;
     }
@@ -450,11 +403,7 @@ async fn handle(
             .body(Body::empty())
             .unwrap();
     }
-    let range = if faults.ignore_range {
-        None
-    } else {
-        parse_range(&headers)
-    };
+    let range = if faults.ignore_range { None } else { parse_range(&headers) };
     let (status, first, last) = match range {
         None => (StatusCode::OK, 0, len.saturating_sub(1)),
         Some((a, _)) if a >= len => {
@@ -465,11 +414,7 @@ async fn handle(
                 .body(Body::empty())
                 .unwrap();
         }
-        Some((a, b)) => (
-            StatusCode::PARTIAL_CONTENT,
-            a,
-            b.unwrap_or(len - 1).min(len - 1),
-        ),
+        Some((a, b)) => (StatusCode::PARTIAL_CONTENT, a, b.unwrap_or(len - 1).min(len - 1)),
     };
     let body_len = if len == 0 { 0 } else { last + 1 - first };
     let mut truncate = false;
@@ -486,11 +431,7 @@ async fn handle(
             c.truncated += 1;
         }
     });
-    let cut_at = if truncate || reset {
-        Some(body_len / 2)
-    } else {
-        None
-    };
+    let cut_at = if truncate || reset { Some(body_len / 2) } else { None };
     if reset {
         count(&s, &path, |c| c.resets += 1);
     }
@@ -549,10 +490,7 @@ impl BodyState {
                 if let Some(k) = &self.kill {
                     k.kill();
                 }
-                return Some(Err(io::Error::new(
-                    io::ErrorKind::ConnectionAborted,
-                    "cut by the fake server",
-                )));
+                return Some(Err(io::Error::new(io::ErrorKind::ConnectionAborted, "cut by the fake server")));
             }
         }
         if self.pos >= self.end {
@@ -568,9 +506,7 @@ impl BodyState {
         }
         let bytes = self.data.slice(self.pos as usize..stop as usize);
         self.pos = stop;
-        count(&self.shared, &self.path, |c| {
-            c.bytes_served += bytes.len() as u64
-        });
+        count(&self.shared, &self.path, |c| c.bytes_served += bytes.len() as u64);
         if self.pos >= self.end && self.cut_at.is_none_or(|c| c >= self.end) {
             // Leave the in-flight count before the last bytes go out, so a client that
             // starts its next request on receiving them is not counted twice.

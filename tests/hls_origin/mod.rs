@@ -20,20 +20,10 @@ pub struct Reply {
 
 impl Reply {
     pub fn ok(ctype: &str, body: Vec<u8>) -> Reply {
-        Reply {
-            status: 200,
-            ctype: ctype.into(),
-            body,
-            cut_at: None,
-        }
+        Reply { status: 200, ctype: ctype.into(), body, cut_at: None }
     }
     pub fn status(s: u16) -> Reply {
-        Reply {
-            status: s,
-            ctype: "text/plain".into(),
-            body: format!("status {s}").into_bytes(),
-            cut_at: None,
-        }
+        Reply { status: s, ctype: "text/plain".into(), body: format!("status {s}").into_bytes(), cut_at: None }
     }
     pub fn m3u8(text: &str) -> Reply {
         Reply::ok("application/vnd.apple.mpegurl", text.as_bytes().to_vec())
@@ -54,11 +44,7 @@ impl Origin {
         let (tx, rx) = std::sync::mpsc::channel();
         let l2 = log.clone();
         std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 tx.send(listener.local_addr().unwrap()).unwrap();
@@ -66,15 +52,9 @@ impl Origin {
                     let h = handler.clone();
                     let log = l2.clone();
                     async move {
-                        let pq = uri
-                            .path_and_query()
-                            .map(|p| p.as_str().to_string())
-                            .unwrap_or_default();
+                        let pq = uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
                         log.lock().unwrap().push(pq.clone());
-                        let range = headers
-                            .get("range")
-                            .and_then(|v| v.to_str().ok())
-                            .map(str::to_string);
+                        let range = headers.get("range").and_then(|v| v.to_str().ok()).map(str::to_string);
                         let r = h(&pq, range.as_deref());
                         let mut b = Response::builder()
                             .status(StatusCode::from_u16(r.status).unwrap())
@@ -97,10 +77,7 @@ impl Origin {
             });
         });
         let addr = rx.recv().unwrap();
-        Origin {
-            base: format!("http://{addr}"),
-            log,
-        }
+        Origin { base: format!("http://{addr}"), log }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -117,20 +94,11 @@ pub fn serve_range(body: &[u8], range: Option<&str>, ctype: &str) -> Reply {
     if let Some(r) = range.and_then(|r| r.strip_prefix("bytes=")) {
         let (a, b) = r.split_once('-').unwrap();
         let a: usize = a.parse().unwrap();
-        let b: usize = if b.is_empty() {
-            body.len() - 1
-        } else {
-            b.parse::<usize>().unwrap().min(body.len() - 1)
-        };
+        let b: usize = if b.is_empty() { body.len() - 1 } else { b.parse::<usize>().unwrap().min(body.len() - 1) };
         if a >= body.len() {
             return Reply::status(416);
         }
-        return Reply {
-            status: 206,
-            ctype: ctype.into(),
-            body: body[a..=b].to_vec(),
-            cut_at: None,
-        };
+        return Reply { status: 206, ctype: ctype.into(), body: body[a..=b].to_vec(), cut_at: None };
     }
     Reply::ok(ctype, body.to_vec())
 }
@@ -213,15 +181,9 @@ fn encode(
     let src_v = format!("testsrc2=size={size}:rate=25");
     let src_a = format!("sine=frequency={freq}:sample_rate=48000");
     let pl = d.join("index.m3u8");
-    let mut args: Vec<&str> = vec![
-        "-f", "lavfi", "-i", &src_v, "-f", "lavfi", "-i", &src_a, "-t", &t,
-    ];
+    let mut args: Vec<&str> = vec!["-f", "lavfi", "-i", &src_v, "-f", "lavfi", "-i", &src_a, "-t", &t];
     args.extend_from_slice(extra);
-    let seg_name = d.join(if seg_type == "fmp4" {
-        "s%d.m4s"
-    } else {
-        "s%d.ts"
-    });
+    let seg_name = d.join(if seg_type == "fmp4" { "s%d.m4s" } else { "s%d.ts" });
     let seg_name = seg_name.to_str().unwrap().to_string();
     args.extend_from_slice(&[
         "-c:v",
@@ -260,30 +222,19 @@ fn encode(
     let mut dur = 0.0;
     for line in text.lines() {
         if let Some(v) = line.strip_prefix("#EXTINF:") {
-            dur = v
-                .trim_end_matches(',')
-                .split(',')
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap();
+            dur = v.trim_end_matches(',').split(',').next().unwrap().parse().unwrap();
         } else if !line.starts_with('#') && !line.trim().is_empty() {
             segments.push((dur, std::fs::read(d.join(line.trim())).unwrap()));
         }
     }
-    let init = if seg_type == "fmp4" {
-        Some(std::fs::read(d.join("init.mp4")).unwrap())
-    } else {
-        None
-    };
+    let init = if seg_type == "fmp4" { Some(std::fs::read(d.join("init.mp4")).unwrap()) } else { None };
     Clip { segments, init }
 }
 
 pub fn fixtures() -> &'static Fixtures {
     static F: OnceLock<Fixtures> = OnceLock::new();
     F.get_or_init(|| {
-        let dir =
-            std::env::temp_dir().join(format!("stitch-record-fixtures-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("stitch-record-fixtures-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let a = encode(&dir, "a", "160x120", 8, 440, "mpegts", 2, &[]);
@@ -316,28 +267,12 @@ pub fn fixtures() -> &'static Fixtures {
             mp4p.to_str().unwrap(),
         ]);
         let mp4 = std::fs::read(&mp4p).unwrap();
-        Fixtures {
-            dir,
-            a,
-            big,
-            c,
-            fmp4,
-            video_only,
-            audio_only,
-            live,
-            mp4,
-        }
+        Fixtures { dir, a, big, c, fmp4, video_only, audio_only, live, mp4 }
     })
 }
 
 /// A media playlist: `entries` are (extra tag lines, duration, uri).
-pub fn media_playlist(
-    td: u32,
-    seq: u64,
-    entries: &[(String, f64, String)],
-    endlist: bool,
-    head: &str,
-) -> String {
+pub fn media_playlist(td: u32, seq: u64, entries: &[(String, f64, String)], endlist: bool, head: &str) -> String {
     let mut s = format!("#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:{td}\n#EXT-X-MEDIA-SEQUENCE:{seq}\n{head}");
     for (tags, d, u) in entries {
         s.push_str(tags);
@@ -352,36 +287,17 @@ pub fn media_playlist(
 /// ffprobe: (codec_type list, format duration).
 pub fn ffprobe(path: &Path) -> (Vec<String>, f64) {
     let out = std::process::Command::new("/usr/bin/ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "stream=codec_type:format=duration",
-            "-of",
-            "json",
-        ])
+        .args(["-v", "error", "-show_entries", "stream=codec_type:format=duration", "-of", "json"])
         .arg(path)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "ffprobe rejects {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "ffprobe rejects {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let types = v["streams"]
         .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s["codec_type"].as_str().map(str::to_string))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|s| s["codec_type"].as_str().map(str::to_string)).collect())
         .unwrap_or_default();
-    let dur = v["format"]["duration"]
-        .as_str()
-        .and_then(|d| d.parse().ok())
-        .unwrap_or(0.0);
+    let dur = v["format"]["duration"].as_str().and_then(|d| d.parse().ok()).unwrap_or(0.0);
     (types, dur)
 }
 

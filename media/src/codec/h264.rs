@@ -199,14 +199,7 @@ impl AvcConfig {
         let npps = rec[i] as usize;
         i += 1;
         let pps = read_sets(npps, &mut i)?;
-        Ok(AvcConfig {
-            profile_idc: rec[1],
-            profile_compat: rec[2],
-            level_idc: rec[3],
-            nal_length_size,
-            sps,
-            pps,
-        })
+        Ok(AvcConfig { profile_idc: rec[1], profile_compat: rec[2], level_idc: rec[3], nal_length_size, sps, pps })
     }
 
     /// Build a record from parameter sets (4-byte NAL lengths).
@@ -476,8 +469,8 @@ mod tests {
 
     // x264 SPS for 320x240 High profile, 25 fps (from an ffmpeg-encoded file).
     const SPS_320X240: &[u8] = &[
-        0x67, 0x64, 0x00, 0x0d, 0xac, 0xd9, 0x41, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00,
-        0x10, 0x00, 0x00, 0x03, 0x03, 0x20, 0xf1, 0x42, 0x99, 0x60,
+        0x67, 0x64, 0x00, 0x0d, 0xac, 0xd9, 0x41, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00,
+        0x03, 0x03, 0x20, 0xf1, 0x42, 0x99, 0x60,
     ];
 
     #[test]
@@ -503,7 +496,10 @@ mod tests {
         assert_eq!(nals, vec![&[0x67, 1, 2][..], &[0x68, 3][..], &[0x65, 4, 5][..]]);
         assert!(annexb_has_idr(&data));
         let avcc = annexb_to_avcc(&data);
-        assert_eq!(avcc_to_annexb(&avcc, 4).unwrap(), [0, 0, 0, 1, 0x67, 1, 2, 0, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 4, 5]);
+        assert_eq!(
+            avcc_to_annexb(&avcc, 4).unwrap(),
+            [0, 0, 0, 1, 0x67, 1, 2, 0, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 4, 5]
+        );
         assert!(avcc_nals(&[0, 0, 0, 9, 1], 4).is_err());
         assert!(avcc_nals(&[0, 0], 4).is_err());
     }

@@ -54,7 +54,13 @@ impl AacDecoder {
             if handle.is_null() {
                 return Err(Error::Decode("cannot open the AAC decoder".into()));
             }
-            let dec = AacDecoder { handle, timebase: info.timebase.max(1), pcm: vec![0; 8 * 2048], errors: 0, next_pts: None };
+            let dec = AacDecoder {
+                handle,
+                timebase: info.timebase.max(1),
+                pcm: vec![0; 8 * 2048],
+                errors: 0,
+                next_pts: None,
+            };
             let configure = |asc: &[u8]| {
                 let mut p = asc.as_ptr() as *mut u8;
                 let len = asc.len() as u32;
@@ -63,13 +69,17 @@ impl AacDecoder {
             if !configure(&asc) {
                 // ADTS headers often carry a wrong profile (Main/SSR/LTP for plain LC
                 // streams; FFmpeg ignores it). FDK decodes LC only: retry as LC.
-                let relabelled = AudioConfig::parse(&asc).ok().filter(|c| matches!(c.object_type, 1 | 3 | 4)).map(|c| {
-                    let mut lc = c;
-                    lc.object_type = 2;
-                    lc.to_bytes()
-                });
+                let relabelled =
+                    AudioConfig::parse(&asc).ok().filter(|c| matches!(c.object_type, 1 | 3 | 4)).map(|c| {
+                        let mut lc = c;
+                        lc.object_type = 2;
+                        lc.to_bytes()
+                    });
                 if !relabelled.is_some_and(|lc| configure(&lc)) {
-                    return Err(Error::Decode(format!("AAC configuration rejected (AudioSpecificConfig {:02x?})", asc)));
+                    return Err(Error::Decode(format!(
+                        "AAC configuration rejected (AudioSpecificConfig {:02x?})",
+                        asc
+                    )));
                 }
             }
             sys::aacDecoder_SetParam(handle, sys::AACDEC_PARAM_AAC_CONCEAL_METHOD, 1);
@@ -105,7 +115,12 @@ impl AudioDecoder for AacDecoder {
                 return Ok(());
             }
             let si = &*si;
-            (si.sampleRate.max(0) as u32, si.numChannels.max(0) as u16, si.frameSize.max(0) as usize, si.outputDelay as i64)
+            (
+                si.sampleRate.max(0) as u32,
+                si.numChannels.max(0) as u16,
+                si.frameSize.max(0) as usize,
+                si.outputDelay as i64,
+            )
         };
         if rate == 0 || ch == 0 || n == 0 || n * ch as usize > self.pcm.len() {
             self.errors += 1;

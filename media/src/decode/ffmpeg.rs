@@ -23,8 +23,8 @@ use std::ffi::CString;
 use std::ptr;
 use std::sync::{Arc, OnceLock};
 
-use ffmpeg_next as ff;
 use ff::ffi;
+use ffmpeg_next as ff;
 
 use crate::frame::{AudioFrame, Picture, VideoFrame};
 use crate::packet::{Codec, MediaKind, Packet, StreamInfo};

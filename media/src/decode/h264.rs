@@ -113,7 +113,9 @@ impl H264Decoder {
 
     fn drain(&mut self, keep: usize, out: &mut Vec<VideoFrame>) {
         while self.reorder.len() > keep {
-            let Some(((pts, _), pic)) = self.reorder.pop_first() else { break };
+            let Some(((pts, _), pic)) = self.reorder.pop_first() else {
+                break;
+            };
             // Never emit out of order (a late frame after a newer one is dropped).
             if self.last_out_pts.is_some_and(|l| pts <= l) {
                 continue;
@@ -267,7 +269,14 @@ mod tests {
         let mut out = Vec::new();
         for i in 0..20u8 {
             let data: Vec<u8> = [0, 0, 0, 1, 0x65].iter().copied().chain((0..200).map(|k| k as u8 ^ i)).collect();
-            let p = Packet { stream: 0, pts: i as i64, dts: i as i64, duration: 1, keyframe: true, data: bytes::Bytes::from(data) };
+            let p = Packet {
+                stream: 0,
+                pts: i as i64,
+                dts: i as i64,
+                duration: 1,
+                keyframe: true,
+                data: bytes::Bytes::from(data),
+            };
             d.decode(&p, &mut out).unwrap();
         }
         d.flush(&mut out).unwrap();

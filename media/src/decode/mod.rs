@@ -52,7 +52,11 @@ fn h264_unsupported_profile(info: &StreamInfo) -> Option<String> {
         44 => "CAVLC 4:4:4 Intra",
         _ => "",
     };
-    if sps.chroma_format_idc != 1 || sps.bit_depth_luma_minus8 != 0 || sps.bit_depth_chroma_minus8 != 0 || !name.is_empty() {
+    if sps.chroma_format_idc != 1
+        || sps.bit_depth_luma_minus8 != 0
+        || sps.bit_depth_chroma_minus8 != 0
+        || !name.is_empty()
+    {
         let fmt = match sps.chroma_format_idc {
             0 => "4:0:0",
             2 => "4:2:2",

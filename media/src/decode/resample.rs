@@ -80,7 +80,11 @@ impl Resampler {
             for t in 0..TAPS {
                 // tap t covers input offset (t - TAPS/2 + 1) relative to floor(position)
                 let x = t as f64 - (TAPS / 2 - 1) as f64 - frac;
-                let sinc = if x.abs() < 1e-9 { 1.0 } else { (std::f64::consts::PI * x * cutoff).sin() / (std::f64::consts::PI * x * cutoff) };
+                let sinc = if x.abs() < 1e-9 {
+                    1.0
+                } else {
+                    (std::f64::consts::PI * x * cutoff).sin() / (std::f64::consts::PI * x * cutoff)
+                };
                 let r = x / (TAPS as f64 / 2.0);
                 let w = if r.abs() >= 1.0 { 0.0 } else { bessel_i0(beta * (1.0 - r * r).sqrt()) / bessel_i0(beta) };
                 let v = sinc * w * cutoff;

@@ -103,12 +103,18 @@ pub fn find_frame(buf: &[u8], prev: Option<&AdtsHeader>, at_end: bool) -> AdtsSc
 /// second at the first one's `frame_length`.
 pub fn probe(head: &[u8]) -> bool {
     let start = id3v2_len(head).unwrap_or(0);
-    let Some(b) = head.get(start..) else { return false };
+    let Some(b) = head.get(start..) else {
+        return false;
+    };
     if !has_sync(b) {
         return false;
     }
-    let Ok(h) = AdtsHeader::parse(b) else { return false };
-    let Some(mut next) = b.get(h.frame_len..) else { return false };
+    let Ok(h) = AdtsHeader::parse(b) else {
+        return false;
+    };
+    let Some(mut next) = b.get(h.frame_len..) else {
+        return false;
+    };
     // An ID3 tag between the frames (e.g. cover art after the first frame).
     if let Some(n) = id3v2_len(next) {
         match next.get(n..) {

@@ -34,7 +34,8 @@ fn foreign_format(head: &[u8]) -> Option<&'static str> {
     if head.starts_with(b"FLV") {
         return Some("FLV");
     }
-    if head.starts_with(b"ID3") || (head.len() > 1 && head[0] == 0xff && head[1] & 0xe0 == 0xe0 && head[1] & 0x06 != 0) {
+    if head.starts_with(b"ID3") || (head.len() > 1 && head[0] == 0xff && head[1] & 0xe0 == 0xe0 && head[1] & 0x06 != 0)
+    {
         return Some("MP3 / MPEG audio");
     }
     if head.starts_with(b"RIFF") {
@@ -46,7 +47,8 @@ fn foreign_format(head: &[u8]) -> Option<&'static str> {
     if head.starts_with(b"fLaC") {
         return Some("FLAC");
     }
-    if head.starts_with(&[0x89, b'P', b'N', b'G']) || head.starts_with(&[0xff, 0xd8, 0xff]) || head.starts_with(b"GIF8") {
+    if head.starts_with(&[0x89, b'P', b'N', b'G']) || head.starts_with(&[0xff, 0xd8, 0xff]) || head.starts_with(b"GIF8")
+    {
         return Some("an image");
     }
     if head.starts_with(b"#EXTM3U") {
@@ -75,7 +77,8 @@ pub fn probe(head: &[u8]) -> Result<Format> {
     match foreign_format(head) {
         Some(name) => Err(Error::UnknownFormat(format!("{name} is not supported"))),
         None => {
-            let printable = head.iter().take(64).filter(|b| b.is_ascii_graphic() || **b == b' ' || **b == b'\n').count();
+            let printable =
+                head.iter().take(64).filter(|b| b.is_ascii_graphic() || **b == b' ' || **b == b'\n').count();
             if printable == head.len().min(64) {
                 Err(Error::UnknownFormat("a text file, not media".into()))
             } else {

@@ -210,10 +210,7 @@ impl<'a> Iterator for Children<'a> {
             1 => {
                 if rest.len() < 16 {
                     self.done = true;
-                    return Some(Err(Error::Invalid(format!(
-                        "truncated 64-bit size of '{}' box",
-                        fourcc_str(&typ)
-                    ))));
+                    return Some(Err(Error::Invalid(format!("truncated 64-bit size of '{}' box", fourcc_str(&typ)))));
                 }
                 let mut a = [0u8; 8];
                 a.copy_from_slice(&rest[8..16]);
@@ -223,10 +220,7 @@ impl<'a> Iterator for Children<'a> {
         };
         if size < hdr as u64 {
             self.done = true;
-            return Some(Err(Error::Invalid(format!(
-                "'{}' box with impossible size {size}",
-                fourcc_str(&typ)
-            ))));
+            return Some(Err(Error::Invalid(format!("'{}' box with impossible size {size}", fourcc_str(&typ)))));
         }
         if size > rest.len() as u64 {
             self.done = true;
@@ -277,8 +271,8 @@ pub fn probe(head: &[u8]) -> bool {
     let size = be_u32(head, 0);
     let typ = &head[4..8];
     const TYPES: &[&[u8; 4]] = &[
-        b"ftyp", b"styp", b"moov", b"mdat", b"free", b"skip", b"wide", b"moof", b"sidx", b"pdin",
-        b"uuid", b"pnot", b"prfl", b"emsg", b"prft", b"junk", b"meta",
+        b"ftyp", b"styp", b"moov", b"mdat", b"free", b"skip", b"wide", b"moof", b"sidx", b"pdin", b"uuid", b"pnot",
+        b"prfl", b"emsg", b"prft", b"junk", b"meta",
     ];
     if !TYPES.iter().any(|t| &t[..] == typ) {
         return false;
@@ -522,11 +516,7 @@ fn oti_codec(oti: u8) -> Option<&'static str> {
 }
 
 fn fourcc_name(t: &FourCC) -> String {
-    let s: String = t
-        .iter()
-        .filter(|c| c.is_ascii_graphic())
-        .map(|&c| (c as char).to_ascii_lowercase())
-        .collect();
+    let s: String = t.iter().filter(|c| c.is_ascii_graphic()).map(|&c| (c as char).to_ascii_lowercase()).collect();
     if s.is_empty() {
         "unknown".into()
     } else {
@@ -616,8 +606,7 @@ const CONFIG_BOXES: &[&[u8; 4]] =
 
 /// Look for the encryption scheme inside a `sinf` box.
 fn sinf_scheme(sinf: &[u8]) -> (Option<FourCC>, String) {
-    let frma =
-        find_lenient(sinf, b"frma").and_then(|f| f.get(0..4)).map(|s| [s[0], s[1], s[2], s[3]]);
+    let frma = find_lenient(sinf, b"frma").and_then(|f| f.get(0..4)).map(|s| [s[0], s[1], s[2], s[3]]);
     let scheme = find_lenient(sinf, b"schm")
         .and_then(|s| s.get(4..8))
         .map(|s| fourcc_name(&[s[0], s[1], s[2], s[3]]))
@@ -650,8 +639,7 @@ fn parse_sample_entry(typ: FourCC, p: &[u8], kind: MediaKind) -> EntryInfo {
                     44
                 }
                 2 => {
-                    let rate =
-                        f64::from_bits(u64::from(be_u32(p, 32)) << 32 | u64::from(be_u32(p, 36)));
+                    let rate = f64::from_bits(u64::from(be_u32(p, 32)) << 32 | u64::from(be_u32(p, 36)));
                     if (1.0..1e7).contains(&rate) {
                         e.sample_rate = rate as u32;
                     }
@@ -696,8 +684,8 @@ fn parse_sample_entry(typ: FourCC, p: &[u8], kind: MediaKind) -> EntryInfo {
     }
 
     // esds may be a direct child or inside a QuickTime 'wave' box.
-    let esds = find_lenient(kids, b"esds")
-        .or_else(|| find_lenient(kids, b"wave").and_then(|w| find_lenient(w, b"esds")));
+    let esds =
+        find_lenient(kids, b"esds").or_else(|| find_lenient(kids, b"wave").and_then(|w| find_lenient(w, b"esds")));
 
     let mut codec = e.codec.clone().unwrap_or_else(|| codec_for_fourcc(&fourcc));
     if let Some(es) = esds {
@@ -802,10 +790,8 @@ fn parse_language(code: u16) -> Option<String> {
     if code < 0x400 || code == 0x7fff {
         return None;
     }
-    let s: String = [(code >> 10) & 31, (code >> 5) & 31, code & 31]
-        .iter()
-        .map(|&c| (c as u8 + 0x60) as char)
-        .collect();
+    let s: String =
+        [(code >> 10) & 31, (code >> 5) & 31, code & 31].iter().map(|&c| (c as u8 + 0x60) as char).collect();
     if s.chars().all(|c| c.is_ascii_lowercase()) {
         Some(s)
     } else {
@@ -833,9 +819,7 @@ fn parse_moov(moov: &[u8], file_size: u64) -> Result<Moov> {
                 m.movie_timescale = ts;
                 m.movie_duration = d;
             }
-            b"cmov" => {
-                return Err(Error::Invalid("compressed moov (cmov) is not supported".into()))
-            }
+            b"cmov" => return Err(Error::Invalid("compressed moov (cmov) is not supported".into())),
             b"mvex" => {
                 for x in children(c.data) {
                     let Ok(x) = x else { break };
@@ -843,8 +827,7 @@ fn parse_moov(moov: &[u8], file_size: u64) -> Result<Moov> {
                         b"mehd" => {
                             let mut k = Cur::new(x.data, "mehd");
                             if let Ok((v, _)) = k.full() {
-                                let d =
-                                    if v == 1 { k.u64().ok() } else { k.u32().ok().map(u64::from) };
+                                let d = if v == 1 { k.u64().ok() } else { k.u32().ok().map(u64::from) };
                                 m.fragment_duration = d.and_then(valid_duration);
                             }
                         }
@@ -854,12 +837,7 @@ fn parse_moov(moov: &[u8], file_size: u64) -> Result<Moov> {
                                 k.full()?;
                                 let track_id = k.u32()?;
                                 k.skip(4)?;
-                                Ok(Trex {
-                                    track_id,
-                                    duration: k.u32()?,
-                                    size: k.u32()?,
-                                    flags: k.u32()?,
-                                })
+                                Ok(Trex { track_id, duration: k.u32()?, size: k.u32()?, flags: k.u32()? })
                             })();
                             if let Ok(t) = r {
                                 trex.push(t);
@@ -926,8 +904,7 @@ fn parse_trak(trak: &[u8], movie_ts: u32, file_size: u64) -> Result<Option<Build
             tkhd_h = h >> 16;
         }
     }
-    let mdhd =
-        find(mdia, b"mdhd")?.ok_or_else(|| Error::invalid(format!("track {track_id}: no mdhd")))?;
+    let mdhd = find(mdia, b"mdhd")?.ok_or_else(|| Error::invalid(format!("track {track_id}: no mdhd")))?;
     let mut c = Cur::new(mdhd, "mdhd");
     let (v, _) = c.full()?;
     c.skip(if v == 1 { 16 } else { 8 })?;
@@ -948,20 +925,15 @@ fn parse_trak(trak: &[u8], movie_ts: u32, file_size: u64) -> Result<Option<Build
             let t = table(&mut c, n, w);
             for e in t.chunks_exact(w) {
                 let mut k = Cur::new(e, "elst");
-                let (duration, media_time) = if v == 1 {
-                    (k.u64()?, k.u64()? as i64)
-                } else {
-                    (k.u32()? as u64, k.u32()? as i32 as i64)
-                };
+                let (duration, media_time) =
+                    if v == 1 { (k.u64()?, k.u64()? as i64) } else { (k.u32()? as u64, k.u32()? as i32 as i64) };
                 edits.push(Edit { duration, media_time });
             }
         }
     }
 
-    let minf =
-        find(mdia, b"minf")?.ok_or_else(|| Error::invalid(format!("track {track_id}: no minf")))?;
-    let stbl =
-        find(minf, b"stbl")?.ok_or_else(|| Error::invalid(format!("track {track_id}: no stbl")))?;
+    let minf = find(mdia, b"minf")?.ok_or_else(|| Error::invalid(format!("track {track_id}: no minf")))?;
+    let stbl = find(minf, b"stbl")?.ok_or_else(|| Error::invalid(format!("track {track_id}: no stbl")))?;
     let stsd = find(stbl, b"stsd")?
         .ok_or_else(|| Error::invalid(format!("track {track_id}: no stsd (sample description)")))?;
     let entry = {
@@ -972,11 +944,7 @@ fn parse_trak(trak: &[u8], movie_ts: u32, file_size: u64) -> Result<Option<Build
         match first {
             Some(Ok(b)) if n > 0 => parse_sample_entry(b.typ, b.data, kind),
             Some(Err(e)) => return Err(e),
-            _ => {
-                return Err(Error::Invalid(format!(
-                    "track {track_id}: empty stsd (no sample description)"
-                )))
-            }
+            _ => return Err(Error::Invalid(format!("track {track_id}: empty stsd (no sample description)"))),
         }
     };
     let samples = build_samples(stbl, &entry, kind, file_size)
@@ -1000,12 +968,7 @@ fn parse_trak(trak: &[u8], movie_ts: u32, file_size: u64) -> Result<Option<Build
 }
 
 /// Build the sample index of a progressive track from its `stbl` (§8.6, §8.7).
-fn build_samples(
-    stbl: &[u8],
-    entry: &EntryInfo,
-    kind: MediaKind,
-    file_size: u64,
-) -> Result<Vec<Sample>> {
+fn build_samples(stbl: &[u8], entry: &EntryInfo, kind: MediaKind, file_size: u64) -> Result<Vec<Sample>> {
     let (mut stts, mut ctts, mut stss, mut stsc) = (None, None, None, None);
     let mut stsz: Option<(u32, u32, &[u8], u8)> = None; // (constant size, count, table, field bits)
     let mut stco: Option<(&[u8], usize)> = None; // (table, width)
@@ -1144,14 +1107,7 @@ fn build_samples(
                     stss_i * 4 + 4 <= t.len() && be_u32(t, stss_i * 4) as u64 == sn
                 }
             };
-            out.push(Sample {
-                offset: off,
-                dts,
-                size,
-                cts,
-                duration: delta,
-                group_key: if key { KEY_BIT } else { 0 },
-            });
+            out.push(Sample { offset: off, dts, size, cts, duration: delta, group_key: if key { KEY_BIT } else { 0 } });
             dts = dts.saturating_add(delta as i64);
             off = off.saturating_add(size as u64);
             s_idx += 1;
@@ -1173,13 +1129,7 @@ fn build_samples(
 
 /// Add the samples of one `moof` (starting at file offset `moof_off`) to the tracks.
 /// Malformed track fragments are skipped; returns a description of the first problem.
-fn parse_moof(
-    moof: &[u8],
-    moof_off: u64,
-    group: u32,
-    tracks: &mut [BuildTrack],
-    file_size: u64,
-) -> Option<String> {
+fn parse_moof(moof: &[u8], moof_off: u64, group: u32, tracks: &mut [BuildTrack], file_size: u64) -> Option<String> {
     let mut problem = None;
     let mut implicit = moof_off;
     for c in children(moof) {
@@ -1297,9 +1247,7 @@ fn parse_traf(
         prev_end = off;
         *implicit = off;
         if n < count as usize && rec > 0 {
-            return Err(Error::Invalid(format!(
-                "trun of track {track_id} declares {count} samples, holds {n}"
-            )));
+            return Err(Error::Invalid(format!("trun of track {track_id} declares {count} samples, holds {n}")));
         }
     }
     Ok(())
@@ -1343,10 +1291,7 @@ pub struct Mp4Demuxer {
 
 impl std::fmt::Debug for Mp4Demuxer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mp4Demuxer")
-            .field("file_size", &self.file_size)
-            .field("streams", &self.streams)
-            .finish()
+        f.debug_struct("Mp4Demuxer").field("file_size", &self.file_size).field("streams", &self.streams).finish()
     }
 }
 
@@ -1361,8 +1306,7 @@ fn io_err(what: &str, e: std::io::Error) -> Error {
 impl Mp4Demuxer {
     /// Open a file by path.
     pub fn open(path: &Path) -> Result<Mp4Demuxer> {
-        let f = std::fs::File::open(path)
-            .map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
+        let f = std::fs::File::open(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
         Self::from_reader(f)
     }
 
@@ -1414,12 +1358,8 @@ impl Mp4Demuxer {
 
     fn read_vec(&mut self, off: u64, len: u64, what: &str) -> Result<Vec<u8>> {
         // Callers have checked off + len <= file_size; the cap is a second guard.
-        if len > MAX_HEADER_BOX.max(MAX_SAMPLE_BYTES as u64)
-            || off.saturating_add(len) > self.file_size
-        {
-            return Err(Error::Invalid(format!(
-                "{what}: {len} bytes at offset {off} exceed the file"
-            )));
+        if len > MAX_HEADER_BOX.max(MAX_SAMPLE_BYTES as u64) || off.saturating_add(len) > self.file_size {
+            return Err(Error::Invalid(format!("{what}: {len} bytes at offset {off} exceed the file")));
         }
         let mut v = vec![0u8; len as usize];
         self.read_at(off, &mut v, what)?;
@@ -1496,9 +1436,7 @@ impl Mp4Demuxer {
         }
 
         let Some(moov) = moov else {
-            return Err(Error::Invalid(
-                "no moov box (not a playable MP4, or init segment missing)".into(),
-            ));
+            return Err(Error::Invalid("no moov box (not a playable MP4, or init segment missing)".into()));
         };
         let m = parse_moov(&moov, size)?;
         drop(moov);
@@ -1510,17 +1448,12 @@ impl Mp4Demuxer {
         }
         let mut tracks = m.tracks;
         if tracks.is_empty() {
-            return Err(m
-                .failures
-                .into_iter()
-                .next()
-                .unwrap_or_else(|| Error::invalid("no usable track")));
+            return Err(m.failures.into_iter().next().unwrap_or_else(|| Error::invalid("no usable track")));
         }
 
         for (k, &(boff, poff, plen)) in moofs.iter().enumerate() {
             let buf = self.read_vec(poff, plen, "moof")?;
-            if let Some(p) = parse_moof(&buf, boff, (k as u32).saturating_add(1), &mut tracks, size)
-            {
+            if let Some(p) = parse_moof(&buf, boff, (k as u32).saturating_add(1), &mut tracks, size) {
                 // Keep the samples of well-formed fragments; report the first problem last.
                 if self.pending.is_none() {
                     self.pending = Some(Error::Invalid(format!("moof at offset {boff}: {p}")));
@@ -1545,8 +1478,7 @@ impl Mp4Demuxer {
         let movie_ts = if m.movie_timescale == 0 { None } else { Some(m.movie_timescale) };
         for t in tracks.into_iter().filter(|t| !t.samples.is_empty()) {
             let index = self.streams.len();
-            let codec =
-                t.entry.codec.clone().unwrap_or_else(|| Codec::Other(fourcc_name(&t.entry.fourcc)));
+            let codec = t.entry.codec.clone().unwrap_or_else(|| Codec::Other(fourcc_name(&t.entry.fourcc)));
             let mut info = StreamInfo::new(index, t.kind, codec, t.timescale);
             info.id = t.track_id;
             info.config = Bytes::from(t.entry.config.clone());
@@ -1612,8 +1544,7 @@ impl Mp4Demuxer {
             }
 
             // Negative composition offsets: lower dts like FFmpeg (ignoring absurd values).
-            let min_cts =
-                t.samples.iter().map(|s| s.cts).filter(|&c| c > -(1 << 28)).min().unwrap_or(0);
+            let min_cts = t.samples.iter().map(|s| s.cts).filter(|&c| c > -(1 << 28)).min().unwrap_or(0);
             let dts_shift = if min_cts < 0 { -(min_cts as i64) } else { 0 };
 
             self.tracks.push(Track {
@@ -1638,7 +1569,9 @@ impl Mp4Demuxer {
     fn pick(&self) -> Option<usize> {
         let mut best: Option<(usize, &Sample, i64)> = None;
         for (i, t) in self.tracks.iter().enumerate() {
-            let Some(s) = t.samples.get(t.next) else { continue };
+            let Some(s) = t.samples.get(t.next) else {
+                continue;
+            };
             if !self.in_file(s) {
                 continue;
             }

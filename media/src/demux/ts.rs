@@ -819,7 +819,9 @@ impl TsDemuxer {
     }
 
     fn process(&mut self, p: &[u8; TS_PACKET_SIZE]) -> Result<()> {
-        let Some(pkt) = TsPacket::parse(p) else { return Ok(()) };
+        let Some(pkt) = TsPacket::parse(p) else {
+            return Ok(());
+        };
         let pid = pkt.pid();
         if pid == PID_NULL {
             return Ok(());
@@ -944,7 +946,9 @@ impl TsDemuxer {
             es.lose();
             return Ok(());
         }
-        let Some(payload) = pkt.payload() else { return Ok(()) };
+        let Some(payload) = pkt.payload() else {
+            return Ok(());
+        };
         let cc = pkt.cc();
         if let Some(last) = es.last_cc {
             if !pkt.discontinuity() {

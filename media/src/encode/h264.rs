@@ -216,7 +216,8 @@ mod tests {
 
     #[test]
     fn chunk_starts_with_idr_and_has_every_frame() {
-        let pics: Vec<Arc<Picture>> = (0..20).map(|i| Arc::new(Picture::filled(64, 48, 16 + i * 8, 128, 128))).collect();
+        let pics: Vec<Arc<Picture>> =
+            (0..20).map(|i| Arc::new(Picture::filled(64, 48, 16 + i * 8, 128, 128))).collect();
         let chunk = VideoChunk { index: 3, first_frame: 100, pictures: pics };
         let out = ChunkEncoder::encode_chunk(settings(), &chunk).unwrap();
         assert_eq!(out.index, 3);

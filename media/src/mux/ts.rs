@@ -217,9 +217,8 @@ impl<W: Write> TsWriter<W> {
             }
             let language = s.language.as_deref().and_then(|l| {
                 let b = l.as_bytes();
-                (b.len() == 3 && b.iter().all(|c| c.is_ascii_alphabetic())).then(|| {
-                    [b[0].to_ascii_lowercase(), b[1].to_ascii_lowercase(), b[2].to_ascii_lowercase()]
-                })
+                (b.len() == 3 && b.iter().all(|c| c.is_ascii_alphabetic()))
+                    .then(|| [b[0].to_ascii_lowercase(), b[1].to_ascii_lowercase(), b[2].to_ascii_lowercase()])
             });
             let (pid, stream_id, stream_type, kind) = match &s.codec {
                 Codec::H264 => {
@@ -236,9 +235,7 @@ impl<W: Write> TsWriter<W> {
                 }
                 Codec::Aac => {
                     if audios == MAX_AUDIO_STREAMS {
-                        return Err(Error::invalid(format!(
-                            "TS muxer: more than {MAX_AUDIO_STREAMS} audio streams"
-                        )));
+                        return Err(Error::invalid(format!("TS muxer: more than {MAX_AUDIO_STREAMS} audio streams")));
                     }
                     let mut cfg = if !s.config.is_empty() {
                         AudioConfig::parse(&s.config)?
@@ -266,10 +263,7 @@ impl<W: Write> TsWriter<W> {
                         )));
                     }
                     if cfg.channels == 0 || cfg.channels == 7 || cfg.channels > 8 {
-                        return Err(Error::UnsupportedCodec(format!(
-                            "aac with {} channels in ADTS",
-                            cfg.channels
-                        )));
+                        return Err(Error::UnsupportedCodec(format!("aac with {} channels in ADTS", cfg.channels)));
                     }
                     let frame90 = rescale(FRAME_SAMPLES as i64, cfg.sample_rate, VIDEO_HZ);
                     let n = audios as u16;
@@ -280,15 +274,7 @@ impl<W: Write> TsWriter<W> {
                     return Err(Error::UnsupportedCodec(format!("{name} (TS muxer takes H.264 and AAC)")))
                 }
             };
-            list.push(Stream {
-                pid,
-                stream_id,
-                stream_type,
-                timebase: s.timebase,
-                language,
-                kind,
-                last_dts: None,
-            });
+            list.push(Stream { pid, stream_id, stream_type, timebase: s.timebase, language, kind, last_dts: None });
         }
         let pcr_stream = list.iter().position(|s| matches!(s.kind, Kind::Video { .. })).unwrap_or(0);
 
@@ -337,18 +323,13 @@ impl<W: Write> TsWriter<W> {
     /// access unit.
     pub fn write(&mut self, pkt: &Packet) -> Result<()> {
         let si = pkt.stream;
-        let s = self
-            .streams
-            .get(si)
-            .ok_or_else(|| Error::invalid(format!("TS muxer: packet for unknown stream {si}")))?;
+        let s =
+            self.streams.get(si).ok_or_else(|| Error::invalid(format!("TS muxer: packet for unknown stream {si}")))?;
         if pkt.data.is_empty() {
             return Err(Error::invalid(format!("TS muxer: empty packet on stream {si}")));
         }
         if pkt.pts < pkt.dts {
-            return Err(Error::invalid(format!(
-                "TS muxer: stream {si}: pts {} before dts {}",
-                pkt.pts, pkt.dts
-            )));
+            return Err(Error::invalid(format!("TS muxer: stream {si}: pts {} before dts {}", pkt.pts, pkt.dts)));
         }
         if let Some(last) = s.last_dts {
             if pkt.dts < last {
@@ -416,9 +397,8 @@ impl<W: Write> TsWriter<W> {
         let mut nals = h264::annexb_nals(data);
         let first = nals.next();
         let has_aud = first.is_some_and(|n| h264::nal_type(n) == h264::NAL_AUD);
-        let need_ps = pkt.keyframe
-            && !params.is_empty()
-            && !h264::annexb_nals(data).any(|n| h264::nal_type(n) == h264::NAL_SPS);
+        let need_ps =
+            pkt.keyframe && !params.is_empty() && !h264::annexb_nals(data).any(|n| h264::nal_type(n) == h264::NAL_SPS);
         let mut es = std::mem::take(&mut self.pes);
         es.clear();
         let payload: &[u8] = if has_aud && !need_ps {
@@ -465,8 +445,7 @@ impl<W: Write> TsWriter<W> {
         let max_frames = if si == self.pcr_stream { 1 } else { MAX_AUDIO_FRAMES_PER_PES };
         if let Some(p) = &self.pending[si] {
             let contiguous = (pts - p.next_pts).abs() <= 2;
-            if !contiguous || p.frames.len() >= max_frames || p.data.len() + frame_len > MAX_AUDIO_PES_PAYLOAD
-            {
+            if !contiguous || p.frames.len() >= max_frames || p.data.len() + frame_len > MAX_AUDIO_PES_PAYLOAD {
                 self.flush_audio(si)?;
             }
         }

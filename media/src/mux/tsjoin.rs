@@ -484,7 +484,9 @@ fn pes_timestamps(p: &[u8]) -> Option<(u64, u64)> {
 }
 
 fn shift_pes(p: &mut [u8; PKT], off: i64) {
-    let Some((s, n)) = pes_ts_fields(p) else { return };
+    let Some((s, n)) = pes_ts_fields(p) else {
+        return;
+    };
     for k in 0..n {
         let f = &mut p[s + 9 + 5 * k..s + 14 + 5 * k];
         if let Some(v) = parse_pts(f) {
@@ -563,7 +565,9 @@ impl AudioPes {
         let mut frames = Vec::new();
         let (mut pos, mut samples, mut rate) = (0usize, 0u64, 0u32);
         while pos < self.payload.len() {
-            let Ok(h) = AdtsHeader::parse(&self.payload[pos..]) else { return };
+            let Ok(h) = AdtsHeader::parse(&self.payload[pos..]) else {
+                return;
+            };
             if pos + h.frame_len > self.payload.len() || (rate != 0 && rate != h.config.sample_rate) {
                 return;
             }
@@ -948,7 +952,9 @@ impl<W: Write> TsJoiner<W> {
             if info.discontinuity_detected {
                 if let Some(&end) = self.audio_end.get(&out_pid) {
                     'pes: for a in &pes {
-                        let (Some(pts), Some((frames, _, rate))) = (a.pts, a.frames.as_ref()) else { break };
+                        let (Some(pts), Some((frames, _, rate))) = (a.pts, a.frames.as_ref()) else {
+                            break;
+                        };
                         let start = wrap_add(pts, self.offset);
                         let half = samples_90k(512, *rate);
                         let d = frames

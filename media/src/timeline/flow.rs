@@ -112,9 +112,10 @@ impl Flow {
         for ev in logs {
             if ev.get("module").and_then(Value::as_str) == Some("mediasession.update") {
                 let data = ev.get("data");
-                if let (Some(id), Some(d)) =
-                    (data.and_then(|d| d.get("id")).and_then(id_of), data.and_then(|d| d.get("duration")).and_then(secs))
-                {
+                if let (Some(id), Some(d)) = (
+                    data.and_then(|d| d.get("id")).and_then(id_of),
+                    data.and_then(|d| d.get("duration")).and_then(secs),
+                ) {
                     if d >= 0.0 {
                         updates.insert(id, Time::from_secs_f64(d, VIDEO_HZ).ticks);
                     }
@@ -123,27 +124,47 @@ impl Flow {
         }
         let mut clips = Vec::new();
         for (i, ev) in logs.iter().enumerate() {
-            let Some(data) = ev.get("data").filter(|d| d.is_object()) else { continue };
-            let Some(url) = data.get("url").and_then(Value::as_str) else { continue };
+            let Some(data) = ev.get("data").filter(|d| d.is_object()) else {
+                continue;
+            };
+            let Some(url) = data.get("url").and_then(Value::as_str) else {
+                continue;
+            };
             if ev.get("module").and_then(Value::as_str) == Some("mediasession.update") {
                 continue;
             }
             if url.trim().is_empty() {
                 return Err(Error::Flow(format!("event {i}: empty url")));
             }
-            let rt = ev
-                .get("relativeTime")
-                .ok_or_else(|| Error::Flow(format!("event {i} ({url}): no relativeTime")))?;
+            let rt =
+                ev.get("relativeTime").ok_or_else(|| Error::Flow(format!("event {i} ({url}): no relativeTime")))?;
             let rt = secs(rt).ok_or_else(|| Error::Flow(format!("event {i} ({url}): relativeTime is not a number")))?;
             if rt < 0.0 {
                 return Err(Error::Flow(format!("event {i} ({url}): negative relativeTime {rt}")));
             }
             let id = data.get("id").and_then(id_of);
-            let own = data.get("duration").and_then(secs).filter(|d| *d > 0.0).map(|d| Time::from_secs_f64(d, VIDEO_HZ).ticks);
+            let own = data
+                .get("duration")
+                .and_then(secs)
+                .filter(|d| *d > 0.0)
+                .map(|d| Time::from_secs_f64(d, VIDEO_HZ).ticks);
             let max_len = id.as_ref().and_then(|id| updates.get(id).copied()).or(own);
-            let offset = data.get("offset").and_then(secs).filter(|o| *o > 0.0).map(|o| Time::from_secs_f64(o, VIDEO_HZ).ticks).unwrap_or(0);
+            let offset = data
+                .get("offset")
+                .and_then(secs)
+                .filter(|o| *o > 0.0)
+                .map(|o| Time::from_secs_f64(o, VIDEO_HZ).ticks)
+                .unwrap_or(0);
             let path = resolve(url, base);
-            clips.push(ClipSpec { index: clips.len(), url: url.to_string(), path, start: Time::from_secs_f64(rt, VIDEO_HZ).ticks, max_len, id, offset });
+            clips.push(ClipSpec {
+                index: clips.len(),
+                url: url.to_string(),
+                path,
+                start: Time::from_secs_f64(rt, VIDEO_HZ).ticks,
+                max_len,
+                id,
+                offset,
+            });
             if clips.len() > MAX_CLIPS {
                 return Err(Error::Flow(format!("more than {MAX_CLIPS} clips")));
             }

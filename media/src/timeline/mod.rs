@@ -33,12 +33,19 @@ pub use flow::{ClipSpec, Flow};
 /// then one `End`.
 #[derive(Debug)]
 pub enum ClipEvent {
-    Start { has_video: bool, has_audio: bool, notes: Vec<String> },
+    Start {
+        has_video: bool,
+        has_audio: bool,
+        notes: Vec<String>,
+    },
     Video(VideoFrame),
     Audio(AudioFrame),
     /// `problem`: why the clip ended early or was unusable (damaged data, unsupported
     /// codec, missing file). `fatal`: nothing at all could be used.
-    End { problem: Option<String>, fatal: bool },
+    End {
+        problem: Option<String>,
+        fatal: bool,
+    },
 }
 
 /// Output format the scheduler produces.
@@ -179,7 +186,13 @@ impl Scheduler {
         order.sort_by_key(|&i| (clips[i].start, i));
         let outcomes = clips
             .iter()
-            .map(|c| ClipOutcome { spec: c.clone(), status: ClipStatus::Unused, notes: vec![], frames_shown: 0, content_end: None })
+            .map(|c| ClipOutcome {
+                spec: c.clone(),
+                status: ClipStatus::Unused,
+                notes: vec![],
+                frames_shown: 0,
+                content_end: None,
+            })
             .collect();
         let start = start.max(0);
         let mut s = Scheduler {
@@ -380,7 +393,15 @@ impl Scheduler {
     }
 
     /// Mix clip `a`'s audio for relative sample range [from, to) into `out`.
-    fn mix_audio(a: &mut Active, outcome: &mut ClipOutcome, from: i64, to: i64, out: &mut [f32], ch: usize, limit: Option<i64>) {
+    fn mix_audio(
+        a: &mut Active,
+        outcome: &mut ClipOutcome,
+        from: i64,
+        to: i64,
+        out: &mut [f32],
+        ch: usize,
+        limit: Option<i64>,
+    ) {
         if !a.has_audio {
             return;
         }

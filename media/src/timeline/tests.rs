@@ -51,7 +51,12 @@ fn opener(synths: Vec<Synth>) -> ClipOpener {
                 }
                 while s.level != 0.0 && next_audio < samples && next_audio * 25 < (f + 1) * 48000 {
                     let n = 1024.min(samples - next_audio);
-                    let fr = AudioFrame { pts: next_audio, sample_rate: 48000, channels: 2, samples: vec![s.level; n as usize * 2] };
+                    let fr = AudioFrame {
+                        pts: next_audio,
+                        sample_rate: 48000,
+                        channels: 2,
+                        samples: vec![s.level; n as usize * 2],
+                    };
                     if tx.send(ClipEvent::Audio(fr)).is_err() {
                         return;
                     }

@@ -2,10 +2,7 @@ use super::*;
 use serde_json::json;
 
 fn clip<'p>(p: &'p Plan, id: &str) -> &'p PlanClip {
-    p.clips
-        .iter()
-        .find(|c| c.id == id)
-        .unwrap_or_else(|| panic!("no clip {id} in {:#?}", p.clips))
+    p.clips.iter().find(|c| c.id == id).unwrap_or_else(|| panic!("no clip {id} in {:#?}", p.clips))
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -97,19 +94,11 @@ fn cameras_screen_audio_durations() {
     assert_eq!(s.end, Some(80.0));
 
     // Participants: presenters from the user list, media users; the mere viewer is not listed.
-    let names: Vec<(&str, Option<&str>)> = p
-        .participants
-        .iter()
-        .map(|x| (x.name.as_str(), x.role.as_deref()))
-        .collect();
+    let names: Vec<(&str, Option<&str>)> =
+        p.participants.iter().map(|x| (x.name.as_str(), x.role.as_deref())).collect();
     assert_eq!(
         names,
-        [
-            ("Admin", Some("ADMIN")),
-            ("Lecturer", Some("LECTURER")),
-            ("Guest Cam", None),
-            ("Mic Only", None)
-        ]
+        [("Admin", Some("ADMIN")), ("Lecturer", Some("LECTURER")), ("Guest Cam", None), ("Mic Only", None)]
     );
     assert!(p.participants[1].is_presenter());
 }
@@ -163,11 +152,8 @@ fn slides_all_variants() {
         ev("presentation.update", 60.0, json!({"isActive": true, "fileReference": {"slide": {"url": "https://s/last.jpg"}}})),
     ]});
     let p = build_plan(&j).unwrap();
-    let got: Vec<(f64, Option<f64>, &str, Option<u32>)> = p
-        .slides
-        .iter()
-        .map(|s| (s.start, s.end, s.url.as_str(), s.number))
-        .collect();
+    let got: Vec<(f64, Option<f64>, &str, Option<u32>)> =
+        p.slides.iter().map(|s| (s.start, s.end, s.url.as_str(), s.number)).collect();
     assert_eq!(
         got,
         [
@@ -190,11 +176,7 @@ fn chat_messages() {
         ev("message.add", 14.0, json!({"id": 3, "text": ""})),
     ]});
     let p = build_plan(&j).unwrap();
-    let got: Vec<(f64, &str, &str)> = p
-        .chat
-        .iter()
-        .map(|m| (m.time, m.author.as_str(), m.text.as_str()))
-        .collect();
+    let got: Vec<(f64, &str, &str)> = p.chat.iter().map(|m| (m.time, m.author.as_str(), m.text.as_str())).collect();
     assert_eq!(got, [(3.0, "Bob", "first"), (12.5, "Анна", "Привет")]);
 }
 
@@ -229,14 +211,7 @@ fn cuts_epoch_vs_relative_time() {
     let e = clip(&p, "5");
     assert!(close(e.start, 0.0) && close(e.offset, 10.0));
     assert_eq!(e.length(), Some(30.0));
-    assert_eq!(
-        p.cuts,
-        [Cut {
-            start: t(100.0),
-            end: t(200.0),
-            at: Some(100.0)
-        }]
-    );
+    assert_eq!(p.cuts, [Cut { start: t(100.0), end: t(200.0), at: Some(100.0) }]);
     // The offset reaches the flow JSON.
     let flow = p.to_flow_json(|c| c.file_name());
     let logs = flow["eventLogs"].as_array().unwrap();
@@ -264,8 +239,10 @@ fn preroll_snapshots_later_wins() {
 #[test]
 fn snapshot_only_record() {
     let snap = |rt: f64, ms: Value| json!({"module": "cut.end", "relativeTime": rt, "data": {}, "snapshot": {"data": {"mediasession": ms}}});
-    let a1 = json!({"url": "https://s/a1.mp4", "stream": {"conference": {"id": 1, "user": {"id": 7, "nickname": "Lec"}}}});
-    let a2 = json!({"url": "https://s/a2.mp4", "stream": {"conference": {"id": 1, "user": {"id": 7, "nickname": "Lec"}}}});
+    let a1 =
+        json!({"url": "https://s/a1.mp4", "stream": {"conference": {"id": 1, "user": {"id": 7, "nickname": "Lec"}}}});
+    let a2 =
+        json!({"url": "https://s/a2.mp4", "stream": {"conference": {"id": 1, "user": {"id": 7, "nickname": "Lec"}}}});
     let s1 = json!({"url": "https://s/s1.mp4", "stream": {"screensharing": {"id": 2}}});
     let j = json!({"duration": 400, "eventLogs": [
         {"module": "eventsession.start", "relativeTime": 0, "data": {},
@@ -279,10 +256,7 @@ fn snapshot_only_record() {
     assert_eq!(p.clips.len(), 3, "{:#?}", p.clips);
     let by_url = |u: &str| p.clips.iter().find(|c| c.url.ends_with(u)).unwrap();
     let a1 = by_url("a1.mp4");
-    assert_eq!(
-        (a1.start, a1.end, a1.kind),
-        (0.0, Some(200.0), ClipKind::Camera)
-    );
+    assert_eq!((a1.start, a1.end, a1.kind), (0.0, Some(200.0), ClipKind::Camera));
     assert_eq!(a1.user_name.as_deref(), Some("Lec"));
     let s1 = by_url("s1.mp4");
     assert_eq!((s1.start, s1.end, s1.kind), (100.0, None, ClipKind::Screen));
@@ -324,21 +298,12 @@ fn corrupted_json_clear_errors() {
     let e = build_plan_from_slice(cut).unwrap_err();
     assert!(matches!(e, PlanError::Truncated { .. }));
     assert!(e.to_string().contains("truncated"), "{e}");
-    assert!(build_plan_from_slice(b"")
-        .unwrap_err()
-        .to_string()
-        .contains("truncated"));
+    assert!(build_plan_from_slice(b"").unwrap_err().to_string().contains("truncated"));
     let e = build_plan_from_slice(b"<html>502</html>").unwrap_err();
     assert!(e.to_string().contains("not valid JSON"), "{e}");
     assert_eq!(build_plan(&json!([1])).unwrap_err(), PlanError::NotObject);
-    assert_eq!(
-        build_plan(&json!({"name": "x"})).unwrap_err(),
-        PlanError::NoEventLogs
-    );
-    assert_eq!(
-        build_plan(&json!({"eventLogs": {}})).unwrap_err(),
-        PlanError::EventLogsNotArray
-    );
+    assert_eq!(build_plan(&json!({"name": "x"})).unwrap_err(), PlanError::NoEventLogs);
+    assert_eq!(build_plan(&json!({"eventLogs": {}})).unwrap_err(), PlanError::EventLogsNotArray);
     let e = build_plan(&json!({"error": {"code": 403, "message": "denied"}})).unwrap_err();
     assert!(e.to_string().contains("eventLogs"));
 }
@@ -356,22 +321,12 @@ fn flow_json_is_what_the_compiler_reads() {
     assert_eq!(f.clips[0].start, 10 * 90_000);
     assert_eq!(f.clips[0].max_len, Some(100 * 90_000 + 45_000));
     // The guest's camera is bounded by its stream deletion (40 - 12).
-    let g = f
-        .clips
-        .iter()
-        .find(|c| c.id.as_deref() == Some("101"))
-        .unwrap();
+    let g = f.clips.iter().find(|c| c.id.as_deref() == Some("101")).unwrap();
     assert_eq!(g.max_len, Some(28 * 90_000));
     // Zero-length clips are left out.
     let mut p2 = p.clone();
     p2.clips[0].end = Some(p2.clips[0].start);
-    assert_eq!(
-        p2.to_flow_json(|c| c.file_name())["eventLogs"]
-            .as_array()
-            .unwrap()
-            .len(),
-        3
-    );
+    assert_eq!(p2.to_flow_json(|c| c.file_name())["eventLogs"].as_array().unwrap().len(), 3);
 }
 
 #[test]
@@ -384,10 +339,7 @@ fn manifest_roundtrip() {
     let back = Plan::read_manifest(&dir).unwrap();
     assert_eq!(back, p);
     std::fs::write(dir.join(MANIFEST_FILE), b"{").unwrap();
-    assert_eq!(
-        Plan::read_manifest(&dir).unwrap_err().kind(),
-        io::ErrorKind::InvalidData
-    );
+    assert_eq!(Plan::read_manifest(&dir).unwrap_err().kind(), io::ErrorKind::InvalidData);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

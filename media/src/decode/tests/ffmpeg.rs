@@ -144,7 +144,18 @@ fn vp9_10bit_converted() {
         eprintln!("NOTE: skipped: no libvpx-vp9 encoder");
         return;
     }
-    let args = ["-f", "lavfi", "-i", "color=c=0xCE7B29:s=320x240:r=25:d=1", "-c:v", "libvpx-vp9", "-pix_fmt", "yuv420p10le", "-b:v", "200k"];
+    let args = [
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=0xCE7B29:s=320x240:r=25:d=1",
+        "-c:v",
+        "libvpx-vp9",
+        "-pix_fmt",
+        "yuv420p10le",
+        "-b:v",
+        "200k",
+    ];
     if let Some(p) = generate("vp9_10bit.mp4", &args) {
         check_flat_video(&p, 25, 135.0);
     }
@@ -157,8 +168,18 @@ fn hevc_with_bframes() {
         return;
     }
     let args = [
-        "-f", "lavfi", "-i", "color=c=0xCE7B29:s=320x240:r=25:d=1", "-c:v", "libx265", "-pix_fmt", "yuv420p",
-        "-x265-params", "log-level=none:bframes=3", "-tag:v", "hvc1",
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=0xCE7B29:s=320x240:r=25:d=1",
+        "-c:v",
+        "libx265",
+        "-pix_fmt",
+        "yuv420p",
+        "-x265-params",
+        "log-level=none:bframes=3",
+        "-tag:v",
+        "hvc1",
     ];
     if let Some(p) = generate("hevc.mp4", &args) {
         let (_, mut d) = crate::demux::open(&p).unwrap();
@@ -180,7 +201,18 @@ fn av1() {
         eprintln!("NOTE: skipped: no libaom-av1 encoder");
         return;
     }
-    let args = ["-f", "lavfi", "-i", "color=c=0xCE7B29:s=320x240:r=25:d=0.4", "-c:v", "libaom-av1", "-cpu-used", "8", "-b:v", "100k"];
+    let args = [
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=0xCE7B29:s=320x240:r=25:d=0.4",
+        "-c:v",
+        "libaom-av1",
+        "-cpu-used",
+        "8",
+        "-b:v",
+        "100k",
+    ];
     if let Some(p) = generate("av1.mp4", &args) {
         check_flat_video(&p, 10, 135.0);
     }
@@ -194,7 +226,9 @@ fn audio_case(name: &str, codec: &str, extra: &[&str], enc: &str) {
     let mut args = vec!["-f", "lavfi", "-i", "sine=f=440:d=1:sample_rate=48000"];
     args.extend_from_slice(extra);
     args.extend_from_slice(&["-c:a", enc, "-strict", "-2"]);
-    let Some(p) = generate(name, &args) else { return };
+    let Some(p) = generate(name, &args) else {
+        return;
+    };
     let (s, pcm, rate, _) = decode_audio(&p);
     assert_eq!(s.codec, Codec::Other(codec.into()), "{name}");
     assert_eq!(rate, 48000, "{name}");
@@ -254,11 +288,14 @@ fn garbage_never_panics() {
     for name in ["hevc", "vp9", "av1", "mpeg4", "mpeg2video", "mjpeg"] {
         let mut info = StreamInfo::new(0, MediaKind::Video, Codec::Other(name.into()), 90000);
         info.config = (0..40).map(|_| rnd() as u8).collect::<Vec<u8>>().into();
-        let Ok(mut d) = FfVideoDecoder::new(&info) else { continue };
+        let Ok(mut d) = FfVideoDecoder::new(&info) else {
+            continue;
+        };
         let mut out = Vec::new();
         for i in 0..30 {
             let data: Vec<u8> = (0..(rnd() % 3000) as usize).map(|_| rnd() as u8).collect();
-            let p = Packet { stream: 0, pts: i * 3600, dts: i * 3600, duration: 3600, keyframe: i == 0, data: data.into() };
+            let p =
+                Packet { stream: 0, pts: i * 3600, dts: i * 3600, duration: 3600, keyframe: i == 0, data: data.into() };
             d.decode(&p, &mut out).unwrap();
         }
         d.flush(&mut out).unwrap();
@@ -271,7 +308,9 @@ fn garbage_never_panics() {
         info.sample_rate = 48000;
         info.channels = 2;
         info.config = (0..(rnd() % 50) as usize).map(|_| rnd() as u8).collect::<Vec<u8>>().into();
-        let Ok(mut d) = FfAudioDecoder::new(&info) else { continue };
+        let Ok(mut d) = FfAudioDecoder::new(&info) else {
+            continue;
+        };
         let mut out = Vec::new();
         for i in 0..30 {
             let data: Vec<u8> = (0..(rnd() % 1500) as usize).map(|_| rnd() as u8).collect();

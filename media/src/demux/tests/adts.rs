@@ -57,10 +57,7 @@ fn demuxes_frames_with_id3_and_timestamps() {
     assert!(probe(&b));
     let (st, pk) = demux(input).unwrap();
     assert_eq!(st.len(), 1);
-    assert_eq!(
-        (st[0].codec.clone(), st[0].timebase, st[0].sample_rate, st[0].channels),
-        (Codec::Aac, 44100, 44100, 2)
-    );
+    assert_eq!((st[0].codec.clone(), st[0].timebase, st[0].sample_rate, st[0].channels), (Codec::Aac, 44100, 44100, 2));
     assert_eq!(&st[0].config[..], &[0x12, 0x10]);
     assert_eq!(pk.len(), 60);
     for (k, p) in pk.iter().enumerate() {
@@ -154,8 +151,7 @@ fn streaming_reader() {
 
 #[test]
 fn matches_ffprobe_and_corpus() {
-    let ffprobe =
-        std::path::Path::new("/usr/bin/ffprobe").exists() && std::path::Path::new("/usr/bin/ffmpeg").exists();
+    let ffprobe = std::path::Path::new("/usr/bin/ffprobe").exists() && std::path::Path::new("/usr/bin/ffmpeg").exists();
     if ffprobe {
         let dir = std::env::temp_dir().join(format!("stitch-adts-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

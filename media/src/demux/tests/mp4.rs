@@ -71,8 +71,8 @@ fn elst(edits: &[(u32, i32)]) -> Vec<u8> {
     bx(b"edts", &fbx(b"elst", 0, 0, &p))
 }
 const SPS: &[u8] = &[
-    0x67, 0x64, 0x00, 0x0c, 0xac, 0xd9, 0x41, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00,
-    0x10, 0x00, 0x00, 0x03, 0x03, 0x20, 0xf1, 0x42, 0x99, 0x60,
+    0x67, 0x64, 0x00, 0x0c, 0xac, 0xd9, 0x41, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03,
+    0x03, 0x20, 0xf1, 0x42, 0x99, 0x60,
 ];
 const PPS: &[u8] = &[0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0];
 fn avcc() -> Vec<u8> {
@@ -263,10 +263,7 @@ fn progressive_ctts_and_edit_lists() {
     let dts: Vec<i64> = v.iter().map(|p| p.dts).collect();
     assert_eq!(pts, vec![0, 1536, 512, 1024, 2048]);
     assert_eq!(dts, vec![-1024, -512, 0, 512, 1024]);
-    assert_eq!(
-        v.iter().map(|p| p.keyframe).collect::<Vec<_>>(),
-        vec![true, false, false, false, false]
-    );
+    assert_eq!(v.iter().map(|p| p.keyframe).collect::<Vec<_>>(), vec![true, false, false, false, false]);
     assert_eq!(v[0].duration, 512);
     assert_eq!(&v[0].data[..], &[0, 0, 0, 1, 0x65, 0, 0]);
     assert_eq!(&v[3].data[..], &[0, 0, 0, 1, 0x41, 3, 3]);
@@ -290,14 +287,10 @@ fn mfhd(n: u32) -> Vec<u8> {
 }
 
 fn fragmented_init(with_audio: bool) -> Vec<u8> {
-    let empty = |id: u32, h: &[u8; 4], ts: u32, e: &[u8]| {
-        trak(id, h, ts, e, None, &[], None, None, &[], &[], &[])
-    };
+    let empty = |id: u32, h: &[u8; 4], ts: u32, e: &[u8]| trak(id, h, ts, e, None, &[], None, None, &[], &[], &[]);
     let vt = empty(1, b"vide", 12800, &avc1(320, 240, b"avc1", &[]));
     let at = empty(2, b"soun", 48000, &mp4a(48000, 2, &[0x11, 0x90]));
-    let trex = |id: u32, dur: u32, size: u32, flags: u32| {
-        fbx(b"trex", 0, 0, &u32s(&[id, 1, dur, size, flags]))
-    };
+    let trex = |id: u32, dur: u32, size: u32, flags: u32| fbx(b"trex", 0, 0, &u32s(&[id, 1, dur, size, flags]));
     let mut mvex = fbx(b"mehd", 0, 0, &u32s(&[0xffff_fff0]));
     mvex.extend(trex(1, 512, 7, 0x0101_0000));
     mvex.extend(trex(2, 1024, 5, 0x0200_0000));
@@ -334,18 +327,7 @@ fn fragmented() -> Vec<u8> {
             b"trun",
             1,
             0x1 | 0x100 | 0x200 | 0x400 | 0x800,
-            &u32s(&[
-                2,
-                data_off,
-                512,
-                7,
-                0x0200_0000,
-                0,
-                512,
-                7,
-                0x0101_0000,
-                (-512i32) as u32,
-            ]),
+            &u32s(&[2, data_off, 512, 7, 0x0200_0000, 0, 512, 7, 0x0101_0000, (-512i32) as u32]),
         );
         let tfhd_a = fbx(b"tfhd", 0, 0x8, &u32s(&[2, 1024]));
         let tfdt_a = fbx(b"tfdt", 0, 0, &u32s(&[2048]));
@@ -381,23 +363,11 @@ fn fragmented_trex_tfdt_and_implicit_offsets() {
     assert!(err.is_none(), "{err:?}");
     let v: Vec<&Packet> = p.iter().filter(|p| p.stream == 0).collect();
     // The negative offset (-512) lowers dts by 512 for the whole track.
-    assert_eq!(
-        v.iter().map(|p| p.dts).collect::<Vec<_>>(),
-        vec![9488, 10000, 10512, 11024, 11536]
-    );
-    assert_eq!(
-        v.iter().map(|p| p.pts).collect::<Vec<_>>(),
-        vec![10000, 10512, 11024, 11536, 11536]
-    );
-    assert_eq!(
-        v.iter().map(|p| p.keyframe).collect::<Vec<_>>(),
-        vec![true, false, false, true, false]
-    );
+    assert_eq!(v.iter().map(|p| p.dts).collect::<Vec<_>>(), vec![9488, 10000, 10512, 11024, 11536]);
+    assert_eq!(v.iter().map(|p| p.pts).collect::<Vec<_>>(), vec![10000, 10512, 11024, 11536, 11536]);
+    assert_eq!(v.iter().map(|p| p.keyframe).collect::<Vec<_>>(), vec![true, false, false, true, false]);
     for (i, p) in v.iter().enumerate() {
-        assert_eq!(
-            &p.data[..],
-            &[0, 0, 0, 1, if i == 0 { 0x65 } else { 0x41 }, i as u8, i as u8]
-        );
+        assert_eq!(&p.data[..], &[0, 0, 0, 1, if i == 0 { 0x65 } else { 0x41 }, i as u8, i as u8]);
     }
     let a: Vec<&Packet> = p.iter().filter(|p| p.stream == 1).collect();
     assert_eq!(a.len(), 2);
@@ -417,8 +387,7 @@ fn demuxer_is_send() {
 #[test]
 fn truncated_moof_reported_after_complete_fragments() {
     let f = fragmented();
-    let moofs: Vec<usize> =
-        f.windows(4).enumerate().filter(|(_, w)| w == b"moof").map(|(i, _)| i - 4).collect();
+    let moofs: Vec<usize> = f.windows(4).enumerate().filter(|(_, w)| w == b"moof").map(|(i, _)| i - 4).collect();
     assert_eq!(moofs.len(), 2);
     let cut = moofs[1] + 30;
     let mut d = Mp4Demuxer::from_reader(Cursor::new(f[..cut].to_vec())).unwrap();
@@ -432,12 +401,8 @@ fn truncated_moof_reported_after_complete_fragments() {
 fn init_only_and_no_moov() {
     let e = Mp4Demuxer::from_reader(Cursor::new(fragmented_init(false))).unwrap_err();
     assert!(matches!(e, Error::NoMedia(_)), "{e}");
-    let e = Mp4Demuxer::from_reader(Cursor::new(cat(&[&ftyp(), &bx(b"mdat", &[1, 2, 3])])))
-        .unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "invalid data: no moov box (not a playable MP4, or init segment missing)"
-    );
+    let e = Mp4Demuxer::from_reader(Cursor::new(cat(&[&ftyp(), &bx(b"mdat", &[1, 2, 3])]))).unwrap_err();
+    assert_eq!(e.to_string(), "invalid data: no moov box (not a playable MP4, or init segment missing)");
     // A media segment without its init segment.
     let f = fragmented();
     let init_len = fragmented_init(true).len();
@@ -447,49 +412,19 @@ fn init_only_and_no_moov() {
 
 #[test]
 fn encrypted_tracks() {
-    let sinf = bx(
-        b"sinf",
-        &cat(&[
-            &bx(b"frma", b"avc1"),
-            &fbx(b"schm", 0, 0, &cat(&[b"cbcs", &u32s(&[0x10000])])),
-        ]),
-    );
+    let sinf = bx(b"sinf", &cat(&[&bx(b"frma", b"avc1"), &fbx(b"schm", 0, 0, &cat(&[b"cbcs", &u32s(&[0x10000])]))]));
     let enc = avc1(160, 120, b"encv", &sinf);
-    let vt =
-        trak(1, b"vide", 12800, &enc, None, &[(1, 512)], None, None, &[(1, 1)], &[7], &[0]);
+    let vt = trak(1, b"vide", 12800, &enc, None, &[(1, 512)], None, None, &[(1, 1)], &[7], &[0]);
     let f = cat(&[&ftyp(), &bx(b"moov", &cat(&[&mvhd(1000, 0), &vt]))]);
     match Mp4Demuxer::from_reader(Cursor::new(f)) {
         Err(Error::Encrypted(s)) => assert_eq!(s, "cbcs"),
         other => panic!("expected Encrypted, got {other:?}"),
     }
     // One clear audio track + one encrypted video track: opens, video is "encrypted".
-    let at = trak(
-        2,
-        b"soun",
-        44100,
-        &mp4a(44100, 2, &[0x12, 0x10]),
-        None,
-        &[(1, 1024)],
-        None,
-        None,
-        &[(1, 1)],
-        &[5],
-        &[0],
-    );
+    let at =
+        trak(2, b"soun", 44100, &mp4a(44100, 2, &[0x12, 0x10]), None, &[(1, 1024)], None, None, &[(1, 1)], &[5], &[0]);
     let moov = |base: u32| {
-        let vt = trak(
-            1,
-            b"vide",
-            12800,
-            &enc,
-            None,
-            &[(1, 512)],
-            None,
-            None,
-            &[(1, 1)],
-            &[7],
-            &[base],
-        );
+        let vt = trak(1, b"vide", 12800, &enc, None, &[(1, 512)], None, None, &[(1, 1)], &[7], &[base]);
         let at = trak(
             2,
             b"soun",
@@ -530,13 +465,9 @@ fn other_codecs_by_name() {
         let e = parse_sample_entry(*fourcc, &[0u8; 78], MediaKind::Video);
         assert_eq!(e.codec, Some(Codec::Other(name.into())));
     }
-    for (fourcc, name) in [
-        (b"Opus", "opus"),
-        (b"fLaC", "flac"),
-        (b"ac-3", "ac3"),
-        (b"ec-3", "eac3"),
-        (b"sowt", "pcm_s16le"),
-    ] {
+    for (fourcc, name) in
+        [(b"Opus", "opus"), (b"fLaC", "flac"), (b"ac-3", "ac3"), (b"ec-3", "eac3"), (b"sowt", "pcm_s16le")]
+    {
         let e = parse_sample_entry(*fourcc, &[0u8; 28], MediaKind::Audio);
         assert_eq!(e.codec, Some(Codec::Other(name.into())));
     }
@@ -588,10 +519,7 @@ fn absurd_sizes() {
     f.extend([0u8; 100]);
     assert!(matches!(Mp4Demuxer::from_reader(Cursor::new(f)), Err(Error::Invalid(_))));
     // Size smaller than the header as the first box.
-    assert!(Mp4Demuxer::from_reader(Cursor::new(vec![
-        0, 0, 0, 4, b'f', b't', b'y', b'p', 0, 0
-    ]))
-    .is_err());
+    assert!(Mp4Demuxer::from_reader(Cursor::new(vec![0, 0, 0, 4, b'f', b't', b'y', b'p', 0, 0])).is_err());
     // stsz with a constant size and 2^32-1 samples, stts claiming as many, one huge
     // chunk: only what fits in the file is indexed, then "truncated".
     let mut stbl = stsd(&mp4a(44100, 2, &[0x12, 0x10]));
@@ -599,14 +527,8 @@ fn absurd_sizes() {
     stbl.extend(tbl(b"stsc", 0, &[&[1, u32::MAX, 1]]));
     stbl.extend(fbx(b"stsz", 0, 0, &u32s(&[1000, u32::MAX])));
     stbl.extend(tbl(b"stco", 0, &[&[0]]));
-    let mdia = bx(
-        b"mdia",
-        &cat(&[&mdhd(44100, u32::MAX), &hdlr(b"soun"), &bx(b"minf", &bx(b"stbl", &stbl))]),
-    );
-    let moov = bx(
-        b"moov",
-        &cat(&[&mvhd(1000, u32::MAX), &bx(b"trak", &cat(&[&tkhd(1, 0, 0), &mdia]))]),
-    );
+    let mdia = bx(b"mdia", &cat(&[&mdhd(44100, u32::MAX), &hdlr(b"soun"), &bx(b"minf", &bx(b"stbl", &stbl))]));
+    let moov = bx(b"moov", &cat(&[&mvhd(1000, u32::MAX), &bx(b"trak", &cat(&[&tkhd(1, 0, 0), &mdia]))]));
     let f = cat(&[&ftyp(), &moov, &bx(b"mdat", &[0u8; 3000])]);
     let mut d = Mp4Demuxer::from_reader(Cursor::new(f)).unwrap();
     let (p, err) = drain(&mut d);
@@ -618,12 +540,8 @@ fn absurd_sizes() {
     stbl.extend(tbl(b"stsc", 0, &[&[1, 2, 1]]));
     stbl.extend(fbx(b"stsz", 0, 0, &u32s(&[0, 0x4000_0000, 5])));
     stbl.extend(tbl(b"stco", 0, &[&[0]]));
-    let mdia = bx(
-        b"mdia",
-        &cat(&[&mdhd(44100, 0), &hdlr(b"soun"), &bx(b"minf", &bx(b"stbl", &stbl))]),
-    );
-    let moov =
-        bx(b"moov", &cat(&[&mvhd(1000, 0), &bx(b"trak", &cat(&[&tkhd(1, 0, 0), &mdia]))]));
+    let mdia = bx(b"mdia", &cat(&[&mdhd(44100, 0), &hdlr(b"soun"), &bx(b"minf", &bx(b"stbl", &stbl))]));
+    let moov = bx(b"moov", &cat(&[&mvhd(1000, 0), &bx(b"trak", &cat(&[&tkhd(1, 0, 0), &mdia]))]));
     let f = cat(&[&ftyp(), &moov]);
     let mut d = Mp4Demuxer::from_reader(Cursor::new(f.clone())).unwrap();
     let (p, _) = drain(&mut d);
@@ -787,9 +705,7 @@ fn corpus_all_mp4_no_panic() {
 #[test]
 fn matches_ffprobe_on_x264_bframes() {
     use std::process::Command;
-    let ok = |c: &str| {
-        Command::new(c).arg("-version").output().map(|o| o.status.success()).unwrap_or(false)
-    };
+    let ok = |c: &str| Command::new(c).arg("-version").output().map(|o| o.status.success()).unwrap_or(false);
     if !ok("ffmpeg") || !ok("ffprobe") {
         eprintln!("note: ffmpeg/ffprobe absent, skipped");
         return;
@@ -798,28 +714,8 @@ fn matches_ffprobe_on_x264_bframes() {
     std::fs::create_dir_all(&dir).unwrap();
     let f = dir.join("x264_bframes.mp4");
     let st = Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=160x120:rate=25",
-            "-f",
-            "lavfi",
-        ])
-        .args([
-            "-i",
-            "sine=frequency=440:sample_rate=44100",
-            "-t",
-            "1",
-            "-c:v",
-            "libx264",
-            "-profile:v",
-            "high",
-        ])
+        .args(["-hide_banner", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=25", "-f", "lavfi"])
+        .args(["-i", "sine=frequency=440:sample_rate=44100", "-t", "1", "-c:v", "libx264", "-profile:v", "high"])
         .args(["-bf", "2", "-g", "12", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"])
         .arg(&f)
         .status()
@@ -829,14 +725,7 @@ fn matches_ffprobe_on_x264_bframes() {
         return;
     }
     let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "packet=stream_index,pts,dts,flags,size",
-            "-of",
-            "compact=p=0",
-        ])
+        .args(["-v", "error", "-show_entries", "packet=stream_index,pts,dts,flags,size", "-of", "compact=p=0"])
         .arg(&f)
         .output()
         .unwrap();
@@ -845,16 +734,9 @@ fn matches_ffprobe_on_x264_bframes() {
         .lines()
         .filter(|l| l.starts_with("stream_index"))
         .map(|l| {
-            let kv: std::collections::HashMap<&str, &str> =
-                l.split('|').filter_map(|x| x.split_once('=')).collect();
+            let kv: std::collections::HashMap<&str, &str> = l.split('|').filter_map(|x| x.split_once('=')).collect();
             let n = |k: &str| kv[k].parse::<i64>().unwrap();
-            (
-                n("stream_index") as usize,
-                n("pts"),
-                n("dts"),
-                kv["flags"].starts_with('K'),
-                n("size") as usize,
-            )
+            (n("stream_index") as usize, n("pts"), n("dts"), kv["flags"].starts_with('K'), n("size") as usize)
         })
         .collect();
     let mut d = Mp4Demuxer::open(&f).unwrap();

@@ -567,12 +567,7 @@ pub(crate) fn ffprobe_packets(path: &std::path::Path) -> Vec<(usize, Option<i64>
         .lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(',').collect();
-            Some((
-                f.first()?.parse().ok()?,
-                f.get(1)?.parse().ok(),
-                f.get(2)?.parse().ok(),
-                f.get(3)?.parse().ok()?,
-            ))
+            Some((f.first()?.parse().ok()?, f.get(1)?.parse().ok(), f.get(2)?.parse().ok(), f.get(3)?.parse().ok()?))
         })
         .collect()
 }
@@ -630,7 +625,9 @@ pub(crate) fn corpus_files(ext: &str) -> Vec<(std::path::PathBuf, bool)> {
         .collect();
     let mut files = Vec::new();
     for dir in ["media", "m3u8/shaka__hls-ts-rollover"] {
-        let Ok(rd) = std::fs::read_dir(root.join(dir)) else { continue };
+        let Ok(rd) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.extension().and_then(|e| e.to_str()) == Some(ext) {

@@ -93,8 +93,8 @@ fn audio_info(index: usize) -> StreamInfo {
 
 // x264 SPS 320x240 High (from codec::h264 tests) and a PPS.
 const SPS: &[u8] = &[
-    0x67, 0x64, 0x00, 0x0d, 0xac, 0xd9, 0x41, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00,
-    0x03, 0x03, 0x20, 0xf1, 0x42, 0x99, 0x60,
+    0x67, 0x64, 0x00, 0x0d, 0xac, 0xd9, 0x41, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03,
+    0x03, 0x20, 0xf1, 0x42, 0x99, 0x60,
 ];
 const PPS: &[u8] = &[0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0];
 
@@ -292,8 +292,7 @@ fn no_packets_is_no_media() {
 /// Interleaved tracks with distinct sample bytes; returns (file, per-track samples).
 fn mux_synthetic(out: &Path, limits: Limits) -> (Vec<u8>, Vec<Vec<Vec<u8>>>) {
     let mut v = video_info();
-    v.config =
-        Bytes::from(AvcConfig::from_parameter_sets(vec![SPS.to_vec()], vec![PPS.to_vec()]).unwrap().to_bytes());
+    v.config = Bytes::from(AvcConfig::from_parameter_sets(vec![SPS.to_vec()], vec![PPS.to_vec()]).unwrap().to_bytes());
     let mut w = Mp4Writer::create_with_limits(out, &[v, audio_info(1)], limits).unwrap();
     let mut samples = vec![Vec::new(), Vec::new()];
     for i in 0..12i64 {
@@ -330,9 +329,8 @@ fn check_offsets(f: &[u8], samples: &[Vec<Vec<u8>>], want_co64: bool) {
             (0..be32(&b[4..]) as usize).map(|i| be32(&b[8 + 4 * i..]) as u64).collect()
         };
         let stsc = child(stbl, b"stsc", 0);
-        let entries: Vec<(u32, u32)> = (0..be32(&stsc[4..]) as usize)
-            .map(|i| (be32(&stsc[8 + 12 * i..]), be32(&stsc[12 + 12 * i..])))
-            .collect();
+        let entries: Vec<(u32, u32)> =
+            (0..be32(&stsc[4..]) as usize).map(|i| (be32(&stsc[8 + 12 * i..]), be32(&stsc[12 + 12 * i..]))).collect();
         let mut s = 0;
         for (ci, &off) in offsets.iter().enumerate() {
             let per = entries.iter().rev().find(|e| e.0 as usize <= ci + 1).unwrap().1;
@@ -401,8 +399,7 @@ fn edit_lists_and_ctts() {
     // a late start (pts 9000 = 100 ms) -> empty edit.
     let out = dir.join("b.mp4");
     let mut v = video_info();
-    v.config =
-        Bytes::from(AvcConfig::from_parameter_sets(vec![SPS.to_vec()], vec![PPS.to_vec()]).unwrap().to_bytes());
+    v.config = Bytes::from(AvcConfig::from_parameter_sets(vec![SPS.to_vec()], vec![PPS.to_vec()]).unwrap().to_bytes());
     let mut w = Mp4Writer::create(&out, &[v.clone()]).unwrap();
     let au = idr_au(false);
     // decode order I P B B: pts 0, 10800, 3600, 7200 relative; dts -7200 step 3600.
@@ -417,8 +414,8 @@ fn edit_lists_and_ctts() {
     assert_eq!(
         elst,
         &[
-            0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 100, 0xff, 0xff, 0xff, 0xff, 0, 1, 0, 0, 0, 0, 0, 160, 0, 0, 0x1c,
-            0x20, 0, 1, 0, 0
+            0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 100, 0xff, 0xff, 0xff, 0xff, 0, 1, 0, 0, 0, 0, 0, 160, 0, 0, 0x1c, 0x20,
+            0, 1, 0, 0
         ]
     );
     let ctts = child(stbl_of(&f, 0), b"ctts", 0);
@@ -426,8 +423,8 @@ fn edit_lists_and_ctts() {
     assert_eq!(
         ctts,
         &[
-            0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 1, 0, 0, 0x1c, 0x20, 0, 0, 0, 1, 0, 0, 0x38, 0x40, 0, 0, 0, 2, 0, 0,
-            0x0e, 0x10
+            0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 1, 0, 0, 0x1c, 0x20, 0, 0, 0, 1, 0, 0, 0x38, 0x40, 0, 0, 0, 2, 0, 0, 0x0e,
+            0x10
         ]
     );
     let tkhd = child(trak, b"tkhd", 0);
@@ -528,8 +525,7 @@ fn split_access_units(data: &[u8]) -> Vec<Vec<u8>> {
     for nal in h264::annexb_nals(data) {
         let t = h264::nal_type(nal);
         let vcl = t == 1 || t == 5;
-        let starts =
-            if vcl { have_vcl && nal.len() > 1 && nal[1] & 0x80 != 0 } else { have_vcl && matches!(t, 6..=9) };
+        let starts = if vcl { have_vcl && nal.len() > 1 && nal[1] & 0x80 != 0 } else { have_vcl && matches!(t, 6..=9) };
         if starts {
             aus.push(std::mem::take(&mut cur));
             have_vcl = false;
@@ -644,8 +640,7 @@ fn fixture(dir: &Path, bf: u32) -> Fixture {
 }
 
 fn probe(out: &Path) -> std::collections::HashMap<String, String> {
-    let o =
-        run(Command::new("ffprobe").args(["-v", "error", "-show_streams", "-show_format", "-of", "flat"]).arg(out));
+    let o = run(Command::new("ffprobe").args(["-v", "error", "-show_streams", "-show_format", "-of", "flat"]).arg(out));
     String::from_utf8_lossy(&o.stdout)
         .lines()
         .filter_map(|l| l.split_once('='))
@@ -777,8 +772,7 @@ fn ffmpeg_aac_priming_is_trimmed() {
     let n = fx.0.len() as i64;
     for (k, d) in fx.0.into_iter().enumerate() {
         let t = -2048 + k as i64 * 1024;
-        w.write(&Packet { stream: 0, pts: t, dts: t, duration: 1024, keyframe: true, data: Bytes::from(d) })
-            .unwrap();
+        w.write(&Packet { stream: 0, pts: t, dts: t, duration: 1024, keyframe: true, data: Bytes::from(d) }).unwrap();
     }
     w.finish().unwrap();
     let intended = n * 1024 - 2048;

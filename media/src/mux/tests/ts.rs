@@ -193,8 +193,7 @@ fn parse(ts: &[u8]) -> Parsed {
                     };
                     // PAT and PMT just before (adaptation-only packets aside).
                     let n = prev_pids.len();
-                    let psi_before =
-                        n >= 2 && prev_pids[n - 2] == 0 && Some(prev_pids[n - 1]) == p.pmt_pid;
+                    let psi_before = n >= 2 && prev_pids[n - 2] == 0 && Some(prev_pids[n - 1]) == p.pmt_pid;
                     open.insert(
                         pid,
                         Pes {
@@ -212,10 +211,7 @@ fn parse(ts: &[u8]) -> Parsed {
                         },
                     );
                 } else {
-                    open.get_mut(&pid)
-                        .expect("PES continuation without start")
-                        .data
-                        .extend_from_slice(payload);
+                    open.get_mut(&pid).expect("PES continuation without start").data.extend_from_slice(payload);
                 }
             }
         }
@@ -301,15 +297,15 @@ fn pat_and_pmt_match_ffmpeg_bytes() {
     w.write_psi();
     let out = w.buf.clone();
     let pat: [u8; 21] = [
-        0x47, 0x40, 0x00, 0x10, 0x00, 0x00, 0xb0, 0x0d, 0x00, 0x01, 0xc1, 0x00, 0x00, 0x00, 0x01, 0xf0,
-        0x00, 0x2a, 0xb1, 0x04, 0xb2,
+        0x47, 0x40, 0x00, 0x10, 0x00, 0x00, 0xb0, 0x0d, 0x00, 0x01, 0xc1, 0x00, 0x00, 0x00, 0x01, 0xf0, 0x00, 0x2a,
+        0xb1, 0x04, 0xb2,
     ];
     assert_eq!(&out[..21], &pat);
     assert!(out[21..188].iter().all(|&b| b == 0xff));
     let pmt: [u8; 37] = [
-        0x47, 0x50, 0x00, 0x10, 0x00, 0x02, 0xb0, 0x1d, 0x00, 0x01, 0xc1, 0x00, 0x00, 0xe1, 0x00, 0xf0,
-        0x00, 0x1b, 0xe1, 0x00, 0xf0, 0x00, 0x0f, 0xe1, 0x01, 0xf0, 0x06, 0x0a, 0x04, 0x75, 0x6e, 0x64,
-        0x00, 0x08, 0x7d, 0xe8, 0x77,
+        0x47, 0x50, 0x00, 0x10, 0x00, 0x02, 0xb0, 0x1d, 0x00, 0x01, 0xc1, 0x00, 0x00, 0xe1, 0x00, 0xf0, 0x00, 0x1b,
+        0xe1, 0x00, 0xf0, 0x00, 0x0f, 0xe1, 0x01, 0xf0, 0x06, 0x0a, 0x04, 0x75, 0x6e, 0x64, 0x00, 0x08, 0x7d, 0xe8,
+        0x77,
     ];
     assert_eq!(&out[188..188 + 37], &pmt);
 }
@@ -357,14 +353,7 @@ fn synthetic(n_video: usize, n_audio: usize) -> (Vec<StreamInfo>, Vec<Packet>) {
         let size = 5 + (i * 53) % 400;
         let data: Vec<u8> = (0..size).map(|k| ((k + i * 3) % 256) as u8).collect();
         let pts = i as i64 * 1024 - 2048;
-        auds.push(Packet {
-            stream: 1,
-            pts,
-            dts: pts,
-            duration: 1024,
-            keyframe: true,
-            data: Bytes::from(data),
-        });
+        auds.push(Packet { stream: 1, pts, dts: pts, duration: 1024, keyframe: true, data: Bytes::from(data) });
     }
     let mut all: Vec<(f64, Packet)> = vids
         .into_iter()
@@ -460,15 +449,8 @@ fn audio_only_and_video_only() {
     let mut w = TsWriter::new(Vec::new(), &[audio_info(0)]).unwrap();
     for i in 0..100i64 {
         let pts = i * 1024 - 2048;
-        w.write(&Packet {
-            stream: 0,
-            pts,
-            dts: pts,
-            duration: 0,
-            keyframe: true,
-            data: Bytes::from(vec![0x21; 200]),
-        })
-        .unwrap();
+        w.write(&Packet { stream: 0, pts, dts: pts, duration: 0, keyframe: true, data: Bytes::from(vec![0x21; 200]) })
+            .unwrap();
     }
     let p = parse(&w.finish().unwrap());
     check_common(&p, PCR_INTERVAL);
@@ -483,15 +465,8 @@ fn audio_only_and_video_only() {
     let mut w = TsWriter::new(Vec::new(), &[s]).unwrap();
     let au = Bytes::from_static(&[0, 0, 0, 1, 0x67, 1, 2, 0, 0, 0, 1, 0x68, 3, 0, 0, 1, 0x65, 0x88, 7]);
     for i in 0..10i64 {
-        w.write(&Packet {
-            stream: 0,
-            pts: i * 3000,
-            dts: i * 3000,
-            duration: 3000,
-            keyframe: true,
-            data: au.clone(),
-        })
-        .unwrap();
+        w.write(&Packet { stream: 0, pts: i * 3000, dts: i * 3000, duration: 3000, keyframe: true, data: au.clone() })
+            .unwrap();
     }
     let p = parse(&w.finish().unwrap());
     check_common(&p, PCR_INTERVAL);
@@ -543,10 +518,7 @@ fn sparse_video_gets_pcr_only_packets() {
 fn rejects_bad_input() {
     let streams = vec![video_info(90_000), audio_info(1)];
     assert!(matches!(
-        TsWriter::new(
-            Vec::new(),
-            &[StreamInfo::new(0, MediaKind::Video, Codec::Other("hevc".into()), 90_000)]
-        ),
+        TsWriter::new(Vec::new(), &[StreamInfo::new(0, MediaKind::Video, Codec::Other("hevc".into()), 90_000)]),
         Err(Error::UnsupportedCodec(_))
     ));
     assert!(TsWriter::new(Vec::new(), &[]).is_err());
@@ -577,14 +549,7 @@ fn rejects_bad_input() {
     assert!(w.write(&Packet { stream: 5, ..v(9000, 9000) }).is_err());
     assert!(w.write(&Packet { data: Bytes::from_static(&[0x65, 0x88]), ..v(9000, 9000) }).is_err());
     assert!(w.write(&Packet { data: Bytes::new(), ..v(9000, 9000) }).is_err());
-    let big = Packet {
-        stream: 1,
-        pts: 0,
-        dts: 0,
-        duration: 0,
-        keyframe: true,
-        data: Bytes::from(vec![0; 9000]),
-    };
+    let big = Packet { stream: 1, pts: 0, dts: 0, duration: 0, keyframe: true, data: Bytes::from(vec![0; 9000]) };
     assert!(w.write(&big).is_err());
     let out = w.finish().unwrap();
     let p = parse(&out);
@@ -631,15 +596,8 @@ fn continuity_fixer() {
         p
     };
     let mut f = ContinuityFixer::new();
-    let seq = [
-        (0x100, 1, 7),
-        (0x100, 1, 3),
-        (0x100, 2, 9),
-        (0x100, 3, 0),
-        (0x101, 1, 4),
-        (0x1fff, 1, 9),
-        (0x100, 1, 15),
-    ];
+    let seq =
+        [(0x100, 1, 7), (0x100, 1, 3), (0x100, 2, 9), (0x100, 3, 0), (0x101, 1, 4), (0x1fff, 1, 9), (0x100, 1, 15)];
     let want = [7, 8, 8, 9, 4, 9, 10];
     for ((pid, afc, cc), w) in seq.iter().zip(want) {
         let mut p = mk(*pid, *afc, *cc);
@@ -782,16 +740,10 @@ mod ffmpeg {
             }
         }
         let raw = std::fs::read(&h264p).unwrap();
-        let sps: Vec<Vec<u8>> = h264::annexb_nals(&raw)
-            .filter(|n| h264::nal_type(n) == 7)
-            .take(1)
-            .map(|n| n.to_vec())
-            .collect();
-        let pps: Vec<Vec<u8>> = h264::annexb_nals(&raw)
-            .filter(|n| h264::nal_type(n) == 8)
-            .take(1)
-            .map(|n| n.to_vec())
-            .collect();
+        let sps: Vec<Vec<u8>> =
+            h264::annexb_nals(&raw).filter(|n| h264::nal_type(n) == 7).take(1).map(|n| n.to_vec()).collect();
+        let pps: Vec<Vec<u8>> =
+            h264::annexb_nals(&raw).filter(|n| h264::nal_type(n) == 8).take(1).map(|n| n.to_vec()).collect();
         let aus = split_aus(&raw);
         let adts = std::fs::read(&aacp).unwrap();
         let (mut frames, mut d, mut acfg) = (Vec::new(), &adts[..], None);
@@ -892,8 +844,7 @@ mod ffmpeg {
             assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(160), Some(120)));
             assert_eq!((&a["sample_rate"], &a["channels"]), (&"48000".into(), &2.into()));
             let (vs, as_) = (f64_of(&v["start_time"]), f64_of(&a["start_time"]));
-            let first_v =
-                inp.video.iter().map(|p| p.pts).min().unwrap() as f64 / inp.streams[0].timebase as f64;
+            let first_v = inp.video.iter().map(|p| p.pts).min().unwrap() as f64 / inp.streams[0].timebase as f64;
             assert!((vs - (1.4 + first_v)).abs() < 1e-3, "{name}: video start {vs}");
             let want_a = 1.4 + (-1024 + shift) as f64 / 48_000.0;
             assert!((as_ - want_a).abs() < 1e-3, "{name}: audio start {as_} want {want_a}");
