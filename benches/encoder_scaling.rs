@@ -39,7 +39,7 @@ fn run(threads: usize, pics: &[Arc<Picture>], s: H264Settings) -> f64 {
         sc.spawn(|| enc.run(rx, otx));
         sc.spawn(|| {
             for (i, c) in pics.chunks(gop).enumerate() {
-                tx.send(VideoChunk { index: i as u64, first_frame: (i * gop) as u64, pictures: c.to_vec() }).unwrap();
+                tx.send(VideoChunk::from_pictures(i as u64, (i * gop) as u64, c.to_vec())).unwrap();
             }
             drop(tx);
         });

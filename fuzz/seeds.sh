@@ -23,7 +23,7 @@ MEDIA="$SHARED/media"
 OUT="$FUZZ/corpus"
 MAX=${SEED_MAX_BYTES:-262144}
 HEAD=${HEAD_BYTES:-65536}
-TARGETS="mp4_demux ts_demux adts h264 flow_json demux_probe m3u8"
+TARGETS="mp4_demux ts_demux adts h264 flow_json demux_probe m3u8 ts_join mtslink_plan"
 
 for t in $TARGETS; do
     [ "${CLEAN:-0}" = 1 ] && rm -rf "${OUT:?}/$t"
@@ -156,6 +156,165 @@ fi
 if [ -d "$SHARED/m3u8" ]; then
     find "$SHARED/m3u8" -name '*.m3u8' | while read -r f; do add m3u8 "$f" c_; done
 fi
+
+# --- ts_join: input = 2-byte header (segment count, discontinuity flags) + cut points +
+# TS bytes (see fuzz_targets/ts_join.rs). Every TS file as one segment, the same file cut
+# into 3 segments at packet boundaries (a continuous run), and pairs of different files
+# joined with and without the discontinuity flag (timestamp jump, PMT/PID change).
+python3 - "$OUT/ts_join" "$MAX" "$HEAD" "$TD"/*.ts "$MEDIA"/*.ts <<'PY'
+import os, struct, sys
+out, cap, head, files = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
+def load(f):
+    b = open(f, "rb").read()
+    return b if len(b) <= cap else b[:head - head % 188]
+def name(f):
+    return ("td_" if "/testdata/" in f else "") + os.path.basename(f)
+def w(n, b):
+    with open(os.path.join(out, n), "wb") as fh:
+        fh.write(b)
+def seed(segs, flags):
+    cuts, pos = b"", 0
+    for s in segs[:-1]:
+        pos += len(s)
+        cuts += struct.pack("<H", (pos // 188) if pos % 188 == 0 and pos // 188 < 0x8000 else (0x8000 | min(pos, 0x7fff)))
+    return bytes([len(segs) - 1, flags]) + cuts + b"".join(segs)
+data = {f: load(f) for f in files if os.path.isfile(f)}
+for f, b in data.items():
+    w(name(f) + ".one", seed([b], 0))
+    n = len(b) // 188
+    if n >= 3:
+        a, c = n // 3 * 188, 2 * n // 3 * 188
+        w(name(f) + ".cut3", seed([b[:a], b[a:c], b[c:]], 0))
+        w(name(f) + ".cut3_disc", seed([b[:a], b[a:c], b[c:]], 0b100))
+# Pairs: each file followed by the next one (half of each, to keep seeds small).
+fs = sorted(data)
+for i, f in enumerate(fs):
+    g = fs[(i + 1) % len(fs)]
+    if f == g:
+        continue
+    a = data[f][: len(data[f]) // 2 // 188 * 188]
+    b = data[g][: len(data[g]) // 2 // 188 * 188]
+    w(f"pair_{i:02d}_{name(f)}+{name(g)}", seed([a, b], 0b10 if i % 2 else 0))
+PY
+
+# --- mtslink_plan: MTS Link record JSON (eventLogs). The repo's flows (same top-level
+# shape) plus the record shapes of src/mtslink/plan/tests.rs, tests/mtslink_api.rs and
+# tests/webinar_e2e.rs (built there with json!, so written out here).
+for f in "$TD"/flow_*.json; do add mtslink_plan "$f" td_; done
+M="$OUT/mtslink_plan"
+cat >"$M/webinar.json" <<'JSON'
+{"name": "Вебинар: тест", "duration": 300.0, "eventLogs": [
+ {"module": "eventsession.start", "relativeTime": 0, "data": {}, "snapshot": {"data": {"userlist": [
+   {"role": "ADMIN", "user": {"id": 1, "nickname": "Admin"}},
+   {"role": "LECTURER", "user": {"id": 2, "nickname": "Lecturer"}},
+   {"role": "GUEST", "user": {"id": 99, "nickname": "Viewer"}}]}}},
+ {"module": "conference.add", "relativeTime": 1.0, "data": {"id": 10, "hasVideo": true, "hasAudio": true, "user": {"id": 2, "nickname": "Lecturer"}}},
+ {"module": "conference.add", "relativeTime": 1.0, "data": {"id": 11, "hasVideo": true, "hasAudio": true, "user": {"id": 3, "nickname": "Guest Cam"}}},
+ {"module": "conference.add", "relativeTime": 1.0, "data": {"id": 12, "hasVideo": false, "hasAudio": true, "user": {"id": 4, "nickname": "Mic Only"}}},
+ {"module": "mediasession.add", "relativeTime": 10.0, "data": {"id": 100, "url": "https://events-storage.webinar.ru/api-storage/files/wowza/2024/01/01/c100.mp4", "hlsUrl": "https://events-delivery-records.webinar.ru/record/2024/01/01/c100.mp4/playlist.m3u8", "stream": {"conference": {"id": 10, "user": {"id": 2, "nickname": "Lecturer"}}}}},
+ {"module": "mediasession.add", "relativeTime": 12.0, "data": {"id": 101, "url": "https://events-storage.webinar.ru/api-storage/files/wowza/2024/01/01/c101.mp4", "stream": {"conference": {"id": 11, "user": {"id": 3, "nickname": "Guest Cam"}}}}},
+ {"module": "mediasession.add", "relativeTime": 13.0, "data": {"id": 102, "url": "https://events-storage.webinar.ru/api-storage/files/wowza/2024/01/01/c102.mp4", "stream": {"conference": {"id": 12, "user": {"id": 4, "nickname": "Mic Only"}}}}},
+ {"module": "mediasession.add", "relativeTime": 20.0, "data": {"id": 103, "url": "https://s/screen.mp4", "stream": {"screensharing": {"id": 77, "user": {"id": 2, "nickname": "Lecturer"}}}}},
+ {"module": "unknown.module", "relativeTime": 21.0, "data": {"url": 5, "whatever": [1, 2]}},
+ {"module": "mediasession.update", "relativeTime": 60.0, "data": {"id": 100, "duration": 100.5}},
+ {"module": "mediasession.update", "relativeTime": 62.0, "data": {"id": 101, "duration": "50"}},
+ {"module": "conference.update", "relativeTime": 90.0, "data": {"id": 12, "hasAudio": false, "hasVideo": false}},
+ {"module": "conference.delete", "relativeTime": 91.0, "data": {"id": 12, "isDeleted": true}},
+ {"module": "conference.stream.delete", "relativeTime": 40.0, "data": {"id": 11}},
+ {"module": "screensharing.stream.delete", "relativeTime": 80.0, "data": {"id": 77}},
+ {"module": "screensharing.update", "relativeTime": 85.0, "data": {"id": 78, "isDeleted": true}},
+ {"module": "mediasession.delete", "relativeTime": 95.0, "data": {"id": 102}},
+ {"module": "conference.stream.delete", "relativeTime": 81.0, "data": {"id": 555}},
+ "not an event", {"module": 5, "relativeTime": "x"}]}
+JSON
+cat >"$M/flags_out_of_order.json" <<'JSON'
+{"eventLogs": [
+ {"module": "conference.update", "relativeTime": 30.0, "data": {"id": 5, "hasVideo": true}},
+ {"module": "conference.add", "relativeTime": 1.0, "data": {"id": 5, "hasVideo": false, "hasAudio": true, "user": {"id": 9, "nickname": "P"}}},
+ {"module": "mediasession.add", "relativeTime": 2.0, "data": {"id": 1, "url": "https://s/c1.mp4", "stream": {"conference": {"id": 5, "user": {"id": 9, "nickname": "P"}}}}},
+ {"module": "mediasession.update", "relativeTime": 100.0, "data": {"id": 1, "duration": 60}},
+ {"module": "mediasession.add", "relativeTime": 70.0, "data": {"id": 2, "url": "https://s/c2.mp4", "stream": {"conference": {"id": 5, "user": {"id": 9, "nickname": "P"}}}}},
+ {"module": "mediasession.add", "relativeTime": 71.0, "data": {"id": 3, "url": "https://s/c3.mp4", "stream": {"conference": {"id": 6}}}},
+ {"module": "conference.add", "relativeTime": 72.5, "data": {"id": 6, "hasVideo": false, "hasAudio": true}},
+ {"module": "conference.update", "relativeTime": 80.0, "data": {"id": 5, "hasVideo": "0", "hasAudio": 0}}]}
+JSON
+cat >"$M/slides.json" <<'JSON'
+{"duration": 100.0, "eventLogs": [
+ {"module": "presentation.update", "relativeTime": 5.0, "data": {"isActive": true, "fileReference": {"file": {"name": "deck.pdf", "slides": [{"number": 1, "url": "https://s/1.jpg"}, {"number": 2, "url": "https://s/2.jpg"}, {"number": 3, "downloadUrl": "https://s/3.jpg"}]}, "slide": {"number": 1, "url": "https://s/1.jpg"}}}},
+ {"module": "presentation.update", "relativeTime": 6.0, "data": {"isActive": true, "fileReference": {"file": {"name": "deck.pdf"}, "slide": {"number": 1, "url": "https://s/1.jpg"}}}},
+ {"module": "presentation.update", "relativeTime": 10.0, "data": {"isActive": true, "fileReference": {"file": {"name": "deck.pdf", "slides": [{"number": 1, "url": "https://s/1.jpg"}, {"number": 2, "url": "https://s/2.jpg"}]}, "slide": {"number": 2}}}},
+ {"module": "presentation.update", "relativeTime": 20.0, "data": {"isActive": false}},
+ {"module": "presentation.update", "relativeTime": 30.0, "data": {"isActive": true, "slide": {"number": 3, "downloadUrl": "https://s/3.jpg"}}},
+ {"module": "presentation.add", "relativeTime": 40.0, "data": {"url": "https://s/x.png", "number": 7}},
+ {"module": "presentation.update", "relativeTime": 50.0, "data": {"isDeleted": true}},
+ {"module": "presentation.update", "relativeTime": 60.0, "data": {"isActive": true, "fileReference": {"slide": {"url": "https://s/last.jpg"}}}},
+ {"module": "presentation.delete", "relativeTime": 70.0, "data": {}}]}
+JSON
+cat >"$M/chat.json" <<'JSON'
+{"eventLogs": [
+ {"module": "message.add", "relativeTime": 12.5, "data": {"id": 1, "text": "Привет", "authorName": "Анна", "createAt": "2024-01-01T10:00:00"}},
+ {"module": "message.add", "relativeTime": 3.0, "data": {"id": 2, "text": "first", "user": {"nickname": "Bob"}}},
+ {"module": "message.add", "relativeTime": 13.0, "data": {"id": 1, "text": "Привет", "authorName": "Анна"}},
+ {"module": "message.add", "relativeTime": 14.0, "data": {"id": 3, "message": "alt", "author": {"name": "Eve"}}},
+ {"module": "message.add", "relativeTime": 15.0, "data": {"id": 4, "text": ""}},
+ {"module": "cut.end", "relativeTime": 20.0, "data": {}, "snapshot": {"data": {"message": [{"id": 5, "text": "snap", "createAt": 1700000010}]}}}]}
+JSON
+cat >"$M/cuts.json" <<'JSON'
+{"duration": 500.0, "cuts": [{"start": 1700000100.0, "end": 1700000200.0}, {"start": 1700000150, "end": "1700000210"}, {"start": 5, "end": 1}], "eventLogs": [
+ {"module": "eventsession.start", "time": 1700000000.0, "relativeTime": 0, "data": {}},
+ {"module": "chat.x", "time": 1700000050.0, "relativeTime": 50, "data": {}},
+ {"module": "chat.y", "time": 1700000300.0, "relativeTime": 200, "data": {}},
+ {"module": "mediasession.add", "time": 1700000249.0, "relativeTime": 149, "data": {"id": 1, "url": "a.mp4", "time": 1700000248.0}},
+ {"module": "mediasession.add", "time": 1700000200.0, "relativeTime": 100, "data": {"id": 2, "url": "b.mp4", "time": 1700000150.0}},
+ {"module": "mediasession.add", "time": 1700000300.0, "relativeTime": 200, "data": {"id": 3, "url": "c.mp4", "time": 1700000500.0}},
+ {"module": "mediasession.add", "time": 1700000060000.0, "relativeTime": 60, "data": {"id": 4, "url": "d.mp4", "time": 1700000059500.0}},
+ {"module": "mediasession.add", "time": 1700000000.0, "relativeTime": 0, "data": {"id": 5, "url": "e.mp4", "time": 1699999990.0}},
+ {"module": "mediasession.add", "time": 1700000400.0, "data": {"id": 6, "url": "f.mp4"}},
+ {"module": "mediasession.update", "time": 1700000100.0, "relativeTime": 100, "data": {"id": 5, "duration": 40}}]}
+JSON
+cat >"$M/preroll_snapshots.json" <<'JSON'
+{"eventLogs": [
+ {"module": "eventsession.start", "relativeTime": 0, "data": {}, "snapshot": {"data": {"mediasession": [{"id": 1, "url": "https://s/preroll.mp4", "stream": {"conference": {"id": 10}}}]}}},
+ {"module": "cut.end", "relativeTime": 0, "data": {}, "snapshot": {"data": {"mediasession": [{"id": 2, "url": "https://s/real.mp4", "stream": {"conference": {"id": 10}}}]}}},
+ {"module": "mediasession.add", "relativeTime": 50.0, "data": {"id": 3, "url": "https://s/c3.mp4", "stream": {"conference": {"id": 10, "user": {"id": 1, "nickname": "A"}}}}}]}
+JSON
+cat >"$M/snapshot_only.json" <<'JSON'
+{"duration": 400, "eventLogs": [
+ {"module": "eventsession.start", "relativeTime": 0, "data": {}, "snapshot": {"data": {"conference": [{"id": 1, "hasVideo": true, "hasAudio": true}]}}},
+ {"module": "cut.end", "relativeTime": 0.0, "data": {}, "snapshot": {"data": {"mediasession": [{"url": "https://s/a1.mp4", "stream": {"conference": {"id": 1, "user": {"id": 7, "nickname": "Lec"}}}}]}}},
+ {"module": "cut.end", "relativeTime": 100.0, "data": {}, "snapshot": {"data": {"mediasession": [{"url": "https://s/a1.mp4", "stream": {"conference": {"id": 1, "user": {"id": 7, "nickname": "Lec"}}}}, {"url": "https://s/s1.mp4", "stream": {"screensharing": {"id": 2}}}]}}},
+ {"module": "cut.end", "relativeTime": 200.0, "data": {}, "snapshot": {"data": {"mediasession": [{"url": "https://s/a2.mp4", "stream": {"conference": {"id": 1, "user": {"id": 7, "nickname": "Lec"}}}}, {"url": "https://s/s1.mp4", "stream": {"type": "screen", "name": "Screen"}}]}}},
+ {"module": "unknown", "relativeTime": 250.0, "snapshot": {"data": {"mediasession": "garbage"}}}]}
+JSON
+cat >"$M/unknown_fields.json" <<'JSON'
+{"name": 5, "duration": "12.5", "convertedRecords": [], "extra": {"x": 1}, "eventLogs": [
+ {"module": "question.add", "relativeTime": 1, "data": {"text": "q?"}},
+ {"module": "eventSession.raisingHand.add", "relativeTime": 1, "data": null},
+ {"module": "mediasession.add", "relativeTime": 2, "data": {"id": 1, "url": null}},
+ {"module": "mediasession.add", "relativeTime": 2, "data": "str"},
+ {"module": "mediasession.add", "relativeTime": 3, "data": {"id": 2, "url": "x.mp4", "stream": 5, "newField": true}},
+ {"module": "presentation.update", "relativeTime": 3, "data": {"fileReference": 7}},
+ {"module": "message.add", "relativeTime": 3, "data": {"text": 5}},
+ {"module": "conference.add", "data": {"id": {"nested": 1}}},
+ {"module": "userlist.add", "relativeTime": 1, "data": [1, 2]},
+ {"module": "userlist.update", "relativeTime": 1, "data": {"userId": 3, "role": "LECTURER", "user": {"name": "N", "secondName": "S"}}},
+ [1, 2, 3], null]}
+JSON
+cat >"$M/api_record.json" <<'JSON'
+{"name": "Record 111", "duration": 30.0, "eventLogs": [
+ {"module": "mediasession.add", "relativeTime": 1.0, "data": {"id": 1, "url": "https://events-storage.webinar.ru/api-storage/files/wowza/2024/01/01/a.mp4", "stream": {"conference": {"id": 5, "user": {"id": 9, "nickname": "Lecturer"}}}}},
+ {"module": "mediasession.update", "relativeTime": 20.0, "data": {"id": 1, "duration": 19.0}}]}
+JSON
+cat >"$M/e2e_record.json" <<'JSON'
+{"name": "Lecture 1", "duration": 12.5, "eventLogs": [
+ {"id": 1, "module": "eventsession.start", "time": 1767261600.0, "relativeTime": 0.0, "data": {}, "snapshot": {"data": {"userlist": [{"role": "LECTURER", "user": {"id": 7, "nickname": "Лектор"}}]}}},
+ {"id": 10, "module": "mediasession.add", "time": 1767261600.5, "relativeTime": 0.5, "data": {"id": 100, "url": "http://127.0.0.1:1/api-storage/files/wowza/2026/01/01/a_high_bframes.mp4", "stream": {"conference": {"id": 50, "user": {"id": 7, "nickname": "User 0"}}}}},
+ {"id": 11, "module": "mediasession.add", "time": 1767261605.0, "relativeTime": 5.0, "data": {"id": 101, "url": "http://127.0.0.1:1/api-storage/files/wowza/2026/01/01/b_other_res.mp4", "stream": {"conference": {"id": 51, "user": {"id": 8, "nickname": "User 1"}}}}},
+ {"id": 12, "module": "mediasession.add", "time": 1767261608.5, "relativeTime": 8.5, "data": {"id": 102, "url": "http://127.0.0.1:1/api-storage/files/wowza/2026/01/01/e_clip.ts", "stream": {"conference": {"id": 52, "user": {"id": 9, "nickname": "User 2"}}}}},
+ {"id": 13, "module": "mediasession.add", "time": 1767261609.0, "relativeTime": 9.0, "data": {"id": 103, "url": "http://127.0.0.1:1/api-storage/files/wowza/2026/01/01/c_audio_only.m4a", "stream": {"conference": {"id": 53, "user": {"id": 10, "nickname": "User 3"}}}}}]}
+JSON
+printf '%s' '{"error":{"code":403,"message":"Access denied"}}' >"$M/error_answer.json"
+printf '%s' '{"name":"x","eventLogs":{}}' >"$M/eventlogs_not_array.json"
 
 for t in $TARGETS; do
     printf '%-12s %4d files %8d KiB\n' "$t" "$(find "$OUT/$t" -type f | wc -l)" "$(du -sk "$OUT/$t" | cut -f1)"

@@ -117,13 +117,20 @@ fn bad_flow_json_and_arguments_give_clear_errors() {
 #[test]
 fn fuzz_regressions_do_not_panic() {
     // Inputs the fuzzers once crashed on (fuzz/regressions/<target>/): every demuxer and the
-    // H.264 parsers must now return errors or data, never panic.
+    // H.264 parsers must now return errors or data, never panic; ts_join and mtslink_plan
+    // inputs also go through their own API with the fuzz targets' invariants.
     let dir = root().join("fuzz").join("regressions");
     let mut n = 0;
     for t in std::fs::read_dir(&dir).unwrap() {
-        for f in std::fs::read_dir(t.unwrap().path()).unwrap() {
+        let t = t.unwrap().path();
+        for f in std::fs::read_dir(&t).unwrap() {
             let p = f.unwrap().path();
             let bytes = std::fs::read(&p).unwrap();
+            match t.file_name().and_then(|s| s.to_str()) {
+                Some("ts_join") => ts_join_regression(&bytes),
+                Some("mtslink_plan") => mtslink_plan_regression(&bytes),
+                _ => {}
+            }
             let _ = stitch::media::codec::h264::Sps::parse(&bytes);
             let _ = stitch::media::codec::h264::AvcConfig::parse(&bytes);
             if let Ok((_, mut d)) = stitch::media::demux::open(&p) {
@@ -138,4 +145,47 @@ fn fuzz_regressions_do_not_panic() {
         }
     }
     assert!(n >= 2, "regression inputs found: {n}");
+}
+
+/// fuzz/fuzz_targets/ts_join.rs's input layout: segment count, discontinuity flags, cut
+/// points, TS bytes; the output must be whole packets, continuous, without null packets.
+fn ts_join_regression(data: &[u8]) {
+    use stitch::media::mux::tsjoin::{check_ts, TsJoiner};
+    let nseg = 1 + (data[0] & 7) as usize;
+    let hdr = 2 + 2 * (nseg - 1);
+    let ts = &data[hdr..];
+    let mut cuts: Vec<usize> = data[2..hdr]
+        .chunks_exact(2)
+        .map(|c| {
+            let v = u16::from_le_bytes([c[0], c[1]]) as usize;
+            (if v & 0x8000 != 0 { v & 0x7fff } else { v * 188 }).min(ts.len())
+        })
+        .collect();
+    cuts.sort_unstable();
+    cuts.push(ts.len());
+    let mut j = TsJoiner::new(Vec::new());
+    let mut start = 0;
+    for (i, &end) in cuts.iter().enumerate() {
+        j.push_segment(&ts[start..end], data[1] & (1 << i) != 0).unwrap();
+        start = end;
+    }
+    let out = j.finish().unwrap();
+    let c = check_ts(&out);
+    assert_eq!((out.len() % 188, c.skipped_bytes, c.cc_errors), (0, 0, 0));
+    assert!(!c.pids.contains_key(&0x1fff), "null packets in the output");
+}
+
+/// The plan of a record JSON must read back from its manifest and give the compiler a flow.
+fn mtslink_plan_regression(data: &[u8]) {
+    let Ok(p) = stitch::mtslink::plan::build_plan_from_slice(data) else { return };
+    for c in &p.clips {
+        assert!(c.start.is_finite() && c.start >= 0.0 && c.offset.is_finite(), "{c:?}");
+    }
+    let text = serde_json::to_vec(&p).unwrap();
+    let back: stitch::mtslink::Plan = serde_json::from_slice(&text).unwrap();
+    assert_eq!(back.clips.len(), p.clips.len());
+    let flow = serde_json::to_vec(&p.to_flow_json(|c| c.file_name())).unwrap();
+    if p.clips.iter().any(|c| c.length().is_none_or(|l| l > 0.0)) || p.duration.is_some() {
+        stitch::media::timeline::Flow::parse(&flow, std::path::Path::new("/job")).unwrap();
+    }
 }

@@ -27,7 +27,7 @@ use crossbeam_channel::{bounded, select, Receiver, Sender};
 use crate::decode::{self, resample::Resampler};
 use crate::demux::{self, Format};
 use crate::encode::{AacEncoder, ChunkEncoder, EncodedChunk, H264Settings, VideoChunk};
-use crate::frame::{AudioFrame, VideoFrame};
+use crate::frame::{AudioFrame, Picture, VideoFrame};
 use crate::mux::{Muxer, OutputKind};
 use crate::packet::{Codec, MediaKind, Packet, StreamInfo};
 use crate::time::{rescale, VIDEO_HZ};
@@ -173,8 +173,8 @@ pub fn compile(
     }
     let mut muxer = Muxer::create(opts.kind, &opts.output, &[vinfo, ainfo])?;
 
-    // Rendezvous: a chunk is handed over only when a worker is free, so at most
-    // `threads` chunks are encoding and one is being filled.
+    // Rendezvous: a chunk is handed over (and only then produced) when a worker is free,
+    // so at most `threads` chunks are in flight, each at most one GOP of pictures.
     let (chunk_tx, chunk_rx) = bounded::<VideoChunk>(0);
     let (enc_tx, enc_rx) = bounded::<Result<EncodedChunk>>(threads + 1);
     let (aud_tx, aud_rx) = bounded::<Vec<Packet>>(64);
@@ -191,36 +191,41 @@ pub fn compile(
             let opener: ClipOpener =
                 Box::new(move |spec: &ClipSpec| spawn_reader(spec.path.clone(), fmt, waiter.clone()));
             let mut s = Scheduler::new(fmt, clips, flow_duration, start, max_len, opener);
-            let mut pics = Vec::with_capacity(gop as usize);
-            let mut first = 0u64;
+            // The chunk being produced: its pictures go straight to the worker encoding it.
+            let mut cur: Option<Sender<Arc<Picture>>> = None;
+            let mut in_chunk = 0u32;
             let mut index = 0u64;
             let mut apkts = Vec::new();
             while let Some(f) = s.next() {
                 if sched_cancel.load(Ordering::Relaxed) {
                     return Err(Error::Cancelled);
                 }
-                if pics.is_empty() {
-                    first = f.index;
+                let tx = match &cur {
+                    Some(tx) => tx,
+                    None => {
+                        // Blocks until a worker is free (rendezvous).
+                        let (tx, rx) = bounded(gop as usize);
+                        if chunk_tx.send(VideoChunk { index, first_frame: f.index, pictures: rx }).is_err() {
+                            return Err(Error::Cancelled);
+                        }
+                        index += 1;
+                        in_chunk = 0;
+                        cur.insert(tx)
+                    }
+                };
+                if tx.send(f.picture).is_err() {
+                    return Err(Error::Cancelled); // the worker failed; its error reaches the muxer
                 }
-                pics.push(f.picture);
+                in_chunk += 1;
+                if in_chunk == gop {
+                    cur = None;
+                }
                 aac.push(&f.audio, &mut apkts)?;
                 if !apkts.is_empty() && aud_tx.send(std::mem::take(&mut apkts)).is_err() {
                     return Err(Error::Cancelled);
                 }
-                if pics.len() == gop as usize {
-                    let chunk = VideoChunk { index, first_frame: first, pictures: std::mem::take(&mut pics) };
-                    index += 1;
-                    if chunk_tx.send(chunk).is_err() {
-                        return Err(Error::Cancelled);
-                    }
-                }
             }
-            if !pics.is_empty() {
-                let chunk = VideoChunk { index, first_frame: first, pictures: pics };
-                if chunk_tx.send(chunk).is_err() {
-                    return Err(Error::Cancelled);
-                }
-            }
+            drop(cur);
             aac.finish(&mut apkts)?;
             if !apkts.is_empty() {
                 let _ = aud_tx.send(apkts);

@@ -386,9 +386,10 @@ impl TimeMap {
         self.cuts.iter().map(|&(s, t)| (e - s).clamp(0.0, t - s)).sum()
     }
 
-    /// Timeline position of epoch `e` (unclamped).
+    /// Timeline position of epoch `e` (unclamped); `None` when the arithmetic overflows
+    /// (absurd epochs / relativeTimes).
     fn pos(&self, e: f64) -> Option<f64> {
-        Some(e - self.origin? - self.removed_before(e))
+        Some(e - self.origin? - self.removed_before(e)).filter(|p| p.is_finite())
     }
 
     /// Where a chunk starting at epoch `e` lands and how much of its beginning is skipped.
@@ -402,9 +403,9 @@ impl TimeMap {
         let p = self.pos(ee)?;
         if p < 0.0 {
             skip += -p;
-            return Some((0.0, skip));
+            return skip.is_finite().then_some((0.0, skip));
         }
-        Some((p, skip))
+        skip.is_finite().then_some((p, skip))
     }
 }
 

@@ -28,20 +28,67 @@ pub fn fit_rect(sw: u32, sh: u32, cw: u32, ch: u32) -> (u32, u32, u32, u32) {
 /// Scale one plane `src` (sw x sh, stride sw) into `dst` (stride dstride) at (dx, dy) with
 /// size dw x dh.
 #[allow(clippy::too_many_arguments)]
-fn scale_plane(src: &[u8], sw: usize, sh: usize, dst: &mut [u8], dstride: usize, dx: usize, dy: usize, dw: usize, dh: usize) {
-    if sw == 0 || sh == 0 || dw == 0 || dh == 0 {
+fn scale_plane(
+    src: &[u8],
+    sw: usize,
+    sh: usize,
+    dst: &mut [u8],
+    dstride: usize,
+    dx: usize,
+    dy: usize,
+    dw: usize,
+    dh: usize,
+) {
+    let rows = dst.len().checked_div(dstride).unwrap_or(0);
+    scale_plane_clipped(src, sw, sh, dst, dstride, dstride, rows, dx as i64, dy as i64, dw, dh);
+}
+
+/// Scale one plane `src` (sw x sh, stride sw) to a virtual dw x dh image placed at (dx, dy)
+/// (may be negative or overhang) in `dst` (stride `dstride`), writing only the part that lies
+/// inside the window of `dcols` x `drows` pixels at the start of `dst` (`dcols` <= `dstride`;
+/// for a whole plane both are its width). The visible pixels are exactly those the unclipped
+/// scale would produce. Never panics: inconsistent sizes make it a no-op.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn scale_plane_clipped(
+    src: &[u8],
+    sw: usize,
+    sh: usize,
+    dst: &mut [u8],
+    dstride: usize,
+    dcols: usize,
+    drows: usize,
+    dx: i64,
+    dy: i64,
+    dw: usize,
+    dh: usize,
+) {
+    if sw == 0 || sh == 0 || dw == 0 || dh == 0 || dcols == 0 || drows == 0 || dcols > dstride {
         return;
     }
+    if src.len() < sw * sh || dst.len() < dstride * (drows - 1) + dcols {
+        return;
+    }
+    // Visible window of the virtual destination image: columns c0..c1, rows r0..r1.
+    let c0 = (-dx).clamp(0, dw as i64) as usize;
+    let c1 = (dcols as i64 - dx).clamp(0, dw as i64) as usize;
+    let r0 = (-dy).clamp(0, dh as i64) as usize;
+    let r1 = (drows as i64 - dy).clamp(0, dh as i64) as usize;
+    if c0 >= c1 || r0 >= r1 {
+        return;
+    }
+    let out_x = (dx + c0 as i64) as usize;
+    let out_w = c1 - c0;
     if sw == dw && sh == dh {
-        for r in 0..dh {
-            dst[(dy + r) * dstride + dx..(dy + r) * dstride + dx + dw].copy_from_slice(&src[r * sw..r * sw + sw]);
+        for r in r0..r1 {
+            let off = (dy + r as i64) as usize * dstride + out_x;
+            dst[off..off + out_w].copy_from_slice(&src[r * sw + c0..r * sw + c1]);
         }
         return;
     }
     // 16.16 fixed-point: source coordinate of destination pixel centre.
     let step_x = ((sw as u64) << 16) / dw as u64;
     let step_y = ((sh as u64) << 16) / dh as u64;
-    let xs: Vec<(usize, usize, u32)> = (0..dw)
+    let xs: Vec<(usize, usize, u32)> = (c0..c1)
         .map(|x| {
             let fx = ((x as i64 * step_x as i64) + (step_x as i64 / 2) - (1 << 15)).max(0) as u64;
             let x0 = ((fx >> 16) as usize).min(sw - 1);
@@ -49,21 +96,20 @@ fn scale_plane(src: &[u8], sw: usize, sh: usize, dst: &mut [u8], dstride: usize,
             (x0, x1, (fx & 0xffff) as u32 >> 8)
         })
         .collect();
-    let mut row = vec![0u8; dw];
-    for y in 0..dh {
+    for y in r0..r1 {
         let fy = ((y as i64 * step_y as i64) + (step_y as i64 / 2) - (1 << 15)).max(0) as u64;
         let y0 = ((fy >> 16) as usize).min(sh - 1);
         let y1 = (y0 + 1).min(sh - 1);
         let wy = (fy & 0xffff) as u32 >> 8;
-        let r0 = &src[y0 * sw..y0 * sw + sw];
-        let r1 = &src[y1 * sw..y1 * sw + sw];
+        let r0s = &src[y0 * sw..y0 * sw + sw];
+        let r1s = &src[y1 * sw..y1 * sw + sw];
+        let off = (dy + y as i64) as usize * dstride + out_x;
+        let row = &mut dst[off..off + out_w];
         for (o, &(x0, x1, wx)) in row.iter_mut().zip(xs.iter()) {
-            let top = r0[x0] as u32 * (256 - wx) + r0[x1] as u32 * wx;
-            let bot = r1[x0] as u32 * (256 - wx) + r1[x1] as u32 * wx;
+            let top = r0s[x0] as u32 * (256 - wx) + r0s[x1] as u32 * wx;
+            let bot = r1s[x0] as u32 * (256 - wx) + r1s[x1] as u32 * wx;
             *o = ((top * (256 - wy) + bot * wy + (1 << 15)) >> 16) as u8;
         }
-        let off = (dy + y) * dstride + dx;
-        dst[off..off + dw].copy_from_slice(&row);
     }
 }
 
@@ -77,7 +123,17 @@ pub fn fit(src: &Arc<Picture>, cw: u32, ch: u32) -> Arc<Picture> {
     let (scw, sch) = Picture::chroma_size(src.width, src.height);
     let (ccw, _) = Picture::chroma_size(cw, ch);
     let (py, pu, pv) = out.planes_mut();
-    scale_plane(src.y(), src.width as usize, src.height as usize, py, cw as usize, x as usize, y as usize, w as usize, h as usize);
+    scale_plane(
+        src.y(),
+        src.width as usize,
+        src.height as usize,
+        py,
+        cw as usize,
+        x as usize,
+        y as usize,
+        w as usize,
+        h as usize,
+    );
     let (cx, cy, cwid, chei) = ((x / 2) as usize, (y / 2) as usize, (w / 2) as usize, (h / 2) as usize);
     scale_plane(src.u(), scw as usize, sch as usize, pu, ccw as usize, cx, cy, cwid, chei);
     scale_plane(src.v(), scw as usize, sch as usize, pv, ccw as usize, cx, cy, cwid, chei);
@@ -115,6 +171,37 @@ mod tests {
     fn same_size_is_free() {
         let src = Arc::new(Picture::black(64, 48));
         assert!(Arc::ptr_eq(&fit(&src, 64, 48), &src));
+    }
+
+    #[test]
+    fn clipped_scale_matches_unclipped_window() {
+        let mut src = vec![0u8; 37 * 23];
+        for (i, p) in src.iter_mut().enumerate() {
+            *p = (i * 7 % 251) as u8;
+        }
+        let mut full = vec![0u8; 50 * 40];
+        scale_plane(&src, 37, 23, &mut full, 50, 0, 0, 50, 40);
+        // Same virtual image shifted by (-13, -9) into a 30x20 plane.
+        let mut part = vec![0u8; 30 * 20];
+        scale_plane_clipped(&src, 37, 23, &mut part, 30, 30, 20, -13, -9, 50, 40);
+        for r in 0..20 {
+            assert_eq!(&part[r * 30..r * 30 + 30], &full[(r + 9) * 50 + 13..(r + 9) * 50 + 43]);
+        }
+        // A 10x5 window at (4, 3) of the 30x20 plane: only the window is written.
+        let mut win = vec![7u8; 30 * 20];
+        scale_plane_clipped(&src, 37, 23, &mut win[3 * 30 + 4..], 30, 10, 5, -13, -9, 50, 40);
+        for r in 0..20 {
+            for c in 0..30 {
+                let inside = (3..8).contains(&r) && (4..14).contains(&c);
+                let want = if inside { full[(r - 3 + 9) * 50 + c - 4 + 13] } else { 7 };
+                assert_eq!(win[r * 30 + c], want, "({c},{r})");
+            }
+        }
+        // Entirely outside, and inconsistent sizes: no-ops, no panics.
+        scale_plane_clipped(&src, 37, 23, &mut part, 30, 30, 20, 100, 0, 50, 40);
+        scale_plane_clipped(&src, 99, 99, &mut part, 30, 30, 20, 0, 0, 50, 40);
+        scale_plane_clipped(&src, 37, 23, &mut part, 30, 30, 99, 0, 0, 50, 40);
+        scale_plane_clipped(&src, 37, 23, &mut part, 30, 31, 20, 0, 0, 50, 40);
     }
 
     #[test]

@@ -131,11 +131,26 @@ impl H264Encoder {
     }
 }
 
-/// A run of consecutive output pictures starting at output frame `first_frame`.
+/// A run of consecutive output pictures starting at output frame `first_frame`, handed to
+/// a worker when the run *starts*: its pictures follow through `pictures` as they are made
+/// (the sender is dropped at the end of the run). A worker thus encodes while the chunk is
+/// still being produced, and the producer starts a chunk only when a worker takes it, so
+/// at most about one chunk of pictures waits per worker (memory: see docs/performance.md).
 pub struct VideoChunk {
     pub index: u64,
     pub first_frame: u64,
-    pub pictures: Vec<Arc<Picture>>,
+    pub pictures: Receiver<Arc<Picture>>,
+}
+
+impl VideoChunk {
+    /// A chunk whose pictures are all known already.
+    pub fn from_pictures(index: u64, first_frame: u64, pictures: Vec<Arc<Picture>>) -> VideoChunk {
+        let (tx, rx) = crossbeam_channel::bounded(pictures.len().max(1));
+        for p in pictures {
+            let _ = tx.send(p);
+        }
+        VideoChunk { index, first_frame, pictures: rx }
+    }
 }
 
 /// The packets of one chunk, in order; the first is an IDR.
@@ -165,11 +180,11 @@ impl ChunkEncoder {
     /// Encode one chunk synchronously (on the calling thread).
     pub fn encode_chunk(settings: H264Settings, chunk: &VideoChunk) -> Result<EncodedChunk> {
         let mut enc = H264Encoder::new(settings)?;
-        let mut packets = Vec::with_capacity(chunk.pictures.len());
-        let dur = settings.frame_pts(1);
+        let mut packets = Vec::with_capacity(settings.gop as usize);
         for (i, pic) in chunk.pictures.iter().enumerate() {
             let n = chunk.first_frame + i as u64;
-            let (data, idr) = enc.encode(pic, i == 0)?;
+            let (data, idr) = enc.encode(&pic, i == 0)?;
+            drop(pic);
             if i == 0 && !idr {
                 return Err(Error::Encode("encoder did not start the chunk with an IDR picture".into()));
             }
@@ -186,7 +201,6 @@ impl ChunkEncoder {
                 data: Bytes::from(data),
             });
         }
-        let _ = dur;
         Ok(EncodedChunk { index: chunk.index, packets })
     }
 
@@ -218,7 +232,7 @@ mod tests {
     fn chunk_starts_with_idr_and_has_every_frame() {
         let pics: Vec<Arc<Picture>> =
             (0..20).map(|i| Arc::new(Picture::filled(64, 48, 16 + i * 8, 128, 128))).collect();
-        let chunk = VideoChunk { index: 3, first_frame: 100, pictures: pics };
+        let chunk = VideoChunk::from_pictures(3, 100, pics);
         let out = ChunkEncoder::encode_chunk(settings(), &chunk).unwrap();
         assert_eq!(out.index, 3);
         assert_eq!(out.packets.len(), 20);

@@ -791,7 +791,9 @@ impl<W: Write> TsJoiner<W> {
                     let out_pcr_is_es = out.streams.iter().any(|s| s.1 == out.pcr_pid);
                     let pcr_consistent = match es_of(inp.pmt.pcr_pid) {
                         Some(i) => mapped[i] == Some(out.pcr_pid),
-                        None => !out_pcr_is_es,
+                        // A PCR PID of its own maps onto the output's, unless that is 0x1FFF
+                        // ("no PCR"): its packets would become null packets. New PMT then.
+                        None => !out_pcr_is_es && (out.pcr_pid != NULL_PID || inp.pmt.pcr_pid == NULL_PID),
                     };
                     if same_types && pcr_consistent {
                         for (s, m) in inp.pmt.streams.iter().zip(&mapped) {
