@@ -23,6 +23,8 @@ pub struct CompileArgs {
     pub start: Option<f64>,
     pub max_duration: Option<f64>,
     pub threads: Option<usize>,
+    /// Webinar composite layout; `None`: one layer.
+    pub layout: Option<media::compose::layout::LayoutKind>,
     pub quiet: bool,
 }
 
@@ -106,6 +108,7 @@ pub fn run(args: &CompileArgs, cancel: Arc<AtomicBool>) -> Result<CompileReport>
         }
         opts.threads = t;
     }
+    opts.layout = args.layout;
     opts.start = secs_arg("--start", args.start)?.unwrap_or(0);
     opts.max_duration = secs_arg("--max-duration", args.max_duration)?;
     if let (Some(d), true) = (flow.duration, opts.start > 0) {
@@ -151,6 +154,9 @@ pub fn summary(report: &CompileReport, output: &Path) -> String {
         report.elapsed_secs
     ));
     s.push_str(&format!("clips: {} used of {}\n", used, report.clips.len()));
+    if let Some((drawn, reused)) = report.composite_frames {
+        s.push_str(&format!("composite: {drawn} frames drawn, {reused} unchanged (previous canvas reused)\n"));
+    }
     for c in &report.clips {
         match &c.status {
             ClipStatus::Damaged(w) => {

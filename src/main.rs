@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use stitch::compile::{parse_fps, parse_size, run, summary, CompileArgs};
+use stitch::media::compose::layout::LayoutKind;
 use stitch::media::mux::OutputKind;
 use stitch::webinar::{self, WebinarArgs};
 
@@ -63,6 +64,10 @@ enum Cmd {
         /// Encoder threads (default: number of cores).
         #[arg(long)]
         threads: Option<usize>,
+        /// Composite every visible clip: sidebar, pip, grid or speaker (default: one layer,
+        /// the later clip wins).
+        #[arg(long, value_parser = parse_layout)]
+        layout: Option<LayoutKind>,
         /// No progress bar and no summary.
         #[arg(short, long)]
         quiet: bool,
@@ -166,6 +171,12 @@ enum Cmd {
         /// Canvas size WxH (default 1280x720).
         #[arg(long, value_parser = parse_size)]
         size: Option<(u32, u32)>,
+        /// Canvas: 720p (default) or 1080p (same as --size).
+        #[arg(long, value_parser = parse_size, conflicts_with = "size")]
+        quality: Option<(u32, u32)>,
+        /// Layout: sidebar (screen share or slide beside the cameras), pip, grid, speaker.
+        #[arg(long, value_parser = parse_layout, default_value = "sidebar")]
+        layout: LayoutKind,
         /// Encoder threads (default: number of cores).
         #[arg(long)]
         threads: Option<usize>,
@@ -193,6 +204,10 @@ fn tune_allocator() {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
     }
+}
+
+fn parse_layout(s: &str) -> Result<LayoutKind, String> {
+    s.parse::<LayoutKind>().map_err(|e| e.to_string())
 }
 
 fn main() -> ExitCode {
@@ -264,6 +279,8 @@ fn main() -> ExitCode {
             max_duration,
             format,
             size,
+            quality,
+            layout,
             threads,
             dry_run,
             debug,
@@ -285,7 +302,8 @@ fn main() -> ExitCode {
                 dry_run,
                 debug,
                 quiet,
-                size,
+                size: size.or(quality),
+                layout: Some(layout),
                 threads,
             };
             if webinar::interactive_possible(&args) {
@@ -323,7 +341,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Cmd::Compile { flow, output, format, size, fps, start, max_duration, threads, quiet } => {
+        Cmd::Compile { flow, output, format, size, fps, start, max_duration, threads, layout, quiet } => {
             let args = CompileArgs {
                 flow,
                 output: output.clone(),
@@ -333,6 +351,7 @@ fn main() -> ExitCode {
                 start,
                 max_duration,
                 threads,
+                layout,
                 quiet,
             };
             match run(&args, cancel.clone()) {

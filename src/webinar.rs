@@ -43,6 +43,8 @@ pub struct WebinarArgs {
     pub debug: bool,
     pub quiet: bool,
     pub size: Option<(u32, u32)>,
+    /// Composite layout (`None`: one layer, the later clip wins).
+    pub layout: Option<media::compose::layout::LayoutKind>,
     pub threads: Option<usize>,
 }
 
@@ -274,6 +276,8 @@ fn run_record(
     let job = args.output_dir.join(format!("{stem}_{}", record_date(&record).unwrap_or(sid)));
     std::fs::create_dir_all(&job).with_context(|| format!("creating {}", job.display()))?;
     plan.write_manifest(&job).with_context(|| format!("writing {}/manifest.json", job.display()))?;
+    crate::mtslink::chat::export(&plan.chat, &job, &stem)
+        .with_context(|| format!("writing {}/{stem}.chat.srt", job.display()))?;
     let clips: Vec<_> = plan.clips.iter().filter(|c| c.length().is_none_or(|l| l > 0.0)).collect();
     if !args.quiet || args.dry_run {
         eprintln!(
@@ -394,6 +398,7 @@ fn run_record(
     if let Some(t) = args.threads {
         opts.threads = t.max(1);
     }
+    opts.layout = args.layout;
     opts.start = args.start.map(|s| Time::from_secs_f64(s.max(0.0), VIDEO_HZ).ticks).unwrap_or(0);
     opts.max_duration = args.max_duration.map(|s| Time::from_secs_f64(s.max(0.0), VIDEO_HZ).ticks);
     let waiter = ready.clone();

@@ -66,11 +66,30 @@ struct Row {
     /// `media/<source>__<name>` as in the manifest.
     local: String,
     expected: String,
+    /// The manifest's ffprobe summary (`container; v:codec,a:codec; secs`).
+    ffprobe: String,
+    /// The manifest's `ffmpeg -v error -f null` verdict (`clean`, `errors`, `rc=N`, `-`).
+    ffmpeg_decode: String,
 }
+
+/// Codecs the default build leaves to the `ffmpeg` feature.
+const FEATURE_CODECS: [&str; 6] = ["hevc", "vp9", "av1", "opus", "ac3", "eac3"];
 
 impl Row {
     fn file_name(&self) -> &str {
         self.local.rsplit('/').next().unwrap()
+    }
+
+    /// With `--features ffmpeg`, this file must compile (OK): FFmpeg decodes it cleanly, it
+    /// is in a container stitch demuxes (MP4/MOV family or MPEG-TS; Matroska/WebM is not
+    /// one) and it has a stream in one of [`FEATURE_CODECS`].
+    fn ok_with_ffmpeg_feature(&self) -> bool {
+        let mut parts = self.ffprobe.split(';').map(str::trim);
+        let container = parts.next().unwrap_or("");
+        let streams = parts.next().unwrap_or("");
+        self.ffmpeg_decode == "clean"
+            && (container.starts_with("mov,mp4") || container == "mpegts")
+            && streams.split(',').any(|s| FEATURE_CODECS.iter().any(|c| s.split(':').nth(1) == Some(*c)))
     }
 }
 
@@ -148,11 +167,17 @@ fn read_manifest(dir: &Path) -> Vec<Row> {
     let col =
         |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("manifest has no column {name}"));
     let (c_name, c_kind, c_exp) = (col("local_name"), col("kind"), col("expected"));
+    let (c_probe, c_dec) = (col("ffprobe"), col("ffmpeg_decode"));
     lines
         .filter(|l| !l.trim().is_empty())
         .map(|l| l.split('\t').collect::<Vec<_>>())
         .filter(|f| f[c_kind] == "media")
-        .map(|f| Row { local: f[c_name].to_string(), expected: f[c_exp].to_string() })
+        .map(|f| Row {
+            local: f[c_name].to_string(),
+            expected: f[c_exp].to_string(),
+            ffprobe: f[c_probe].to_string(),
+            ffmpeg_decode: f[c_dec].to_string(),
+        })
         .collect()
 }
 
@@ -641,6 +666,14 @@ fn real_world_media_compile_or_fail_cleanly() {
             // FFmpeg decodes with a profile OpenH264 lacks (High 4:4:4) must name the feature;
             // the `ffmpeg` build must compile it (this branch does not apply there).
             eprintln!("note: {} needs the ffmpeg feature: {}", row.file_name(), short(&o.detail));
+        } else if cfg!(feature = "ffmpeg") && row.ok_with_ffmpeg_feature() && o.class != Class::Ok {
+            failures.push(format!(
+                "{} [{}] FFmpeg decodes it cleanly, so the ffmpeg build must compile it; got {}: {}",
+                row.file_name(),
+                row.ffprobe,
+                o.class.name(),
+                short(&o.detail)
+            ));
         } else if row.expected == "OK" && o.class != Class::Ok {
             failures.push(format!(
                 "{} [OK] expected OK, got {}: {}",

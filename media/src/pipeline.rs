@@ -59,6 +59,9 @@ pub struct CompileOptions {
     /// is ready (e.g. its download finished) or returns why it never will be. Lets the
     /// compile start while chunks are still downloading.
     pub wait_for_clip: Option<ClipWaiter>,
+    /// Webinar composite with this layout (every visible clip on the canvas); `None`: one
+    /// video layer, the later-starting clip wins.
+    pub layout: Option<crate::compose::layout::LayoutKind>,
 }
 
 /// See [`CompileOptions::wait_for_clip`].
@@ -84,6 +87,7 @@ impl CompileOptions {
             start: 0,
             max_duration: None,
             wait_for_clip: None,
+            layout: None,
         }
     }
 }
@@ -108,6 +112,8 @@ pub struct CompileReport {
     pub bytes: u64,
     pub clips: Vec<ClipOutcome>,
     pub elapsed_secs: f64,
+    /// Composite only: (frames drawn, frames that reused the previous canvas unchanged).
+    pub composite_frames: Option<(u64, u64)>,
 }
 
 /// Compile `flow` into `opts.output`.
@@ -185,12 +191,16 @@ pub fn compile(
     let (start, max_len) = (opts.start, opts.max_duration);
     let sched_cancel = cancel_flag.clone();
     let waiter = opts.wait_for_clip.clone();
+    let layout = opts.layout;
     let scheduler = std::thread::Builder::new()
         .name("timeline".into())
-        .spawn(move || -> Result<(Vec<ClipOutcome>, u64)> {
+        .spawn(move || -> Result<(Vec<ClipOutcome>, Option<(u64, u64)>)> {
             let opener: ClipOpener =
                 Box::new(move |spec: &ClipSpec| spawn_reader(spec.path.clone(), fmt, waiter.clone()));
             let mut s = Scheduler::new(fmt, clips, flow_duration, start, max_len, opener);
+            if let Some(l) = layout {
+                s = s.with_layout(l);
+            }
             // The chunk being produced: its pictures go straight to the worker encoding it.
             let mut cur: Option<Sender<Arc<Picture>>> = None;
             let mut in_chunk = 0u32;
@@ -230,7 +240,7 @@ pub fn compile(
             if !apkts.is_empty() {
                 let _ = aud_tx.send(apkts);
             }
-            Ok((s.outcomes().to_vec(), s.total_frames().unwrap_or(0)))
+            Ok((s.outcomes().to_vec(), s.compose_stats()))
         })
         .map_err(|e| Error::Encode(format!("cannot start the timeline thread: {e}")))?;
     let encoder_thread = std::thread::Builder::new()
@@ -246,7 +256,7 @@ pub fn compile(
     let _ = encoder_thread.join();
     let sched = scheduler.join().map_err(|_| Error::Encode("the timeline thread panicked".into()))?;
     let done = result.and_then(|r| sched.map(|s| (r, s)));
-    let ((frames, audio_samples), (clips, _total)) = match done {
+    let ((frames, audio_samples), (clips, composite_frames)) = match done {
         Ok(v) => v,
         Err(e) => {
             drop(muxer); // the MP4 writer removes its temporary files on drop
@@ -279,6 +289,7 @@ pub fn compile(
         bytes,
         clips,
         elapsed_secs: t0.elapsed().as_secs_f64(),
+        composite_frames,
     })
 }
 

@@ -5,6 +5,7 @@
 //!   ([`ApiClient`]); credentials only ever go to MTS Link API hosts.
 //! - [`plan`]: the event log reduced to a [`Plan`] (participants, clips, slides, chat, cuts),
 //!   saved as `manifest.json` and turned into the flow JSON the compiler reads.
+//! - [`chat`]: the chat exported as SubRip subtitles and JSON.
 //!
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
@@ -24,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod chat;
 pub mod link;
 pub mod plan;
 

@@ -293,6 +293,17 @@ impl Plan {
                     data.insert("offset".into(), json!(c.offset));
                 }
                 data.insert("kind".into(), serde_json::to_value(c.kind).unwrap_or(Value::Null));
+                if let Some(u) = &c.user_id {
+                    data.insert("userId".into(), json!(u));
+                    if let Some(r) = self.participants.iter().find(|p| &p.id == u).and_then(|p| p.role.clone()) {
+                        data.insert("role".into(), json!(r));
+                    }
+                }
+                if let Some(n) = c.user_name.as_ref().or_else(|| {
+                    c.user_id.as_ref().and_then(|u| self.participants.iter().find(|p| &p.id == u)).map(|p| &p.name)
+                }) {
+                    data.insert("userName".into(), json!(n));
+                }
                 json!({"relativeTime": c.start, "module": "mediasession.add", "data": data})
             })
             .collect();

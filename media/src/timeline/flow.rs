@@ -41,6 +41,55 @@ pub struct ClipSpec {
     /// `data.offset`: how much of the file's start to skip (preroll, or a chunk that began
     /// during a cut), 90 kHz ticks. The file's content at `offset` shows at `start`.
     pub offset: i64,
+    /// Who or what the clip shows (for the composite layouts).
+    pub source: SourceInfo,
+}
+
+/// What a clip shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum SourceKind {
+    /// Not said (plain flows): treated as a camera when it has pictures.
+    #[default]
+    Unknown,
+    Camera,
+    Screen,
+    AudioOnly,
+}
+
+/// Who a clip belongs to: `data.kind` (`camera`, `screen`, `audio_only`), `data.userId`,
+/// `data.userName`, `data.role`, or MTS Link's own `data.stream.conference.user` /
+/// `data.stream.screensharing`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SourceInfo {
+    pub kind: SourceKind,
+    /// Participant identity (user id), if known.
+    pub participant: Option<String>,
+    /// Display name, if known.
+    pub name: Option<String>,
+    /// Lecturer or admin: first in the tile order.
+    pub presenter: bool,
+}
+
+impl SourceInfo {
+    fn from_data(data: &Value) -> SourceInfo {
+        let st =
+            |v: Option<&Value>| v.and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(String::from);
+        let conf_user = data.get("stream").and_then(|s| s.get("conference")).and_then(|c| c.get("user"));
+        let kind = match data.get("kind").and_then(Value::as_str) {
+            Some("camera") => SourceKind::Camera,
+            Some("screen") => SourceKind::Screen,
+            Some("audio_only") => SourceKind::AudioOnly,
+            _ if data.get("stream").and_then(|s| s.get("screensharing")).is_some() => SourceKind::Screen,
+            _ if conf_user.is_some() => SourceKind::Camera,
+            _ => SourceKind::Unknown,
+        };
+        let participant =
+            data.get("userId").and_then(id_of).or_else(|| conf_user.and_then(|u| u.get("id")).and_then(id_of));
+        let name = st(data.get("userName")).or_else(|| st(conf_user.and_then(|u| u.get("nickname"))));
+        let role = st(data.get("role")).or_else(|| st(conf_user.and_then(|u| u.get("role"))));
+        let presenter = matches!(role.as_deref(), Some("ADMIN" | "LECTURER" | "admin" | "lecturer"));
+        SourceInfo { kind, participant, name, presenter }
+    }
 }
 
 /// A parsed flow.
@@ -164,6 +213,7 @@ impl Flow {
                 max_len,
                 id,
                 offset,
+                source: SourceInfo::from_data(data),
             });
             if clips.len() > MAX_CLIPS {
                 return Err(Error::Flow(format!("more than {MAX_CLIPS} clips")));

@@ -25,7 +25,7 @@ use crossbeam_channel::Receiver;
 use crate::frame::{AudioFrame, Picture, VideoFrame};
 use crate::time::{rescale, rescale_ceil, VIDEO_HZ};
 
-pub use flow::{ClipSpec, Flow};
+pub use flow::{ClipSpec, Flow, SourceInfo, SourceKind};
 
 /// What a clip reader sends to the scheduler, in this order: one `Start`, then pictures
 /// (pts: 90 kHz relative to the clip start, canvas-sized) and audio (output rate and
@@ -135,6 +135,9 @@ struct Active {
     audio_front: i64,
     audio_end: i64,
     video_end: i64,
+    /// Output frames left during which the clip counts as speaking (hold after the last
+    /// frame whose audio was above the threshold).
+    speak_hold: u32,
 }
 
 /// Soft limiter: identity up to 0.8 full scale, then a tanh knee that never reaches 1.0.
@@ -170,7 +173,12 @@ pub struct Scheduler {
     /// Clips are opened this long before they start so their decoders are warm.
     lookahead: i64,
     content_end: i64,
+    /// Webinar composite (a layout); `None`: one video layer, the later clip wins.
+    compose: Option<crate::compose::compositor::Compositor>,
 }
+
+/// RMS above which a clip's audio counts as speech (-40 dBFS).
+const SPEAKING_RMS: f32 = 0.01;
 
 impl Scheduler {
     /// `flow_duration`: the flow's `duration` (90 kHz) if any; `start`/`max_len`: the cut.
@@ -212,6 +220,7 @@ impl Scheduler {
             black: Arc::new(Picture::black(fmt.width, fmt.height)),
             lookahead: VIDEO_HZ as i64,
             content_end: 0,
+            compose: None,
         };
         if let Some(d) = flow_duration {
             s.set_length((d - start).max(0));
@@ -220,6 +229,17 @@ impl Scheduler {
             let _ = m;
         }
         s
+    }
+
+    /// Compose every visible clip with `layout` instead of showing one layer.
+    pub fn with_layout(mut self, layout: crate::compose::layout::LayoutKind) -> Scheduler {
+        self.compose = Some(crate::compose::compositor::Compositor::new(layout, self.fmt.width, self.fmt.height));
+        self
+    }
+
+    /// (frames drawn, frames that reused the previous canvas) of the composite.
+    pub fn compose_stats(&self) -> Option<(u64, u64)> {
+        self.compose.as_ref().map(|c| (c.frames_drawn, c.frames_reused))
     }
 
     fn set_length(&mut self, len: i64) {
@@ -273,6 +293,7 @@ impl Scheduler {
                 audio_front: 0,
                 audio_end: 0,
                 video_end: 0,
+                speak_hold: 0,
             });
         }
     }
@@ -393,6 +414,7 @@ impl Scheduler {
     }
 
     /// Mix clip `a`'s audio for relative sample range [from, to) into `out`.
+    /// Returns the sum of squares and the count of the samples it added (speech detection).
     fn mix_audio(
         a: &mut Active,
         outcome: &mut ClipOutcome,
@@ -401,9 +423,10 @@ impl Scheduler {
         out: &mut [f32],
         ch: usize,
         limit: Option<i64>,
-    ) {
+    ) -> (f32, usize) {
+        let mut energy = (0f32, 0usize);
         if !a.has_audio {
-            return;
+            return energy;
         }
         while !a.ended && a.audio_end < to && a.video.len() < VIDEO_CAP_FRAMES {
             Self::pump(a, outcome, ch);
@@ -416,7 +439,9 @@ impl Scheduler {
                 let src = ((k - a.audio_front) as usize) * ch;
                 let dst = ((k - from) as usize) * ch;
                 for c in 0..ch {
-                    out[dst + c] += a.audio[src + c];
+                    let x = a.audio[src + c];
+                    out[dst + c] += x;
+                    energy.0 += x * x;
                 }
             }
         }
@@ -427,6 +452,8 @@ impl Scheduler {
         if a.audio.is_empty() && a.audio_front < a.audio_end {
             a.audio_front = a.audio_end;
         }
+        energy.1 = (hi - lo).max(0) as usize * ch;
+        energy
     }
 
     fn finished(&self) -> bool {
@@ -465,6 +492,9 @@ impl Scheduler {
                 return self.next();
             }
         }
+        if self.compose.is_some() {
+            return Some(self.next_composite(n, t, period));
+        }
         // Video: the latest-starting active clip with a picture at t.
         let mut pic = None;
         let mut shown = None;
@@ -497,6 +527,61 @@ impl Scheduler {
             Some(p) => crate::compose::scale::fit(&p, self.fmt.width, self.fmt.height),
             None => self.black.clone(),
         };
+        let audio = self.mix_frame_audio(n);
+        self.retire(t + period);
+        self.n += 1;
+        Some(OutputFrame { index: n, picture, audio, has_content })
+    }
+
+    /// Composite mode: every visible clip is a source of the compositor.
+    fn next_composite(&mut self, n: u64, t: i64, period: i64) -> OutputFrame {
+        use crate::compose::compositor::Source;
+        let ch = self.fmt.channels as usize;
+        let mut sources: Vec<Source> = Vec::new();
+        for a in self.active.iter_mut() {
+            if a.start > t {
+                continue;
+            }
+            let oc = &mut self.outcomes[a.spec_idx];
+            let picture = Self::picture_at(a, oc, t - a.origin, period, ch);
+            if picture.is_some() {
+                oc.frames_shown += 1;
+            }
+            let spec = &self.clips[a.spec_idx];
+            let info = &spec.source;
+            let key = match (&info.participant, info.kind) {
+                (Some(p), SourceKind::Screen) => format!("screen:{p}"),
+                (Some(p), _) => format!("user:{p}"),
+                (None, _) => format!("clip:{}", spec.index),
+            };
+            sources.push(Source {
+                key,
+                name: info.name.clone().unwrap_or_default(),
+                kind: info.kind,
+                presenter: info.presenter,
+                picture,
+                speaking: a.speak_hold > 0,
+                start: a.start,
+            });
+        }
+        // A participant's clip with pictures before one without (chunk overlaps).
+        sources.sort_by_key(|s| (s.picture.is_none(), std::cmp::Reverse(s.start)));
+        let has_content = sources.iter().any(|s| s.picture.is_some());
+        let picture = match self.compose.as_mut() {
+            Some(c) => c.compose(&sources, None),
+            None => self.black.clone(),
+        };
+        let audio = self.mix_frame_audio(n);
+        self.retire(t + period);
+        self.n += 1;
+        OutputFrame { index: n, picture, audio, has_content }
+    }
+
+    /// Mixed audio of output frame `n` (every sounding clip, soft-limited); updates each
+    /// clip's speaking state.
+    fn mix_frame_audio(&mut self, n: u64) -> Vec<f32> {
+        let ch = self.fmt.channels as usize;
+        let hold = (self.fmt.fps_num / self.fmt.fps_den.max(1)).max(1);
         // Audio slice.
         let a0 = self.fmt.frame_audio_start(n);
         let mut a1 = self.fmt.frame_audio_start(n + 1);
@@ -519,15 +604,18 @@ impl Scheduler {
                 // Nothing before the visible start (the skipped offset) is heard.
                 let from = (abs0 - cs).max(vis - cs);
                 let skip = (from - (abs0 - cs)) as usize;
-                Self::mix_audio(a, oc, from, abs1 - cs, &mut audio[skip * ch..], ch, lim);
+                let (e, k) = Self::mix_audio(a, oc, from, abs1 - cs, &mut audio[skip * ch..], ch, lim);
+                if k > 0 && (e / k as f32).sqrt() > SPEAKING_RMS {
+                    a.speak_hold = hold;
+                } else {
+                    a.speak_hold = a.speak_hold.saturating_sub(1);
+                }
             }
             for s in audio.iter_mut() {
                 *s = soft_limit(*s);
             }
         }
-        self.retire(t + period);
-        self.n += 1;
-        Some(OutputFrame { index: n, picture, audio, has_content })
+        audio
     }
 
     /// Drop clips whose content is over at timeline time `t`.

@@ -28,6 +28,7 @@ fn spec(i: usize, start_s: f64) -> ClipSpec {
         max_len: None,
         id: None,
         offset: 0,
+        source: Default::default(),
     }
 }
 

@@ -1,0 +1,279 @@
+//! The webinar composite: per output frame, the canvas built from the active sources.
+//!
+//! Main area priority: a screen share with pictures (the latest one) > the current slide >
+//! the speaking camera (presenter first) > black. Tiles: every other camera with pictures
+//! and, while they speak, audio-only participants as name cards; positions are kept by
+//! [`TileSlots`] (a participant keeps their place while present; presenters first). Every
+//! tile and the main area carry the participant's name ([`card::label`]).
+//!
+//! Work only where it changes: a source picture is scaled once per source frame (scaled
+//! pictures are cached by picture identity and size); when nothing differs from the
+//! previous frame (same pictures, same placement, same names) the previous canvas is
+//! returned as is (`Arc` clone: a static slide costs nothing per frame).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::card;
+use super::draw;
+use super::layout::{place, LayoutKind, Rect, TileSlots};
+use super::text::TextRenderer;
+use crate::frame::Picture;
+use crate::timeline::SourceKind;
+
+/// One active source at this output frame.
+#[derive(Clone, Debug)]
+pub struct Source {
+    /// Stable identity for the tile slot (participant id, or the clip's own id).
+    pub key: String,
+    /// Shown on the tile (may be empty).
+    pub name: String,
+    pub kind: SourceKind,
+    pub presenter: bool,
+    /// Its current picture (canvas-sized, aspect kept with black bars), if it shows one.
+    pub picture: Option<Arc<Picture>>,
+    /// Its audio is above the speaking threshold (with a short hold).
+    pub speaking: bool,
+    /// Timeline start of the clip (90 kHz), the latest screen share wins.
+    pub start: i64,
+}
+
+/// What a frame shows, compared with the previous frame's to skip identical work.
+#[derive(Clone, PartialEq, Eq, Default)]
+struct Signature {
+    main: Option<(usize, Rect, String)>,
+    tiles: Vec<(Option<usize>, Rect, String)>,
+}
+
+fn pic_id(p: &Arc<Picture>) -> usize {
+    Arc::as_ptr(p) as usize
+}
+
+/// Builds composite canvases; one per timeline.
+pub struct Compositor {
+    layout: LayoutKind,
+    width: u32,
+    height: u32,
+    slots: TileSlots<String>,
+    text: &'static TextRenderer,
+    /// Scaled pictures of the previous frame by (picture identity, w, h), with their source
+    /// (held, so that an identity cannot be reused by a new picture while it is cached).
+    scaled: HashMap<(usize, u32, u32), (Arc<Picture>, Arc<Picture>)>,
+    cards: HashMap<(String, u32, u32), Arc<Picture>>,
+    last: Option<(Signature, Arc<Picture>)>,
+    /// Frames that had to be drawn (the rest reused the previous canvas).
+    pub frames_drawn: u64,
+    pub frames_reused: u64,
+}
+
+impl Compositor {
+    pub fn new(layout: LayoutKind, width: u32, height: u32) -> Compositor {
+        Compositor {
+            layout,
+            width,
+            height,
+            slots: TileSlots::new(),
+            text: TextRenderer::shared(),
+            scaled: HashMap::new(),
+            cards: HashMap::new(),
+            last: None,
+            frames_drawn: 0,
+            frames_reused: 0,
+        }
+    }
+
+    pub fn layout(&self) -> LayoutKind {
+        self.layout
+    }
+
+    /// The canvas for one output frame. `slide`: the current slide picture, if any.
+    pub fn compose(&mut self, sources: &[Source], slide: Option<&Arc<Picture>>) -> Arc<Picture> {
+        // Main area.
+        let screen =
+            sources.iter().filter(|s| s.kind == SourceKind::Screen && s.picture.is_some()).max_by_key(|s| s.start);
+        let is_camera = |s: &Source| matches!(s.kind, SourceKind::Camera | SourceKind::Unknown) && s.picture.is_some();
+        let speaking_camera = sources
+            .iter()
+            .filter(|s| is_camera(s) && s.speaking)
+            .max_by_key(|s| (s.presenter, std::cmp::Reverse(self.slots.slot_of(&s.key).unwrap_or(usize::MAX))));
+        let any_camera = sources.iter().filter(|s| is_camera(s)).max_by_key(|s| s.presenter);
+        let (main_pic, main_name, main_key): (Option<Arc<Picture>>, String, Option<&str>) = match self.layout {
+            LayoutKind::Grid => match (screen, slide) {
+                (Some(s), _) => (s.picture.clone(), s.name.clone(), Some(s.key.as_str())),
+                (None, Some(p)) => (Some(p.clone()), String::new(), None),
+                _ => (None, String::new(), None),
+            },
+            LayoutKind::Speaker => match speaking_camera.or(screen).or(any_camera) {
+                Some(s) => (s.picture.clone(), s.name.clone(), Some(s.key.as_str())),
+                None => (slide.cloned(), String::new(), None),
+            },
+            LayoutKind::Sidebar | LayoutKind::Pip => match (screen, slide, speaking_camera.or(any_camera)) {
+                (Some(s), _, _) => (s.picture.clone(), s.name.clone(), Some(s.key.as_str())),
+                (None, Some(p), _) => (Some(p.clone()), String::new(), None),
+                (None, None, Some(c)) => (c.picture.clone(), c.name.clone(), Some(c.key.as_str())),
+                _ => (None, String::new(), None),
+            },
+        };
+        // Tiles: cameras not in the main area, speaking audio-only participants.
+        let mut tile_src: Vec<&Source> = Vec::new();
+        if self.layout != LayoutKind::Speaker {
+            for s in sources {
+                if Some(s.key.as_str()) == main_key {
+                    continue;
+                }
+                let wanted = is_camera(s) || (s.picture.is_none() && s.speaking && s.kind != SourceKind::Screen);
+                if wanted && !tile_src.iter().any(|t| t.key == s.key) {
+                    tile_src.push(s);
+                }
+            }
+        }
+        let keys: Vec<String> = tile_src.iter().map(|s| s.key.clone()).collect();
+        let prio: HashMap<&str, i32> = tile_src.iter().map(|s| (s.key.as_str(), i32::from(s.presenter))).collect();
+        let order = self.slots.update(&keys, |k| prio.get(k.as_str()).copied().unwrap_or(0));
+        let ordered: Vec<&Source> =
+            order.iter().filter_map(|k| tile_src.iter().find(|s| &s.key == k).copied()).collect();
+        let placement = place(self.layout, self.width, self.height, main_pic.is_some(), ordered.len(), false);
+
+        let sig = Signature {
+            main: match (&main_pic, placement.main) {
+                (Some(p), Some(r)) => Some((pic_id(p), r, main_name.clone())),
+                _ => None,
+            },
+            tiles: ordered
+                .iter()
+                .zip(&placement.tiles)
+                .map(|(s, r)| (s.picture.as_ref().map(pic_id), *r, s.name.clone()))
+                .collect(),
+        };
+        if let Some((last_sig, canvas)) = &self.last {
+            if *last_sig == sig {
+                self.frames_reused += 1;
+                return canvas.clone();
+            }
+        }
+        self.frames_drawn += 1;
+
+        let mut canvas = Picture::black(self.width, self.height);
+        let mut used: HashMap<(usize, u32, u32), (Arc<Picture>, Arc<Picture>)> = HashMap::new();
+        if let (Some(p), Some(r)) = (&main_pic, placement.main) {
+            self.put(&mut canvas, p, r, &mut used);
+            if !main_name.is_empty() && placement.tiles.is_empty() && self.layout != LayoutKind::Pip {
+                // Nothing beside it says who this is.
+                card::label(&mut canvas, r, &main_name, self.text);
+            }
+        }
+        for (s, r) in ordered.iter().zip(&placement.tiles) {
+            match &s.picture {
+                Some(p) => {
+                    self.put(&mut canvas, p, *r, &mut used);
+                    if !s.name.is_empty() {
+                        card::label(&mut canvas, *r, &s.name, self.text);
+                    }
+                }
+                None => {
+                    let key = (s.name.clone(), r.w, r.h);
+                    let text = self.text;
+                    let c = self.cards.entry(key).or_insert_with(|| Arc::new(card::name_card(r.w, r.h, &s.name, text)));
+                    draw::blit(&mut canvas, c, r.x as i32, r.y as i32);
+                }
+            }
+        }
+        if self.cards.len() > 64 {
+            self.cards.clear();
+        }
+        self.scaled = used;
+        let canvas = Arc::new(canvas);
+        self.last = Some((sig, canvas.clone()));
+        canvas
+    }
+
+    /// Draw `p` fitted into `r`, scaling it only if this picture was not scaled to this
+    /// size for the previous frame.
+    fn put(
+        &mut self,
+        canvas: &mut Picture,
+        p: &Arc<Picture>,
+        r: Rect,
+        used: &mut HashMap<(usize, u32, u32), (Arc<Picture>, Arc<Picture>)>,
+    ) {
+        let fit = draw::fit_in(p.width, p.height, r);
+        let key = (pic_id(p), fit.w, fit.h);
+        let scaled = match self.scaled.get(&key).or_else(|| used.get(&key)) {
+            Some((_, s)) => s.clone(),
+            None if p.width == fit.w && p.height == fit.h => p.clone(),
+            None => {
+                let mut s = Picture::black(fit.w, fit.h);
+                draw::blit_fit(&mut s, p, Rect { x: 0, y: 0, w: fit.w, h: fit.h });
+                Arc::new(s)
+            }
+        };
+        draw::blit(canvas, &scaled, fit.x as i32, fit.y as i32);
+        used.insert(key, (p.clone(), scaled));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src(key: &str, kind: SourceKind, pic: Option<Arc<Picture>>, speaking: bool) -> Source {
+        Source { key: key.into(), name: key.into(), kind, presenter: false, picture: pic, speaking, start: 0 }
+    }
+
+    #[test]
+    fn unchanged_frame_reuses_the_canvas() {
+        let mut c = Compositor::new(LayoutKind::Sidebar, 320, 180);
+        let slide = Arc::new(Picture::filled(320, 180, 200, 128, 128));
+        let cam = Arc::new(Picture::filled(320, 180, 100, 128, 128));
+        let s = [src("a", SourceKind::Camera, Some(cam.clone()), false)];
+        let f1 = c.compose(&s, Some(&slide));
+        let f2 = c.compose(&s, Some(&slide));
+        assert!(Arc::ptr_eq(&f1, &f2), "same sources: same canvas");
+        assert_eq!((c.frames_drawn, c.frames_reused), (1, 1));
+        // A new camera picture: drawn again, the slide's scaled copy reused.
+        let cam2 = Arc::new(Picture::filled(320, 180, 120, 128, 128));
+        let f3 = c.compose(&[src("a", SourceKind::Camera, Some(cam2), false)], Some(&slide));
+        assert!(!Arc::ptr_eq(&f1, &f3));
+        assert_eq!(c.frames_drawn, 2);
+    }
+
+    #[test]
+    fn main_area_priority() {
+        let mut c = Compositor::new(LayoutKind::Sidebar, 640, 360);
+        let screen = Arc::new(Picture::filled(640, 360, 220, 128, 128));
+        let slide = Arc::new(Picture::filled(640, 360, 180, 128, 128));
+        let cam = Arc::new(Picture::filled(640, 360, 60, 128, 128));
+        let at = |p: &Picture, x: u32, y: u32| p.y()[(y * p.width + x) as usize];
+        // Screen share beats the slide; the camera goes to a tile.
+        let f = c.compose(
+            &[
+                src("s", SourceKind::Screen, Some(screen.clone()), false),
+                src("c", SourceKind::Camera, Some(cam.clone()), true),
+            ],
+            Some(&slide),
+        );
+        assert_eq!(at(&f, 100, 180), 220);
+        // No screen share: the slide.
+        let f = c.compose(&[src("c", SourceKind::Camera, Some(cam.clone()), true)], Some(&slide));
+        assert_eq!(at(&f, 100, 180), 180);
+        // Neither: the speaking camera.
+        let f = c.compose(&[src("c", SourceKind::Camera, Some(cam), true)], None);
+        assert_eq!(at(&f, 100, 180), 60);
+        // Nothing at all: black.
+        let f = c.compose(&[], None);
+        assert_eq!(at(&f, 100, 180), 16);
+    }
+
+    #[test]
+    fn silent_audio_only_participant_has_no_tile() {
+        let mut c = Compositor::new(LayoutKind::Grid, 640, 360);
+        let cam = Arc::new(Picture::filled(640, 360, 60, 128, 128));
+        let quiet =
+            [src("c", SourceKind::Camera, Some(cam.clone()), false), src("m", SourceKind::AudioOnly, None, false)];
+        c.compose(&quiet, None);
+        assert_eq!(c.slots.order().len(), 1);
+        let talking = [src("c", SourceKind::Camera, Some(cam), false), src("m", SourceKind::AudioOnly, None, true)];
+        c.compose(&talking, None);
+        assert_eq!(c.slots.order(), vec!["c".to_string(), "m".to_string()]);
+    }
+}

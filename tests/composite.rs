@@ -1,0 +1,186 @@
+//! The webinar composite (`--layout`), end to end on a synthetic webinar made by Debian's
+//! ffmpeg (x264/AAC, generated into a scratch folder by this test): a lecturer camera, a
+//! second camera that joins late and leaves, a 1920x1080 video-only screen share, two
+//! audio-only participants (shown as name cards while they speak, plus a 1 s hold). The output is decoded by ffmpeg: the main area shows the screen
+//! share while it is active and the lecturer otherwise; the tiles hold the other camera and
+//! the speaking audio-only participants' name cards where the layout puts them; every voice
+//! is in the mix exactly while it speaks.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use stitch::media::compose::layout::{place, LayoutKind, Rect};
+
+const W: u32 = 640;
+const H: u32 = 360;
+
+/// (file, size, luma grey level, tone Hz (0: none), seconds, video?, audio?)
+const SOURCES: [(&str, &str, u8, u32, u32, bool, bool); 5] = [
+    ("lecturer.mp4", "320x180", 0x40, 440, 10, true, true),
+    ("second.mp4", "320x180", 0xa0, 660, 5, true, true),
+    ("screen.mp4", "1920x1080", 0xe0, 0, 5, true, false),
+    ("anna.m4a", "", 0, 880, 3, false, true),
+    ("boris.m4a", "", 0, 1100, 3, false, true),
+];
+
+fn make_sources(dir: &Path) {
+    for (name, size, grey, tone, secs, video, audio) in SOURCES {
+        let mut c = Command::new("ffmpeg");
+        c.args(["-nostdin", "-v", "error", "-y"]);
+        if video {
+            c.args(["-f", "lavfi", "-i", &format!("color=c=#{grey:02x}{grey:02x}{grey:02x}:s={size}:r=25:d={secs}")]);
+        }
+        if audio {
+            c.args(["-f", "lavfi", "-i", &format!("sine=frequency={tone}:sample_rate=48000:duration={secs}")]);
+        }
+        if video {
+            c.args(["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", "25"]);
+        }
+        if audio {
+            c.args(["-c:a", "aac", "-b:a", "96k"]);
+        }
+        c.arg(dir.join(name));
+        let st = c.status().expect("ffmpeg");
+        assert!(st.success(), "ffmpeg could not make {name}");
+    }
+}
+
+/// The flow as `stitch webinar` writes it (kind, userId, userName, role per clip).
+fn flow(dir: &Path) -> PathBuf {
+    let ev = |t: f64, url: &str, kind: &str, user: u32, name: &str, role: &str| {
+        serde_json::json!({"relativeTime": t, "module": "mediasession.add",
+            "data": {"url": url, "kind": kind, "userId": user.to_string(), "userName": name, "role": role}})
+    };
+    let f = serde_json::json!({"name": "composite", "duration": 10.0, "eventLogs": [
+        ev(0.0, "lecturer.mp4", "camera", 1, "Лектор Иванов", "LECTURER"),
+        ev(1.0, "anna.m4a", "audio_only", 3, "Анна", "GUEST"),
+        ev(2.0, "second.mp4", "camera", 2, "Пётр", "GUEST"),
+        ev(3.0, "screen.mp4", "screen", 1, "Лектор Иванов", "LECTURER"),
+        ev(5.0, "boris.m4a", "audio_only", 4, "Борис", "GUEST"),
+    ]});
+    let p = dir.join("flow.json");
+    std::fs::write(&p, serde_json::to_vec_pretty(&f).unwrap()).unwrap();
+    p
+}
+
+/// Full-resolution Y planes (limited range, as written) of the output at the given times.
+fn frames_at(out: &Path, times: &[f64]) -> Vec<Vec<u8>> {
+    let o = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(out)
+        .args(["-an", "-pix_fmt", "yuv420p", "-f", "rawvideo", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let frame = (W * H * 3 / 2) as usize;
+    let all: Vec<&[u8]> = o.stdout.chunks_exact(frame).collect();
+    times.iter().map(|t| all[(t * 25.0).round() as usize][..(W * H) as usize].to_vec()).collect()
+}
+
+/// Mean luma of the upper-left part of `r` (away from the name label at the bottom and the
+/// initials circle in the middle of a name card).
+fn mean_in(y: &[u8], r: Rect) -> f64 {
+    let (x0, x1) = (r.x + r.w / 16, r.x + r.w / 5);
+    let (y0, y1) = (r.y + r.h / 8, r.y + r.h / 2);
+    let mut s = 0u64;
+    for yy in y0..y1 {
+        for xx in x0..x1 {
+            s += y[(yy * W + xx) as usize] as u64;
+        }
+    }
+    s as f64 / ((x1 - x0) * (y1 - y0)) as f64
+}
+
+fn luma_of(grey: u8) -> f64 {
+    16.0 + grey as f64 * 219.0 / 255.0
+}
+
+#[test]
+fn sidebar_composite_places_every_source_and_mixes_every_voice() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let dir = scratch("composite");
+    make_sources(&dir);
+    let flow = flow(&dir);
+    let out = dir.join("out.mp4");
+    let o = stitch(&[
+        "compile",
+        flow.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--size",
+        &format!("{W}x{H}"),
+        "--layout",
+        "sidebar",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary = String::from_utf8_lossy(&o.stderr);
+    assert!(summary.contains("composite: "), "{summary}");
+    assert_eq!(ffmpeg_decode_errors(&out), "");
+
+    let (lect, second, screen) = (luma_of(0x40), luma_of(0xa0), luma_of(0xe0));
+    let card = stitch::media::compose::card::CARD_Y as f64;
+    // (time, main area content, tile contents in any order)
+    let cases: [(f64, f64, &[f64]); 5] = [
+        (0.5, lect, &[]),
+        (2.5, lect, &[second, card]),
+        (5.5, screen, &[lect, second, card]),
+        (7.5, screen, &[lect, card]),
+        (9.5, lect, &[]),
+    ];
+    let times: Vec<f64> = cases.iter().map(|c| c.0).collect();
+    let frames = frames_at(&out, &times);
+    for ((t, main, tiles), y) in cases.iter().zip(&frames) {
+        let p = place(LayoutKind::Sidebar, W, H, true, tiles.len(), false);
+        let m = mean_in(y, p.main.unwrap());
+        assert!((m - main).abs() < 8.0, "t={t}: main area luma {m:.1}, want {main:.1}");
+        let mut got: Vec<f64> = p.tiles.iter().map(|r| mean_in(y, *r)).collect();
+        let mut want = tiles.to_vec();
+        got.sort_by(f64::total_cmp);
+        want.sort_by(f64::total_cmp);
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() < 12.0, "t={t}: tiles {got:?}, want {want:?}");
+        }
+        // Outside main and tiles: black.
+        let covered = |x: u32, yy: u32| {
+            p.main.iter().chain(&p.tiles).any(|r| x >= r.x && x < r.x + r.w && yy >= r.y && yy < r.y + r.h)
+        };
+        let bare: Vec<u8> = (0..H)
+            .step_by(4)
+            .flat_map(|yy| (0..W).step_by(4).map(move |x| (x, yy)))
+            .filter(|&(x, yy)| !covered(x, yy))
+            .map(|(x, yy)| y[(yy * W + x) as usize])
+            .collect();
+        assert!(bare.iter().all(|&v| v < 40), "t={t}: the background is not black");
+    }
+
+    // Every voice exactly while it speaks.
+    let pcm = ffmpeg_pcm(&out);
+    let at = |t: f64| &pcm[(t * 48000.0) as usize..((t + 0.2) * 48000.0) as usize];
+    for (t, on, off) in [
+        (0.5, vec![440.0], vec![880.0, 660.0, 1100.0]),
+        (2.5, vec![440.0, 880.0, 660.0], vec![1100.0]),
+        (5.5, vec![440.0, 660.0, 1100.0], vec![880.0]),
+        (7.5, vec![440.0, 1100.0], vec![660.0, 880.0]),
+        (9.5, vec![440.0], vec![660.0, 880.0, 1100.0]),
+    ] {
+        for hz in on {
+            assert!(tone_level(at(t), 48000.0, hz) > 0.05, "t={t}: {hz} Hz missing");
+        }
+        for hz in off {
+            assert!(tone_level(at(t), 48000.0, hz) < 0.005, "t={t}: {hz} Hz should be silent");
+        }
+    }
+}
+
+#[test]
+fn unknown_layout_is_a_clear_error() {
+    let o = stitch(&["compile", "x.json", "-o", "y.mp4", "--layout", "mosaic"]);
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("sidebar, pip, grid, speaker"), "{e}");
+}
