@@ -157,6 +157,9 @@ pub fn summary(report: &CompileReport, output: &Path) -> String {
     if let Some((drawn, reused)) = report.composite_frames {
         s.push_str(&format!("composite: {drawn} frames drawn, {reused} unchanged (previous canvas reused)\n"));
     }
+    for p in &report.slide_problems {
+        s.push_str(&format!("  slide    {p}\n"));
+    }
     for c in &report.clips {
         match &c.status {
             ClipStatus::Damaged(w) => {

@@ -301,7 +301,10 @@ fn run_record(
         bail!("the record has no media chunks");
     }
     // Flow for the compiler: chunk files in the job folder.
-    let flow_json = plan.to_flow_json(|c| c.file_name());
+    let mut flow_json = plan.to_flow_json(|c| c.file_name());
+    if let Some(logs) = flow_json.get_mut("eventLogs").and_then(|l| l.as_array_mut()) {
+        logs.extend(plan.slide_flow_events(|i, s| s.file_name(i)));
+    }
     let flow_path = job.join("flow.json");
     std::fs::write(&flow_path, serde_json::to_vec_pretty(&flow_json)?)?;
     let flow = Flow::load(&flow_path).map_err(anyhow::Error::new)?;
@@ -311,10 +314,14 @@ fn run_record(
     let mut seen = std::collections::HashSet::new();
     let mut sorted = clips.clone();
     sorted.sort_by(|a, b| a.start.total_cmp(&b.start));
-    for c in &sorted {
-        let dest = job.join(c.file_name());
+    // Chunks and slides in timeline order.
+    let mut wanted: Vec<(f64, String, PathBuf)> =
+        sorted.iter().map(|c| (c.start, c.url.clone(), job.join(c.file_name()))).collect();
+    wanted.extend(plan.slides.iter().enumerate().map(|(i, s)| (s.start, s.url.clone(), job.join(s.file_name(i)))));
+    wanted.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for (_, url, dest) in wanted {
         if seen.insert(dest.clone()) {
-            items.push(DownloadItem { url: c.url.clone(), dest, expected_size: None });
+            items.push(DownloadItem { url, dest, expected_size: None });
         }
     }
     let ready = Arc::new(Readiness { cancel: cancel.clone(), ..Default::default() });

@@ -1,7 +1,8 @@
 //! The webinar composite (`--layout`), end to end on a synthetic webinar made by Debian's
 //! ffmpeg (x264/AAC, generated into a scratch folder by this test): a lecturer camera, a
 //! second camera that joins late and leaves, a 1920x1080 video-only screen share, two
-//! audio-only participants (shown as name cards while they speak, plus a 1 s hold). The output is decoded by ffmpeg: the main area shows the screen
+//! audio-only participants (shown as name cards while they speak, plus a 1 s hold), three
+//! slides (PNG and JPEG; the main area shows a slide unless a screen share is on). The output is decoded by ffmpeg: the main area shows the screen
 //! share while it is active and the lecturer otherwise; the tiles hold the other camera and
 //! the speaking audio-only participants' name cards where the layout puts them; every voice
 //! is in the mix exactly while it speaks.
@@ -26,7 +27,20 @@ const SOURCES: [(&str, &str, u8, u32, u32, bool, bool); 5] = [
     ("boris.m4a", "", 0, 1100, 3, false, true),
 ];
 
+/// (file, grey level): three slides, PNG and JPEG.
+const SLIDES: [(&str, u8); 3] = [("slide1.png", 0xc0), ("slide2.jpg", 0x60), ("slide3.png", 0x20)];
+
 fn make_sources(dir: &Path) {
+    for (name, grey) in SLIDES {
+        let st = Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
+            .arg(format!("color=c=#{grey:02x}{grey:02x}{grey:02x}:s=1280x720"))
+            .args(["-frames:v", "1"])
+            .arg(dir.join(name))
+            .status()
+            .expect("ffmpeg");
+        assert!(st.success(), "ffmpeg could not make {name}");
+    }
     for (name, size, grey, tone, secs, video, audio) in SOURCES {
         let mut c = Command::new("ffmpeg");
         c.args(["-nostdin", "-v", "error", "-y"]);
@@ -60,6 +74,11 @@ fn flow(dir: &Path) -> PathBuf {
         ev(2.0, "second.mp4", "camera", 2, "Пётр", "GUEST"),
         ev(3.0, "screen.mp4", "screen", 1, "Лектор Иванов", "LECTURER"),
         ev(5.0, "boris.m4a", "audio_only", 4, "Борис", "GUEST"),
+        // Slides: the first before the screen share, the second under it (hidden: the screen
+        // share has priority), the third until the end.
+        serde_json::json!({"relativeTime": 0.2, "module": "slide.show", "data": {"image": "slide1.png", "duration": 1.3}}),
+        serde_json::json!({"relativeTime": 5.0, "module": "slide.show", "data": {"image": "slide2.jpg", "duration": 1.0}}),
+        serde_json::json!({"relativeTime": 8.5, "module": "slide.show", "data": {"image": "slide3.png"}}),
     ]});
     let p = dir.join("flow.json");
     std::fs::write(&p, serde_json::to_vec_pretty(&f).unwrap()).unwrap();
@@ -124,13 +143,15 @@ fn sidebar_composite_places_every_source_and_mixes_every_voice() {
 
     let (lect, second, screen) = (luma_of(0x40), luma_of(0xa0), luma_of(0xe0));
     let card = stitch::media::compose::card::CARD_Y as f64;
+    let (slide1, slide3) = (luma_of(SLIDES[0].1), luma_of(SLIDES[2].1));
     // (time, main area content, tile contents in any order)
-    let cases: [(f64, f64, &[f64]); 5] = [
-        (0.5, lect, &[]),
+    let cases: [(f64, f64, &[f64]); 6] = [
+        (0.5, slide1, &[lect]),
         (2.5, lect, &[second, card]),
         (5.5, screen, &[lect, second, card]),
         (7.5, screen, &[lect, card]),
-        (9.5, lect, &[]),
+        (8.2, lect, &[]),
+        (9.5, slide3, &[lect]),
     ];
     let times: Vec<f64> = cases.iter().map(|c| c.0).collect();
     let frames = frames_at(&out, &times);

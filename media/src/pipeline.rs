@@ -114,6 +114,8 @@ pub struct CompileReport {
     pub elapsed_secs: f64,
     /// Composite only: (frames drawn, frames that reused the previous canvas unchanged).
     pub composite_frames: Option<(u64, u64)>,
+    /// Slides that could not be shown, and why.
+    pub slide_problems: Vec<String>,
 }
 
 /// Compile `flow` into `opts.output`.
@@ -191,15 +193,30 @@ pub fn compile(
     let (start, max_len) = (opts.start, opts.max_duration);
     let sched_cancel = cancel_flag.clone();
     let waiter = opts.wait_for_clip.clone();
+    let slide_waiter = opts.wait_for_clip.clone();
     let layout = opts.layout;
+    let slides = flow.slides.clone();
     let scheduler = std::thread::Builder::new()
         .name("timeline".into())
-        .spawn(move || -> Result<(Vec<ClipOutcome>, Option<(u64, u64)>)> {
+        .spawn(move || -> Result<(Vec<ClipOutcome>, (Option<(u64, u64)>, Vec<String>))> {
             let opener: ClipOpener =
                 Box::new(move |spec: &ClipSpec| spawn_reader(spec.path.clone(), fmt, waiter.clone()));
             let mut s = Scheduler::new(fmt, clips, flow_duration, start, max_len, opener);
             if let Some(l) = layout {
                 s = s.with_layout(l);
+                if !slides.is_empty() {
+                    let wait = slide_waiter;
+                    s = s.with_slides(
+                        slides,
+                        Box::new(move |spec: &crate::timeline::SlideSpec| {
+                            let path = match &wait {
+                                Some(w) => w(&spec.path)?,
+                                None => spec.path.clone(),
+                            };
+                            std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))
+                        }),
+                    );
+                }
             }
             // The chunk being produced: its pictures go straight to the worker encoding it.
             let mut cur: Option<Sender<Arc<Picture>>> = None;
@@ -240,7 +257,7 @@ pub fn compile(
             if !apkts.is_empty() {
                 let _ = aud_tx.send(apkts);
             }
-            Ok((s.outcomes().to_vec(), s.compose_stats()))
+            Ok((s.outcomes().to_vec(), (s.compose_stats(), s.slide_problems.clone())))
         })
         .map_err(|e| Error::Encode(format!("cannot start the timeline thread: {e}")))?;
     let encoder_thread = std::thread::Builder::new()
@@ -256,7 +273,7 @@ pub fn compile(
     let _ = encoder_thread.join();
     let sched = scheduler.join().map_err(|_| Error::Encode("the timeline thread panicked".into()))?;
     let done = result.and_then(|r| sched.map(|s| (r, s)));
-    let ((frames, audio_samples), (clips, composite_frames)) = match done {
+    let ((frames, audio_samples), (clips, (composite_frames, slide_problems))) = match done {
         Ok(v) => v,
         Err(e) => {
             drop(muxer); // the MP4 writer removes its temporary files on drop
@@ -290,6 +307,7 @@ pub fn compile(
         clips,
         elapsed_secs: t0.elapsed().as_secs_f64(),
         composite_frames,
+        slide_problems,
     })
 }
 

@@ -213,6 +213,20 @@ impl PlanClip {
     }
 }
 
+impl Slide {
+    /// Deterministic local file name of slide `i`: `slide_{i}_{last path segment}`.
+    pub fn file_name(&self, i: usize) -> String {
+        let no_query = self.url.split(['?', '#']).next().unwrap_or("");
+        let seg = sanitize(no_query.trim_end_matches('/').rsplit('/').next().unwrap_or(""), 80);
+        let seg = seg.trim_start_matches('.');
+        if seg.is_empty() {
+            format!("slide_{i}")
+        } else {
+            format!("slide_{i}_{seg}")
+        }
+    }
+}
+
 /// A slide shown from `start` to `end`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Slide {
@@ -314,6 +328,24 @@ impl Plan {
         }
         top.insert("eventLogs".into(), Value::Array(logs));
         Value::Object(top)
+    }
+
+    /// Flow events for the slides (`module: "slide.show"`, `data.image` = `local_path_of(i,
+    /// slide)`, `data.duration` when the slide's end is known), for the composite.
+    pub fn slide_flow_events(&self, local_path_of: impl Fn(usize, &Slide) -> String) -> Vec<Value> {
+        self.slides
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.start.is_finite() && s.end.is_none_or(|e| e > s.start))
+            .map(|(i, s)| {
+                let mut data = Map::new();
+                data.insert("image".into(), json!(local_path_of(i, s)));
+                if let Some(e) = s.end {
+                    data.insert("duration".into(), json!(e - s.start));
+                }
+                json!({"relativeTime": s.start.max(0.0), "module": "slide.show", "data": data})
+            })
+            .collect()
     }
 
     /// Write `dir/manifest.json` (via a temporary file and a rename).

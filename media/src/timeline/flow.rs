@@ -92,6 +92,18 @@ impl SourceInfo {
     }
 }
 
+/// A slide image shown in the composite's main area (`module: "slide.show"`,
+/// `data.image`: the image file, `data.duration` optional).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SlideSpec {
+    /// Shown from, 90 kHz ticks.
+    pub start: i64,
+    /// Shown until (its own duration, else the next slide's start; `None`: to the end).
+    pub end: Option<i64>,
+    pub url: String,
+    pub path: PathBuf,
+}
+
 /// A parsed flow.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Flow {
@@ -99,6 +111,8 @@ pub struct Flow {
     /// Timeline length from the JSON, 90 kHz ticks.
     pub duration: Option<i64>,
     pub clips: Vec<ClipSpec>,
+    /// Slides in time order (only the composite shows them).
+    pub slides: Vec<SlideSpec>,
 }
 
 fn secs(v: &Value) -> Option<f64> {
@@ -172,10 +186,26 @@ impl Flow {
             }
         }
         let mut clips = Vec::new();
+        let mut slides: Vec<SlideSpec> = Vec::new();
         for (i, ev) in logs.iter().enumerate() {
             let Some(data) = ev.get("data").filter(|d| d.is_object()) else {
                 continue;
             };
+            if ev.get("module").and_then(Value::as_str) == Some("slide.show") {
+                let (Some(img), Some(t)) =
+                    (data.get("image").and_then(Value::as_str), ev.get("relativeTime").and_then(secs))
+                else {
+                    return Err(Error::Flow(format!("event {i}: slide.show needs data.image and relativeTime")));
+                };
+                let start = Time::from_secs_f64(t.max(0.0), VIDEO_HZ).ticks;
+                let end = data
+                    .get("duration")
+                    .and_then(secs)
+                    .filter(|d| *d > 0.0)
+                    .map(|d| start + Time::from_secs_f64(d, VIDEO_HZ).ticks);
+                slides.push(SlideSpec { start, end, url: img.to_string(), path: resolve(img, base) });
+                continue;
+            }
             let Some(url) = data.get("url").and_then(Value::as_str) else {
                 continue;
             };
@@ -222,7 +252,16 @@ impl Flow {
         if clips.is_empty() && duration.is_none() {
             return Err(Error::Flow("no clips (no event has data.url) and no duration".into()));
         }
-        Ok(Flow { name, duration, clips })
+        slides.sort_by_key(|s| s.start);
+        for i in 0..slides.len() {
+            let next = slides.get(i + 1).map(|n| n.start);
+            let s = &mut slides[i];
+            s.end = match (s.end, next) {
+                (Some(e), Some(n)) => Some(e.min(n)),
+                (e, n) => e.or(n),
+            };
+        }
+        Ok(Flow { name, duration, clips, slides })
     }
 }
 

@@ -25,7 +25,7 @@ use crossbeam_channel::Receiver;
 use crate::frame::{AudioFrame, Picture, VideoFrame};
 use crate::time::{rescale, rescale_ceil, VIDEO_HZ};
 
-pub use flow::{ClipSpec, Flow, SourceInfo, SourceKind};
+pub use flow::{ClipSpec, Flow, SlideSpec, SourceInfo, SourceKind};
 
 /// What a clip reader sends to the scheduler, in this order: one `Start`, then pictures
 /// (pts: 90 kHz relative to the clip start, canvas-sized) and audio (output rate and
@@ -175,7 +175,17 @@ pub struct Scheduler {
     content_end: i64,
     /// Webinar composite (a layout); `None`: one video layer, the later clip wins.
     compose: Option<crate::compose::compositor::Compositor>,
+    /// Composite: slides in time order, their loader (bytes of the image file) and the
+    /// decoded, canvas-fitted pictures.
+    slides: Vec<SlideSpec>,
+    slide_loader: Option<SlideLoader>,
+    slide_cache: crate::compose::slides::SlideCache,
+    /// Slides that could not be shown, with why (reported once each).
+    pub slide_problems: Vec<String>,
 }
+
+/// Reads a slide's image bytes (may wait for its download).
+pub type SlideLoader = Box<dyn FnMut(&SlideSpec) -> std::result::Result<Vec<u8>, String> + Send>;
 
 /// RMS above which a clip's audio counts as speech (-40 dBFS).
 const SPEAKING_RMS: f32 = 0.01;
@@ -221,6 +231,10 @@ impl Scheduler {
             lookahead: VIDEO_HZ as i64,
             content_end: 0,
             compose: None,
+            slides: Vec::new(),
+            slide_loader: None,
+            slide_cache: Default::default(),
+            slide_problems: Vec::new(),
         };
         if let Some(d) = flow_duration {
             s.set_length((d - start).max(0));
@@ -235,6 +249,35 @@ impl Scheduler {
     pub fn with_layout(mut self, layout: crate::compose::layout::LayoutKind) -> Scheduler {
         self.compose = Some(crate::compose::compositor::Compositor::new(layout, self.fmt.width, self.fmt.height));
         self
+    }
+
+    /// Slides for the composite's main area.
+    pub fn with_slides(mut self, slides: Vec<SlideSpec>, loader: SlideLoader) -> Scheduler {
+        self.slides = slides;
+        self.slide_loader = Some(loader);
+        self
+    }
+
+    /// The slide shown at timeline time `t`, decoded and fitted to the canvas once.
+    fn slide_at(&mut self, t: i64) -> Option<Arc<Picture>> {
+        let i = self.slides.iter().rposition(|s| s.start <= t)?;
+        let spec = self.slides[i].clone();
+        if spec.end.is_some_and(|e| t >= e) {
+            return None;
+        }
+        let loader = self.slide_loader.as_mut()?;
+        let (w, h) = (self.fmt.width, self.fmt.height);
+        let key = spec.path.to_string_lossy().into_owned();
+        match self.slide_cache.get(&key, || loader(&spec).map_err(crate::Error::Invalid), w, h) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                let msg = format!("slide {}: {e}", spec.url);
+                if !self.slide_problems.contains(&msg) {
+                    self.slide_problems.push(msg);
+                }
+                None
+            }
+        }
     }
 
     /// (frames drawn, frames that reused the previous canvas) of the composite.
@@ -566,9 +609,10 @@ impl Scheduler {
         }
         // A participant's clip with pictures before one without (chunk overlaps).
         sources.sort_by_key(|s| (s.picture.is_none(), std::cmp::Reverse(s.start)));
-        let has_content = sources.iter().any(|s| s.picture.is_some());
+        let slide = self.slide_at(t);
+        let has_content = slide.is_some() || sources.iter().any(|s| s.picture.is_some());
         let picture = match self.compose.as_mut() {
-            Some(c) => c.compose(&sources, None),
+            Some(c) => c.compose(&sources, slide.as_ref()),
             None => self.black.clone(),
         };
         let audio = self.mix_frame_audio(n);
