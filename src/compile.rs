@@ -25,7 +25,91 @@ pub struct CompileArgs {
     pub threads: Option<usize>,
     /// Webinar composite layout; `None`: one layer.
     pub layout: Option<media::compose::layout::LayoutKind>,
+    /// Extra outputs beside the main one.
+    pub export: Exports,
     pub quiet: bool,
+}
+
+/// `--export sources,audio`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Exports {
+    /// Every camera / screen share / voice as its own file on the common timeline.
+    pub sources: bool,
+    /// The mixed audio as `<stem>.audio.wav`, 16 kHz mono.
+    pub audio: bool,
+}
+
+/// Parse `--export` values: `sources`, `audio`, comma-separated.
+pub fn parse_exports(s: &str) -> std::result::Result<Exports, String> {
+    let mut e = Exports::default();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part {
+            "sources" => e.sources = true,
+            "audio" => e.audio = true,
+            other => return Err(format!("unknown export '{other}' (choose: sources, audio)")),
+        }
+    }
+    Ok(e)
+}
+
+impl Exports {
+    pub fn merge(self, o: Exports) -> Exports {
+        Exports { sources: self.sources || o.sources, audio: self.audio || o.audio }
+    }
+}
+
+/// `<dir>/<stem>.audio.wav` for `--export audio`.
+pub fn audio_export_path(output: &Path) -> PathBuf {
+    let stem = output.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    output.with_file_name(format!("{stem}.audio.wav"))
+}
+
+/// `--export sources`: one single-layer file per participant and kind (camera, screen
+/// share, voice) on the common timeline (same length as the main output; black and
+/// silence where that source is absent), named `<stem>.<kind>-<name>.<ext>`. `base` gives
+/// the canvas, encoder and cut settings (its layout and audio export are not used).
+pub fn export_sources(flow: &Flow, base: &CompileOptions, cancel: &AtomicBool, quiet: bool) -> Result<Vec<PathBuf>> {
+    use media::timeline::SourceKind;
+    let out = &base.output;
+    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let ext = out.extension().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "mp4".into());
+    // Groups in order of first appearance.
+    let mut groups: Vec<(String, Vec<media::timeline::ClipSpec>)> = Vec::new();
+    for c in &flow.clips {
+        let kind = match c.source.kind {
+            SourceKind::Screen => "screen",
+            SourceKind::AudioOnly => "voice",
+            SourceKind::Camera | SourceKind::Unknown => "camera",
+        };
+        let who = c
+            .source
+            .name
+            .clone()
+            .or_else(|| c.source.participant.clone())
+            .unwrap_or_else(|| format!("clip{}", c.index));
+        let label = format!("{kind}-{}", crate::mtslink::api::safe_file_stem(&who));
+        match groups.iter_mut().find(|g| g.0 == label) {
+            Some(g) => g.1.push(c.clone()),
+            None => groups.push((label, vec![c.clone()])),
+        }
+    }
+    let mut files = Vec::new();
+    for (label, clips) in groups {
+        let path = out.with_file_name(format!("{stem}.{label}.{ext}"));
+        let f = Flow { name: label.clone(), duration: flow.duration, clips, slides: Vec::new() };
+        let mut o = base.clone();
+        o.output = path.clone();
+        o.layout = None;
+        o.export_audio = None;
+        if !quiet {
+            eprintln!("export: {}", path.display());
+        }
+        compile(&f, &o, &mut |_| {}, cancel)
+            .map_err(anyhow::Error::new)
+            .with_context(|| format!("exporting {label}"))?;
+        files.push(path);
+    }
+    Ok(files)
 }
 
 /// Parse `WxH` (also `720p`/`1080p`).
@@ -109,6 +193,9 @@ pub fn run(args: &CompileArgs, cancel: Arc<AtomicBool>) -> Result<CompileReport>
         opts.threads = t;
     }
     opts.layout = args.layout;
+    if args.export.audio {
+        opts.export_audio = Some(audio_export_path(&args.output));
+    }
     opts.start = secs_arg("--start", args.start)?.unwrap_or(0);
     opts.max_duration = secs_arg("--max-duration", args.max_duration)?;
     if let (Some(d), true) = (flow.duration, opts.start > 0) {
@@ -136,7 +223,11 @@ pub fn run(args: &CompileArgs, cancel: Arc<AtomicBool>) -> Result<CompileReport>
         .map_err(anyhow::Error::new)
         .with_context(|| format!("compiling {} into {}", args.flow.display(), args.output.display()));
     bar.finish();
-    report
+    let report = report?;
+    if args.export.sources {
+        export_sources(&flow, &opts, &cancel, args.quiet)?;
+    }
+    Ok(report)
 }
 
 /// The final summary: duration, clips used, clips damaged or skipped and why.

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use stitch::compile::{parse_fps, parse_size, run, summary, CompileArgs};
+use stitch::compile::{parse_exports, parse_fps, parse_size, run, summary, CompileArgs, Exports};
 use stitch::media::compose::layout::LayoutKind;
 use stitch::media::mux::OutputKind;
 use stitch::webinar::{self, WebinarArgs};
@@ -68,6 +68,10 @@ enum Cmd {
         /// the later clip wins).
         #[arg(long, value_parser = parse_layout)]
         layout: Option<LayoutKind>,
+        /// Extra outputs: `sources` (every camera / screen share / voice as its own file on
+        /// the common timeline), `audio` (the mix as <name>.audio.wav, 16 kHz mono).
+        #[arg(long, value_parser = parse_exports)]
+        export: Vec<Exports>,
         /// No progress bar and no summary.
         #[arg(short, long)]
         quiet: bool,
@@ -177,6 +181,10 @@ enum Cmd {
         /// Layout: sidebar (screen share or slide beside the cameras), pip, grid, speaker.
         #[arg(long, value_parser = parse_layout, default_value = "sidebar")]
         layout: LayoutKind,
+        /// Extra outputs: `sources` (every camera / screen share / voice as its own file),
+        /// `audio` (the mix as <name>.audio.wav, 16 kHz mono, for transcription).
+        #[arg(long, value_parser = parse_exports)]
+        export: Vec<Exports>,
         /// Encoder threads (default: number of cores).
         #[arg(long)]
         threads: Option<usize>,
@@ -281,6 +289,7 @@ fn main() -> ExitCode {
             size,
             quality,
             layout,
+            export,
             threads,
             dry_run,
             debug,
@@ -304,6 +313,7 @@ fn main() -> ExitCode {
                 quiet,
                 size: size.or(quality),
                 layout: Some(layout),
+                export: export.into_iter().fold(Exports::default(), Exports::merge),
                 threads,
             };
             if webinar::interactive_possible(&args) {
@@ -341,7 +351,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Cmd::Compile { flow, output, format, size, fps, start, max_duration, threads, layout, quiet } => {
+        Cmd::Compile { flow, output, format, size, fps, start, max_duration, threads, layout, export, quiet } => {
             let args = CompileArgs {
                 flow,
                 output: output.clone(),
@@ -352,6 +362,7 @@ fn main() -> ExitCode {
                 max_duration,
                 threads,
                 layout,
+                export: export.into_iter().fold(Exports::default(), Exports::merge),
                 quiet,
             };
             match run(&args, cancel.clone()) {

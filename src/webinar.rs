@@ -45,6 +45,8 @@ pub struct WebinarArgs {
     pub size: Option<(u32, u32)>,
     /// Composite layout (`None`: one layer, the later clip wins).
     pub layout: Option<media::compose::layout::LayoutKind>,
+    /// `--export sources,audio`.
+    pub export: crate::compile::Exports,
     pub threads: Option<usize>,
 }
 
@@ -406,6 +408,9 @@ fn run_record(
         opts.threads = t.max(1);
     }
     opts.layout = args.layout;
+    if args.export.audio {
+        opts.export_audio = Some(crate::compile::audio_export_path(&output));
+    }
     opts.start = args.start.map(|s| Time::from_secs_f64(s.max(0.0), VIDEO_HZ).ticks).unwrap_or(0);
     opts.max_duration = args.max_duration.map(|s| Time::from_secs_f64(s.max(0.0), VIDEO_HZ).ticks);
     let waiter = ready.clone();
@@ -436,6 +441,9 @@ fn run_record(
     }
     let _ = rt.block_on(async { tokio::join!(handle, watcher) });
     let report = report.map_err(anyhow::Error::new).with_context(|| format!("compiling {}", plan.name))?;
+    if args.export.sources && !cancel.load(Ordering::SeqCst) {
+        crate::compile::export_sources(&flow, &opts, cancel, args.quiet)?;
+    }
     let failed = failures.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let mut summary = crate::compile::summary(&report, &output);
     if !failed.is_empty() {

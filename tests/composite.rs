@@ -135,6 +135,8 @@ fn sidebar_composite_places_every_source_and_mixes_every_voice() {
         &format!("{W}x{H}"),
         "--layout",
         "sidebar",
+        "--export",
+        "sources,audio",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let summary = String::from_utf8_lossy(&o.stderr);
@@ -179,6 +181,7 @@ fn sidebar_composite_places_every_source_and_mixes_every_voice() {
         assert!(bare.iter().all(|&v| v < 40), "t={t}: the background is not black");
     }
 
+    check_exports(&dir, &out);
     // Every voice exactly while it speaks.
     let pcm = ffmpeg_pcm(&out);
     let at = |t: f64| &pcm[(t * 48000.0) as usize..((t + 0.2) * 48000.0) as usize];
@@ -196,6 +199,54 @@ fn sidebar_composite_places_every_source_and_mixes_every_voice() {
             assert!(tone_level(at(t), 48000.0, hz) < 0.005, "t={t}: {hz} Hz should be silent");
         }
     }
+}
+
+/// `--export audio`: 16 kHz mono WAV with the same voices at the same times;
+/// `--export sources`: one file per camera / screen share / voice on the common timeline.
+fn check_exports(dir: &Path, out: &Path) {
+    let wav = dir.join("out.audio.wav");
+    let b = std::fs::read(&wav).expect("out.audio.wav");
+    assert_eq!(&b[..4], b"RIFF");
+    assert_eq!(u16::from_le_bytes([b[22], b[23]]), 1, "mono");
+    assert_eq!(u32::from_le_bytes(b[24..28].try_into().unwrap()), 16000);
+    let pcm: Vec<f32> = b[44..].chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]]) as f32 / 32768.0).collect();
+    assert!((pcm.len() as f64 / 16000.0 - 10.0).abs() < 0.01, "{} samples", pcm.len());
+    let at = |t: f64| &pcm[(t * 16000.0) as usize..((t + 0.2) * 16000.0) as usize];
+    for (t, on, off) in [(2.5, vec![440.0, 660.0, 880.0], vec![1100.0]), (5.5, vec![440.0, 660.0, 1100.0], vec![880.0])]
+    {
+        for hz in on {
+            assert!(tone_level(at(t), 16000.0, hz) > 0.03, "wav t={t}: {hz} Hz missing");
+        }
+        for hz in off {
+            assert!(tone_level(at(t), 16000.0, hz) < 0.005, "wav t={t}: {hz} Hz should be silent");
+        }
+    }
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("out.") && n.ends_with(".mp4") && n != "out.mp4")
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "out.camera-Лектор Иванов.mp4",
+            "out.camera-Пётр.mp4",
+            "out.screen-Лектор Иванов.mp4",
+            "out.voice-Анна.mp4",
+            "out.voice-Борис.mp4"
+        ],
+        "next to {}",
+        out.display()
+    );
+    let anna = ffmpeg_pcm(&dir.join("out.voice-Анна.mp4"));
+    assert!((anna.len() as f64 / 48000.0 - 10.0).abs() < 0.05, "common timeline: {} samples", anna.len());
+    let a = |t: f64| &anna[(t * 48000.0) as usize..((t + 0.2) * 48000.0) as usize];
+    assert!(tone_level(a(2.5), 48000.0, 880.0) > 0.05 && tone_level(a(2.5), 48000.0, 440.0) < 0.005);
+    assert!(rms(a(5.5)) == 0.0, "Анна is silent after she stopped");
+    let second = ffmpeg_lumas(&dir.join("out.camera-Пётр.mp4"));
+    assert!((second[(0.5 * 25.0) as usize] - 16.0).abs() < 3.0, "black before Пётр joins");
+    assert!((second[(3.0 * 25.0) as usize] - luma_of(0xa0)).abs() < 6.0, "Пётр at 3 s");
 }
 
 #[test]

@@ -62,7 +62,12 @@ pub struct CompileOptions {
     /// Webinar composite with this layout (every visible clip on the canvas); `None`: one
     /// video layer, the later-starting clip wins.
     pub layout: Option<crate::compose::layout::LayoutKind>,
+    /// Also write the mixed audio as WAV, 16 kHz mono (for speech-to-text).
+    pub export_audio: Option<PathBuf>,
 }
+
+/// Sample rate of `--export audio` (mono).
+pub const EXPORT_AUDIO_RATE: u32 = 16_000;
 
 /// See [`CompileOptions::wait_for_clip`].
 /// Returns the file to read for the clip (the flow's path, or a replacement such as a
@@ -88,6 +93,7 @@ impl CompileOptions {
             max_duration: None,
             wait_for_clip: None,
             layout: None,
+            export_audio: None,
         }
     }
 }
@@ -196,6 +202,16 @@ pub fn compile(
     let slide_waiter = opts.wait_for_clip.clone();
     let layout = opts.layout;
     let slides = flow.slides.clone();
+    // The mixed audio as 16 kHz mono WAV, tapped from the scheduler's output.
+    let mut wav = match &opts.export_audio {
+        Some(p) => Some((
+            crate::mux::wav::WavWriter::create(p, EXPORT_AUDIO_RATE, 1)?,
+            Resampler::new(opts.sample_rate, EXPORT_AUDIO_RATE, 1),
+            0u64,
+        )),
+        None => None,
+    };
+    let ch_out = (opts.channels as usize).max(1);
     let scheduler = std::thread::Builder::new()
         .name("timeline".into())
         .spawn(move || -> Result<(Vec<ClipOutcome>, (Option<(u64, u64)>, Vec<String>))> {
@@ -251,9 +267,19 @@ pub fn compile(
                 if !apkts.is_empty() && aud_tx.send(std::mem::take(&mut apkts)).is_err() {
                     return Err(Error::Cancelled);
                 }
+                if let Some((w, r, n)) = wav.as_mut() {
+                    let mono: Vec<f32> =
+                        f.audio.chunks(ch_out).map(|c| c.iter().sum::<f32>() / ch_out as f32).collect();
+                    *n += mono.len() as u64;
+                    w.write(&r.process(&mono))?;
+                }
             }
             drop(cur);
             aac.finish(&mut apkts)?;
+            if let Some((mut w, mut r, n)) = wav.take() {
+                w.write(&r.finish(n))?;
+                w.finish()?;
+            }
             if !apkts.is_empty() {
                 let _ = aud_tx.send(apkts);
             }

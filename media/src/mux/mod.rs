@@ -5,6 +5,7 @@
 pub mod mp4;
 pub mod ts;
 pub mod tsjoin;
+pub mod wav;
 
 use std::path::Path;
 
