@@ -43,7 +43,6 @@
 //! Temp files go to a folder under the system temp dir, removed at the end (also on panic).
 
 #[path = "../tests/fake_server/mod.rs"]
-#[allow(dead_code)]
 mod fake_server;
 
 use std::fs::File;
@@ -435,11 +434,15 @@ fn main() {
             o(comp.progress_frame.map(|c| c + dl))
         );
     }
-    println!("| time to first encoded frame on disk (video PES in the .ts.part) | {} | {} |", s(ov_disk), s(dl + comp_disk));
+    println!(
+        "| time to first encoded frame on disk (video PES in the .ts.part) | {} | {} |",
+        s(ov_disk),
+        s(dl + comp_disk)
+    );
     println!("| all downloads completed | {} | {} |", s(dl), s(dl));
     println!(
-        "| compile alone: first frame{} / on disk / total | - | {}{} / {} |",
-        if pty { " (progress)" } else { "" },
+        "| compile alone: first frame {}on disk / total | - | {}{} / {} |",
+        if pty { "(progress) / first frame " } else { "" },
         if pty { format!("{} / ", o(comp.progress_frame)) } else { String::new() },
         s(comp_disk),
         s(comp.end)
@@ -451,13 +454,19 @@ fn main() {
         ov.media_in_first_flush, comp.media_in_first_flush
     );
     if let (Some(a), Some(b)) = (ov.progress_frame, comp.progress_frame) {
-        println!("RATIO first_frame / downloads_done = {:.2} (progress; < 1: first frame before the downloads end)", a / dl);
+        println!(
+            "RATIO first_frame / downloads_done = {:.2} (progress; < 1: first frame before the downloads end)",
+            a / dl
+        );
         println!("RATIO overlapped first_frame / sequential first_frame = {:.2} (progress)", a / (dl + b));
     } else if pty {
         println!("NOTE: no progress line seen; ratios below use the on-disk first frame");
     }
     println!("RATIO first_frame_on_disk / downloads_done = {:.2}", ov_disk / dl);
-    println!("RATIO overlapped first_frame_on_disk / sequential first_frame_on_disk = {:.2}", ov_disk / (dl + comp_disk));
+    println!(
+        "RATIO overlapped first_frame_on_disk / sequential first_frame_on_disk = {:.2}",
+        ov_disk / (dl + comp_disk)
+    );
     println!("RATIO overlapped total / (download + compile sequential) = {:.2}", ov.end / seq_total);
     drop(tmp);
     drop(storage);

@@ -27,6 +27,8 @@ pub struct CompileArgs {
     pub layout: Option<media::compose::layout::LayoutKind>,
     /// Extra outputs beside the main one.
     pub export: Exports,
+    /// Composite: no tile for black, silent cameras.
+    pub hide_silent: bool,
     pub quiet: bool,
 }
 
@@ -193,6 +195,7 @@ pub fn run(args: &CompileArgs, cancel: Arc<AtomicBool>) -> Result<CompileReport>
         opts.threads = t;
     }
     opts.layout = args.layout;
+    opts.hide_silent = args.hide_silent;
     if args.export.audio {
         opts.export_audio = Some(audio_export_path(&args.output));
     }

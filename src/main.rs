@@ -72,6 +72,9 @@ enum Cmd {
         /// the common timeline), `audio` (the mix as <name>.audio.wav, 16 kHz mono).
         #[arg(long, value_parser = parse_exports)]
         export: Vec<Exports>,
+        /// Composite: no tile for cameras whose picture is black and whose audio is silent.
+        #[arg(long)]
+        hide_silent: bool,
         /// No progress bar and no summary.
         #[arg(short, long)]
         quiet: bool,
@@ -185,6 +188,9 @@ enum Cmd {
         /// `audio` (the mix as <name>.audio.wav, 16 kHz mono, for transcription).
         #[arg(long, value_parser = parse_exports)]
         export: Vec<Exports>,
+        /// No tile for cameras whose picture is black and whose audio is silent.
+        #[arg(long)]
+        hide_silent: bool,
         /// Encoder threads (default: number of cores).
         #[arg(long)]
         threads: Option<usize>,
@@ -290,6 +296,7 @@ fn main() -> ExitCode {
             quality,
             layout,
             export,
+            hide_silent,
             threads,
             dry_run,
             debug,
@@ -314,6 +321,7 @@ fn main() -> ExitCode {
                 size: size.or(quality),
                 layout: Some(layout),
                 export: export.into_iter().fold(Exports::default(), Exports::merge),
+                hide_silent,
                 threads,
             };
             if webinar::interactive_possible(&args) {
@@ -351,7 +359,20 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Cmd::Compile { flow, output, format, size, fps, start, max_duration, threads, layout, export, quiet } => {
+        Cmd::Compile {
+            flow,
+            output,
+            format,
+            size,
+            fps,
+            start,
+            max_duration,
+            threads,
+            layout,
+            export,
+            hide_silent,
+            quiet,
+        } => {
             let args = CompileArgs {
                 flow,
                 output: output.clone(),
@@ -363,6 +384,7 @@ fn main() -> ExitCode {
                 threads,
                 layout,
                 export: export.into_iter().fold(Exports::default(), Exports::merge),
+                hide_silent,
                 quiet,
             };
             match run(&args, cancel.clone()) {

@@ -47,6 +47,8 @@ pub struct WebinarArgs {
     pub layout: Option<media::compose::layout::LayoutKind>,
     /// `--export sources,audio`.
     pub export: crate::compile::Exports,
+    /// `--hide-silent`.
+    pub hide_silent: bool,
     pub threads: Option<usize>,
 }
 
@@ -408,6 +410,7 @@ fn run_record(
         opts.threads = t.max(1);
     }
     opts.layout = args.layout;
+    opts.hide_silent = args.hide_silent;
     if args.export.audio {
         opts.export_audio = Some(crate::compile::audio_export_path(&output));
     }

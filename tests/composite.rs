@@ -256,3 +256,49 @@ fn unknown_layout_is_a_clear_error() {
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("sidebar, pip, grid, speaker"), "{e}");
 }
+
+/// `--hide-silent`: a camera that is black and silent gets no tile (grid of one), without
+/// the flag it has its cell.
+#[test]
+fn hide_silent_removes_a_black_silent_camera() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let dir = scratch("composite-hide");
+    let mk = |name: &str, lavfi: &str, audio: bool| {
+        let mut c = Command::new("ffmpeg");
+        c.args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", lavfi]);
+        if audio {
+            c.args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=3"]);
+        }
+        c.args(["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p"]);
+        if audio {
+            c.args(["-c:a", "aac"]);
+        }
+        assert!(c.arg(dir.join(name)).status().unwrap().success());
+    };
+    mk("lit.mp4", "color=c=#808080:s=320x180:r=25:d=3", true);
+    mk("dark.mp4", "color=c=black:s=320x180:r=25:d=3", false);
+    let f = serde_json::json!({"name": "h", "duration": 3.0, "eventLogs": [
+        {"relativeTime": 0, "data": {"url": "lit.mp4", "kind": "camera", "userId": "1", "userName": "A"}},
+        {"relativeTime": 0, "data": {"url": "dark.mp4", "kind": "camera", "userId": "2", "userName": "B"}}]});
+    let flow = dir.join("flow.json");
+    std::fs::write(&flow, serde_json::to_vec(&f).unwrap()).unwrap();
+    let mut right = Vec::new();
+    for hide in [false, true] {
+        let out = dir.join(format!("h{hide}.mp4"));
+        let mut args = vec!["compile", flow.to_str().unwrap(), "-o", out.to_str().unwrap(), "--size", "640x360"];
+        args.extend(["--layout", "grid"]);
+        if hide {
+            args.push("--hide-silent");
+        }
+        let o = stitch(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let y = &frames_at(&out, &[1.5])[0];
+        // Middle of the right half: the second grid cell, or the one full-canvas cell.
+        right.push(mean_in(y, Rect { x: 400, y: 120, w: 160, h: 160 }));
+    }
+    let lit = luma_of(0x80);
+    assert!((right[0] - 16.0).abs() < 6.0, "without --hide-silent the dark camera has its cell: {right:?}");
+    assert!((right[1] - lit).abs() < 8.0, "with --hide-silent the lit camera fills the canvas: {right:?}");
+}

@@ -64,6 +64,8 @@ pub struct CompileOptions {
     pub layout: Option<crate::compose::layout::LayoutKind>,
     /// Also write the mixed audio as WAV, 16 kHz mono (for speech-to-text).
     pub export_audio: Option<PathBuf>,
+    /// Composite: cameras whose picture is black and whose audio is silent get no tile.
+    pub hide_silent: bool,
 }
 
 /// Sample rate of `--export audio` (mono).
@@ -94,6 +96,7 @@ impl CompileOptions {
             wait_for_clip: None,
             layout: None,
             export_audio: None,
+            hide_silent: false,
         }
     }
 }
@@ -201,6 +204,7 @@ pub fn compile(
     let waiter = opts.wait_for_clip.clone();
     let slide_waiter = opts.wait_for_clip.clone();
     let layout = opts.layout;
+    let hide_silent = opts.hide_silent;
     let slides = flow.slides.clone();
     // The mixed audio as 16 kHz mono WAV, tapped from the scheduler's output.
     let mut wav = match &opts.export_audio {
@@ -219,7 +223,7 @@ pub fn compile(
                 Box::new(move |spec: &ClipSpec| spawn_reader(spec.path.clone(), fmt, waiter.clone()));
             let mut s = Scheduler::new(fmt, clips, flow_duration, start, max_len, opener);
             if let Some(l) = layout {
-                s = s.with_layout(l);
+                s = s.with_layout(l).hide_silent(hide_silent);
                 if !slides.is_empty() {
                     let wait = slide_waiter;
                     s = s.with_slides(

@@ -61,6 +61,11 @@ pub struct Compositor {
     scaled: HashMap<(usize, u32, u32), (Arc<Picture>, Arc<Picture>)>,
     cards: HashMap<(String, u32, u32), Arc<Picture>>,
     last: Option<(Signature, Arc<Picture>)>,
+    /// `--hide-silent`: a camera whose picture is black and whose audio is silent gets no
+    /// tile (and is not chosen for the main area).
+    pub hide_silent: bool,
+    /// Blackness of recent pictures by identity (held, so identities stay unique).
+    black: HashMap<usize, (Arc<Picture>, bool)>,
     /// Frames that had to be drawn (the rest reused the previous canvas).
     pub frames_drawn: u64,
     pub frames_reused: u64,
@@ -77,6 +82,8 @@ impl Compositor {
             scaled: HashMap::new(),
             cards: HashMap::new(),
             last: None,
+            hide_silent: false,
+            black: HashMap::new(),
             frames_drawn: 0,
             frames_reused: 0,
         }
@@ -91,7 +98,15 @@ impl Compositor {
         // Main area.
         let screen =
             sources.iter().filter(|s| s.kind == SourceKind::Screen && s.picture.is_some()).max_by_key(|s| s.start);
-        let is_camera = |s: &Source| matches!(s.kind, SourceKind::Camera | SourceKind::Unknown) && s.picture.is_some();
+        let hidden: Vec<bool> = sources.iter().map(|s| self.hide_silent && !s.speaking && self.is_black(s)).collect();
+        if self.black.len() > 256 {
+            self.black.clear();
+        }
+        let is_camera = |s: &Source| {
+            matches!(s.kind, SourceKind::Camera | SourceKind::Unknown)
+                && s.picture.is_some()
+                && !sources.iter().position(|x| std::ptr::eq(x, s)).is_some_and(|i| hidden[i])
+        };
         let speaking_camera = sources
             .iter()
             .filter(|s| is_camera(s) && s.speaking)
@@ -187,6 +202,20 @@ impl Compositor {
         canvas
     }
 
+    /// Whether the source's picture is black (limited-range black, sampled on a grid).
+    fn is_black(&mut self, s: &Source) -> bool {
+        let Some(p) = &s.picture else { return false };
+        if let Some((_, b)) = self.black.get(&pic_id(p)) {
+            return *b;
+        }
+        let y = p.y();
+        let step = (y.len() / 4096).max(1);
+        let (n, bright) = y.iter().step_by(step).fold((0usize, 0usize), |(n, b), &v| (n + 1, b + usize::from(v > 32)));
+        let black = n > 0 && bright * 100 <= n; // at most 1% of samples above Y=32
+        self.black.insert(pic_id(p), (p.clone(), black));
+        black
+    }
+
     /// Draw `p` fitted into `r`, scaling it only if this picture was not scaled to this
     /// size for the previous frame.
     fn put(
@@ -262,6 +291,24 @@ mod tests {
         // Nothing at all: black.
         let f = c.compose(&[], None);
         assert_eq!(at(&f, 100, 180), 16);
+    }
+
+    #[test]
+    fn hide_silent_drops_black_silent_cameras() {
+        let mut c = Compositor::new(LayoutKind::Grid, 640, 360);
+        c.hide_silent = true;
+        let black = Arc::new(Picture::black(640, 360));
+        let cam = Arc::new(Picture::filled(640, 360, 90, 128, 128));
+        let s = [
+            src("dark", SourceKind::Camera, Some(black.clone()), false),
+            src("lit", SourceKind::Camera, Some(cam.clone()), false),
+        ];
+        c.compose(&s, None);
+        assert_eq!(c.slots.order(), vec!["lit".to_string()]);
+        // Speaking with the camera off: shown.
+        let s = [src("dark", SourceKind::Camera, Some(black), true), src("lit", SourceKind::Camera, Some(cam), false)];
+        c.compose(&s, None);
+        assert_eq!(c.slots.order().len(), 2);
     }
 
     #[test]

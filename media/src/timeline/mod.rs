@@ -251,6 +251,14 @@ impl Scheduler {
         self
     }
 
+    /// Composite: cameras that are black and silent get no tile (`--hide-silent`).
+    pub fn hide_silent(mut self, on: bool) -> Scheduler {
+        if let Some(c) = self.compose.as_mut() {
+            c.hide_silent = on;
+        }
+        self
+    }
+
     /// Slides for the composite's main area.
     pub fn with_slides(mut self, slides: Vec<SlideSpec>, loader: SlideLoader) -> Scheduler {
         self.slides = slides;
