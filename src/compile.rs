@@ -29,6 +29,8 @@ pub struct CompileArgs {
     pub export: Exports,
     /// Composite: no tile for black, silent cameras.
     pub hide_silent: bool,
+    /// Composite: the chat in a side panel.
+    pub chat_panel: bool,
     pub quiet: bool,
 }
 
@@ -98,7 +100,7 @@ pub fn export_sources(flow: &Flow, base: &CompileOptions, cancel: &AtomicBool, q
     let mut files = Vec::new();
     for (label, clips) in groups {
         let path = out.with_file_name(format!("{stem}.{label}.{ext}"));
-        let f = Flow { name: label.clone(), duration: flow.duration, clips, slides: Vec::new() };
+        let f = Flow { name: label.clone(), duration: flow.duration, clips, slides: Vec::new(), chat: Vec::new() };
         let mut o = base.clone();
         o.output = path.clone();
         o.layout = None;
@@ -196,6 +198,7 @@ pub fn run(args: &CompileArgs, cancel: Arc<AtomicBool>) -> Result<CompileReport>
     }
     opts.layout = args.layout;
     opts.hide_silent = args.hide_silent;
+    opts.chat_panel = args.chat_panel;
     if args.export.audio {
         opts.export_audio = Some(audio_export_path(&args.output));
     }

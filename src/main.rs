@@ -75,6 +75,9 @@ enum Cmd {
         /// Composite: no tile for cameras whose picture is black and whose audio is silent.
         #[arg(long)]
         hide_silent: bool,
+        /// Composite: the flow's chat messages (`chat.message` events) in a side panel.
+        #[arg(long)]
+        chat_panel: bool,
         /// No progress bar and no summary.
         #[arg(short, long)]
         quiet: bool,
@@ -191,6 +194,10 @@ enum Cmd {
         /// No tile for cameras whose picture is black and whose audio is silent.
         #[arg(long)]
         hide_silent: bool,
+        /// Draw the recent chat messages in a side panel (the chat is always exported as
+        /// <name>.chat.srt and <name>.chat.json).
+        #[arg(long)]
+        chat_panel: bool,
         /// Encoder threads (default: number of cores).
         #[arg(long)]
         threads: Option<usize>,
@@ -297,6 +304,7 @@ fn main() -> ExitCode {
             layout,
             export,
             hide_silent,
+            chat_panel,
             threads,
             dry_run,
             debug,
@@ -322,6 +330,7 @@ fn main() -> ExitCode {
                 layout: Some(layout),
                 export: export.into_iter().fold(Exports::default(), Exports::merge),
                 hide_silent,
+                chat_panel,
                 threads,
             };
             if webinar::interactive_possible(&args) {
@@ -371,6 +380,7 @@ fn main() -> ExitCode {
             layout,
             export,
             hide_silent,
+            chat_panel,
             quiet,
         } => {
             let args = CompileArgs {
@@ -385,6 +395,7 @@ fn main() -> ExitCode {
                 layout,
                 export: export.into_iter().fold(Exports::default(), Exports::merge),
                 hide_silent,
+                chat_panel,
                 quiet,
             };
             match run(&args, cancel.clone()) {

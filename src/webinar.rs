@@ -49,6 +49,8 @@ pub struct WebinarArgs {
     pub export: crate::compile::Exports,
     /// `--hide-silent`.
     pub hide_silent: bool,
+    /// `--chat-panel`.
+    pub chat_panel: bool,
     pub threads: Option<usize>,
 }
 
@@ -308,6 +310,7 @@ fn run_record(
     let mut flow_json = plan.to_flow_json(|c| c.file_name());
     if let Some(logs) = flow_json.get_mut("eventLogs").and_then(|l| l.as_array_mut()) {
         logs.extend(plan.slide_flow_events(|i, s| s.file_name(i)));
+        logs.extend(plan.chat_flow_events());
     }
     let flow_path = job.join("flow.json");
     std::fs::write(&flow_path, serde_json::to_vec_pretty(&flow_json)?)?;
@@ -411,6 +414,7 @@ fn run_record(
     }
     opts.layout = args.layout;
     opts.hide_silent = args.hide_silent;
+    opts.chat_panel = args.chat_panel;
     if args.export.audio {
         opts.export_audio = Some(crate::compile::audio_export_path(&output));
     }

@@ -79,6 +79,9 @@ fn flow(dir: &Path) -> PathBuf {
         serde_json::json!({"relativeTime": 0.2, "module": "slide.show", "data": {"image": "slide1.png", "duration": 1.3}}),
         serde_json::json!({"relativeTime": 5.0, "module": "slide.show", "data": {"image": "slide2.jpg", "duration": 1.0}}),
         serde_json::json!({"relativeTime": 8.5, "module": "slide.show", "data": {"image": "slide3.png"}}),
+        // Chat for the side panel.
+        serde_json::json!({"relativeTime": 1.0, "module": "chat.message", "data": {"author": "Анна", "text": "Здравствуйте!"}}),
+        serde_json::json!({"relativeTime": 6.0, "module": "chat.message", "data": {"author": "Пётр", "text": "Вопрос про слайд 2"}}),
     ]});
     let p = dir.join("flow.json");
     std::fs::write(&p, serde_json::to_vec_pretty(&f).unwrap()).unwrap();
@@ -99,11 +102,12 @@ fn frames_at(out: &Path, times: &[f64]) -> Vec<Vec<u8>> {
     times.iter().map(|t| all[(t * 25.0).round() as usize][..(W * H) as usize].to_vec()).collect()
 }
 
-/// Mean luma of the upper-left part of `r` (away from the name label at the bottom and the
+/// Mean luma of a band left of the middle of `r` (away from letterbox bars, the name label at
+/// the bottom and the
 /// initials circle in the middle of a name card).
 fn mean_in(y: &[u8], r: Rect) -> f64 {
     let (x0, x1) = (r.x + r.w / 16, r.x + r.w / 5);
-    let (y0, y1) = (r.y + r.h / 8, r.y + r.h / 2);
+    let (y0, y1) = (r.y + r.h * 3 / 8, r.y + r.h / 2);
     let mut s = 0u64;
     for yy in y0..y1 {
         for xx in x0..x1 {
@@ -137,6 +141,7 @@ fn sidebar_composite_places_every_source_and_mixes_every_voice() {
         "sidebar",
         "--export",
         "sources,audio",
+        "--chat-panel",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let summary = String::from_utf8_lossy(&o.stderr);
@@ -158,7 +163,18 @@ fn sidebar_composite_places_every_source_and_mixes_every_voice() {
     let times: Vec<f64> = cases.iter().map(|c| c.0).collect();
     let frames = frames_at(&out, &times);
     for ((t, main, tiles), y) in cases.iter().zip(&frames) {
-        let p = place(LayoutKind::Sidebar, W, H, true, tiles.len(), false);
+        let p = place(LayoutKind::Sidebar, W, H, true, tiles.len(), true);
+        // The chat panel: empty before the first message, text after it.
+        let panel = p.panel.unwrap();
+        let lit = (panel.y..panel.y + panel.h)
+            .flat_map(|yy| (panel.x..panel.x + panel.w).map(move |x| (x, yy)))
+            .filter(|&(x, yy)| y[(yy * W + x) as usize] > 150)
+            .count();
+        if *t < 1.0 {
+            assert_eq!(lit, 0, "t={t}: chat panel should be empty");
+        } else {
+            assert!(lit > 20, "t={t}: chat panel shows no text");
+        }
         let m = mean_in(y, p.main.unwrap());
         assert!((m - main).abs() < 8.0, "t={t}: main area luma {m:.1}, want {main:.1}");
         let mut got: Vec<f64> = p.tiles.iter().map(|r| mean_in(y, *r)).collect();
@@ -170,7 +186,11 @@ fn sidebar_composite_places_every_source_and_mixes_every_voice() {
         }
         // Outside main and tiles: black.
         let covered = |x: u32, yy: u32| {
-            p.main.iter().chain(&p.tiles).any(|r| x >= r.x && x < r.x + r.w && yy >= r.y && yy < r.y + r.h)
+            p.main
+                .iter()
+                .chain(&p.tiles)
+                .chain(&p.panel)
+                .any(|r| x >= r.x && x < r.x + r.w && yy >= r.y && yy < r.y + r.h)
         };
         let bare: Vec<u8> = (0..H)
             .step_by(4)

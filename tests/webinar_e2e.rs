@@ -133,8 +133,9 @@ async fn link_to_file_and_no_cookie_reaches_storage() {
         assert_eq!(c.with_cookie, 0, "cookie sent to the storage host for {p}");
         assert_eq!(c.completed_bodies, 1, "{p} downloaded once");
     }
-    // Chunks are removed after a successful compile (no --keep-files).
+    // Chunks are removed after a successful compile (no --keep-files); the chat is exported.
     let job = out.parent().unwrap();
+    assert!(job.join("Lecture 1.chat.srt").is_file() && job.join("Lecture 1.chat.json").is_file());
     assert!(!std::fs::read_dir(job).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().starts_with("chunk_")));
 }
 

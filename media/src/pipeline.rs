@@ -66,6 +66,8 @@ pub struct CompileOptions {
     pub export_audio: Option<PathBuf>,
     /// Composite: cameras whose picture is black and whose audio is silent get no tile.
     pub hide_silent: bool,
+    /// Composite: the flow's chat messages in a side panel.
+    pub chat_panel: bool,
 }
 
 /// Sample rate of `--export audio` (mono).
@@ -97,6 +99,7 @@ impl CompileOptions {
             layout: None,
             export_audio: None,
             hide_silent: false,
+            chat_panel: false,
         }
     }
 }
@@ -205,6 +208,8 @@ pub fn compile(
     let slide_waiter = opts.wait_for_clip.clone();
     let layout = opts.layout;
     let hide_silent = opts.hide_silent;
+    let chat_panel = opts.chat_panel;
+    let chat = flow.chat.clone();
     let slides = flow.slides.clone();
     // The mixed audio as 16 kHz mono WAV, tapped from the scheduler's output.
     let mut wav = match &opts.export_audio {
@@ -224,6 +229,9 @@ pub fn compile(
             let mut s = Scheduler::new(fmt, clips, flow_duration, start, max_len, opener);
             if let Some(l) = layout {
                 s = s.with_layout(l).hide_silent(hide_silent);
+                if chat_panel {
+                    s = s.with_chat_panel(chat);
+                }
                 if !slides.is_empty() {
                     let wait = slide_waiter;
                     s = s.with_slides(

@@ -348,6 +348,19 @@ impl Plan {
             .collect()
     }
 
+    /// Flow events for the chat (`module: "chat.message"`, `data.author`, `data.text`), for
+    /// the composite's chat panel.
+    pub fn chat_flow_events(&self) -> Vec<Value> {
+        self.chat
+            .iter()
+            .filter(|m| m.time.is_finite())
+            .map(|m| {
+                json!({"relativeTime": m.time.max(0.0), "module": "chat.message",
+                       "data": {"author": m.author, "text": m.text}})
+            })
+            .collect()
+    }
+
     /// Write `dir/manifest.json` (via a temporary file and a rename).
     pub fn write_manifest(&self, dir: &Path) -> io::Result<()> {
         std::fs::create_dir_all(dir)?;

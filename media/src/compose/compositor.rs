@@ -19,7 +19,7 @@ use super::draw;
 use super::layout::{place, LayoutKind, Rect, TileSlots};
 use super::text::TextRenderer;
 use crate::frame::Picture;
-use crate::timeline::SourceKind;
+use crate::timeline::{ChatLine, SourceKind};
 
 /// One active source at this output frame.
 #[derive(Clone, Debug)]
@@ -43,6 +43,8 @@ pub struct Source {
 struct Signature {
     main: Option<(usize, Rect, String)>,
     tiles: Vec<(Option<usize>, Rect, String)>,
+    /// Chat messages shown so far.
+    chat: usize,
 }
 
 fn pic_id(p: &Arc<Picture>) -> usize {
@@ -64,6 +66,8 @@ pub struct Compositor {
     /// `--hide-silent`: a camera whose picture is black and whose audio is silent gets no
     /// tile (and is not chosen for the main area).
     pub hide_silent: bool,
+    /// `--chat-panel`: the recent chat messages in a column on the right.
+    pub chat_panel: bool,
     /// Blackness of recent pictures by identity (held, so identities stay unique).
     black: HashMap<usize, (Arc<Picture>, bool)>,
     /// Frames that had to be drawn (the rest reused the previous canvas).
@@ -83,6 +87,7 @@ impl Compositor {
             cards: HashMap::new(),
             last: None,
             hide_silent: false,
+            chat_panel: false,
             black: HashMap::new(),
             frames_drawn: 0,
             frames_reused: 0,
@@ -93,8 +98,9 @@ impl Compositor {
         self.layout
     }
 
-    /// The canvas for one output frame. `slide`: the current slide picture, if any.
-    pub fn compose(&mut self, sources: &[Source], slide: Option<&Arc<Picture>>) -> Arc<Picture> {
+    /// The canvas for one output frame. `slide`: the current slide picture, if any; `chat`:
+    /// the messages sent so far (the panel shows the latest that fit).
+    pub fn compose(&mut self, sources: &[Source], slide: Option<&Arc<Picture>>, chat: &[ChatLine]) -> Arc<Picture> {
         // Main area.
         let screen =
             sources.iter().filter(|s| s.kind == SourceKind::Screen && s.picture.is_some()).max_by_key(|s| s.start);
@@ -147,7 +153,7 @@ impl Compositor {
         let order = self.slots.update(&keys, |k| prio.get(k.as_str()).copied().unwrap_or(0));
         let ordered: Vec<&Source> =
             order.iter().filter_map(|k| tile_src.iter().find(|s| &s.key == k).copied()).collect();
-        let placement = place(self.layout, self.width, self.height, main_pic.is_some(), ordered.len(), false);
+        let placement = place(self.layout, self.width, self.height, main_pic.is_some(), ordered.len(), self.chat_panel);
 
         let sig = Signature {
             main: match (&main_pic, placement.main) {
@@ -159,6 +165,7 @@ impl Compositor {
                 .zip(&placement.tiles)
                 .map(|(s, r)| (s.picture.as_ref().map(pic_id), *r, s.name.clone()))
                 .collect(),
+            chat: if self.chat_panel { chat.len() } else { 0 },
         };
         if let Some((last_sig, canvas)) = &self.last {
             if *last_sig == sig {
@@ -193,6 +200,9 @@ impl Compositor {
                 }
             }
         }
+        if let Some(panel) = placement.panel {
+            self.draw_chat(&mut canvas, panel, chat);
+        }
         if self.cards.len() > 64 {
             self.cards.clear();
         }
@@ -200,6 +210,44 @@ impl Compositor {
         let canvas = Arc::new(canvas);
         self.last = Some((sig, canvas.clone()));
         canvas
+    }
+
+    /// The chat panel: the latest messages, newest at the bottom, author then wrapped text.
+    fn draw_chat(&self, canvas: &mut Picture, panel: Rect, chat: &[ChatLine]) {
+        draw::fill_rect(canvas, panel, 28, 128, 128);
+        let px = (self.height as f32 / 45.0).clamp(9.0, 28.0);
+        let line = self.text.line_height(px);
+        let pad = (line / 2).max(2);
+        let width = panel.w.saturating_sub(2 * pad);
+        if width < 8 || line == 0 {
+            return;
+        }
+        // Lay out from the newest message upwards until the panel is full.
+        let mut blocks: Vec<Vec<(String, u8)>> = Vec::new();
+        let mut used = 0u32;
+        for m in chat.iter().rev() {
+            let mut lines: Vec<(String, u8)> = Vec::new();
+            if !m.author.trim().is_empty() {
+                lines.push((self.text.fit(m.author.trim(), px, width), 150));
+            }
+            for l in m.text.lines() {
+                lines.extend(self.text.wrap(l, px, width).into_iter().map(|w| (w, 235)));
+            }
+            let h = lines.len() as u32 * line + pad;
+            if used + h > panel.h.saturating_sub(pad) {
+                break;
+            }
+            used += h;
+            blocks.push(lines);
+        }
+        let mut y = panel.y + panel.h - pad - used;
+        for block in blocks.iter().rev() {
+            for (text, luma) in block {
+                self.text.draw(canvas, (panel.x + pad) as i32, y as i32, text, px, *luma, width);
+                y += line;
+            }
+            y += pad;
+        }
     }
 
     /// Whether the source's picture is black (limited-range black, sampled on a grid).
@@ -255,13 +303,13 @@ mod tests {
         let slide = Arc::new(Picture::filled(320, 180, 200, 128, 128));
         let cam = Arc::new(Picture::filled(320, 180, 100, 128, 128));
         let s = [src("a", SourceKind::Camera, Some(cam.clone()), false)];
-        let f1 = c.compose(&s, Some(&slide));
-        let f2 = c.compose(&s, Some(&slide));
+        let f1 = c.compose(&s, Some(&slide), &[]);
+        let f2 = c.compose(&s, Some(&slide), &[]);
         assert!(Arc::ptr_eq(&f1, &f2), "same sources: same canvas");
         assert_eq!((c.frames_drawn, c.frames_reused), (1, 1));
         // A new camera picture: drawn again, the slide's scaled copy reused.
         let cam2 = Arc::new(Picture::filled(320, 180, 120, 128, 128));
-        let f3 = c.compose(&[src("a", SourceKind::Camera, Some(cam2), false)], Some(&slide));
+        let f3 = c.compose(&[src("a", SourceKind::Camera, Some(cam2), false)], Some(&slide), &[]);
         assert!(!Arc::ptr_eq(&f1, &f3));
         assert_eq!(c.frames_drawn, 2);
     }
@@ -280,17 +328,51 @@ mod tests {
                 src("c", SourceKind::Camera, Some(cam.clone()), true),
             ],
             Some(&slide),
+            &[],
         );
         assert_eq!(at(&f, 100, 180), 220);
         // No screen share: the slide.
-        let f = c.compose(&[src("c", SourceKind::Camera, Some(cam.clone()), true)], Some(&slide));
+        let f = c.compose(&[src("c", SourceKind::Camera, Some(cam.clone()), true)], Some(&slide), &[]);
         assert_eq!(at(&f, 100, 180), 180);
         // Neither: the speaking camera.
-        let f = c.compose(&[src("c", SourceKind::Camera, Some(cam), true)], None);
+        let f = c.compose(&[src("c", SourceKind::Camera, Some(cam), true)], None, &[]);
         assert_eq!(at(&f, 100, 180), 60);
         // Nothing at all: black.
-        let f = c.compose(&[], None);
+        let f = c.compose(&[], None, &[]);
         assert_eq!(at(&f, 100, 180), 16);
+    }
+
+    #[test]
+    fn chat_panel_shows_the_latest_messages() {
+        let mut c = Compositor::new(LayoutKind::Sidebar, 640, 360);
+        c.chat_panel = true;
+        let cam = Arc::new(Picture::filled(640, 360, 60, 128, 128));
+        let s = [src("c", SourceKind::Camera, Some(cam), false)];
+        let msg = |i: i64| ChatLine {
+            at: i, author: format!("Автор {i}"), text: format!("сообщение номер {i}")
+        };
+        let chat: Vec<ChatLine> = (0..40).map(msg).collect();
+        let empty = c.compose(&s, None, &chat[..0]);
+        let full = c.compose(&s, None, &chat);
+        let panel = place(LayoutKind::Sidebar, 640, 360, true, 0, true).panel.unwrap();
+        let bright = |p: &Picture| {
+            (panel.y..panel.y + panel.h)
+                .flat_map(|y| (panel.x..panel.x + panel.w).map(move |x| (x, y)))
+                .filter(|&(x, y)| p.y()[(y * 640 + x) as usize] > 150)
+                .count()
+        };
+        assert_eq!(bright(&empty), 0, "no messages yet: an empty panel");
+        assert!(bright(&full) > 200, "text drawn");
+        // The newest message is at the bottom: its last line's row has text.
+        let bottom = Rect { x: panel.x, y: panel.y + panel.h * 3 / 4, w: panel.w, h: panel.h / 4 };
+        let b = (bottom.y..bottom.y + bottom.h)
+            .flat_map(|y| (bottom.x..bottom.x + bottom.w).map(move |x| (x, y)))
+            .filter(|&(x, y)| full.y()[(y * 640 + x) as usize] > 150)
+            .count();
+        assert!(b > 50);
+        // Unchanged messages: the canvas is reused.
+        let again = c.compose(&s, None, &chat);
+        assert!(Arc::ptr_eq(&full, &again));
     }
 
     #[test]
@@ -303,11 +385,11 @@ mod tests {
             src("dark", SourceKind::Camera, Some(black.clone()), false),
             src("lit", SourceKind::Camera, Some(cam.clone()), false),
         ];
-        c.compose(&s, None);
+        c.compose(&s, None, &[]);
         assert_eq!(c.slots.order(), vec!["lit".to_string()]);
         // Speaking with the camera off: shown.
         let s = [src("dark", SourceKind::Camera, Some(black), true), src("lit", SourceKind::Camera, Some(cam), false)];
-        c.compose(&s, None);
+        c.compose(&s, None, &[]);
         assert_eq!(c.slots.order().len(), 2);
     }
 
@@ -317,10 +399,10 @@ mod tests {
         let cam = Arc::new(Picture::filled(640, 360, 60, 128, 128));
         let quiet =
             [src("c", SourceKind::Camera, Some(cam.clone()), false), src("m", SourceKind::AudioOnly, None, false)];
-        c.compose(&quiet, None);
+        c.compose(&quiet, None, &[]);
         assert_eq!(c.slots.order().len(), 1);
         let talking = [src("c", SourceKind::Camera, Some(cam), false), src("m", SourceKind::AudioOnly, None, true)];
-        c.compose(&talking, None);
+        c.compose(&talking, None, &[]);
         assert_eq!(c.slots.order(), vec!["c".to_string(), "m".to_string()]);
     }
 }

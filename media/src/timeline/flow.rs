@@ -104,6 +104,16 @@ pub struct SlideSpec {
     pub path: PathBuf,
 }
 
+/// A chat message (`module: "chat.message"`, `data.author`, `data.text`), shown by the
+/// composite's chat panel from its time on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChatLine {
+    /// 90 kHz ticks.
+    pub at: i64,
+    pub author: String,
+    pub text: String,
+}
+
 /// A parsed flow.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Flow {
@@ -113,6 +123,8 @@ pub struct Flow {
     pub clips: Vec<ClipSpec>,
     /// Slides in time order (only the composite shows them).
     pub slides: Vec<SlideSpec>,
+    /// Chat messages in time order (only the composite's chat panel shows them).
+    pub chat: Vec<ChatLine>,
 }
 
 fn secs(v: &Value) -> Option<f64> {
@@ -187,10 +199,22 @@ impl Flow {
         }
         let mut clips = Vec::new();
         let mut slides: Vec<SlideSpec> = Vec::new();
+        let mut chat: Vec<ChatLine> = Vec::new();
         for (i, ev) in logs.iter().enumerate() {
             let Some(data) = ev.get("data").filter(|d| d.is_object()) else {
                 continue;
             };
+            if ev.get("module").and_then(Value::as_str) == Some("chat.message") {
+                if let Some(t) = ev.get("relativeTime").and_then(secs) {
+                    let s = |k: &str| data.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+                    chat.push(ChatLine {
+                        at: Time::from_secs_f64(t.max(0.0), VIDEO_HZ).ticks,
+                        author: s("author"),
+                        text: s("text"),
+                    });
+                }
+                continue;
+            }
             if ev.get("module").and_then(Value::as_str) == Some("slide.show") {
                 let (Some(img), Some(t)) =
                     (data.get("image").and_then(Value::as_str), ev.get("relativeTime").and_then(secs))
@@ -261,7 +285,8 @@ impl Flow {
                 (e, n) => e.or(n),
             };
         }
-        Ok(Flow { name, duration, clips, slides })
+        chat.sort_by_key(|c| c.at);
+        Ok(Flow { name, duration, clips, slides, chat })
     }
 }
 

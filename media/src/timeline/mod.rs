@@ -25,7 +25,7 @@ use crossbeam_channel::Receiver;
 use crate::frame::{AudioFrame, Picture, VideoFrame};
 use crate::time::{rescale, rescale_ceil, VIDEO_HZ};
 
-pub use flow::{ClipSpec, Flow, SlideSpec, SourceInfo, SourceKind};
+pub use flow::{ChatLine, ClipSpec, Flow, SlideSpec, SourceInfo, SourceKind};
 
 /// What a clip reader sends to the scheduler, in this order: one `Start`, then pictures
 /// (pts: 90 kHz relative to the clip start, canvas-sized) and audio (output rate and
@@ -182,6 +182,8 @@ pub struct Scheduler {
     slide_cache: crate::compose::slides::SlideCache,
     /// Slides that could not be shown, with why (reported once each).
     pub slide_problems: Vec<String>,
+    /// Composite chat panel: the messages, in time order.
+    chat: Vec<ChatLine>,
 }
 
 /// Reads a slide's image bytes (may wait for its download).
@@ -235,6 +237,7 @@ impl Scheduler {
             slide_loader: None,
             slide_cache: Default::default(),
             slide_problems: Vec::new(),
+            chat: Vec::new(),
         };
         if let Some(d) = flow_duration {
             s.set_length((d - start).max(0));
@@ -256,6 +259,15 @@ impl Scheduler {
         if let Some(c) = self.compose.as_mut() {
             c.hide_silent = on;
         }
+        self
+    }
+
+    /// Chat messages for the composite's chat panel (drawn when `chat` is not empty).
+    pub fn with_chat_panel(mut self, chat: Vec<ChatLine>) -> Scheduler {
+        if let Some(c) = self.compose.as_mut() {
+            c.chat_panel = true;
+        }
+        self.chat = chat;
         self
     }
 
@@ -620,7 +632,10 @@ impl Scheduler {
         let slide = self.slide_at(t);
         let has_content = slide.is_some() || sources.iter().any(|s| s.picture.is_some());
         let picture = match self.compose.as_mut() {
-            Some(c) => c.compose(&sources, slide.as_ref()),
+            Some(c) => {
+                let said = self.chat.partition_point(|m| m.at <= t);
+                c.compose(&sources, slide.as_ref(), &self.chat[..said])
+            }
             None => self.black.clone(),
         };
         let audio = self.mix_frame_audio(n);
