@@ -102,9 +102,8 @@ fn frames_at(out: &Path, times: &[f64]) -> Vec<Vec<u8>> {
     times.iter().map(|t| all[(t * 25.0).round() as usize][..(W * H) as usize].to_vec()).collect()
 }
 
-/// Mean luma of a band left of the middle of `r` (away from letterbox bars, the name label at
-/// the bottom and the
-/// initials circle in the middle of a name card).
+/// Mean luma of a band left of the middle of `r` (away from letterbox bars, the name label
+/// at the bottom and the initials circle in the middle of a name card).
 fn mean_in(y: &[u8], r: Rect) -> f64 {
     let (x0, x1) = (r.x + r.w / 16, r.x + r.w / 5);
     let (y0, y1) = (r.y + r.h * 3 / 8, r.y + r.h / 2);
