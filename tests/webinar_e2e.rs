@@ -263,42 +263,21 @@ async fn hls_twin_replaces_a_chunk_without_video() {
     let b = testdata("b_other_res.mp4");
     let b_audio = work.join("b_audio.mp4");
     ff(&["-i", b.to_str().unwrap(), "-vn", "-c", "copy", b_audio.to_str().unwrap()]);
+    // An HLS cut of `src` (1 s TS segments) into `dir`.
+    let hls_cut = |src: &Path, dir: &Path| {
+        std::fs::create_dir_all(dir).unwrap();
+        let (seg, pl) = (dir.join("s%d.ts"), dir.join("playlist.m3u8"));
+        ff(&["-i", src.to_str().unwrap(), "-c", "copy", "-f", "hls", "-hls_time", "1", "-hls_list_size", "0"]
+            .into_iter()
+            .chain(["-hls_segment_filename", seg.to_str().unwrap(), pl.to_str().unwrap()])
+            .collect::<Vec<_>>());
+    };
     let hls_dir = work.join("hls");
-    std::fs::create_dir_all(&hls_dir).unwrap();
-    ff(&[
-        "-i",
-        b.to_str().unwrap(),
-        "-c",
-        "copy",
-        "-f",
-        "hls",
-        "-hls_time",
-        "1",
-        "-hls_list_size",
-        "0",
-        "-hls_segment_filename",
-        hls_dir.join("s%d.ts").to_str().unwrap(),
-        hls_dir.join("playlist.m3u8").to_str().unwrap(),
-    ]);
+    hls_cut(&b, &hls_dir);
     // Clip 0 (a_high_bframes.mp4, luma 60): missing on storage (404), HLS twin only.
     let a = testdata("a_high_bframes.mp4");
     let a_dir = work.join("hls_a");
-    std::fs::create_dir_all(&a_dir).unwrap();
-    ff(&[
-        "-i",
-        a.to_str().unwrap(),
-        "-c",
-        "copy",
-        "-f",
-        "hls",
-        "-hls_time",
-        "1",
-        "-hls_list_size",
-        "0",
-        "-hls_segment_filename",
-        a_dir.join("s%d.ts").to_str().unwrap(),
-        a_dir.join("playlist.m3u8").to_str().unwrap(),
-    ]);
+    hls_cut(&a, &a_dir);
 
     let storage = start_storage().await;
     storage.add_file(&storage_path("b_other_res.mp4"), std::fs::read(&b_audio).unwrap());

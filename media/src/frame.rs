@@ -61,6 +61,13 @@ impl Picture {
         let (u, v) = rest.split_at_mut(cs);
         (y, u, v)
     }
+    /// (Y, U, V) at pixel (x, y) (chroma of its 2x2 block). Panics outside the picture.
+    pub fn yuv_at(&self, x: u32, y: u32) -> (u8, u8, u8) {
+        let cw = self.width.div_ceil(2);
+        let c = ((y / 2) * cw + x / 2) as usize;
+        (self.y()[(y * self.width + x) as usize], self.u()[c], self.v()[c])
+    }
+
     /// Mean of the Y plane (used by tests and probes).
     pub fn mean_luma(&self) -> f64 {
         let y = self.y();

@@ -206,12 +206,7 @@ mod tests {
     }
 
     fn at(p: &Picture, x: u32, y: u32) -> (u8, u8, u8) {
-        let cw = p.width.div_ceil(2);
-        (
-            p.y()[(y * p.width + x) as usize],
-            p.u()[((y / 2) * cw + x / 2) as usize],
-            p.v()[((y / 2) * cw + x / 2) as usize],
-        )
+        p.yuv_at(x, y)
     }
 
     #[test]
