@@ -31,6 +31,8 @@ pub struct CompileArgs {
     pub hide_silent: bool,
     /// Composite: the chat in a side panel.
     pub chat_panel: bool,
+    /// Loudness normalisation of the mix.
+    pub normalize: bool,
     pub quiet: bool,
 }
 
@@ -199,6 +201,7 @@ pub fn run(args: &CompileArgs, cancel: Arc<AtomicBool>) -> Result<CompileReport>
     opts.layout = args.layout;
     opts.hide_silent = args.hide_silent;
     opts.chat_panel = args.chat_panel;
+    opts.normalize = args.normalize;
     if args.export.audio {
         opts.export_audio = Some(audio_export_path(&args.output));
     }

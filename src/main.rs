@@ -78,6 +78,9 @@ enum Cmd {
         /// Composite: the flow's chat messages (`chat.message` events) in a side panel.
         #[arg(long)]
         chat_panel: bool,
+        /// Loudness normalisation of the mix (slow automatic gain, about -20 dBFS RMS).
+        #[arg(long)]
+        normalize: bool,
         /// No progress bar and no summary.
         #[arg(short, long)]
         quiet: bool,
@@ -198,6 +201,9 @@ enum Cmd {
         /// <name>.chat.srt and <name>.chat.json).
         #[arg(long)]
         chat_panel: bool,
+        /// Loudness normalisation of the mix (slow automatic gain, about -20 dBFS RMS).
+        #[arg(long)]
+        normalize: bool,
         /// Encoder threads (default: number of cores).
         #[arg(long)]
         threads: Option<usize>,
@@ -305,6 +311,7 @@ fn main() -> ExitCode {
             export,
             hide_silent,
             chat_panel,
+            normalize,
             threads,
             dry_run,
             debug,
@@ -331,6 +338,7 @@ fn main() -> ExitCode {
                 export: export.into_iter().fold(Exports::default(), Exports::merge),
                 hide_silent,
                 chat_panel,
+                normalize,
                 threads,
             };
             if webinar::interactive_possible(&args) {
@@ -381,6 +389,7 @@ fn main() -> ExitCode {
             export,
             hide_silent,
             chat_panel,
+            normalize,
             quiet,
         } => {
             let args = CompileArgs {
@@ -396,6 +405,7 @@ fn main() -> ExitCode {
                 export: export.into_iter().fold(Exports::default(), Exports::merge),
                 hide_silent,
                 chat_panel,
+                normalize,
                 quiet,
             };
             match run(&args, cancel.clone()) {

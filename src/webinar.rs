@@ -51,6 +51,8 @@ pub struct WebinarArgs {
     pub hide_silent: bool,
     /// `--chat-panel`.
     pub chat_panel: bool,
+    /// `--normalize`.
+    pub normalize: bool,
     pub threads: Option<usize>,
 }
 
@@ -415,6 +417,7 @@ fn run_record(
     opts.layout = args.layout;
     opts.hide_silent = args.hide_silent;
     opts.chat_panel = args.chat_panel;
+    opts.normalize = args.normalize;
     if args.export.audio {
         opts.export_audio = Some(crate::compile::audio_export_path(&output));
     }

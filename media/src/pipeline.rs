@@ -68,6 +68,8 @@ pub struct CompileOptions {
     pub hide_silent: bool,
     /// Composite: the flow's chat messages in a side panel.
     pub chat_panel: bool,
+    /// Loudness normalisation of the mix (slow automatic gain before the limiter).
+    pub normalize: bool,
 }
 
 /// Sample rate of `--export audio` (mono).
@@ -100,6 +102,7 @@ impl CompileOptions {
             export_audio: None,
             hide_silent: false,
             chat_panel: false,
+            normalize: false,
         }
     }
 }
@@ -208,6 +211,7 @@ pub fn compile(
     let slide_waiter = opts.wait_for_clip.clone();
     let layout = opts.layout;
     let hide_silent = opts.hide_silent;
+    let normalize = opts.normalize;
     let chat_panel = opts.chat_panel;
     let chat = flow.chat.clone();
     let slides = flow.slides.clone();
@@ -226,7 +230,7 @@ pub fn compile(
         .spawn(move || -> Result<(Vec<ClipOutcome>, (Option<(u64, u64)>, Vec<String>))> {
             let opener: ClipOpener =
                 Box::new(move |spec: &ClipSpec| spawn_reader(spec.path.clone(), fmt, waiter.clone()));
-            let mut s = Scheduler::new(fmt, clips, flow_duration, start, max_len, opener);
+            let mut s = Scheduler::new(fmt, clips, flow_duration, start, max_len, opener).normalize(normalize);
             if let Some(l) = layout {
                 s = s.with_layout(l).hide_silent(hide_silent);
                 if chat_panel {

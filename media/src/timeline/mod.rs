@@ -184,6 +184,54 @@ pub struct Scheduler {
     pub slide_problems: Vec<String>,
     /// Composite chat panel: the messages, in time order.
     chat: Vec<ChatLine>,
+    /// Loudness normalisation of the mix (`--normalize`), when on.
+    leveler: Option<Leveler>,
+}
+
+/// Slow automatic gain on the mix, before the limiter: the mix's RMS (above a -50 dBFS
+/// gate, so silence does not pull the gain up) is followed with a ~3 s time constant and
+/// the gain moves towards `TARGET_RMS / level`, between -12 and +18 dB, smoothly (~1 s).
+/// Speech recorded too quietly comes up to a common level; the limiter still catches peaks.
+#[derive(Clone, Debug)]
+pub struct Leveler {
+    level: f32,
+    gain: f32,
+}
+
+impl Leveler {
+    /// About -20 dBFS RMS.
+    pub const TARGET_RMS: f32 = 0.1;
+    const GATE_RMS: f32 = 0.003;
+
+    pub fn new() -> Leveler {
+        Leveler { level: Self::TARGET_RMS, gain: 1.0 }
+    }
+
+    /// Apply to one frame's interleaved samples lasting `secs`.
+    pub fn process(&mut self, samples: &mut [f32], secs: f32) {
+        if samples.is_empty() {
+            return;
+        }
+        let rms = (samples.iter().map(|x| x * x).sum::<f32>() / samples.len() as f32).sqrt();
+        if rms > Self::GATE_RMS {
+            let a = (secs / 3.0).min(1.0);
+            self.level += (rms - self.level) * a;
+        }
+        let want = (Self::TARGET_RMS / self.level.max(1e-6)).clamp(0.25, 8.0);
+        let g0 = self.gain;
+        let g1 = g0 + (want - g0) * (secs / 1.0).min(1.0);
+        let n = samples.len() as f32;
+        for (i, x) in samples.iter_mut().enumerate() {
+            *x *= g0 + (g1 - g0) * (i as f32 / n);
+        }
+        self.gain = g1;
+    }
+}
+
+impl Default for Leveler {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Reads a slide's image bytes (may wait for its download).
@@ -238,6 +286,7 @@ impl Scheduler {
             slide_cache: Default::default(),
             slide_problems: Vec::new(),
             chat: Vec::new(),
+            leveler: None,
         };
         if let Some(d) = flow_duration {
             s.set_length((d - start).max(0));
@@ -251,6 +300,12 @@ impl Scheduler {
     /// Compose every visible clip with `layout` instead of showing one layer.
     pub fn with_layout(mut self, layout: crate::compose::layout::LayoutKind) -> Scheduler {
         self.compose = Some(crate::compose::compositor::Compositor::new(layout, self.fmt.width, self.fmt.height));
+        self
+    }
+
+    /// Loudness normalisation of the mix ([`Leveler`]).
+    pub fn normalize(mut self, on: bool) -> Scheduler {
+        self.leveler = on.then(Leveler::new);
         self
     }
 
@@ -677,6 +732,9 @@ impl Scheduler {
                 } else {
                     a.speak_hold = a.speak_hold.saturating_sub(1);
                 }
+            }
+            if let Some(l) = self.leveler.as_mut() {
+                l.process(&mut audio, len as f32 / self.fmt.sample_rate as f32);
             }
             for s in audio.iter_mut() {
                 *s = soft_limit(*s);
