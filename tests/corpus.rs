@@ -82,12 +82,15 @@ impl Row {
 
     /// With `--features ffmpeg`, this file must compile (OK): FFmpeg decodes it cleanly, it
     /// is in a container stitch demuxes (MP4/MOV family or MPEG-TS; Matroska/WebM is not
-    /// one) and it has a stream in one of [`FEATURE_CODECS`].
+    /// one), it has a stream in one of [`FEATURE_CODECS`], and it lasts (ffprobe knows a
+    /// duration: a still AVIF image or a sample-less init segment has no timeline).
     fn ok_with_ffmpeg_feature(&self) -> bool {
         let mut parts = self.ffprobe.split(';').map(str::trim);
         let container = parts.next().unwrap_or("");
         let streams = parts.next().unwrap_or("");
+        let secs = parts.next().and_then(|d| d.trim_end_matches('s').parse::<f64>().ok()).unwrap_or(0.0);
         self.ffmpeg_decode == "clean"
+            && secs > 0.0
             && (container.starts_with("mov,mp4") || container == "mpegts")
             && streams.split(',').any(|s| FEATURE_CODECS.iter().any(|c| s.split(':').nth(1) == Some(*c)))
     }

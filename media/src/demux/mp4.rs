@@ -886,7 +886,8 @@ fn parse_trak(trak: &[u8], movie_ts: u32, file_size: u64) -> Result<Option<Build
     let hdlr = find(mdia, b"hdlr")?.ok_or_else(|| Error::invalid("mdia without hdlr"))?;
     let handler = hdlr.get(8..12).ok_or_else(|| truncated("hdlr"))?;
     let kind = match handler {
-        b"vide" => MediaKind::Video,
+        // `pict`: an image sequence (animated AVIF/HEIF), timed like video.
+        b"vide" | b"pict" => MediaKind::Video,
         b"soun" => MediaKind::Audio,
         _ => return Ok(None),
     };
