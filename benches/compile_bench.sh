@@ -31,25 +31,7 @@ gen() {  # gen NAME COUNT MAKE_WEBINAR_ARGS...
   fi
 }
 
-# timed NAME CMD... : /usr/bin/time -v into $RES/NAME.time; prints "wall cpu rss_mb"
-timed() {
-  local name="$1"; shift
-  /usr/bin/time -v -o "$RES/$name.time" "$@" > "$RES/$name.log" 2>&1 || { echo "FAILED: $name (see $RES/$name.log)" >&2; cat "$RES/$name.log" >&2; }
-  python3 - "$RES/$name.time" <<'PY'
-import re, sys
-t = open(sys.argv[1]).read()
-def g(k):
-    for line in t.splitlines():
-        if k in line:
-            return line.rsplit(": ", 1)[1].strip()
-    return "0"
-w = g("Elapsed (wall clock) time"); parts = [float(x) for x in w.split(":")]
-wall = sum(p * 60 ** i for i, p in enumerate(reversed(parts)))
-cpu = float(g("User time")) + float(g("System time"))
-rss = int(g("Maximum resident set size")) / 1024
-print(f"{wall:.2f} {cpu:.2f} {rss:.0f}")
-PY
-}
+source "$ROOT/benches/lib.sh"  # timed
 
 timeline_secs() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['duration'])" "$1"; }
 

@@ -167,21 +167,14 @@ timed() {
     curl -sf "$BASE/__stats" > "$RES/record.$name.$i.origin.json"
     echo "$rc" > "$RES/record.$name.$i.rc"
   done
-  python3 - "$RES/record.$name" "$REPEAT" <<'PY'
+  python3 - "$RES/record.$name" "$REPEAT" "$ROOT/benches" <<'PY'
 import json, sys
+sys.path.insert(0, sys.argv[3])
+from time_v import parse
 pre, n = sys.argv[1], int(sys.argv[2])
 runs = []
 for i in range(1, n + 1):
-    t = open(f"{pre}.{i}.time").read()
-    def g(k):
-        for line in t.splitlines():
-            if k in line:
-                return line.rsplit(": ", 1)[1].strip()
-        return "0"
-    w = g("Elapsed (wall clock) time"); parts = [float(x) for x in w.split(":")]
-    wall = sum(p * 60 ** i for i, p in enumerate(reversed(parts)))
-    cpu = float(g("User time")) + float(g("System time"))
-    rss = int(g("Maximum resident set size")) / 1024
+    wall, cpu, rss = parse(f"{pre}.{i}.time")
     o = json.load(open(f"{pre}.{i}.origin.json"))
     rc = int(open(f"{pre}.{i}.rc").read())
     runs.append((wall, cpu, rss, rc, o["ts_requests"], o["ts_distinct"], o["ts_bytes"]))

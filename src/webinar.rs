@@ -66,6 +66,12 @@ pub struct RecordResult {
     pub summary: Option<String>,
 }
 
+impl RecordResult {
+    fn failed(link: String, name: Option<String>, error: String) -> RecordResult {
+        RecordResult { link, name: name.unwrap_or_default(), output: None, error: Some(error), summary: None }
+    }
+}
+
 /// Read `-i links.txt`: `LINK [name...]` per line; blank lines and `#` comments skipped.
 pub fn read_links_file(path: &Path) -> Result<Vec<(String, Option<String>)>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -209,13 +215,7 @@ pub fn run(args: &WebinarArgs, cancel: Arc<AtomicBool>) -> Result<Vec<RecordResu
         let link = match parse_link(&text) {
             Ok(l) => l,
             Err(e) => {
-                results.push(RecordResult {
-                    link: text,
-                    name: name.unwrap_or_default(),
-                    output: None,
-                    error: Some(e.to_string()),
-                    summary: None,
-                });
+                results.push(RecordResult::failed(text, name.clone(), e.to_string()));
                 continue;
             }
         };
@@ -223,23 +223,11 @@ pub fn run(args: &WebinarArgs, cancel: Arc<AtomicBool>) -> Result<Vec<RecordResu
             Link::Event { .. } => match rt.block_on(api.records_of(&link)) {
                 Ok(r) if !r.is_empty() => r,
                 Ok(_) => {
-                    results.push(RecordResult {
-                        link: text,
-                        name: name.unwrap_or_default(),
-                        output: None,
-                        error: Some("the event has no recorded sessions".into()),
-                        summary: None,
-                    });
+                    results.push(RecordResult::failed(text, name.clone(), "the event has no recorded sessions".into()));
                     continue;
                 }
                 Err(e) => {
-                    results.push(RecordResult {
-                        link: text,
-                        name: name.unwrap_or_default(),
-                        output: None,
-                        error: Some(e.to_string()),
-                        summary: None,
-                    });
+                    results.push(RecordResult::failed(text, name.clone(), e.to_string()));
                     continue;
                 }
             },
@@ -250,13 +238,7 @@ pub fn run(args: &WebinarArgs, cancel: Arc<AtomicBool>) -> Result<Vec<RecordResu
             let link_s = rec.to_string();
             results.push(match r {
                 Ok((name, output, summary)) => RecordResult { link: link_s, name, output, error: None, summary },
-                Err(e) => RecordResult {
-                    link: link_s,
-                    name: name.clone().unwrap_or_default(),
-                    output: None,
-                    error: Some(format!("{e:#}")),
-                    summary: None,
-                },
+                Err(e) => RecordResult::failed(link_s, name.clone(), format!("{e:#}")),
             });
         }
     }

@@ -104,20 +104,22 @@ impl Compositor {
         // Main area.
         let screen =
             sources.iter().filter(|s| s.kind == SourceKind::Screen && s.picture.is_some()).max_by_key(|s| s.start);
-        let hidden: Vec<bool> = sources.iter().map(|s| self.hide_silent && !s.speaking && self.is_black(s)).collect();
+        // Cameras with a picture (minus black, silent ones with --hide-silent).
+        let cameras: Vec<&Source> = sources
+            .iter()
+            .filter(|s| matches!(s.kind, SourceKind::Camera | SourceKind::Unknown) && s.picture.is_some())
+            .filter(|s| !(self.hide_silent && !s.speaking && self.is_black(s)))
+            .collect();
         if self.black.len() > 256 {
             self.black.clear();
         }
-        let is_camera = |s: &Source| {
-            matches!(s.kind, SourceKind::Camera | SourceKind::Unknown)
-                && s.picture.is_some()
-                && !sources.iter().position(|x| std::ptr::eq(x, s)).is_some_and(|i| hidden[i])
-        };
-        let speaking_camera = sources
+        let is_camera = |s: &Source| cameras.iter().any(|c| std::ptr::eq(*c, s));
+        let speaking_camera = cameras
             .iter()
-            .filter(|s| is_camera(s) && s.speaking)
+            .copied()
+            .filter(|s| s.speaking)
             .max_by_key(|s| (s.presenter, std::cmp::Reverse(self.slots.slot_of(&s.key).unwrap_or(usize::MAX))));
-        let any_camera = sources.iter().filter(|s| is_camera(s)).max_by_key(|s| s.presenter);
+        let any_camera = cameras.iter().copied().max_by_key(|s| s.presenter);
         let (main_pic, main_name, main_key): (Option<Arc<Picture>>, String, Option<&str>) = match self.layout {
             LayoutKind::Grid => match (screen, slide) {
                 (Some(s), _) => (s.picture.clone(), s.name.clone(), Some(s.key.as_str())),

@@ -180,8 +180,9 @@ pub struct Scheduler {
     slides: Vec<SlideSpec>,
     slide_loader: Option<SlideLoader>,
     slide_cache: crate::compose::slides::SlideCache,
-    /// Slides that could not be shown, with why (reported once each).
+    /// Slides that could not be shown, with why (reported once each), and their indices.
     pub slide_problems: Vec<String>,
+    slides_failed: std::collections::HashSet<usize>,
     /// Composite chat panel: the messages, in time order.
     chat: Vec<ChatLine>,
     /// Loudness normalisation of the mix (`--normalize`), when on.
@@ -285,6 +286,7 @@ impl Scheduler {
             slide_loader: None,
             slide_cache: Default::default(),
             slide_problems: Vec::new(),
+            slides_failed: Default::default(),
             chat: Vec::new(),
             leveler: None,
         };
@@ -342,14 +344,15 @@ impl Scheduler {
         }
         let loader = self.slide_loader.as_mut()?;
         let (w, h) = (self.fmt.width, self.fmt.height);
+        if self.slides_failed.contains(&i) {
+            return None; // reported once; not fetched again every frame
+        }
         let key = spec.path.to_string_lossy().into_owned();
         match self.slide_cache.get(&key, || loader(&spec).map_err(crate::Error::Invalid), w, h) {
             Ok(p) => Some(p),
             Err(e) => {
-                let msg = format!("slide {}: {e}", spec.url);
-                if !self.slide_problems.contains(&msg) {
-                    self.slide_problems.push(msg);
-                }
+                self.slides_failed.insert(i);
+                self.slide_problems.push(format!("slide {}: {e}", spec.url));
                 None
             }
         }
