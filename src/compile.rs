@@ -257,6 +257,12 @@ pub fn summary(report: &CompileReport, output: &Path) -> String {
     if let Some((drawn, reused)) = report.composite_frames {
         s.push_str(&format!("composite: {drawn} frames drawn, {reused} unchanged (previous canvas reused)\n"));
     }
+    if report.skipped_frames > 0 {
+        s.push_str(&format!(
+            "repeats: {} frames repeated the picture before them and were stored as skip frames (not encoded)\n",
+            report.skipped_frames
+        ));
+    }
     for p in &report.slide_problems {
         s.push_str(&format!("  slide    {p}\n"));
     }

@@ -131,6 +131,9 @@ pub struct CompileReport {
     pub composite_frames: Option<(u64, u64)>,
     /// Slides that could not be shown, and why.
     pub slide_problems: Vec<String>,
+    /// Output frames that repeated the previous picture and were written as skip frames
+    /// without encoding (see `encode::h264::REFINE_REPEATS`).
+    pub skipped_frames: u64,
 }
 
 /// Compile `flow` into `opts.output`.
@@ -315,7 +318,7 @@ pub fn compile(
     let _ = encoder_thread.join();
     let sched = scheduler.join().map_err(|_| Error::Encode("the timeline thread panicked".into()))?;
     let done = result.and_then(|r| sched.map(|s| (r, s)));
-    let ((frames, audio_samples), (clips, (composite_frames, slide_problems))) = match done {
+    let ((frames, audio_samples, skipped_frames), (clips, (composite_frames, slide_problems))) = match done {
         Ok(v) => v,
         Err(e) => {
             drop(muxer); // the MP4 writer removes its temporary files on drop
@@ -350,6 +353,7 @@ pub fn compile(
         elapsed_secs: t0.elapsed().as_secs_f64(),
         composite_frames,
         slide_problems,
+        skipped_frames,
     })
 }
 
@@ -364,8 +368,9 @@ fn mux_loop(
     cancel: &AtomicBool,
     cancel_flag: &AtomicBool,
     t0: Instant,
-) -> Result<(u64, u64)> {
+) -> Result<(u64, u64, u64)> {
     let mut pending: BTreeMap<u64, EncodedChunk> = BTreeMap::new();
+    let mut skipped = 0u64;
     let mut next_chunk = 0u64;
     let mut next_packet = 0usize;
     let mut audio_until = i64::MIN;
@@ -437,6 +442,7 @@ fn mux_loop(
                 next_packet += 1;
                 frames += 1;
             }
+            skipped += c.skipped;
             pending.remove(&next_chunk);
             next_chunk += 1;
             next_packet = 0;
@@ -461,7 +467,7 @@ fn mux_loop(
         media_secs: settings.frame_pts(frames) as f64 / VIDEO_HZ as f64,
         elapsed_secs: t0.elapsed().as_secs_f64(),
     });
-    Ok((frames, audio_samples))
+    Ok((frames, audio_samples, skipped))
 }
 
 /// Start a reader thread for one clip; its events arrive on the returned channel.

@@ -3,7 +3,7 @@
 //! of the edited record). The plan is saved as `manifest.json` in the job folder and turned
 //! into the flow JSON the compiler reads with [`Plan::to_flow_json`].
 //!
-//! Rules (see `mtslink.md`):
+//! Rules (the facts behind them: `../shared/notes/mtslink.md` beside this repository):
 //! - Clips are keyed by mediasession id (one stream arrives as many chunks). The kind
 //!   (camera / screen / audio-only) comes from `data.stream.screensharing` vs
 //!   `data.stream.conference` and that conference's `hasVideo`/`hasAudio` at the clip's start.
@@ -15,6 +15,16 @@
 //!   that disagrees with the event's `relativeTime` by more than [`MAX_TIME_DISAGREEMENT`],
 //!   `relativeTime` wins. A chunk that starts before the record or inside a cut gets an
 //!   [`PlanClip::offset`] (seconds of the file to skip: preroll).
+//! - Cuts: what was recorded inside a cut is not on the timeline. A message, slide change or
+//!   end event logged inside a cut lands at the cut point. A chunk that starts inside a cut
+//!   starts at the cut point, its cut part skipped (the offset above). A chunk recorded
+//!   *across* a cut loses the cut part: it is split into parts ([`PlanClip::chunk_id`]), one
+//!   per stretch between cuts, the first ending at the cut point (`end`) and the next
+//!   starting there with `offset` = the file's time at the cut's end; a chunk ending inside a
+//!   cut just ends at the cut point. The parts share the chunk's url and local file (one
+//!   download). The chunk's extent is its `duration`, else its end event, else unbounded
+//!   (split at every later cut; a part beyond the file's end is simply empty). Chunks placed
+//!   by `relativeTime` (their epoch disagreed) are never split: their epoch is unreliable.
 //! - Snapshots (`snapshot.data.mediasession[]`): when two snapshots share one time (the two
 //!   at t=0 of a preroll), the later one wins. In snapshot-only records (no
 //!   `mediasession.add`) a new URL starts a clip and ends the previous clip of its stream.
@@ -142,9 +152,15 @@ pub struct PlanClip {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<f64>,
     /// Where the clip ends on the timeline when an event ended it (stream deleted, next
-    /// snapshot file), seconds.
+    /// snapshot file) or, for a part of a chunk split at a cut, the cut point, seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end: Option<f64>,
+    /// Set on the later parts of a chunk recorded across a cut (see the module doc): the id of
+    /// the whole chunk (its first part keeps that id; later parts are `{chunk_id}#2`, `#3`,
+    /// ...). The local file is named by it ([`file_name`](Self::file_name)), so all parts
+    /// share one download.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunk_id: Option<String>,
     /// Conference or screen-share id of the stream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_id: Option<String>,
@@ -179,15 +195,21 @@ impl PlanClip {
     /// ```
     /// # use stitch::mtslink::plan::{PlanClip, ClipKind};
     /// let c = PlanClip { id: "12".into(), url: "https://h/x/ab12.mp4?sig=1".into(), hls_url: None,
-    ///     kind: ClipKind::Camera, start: 0.0, offset: 0.0, duration: None, end: None,
+    ///     kind: ClipKind::Camera, start: 0.0, offset: 0.0, duration: None, end: None, chunk_id: None,
     ///     stream_id: None, user_id: None, user_name: None, has_video: None, has_audio: None };
     /// assert_eq!(c.file_name(), "chunk_12_ab12.mp4");
+    /// // A later part of chunk 12 split at a cut: the same file.
+    /// let part = PlanClip { id: "12#2".into(), chunk_id: Some("12".into()), start: 5.0, offset: 9.0, ..c.clone() };
+    /// assert_eq!(part.file_name(), "chunk_12_ab12.mp4");
     /// ```
+    ///
+    /// `{id}` is [`chunk_id`](Self::chunk_id) when set, so the parts of a chunk split at cuts
+    /// name one file.
     pub fn file_name(&self) -> String {
         let no_query = self.url.split(['?', '#']).next().unwrap_or("");
         let seg = no_query.trim_end_matches('/').rsplit('/').next().unwrap_or("");
         let seg = sanitize(seg, 80);
-        let id = sanitize(&self.id, 40);
+        let id = sanitize(self.chunk_id.as_deref().unwrap_or(&self.id), 40);
         let seg = seg.trim_start_matches('.');
         if seg.is_empty() {
             format!("chunk_{id}.mp4")
@@ -197,7 +219,7 @@ impl PlanClip {
     }
 
     /// Length on the timeline, when known: the chunk's duration minus the skipped offset,
-    /// bounded by [`end`](Self::end).
+    /// bounded by [`end`](Self::end) (which also ends a part of a chunk split at a cut).
     pub fn length(&self) -> Option<f64> {
         let by_dur = self.duration.map(|d| (d - self.offset).max(0.0));
         let by_end = self.end.map(|e| (e - self.start).max(0.0));
@@ -491,6 +513,10 @@ struct Builder {
     /// Per clip: stream ids that end it, whether its flags are still unknown.
     aliases: Vec<Vec<String>>,
     pending_flags: Vec<bool>,
+    /// Per clip: the chunk's epoch start when it was placed by it (not by `relativeTime`),
+    /// and the seconds of cuts inside its recorded span (known duration only).
+    epochs: Vec<Option<f64>>,
+    cut_within: Vec<f64>,
     by_id: HashMap<String, usize>,
     by_url: HashMap<String, usize>,
     last_of_stream: HashMap<String, usize>,
@@ -559,9 +585,12 @@ impl Builder {
         }
     }
 
+    /// Whether clip `i` plays at timeline `t` (its cut parts do not count: they are removed).
     fn clip_open_at(&self, i: usize, t: f64) -> bool {
         let c = &self.clips[i];
-        c.start <= t + EPS && c.end.is_none_or(|e| t < e) && c.duration.is_none_or(|d| t < c.start + d - c.offset)
+        c.start <= t + EPS
+            && c.end.is_none_or(|e| t < e)
+            && c.duration.is_none_or(|d| t < c.start + d - c.offset - self.cut_within[i])
     }
 
     fn conference(&mut self, d: &Value, t: f64, deleted_module: bool) {
@@ -627,13 +656,14 @@ impl Builder {
         }
     }
 
-    /// Place a chunk: its epoch time through the cuts, or `rt` when they disagree.
-    fn place(&self, chunk_epoch: Option<f64>, rt: Option<f64>) -> Option<(f64, f64)> {
-        let mapped = chunk_epoch.and_then(|e| self.map.place(e));
+    /// Place a chunk: its epoch time through the cuts, or `rt` when they disagree. Returns
+    /// (start, offset, the epoch when the placement came from it).
+    fn place(&self, chunk_epoch: Option<f64>, rt: Option<f64>) -> Option<(f64, f64, Option<f64>)> {
+        let mapped = chunk_epoch.and_then(|e| Some((self.map.place(e)?, e)));
         match (mapped, rt) {
-            (Some((p, skip)), Some(rt)) if (p - rt).abs() <= MAX_TIME_DISAGREEMENT => Some((p, skip)),
-            (_, Some(rt)) => Some((rt.max(0.0), 0.0)),
-            (Some(m), None) => Some(m),
+            (Some(((p, skip), e)), Some(rt)) if (p - rt).abs() <= MAX_TIME_DISAGREEMENT => Some((p, skip, Some(e))),
+            (_, Some(rt)) => Some((rt.max(0.0), 0.0, None)),
+            (Some(((p, skip), e)), None) => Some((p, skip, Some(e))),
             (None, None) => None,
         }
     }
@@ -652,7 +682,7 @@ impl Builder {
             return;
         }
         let chunk_epoch = epoch(d.get("time")).or(if from_snapshot { None } else { ev_time });
-        let Some((start, offset)) = self.place(chunk_epoch, rt) else {
+        let Some((start, offset, placed_epoch)) = self.place(chunk_epoch, rt) else {
             return;
         };
 
@@ -716,6 +746,7 @@ impl Builder {
             offset,
             duration,
             end: None,
+            chunk_id: None,
             stream_id,
             user_id,
             user_name,
@@ -724,6 +755,12 @@ impl Builder {
         });
         self.aliases.push(aliases);
         self.pending_flags.push(pending);
+        let within = match (placed_epoch, duration) {
+            (Some(e), Some(d)) => self.map.removed_before(e + d) - self.map.removed_before(e + offset),
+            _ => 0.0,
+        };
+        self.epochs.push(placed_epoch);
+        self.cut_within.push(if within.is_finite() { within.max(0.0) } else { 0.0 });
         self.by_id.insert(id, i);
         self.by_url.insert(url, i);
     }
@@ -786,6 +823,47 @@ impl Builder {
             .unwrap_or_default();
         self.chat.push(ChatMessage { time: t, author, text });
     }
+}
+
+/// The parts of clip `c` (its chunk began at epoch `e0`, the clip shows the file from
+/// `c.offset`) between the `cuts` (sorted, merged, epoch): see the module doc. The first part
+/// keeps the clip's id; later ones get `{id}#{n}` (made unique against `ids`) and
+/// [`PlanClip::chunk_id`]. An end event (`c.end`) bounds the last part and drops the parts
+/// after it. The clip comes back unchanged when it spans no cut (or the arithmetic fails).
+fn split_at_cuts(c: PlanClip, e0: f64, cuts: &[(f64, f64)], ids: &mut HashSet<String>) -> Vec<PlanClip> {
+    // Epoch where the chunk's recording ends, when its duration is known.
+    let file_end = c.duration.map(|d| e0 + d);
+    let mut shown_from = e0 + c.offset; // epoch of the current part's first frame
+    let first = cuts.partition_point(|&(s, _)| s <= shown_from);
+    let mut parts: Vec<PlanClip> = Vec::new();
+    let mut cur = c.clone();
+    for &(s, e) in &cuts[first..] {
+        if file_end.is_some_and(|fe| s >= fe) {
+            break; // recorded to its end before this cut
+        }
+        let at = cur.start + (s - shown_from); // the cut point on the timeline
+        let offset = e - e0;
+        if !at.is_finite() || !offset.is_finite() {
+            return vec![c];
+        }
+        if c.end.is_some_and(|x| x <= at) {
+            break; // ended (by an event) before the cut or inside it
+        }
+        cur.end = Some(at);
+        let n = parts.len() + 2;
+        parts.push(cur);
+        if file_end.is_some_and(|fe| e >= fe) {
+            return parts; // ended inside the cut: shortened
+        }
+        let mut id = format!("{}#{n}", c.id);
+        while !ids.insert(id.clone()) {
+            id.push('#');
+        }
+        cur = PlanClip { id, start: at, offset, end: c.end, chunk_id: Some(c.id.clone()), ..c.clone() };
+        shown_from = e;
+    }
+    parts.push(cur);
+    parts
 }
 
 fn median(mut v: Vec<f64>) -> Option<f64> {
@@ -895,6 +973,8 @@ pub fn build_plan(record: &Value) -> Result<Plan, PlanError> {
         clips: Vec::new(),
         aliases: Vec::new(),
         pending_flags: Vec::new(),
+        epochs: Vec::new(),
+        cut_within: Vec::new(),
         by_id: HashMap::new(),
         by_url: HashMap::new(),
         last_of_stream: HashMap::new(),
@@ -963,7 +1043,15 @@ pub fn build_plan(record: &Value) -> Result<Plan, PlanError> {
         s.end = duration.filter(|d| *d > s.start);
         b.slides.push(s);
     }
-    let mut clips = b.clips;
+    // Chunks recorded across cuts lose their cut parts.
+    let mut ids: HashSet<String> = b.clips.iter().map(|c| c.id.clone()).collect();
+    let mut clips = Vec::with_capacity(b.clips.len());
+    for (c, e0) in b.clips.into_iter().zip(b.epochs) {
+        match e0 {
+            Some(e0) => clips.extend(split_at_cuts(c, e0, &b.map.cuts, &mut ids)),
+            None => clips.push(c),
+        }
+    }
     clips.sort_by(|a, b| a.start.total_cmp(&b.start));
     let mut chat = b.chat;
     chat.sort_by(|a, b| a.time.total_cmp(&b.time));

@@ -13,6 +13,10 @@ impl<'a> BitReader<'a> {
     pub fn new(data: &'a [u8]) -> Self {
         BitReader { data, pos: 0 }
     }
+    /// Bits read so far (the position of the next bit).
+    pub fn position(&self) -> usize {
+        self.pos
+    }
     pub fn bits_left(&self) -> usize {
         self.data.len() * 8 - self.pos.min(self.data.len() * 8)
     }
@@ -84,6 +88,20 @@ impl BitWriter {
             }
         }
     }
+    /// ue(v): unsigned Exp-Golomb (§9.1).
+    pub fn write_ue(&mut self, v: u32) {
+        let x = v as u64 + 1;
+        let len = 64 - x.leading_zeros(); // bits of x
+        self.write(len - 1, 0);
+        for i in (0..len).rev() {
+            self.write(1, ((x >> i) & 1) as u32);
+        }
+    }
+    /// se(v): signed Exp-Golomb (§9.1.1).
+    pub fn write_se(&mut self, v: i32) {
+        let k = if v > 0 { 2 * v as i64 - 1 } else { -2 * v as i64 };
+        self.write_ue(k as u32);
+    }
     /// Pads with zero bits to a byte boundary and returns the bytes.
     pub fn finish(mut self) -> Vec<u8> {
         if self.n > 0 {
@@ -106,6 +124,21 @@ mod tests {
         assert_eq!(r.read_ue(), Ok(3));
         let mut r = BitReader::new(&[0]);
         assert_eq!(r.read_ue(), Err(OutOfBits));
+        // The writer is the reader's inverse.
+        let mut w = BitWriter::new();
+        let vals = [0u32, 1, 2, 3, 7, 8, 254, 3600, 65535, 1 << 20];
+        vals.iter().for_each(|&v| w.write_ue(v));
+        [0i32, 1, -1, 2, -26, 25].iter().for_each(|&v| w.write_se(v));
+        w.write(1, 1);
+        let bytes = w.finish();
+        let mut r = BitReader::new(&bytes);
+        for &v in &vals {
+            assert_eq!(r.read_ue(), Ok(v));
+        }
+        for v in [0i32, 1, -1, 2, -26, 25] {
+            assert_eq!(r.read_se(), Ok(v));
+        }
+        assert_eq!(r.read_bit(), Ok(1));
         let mut r = BitReader::new(&[0b0100_1100]);
         assert_eq!(r.read_se(), Ok(1));
         assert_eq!(r.read_se(), Ok(-1));

@@ -148,6 +148,23 @@ pub fn unescape_rbsp(nal: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Add emulation prevention bytes (§7.4.1.1): after two zero bytes, a byte <= 3 gets an `03`
+/// before it. The inverse of [`unescape_rbsp`] for an RBSP that ends in its stop bit (a
+/// non-zero last byte, so no trailing `03` is needed).
+pub fn escape_rbsp(rbsp: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(rbsp.len() + rbsp.len() / 64 + 4);
+    let mut zeros = 0;
+    for &b in rbsp {
+        if zeros >= 2 && b <= 3 {
+            out.push(3);
+            zeros = 0;
+        }
+        zeros = if b == 0 { zeros + 1 } else { 0 };
+        out.push(b);
+    }
+    out
+}
+
 /// AVCDecoderConfigurationRecord (ISO/IEC 14496-15 §5.3.3.1).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AvcConfig {
@@ -281,6 +298,12 @@ pub struct Sps {
     pub timing: Option<(u32, u32)>,
     /// VUI max_num_reorder_frames (or a profile-based guess: 0 for Baseline).
     pub max_num_reorder_frames: Option<u32>,
+    /// log2_max_frame_num_minus4 + 4: the bit length of `frame_num` in slice headers.
+    pub log2_max_frame_num: u32,
+    pub pic_order_cnt_type: u32,
+    /// Coded size in macroblocks (before cropping): PicWidthInMbs, FrameHeightInMbs.
+    pub width_mbs: u32,
+    pub height_mbs: u32,
 }
 
 fn skip_scaling_list(r: &mut BitReader, size: usize) -> std::result::Result<(), super::bits::OutOfBits> {
@@ -338,7 +361,10 @@ impl Sps {
                 }
             }
         }
-        r.read_ue()?; // log2_max_frame_num_minus4
+        let log2_max_frame_num = r.read_ue()? + 4;
+        if log2_max_frame_num > 16 {
+            return Err(super::bits::OutOfBits); // §7.4.2.1.1: 0..=12 for the _minus4 value
+        }
         let poc_type = r.read_ue()?;
         if poc_type == 0 {
             r.read_ue()?;
@@ -459,6 +485,67 @@ impl Sps {
             height: height.min(u32::MAX as u64) as u32,
             timing,
             max_num_reorder_frames: reorder,
+            log2_max_frame_num,
+            pic_order_cnt_type: poc_type,
+            width_mbs: w_mbs.min(u32::MAX as u64) as u32,
+            height_mbs: h_mbs.min(u32::MAX as u64) as u32,
+        })
+    }
+}
+
+/// The PPS fields a slice header writer needs (§7.3.2.2, up to `redundant_pic_cnt_present_flag`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pps {
+    pub pic_parameter_set_id: u32,
+    pub seq_parameter_set_id: u32,
+    /// CABAC (true) or CAVLC (false).
+    pub entropy_coding_mode: bool,
+    pub bottom_field_pic_order_in_frame_present: bool,
+    pub num_slice_groups: u32,
+    pub num_ref_idx_l0_default_active: u32,
+    pub weighted_pred: bool,
+    pub deblocking_filter_control_present: bool,
+    pub redundant_pic_cnt_present: bool,
+}
+
+impl Pps {
+    /// Parse a PPS NAL unit (including its one-byte NAL header). Slice-group maps
+    /// (`num_slice_groups_minus1 > 0`, Extended profile) are refused.
+    pub fn parse(nal: &[u8]) -> Result<Pps> {
+        if nal_type(nal) != NAL_PPS {
+            return Err(Error::invalid("not a PPS NAL unit"));
+        }
+        let rbsp = unescape_rbsp(&nal[1..]);
+        let bad = |_| Error::invalid("truncated or malformed PPS");
+        let mut r = BitReader::new(&rbsp);
+        let pic_parameter_set_id = r.read_ue().map_err(bad)?;
+        let seq_parameter_set_id = r.read_ue().map_err(bad)?;
+        let entropy_coding_mode = r.read_bit().map_err(bad)? == 1;
+        let bottom_field_pic_order_in_frame_present = r.read_bit().map_err(bad)? == 1;
+        let num_slice_groups = r.read_ue().map_err(bad)?.saturating_add(1);
+        if num_slice_groups > 1 {
+            return Err(Error::invalid("PPS with slice groups (not supported)"));
+        }
+        let num_ref_idx_l0_default_active = r.read_ue().map_err(bad)?.saturating_add(1);
+        r.read_ue().map_err(bad)?; // num_ref_idx_l1_default_active_minus1
+        let weighted_pred = r.read_bit().map_err(bad)? == 1;
+        r.skip(2).map_err(bad)?; // weighted_bipred_idc
+        r.read_se().map_err(bad)?; // pic_init_qp_minus26
+        r.read_se().map_err(bad)?; // pic_init_qs_minus26
+        r.read_se().map_err(bad)?; // chroma_qp_index_offset
+        let deblocking_filter_control_present = r.read_bit().map_err(bad)? == 1;
+        r.skip(1).map_err(bad)?; // constrained_intra_pred_flag
+        let redundant_pic_cnt_present = r.read_bit().map_err(bad)? == 1;
+        Ok(Pps {
+            pic_parameter_set_id,
+            seq_parameter_set_id,
+            entropy_coding_mode,
+            bottom_field_pic_order_in_frame_present,
+            num_slice_groups,
+            num_ref_idx_l0_default_active,
+            weighted_pred,
+            deblocking_filter_control_present,
+            redundant_pic_cnt_present,
         })
     }
 }

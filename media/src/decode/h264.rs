@@ -85,7 +85,7 @@ impl H264Decoder {
         if w == 0 || h == 0 || sy < w || suv < w.div_ceil(2) {
             return;
         }
-        let mut pic = Picture::filled(w as u32, h as u32, 0, 0, 0);
+        let mut pic = Picture::uninit(w as u32, h as u32); // every byte is written below
         let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
         {
             let (py, pu, pv) = pic.planes_mut();

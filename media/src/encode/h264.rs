@@ -5,6 +5,10 @@
 //! detection OFF (IDR pictures only where we put them), an explicit intra period, and
 //! SPS/PPS before every IDR (so every chunk decodes on its own). The output is Annex B.
 //!
+//! Repeats: a picture that is the same `Arc` as the one before, after the encoder has had it
+//! [`REFINE_REPEATS`] more times to sharpen it, becomes an all-`P_Skip` frame written without
+//! the encoder ([`super::skip`]), so a static canvas costs next to nothing.
+//!
 //! Parallelism: the timeline is cut into [`VideoChunk`]s of whole GOPs; each chunk is
 //! encoded by a fresh encoder on a rayon worker ([`ChunkEncoder`]), and the results are
 //! put back in order by the consumer (see [`EncodedChunk::index`]).
@@ -20,10 +24,16 @@ use openh264::encoder::{
 use openh264::formats::YUVSource;
 use openh264::OpenH264API;
 
+use super::skip::SkipWriter;
 use crate::codec::h264 as nal;
 use crate::frame::Picture;
 use crate::packet::Packet;
 use crate::{Error, Result};
+
+/// How many times a repeated picture still goes through the encoder before repeats become
+/// skip frames: rate control gives a new picture a limited number of bits, and the next
+/// encodes of the same picture add the detail it left out (text on a slide sharpens).
+pub const REFINE_REPEATS: u32 = 2;
 
 /// Output video parameters.
 #[derive(Clone, Copy, Debug)]
@@ -157,6 +167,8 @@ impl VideoChunk {
 pub struct EncodedChunk {
     pub index: u64,
     pub packets: Vec<Packet>,
+    /// How many of the packets are skip frames for repeated pictures (not encoded).
+    pub skipped: u64,
 }
 
 /// Encodes chunks in parallel on a rayon pool of `threads` workers.
@@ -181,10 +193,46 @@ impl ChunkEncoder {
     pub fn encode_chunk(settings: H264Settings, chunk: &VideoChunk) -> Result<EncodedChunk> {
         let mut enc = H264Encoder::new(settings)?;
         let mut packets = Vec::with_capacity(settings.gop as usize);
+        // Skip frames: the writer comes from the chunk's IDR; `frame_num` is what the next
+        // picture must carry, `enc_frame_num` what OpenH264 will write into it.
+        let mut skip: Option<SkipWriter> = None;
+        let (mut frame_num, mut enc_frame_num) = (0u32, 0u32);
+        let mut prev: Option<Arc<Picture>> = None;
+        let mut repeats = 0u32;
+        let mut skipped = 0u64;
         for (i, pic) in chunk.pictures.iter().enumerate() {
             let n = chunk.first_frame + i as u64;
-            let (data, idr) = enc.encode(&pic, i == 0)?;
-            drop(pic);
+            repeats = if prev.as_ref().is_some_and(|p| Arc::ptr_eq(p, &pic)) { repeats + 1 } else { 0 };
+            // IDRs where the GOP says, whatever OpenH264 counted (it does not see skips).
+            let gop_start = i as u64 % settings.gop.max(1) as u64 == 0;
+            let (data, idr) = match &skip {
+                Some(w) if repeats > REFINE_REPEATS && !gop_start => {
+                    let au = w.skip_frame(frame_num);
+                    frame_num = (frame_num + 1) % w.max_frame_num();
+                    skipped += 1;
+                    (au, false)
+                }
+                _ => {
+                    let (mut data, idr) = enc.encode(&pic, gop_start)?;
+                    if idr {
+                        // A new IDR starts over: new parameters, frame_num 0, and its
+                        // picture gets its own refinement encodes.
+                        skip = SkipWriter::from_access_unit(&data);
+                        (frame_num, enc_frame_num) = (1, 1);
+                        repeats = 0;
+                    } else if let Some(w) = &skip {
+                        if frame_num != enc_frame_num {
+                            data = w.renumber(&data, frame_num).ok_or_else(|| {
+                                Error::Encode(format!("cannot renumber encoder picture {n} after skip frames"))
+                            })?;
+                        }
+                        frame_num = (frame_num + 1) % w.max_frame_num();
+                        enc_frame_num = (enc_frame_num + 1) % w.max_frame_num();
+                    }
+                    (data, idr)
+                }
+            };
+            prev = Some(pic);
             if i == 0 && !idr {
                 return Err(Error::Encode("encoder did not start the chunk with an IDR picture".into()));
             }
@@ -201,7 +249,7 @@ impl ChunkEncoder {
                 data: Bytes::from(data),
             });
         }
-        Ok(EncodedChunk { index: chunk.index, packets })
+        Ok(EncodedChunk { index: chunk.index, packets, skipped })
     }
 
     /// Run until `input` closes: every chunk received is encoded on the pool and its result
@@ -244,6 +292,79 @@ mod tests {
         // SPS and PPS precede the first IDR.
         let types: Vec<u8> = nal::annexb_nals(&out.packets[0].data).map(nal::nal_type).collect();
         assert!(types.contains(&nal::NAL_SPS) && types.contains(&nal::NAL_PPS), "{types:?}");
+    }
+
+    /// A picture with detail (so the encoder has work) and a brightness offset.
+    fn textured(w: u32, h: u32, k: u32) -> Arc<Picture> {
+        let mut p = Picture::black(w, h);
+        let (y, _, _) = p.planes_mut();
+        for (i, px) in y.iter_mut().enumerate() {
+            let (x, r) = (i as u32 % w, i as u32 / w);
+            *px = (32 + ((x * 7 + r * 3 + k * 5) % 160)) as u8;
+        }
+        Arc::new(p)
+    }
+
+    fn decode_all(packets: &[Packet]) -> (Vec<Arc<Picture>>, u64) {
+        use crate::decode::VideoDecoder;
+        use crate::packet::{Codec, MediaKind, StreamInfo};
+        let info = StreamInfo::new(0, MediaKind::Video, Codec::H264, crate::time::VIDEO_HZ);
+        let mut dec = crate::decode::h264::H264Decoder::new(&info).unwrap();
+        let mut out = Vec::new();
+        for p in packets {
+            dec.decode(p, &mut out).unwrap();
+        }
+        dec.flush(&mut out).unwrap();
+        (out.into_iter().map(|f| f.picture).collect(), dec.errors())
+    }
+
+    fn psnr(a: &Picture, b: &Picture) -> f64 {
+        let mse =
+            a.y().iter().zip(b.y()).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum::<f64>() / a.y().len() as f64;
+        10.0 * (255.0f64 * 255.0 / mse.max(1e-9)).log10()
+    }
+
+    #[test]
+    fn repeats_become_skip_frames_that_decode_to_the_same_picture() {
+        // A, A x7, B, B x3, C: repeats past REFINE_REPEATS are skip frames; the encoder's
+        // pictures after them are renumbered and still decode (with the reference the skip
+        // frames carried forward); a second GOP in the same chunk opens with an IDR.
+        let s = H264Settings { width: 96, height: 64, gop: 14, bitrate: 400_000, ..settings() };
+        let (a, b, c) = (textured(96, 64, 0), textured(96, 64, 1), textured(96, 64, 2));
+        let mut pics = vec![a.clone(); 8];
+        pics.extend(vec![b.clone(); 4]);
+        pics.push(c.clone());
+        pics.extend(vec![c.clone(); 7]); // crosses the GOP boundary at 14
+        let out = ChunkEncoder::encode_chunk(s, &VideoChunk::from_pictures(0, 0, pics.clone())).unwrap();
+        assert_eq!(out.packets.len(), pics.len());
+        // Skips: A repeats 3..=7 (5), B repeat 3 (1); frame 14 (C's repeat 2) opens the second
+        // GOP as an IDR, which restarts the count: 15 and 16 refine it, 17..=19 are skips (3).
+        let key: Vec<usize> = (0..pics.len()).filter(|&i| out.packets[i].keyframe).collect();
+        assert_eq!(key, vec![0, 14]);
+        let small = [3, 4, 5, 6, 7, 11, 17, 18, 19];
+        assert_eq!(out.skipped, small.len() as u64);
+        for i in small {
+            assert!(out.packets[i].data.len() < 16, "skip frame {i}: {} bytes", out.packets[i].data.len());
+        }
+        let (dec, errors) = decode_all(&out.packets);
+        assert_eq!(errors, 0);
+        assert_eq!(dec.len(), pics.len(), "every frame decodes");
+        for (i, (d, p)) in dec.iter().zip(&pics).enumerate() {
+            assert!(psnr(d, p) > 30.0, "frame {i}: PSNR {:.1}", psnr(d, p));
+            if small.contains(&i) {
+                assert_eq!(d.data, dec[i - 1].data, "skip frame {i} is an exact copy of the one before");
+            }
+        }
+        // One picture for 30 frames, GOP 14: a GOP start is never a skip frame.
+        let still = ChunkEncoder::encode_chunk(s, &VideoChunk::from_pictures(0, 0, vec![a.clone(); 30])).unwrap();
+        let key: Vec<usize> = (0..30).filter(|&i| still.packets[i].keyframe).collect();
+        assert_eq!(key, vec![0, 14, 28]);
+        assert_eq!(still.skipped, 30 - 3 - 3 * REFINE_REPEATS as u64 + 1, "28's GOP has only 29 after it");
+        assert_eq!(decode_all(&still.packets).1, 0);
+        // The same chunk with no repeats (distinct Arcs of equal pictures) has no skips.
+        let copies: Vec<Arc<Picture>> = pics.iter().map(|p| Arc::new(Picture::clone(p))).collect();
+        let plain = ChunkEncoder::encode_chunk(s, &VideoChunk::from_pictures(0, 0, copies)).unwrap();
+        assert_eq!(plain.skipped, 0);
     }
 
     #[test]

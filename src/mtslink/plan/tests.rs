@@ -355,3 +355,194 @@ fn file_names_are_deterministic_and_safe() {
     c.url = "".into();
     assert_eq!(c.file_name(), "chunk_5.mp4");
 }
+
+// ---- chunks recorded across cuts ------------------------------------------------------
+
+const B: f64 = 1_700_000_000.0;
+
+/// A record with `cuts` (wall seconds after `B`) and events; the first event anchors the
+/// timeline origin at `B`.
+fn cut_record(cuts: &[(f64, f64)], events: Vec<Value>) -> Value {
+    let mut logs = vec![json!({"module": "eventsession.start", "time": B, "relativeTime": 0, "data": {}})];
+    logs.extend(events);
+    let cuts: Vec<Value> = cuts.iter().map(|&(s, e)| json!({"start": B + s, "end": B + e})).collect();
+    json!({"duration": 1000.0, "cuts": cuts, "eventLogs": logs})
+}
+
+/// An event at wall second `w`, its relativeTime on the cut timeline.
+fn ev_at(cuts: &[(f64, f64)], module: &str, w: f64, data: Value) -> Value {
+    let removed: f64 = cuts.iter().map(|&(s, e)| (w - s).clamp(0.0, e - s)).sum();
+    json!({"module": module, "time": B + w, "relativeTime": w - removed, "data": data})
+}
+
+/// `mediasession.add` of chunk `id` recorded from wall second `w`, and its update with
+/// `dur` (when given) at its end.
+fn chunk_at(cuts: &[(f64, f64)], id: u64, w: f64, dur: Option<f64>) -> Vec<Value> {
+    let mut data = cam(id, 10, 1, "L");
+    data["time"] = json!(B + w);
+    let mut v = vec![ev_at(cuts, "mediasession.add", w, data)];
+    if let Some(d) = dur {
+        v.push(ev_at(cuts, "mediasession.update", w + d, json!({"id": id, "duration": d})));
+    }
+    v
+}
+
+/// (id, start, offset, timeline end, chunk_id) of a clip.
+type Part<'a> = (&'a str, f64, f64, Option<f64>, Option<&'a str>);
+
+/// Every clip as a [`Part`], in plan order.
+fn parts(p: &Plan) -> Vec<Part<'_>> {
+    p.clips.iter().map(|c| (c.id.as_str(), c.start, c.offset, c.timeline_end(), c.chunk_id.as_deref())).collect()
+}
+
+#[test]
+fn chunk_across_a_cut_is_split_in_two() {
+    // Recorded W 50..250, cut W 100..200: T 50..100 from the file's 0 s, then T 100..150
+    // from the file's 150 s.
+    let cuts = [(100.0, 200.0)];
+    let p = build_plan(&cut_record(&cuts, chunk_at(&cuts, 1, 50.0, Some(200.0)))).unwrap();
+    assert_eq!(
+        parts(&p),
+        [("1", 50.0, 0.0, Some(100.0), None), ("1#2", 100.0, 150.0, Some(150.0), Some("1"))],
+        "{:#?}",
+        p.clips
+    );
+    // Both parts keep the chunk's duration and url and name one file: one download.
+    assert!(p.clips.iter().all(|c| c.duration == Some(200.0) && c.url.ends_with("/c1.mp4")));
+    assert_eq!(p.clips[0].file_name(), "chunk_1_c1.mp4");
+    assert_eq!(p.clips[1].file_name(), "chunk_1_c1.mp4");
+    assert_eq!((p.clips[0].length(), p.clips[1].length()), (Some(50.0), Some(50.0)));
+
+    // The flow JSON: two clips on one file, the second skipping the cut part.
+    let flow = p.to_flow_json(|c| c.file_name());
+    let f = media::timeline::Flow::parse(&serde_json::to_vec(&flow).unwrap(), Path::new("/job")).unwrap();
+    let got: Vec<(&Path, i64, i64, Option<i64>)> =
+        f.clips.iter().map(|c| (c.path.as_path(), c.start, c.offset, c.max_len)).collect();
+    let job = Path::new("/job/chunk_1_c1.mp4");
+    assert_eq!(got, [(job, 50 * 90_000, 0, Some(50 * 90_000)), (job, 100 * 90_000, 150 * 90_000, Some(50 * 90_000))]);
+
+    // The manifest keeps the parts.
+    let back: Plan = serde_json::from_slice(&serde_json::to_vec(&p).unwrap()).unwrap();
+    assert_eq!(back, p);
+}
+
+#[test]
+fn chunk_across_two_cuts_is_split_in_three() {
+    // Recorded W 50..450; cuts W 100..200 and 300..350 (T 100 and T 200).
+    let cuts = [(100.0, 200.0), (300.0, 350.0)];
+    let p = build_plan(&cut_record(&cuts, chunk_at(&cuts, 1, 50.0, Some(400.0)))).unwrap();
+    assert_eq!(
+        parts(&p),
+        [
+            ("1", 50.0, 0.0, Some(100.0), None),
+            ("1#2", 100.0, 150.0, Some(200.0), Some("1")),
+            ("1#3", 200.0, 300.0, Some(300.0), Some("1")),
+        ],
+        "{:#?}",
+        p.clips
+    );
+    assert_eq!(p.cuts.iter().map(|c| c.at).collect::<Vec<_>>(), [Some(100.0), Some(200.0)]);
+}
+
+#[test]
+fn chunk_ending_inside_a_cut_is_shortened() {
+    // Recorded W 50..150, cut W 100..200: only T 50..100 remains, one clip.
+    let cuts = [(100.0, 200.0)];
+    let p = build_plan(&cut_record(&cuts, chunk_at(&cuts, 1, 50.0, Some(100.0)))).unwrap();
+    assert_eq!(parts(&p), [("1", 50.0, 0.0, Some(100.0), None)]);
+    // A chunk ending exactly where the cut starts is not touched.
+    let p = build_plan(&cut_record(&cuts, chunk_at(&cuts, 1, 50.0, Some(50.0)))).unwrap();
+    assert_eq!(parts(&p), [("1", 50.0, 0.0, Some(100.0), None)]);
+    assert_eq!(p.clips[0].end, None);
+}
+
+#[test]
+fn chunk_starting_inside_a_cut_is_only_skipped() {
+    // Recorded W 150..250, cut W 100..200: at the cut point (T 100), its first 50 s skipped.
+    let cuts = [(100.0, 200.0)];
+    let p = build_plan(&cut_record(&cuts, chunk_at(&cuts, 1, 150.0, Some(100.0)))).unwrap();
+    assert_eq!(parts(&p), [("1", 100.0, 50.0, Some(150.0), None)]);
+    assert_eq!(p.clips[0].end, None);
+    // Starting inside one cut and recorded across the next: skipped, then split.
+    let cuts = [(100.0, 200.0), (300.0, 350.0)];
+    let p = build_plan(&cut_record(&cuts, chunk_at(&cuts, 1, 150.0, Some(250.0)))).unwrap();
+    assert_eq!(
+        parts(&p),
+        [("1", 100.0, 50.0, Some(200.0), None), ("1#2", 200.0, 200.0, Some(250.0), Some("1"))],
+        "{:#?}",
+        p.clips
+    );
+}
+
+#[test]
+fn chunk_placed_by_relative_time_is_not_split() {
+    // The chunk's epoch says W 50 (T 50), its relativeTime 20: they disagree, relativeTime
+    // wins and the epoch is not trusted to find the cut inside the chunk.
+    let cuts = [(100.0, 200.0)];
+    let mut data = cam(1, 10, 1, "L");
+    data["time"] = json!(B + 50.0);
+    let evs = vec![
+        json!({"module": "mediasession.add", "time": B + 20.0, "relativeTime": 20.0, "data": data}),
+        ev_at(&cuts, "mediasession.update", 250.0, json!({"id": 1, "duration": 200.0})),
+    ];
+    let p = build_plan(&cut_record(&cuts, evs)).unwrap();
+    assert_eq!(parts(&p), [("1", 20.0, 0.0, Some(220.0), None)]);
+}
+
+#[test]
+fn end_events_bound_the_last_part() {
+    let cuts = [(100.0, 200.0)];
+    let stream_delete = |w: f64| ev_at(&cuts, "conference.stream.delete", w, json!({"id": 10}));
+    // Recorded W 50..450, its stream deleted at W 220 (T 120): the second part ends there.
+    let mut evs = chunk_at(&cuts, 1, 50.0, Some(400.0));
+    evs.push(stream_delete(220.0));
+    let p = build_plan(&cut_record(&cuts, evs)).unwrap();
+    assert_eq!(
+        parts(&p),
+        [("1", 50.0, 0.0, Some(100.0), None), ("1#2", 100.0, 150.0, Some(120.0), Some("1"))],
+        "{:#?}",
+        p.clips
+    );
+    // Deleted inside the cut (lands at T 100): nothing after the cut.
+    let mut evs = chunk_at(&cuts, 1, 50.0, Some(400.0));
+    evs.push(stream_delete(150.0));
+    let p = build_plan(&cut_record(&cuts, evs)).unwrap();
+    assert_eq!(parts(&p), [("1", 50.0, 0.0, Some(100.0), None)]);
+    // Unknown duration, no end: the extent is unknown, so the cut is removed anyway.
+    let p = build_plan(&cut_record(&cuts, chunk_at(&cuts, 1, 50.0, None))).unwrap();
+    assert_eq!(parts(&p), [("1", 50.0, 0.0, Some(100.0), None), ("1#2", 100.0, 150.0, None, Some("1"))]);
+    // Unknown duration, ended at W 90 before the cut: untouched.
+    let mut evs = chunk_at(&cuts, 1, 50.0, None);
+    evs.push(stream_delete(90.0));
+    let p = build_plan(&cut_record(&cuts, evs)).unwrap();
+    assert_eq!(parts(&p), [("1", 50.0, 0.0, Some(90.0), None)]);
+}
+
+#[test]
+fn a_chunk_is_over_when_its_cut_shortened_length_is() {
+    // Audio-only chunk recorded W 50..250 across the cut W 100..200: on the timeline it ends
+    // at T 150, so the camera coming on at W 260 (T 160) does not upgrade it.
+    let cuts = [(100.0, 200.0)];
+    let mut evs = vec![ev_at(&cuts, "conference.add", 1.0, json!({"id": 10, "hasVideo": false, "hasAudio": true}))];
+    evs.extend(chunk_at(&cuts, 1, 50.0, Some(200.0)));
+    evs.push(ev_at(&cuts, "conference.update", 260.0, json!({"id": 10, "hasVideo": true})));
+    let p = build_plan(&cut_record(&cuts, evs)).unwrap();
+    assert_eq!(p.clips.len(), 2);
+    assert!(p.clips.iter().all(|c| c.kind == ClipKind::AudioOnly && c.has_video == Some(false)), "{:#?}", p.clips);
+}
+
+#[test]
+fn part_ids_stay_unique() {
+    // Another clip already has the id "1#2".
+    let cuts = [(100.0, 200.0)];
+    let mut evs = chunk_at(&cuts, 1, 50.0, Some(200.0));
+    let mut other = cam(9, 11, 2, "M");
+    other["id"] = json!("1#2");
+    other["time"] = json!(B + 300.0);
+    evs.push(ev_at(&cuts, "mediasession.add", 300.0, other));
+    let p = build_plan(&cut_record(&cuts, evs)).unwrap();
+    let ids: Vec<&str> = p.clips.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["1", "1#2#", "1#2"]);
+    assert_eq!(p.clips[1].file_name(), "chunk_1_c1.mp4");
+    assert_eq!(p.clips[2].file_name(), "chunk_1_2_c9.mp4");
+}
