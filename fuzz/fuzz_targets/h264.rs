@@ -1,15 +1,24 @@
 //! H.264 bitstream helpers on arbitrary bytes (Annex B / AVCC splitting, avcC records,
-//! SPS parsing, emulation-prevention removal), on the whole input and on each NAL found.
+//! SPS/PPS parsing, emulation prevention removal and insertion), on the whole input and on
+//! each NAL found.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use media::codec::h264::{self, AvcConfig, Sps};
+use media::codec::h264::{self, AvcConfig, Pps, Sps};
 
 fn per_nal(nal: &[u8]) {
     let _ = h264::nal_type(nal);
     let rbsp = h264::unescape_rbsp(nal);
     assert!(rbsp.len() <= nal.len(), "unescape_rbsp grew its input");
+    // escape_rbsp inverts unescape_rbsp for an RBSP ending in its stop bit, and leaves no
+    // start-code prefix inside the payload.
+    if rbsp.last().is_some_and(|&b| b != 0) {
+        let esc = h264::escape_rbsp(&rbsp);
+        assert_eq!(h264::unescape_rbsp(&esc), rbsp, "escape_rbsp does not round trip");
+        assert!(!esc.windows(3).any(|w| w[0] == 0 && w[1] == 0 && w[2] <= 2), "escape_rbsp left 00 00 0x");
+    }
     let _ = Sps::parse(nal);
+    let _ = Pps::parse(nal);
 }
 
 fuzz_target!(|data: &[u8]| {
