@@ -102,24 +102,6 @@ fn frames_at(out: &Path, times: &[f64]) -> Vec<Vec<u8>> {
     times.iter().map(|t| all[(t * 25.0).round() as usize][..(W * H) as usize].to_vec()).collect()
 }
 
-/// Mean luma of a band left of the middle of `r` (away from letterbox bars, the name label
-/// at the bottom and the initials circle in the middle of a name card).
-fn mean_in(y: &[u8], r: Rect) -> f64 {
-    let (x0, x1) = (r.x + r.w / 16, r.x + r.w / 5);
-    let (y0, y1) = (r.y + r.h * 3 / 8, r.y + r.h / 2);
-    let mut s = 0u64;
-    for yy in y0..y1 {
-        for xx in x0..x1 {
-            s += y[(yy * W + xx) as usize] as u64;
-        }
-    }
-    s as f64 / ((x1 - x0) * (y1 - y0)) as f64
-}
-
-fn luma_of(grey: u8) -> f64 {
-    16.0 + grey as f64 * 219.0 / 255.0
-}
-
 #[test]
 fn sidebar_composite_places_every_source_and_mixes_every_voice() {
     if !have_ffmpeg() {
@@ -174,9 +156,9 @@ fn sidebar_composite_places_every_source_and_mixes_every_voice() {
         } else {
             assert!(lit > 20, "t={t}: chat panel shows no text");
         }
-        let m = mean_in(y, p.main.unwrap());
+        let m = mean_in(y, W, p.main.unwrap());
         assert!((m - main).abs() < 8.0, "t={t}: main area luma {m:.1}, want {main:.1}");
-        let mut got: Vec<f64> = p.tiles.iter().map(|r| mean_in(y, *r)).collect();
+        let mut got: Vec<f64> = p.tiles.iter().map(|r| mean_in(y, W, *r)).collect();
         let mut want = tiles.to_vec();
         got.sort_by(f64::total_cmp);
         want.sort_by(f64::total_cmp);
@@ -315,7 +297,7 @@ fn hide_silent_removes_a_black_silent_camera() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let y = &frames_at(&out, &[1.5])[0];
         // Middle of the right half: the second grid cell, or the one full-canvas cell.
-        right.push(mean_in(y, Rect { x: 400, y: 120, w: 160, h: 160 }));
+        right.push(mean_in(y, W, Rect { x: 400, y: 120, w: 160, h: 160 }));
     }
     let lit = luma_of(0x80);
     assert!((right[0] - 16.0).abs() < 6.0, "without --hide-silent the dark camera has its cell: {right:?}");

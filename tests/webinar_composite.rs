@@ -47,7 +47,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use common::*;
 use fake_server::FakeServer;
-use stitch::media::compose::layout::{place, LayoutKind, Rect};
+use stitch::media::compose::layout::{place, LayoutKind};
 
 const LINK: &str = "https://my.mts-link.ru/12345/67890/record-new/111/record-file/222";
 const T0: f64 = 1_767_261_600.0; // 2026-01-01 10:00 UTC
@@ -245,24 +245,6 @@ fn frames_at(out: &Path, times: &[f64]) -> Vec<Vec<u8>> {
     all
 }
 
-/// Mean luma of a band left of the middle of `r` (away from letterbox bars, the name label
-/// at the bottom and the initials circle of a name card).
-fn mean_in(y: &[u8], r: Rect) -> f64 {
-    let (x0, x1) = (r.x + r.w / 16, r.x + r.w / 5);
-    let (y0, y1) = (r.y + r.h * 3 / 8, r.y + r.h / 2);
-    let mut s = 0u64;
-    for yy in y0..y1 {
-        for xx in x0..x1 {
-            s += y[(yy * W + xx) as usize] as u64;
-        }
-    }
-    s as f64 / ((x1 - x0) * (y1 - y0)) as f64
-}
-
-fn luma_of(grey: u8) -> f64 {
-    16.0 + grey as f64 * 219.0 / 255.0
-}
-
 fn check_pictures(out: &Path) {
     let (lect, petr, screen) = (luma_of(0x40), luma_of(0xa0), luma_of(0xe0));
     let card = stitch::media::compose::card::CARD_Y as f64;
@@ -287,9 +269,9 @@ fn check_pictures(out: &Path) {
     let times: Vec<f64> = cases.iter().map(|c| c.0).collect();
     for ((t, main, tiles), y) in cases.iter().zip(frames_at(out, &times)) {
         let p = place(LayoutKind::Sidebar, W, H, true, tiles.len(), false);
-        let m = mean_in(&y, p.main.unwrap());
+        let m = mean_in(&y, W, p.main.unwrap());
         assert!((m - main).abs() < 8.0, "T={t}: main area luma {m:.1}, want {main:.1}");
-        let mut got: Vec<f64> = p.tiles.iter().map(|r| mean_in(&y, *r)).collect();
+        let mut got: Vec<f64> = p.tiles.iter().map(|r| mean_in(&y, W, *r)).collect();
         let mut want = tiles.to_vec();
         got.sort_by(f64::total_cmp);
         want.sort_by(f64::total_cmp);

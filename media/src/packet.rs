@@ -117,4 +117,28 @@ pub trait Demuxer: Send {
     /// The next packet, `Ok(None)` at the end of data. After an `Err` the demuxer may be
     /// unable to continue (damaged input); callers keep what they already have.
     fn next_packet(&mut self) -> Result<Option<Packet>, crate::Error>;
+
+    /// Reposition every stream so that decoding from the next packet on reproduces
+    /// presentation time `t` (ticks of `timebase`, on the same clock as the packets'
+    /// `pts`, i.e. after edit lists) and everything after it, exactly as reading from the
+    /// start would:
+    /// - video restarts at a sync sample (random access point) at or before `t` whose
+    ///   decode order precedes every picture needed from `t` on: the picture showing at `t`
+    ///   (the last with `pts <= t`) and all later ones, B-frame reordering included;
+    /// - audio restarts a few frames before the one containing `t` (decoder priming: the
+    ///   first frame decoded after a jump is not exact).
+    ///
+    /// Each stream then delivers exactly the tail of the packets it delivers when read from
+    /// the start (how the streams interleave may differ during the first second or so).
+    /// Some packets with `pts < t` are among them (the rest of the GOP, the audio pre-roll):
+    /// the caller drops what they decode to. A `t` past the end leaves the last GOP and the
+    /// last audio frames (no error); a `t` before the start reads everything.
+    ///
+    /// Returns whether the demuxer repositioned itself. The default does nothing and
+    /// returns `false`: the caller then reads from wherever the demuxer is (formats without
+    /// an index, such as MPEG-TS and ADTS). May be called at any time, also after the end.
+    fn seek(&mut self, t: i64, timebase: u32) -> bool {
+        let _ = (t, timebase);
+        false
+    }
 }

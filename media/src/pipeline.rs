@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -70,6 +70,11 @@ pub struct CompileOptions {
     pub chat_panel: bool,
     /// Loudness normalisation of the mix (slow automatic gain before the limiter).
     pub normalize: bool,
+    /// A clip whose `offset` skips more than [`SEEK_MIN_OFFSET`] of its file starts
+    /// reading shortly before the offset when its demuxer can seek (MP4), instead of
+    /// decoding everything before it. The output is the same either way; off is for tests
+    /// and comparisons.
+    pub seek_clips: bool,
 }
 
 /// Sample rate of `--export audio` (mono).
@@ -103,6 +108,7 @@ impl CompileOptions {
             hide_silent: false,
             chat_panel: false,
             normalize: false,
+            seek_clips: true,
         }
     }
 }
@@ -134,6 +140,11 @@ pub struct CompileReport {
     /// Output frames that repeated the previous picture and were written as skip frames
     /// without encoding (see `encode::h264::REFINE_REPEATS`).
     pub skipped_frames: u64,
+    /// Compressed packets the clip readers took from their demuxers, and how many clips
+    /// started reading near their offset instead of at the file's start
+    /// ([`CompileOptions::seek_clips`]).
+    pub packets_read: u64,
+    pub clips_seeked: u64,
 }
 
 /// Compile `flow` into `opts.output`.
@@ -216,6 +227,8 @@ pub fn compile(
     let hide_silent = opts.hide_silent;
     let normalize = opts.normalize;
     let chat_panel = opts.chat_panel;
+    let reading = ReadOptions { seek: opts.seek_clips, counters: Arc::new(ReadCounters::default()) };
+    let counters = reading.counters.clone();
     let chat = flow.chat.clone();
     let slides = flow.slides.clone();
     // The mixed audio as 16 kHz mono WAV, tapped from the scheduler's output.
@@ -231,8 +244,9 @@ pub fn compile(
     let scheduler = std::thread::Builder::new()
         .name("timeline".into())
         .spawn(move || -> Result<(Vec<ClipOutcome>, (Option<(u64, u64)>, Vec<String>))> {
-            let opener: ClipOpener =
-                Box::new(move |spec: &ClipSpec| spawn_reader(spec.path.clone(), fmt, waiter.clone()));
+            let opener: ClipOpener = Box::new(move |spec: &ClipSpec| {
+                spawn_reader(spec.path.clone(), spec.offset, fmt, waiter.clone(), reading.clone())
+            });
             let mut s = Scheduler::new(fmt, clips, flow_duration, start, max_len, opener).normalize(normalize);
             if let Some(l) = layout {
                 s = s.with_layout(l).hide_silent(hide_silent);
@@ -354,6 +368,8 @@ pub fn compile(
         composite_frames,
         slide_problems,
         skipped_frames,
+        packets_read: counters.packets.load(Ordering::Relaxed),
+        clips_seeked: counters.seeks.load(Ordering::Relaxed),
     })
 }
 
@@ -470,8 +486,40 @@ fn mux_loop(
     Ok((frames, audio_samples, skipped))
 }
 
+/// A clip whose offset skips more than this much of its file (90 kHz) is read from shortly
+/// before the offset when its demuxer can seek ([`CompileOptions::seek_clips`]).
+pub const SEEK_MIN_OFFSET: i64 = 2 * VIDEO_HZ as i64;
+/// How long before the offset such a clip resumes (90 kHz): the audio decoder and the
+/// resampler are settled by the offset. (The demuxer itself resumes video at the sync
+/// sample before the picture showing at the target.)
+const SEEK_MARGIN: i64 = VIDEO_HZ as i64;
+
+/// How reader threads read their clips, and what they count.
+#[derive(Clone, Debug, Default)]
+pub struct ReadOptions {
+    /// Start near a large offset when the demuxer can seek (see [`SEEK_MIN_OFFSET`]).
+    pub seek: bool,
+    pub counters: Arc<ReadCounters>,
+}
+
+/// Totals over every reader thread sharing them.
+#[derive(Debug, Default)]
+pub struct ReadCounters {
+    /// Packets taken from demuxers.
+    pub packets: AtomicU64,
+    /// Clips that started reading near their offset.
+    pub seeks: AtomicU64,
+}
+
 /// Start a reader thread for one clip; its events arrive on the returned channel.
-pub fn spawn_reader(path: PathBuf, fmt: OutputFormat, wait: Option<ClipWaiter>) -> Receiver<ClipEvent> {
+/// `offset` is the clip's [`ClipSpec::offset`]: content before it is not shown.
+pub fn spawn_reader(
+    path: PathBuf,
+    offset: i64,
+    fmt: OutputFormat,
+    wait: Option<ClipWaiter>,
+    how: ReadOptions,
+) -> Receiver<ClipEvent> {
     // Small: each picture is canvas-sized (1.4 MB at 720p); the scheduler keeps its own
     // short read-ahead per clip.
     let (tx, rx) = bounded(8);
@@ -489,7 +537,7 @@ pub fn spawn_reader(path: PathBuf, fmt: OutputFormat, wait: Option<ClipWaiter>) 
                 },
                 None => path,
             };
-            read_clip(&path, fmt, &tx)
+            read_clip(&path, offset, fmt, &how, &tx)
         }
     });
     if let Err(e) = spawned {
@@ -508,15 +556,34 @@ struct ClipAudio {
     out_pos: i64,
     seg_in: u64,
     end_out: Option<i64>,
+    /// Output samples before this position are not sent: 0 (priming and pre-roll before
+    /// the clip's time zero), or after a seek the seek point (what lies before it is not
+    /// heard anyway, and reaches the scheduler only partly).
+    min_out: i64,
+    /// After a seek: (input position, rate) of the first audio frame a read from the file's
+    /// start decodes. The first segment is then laid on the grid that read would have
+    /// used: its first input sample is snapped to a whole number of frames after that
+    /// position (as the decoder's own timestamp smoothing would have) and moved to a
+    /// sample where input and output positions coincide, so the resampled output is
+    /// sample for sample that of a read from the start.
+    grid: Option<(i64, u32)>,
+}
+
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 {
+        a.abs()
+    } else {
+        gcd(b, a % b)
+    }
 }
 
 impl ClipAudio {
-    fn push(&mut self, f: AudioFrame, origin_90k: i64, tx: &Sender<ClipEvent>) -> bool {
+    fn push(&mut self, mut f: AudioFrame, origin_90k: i64, tx: &Sender<ClipEvent>) -> bool {
         if f.is_empty() || f.sample_rate == 0 {
             return true;
         }
         let origin_in = rescale(origin_90k, VIDEO_HZ, f.sample_rate);
-        let pts_in = f.pts - origin_in;
+        let mut pts_in = f.pts - origin_in;
         let tol = (f.sample_rate / 100) as i64; // 10 ms
         let restart = match &self.res {
             None => true,
@@ -530,9 +597,28 @@ impl ClipAudio {
                     return false;
                 }
             }
+            let mut out_pos = rescale(pts_in, f.sample_rate, self.out_rate);
+            if let Some((anchor, rate)) = self.grid.take().filter(|g| g.1 == f.sample_rate) {
+                let (n, rate) = (f.len() as i64, rate as i64);
+                let k = (pts_in - anchor + n / 2).div_euclid(n);
+                if (pts_in - (anchor + k * n)).abs() <= (rate / 1000).max(1) {
+                    pts_in = anchor + k * n;
+                }
+                let g = gcd(rate, self.out_rate as i64).max(1);
+                let (step_in, step_out) = (rate / g, self.out_rate as i64 / g);
+                let skip = (anchor - pts_in).rem_euclid(step_in);
+                if skip >= n {
+                    self.grid = Some((anchor, rate as u32)); // the next frame starts the segment
+                    return true;
+                }
+                f.samples.drain(..skip as usize * f.channels as usize);
+                pts_in += skip;
+                out_pos =
+                    rescale(anchor, rate as u32, self.out_rate) + (pts_in - anchor).div_euclid(step_in) * step_out;
+            }
             self.res = Some((Resampler::new(f.sample_rate, self.out_rate, self.out_ch), f.sample_rate, f.channels));
             self.next_in = pts_in;
-            self.out_pos = rescale(pts_in, f.sample_rate, self.out_rate);
+            self.out_pos = out_pos;
             self.seg_in = 0;
         }
         let n = f.len() as i64;
@@ -554,9 +640,9 @@ impl ClipAudio {
         let mut samples = samples;
         let mut pts = self.out_pos;
         self.out_pos += n;
-        // Priming and pre-roll (before the clip's time zero) are never heard.
-        if pts < 0 {
-            let skip = (-pts).min(n);
+        // Priming and pre-roll (before the clip's time zero, or the seek point) are never heard.
+        if pts < self.min_out {
+            let skip = (self.min_out - pts).min(n);
             samples.drain(..(skip as usize) * ch);
             pts += skip;
             n -= skip;
@@ -593,7 +679,49 @@ fn describe(e: &Error) -> String {
     }
 }
 
-fn read_clip(path: &Path, fmt: OutputFormat, tx: &Sender<ClipEvent>) {
+/// The first audio frame a read of the stream `info` from the file's start decodes, as
+/// (pts, sample rate): decodes the stream's first packets with a scratch decoder, reading
+/// packets into `buffered` (to be replayed) until one comes out. `None` when there is none
+/// or on a decoding error; a demuxing error is left in `problem`.
+fn first_audio_frame(
+    dmx: &mut dyn crate::packet::Demuxer,
+    buffered: &mut Vec<Packet>,
+    info: &StreamInfo,
+    problem: &mut Option<String>,
+    packets: &AtomicU64,
+) -> Option<(i64, u32)> {
+    let mut dec = decode::open_audio(info).ok()?;
+    let mut frames = Vec::new();
+    let mut i = 0;
+    loop {
+        while i < buffered.len() {
+            if buffered[i].stream == info.index {
+                dec.decode(&buffered[i], &mut frames).ok()?;
+                if let Some(f) = frames.iter().find(|f| !f.is_empty() && f.sample_rate > 0) {
+                    return Some((f.pts, f.sample_rate));
+                }
+            }
+            i += 1;
+        }
+        if buffered.len() >= 2000 {
+            return None;
+        }
+        match dmx.next_packet() {
+            Ok(Some(p)) => {
+                packets.fetch_add(1, Ordering::Relaxed);
+                buffered.push(p);
+            }
+            Ok(None) => return None,
+            Err(e) => {
+                *problem = Some(format!("damaged: {}", describe(&e)));
+                return None;
+            }
+        }
+    }
+}
+
+fn read_clip(path: &Path, offset: i64, fmt: OutputFormat, how: &ReadOptions, tx: &Sender<ClipEvent>) {
+    let packets = &how.counters.packets;
     let end = |problem: String, fatal: bool| {
         let _ = tx.send(ClipEvent::End { problem: Some(problem), fatal });
     };
@@ -643,6 +771,7 @@ fn read_clip(path: &Path, fmt: OutputFormat, tx: &Sender<ClipEvent>) {
         while buffered.len() < 2000 && (first_v.is_none() && vdec.is_some() || first_a.is_none() && adec.is_some()) {
             match dmx.next_packet() {
                 Ok(Some(p)) => {
+                    packets.fetch_add(1, Ordering::Relaxed);
                     if Some(p.stream) == vidx && vdec.is_some() {
                         let t = rescale(p.pts, vtb, VIDEO_HZ);
                         first_v = Some(first_v.map_or(t, |v: i64| v.min(t)));
@@ -674,6 +803,27 @@ fn read_clip(path: &Path, fmt: OutputFormat, tx: &Sender<ClipEvent>) {
         };
     }
 
+    // A large offset: start reading shortly before it instead of decoding (and scaling)
+    // everything it skips. The demuxer resumes video at the sync sample the picture at the
+    // target needs and audio a few frames early; what precedes the offset is dropped by the
+    // scheduler exactly as when reading from the start.
+    let mut min_out = 0;
+    let mut grid = None;
+    if how.seek && offset > SEEK_MIN_OFFSET && problem.is_none() {
+        // Where a read from the start lays its audio (resampler phase, see ClipAudio::grid).
+        let first_audio = match (&aus, adec.is_some()) {
+            (Some(info), true) => first_audio_frame(&mut *dmx, &mut buffered, info, &mut problem, packets),
+            _ => None,
+        };
+        let target = origin + offset - SEEK_MARGIN;
+        if problem.is_none() && dmx.seek(target, VIDEO_HZ) {
+            how.counters.seeks.fetch_add(1, Ordering::Relaxed);
+            buffered.clear();
+            min_out = rescale(offset - SEEK_MARGIN, VIDEO_HZ, fmt.sample_rate);
+            grid = first_audio.map(|(pts, rate)| (pts - rescale(origin, VIDEO_HZ, rate), rate));
+        }
+    }
+
     let mut audio = ClipAudio {
         out_rate: fmt.sample_rate,
         out_ch: fmt.channels,
@@ -682,6 +832,8 @@ fn read_clip(path: &Path, fmt: OutputFormat, tx: &Sender<ClipEvent>) {
         out_pos: 0,
         seg_in: 0,
         end_out: a_end,
+        min_out,
+        grid,
     };
     let mut vframes: Vec<VideoFrame> = Vec::new();
     let mut aframes: Vec<AudioFrame> = Vec::new();
@@ -709,7 +861,10 @@ fn read_clip(path: &Path, fmt: OutputFormat, tx: &Sender<ClipEvent>) {
                     break;
                 }
                 match dmx.next_packet() {
-                    Ok(Some(p)) => p,
+                    Ok(Some(p)) => {
+                        packets.fetch_add(1, Ordering::Relaxed);
+                        p
+                    }
                     Ok(None) => break,
                     Err(e) => {
                         problem = Some(format!("damaged: {}", describe(&e)));

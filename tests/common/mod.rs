@@ -103,6 +103,25 @@ pub fn centre_luma(y: &[u8], w: usize, h: usize) -> f64 {
     s as f64 / (bw * bh) as f64
 }
 
+/// Mean luma of a band left of the middle of `r` in a Y plane `width` wide (away from
+/// letterbox bars, the name label at the bottom and the initials circle of a name card).
+pub fn mean_in(y: &[u8], width: u32, r: stitch::media::compose::layout::Rect) -> f64 {
+    let (x0, x1) = (r.x + r.w / 16, r.x + r.w / 5);
+    let (y0, y1) = (r.y + r.h * 3 / 8, r.y + r.h / 2);
+    let mut s = 0u64;
+    for yy in y0..y1 {
+        for xx in x0..x1 {
+            s += y[(yy * width + xx) as usize] as u64;
+        }
+    }
+    s as f64 / ((x1 - x0) * (y1 - y0)) as f64
+}
+
+/// The limited-range luma ffmpeg gives a full-range grey level (BT.601 `color=` sources).
+pub fn luma_of(grey: u8) -> f64 {
+    16.0 + grey as f64 * 219.0 / 255.0
+}
+
 /// Decoded audio as mono f32 at 48 kHz (sample clock: samples laid end to end).
 pub fn ffmpeg_pcm(path: &Path) -> Vec<f32> {
     let o = Command::new("ffmpeg")

@@ -53,6 +53,16 @@
 //! otherwise by dts (so badly interleaved files do not force a consumer to buffer a whole
 //! track).
 //!
+//! # Seeking
+//! [`Demuxer::seek`] only moves each track's cursor in its sample table (no I/O). Video
+//! resumes at the last *entry point* at or before (in decode order) every picture presented
+//! from the one showing at the target: a sync sample (`stss`, or the fragment sample flags)
+//! that no sample shortly after it in decode order presents before it. A sync sample
+//! followed by such leading pictures (an open-GOP recovery point) is passed over, since
+//! those pictures reference the previous GOP. Audio resumes `AUDIO_PREROLL_FRAMES` frames
+//! before the one containing the target. Progressive and fragmented files are handled alike
+//! (a track's samples from `moov` and every `moof` form one table in decode order).
+//!
 //! # Robustness
 //! Every size and count read from the file is checked against the bytes actually present
 //! (box sizes against the enclosing box and the file size; table entry counts against the
@@ -81,6 +91,12 @@ type FourCC = [u8; 4];
 const MAX_SAMPLES_PER_TRACK: usize = 8 << 20;
 /// Largest single sample we will read into memory.
 const MAX_SAMPLE_BYTES: u32 = 256 << 20;
+/// Samples after a sync sample looked at for leading pictures (more than any H.264
+/// reorder depth, which is at most 16).
+const LEADING_WINDOW: usize = 32;
+/// Audio frames delivered before the one containing a seek target (decoder priming: the
+/// MDCT overlap of AAC needs the previous frame; SBR a few more).
+const AUDIO_PREROLL_FRAMES: usize = 4;
 /// Largest moov/moof we will read into memory.
 const MAX_HEADER_BOX: u64 = 1 << 30;
 /// Top-level boxes walked at most (bounds the scan of hostile files made of tiny boxes).
@@ -1261,6 +1277,7 @@ fn parse_traf(
 /// Output state of one stream.
 struct Track {
     track_id: u32,
+    kind: MediaKind,
     timebase: u32,
     samples: Vec<Sample>,
     next: usize,
@@ -1274,6 +1291,60 @@ struct Track {
 impl Track {
     fn out_dts(&self, s: &Sample) -> i64 {
         s.dts.saturating_sub(self.dts_shift).saturating_add(self.shift)
+    }
+
+    /// The pts a packet of sample `s` reports.
+    fn out_pts(&self, s: &Sample) -> i64 {
+        s.dts.saturating_add(s.cts as i64).saturating_add(self.shift)
+    }
+
+    /// Can decoding start at sample `i` and present every picture from its pts on? The
+    /// first sample, or a sync sample no later sample of which (within the reorder window)
+    /// presents earlier: a sync sample followed by such "leading" pictures is an open-GOP
+    /// recovery point (x264 `--open-gop`), and those pictures reference the previous GOP.
+    fn entry_point(&self, i: usize) -> bool {
+        if i == 0 {
+            return true;
+        }
+        let Some(s) = self.samples.get(i) else {
+            return false;
+        };
+        if !s.key() {
+            return false;
+        }
+        let p = self.out_pts(s);
+        let end = self.samples.len().min(i.saturating_add(1 + LEADING_WINDOW));
+        self.samples.get(i + 1..end).is_none_or(|w| w.iter().all(|x| self.out_pts(x) >= p))
+    }
+
+    /// The last entry point at or before sample `i` (0 when there is none).
+    fn entry_at_or_before(&self, i: usize) -> usize {
+        let mut k = i.min(self.samples.len().saturating_sub(1));
+        while k > 0 && !self.entry_point(k) {
+            k -= 1;
+        }
+        k
+    }
+
+    /// First sample to deliver so that presentation from `t` (track ticks) is complete
+    /// (see [`Demuxer::seek`]).
+    fn seek_target(&self, t: i64) -> usize {
+        match self.kind {
+            MediaKind::Video => {
+                // The picture showing at t: the latest pts at or before t.
+                let Some(shown) = self.samples.iter().map(|s| self.out_pts(s)).filter(|&p| p <= t).max() else {
+                    return 0;
+                };
+                // Decoding must start before every sample presenting from `shown` on.
+                let first_needed = self.samples.iter().position(|s| self.out_pts(s) >= shown).unwrap_or(0);
+                self.entry_at_or_before(first_needed)
+            }
+            MediaKind::Audio => {
+                // Samples are in decode order, which is presentation order for audio.
+                let at = self.samples.iter().rposition(|s| self.out_pts(s) <= t).unwrap_or(0);
+                at.saturating_sub(AUDIO_PREROLL_FRAMES)
+            }
+        }
     }
 }
 
@@ -1550,6 +1621,7 @@ impl Mp4Demuxer {
 
             self.tracks.push(Track {
                 track_id: t.track_id,
+                kind: t.kind,
                 timebase: t.timescale,
                 samples: t.samples,
                 next: 0,
@@ -1653,6 +1725,24 @@ impl Demuxer for Mp4Demuxer {
         }
         r
     }
+
+    /// See [`Demuxer::seek`]. Only the sample tables are consulted (no I/O): each track's
+    /// cursor is set to its restart sample (video: the last entry point, see
+    /// `Track::entry_point`, before every picture presented from the one showing at `t`;
+    /// audio: `AUDIO_PREROLL_FRAMES` before the frame containing `t`). Each stream then
+    /// delivers exactly the tail of what it delivers when read from the start; the streams
+    /// are interleaved by the usual rule (`pick`), so past the first second or so the
+    /// packet order is that of a read from the start too. Clears the end of data.
+    fn seek(&mut self, t: i64, timebase: u32) -> bool {
+        if timebase == 0 || self.tracks.is_empty() {
+            return false;
+        }
+        for tr in &mut self.tracks {
+            tr.next = tr.seek_target(rescale(t, timebase, tr.timebase.max(1)));
+        }
+        self.done = false;
+        true
+    }
 }
 
 impl Mp4Demuxer {
@@ -1708,7 +1798,7 @@ impl Mp4Demuxer {
         };
         Ok(Some(Packet {
             stream: i,
-            pts: s.dts.saturating_add(s.cts as i64).saturating_add(t.shift),
+            pts: t.out_pts(&s),
             dts: t.out_dts(&s),
             duration: s.duration as i64,
             keyframe: s.key(),

@@ -135,6 +135,12 @@ struct Active {
     audio_front: i64,
     audio_end: i64,
     video_end: i64,
+    /// A picture at or past `limit_end` arrived: no later picture can be shown, so stop
+    /// pulling for one (the reader would otherwise be drained up to the audio cap).
+    video_over: bool,
+    /// First audio sample (relative index) that can be heard: the skipped offset. Audio
+    /// wholly before it is dropped on arrival, so a large offset never fills the buffer.
+    heard_from: i64,
     /// Output frames left during which the clip counts as speaking (hold after the last
     /// frame whose audio was above the threshold).
     speak_hold: u32,
@@ -414,6 +420,8 @@ impl Scheduler {
                 audio_front: 0,
                 audio_end: 0,
                 video_end: 0,
+                video_over: false,
+                heard_from: rescale(spec.offset.max(0), VIDEO_HZ, self.fmt.sample_rate),
                 speak_hold: 0,
             });
         }
@@ -433,6 +441,7 @@ impl Scheduler {
             Ok(ClipEvent::Video(f)) => {
                 if let Some(lim) = a.limit_end {
                     if a.origin + f.pts >= lim {
+                        a.video_over = true;
                         return true; // beyond the clip's declared length
                     }
                 }
@@ -449,8 +458,8 @@ impl Scheduler {
             }
             Ok(ClipEvent::Audio(f)) => {
                 let n = f.samples.len() / ch;
-                if n == 0 {
-                    return true;
+                if n == 0 || f.pts + n as i64 <= a.heard_from {
+                    return true; // empty, or wholly inside the skipped offset: never heard
                 }
                 if a.audio.is_empty() {
                     a.audio_front = f.pts;
@@ -512,7 +521,11 @@ impl Scheduler {
             return None;
         }
         // Pull until a frame after `rel` is queued or the clip ends.
-        while !a.ended && a.video.back().is_none_or(|f| f.pts <= rel) && a.audio.len() < AUDIO_CAP_SAMPLES * ch {
+        while !a.ended
+            && !a.video_over
+            && a.video.back().is_none_or(|f| f.pts <= rel)
+            && a.audio.len() < AUDIO_CAP_SAMPLES * ch
+        {
             Self::pump(a, outcome, ch);
         }
         while a.video.front().is_some_and(|f| f.pts <= rel) {

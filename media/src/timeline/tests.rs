@@ -240,3 +240,67 @@ fn leveler_brings_quiet_speech_up_and_leaves_silence_alone() {
     l.process(&mut z, 0.04);
     assert!(z.iter().all(|&v| v == 0.0));
 }
+
+/// A reader of `secs` of pictures whose luma counts frames (16 + f % 200) and constant
+/// audio; counts the video frames it managed to send.
+fn counting_opener(secs: f64, sent: Arc<std::sync::atomic::AtomicUsize>) -> ClipOpener {
+    Box::new(move |_spec: &ClipSpec| {
+        let (tx, rx) = bounded(8);
+        let sent = sent.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(ClipEvent::Start { has_video: true, has_audio: true, notes: vec![] });
+            let frames = (secs * 25.0).round() as i64;
+            for f in 0..frames {
+                let pic = Arc::new(Picture::filled(W, H, 16 + (f % 200) as u8, 128, 128));
+                if tx.send(ClipEvent::Video(VideoFrame { pts: f * 3600, picture: pic })).is_err() {
+                    return;
+                }
+                sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let fr = AudioFrame { pts: f * 1920, sample_rate: 48000, channels: 2, samples: vec![0.25; 1920 * 2] };
+                if tx.send(ClipEvent::Audio(fr)).is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send(ClipEvent::End { problem: None, fatal: false });
+        });
+        rx
+    })
+}
+
+#[test]
+fn large_offset_shows_the_right_pictures_from_the_first_frame() {
+    // 21.3 s of the file skipped: more unheard audio than the scheduler's read-ahead cap
+    // (10 s) arrives before the first shown picture. That audio is dropped on arrival, so
+    // the first frames show the file at the offset, not a stale picture.
+    let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut clip = spec(0, 0.0);
+    clip.offset = (21.32 * 90000.0) as i64;
+    let mut s = Scheduler::new(fmt(), vec![clip], None, 0, None, counting_opener(30.0, sent));
+    let mut lumas = Vec::new();
+    while let Some(f) = s.next() {
+        lumas.push(f.picture.y()[0]);
+    }
+    assert_eq!(lumas.len(), 217, "30 s - 21.32 s");
+    for (k, &y) in lumas.iter().enumerate() {
+        assert_eq!(y, 16 + ((533 + k) % 200) as u8, "output frame {k} shows file frame {}", 533 + k);
+    }
+}
+
+#[test]
+fn a_clip_cut_short_is_not_read_far_past_its_end() {
+    // A 30 s file of which 2 s are used: once a picture past the limit arrives the clip's
+    // pictures are over, and the reader is not drained up to the audio read-ahead cap.
+    let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut clip = spec(0, 0.0);
+    clip.max_len = Some(2 * 90000);
+    let mut s = Scheduler::new(fmt(), vec![clip], Some(4 * 90000), 0, None, counting_opener(30.0, sent.clone()));
+    let mut lumas = Vec::new();
+    while let Some(f) = s.next() {
+        lumas.push(f.picture.y()[0]);
+    }
+    assert_eq!(lumas.len(), 100);
+    assert_eq!((lumas[49], lumas[50]), (16 + 49, 16), "pictures end at 2 s, then black");
+    std::thread::sleep(std::time::Duration::from_millis(50)); // the reader notices the drop
+    let n = sent.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(n < 50 + 20, "{n} frames read for a 50-frame clip (the channel holds 8 events)");
+}

@@ -762,3 +762,262 @@ fn matches_ffprobe_on_x264_bframes() {
     assert_eq!(ours.iter().filter(|p| p.stream == 0).map(|p| p.pts).min(), Some(0));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// ---- seek ---------------------------------------------------------------------------
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata").join(name)
+}
+
+/// Seek a fresh demuxer of `open()` to `t` (ticks of `tb`) and check the contract of
+/// `Demuxer::seek` against reading everything: each stream delivers exactly the tail of its
+/// packets (data included), and the interleaving soon is that of the full read; every
+/// stream resumes at a sync sample; video at or before the picture showing at `t`, and
+/// every picture presented from there on is delivered; audio `AUDIO_PREROLL_FRAMES` before
+/// the frame containing `t`. Returns (full, tail).
+fn check_seek(open: &dyn Fn() -> Mp4Demuxer, t: i64, tb: u32) -> (Vec<Packet>, Vec<Packet>) {
+    let (full, err) = drain(&mut open());
+    assert!(err.is_none(), "{err:?}");
+    let mut d = open();
+    let streams = d.streams().to_vec();
+    assert!(d.seek(t, tb), "the MP4 demuxer seeks");
+    let (tail, err) = drain(&mut d);
+    assert!(err.is_none(), "{err:?}");
+    // The packet order soon is that of the full read (both follow the file's layout): within
+    // the first two seconds.
+    let same_from = (0..=tail.len()).find(|&i| full.ends_with(&tail[i..])).unwrap();
+    let secs = |p: &Packet| p.dts as f64 / streams[p.stream].timebase as f64;
+    if let Some(first) = tail.first() {
+        let span = tail[..same_from].iter().map(|p| secs(p) - secs(first)).fold(0f64, f64::max);
+        assert!(span <= 2.0, "seek to {t}/{tb}: order differs up to packet {same_from} of {} ({span:.3}s)", tail.len());
+    }
+    for s in &streams {
+        let ts = rescale(t, tb, s.timebase);
+        let all: Vec<&Packet> = full.iter().filter(|p| p.stream == s.index).collect();
+        let got: Vec<&Packet> = tail.iter().filter(|p| p.stream == s.index).collect();
+        assert!(all.ends_with(&got), "stream {}: not the tail of its packets", s.index);
+        let first = got.first().unwrap_or_else(|| panic!("stream {} gets no packet after seeking to {ts}", s.index));
+        assert!(first.keyframe, "stream {} resumes at a sync sample", s.index);
+        match s.kind {
+            MediaKind::Video => {
+                let shown = all.iter().map(|p| p.pts).filter(|&p| p <= ts).max().unwrap_or(i64::MIN);
+                let need = all.iter().filter(|p| p.pts >= shown).count();
+                assert_eq!(got.iter().filter(|p| p.pts >= shown).count(), need, "pictures from {shown} delivered");
+                if shown > i64::MIN {
+                    assert!(first.pts <= shown, "video resumes at {} after the picture at {shown}", first.pts);
+                }
+            }
+            MediaKind::Audio => {
+                if all[0].pts > ts {
+                    assert_eq!(got.len(), all.len(), "seek before the start: everything");
+                    continue;
+                }
+                let at = all.iter().rposition(|p| p.pts <= ts).unwrap();
+                let want = at.saturating_sub(AUDIO_PREROLL_FRAMES);
+                assert_eq!(all.len() - got.len(), want, "audio resumes {AUDIO_PREROLL_FRAMES} frames before {ts}");
+            }
+        }
+    }
+    (full, tail)
+}
+
+fn video_start(tail: &[Packet], streams: &[StreamInfo]) -> Option<f64> {
+    let p = tail.iter().find(|p| streams[p.stream].kind == MediaKind::Video)?;
+    Some(p.pts as f64 / streams[p.stream].timebase as f64)
+}
+
+/// x264 High with 3 B-frames, closed GOP of 25 (an IDR every second), AAC with edit lists,
+/// moov after mdat.
+#[test]
+fn seek_progressive_with_bframes() {
+    let path = fixture("a_high_bframes.mp4");
+    let open = || Mp4Demuxer::open(&path).unwrap();
+    let streams = open().streams().to_vec();
+    assert_eq!(streams[0].kind, MediaKind::Video);
+    // (t ms, expected first video pts s)
+    for (t, key) in [
+        (0, 0.0),
+        (500, 0.0),
+        (999, 0.0),
+        (1000, 1.0),
+        (1010, 1.0),
+        // The picture at 1.96 s is the P-frame decoded before the IDR at 2.0 s.
+        (1990, 1.0),
+        (2000, 2.0),
+        (2500, 2.0),
+        (3999, 3.0),
+        // Past the end: the last GOP and the last audio frames.
+        (100_000, 3.0),
+    ] {
+        let (full, tail) = check_seek(&open, t, 1000);
+        assert_eq!(video_start(&tail, &streams), Some(key), "seek to {t} ms");
+        if t >= 1000 {
+            assert!(tail.len() < full.len(), "seek to {t} ms skips something");
+        }
+    }
+    // Before the start: everything.
+    let (full, tail) = check_seek(&open, -5000, 1000);
+    assert_eq!(full, tail);
+    // In another timebase (90 kHz), same result.
+    let (_, tail) = check_seek(&open, 2_500 * 90, 90_000);
+    assert_eq!(video_start(&tail, &streams), Some(2.0));
+}
+
+/// Fragmented: empty moov, one moof per GOP (1 s); samples of all fragments in one table.
+#[test]
+fn seek_fragmented() {
+    let path = fixture("f_fragmented.mp4");
+    let open = || Mp4Demuxer::open(&path).unwrap();
+    let streams = open().streams().to_vec();
+    for (t, key) in [(0, 0.08), (500, 0.08), (1500, 1.08), (2200, 2.08), (3050, 2.08), (60_000, 2.08)] {
+        let (full, tail) = check_seek(&open, t, 1000);
+        assert_eq!(video_start(&tail, &streams), Some(key), "seek to {t} ms");
+        if t >= 1500 {
+            assert!(tail.len() < full.len());
+        }
+    }
+}
+
+/// The small synthetic files (edit lists, negative composition offsets, implicit fragment
+/// offsets): any target gives a tail of the full list.
+#[test]
+fn seek_synthetic_files() {
+    let p = progressive();
+    for t in [-100, 0, 300, 512, 1024, 1536, 2048, 4000, 1 << 40] {
+        check_seek(&|| Mp4Demuxer::from_reader(Cursor::new(p.clone())).unwrap(), t, 12800);
+    }
+    let f = fragmented();
+    for t in [0, 10000, 11024, 11535, 11536, 20000] {
+        let (_, tail) = check_seek(&|| Mp4Demuxer::from_reader(Cursor::new(f.clone())).unwrap(), t, 12800);
+        let v: Vec<&Packet> = tail.iter().filter(|p| p.stream == 0).collect();
+        // Sync samples: pts 10000 (moof 1) and 11536 (moof 2); the picture at 11024 is the
+        // last of moof 1's GOP.
+        let want = if t >= 11536 { 11536 } else { 10000 };
+        assert_eq!(v[0].pts, want, "seek to {t}");
+    }
+}
+
+/// Video only, 12800 Hz, 512 per frame. Decode order -> presentation frame:
+/// I1 P4 B2 B3 | I7 B5 B6 P10 B8 B9 | I11 P14 B12 B13. The second GOP is open: its I (pts 7)
+/// is a sync sample followed by pictures presented before it (5, 6), which reference the
+/// first GOP, so decoding cannot start there. The third I is a clean entry point.
+fn open_gop() -> Vec<u8> {
+    let pts_frames: [u32; 14] = [1, 4, 2, 3, 7, 5, 6, 10, 8, 9, 11, 14, 12, 13];
+    let ctts: Vec<(u32, i32)> = pts_frames.iter().enumerate().map(|(i, &p)| (1, (p as i32 - i as i32) * 512)).collect();
+    let samples: Vec<Vec<u8>> = (0..14).map(|i| vsample(if [0, 4, 10].contains(&i) { 0 } else { i })).collect();
+    let mdat: Vec<u8> = samples.concat();
+    let sizes: Vec<u32> = samples.iter().map(|s| s.len() as u32).collect();
+    let build = |base: u32| {
+        let vt = trak(
+            1,
+            b"vide",
+            12800,
+            &avc1(160, 120, b"avc1", &[]),
+            None,
+            &[(14, 512)],
+            Some(&ctts),
+            Some(&[1, 5, 11]),
+            &[(1, 14)],
+            &sizes,
+            &[base],
+        );
+        bx(b"moov", &cat(&[&mvhd(1000, 0), &vt]))
+    };
+    let f = ftyp();
+    let base = (f.len() + build(0).len() + 8) as u32;
+    cat(&[&f, &build(base), &bx(b"mdat", &mdat)])
+}
+
+#[test]
+fn seek_skips_open_gop_entry_points() {
+    let file = open_gop();
+    let open = || Mp4Demuxer::from_reader(Cursor::new(file.clone())).unwrap();
+    let f = |n: i64| n * 512;
+    // (t, first delivered pts): inside the open GOP decoding must start at the first I.
+    for (t, first) in [(f(1), f(1)), (f(7), f(1)), (f(9) + 100, f(1)), (f(11), f(11)), (f(12), f(11)), (f(99), f(11))] {
+        let (_, tail) = check_seek(&open, t, 12800);
+        assert_eq!(tail[0].pts, first, "seek to {t}");
+    }
+}
+
+/// Seeking is repeatable and works after the end; the default of other demuxers is no-op.
+#[test]
+fn seek_again_and_default() {
+    let path = fixture("a_high_bframes.mp4");
+    let mut d = Mp4Demuxer::open(&path).unwrap();
+    let (full, _) = drain(&mut d);
+    assert!(matches!(d.next_packet(), Ok(None)));
+    assert!(d.seek(2000, 1000));
+    let (a, _) = drain(&mut d);
+    assert!(d.seek(0, 1000));
+    let (b, _) = drain(&mut d);
+    assert_eq!(b, full, "seek to 0 after the end reads everything again");
+    assert!(d.seek(3000, 1000) && d.seek(2000, 1000));
+    let (c, _) = drain(&mut d);
+    assert_eq!(c, a);
+    assert!(!d.seek(1, 0), "a zero timebase is refused");
+
+    let (_, mut ts) = crate::demux::open(&fixture("e_clip.ts")).unwrap();
+    let first = ts.next_packet().unwrap();
+    assert!(!ts.seek(90_000 * 2, 90_000), "TS keeps the default: no seek");
+    let (_, mut ts2) = crate::demux::open(&fixture("e_clip.ts")).unwrap();
+    assert_eq!(ts2.next_packet().unwrap(), first);
+    assert_eq!(ts.next_packet().unwrap(), ts2.next_packet().unwrap(), "and reading goes on unchanged");
+}
+
+/// Decoding from the seek position gives the pictures and sound decoding everything gives,
+/// from the target on: pictures identical (B-frames, closed GOPs); audio identical but for
+/// the AAC decoder's noise substitution, whose random state depends on all earlier frames
+/// (differences of an LSB or so).
+#[test]
+fn decoding_after_seek_matches_decoding_everything() {
+    use crate::frame::{AudioFrame, VideoFrame};
+    fn decode(path: &Path, seek: Option<i64>) -> (Vec<VideoFrame>, Vec<AudioFrame>) {
+        let mut d = Mp4Demuxer::open(path).unwrap();
+        let s = d.streams().to_vec();
+        if let Some(t) = seek {
+            assert!(d.seek(t, 1000));
+        }
+        let mut vd = crate::decode::open_video(&s[0]).unwrap();
+        let mut ad = crate::decode::open_audio(&s[1]).unwrap();
+        let (mut v, mut a) = (Vec::new(), Vec::new());
+        while let Some(p) = d.next_packet().unwrap() {
+            if p.stream == 0 {
+                vd.decode(&p, &mut v).unwrap();
+            } else {
+                ad.decode(&p, &mut a).unwrap();
+            }
+        }
+        vd.flush(&mut v).unwrap();
+        assert_eq!(vd.errors() + ad.errors(), 0, "no decoding errors after the seek");
+        (v, a)
+    }
+    for (name, t) in [("a_high_bframes.mp4", 1990), ("a_high_bframes.mp4", 2500), ("f_fragmented.mp4", 1500)] {
+        let path = fixture(name);
+        let (v0, a0) = decode(&path, None);
+        let (v1, a1) = decode(&path, Some(t));
+        let t90 = t * 90;
+        let t48 = t * 48;
+        assert!(v1.len() < v0.len() && a1.len() < a0.len(), "{name}: the seek skipped something");
+        // Every picture from the one showing at t on, identical.
+        let shown = v0.iter().map(|f| f.pts).filter(|&p| p <= t90).max().unwrap();
+        let want: Vec<&VideoFrame> = v0.iter().filter(|f| f.pts >= shown).collect();
+        let got: Vec<&VideoFrame> = v1.iter().filter(|f| f.pts >= shown).collect();
+        assert_eq!(got.len(), want.len(), "{name} at {t}: pictures from {shown}");
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!((g.pts, &g.picture), (w.pts, &w.picture), "{name} at {t}: picture at {}", w.pts);
+        }
+        // Audio frames from t on: same timestamps, same samples but for noise substitution.
+        let a0: Vec<&AudioFrame> = a0.iter().filter(|f| f.pts + f.len() as i64 > t48).collect();
+        let a1: Vec<&AudioFrame> = a1.iter().filter(|f| f.pts + f.len() as i64 > t48).collect();
+        assert_eq!(a0.len(), a1.len());
+        let mut worst = 0f32;
+        for (x, y) in a0.iter().zip(&a1) {
+            assert_eq!((x.pts, x.len()), (y.pts, y.len()));
+            let d = x.samples.iter().zip(&y.samples).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+            worst = worst.max(d);
+        }
+        eprintln!("{name} at {t}: audio differs by up to {worst}");
+        assert!(worst <= 1e-3, "{name} at {t}: audio differs by {worst}");
+    }
+}
