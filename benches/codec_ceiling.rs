@@ -10,20 +10,20 @@
 //! Measured in one run, one thread each:
 //! - decode: every frame of `lecturer.mp4` (1280x720 x264 High, B-frames: a camera) and of
 //!   `screen.mp4` (1920x1080, 5 fps), demuxed and decoded by `media`'s OpenH264 decoder;
-//! - encode: 720p frames (the decoded camera frames) through [`ChunkEncoder`] with GOP chunks.
+//! - encode: 720p frames (the decoded camera frames) through `ChunkEncoder` with GOP chunks.
 //!
 //! The fixture's timeline needs, per second: 25 canvas frames encoded, 25 lecturer frames
 //! decoded (whole time), 25 x 1/3 second-camera frames (a third of the time) and 5 x 1/3
 //! screen frames. So the best possible x-realtime on `cores` cores is
 //! `cores / (cpu seconds per timeline second)`.
 
+mod util;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::bounded;
 use media::decode::open_video;
-use media::encode::{ChunkEncoder, H264Settings, VideoChunk};
 use media::frame::Picture;
 use media::packet::MediaKind;
 
@@ -51,34 +51,6 @@ fn decode(path: &Path, keep: usize) -> (usize, f64, Vec<Arc<Picture>>) {
     (n, t0.elapsed().as_secs_f64(), kept)
 }
 
-fn encode(pics: &[Arc<Picture>], threads: usize) -> f64 {
-    let (w, h) = (pics[0].width, pics[0].height);
-    let s = H264Settings {
-        width: w,
-        height: h,
-        fps_num: 25,
-        fps_den: 1,
-        bitrate: H264Settings::default_bitrate(w, h, 25, 1),
-        gop: 50,
-    };
-    let enc = ChunkEncoder::new(s, threads).expect("encoder");
-    let (tx, rx) = bounded::<VideoChunk>(0);
-    let (otx, orx) = bounded(threads + 1);
-    let t0 = Instant::now();
-    std::thread::scope(|sc| {
-        sc.spawn(|| enc.run(rx, otx));
-        sc.spawn(|| {
-            for (i, c) in pics.chunks(50).enumerate() {
-                tx.send(VideoChunk::from_pictures(i as u64, i as u64 * 50, c.to_vec())).unwrap();
-            }
-            drop(tx);
-        });
-        let n: usize = orx.iter().map(|r| r.expect("encode").packets.len()).sum();
-        assert_eq!(n, pics.len());
-    });
-    t0.elapsed().as_secs_f64()
-}
-
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = std::env::args().skip(1).find(|a| !a.starts_with('-')).map(PathBuf::from).unwrap_or_else(|| {
@@ -101,8 +73,7 @@ fn main() {
     let cam_ms = cam_s * 1e3 / cam_n as f64;
     let scr_ms = scr_s * 1e3 / scr_n as f64;
     let pics = &cam_pics[..cam_pics.len().min(400)];
-    let enc1 = encode(pics, 1);
-    let enc_ms = enc1 * 1e3 / pics.len() as f64;
+    let enc_ms = 1e3 / util::encode_fps(1, pics, util::settings(pics[0].width, pics[0].height));
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("OpenH264 decode 1280x720 High (camera): {cam_n} frames, {cam_ms:.2} ms/frame ({:.0} fps)", 1e3 / cam_ms);
     println!("OpenH264 decode 1920x1080 (screen)    : {scr_n} frames, {scr_ms:.2} ms/frame ({:.0} fps)", 1e3 / scr_ms);

@@ -3,11 +3,10 @@
 //! works as on camera video). Run: `cargo bench --bench encoder_scaling`.
 //! Reports ratios measured in one run (this machine is noisy).
 
-use std::sync::Arc;
-use std::time::Instant;
+mod util;
 
-use crossbeam_channel::bounded;
-use media::encode::{ChunkEncoder, H264Settings, VideoChunk};
+use std::sync::Arc;
+
 use media::frame::Picture;
 
 fn frames(n: usize, w: u32, h: u32) -> Vec<Arc<Picture>> {
@@ -29,50 +28,20 @@ fn frames(n: usize, w: u32, h: u32) -> Vec<Arc<Picture>> {
         .collect()
 }
 
-fn run(threads: usize, pics: &[Arc<Picture>], s: H264Settings) -> f64 {
-    let enc = ChunkEncoder::new(s, threads).unwrap();
-    let (tx, rx) = bounded::<VideoChunk>(0);
-    let (otx, orx) = bounded(threads + 1);
-    let gop = s.gop as usize;
-    let t0 = Instant::now();
-    std::thread::scope(|sc| {
-        sc.spawn(|| enc.run(rx, otx));
-        sc.spawn(|| {
-            for (i, c) in pics.chunks(gop).enumerate() {
-                tx.send(VideoChunk::from_pictures(i as u64, (i * gop) as u64, c.to_vec())).unwrap();
-            }
-            drop(tx);
-        });
-        let mut n = 0;
-        for r in orx.iter() {
-            n += r.unwrap().packets.len();
-        }
-        assert_eq!(n, pics.len());
-    });
-    pics.len() as f64 / t0.elapsed().as_secs_f64()
-}
-
 fn main() {
     let (w, h) = (1280, 720);
-    let s = H264Settings {
-        width: w,
-        height: h,
-        fps_num: 25,
-        fps_den: 1,
-        bitrate: H264Settings::default_bitrate(w, h, 25, 1),
-        gop: 50,
-    };
+    let s = util::settings(w, h);
     let pics = frames(400, w, h);
-    let _ = run(2, &pics[..100], s); // warm up
-    let f1 = run(1, &pics, s);
-    let f2 = run(2, &pics, s);
+    let _ = util::encode_fps(2, &pics[..100], s); // warm up
+    let f1 = util::encode_fps(1, &pics, s);
+    let f2 = util::encode_fps(2, &pics, s);
     println!("encoder 1280x720, {} frames, GOP chunks of {}", pics.len(), s.gop);
     println!("  1 thread : {f1:.1} fps");
     println!("  2 threads: {f2:.1} fps");
     println!("RATIO encoder threads 2/1 = {:.2}", f2 / f1);
     // A static canvas: the compositor hands the encoder the same picture again (Arc reuse).
     let still: Vec<Arc<Picture>> = vec![pics[0].clone(); pics.len()];
-    let fs = run(1, &still, s);
+    let fs = util::encode_fps(1, &still, s);
     println!("  1 thread, static canvas (same picture every frame): {fs:.1} fps");
     println!("RATIO encoder static/moving (1 thread) = {:.2}", fs / f1);
 }

@@ -14,8 +14,6 @@ use common::*;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-use stitch::media;
-use stitch::media::packet::MediaKind;
 use stitch::media::pipeline::{compile, CompileOptions, CompileReport};
 use stitch::media::timeline::Flow;
 
@@ -59,22 +57,7 @@ fn halves(y: &[u8], w: usize, h: usize) -> (f64, f64) {
 /// Decode with stitch's own demuxer/decoders: (pts in 90 kHz, left, right) per picture,
 /// and the audio as mono at its own rate laid out by timestamp.
 fn decode(path: &Path) -> (Vec<(i64, f64, f64)>, Vec<f32>, u32) {
-    let (_, mut d) = media::demux::open(path).unwrap();
-    let streams = d.streams().to_vec();
-    let vs = streams.iter().find(|s| s.kind == MediaKind::Video).unwrap().clone();
-    let aus = streams.iter().find(|s| s.kind == MediaKind::Audio).unwrap().clone();
-    let mut vd = media::decode::open_video(&vs).unwrap();
-    let mut ad = media::decode::open_audio(&aus).unwrap();
-    let (mut vf, mut af) = (Vec::new(), Vec::new());
-    while let Some(p) = d.next_packet().unwrap() {
-        if p.stream == vs.index {
-            vd.decode(&p, &mut vf).unwrap();
-        } else if p.stream == aus.index {
-            ad.decode(&p, &mut af).unwrap();
-        }
-    }
-    vd.flush(&mut vf).unwrap();
-    ad.flush(&mut af).unwrap();
+    let (vf, af) = media_decode(path);
     let pics = vf
         .iter()
         .map(|f| {

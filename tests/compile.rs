@@ -98,21 +98,7 @@ fn check_audio(pcm: &[f32], what: &str) -> usize {
 
 /// Decode `path` with stitch's own demuxer and decoders: per-frame centre luma and mono PCM.
 fn own_decode(path: &Path) -> (Vec<f64>, Vec<f32>) {
-    let (_, mut d) = media::demux::open(path).unwrap();
-    let streams = d.streams().to_vec();
-    let vs = streams.iter().find(|s| s.kind == media::packet::MediaKind::Video).unwrap().clone();
-    let aus = streams.iter().find(|s| s.kind == media::packet::MediaKind::Audio).unwrap().clone();
-    let mut vd = media::decode::open_video(&vs).unwrap();
-    let mut ad = media::decode::open_audio(&aus).unwrap();
-    let (mut vf, mut af) = (Vec::new(), Vec::new());
-    while let Some(p) = d.next_packet().unwrap() {
-        if p.stream == vs.index {
-            vd.decode(&p, &mut vf).unwrap();
-        } else if p.stream == aus.index {
-            ad.decode(&p, &mut af).unwrap();
-        }
-    }
-    vd.flush(&mut vf).unwrap();
+    let (vf, af) = media_decode(path);
     let lumas: Vec<f64> = vf
         .iter()
         .map(|f| {

@@ -1,4 +1,5 @@
-//! MP4/MOV/fMP4 demuxer on arbitrary bytes: open, then drain every packet.
+//! MP4/MOV/fMP4 demuxer on arbitrary bytes: open, then drain every packet; then open
+//! again, seek to a time taken from the input's first bytes, and drain again.
 //! Must never panic, hang or allocate without bound. Timestamps are NOT checked
 //! (nothing is promised about dts order on garbage input).
 #![no_main]
@@ -13,7 +14,18 @@ use media::packet::Demuxer;
 const MAX_PACKETS: usize = 100_000;
 
 fuzz_target!(|data: &[u8]| {
+    drain(data, None);
+    if data.len() >= 8 {
+        let t = i64::from_le_bytes(data[..8].try_into().unwrap_or_default()) >> (data[0] % 48);
+        drain(data, Some((t, [90_000, 1, 48_000, 0][data[1] as usize % 4])));
+    }
+});
+
+fn drain(data: &[u8], seek: Option<(i64, u32)>) {
     let Ok(mut d) = Mp4Demuxer::from_reader(Cursor::new(data.to_vec())) else { return };
+    if let Some((t, tb)) = seek {
+        let _ = d.seek(t, tb);
+    }
     let n_streams = d.streams().len();
     for (i, s) in d.streams().iter().enumerate() {
         assert_eq!(s.index, i, "stream index differs from its position");
@@ -34,4 +46,4 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-});
+}

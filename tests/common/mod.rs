@@ -103,6 +103,30 @@ pub fn centre_luma(y: &[u8], w: usize, h: usize) -> f64 {
     s as f64 / (bw * bh) as f64
 }
 
+/// Every video and audio frame of the file's first video and audio streams, decoded by the
+/// `media` crate itself (demux + decode + flush), for tests that compare against the
+/// independent ffmpeg decode or against another run of stitch.
+pub fn media_decode(path: &Path) -> (Vec<stitch::media::frame::VideoFrame>, Vec<stitch::media::frame::AudioFrame>) {
+    use stitch::media::packet::MediaKind;
+    let (_, mut d) = stitch::media::demux::open(path).unwrap();
+    let streams = d.streams().to_vec();
+    let vs = streams.iter().find(|s| s.kind == MediaKind::Video).unwrap().clone();
+    let aus = streams.iter().find(|s| s.kind == MediaKind::Audio).unwrap().clone();
+    let mut vd = stitch::media::decode::open_video(&vs).unwrap();
+    let mut ad = stitch::media::decode::open_audio(&aus).unwrap();
+    let (mut vf, mut af) = (Vec::new(), Vec::new());
+    while let Some(p) = d.next_packet().unwrap() {
+        if p.stream == vs.index {
+            vd.decode(&p, &mut vf).unwrap();
+        } else if p.stream == aus.index {
+            ad.decode(&p, &mut af).unwrap();
+        }
+    }
+    vd.flush(&mut vf).unwrap();
+    ad.flush(&mut af).unwrap();
+    (vf, af)
+}
+
 /// Mean luma of a band left of the middle of `r` in a Y plane `width` wide (away from
 /// letterbox bars, the name label at the bottom and the initials circle of a name card).
 pub fn mean_in(y: &[u8], width: u32, r: stitch::media::compose::layout::Rect) -> f64 {
