@@ -282,6 +282,13 @@ fn run_record(
             plan.chat.len(),
             plan.duration.map(hms).unwrap_or_else(|| "unknown".into()),
         );
+        let parts = clips.iter().filter(|c| c.chunk_id.is_some()).count();
+        if !plan.cuts.is_empty() {
+            eprintln!(
+                "  {} cut(s) removed; {parts} of the clips are later parts of chunks recorded across a cut",
+                plan.cuts.len()
+            );
+        }
         eprintln!("  job folder: {}", job.display());
     }
     if args.dry_run {

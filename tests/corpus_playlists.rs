@@ -33,11 +33,10 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -108,58 +107,6 @@ struct Outcome {
     stderr: String,
 }
 
-// ---------------------------------------------------------------------------------------
-// Child processes (as in tests/corpus.rs)
-
-struct Run {
-    status: Option<ExitStatus>,
-    timed_out: bool,
-    secs: f64,
-    stdout: Vec<u8>,
-    stderr: String,
-}
-
-/// Runs `cmd` with stdout/stderr into files in `dir`, polling `try_wait` and killing the
-/// child after `limit`.
-fn run_limited(mut cmd: Command, limit: Duration, dir: &Path, tag: &str) -> Run {
-    let out_p = dir.join(format!("{tag}.stdout"));
-    let err_p = dir.join(format!("{tag}.stderr"));
-    cmd.stdin(Stdio::null())
-        .stdout(File::create(&out_p).expect("create stdout file"))
-        .stderr(File::create(&err_p).expect("create stderr file"));
-    let start = Instant::now();
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
-    let mut timed_out = false;
-    let status = loop {
-        match child.try_wait().expect("try_wait") {
-            Some(st) => break Some(st),
-            None if start.elapsed() >= limit => {
-                let _ = child.kill();
-                let _ = child.wait();
-                timed_out = true;
-                break None;
-            }
-            None => std::thread::sleep(Duration::from_millis(20)),
-        }
-    };
-    let secs = start.elapsed().as_secs_f64();
-    let stdout = std::fs::read(&out_p).unwrap_or_default();
-    let stderr = String::from_utf8_lossy(&std::fs::read(&err_p).unwrap_or_default()).into_owned();
-    let _ = std::fs::remove_file(&out_p);
-    let _ = std::fs::remove_file(&err_p);
-    Run { status, timed_out, secs, stdout, stderr }
-}
-
-#[cfg(unix)]
-fn signal_of(st: &ExitStatus) -> Option<i32> {
-    use std::os::unix::process::ExitStatusExt;
-    st.signal()
-}
-#[cfg(not(unix))]
-fn signal_of(_: &ExitStatus) -> Option<i32> {
-    None
-}
-
 fn first_line(s: &str) -> String {
     s.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").to_string()
 }
@@ -193,10 +140,6 @@ fn ratio(v: &Value) -> Option<f64> {
 
 // ---------------------------------------------------------------------------------------
 // Corpus
-
-fn corpus_dir() -> PathBuf {
-    root().join("..").join("shared").join("corpus")
-}
 
 /// `expected` per playlist (path under `m3u8/`), from the manifest's m3u8 rows.
 fn read_manifest(dir: &Path) -> BTreeMap<String, String> {

@@ -2,8 +2,10 @@
 //! oracle (Debian's ffmpeg/ffprobe) to decode what it wrote.
 #![allow(dead_code)]
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -175,4 +177,61 @@ pub fn tone_level(x: &[f32], rate: f64, hz: f64) -> f64 {
 
 pub fn rms(x: &[f32]) -> f64 {
     (x.iter().map(|v| (*v as f64) * (*v as f64)).sum::<f64>() / x.len().max(1) as f64).sqrt()
+}
+
+// Child processes with a time limit (the corpus tests).
+
+/// A finished (or killed) child process.
+pub struct Run {
+    pub status: Option<ExitStatus>,
+    pub timed_out: bool,
+    pub secs: f64,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+/// Runs `cmd` with stdout/stderr into files in `dir` (no pipe can fill up), polling
+/// `try_wait` and killing the child after `limit`.
+pub fn run_limited(mut cmd: Command, limit: Duration, dir: &Path, tag: &str) -> Run {
+    let out_p = dir.join(format!("{tag}.stdout"));
+    let err_p = dir.join(format!("{tag}.stderr"));
+    cmd.stdin(Stdio::null())
+        .stdout(File::create(&out_p).expect("create stdout file"))
+        .stderr(File::create(&err_p).expect("create stderr file"));
+    let start = Instant::now();
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let mut timed_out = false;
+    let status = loop {
+        match child.try_wait().expect("try_wait") {
+            Some(st) => break Some(st),
+            None if start.elapsed() >= limit => {
+                let _ = child.kill();
+                let _ = child.wait();
+                timed_out = true;
+                break None;
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    let secs = start.elapsed().as_secs_f64();
+    let stdout = std::fs::read(&out_p).unwrap_or_default();
+    let stderr = String::from_utf8_lossy(&std::fs::read(&err_p).unwrap_or_default()).into_owned();
+    let _ = std::fs::remove_file(&out_p);
+    let _ = std::fs::remove_file(&err_p);
+    Run { status, timed_out, secs, stdout, stderr }
+}
+
+#[cfg(unix)]
+pub fn signal_of(st: &ExitStatus) -> Option<i32> {
+    use std::os::unix::process::ExitStatusExt;
+    st.signal()
+}
+#[cfg(not(unix))]
+pub fn signal_of(_: &ExitStatus) -> Option<i32> {
+    None
+}
+
+/// The shared real-world corpus beside this repository (`../shared/corpus`).
+pub fn corpus_dir() -> PathBuf {
+    root().join("..").join("shared").join("corpus")
 }
