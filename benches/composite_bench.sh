@@ -26,14 +26,8 @@ OUTD="$DATA/out"
 LONG="${1:-30}"
 SHORT="${2:-10}"
 mkdir -p "$DATA" "$RES" "$OUTD"
-if [[ -z "${STITCH:-}" ]]; then
-  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$(cd "$ROOT/.." && pwd)/target}"
-  STITCH_FFMPEG_FEATURE=0 bash "$ROOT/.ci/setup.sh"
-  cargo build --release --bin stitch --manifest-path "$ROOT/Cargo.toml" >&2
-  STITCH="$CARGO_TARGET_DIR/release/stitch"
-else
-  command -v ffmpeg >/dev/null || STITCH_FFMPEG_FEATURE=0 bash "$ROOT/.ci/setup.sh"
-fi
+source "$ROOT/benches/lib.sh"  # timed, ensure_stitch
+ensure_stitch
 
 gen() {  # gen MINUTES -> prints the flow path
   [[ -f "$DATA/composite$1/flow.json" ]] || echo "generating composite$1 ..." >&2
@@ -41,7 +35,6 @@ gen() {  # gen MINUTES -> prints the flow path
   echo "$DATA/composite$1/flow.json"
 }
 
-source "$ROOT/benches/lib.sh"  # timed
 TIMED_DIGITS=1
 
 timeline_secs() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['duration'])" "$1"; }

@@ -17,12 +17,8 @@ DATA="${BENCH_DATA:-/tmp/stitch-bench}"
 RES="$DATA/results"
 SECS="${1:-120}"
 mkdir -p "$RES" "$DATA/out"
-if [[ -z "${STITCH:-}" ]]; then
-  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$(cd "$ROOT/.." && pwd)/target}"
-  STITCH_FFMPEG_FEATURE=0 bash "$ROOT/.ci/setup.sh"
-  cargo build --release --bin stitch --manifest-path "$ROOT/Cargo.toml" >&2
-  STITCH="$CARGO_TARGET_DIR/release/stitch"
-fi
+source "$ROOT/benches/lib.sh"  # timed, ensure_stitch
+ensure_stitch
 SRC="$DATA/composite1"
 bash "$ROOT/benches/composite_make.sh" 1 "$SRC" >/dev/null
 W="$DATA/static$SECS"
@@ -43,7 +39,6 @@ for name, ev in (("static", static), ("moving", moving)):
     json.dump({"name": name, "duration": secs, "eventLogs": ev}, open(f"{w}/{name}.json", "w"), ensure_ascii=False)
 PY
 
-source "$ROOT/benches/lib.sh"  # timed
 echo
 echo "stitch: $STITCH; $(nproc) cores; ${SECS} s timeline, 1280x720 canvas, --layout sidebar"
 echo

@@ -37,6 +37,31 @@ impl From<Fmt> for OutputKind {
     }
 }
 
+/// Extra outputs and composite/mix options, the same for `compile` and `webinar`.
+#[derive(clap::Args)]
+struct MixArgs {
+    /// Extra outputs: `sources` (every camera / screen share / voice as its own file on
+    /// the common timeline), `audio` (the mix as <name>.audio.wav, 16 kHz mono, for
+    /// transcription).
+    #[arg(long, value_parser = parse_exports)]
+    export: Vec<Exports>,
+    /// Composite: no tile for cameras whose picture is black and whose audio is silent.
+    #[arg(long)]
+    hide_silent: bool,
+    /// Composite: the recent chat messages (`chat.message` events) in a side panel.
+    #[arg(long)]
+    chat_panel: bool,
+    /// Loudness normalisation of the mix (slow automatic gain, about -20 dBFS RMS).
+    #[arg(long)]
+    normalize: bool,
+}
+
+impl MixArgs {
+    fn exports(&self) -> Exports {
+        self.export.iter().copied().fold(Exports::default(), Exports::merge)
+    }
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Compile a flow JSON (MTS Link event-log shape) of media clips into one file.
@@ -68,19 +93,8 @@ enum Cmd {
         /// the later clip wins).
         #[arg(long, value_parser = parse_layout)]
         layout: Option<LayoutKind>,
-        /// Extra outputs: `sources` (every camera / screen share / voice as its own file on
-        /// the common timeline), `audio` (the mix as <name>.audio.wav, 16 kHz mono).
-        #[arg(long, value_parser = parse_exports)]
-        export: Vec<Exports>,
-        /// Composite: no tile for cameras whose picture is black and whose audio is silent.
-        #[arg(long)]
-        hide_silent: bool,
-        /// Composite: the flow's chat messages (`chat.message` events) in a side panel.
-        #[arg(long)]
-        chat_panel: bool,
-        /// Loudness normalisation of the mix (slow automatic gain, about -20 dBFS RMS).
-        #[arg(long)]
-        normalize: bool,
+        #[command(flatten)]
+        mix: MixArgs,
         /// No progress bar and no summary.
         #[arg(short, long)]
         quiet: bool,
@@ -190,20 +204,8 @@ enum Cmd {
         /// Layout: sidebar (screen share or slide beside the cameras), pip, grid, speaker.
         #[arg(long, value_parser = parse_layout, default_value = "sidebar")]
         layout: LayoutKind,
-        /// Extra outputs: `sources` (every camera / screen share / voice as its own file),
-        /// `audio` (the mix as <name>.audio.wav, 16 kHz mono, for transcription).
-        #[arg(long, value_parser = parse_exports)]
-        export: Vec<Exports>,
-        /// No tile for cameras whose picture is black and whose audio is silent.
-        #[arg(long)]
-        hide_silent: bool,
-        /// Draw the recent chat messages in a side panel (the chat is always exported as
-        /// <name>.chat.srt and <name>.chat.json).
-        #[arg(long)]
-        chat_panel: bool,
-        /// Loudness normalisation of the mix (slow automatic gain, about -20 dBFS RMS).
-        #[arg(long)]
-        normalize: bool,
+        #[command(flatten)]
+        mix: MixArgs,
         /// Encoder threads (default: number of cores).
         #[arg(long)]
         threads: Option<usize>,
@@ -308,10 +310,7 @@ fn main() -> ExitCode {
             size,
             quality,
             layout,
-            export,
-            hide_silent,
-            chat_panel,
-            normalize,
+            mix,
             threads,
             dry_run,
             debug,
@@ -335,10 +334,10 @@ fn main() -> ExitCode {
                 quiet,
                 size: size.or(quality),
                 layout: Some(layout),
-                export: export.into_iter().fold(Exports::default(), Exports::merge),
-                hide_silent,
-                chat_panel,
-                normalize,
+                export: mix.exports(),
+                hide_silent: mix.hide_silent,
+                chat_panel: mix.chat_panel,
+                normalize: mix.normalize,
                 threads,
             };
             if webinar::interactive_possible(&args) {
@@ -376,22 +375,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Cmd::Compile {
-            flow,
-            output,
-            format,
-            size,
-            fps,
-            start,
-            max_duration,
-            threads,
-            layout,
-            export,
-            hide_silent,
-            chat_panel,
-            normalize,
-            quiet,
-        } => {
+        Cmd::Compile { flow, output, format, size, fps, start, max_duration, threads, layout, mix, quiet } => {
             let args = CompileArgs {
                 flow,
                 output: output.clone(),
@@ -402,10 +386,10 @@ fn main() -> ExitCode {
                 max_duration,
                 threads,
                 layout,
-                export: export.into_iter().fold(Exports::default(), Exports::merge),
-                hide_silent,
-                chat_panel,
-                normalize,
+                export: mix.exports(),
+                hide_silent: mix.hide_silent,
+                chat_panel: mix.chat_panel,
+                normalize: mix.normalize,
                 quiet,
             };
             match run(&args, cancel.clone()) {
