@@ -8,5 +8,10 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$(cd .. && pwd)/target}"
 export CARGO_TERM_COLOR=never
 echo "== default build =="
 cargo test --workspace --no-fail-fast 2>&1
+echo "== embedding example (media/examples/compile.rs) =="
+ex_dir=$(mktemp -d)
+cargo run -q -p media --example compile -- testdata/flow_basic.json "$ex_dir/basic.mp4"
+ffprobe -v error -show_entries format=duration:stream=codec_name -of compact "$ex_dir/basic.mp4"
+rm -rf "$ex_dir"
 echo "== --features ffmpeg =="
 cargo test --workspace --features ffmpeg --no-fail-fast 2>&1

@@ -10,6 +10,8 @@ use media::pipeline::{compile, CompileOptions, CompileReport};
 use media::time::{hms, rescale_ceil, Time, VIDEO_HZ};
 use media::timeline::{ClipStatus, Flow};
 
+use crate::exit::UsageError;
+use crate::outpath;
 use crate::progress::Bar;
 
 /// Options of `stitch compile`, as parsed from the command line.
@@ -34,6 +36,8 @@ pub struct CompileArgs {
     /// Loudness normalisation of the mix.
     pub normalize: bool,
     pub quiet: bool,
+    /// `--force`/`-y`: replace existing outputs.
+    pub force: bool,
 }
 
 /// `--export sources,audio`.
@@ -70,16 +74,10 @@ pub fn audio_export_path(output: &Path) -> PathBuf {
     output.with_file_name(format!("{stem}.audio.wav"))
 }
 
-/// `--export sources`: one single-layer file per participant and kind (camera, screen
-/// share, voice) on the common timeline (same length as the main output; black and
-/// silence where that source is absent), named `<stem>.<kind>-<name>.<ext>`. `base` gives
-/// the canvas, encoder and cut settings (its layout and audio export are not used).
-pub fn export_sources(flow: &Flow, base: &CompileOptions, cancel: &AtomicBool, quiet: bool) -> Result<Vec<PathBuf>> {
+/// `--export sources`: the groups of clips, one per participant and kind (camera, screen
+/// share, voice), in order of first appearance, labelled `<kind>-<name>`.
+pub fn source_groups(flow: &Flow) -> Vec<(String, Vec<media::timeline::ClipSpec>)> {
     use media::timeline::SourceKind;
-    let out = &base.output;
-    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
-    let ext = out.extension().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "mp4".into());
-    // Groups in order of first appearance.
     let mut groups: Vec<(String, Vec<media::timeline::ClipSpec>)> = Vec::new();
     for c in &flow.clips {
         let kind = match c.source.kind {
@@ -99,9 +97,44 @@ pub fn export_sources(flow: &Flow, base: &CompileOptions, cancel: &AtomicBool, q
             None => groups.push((label, vec![c.clone()])),
         }
     }
+    groups
+}
+
+/// Where `--export sources` writes the group `label`: `<stem>.<label>.<ext>` beside `output`.
+pub fn source_export_path(output: &Path, label: &str) -> PathBuf {
+    let stem = output.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let ext = output.extension().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "mp4".into());
+    output.with_file_name(format!("{stem}.{label}.{ext}"))
+}
+
+/// Every file a compile of `flow` with these exports writes: the output first.
+pub fn planned_outputs(flow: &Flow, output: &Path, export: Exports) -> Vec<PathBuf> {
+    let mut v = vec![output.to_path_buf()];
+    if export.audio {
+        v.push(audio_export_path(output));
+    }
+    if export.sources {
+        v.extend(source_groups(flow).iter().map(|(label, _)| source_export_path(output, label)));
+    }
+    v
+}
+
+/// The inputs of a flow that no output may be: the flow file, its clips and its slides.
+pub fn flow_inputs<'a>(flow_path: &'a Path, flow: &'a Flow) -> Vec<(&'static str, &'a Path)> {
+    let mut v = vec![("flow", flow_path)];
+    v.extend(flow.clips.iter().map(|c| ("clip", c.path.as_path())));
+    v.extend(flow.slides.iter().map(|s| ("slide", s.path.as_path())));
+    v
+}
+
+/// `--export sources`: one single-layer file per participant and kind (camera, screen
+/// share, voice) on the common timeline (same length as the main output; black and
+/// silence where that source is absent), named `<stem>.<kind>-<name>.<ext>`. `base` gives
+/// the canvas, encoder and cut settings (its layout and audio export are not used).
+pub fn export_sources(flow: &Flow, base: &CompileOptions, cancel: &AtomicBool, quiet: bool) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
-    for (label, clips) in groups {
-        let path = out.with_file_name(format!("{stem}.{label}.{ext}"));
+    for (label, clips) in source_groups(flow) {
+        let path = source_export_path(&base.output, &label);
         let f = Flow { name: label.clone(), duration: flow.duration, clips, slides: Vec::new(), chat: Vec::new() };
         let mut o = base.clone();
         o.output = path.clone();
@@ -110,10 +143,13 @@ pub fn export_sources(flow: &Flow, base: &CompileOptions, cancel: &AtomicBool, q
         if !quiet {
             eprintln!("export: {}", path.display());
         }
-        compile(&f, &o, &mut |_| {}, cancel)
-            .map_err(anyhow::Error::new)
-            .with_context(|| format!("exporting {label}"))?;
-        files.push(path);
+        match compile(&f, &o, &mut |_| {}, cancel) {
+            Ok(_) => files.push(path),
+            // A participant who is not inside the compiled window has nothing to export.
+            Err(media::Error::NoMedia(why)) if !quiet => eprintln!("export: {label} not written{why}"),
+            Err(media::Error::NoMedia(_)) => {}
+            Err(e) => return Err(anyhow::Error::new(e).context(format!("exporting {label}"))),
+        }
     }
     Ok(files)
 }
@@ -161,29 +197,39 @@ pub fn parse_fps(s: &str) -> std::result::Result<(u32, u32), String> {
             }
         }
     };
-    if d == 0 || n == 0 || n / d > 120 {
-        return Err(format!("frame rate {s} must be between 0 and 120"));
+    if d == 0 || n == 0 || n as u64 > 120 * d as u64 {
+        return Err(format!("frame rate {s} is out of range: it must be above 0 and at most 120 frames per second"));
     }
     Ok((n, d))
 }
 
-fn secs_arg(name: &str, v: Option<f64>) -> Result<Option<i64>> {
+/// A `--start`/`--max-duration` value in 90 kHz ticks.
+pub fn secs_arg(name: &str, v: Option<f64>) -> Result<Option<i64>, UsageError> {
     match v {
         None => Ok(None),
         Some(x) if !x.is_finite() || x < 0.0 => {
-            bail!("{name} must be a non-negative number of seconds")
+            Err(UsageError(format!("{name} must be a non-negative number of seconds, not {x}")))
         }
         Some(x) => Ok(Some(Time::from_secs_f64(x, VIDEO_HZ).ticks)),
     }
 }
 
-/// Run the command; returns the report for the caller to print.
-pub fn run(args: &CompileArgs, cancel: Arc<AtomicBool>) -> Result<CompileReport> {
-    let flow = Flow::load(&args.flow).map_err(anyhow::Error::new)?;
-    let mut opts = CompileOptions::new(&args.output);
-    if let Some(k) = args.format {
-        opts.kind = k;
+/// Check the command line against the flow before anything is written: the container from
+/// the output's name, outputs that would destroy an input or an existing file, numbers in
+/// range. Returns the options for [`compile`].
+pub fn prepare(args: &CompileArgs, flow: &Flow) -> Result<CompileOptions> {
+    let kind = outpath::container_for(&args.output, args.format)?;
+    if flow.clips.is_empty() {
+        bail!("{}: the flow has no clips (no eventLogs entry with data.url)", args.flow.display());
     }
+    let outputs = planned_outputs(flow, &args.output, args.export);
+    let inputs = flow_inputs(&args.flow, flow);
+    for o in &outputs {
+        outpath::refuse_inputs(o, inputs.iter().copied())?;
+        outpath::refuse_existing(o, args.force)?;
+    }
+    let mut opts = CompileOptions::new(&args.output);
+    opts.kind = kind;
     if let Some((w, h)) = args.size {
         opts.width = w;
         opts.height = h;
@@ -194,7 +240,7 @@ pub fn run(args: &CompileArgs, cancel: Arc<AtomicBool>) -> Result<CompileReport>
     }
     if let Some(t) = args.threads {
         if t == 0 {
-            bail!("--threads must be at least 1");
+            return Err(UsageError("--threads must be at least 1".into()).into());
         }
         opts.threads = t;
     }
@@ -209,15 +255,39 @@ pub fn run(args: &CompileArgs, cancel: Arc<AtomicBool>) -> Result<CompileReport>
     opts.max_duration = secs_arg("--max-duration", args.max_duration)?;
     if let (Some(d), true) = (flow.duration, opts.start > 0) {
         if opts.start >= d {
-            bail!(
+            return Err(UsageError(format!(
                 "--start {} is beyond the end of the timeline ({})",
                 hms(opts.start as f64 / 90000.0),
                 hms(d as f64 / 90000.0)
-            );
+            ))
+            .into());
         }
     }
-    if args.output.is_dir() {
-        bail!("{} is a folder; give a file name such as out.mp4", args.output.display());
+    Ok(opts)
+}
+
+/// What a successful `stitch compile` did.
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    pub report: CompileReport,
+    /// Every file written: the output first, then the exports.
+    pub outputs: Vec<PathBuf>,
+}
+
+/// Run the command; returns the report for the caller to print.
+pub fn run(args: &CompileArgs, cancel: Arc<AtomicBool>) -> Result<Compiled> {
+    let flow = Flow::load(&args.flow).map_err(anyhow::Error::new)?;
+    let opts = prepare(args, &flow)?;
+    tracing::info!(
+        flow = %args.flow.display(),
+        clips = flow.clips.len(),
+        slides = flow.slides.len(),
+        output = %args.output.display(),
+        container = ?opts.kind,
+        "compile"
+    );
+    for c in &flow.clips {
+        tracing::debug!(index = c.index, path = %c.path.display(), start = c.start, offset = c.offset, "clip");
     }
     let total = flow.duration.map(|d| {
         let mut len = (d - opts.start).max(0);
@@ -233,10 +303,12 @@ pub fn run(args: &CompileArgs, cancel: Arc<AtomicBool>) -> Result<CompileReport>
         .with_context(|| format!("compiling {} into {}", args.flow.display(), args.output.display()));
     bar.finish();
     let report = report?;
+    let mut outputs = vec![args.output.clone()];
+    outputs.extend(opts.export_audio.clone());
     if args.export.sources {
-        export_sources(&flow, &opts, &cancel, args.quiet)?;
+        outputs.extend(export_sources(&flow, &opts, &cancel, args.quiet)?);
     }
-    Ok(report)
+    Ok(Compiled { report, outputs })
 }
 
 /// The final summary: duration, clips used, clips damaged or skipped and why.

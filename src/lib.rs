@@ -7,12 +7,18 @@
 //! - [`download`]: the resumable parallel downloader.
 //! - [`hls`]: HLS playlists (RFC 8216). [`record`]: stream recorders and their events.
 
+pub mod build_info;
 pub mod compile;
 pub mod download;
+pub mod exit;
 pub mod hls;
 pub mod mtslink;
+pub mod net;
+pub mod outpath;
 pub mod progress;
 pub mod record;
+pub mod report;
+pub mod stats;
 pub mod webinar;
 
 pub use media;

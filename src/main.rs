@@ -5,19 +5,40 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
+
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use stitch::compile::{parse_exports, parse_fps, parse_size, run, summary, CompileArgs, Exports};
+use stitch::exit;
 use stitch::media::compose::layout::LayoutKind;
 use stitch::media::mux::OutputKind;
 use stitch::webinar::{self, WebinarArgs};
+
+const EXAMPLES: &str = "Examples:
+  stitch compile testdata/flow_basic.json -o out/basic.mp4
+  stitch compile flow.json -o - | ffplay -            (MPEG-TS to a player)
+  stitch webinar https://my.mts-link.ru/12345/67890/record-new/111/record-file/222
+  stitch webinar -i links.txt --output-dir archive --layout grid
+  stitch record https://example.com/live/master.m3u8 -o lecture.mp4
+  stitch record -F https://example.com/vod/master.m3u8    (list the variants)
+
+Exit codes: 0 done, 1 failure, 2 usage error (bad flag, output is an input or exists),
+130 interrupted (run the same command again to resume).
+Environment: HTTP_PROXY, HTTPS_PROXY, NO_PROXY (proxies), NO_COLOR (no colours),
+RUST_LOG (log filter, e.g. stitch=debug; -v/-vv/-vvv set it too).";
 
 #[derive(Parser)]
 #[command(
     name = "stitch",
     version,
-    about = "Archive webinars and streams into one H.264/AAC MP4 or MPEG-TS, in-process"
+    long_version = stitch::build_info::LONG_VERSION,
+    about = "Archive webinars and streams into one H.264/AAC MP4 or MPEG-TS, in-process",
+    after_help = EXAMPLES
 )]
 struct Cli {
+    /// More log output on stderr: -v info, -vv debug, -vvv trace (RUST_LOG overrides).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -43,16 +64,16 @@ struct MixArgs {
     /// Extra outputs: `sources` (every camera / screen share / voice as its own file on
     /// the common timeline), `audio` (the mix as <name>.audio.wav, 16 kHz mono, for
     /// transcription).
-    #[arg(long, value_parser = parse_exports)]
+    #[arg(long, value_parser = parse_exports, help_heading = "Output")]
     export: Vec<Exports>,
     /// Composite: no tile for cameras whose picture is black and whose audio is silent.
-    #[arg(long)]
+    #[arg(long, help_heading = "Composite")]
     hide_silent: bool,
     /// Composite: the recent chat messages (`chat.message` events) in a side panel.
-    #[arg(long)]
+    #[arg(long, help_heading = "Composite")]
     chat_panel: bool,
     /// Loudness normalisation of the mix (slow automatic gain, about -20 dBFS RMS).
-    #[arg(long)]
+    #[arg(long, help_heading = "Audio")]
     normalize: bool,
 }
 
@@ -65,36 +86,42 @@ impl MixArgs {
 #[derive(Subcommand)]
 enum Cmd {
     /// Compile a flow JSON (MTS Link event-log shape) of media clips into one file.
+    #[command(after_help = COMPILE_EXAMPLES)]
     Compile {
         /// The flow JSON: {"name", "duration", "eventLogs": [{"relativeTime", "data": {"url"}}]}
         flow: PathBuf,
-        /// Output file (.mp4 or .ts).
-        #[arg(short, long)]
+        /// Output file: .mp4/.m4v/.mov (MP4) or .ts/.m2ts/.mts (MPEG-TS); `-` streams to stdout.
+        #[arg(short, long, help_heading = "Output")]
         output: PathBuf,
-        /// Container (default: from the output's extension).
-        #[arg(long, value_enum)]
+        /// Container; must agree with the output's extension [default: from the extension]
+        #[arg(long, value_enum, help_heading = "Output")]
         format: Option<Fmt>,
-        /// Canvas size WxH (default 1280x720); 720p and 1080p are accepted.
-        #[arg(long, value_parser = parse_size)]
+        /// Replace existing output files.
+        #[arg(short = 'y', long, help_heading = "Output")]
+        force: bool,
+        /// Canvas size WxH, or 720p / 1080p [default: 1280x720]
+        #[arg(long, value_parser = parse_size, help_heading = "Picture")]
         size: Option<(u32, u32)>,
-        /// Output frame rate (default 25): 25, 30, 30000/1001...
-        #[arg(long, value_parser = parse_fps)]
+        /// Output frame rate: 25, 30, 29.97, 30000/1001... (above 0, at most 120) [default: 25]
+        #[arg(long, value_parser = parse_fps, help_heading = "Picture")]
         fps: Option<(u32, u32)>,
+        /// Composite every visible clip: sidebar, pip, grid or speaker [default: one layer,
+        /// the later clip wins]
+        #[arg(long, value_parser = parse_layout, help_heading = "Composite")]
+        layout: Option<LayoutKind>,
         /// Start at this timeline position (seconds).
-        #[arg(long)]
+        #[arg(long, help_heading = "Timeline")]
         start: Option<f64>,
         /// Stop after this many seconds of output.
-        #[arg(long)]
+        #[arg(long, help_heading = "Timeline")]
         max_duration: Option<f64>,
-        /// Encoder threads (default: number of cores).
-        #[arg(long)]
+        /// Encoder threads [default: number of cores]
+        #[arg(long, help_heading = "Performance")]
         threads: Option<usize>,
-        /// Composite every visible clip: sidebar, pip, grid or speaker (default: one layer,
-        /// the later clip wins).
-        #[arg(long, value_parser = parse_layout)]
-        layout: Option<LayoutKind>,
         #[command(flatten)]
         mix: MixArgs,
+        #[command(flatten)]
+        report: ReportArgs,
         /// No progress bar and no summary.
         #[arg(short, long)]
         quiet: bool,
@@ -159,6 +186,7 @@ enum Cmd {
         quiet: bool,
     },
     /// Download and compile MTS Link (webinar.ru) records from their links.
+    #[command(after_help = WEBINAR_EXAMPLES)]
     Webinar {
         /// Record links (record-file, quick meeting, /j/, token form) or event pages.
         links: Vec<String>,
@@ -166,48 +194,51 @@ enum Cmd {
         #[arg(short = 'i', long = "input")]
         input: Option<PathBuf>,
         /// The sessionId cookie from your browser (private records).
-        #[arg(long)]
+        #[arg(long, help_heading = "Access")]
         session_id: Option<String>,
         /// A Netscape cookies.txt exported from your browser.
-        #[arg(long)]
+        #[arg(long, help_heading = "Access")]
         cookies: Option<PathBuf>,
         /// The record's password.
-        #[arg(long)]
+        #[arg(long, help_heading = "Access")]
         password: Option<String>,
-        /// Where job folders go (default: the current folder).
-        #[arg(long, default_value = ".")]
-        output_dir: PathBuf,
-        /// Parallel downloads (default 3; servers reset connections above ~4).
-        #[arg(short = 'j', long, default_value_t = 3)]
-        jobs: usize,
         /// API host to use instead of the link's host and the fallbacks.
-        #[arg(long)]
+        #[arg(long, help_heading = "Access")]
         api_host: Option<String>,
-        /// Keep the downloaded chunks after a successful compile.
-        #[arg(long)]
-        keep_files: bool,
-        /// Start at this timeline position (seconds).
-        #[arg(long)]
-        start: Option<f64>,
-        /// Stop after this many seconds of output.
-        #[arg(long)]
-        max_duration: Option<f64>,
+        /// Where job folders go.
+        #[arg(long, default_value = ".", help_heading = "Output")]
+        output_dir: PathBuf,
         /// Container of the final file.
-        #[arg(long, value_enum, default_value = "mp4")]
+        #[arg(long, value_enum, default_value = "mp4", help_heading = "Output")]
         format: Fmt,
-        /// Canvas size WxH (default 1280x720).
-        #[arg(long, value_parser = parse_size)]
+        /// Compile again a record whose final file already exists.
+        #[arg(short = 'y', long, help_heading = "Output")]
+        force: bool,
+        /// Keep the downloaded chunks after a successful compile.
+        #[arg(long, help_heading = "Output")]
+        keep_files: bool,
+        /// Parallel downloads (servers reset connections above ~4).
+        #[arg(short = 'j', long, default_value_t = 3, help_heading = "Network")]
+        jobs: usize,
+        /// Canvas size WxH [default: 1280x720]
+        #[arg(long, value_parser = parse_size, help_heading = "Picture")]
         size: Option<(u32, u32)>,
-        /// Canvas: 720p (default) or 1080p (same as --size).
-        #[arg(long, value_parser = parse_size, conflicts_with = "size")]
+        /// Canvas: 720p or 1080p (same as --size).
+        #[arg(long, value_parser = parse_size, conflicts_with = "size", help_heading = "Picture")]
         quality: Option<(u32, u32)>,
         /// Layout: sidebar (screen share or slide beside the cameras), pip, grid, speaker.
-        #[arg(long, value_parser = parse_layout, default_value = "sidebar")]
+        #[arg(long, value_parser = parse_layout, default_value = "sidebar", help_heading = "Composite")]
         layout: LayoutKind,
+        /// Start at this timeline position (seconds).
+        #[arg(long, help_heading = "Timeline")]
+        start: Option<f64>,
+        /// Stop after this many seconds of output.
+        #[arg(long, help_heading = "Timeline")]
+        max_duration: Option<f64>,
         #[command(flatten)]
         mix: MixArgs,
-        /// Encoder threads (default: number of cores).
-        #[arg(long)]
+        /// Encoder threads [default: number of cores]
+        #[arg(long, help_heading = "Performance")]
         threads: Option<usize>,
         /// Fetch and plan only: write manifest.json, download nothing.
         #[arg(long)]
@@ -215,11 +246,48 @@ enum Cmd {
         /// Write the raw API JSON beside the output.
         #[arg(long)]
         debug: bool,
+        #[command(flatten)]
+        report: ReportArgs,
         /// No progress and no summaries (the results table is still printed on failure).
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Print a shell completion script: `stitch completions bash > /etc/bash_completion.d/stitch`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `stitch man > stitch.1; man ./stitch.1`.
+    Man,
 }
+
+/// `--json` and `--stats`, the same for `compile` and `webinar`.
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// Print one JSON summary object on stdout (outputs, duration, clips with reasons, timings).
+    #[arg(long, help_heading = "Reporting")]
+    json: bool,
+    /// Print per-stage wall and CPU time, frames, queue waits and the bounding stage.
+    #[arg(long, help_heading = "Reporting")]
+    stats: bool,
+}
+
+const COMPILE_EXAMPLES: &str = "Examples:
+  stitch compile testdata/flow_basic.json -o out/basic.mp4
+  stitch compile flow.json -o lecture.ts --layout sidebar --start 60 --max-duration 600
+  stitch compile flow.json -o - | ffplay -      (MPEG-TS on stdout; --format mp4: fragmented MP4)
+
+Exit codes: 0 done, 1 failure (also: no clip usable), 2 usage error, 130 interrupted.";
+
+const WEBINAR_EXAMPLES: &str = "Examples:
+  stitch webinar https://my.mts-link.ru/12345/67890/record-new/111/record-file/222
+  stitch webinar LINK --session-id ID --output-dir archive --quality 1080p
+  stitch webinar -i links.txt -j 4 --json
+
+A job folder <output-dir>/<name>_<date>/ keeps manifest.json, the chunks and the result;
+run the same command again after an interruption to resume; a finished record says
+\"already done\" (use --force to compile it again).
+Exit codes: 0 done, 1 failure, 2 usage error, 130 interrupted.";
 
 /// Picture buffers (1.4 MB at 720p, 3 MB at 1080p) are allocated on decoder threads and
 /// freed on encoder threads tens of times a second. glibc's malloc raises its mmap
@@ -239,9 +307,27 @@ fn parse_layout(s: &str) -> Result<LayoutKind, String> {
     s.parse::<LayoutKind>().map_err(|e| e.to_string())
 }
 
+/// Logs (tracing) on stderr: `RUST_LOG` when set, else warnings, or more with `-v`.
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let level = match verbose {
+        0 => "warn",
+        1 => "stitch=info,warn",
+        2 => "stitch=debug,info",
+        _ => "trace",
+    };
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(v) if !v.trim().is_empty() => EnvFilter::try_new(v).unwrap_or_else(|_| EnvFilter::new(level)),
+        _ => EnvFilter::new(level),
+    };
+    let ansi = std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).try_init();
+}
+
 fn main() -> ExitCode {
     tune_allocator();
     let cli = Cli::parse();
+    init_logging(cli.verbose);
     let cancel = Arc::new(AtomicBool::new(false));
     {
         let c = cancel.clone();
@@ -252,6 +338,17 @@ fn main() -> ExitCode {
         });
     }
     match cli.cmd {
+        Cmd::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "stitch", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Cmd::Man => match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("stitch: error: writing the manual page: {e}");
+                ExitCode::from(exit::FAILURE)
+            }
+        },
         Cmd::Record {
             url,
             output,
@@ -300,20 +397,22 @@ fn main() -> ExitCode {
             session_id,
             cookies,
             password,
-            output_dir,
-            jobs,
             api_host,
-            keep_files,
-            start,
-            max_duration,
+            output_dir,
             format,
+            force,
+            keep_files,
+            jobs,
             size,
             quality,
             layout,
+            start,
+            max_duration,
             mix,
             threads,
             dry_run,
             debug,
+            report,
             quiet,
         } => {
             let mut args = WebinarArgs {
@@ -339,11 +438,12 @@ fn main() -> ExitCode {
                 chat_panel: mix.chat_panel,
                 normalize: mix.normalize,
                 threads,
+                force,
             };
             if webinar::interactive_possible(&args) {
                 if let Err(e) = webinar::ask_interactively(&mut args) {
-                    eprintln!("stitch: error: {e:#}");
-                    return ExitCode::from(2);
+                    eprintln!("stitch: error: {}", exit::message(&e));
+                    return ExitCode::from(exit::USAGE);
                 }
             }
             match webinar::run(&args, cancel.clone()) {
@@ -354,28 +454,50 @@ fn main() -> ExitCode {
                             if let Some(s) = &r.summary {
                                 eprint!("{s}");
                             }
+                            if let (true, Some(rep)) = (report.stats, &r.report) {
+                                eprint!("{}", stitch::stats::render(&rep.stages));
+                            }
                         }
                     }
                     if !quiet || failed || results.len() > 1 {
                         eprint!("{}", webinar::results_table(&results));
                     }
+                    if report.json {
+                        println!("{}", stitch::report::webinar_json(&results));
+                    }
                     if cancel.load(Ordering::SeqCst) {
                         eprintln!("stitch: stopped; run the same command again to resume");
-                        return ExitCode::from(130);
+                        return ExitCode::from(exit::INTERRUPTED);
                     }
                     if failed {
-                        ExitCode::from(1)
+                        ExitCode::from(exit::FAILURE)
                     } else {
                         ExitCode::SUCCESS
                     }
                 }
                 Err(e) => {
-                    eprintln!("stitch: error: {e:#}");
-                    ExitCode::from(1)
+                    if report.json {
+                        println!("{}", stitch::report::error_json("webinar", exit::code_of(&e), &exit::message(&e)));
+                    }
+                    exit::report(&e)
                 }
             }
         }
-        Cmd::Compile { flow, output, format, size, fps, start, max_duration, threads, layout, mix, quiet } => {
+        Cmd::Compile {
+            flow,
+            output,
+            format,
+            force,
+            size,
+            fps,
+            layout,
+            start,
+            max_duration,
+            threads,
+            mix,
+            report,
+            quiet,
+        } => {
             let args = CompileArgs {
                 flow,
                 output: output.clone(),
@@ -391,21 +513,32 @@ fn main() -> ExitCode {
                 chat_panel: mix.chat_panel,
                 normalize: mix.normalize,
                 quiet,
+                force,
             };
             match run(&args, cancel.clone()) {
-                Ok(report) => {
+                Ok(done) => {
                     if !quiet {
-                        eprint!("{}", summary(&report, &output));
+                        eprint!("{}", summary(&done.report, &output));
+                    }
+                    if report.stats {
+                        eprint!("{}", stitch::stats::render(&done.report.stages));
+                    }
+                    if report.json {
+                        println!("{}", stitch::report::compile_json(&done.report, &done.outputs));
                     }
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    if cancel.load(Ordering::SeqCst) {
-                        eprintln!("stitch: stopped; nothing was written to {}", output.display());
-                        return ExitCode::from(130);
+                    let interrupted = cancel.load(Ordering::SeqCst);
+                    let code = if interrupted { exit::INTERRUPTED } else { exit::code_of(&e) };
+                    if report.json {
+                        println!("{}", stitch::report::error_json("compile", code, &exit::message(&e)));
                     }
-                    eprintln!("stitch: error: {e:#}");
-                    ExitCode::from(1)
+                    if interrupted {
+                        eprintln!("stitch: stopped; nothing was written to {}", output.display());
+                        return ExitCode::from(exit::INTERRUPTED);
+                    }
+                    exit::report(&e)
                 }
             }
         }

@@ -20,6 +20,7 @@ use media::time::{hms, Time, VIDEO_HZ};
 use media::timeline::Flow;
 
 use crate::download::{DownloadEvent, DownloadItem, DownloadOptions, Downloader};
+use crate::exit::UsageError;
 use crate::mtslink::api::safe_file_stem;
 use crate::mtslink::{build_plan, parse_link, ApiClient, ApiOptions, Link, Plan};
 
@@ -54,6 +55,8 @@ pub struct WebinarArgs {
     /// `--normalize`.
     pub normalize: bool,
     pub threads: Option<usize>,
+    /// `--force`: compile again a record whose final file exists.
+    pub force: bool,
 }
 
 /// One record's result, for the batch table.
@@ -64,11 +67,36 @@ pub struct RecordResult {
     pub output: Option<PathBuf>,
     pub error: Option<String>,
     pub summary: Option<String>,
+    /// The final file existed from an earlier run (nothing was done).
+    pub already_done: bool,
+    /// The compile's report, when this run compiled.
+    pub report: Option<CompileReport>,
+    /// Every file the compile wrote (the final file first, then exports).
+    pub outputs: Vec<PathBuf>,
+}
+
+/// What [`run_record`] produced.
+struct RecordDone {
+    name: String,
+    output: Option<PathBuf>,
+    summary: Option<String>,
+    already_done: bool,
+    report: Option<CompileReport>,
+    outputs: Vec<PathBuf>,
 }
 
 impl RecordResult {
     fn failed(link: String, name: Option<String>, error: String) -> RecordResult {
-        RecordResult { link, name: name.unwrap_or_default(), output: None, error: Some(error), summary: None }
+        RecordResult {
+            link,
+            name: name.unwrap_or_default(),
+            output: None,
+            error: Some(error),
+            summary: None,
+            already_done: false,
+            report: None,
+            outputs: Vec::new(),
+        }
     }
 }
 
@@ -108,7 +136,12 @@ pub fn ask_interactively(args: &mut WebinarArgs) -> Result<()> {
             Err(e) => eprintln!("  {e}"),
         }
     }
-    let sid = ask("sessionId cookie for private records (Enter to skip): ")?;
+    // The session id is a credential: not echoed.
+    let sid = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("sessionId cookie for private records (hidden; Enter to skip): ")?.trim().to_string()
+    } else {
+        ask("sessionId cookie for private records (Enter to skip): ")?
+    };
     if !sid.is_empty() {
         args.session_id = Some(sid);
     }
@@ -195,8 +228,16 @@ pub fn run(args: &WebinarArgs, cancel: Arc<AtomicBool>) -> Result<Vec<RecordResu
         inputs.extend(read_links_file(f)?);
     }
     if inputs.is_empty() {
-        bail!("no link given (pass a link, -i links.txt, or run on a terminal for interactive mode)");
+        return Err(UsageError(
+            "no link given (pass a link, -i links.txt, or run on a terminal for interactive mode)".into(),
+        )
+        .into());
     }
+    if args.threads == Some(0) {
+        return Err(UsageError("--threads must be at least 1".into()).into());
+    }
+    crate::compile::secs_arg("--start", args.start)?;
+    crate::compile::secs_arg("--max-duration", args.max_duration)?;
     std::fs::create_dir_all(&args.output_dir).with_context(|| format!("creating {}", args.output_dir.display()))?;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let api = ApiClient::new(ApiOptions {
@@ -237,8 +278,17 @@ pub fn run(args: &WebinarArgs, cancel: Arc<AtomicBool>) -> Result<Vec<RecordResu
             let r = run_record(&rt, &api, &rec, name.as_deref(), args, &cancel);
             let link_s = rec.to_string();
             results.push(match r {
-                Ok((name, output, summary)) => RecordResult { link: link_s, name, output, error: None, summary },
-                Err(e) => RecordResult::failed(link_s, name.clone(), format!("{e:#}")),
+                Ok(d) => RecordResult {
+                    link: link_s,
+                    name: d.name,
+                    output: d.output,
+                    error: None,
+                    summary: d.summary,
+                    already_done: d.already_done,
+                    report: d.report,
+                    outputs: d.outputs,
+                },
+                Err(e) => RecordResult::failed(link_s, name.clone(), crate::exit::message(&e)),
             });
         }
     }
@@ -252,8 +302,10 @@ fn run_record(
     name_override: Option<&str>,
     args: &WebinarArgs,
     cancel: &Arc<AtomicBool>,
-) -> Result<(String, Option<PathBuf>, Option<String>)> {
-    let (record, _host) = rt.block_on(api.fetch_record(link)).map_err(|e| anyhow!("{e}"))?;
+) -> Result<RecordDone> {
+    tracing::info!(link = %link, "fetching the record from the API");
+    let (record, host) = rt.block_on(api.fetch_record(link)).map_err(|e| anyhow!("{e}"))?;
+    tracing::debug!(?host, "record fetched");
     let mut plan: Plan = build_plan(&record).map_err(|e| anyhow!("{e}"))?;
     if let Some(n) = name_override {
         plan.name = n.to_string();
@@ -264,6 +316,25 @@ fn run_record(
         Link::Event { event_id, .. } => event_id.clone(),
     };
     let job = args.output_dir.join(format!("{stem}_{}", record_date(&record).unwrap_or(sid)));
+    let ext = match args.format {
+        OutputKind::Mp4 => "mp4",
+        OutputKind::Ts => "ts",
+    };
+    let output = job.join(format!("{stem}.{ext}"));
+    if let Some(c) = &args.cookies {
+        crate::outpath::refuse_inputs(&output, [("cookies file", c.as_path())])?;
+    }
+    if !args.dry_run && !args.force && output.exists() {
+        let summary = format!("already done: {}\n", output.display());
+        return Ok(RecordDone {
+            name: plan.name.clone(),
+            output: Some(output.clone()),
+            summary: Some(summary),
+            already_done: true,
+            report: None,
+            outputs: vec![output],
+        });
+    }
     std::fs::create_dir_all(&job).with_context(|| format!("creating {}", job.display()))?;
     plan.write_manifest(&job).with_context(|| format!("writing {}/manifest.json", job.display()))?;
     crate::mtslink::chat::export(&plan.chat, &job, &stem)
@@ -292,7 +363,14 @@ fn run_record(
         eprintln!("  job folder: {}", job.display());
     }
     if args.dry_run {
-        return Ok((plan.name.clone(), None, None));
+        return Ok(RecordDone {
+            name: plan.name.clone(),
+            output: None,
+            summary: None,
+            already_done: false,
+            report: None,
+            outputs: Vec::new(),
+        });
     }
     if clips.is_empty() {
         bail!("the record has no media chunks");
@@ -389,11 +467,6 @@ fn run_record(
     });
 
     // Compile on this thread while the downloads run.
-    let ext = match args.format {
-        OutputKind::Mp4 => "mp4",
-        OutputKind::Ts => "ts",
-    };
-    let output = job.join(format!("{stem}.{ext}"));
     let mut opts = CompileOptions::new(&output);
     opts.kind = args.format;
     if let Some((w, h)) = args.size {
@@ -440,8 +513,10 @@ fn run_record(
     }
     let _ = rt.block_on(async { tokio::join!(handle, watcher) });
     let report = report.map_err(anyhow::Error::new).with_context(|| format!("compiling {}", plan.name))?;
+    let mut outputs = vec![output.clone()];
+    outputs.extend(opts.export_audio.clone());
     if args.export.sources && !cancel.load(Ordering::SeqCst) {
-        crate::compile::export_sources(&flow, &opts, cancel, args.quiet)?;
+        outputs.extend(crate::compile::export_sources(&flow, &opts, cancel, args.quiet)?);
     }
     let failed = failures.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let mut summary = crate::compile::summary(&report, &output);
@@ -457,7 +532,14 @@ fn run_record(
             let _ = std::fs::remove_file(twin_path(&i.dest));
         }
     }
-    Ok((plan.name.clone(), Some(output), Some(summary)))
+    Ok(RecordDone {
+        name: plan.name.clone(),
+        output: Some(output),
+        summary: Some(summary),
+        already_done: false,
+        report: Some(report),
+        outputs,
+    })
 }
 
 /// Where a chunk's HLS twin goes: beside the chunk, `<chunk>.hls.mp4`.

@@ -137,6 +137,20 @@ async fn link_to_file_and_no_cookie_reaches_storage() {
     let job = out.parent().unwrap();
     assert!(job.join("Lecture 1.chat.srt").is_file() && job.join("Lecture 1.chat.json").is_file());
     assert!(!std::fs::read_dir(job).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().starts_with("chunk_")));
+
+    // Run again: the finished job is found, nothing is fetched or written, exit 0.
+    let before = std::fs::read(&out).unwrap();
+    storage.reset_counters();
+    let o = run(webinar_cmd(&api, &dir, &["--json"])).await;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains(&format!("already done: {}", out.display())), "{e}");
+    assert_eq!(storage.total(|c| c.gets as u64), 0, "nothing downloaded again");
+    assert_eq!(std::fs::read(&out).unwrap(), before, "the finished file is untouched");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("--json: one object on stdout");
+    assert_eq!(v["command"], "webinar");
+    assert_eq!(v["records"][0]["status"], "already_done");
+    assert_eq!(v["records"][0]["outputs"][0]["path"], out.to_str().unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,17 +246,53 @@ fn interactive_mode_asks_and_validates() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // Answer each prompt only once it is shown, so the terminal's echo state at that moment
+    // is the program's (the session id prompt turns echo off).
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let seen = seen.clone();
+        let mut out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = out.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    let wait_for = |needle: &str, count: usize| {
+        let t0 = std::time::Instant::now();
+        while seen.lock().unwrap().matches(needle).count() < count {
+            assert!(
+                t0.elapsed() < std::time::Duration::from_secs(20),
+                "no '{needle}' prompt: {}",
+                seen.lock().unwrap()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
     {
         use std::io::Write;
         let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(format!("not a link\n{LINK}\nSECRET\n{}\n", dir.display()).as_bytes()).unwrap();
+        wait_for("Record link", 1);
+        stdin.write_all(b"not a link\n").unwrap();
+        wait_for("Record link", 2);
+        stdin.write_all(format!("{LINK}\n").as_bytes()).unwrap();
+        wait_for("sessionId", 1);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        stdin.write_all(b"SECRET-TYPED\n").unwrap();
+        wait_for("Output folder", 1);
+        stdin.write_all(format!("{}\n", dir.display()).as_bytes()).unwrap();
     }
-    let o = child.wait_with_output().unwrap();
-    let all = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    assert!(all.contains("Record link"), "asks for the link: {all}");
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    let all = seen.lock().unwrap().clone();
     assert!(all.contains("record-new"), "a bad link gets an accepted example: {all}");
-    assert!(all.contains("sessionId"), "asks for the session id: {all}");
-    assert!(!o.status.success(), "the API at 127.0.0.1:9 is unreachable: {all}");
+    assert!(!all.contains("SECRET-TYPED"), "the session id is not echoed: {all}");
+    assert!(!status.success(), "the API at 127.0.0.1:9 is unreachable: {all}");
 }
 
 /// A chunk whose storage MP4 has no video while its HLS twin has (and one whose MP4 is

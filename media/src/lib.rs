@@ -19,4 +19,5 @@ pub mod demux;
 pub mod encode;
 pub mod mux;
 pub mod pipeline;
+pub mod stats;
 pub mod timeline;

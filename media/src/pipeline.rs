@@ -30,6 +30,7 @@ use crate::encode::{AacEncoder, ChunkEncoder, EncodedChunk, H264Settings, VideoC
 use crate::frame::{AudioFrame, Picture, VideoFrame};
 use crate::mux::{Muxer, OutputKind};
 use crate::packet::{Codec, MediaKind, Packet, StreamInfo};
+use crate::stats::{Collector, Span, Stage, StageStats};
 use crate::time::{rescale, VIDEO_HZ};
 use crate::timeline::{ClipEvent, ClipOpener, ClipOutcome, ClipSpec, Flow, OutputFormat, Scheduler};
 use crate::{Error, Result};
@@ -145,6 +146,8 @@ pub struct CompileReport {
     /// ([`CompileOptions::seek_clips`]).
     pub packets_read: u64,
     pub clips_seeked: u64,
+    /// Per-stage wall and CPU time, items, queue waits and the bounding stage.
+    pub stages: StageStats,
 }
 
 /// Compile `flow` into `opts.output`.
@@ -190,7 +193,8 @@ pub fn compile(
         gop,
     };
     let threads = opts.threads.max(1);
-    let encoder = ChunkEncoder::new(settings, threads)?;
+    let stats = Arc::new(Collector::default());
+    let encoder = ChunkEncoder::new(settings, threads)?.with_stats(stats.clone());
     let mut aac = AacEncoder::new(opts.sample_rate, opts.channels, opts.audio_bitrate)?;
 
     let mut vinfo = StreamInfo::new(0, MediaKind::Video, Codec::H264, VIDEO_HZ);
@@ -227,7 +231,9 @@ pub fn compile(
     let hide_silent = opts.hide_silent;
     let normalize = opts.normalize;
     let chat_panel = opts.chat_panel;
-    let reading = ReadOptions { seek: opts.seek_clips, counters: Arc::new(ReadCounters::default()) };
+    let reading =
+        ReadOptions { seek: opts.seek_clips, counters: Arc::new(ReadCounters::default()), stats: stats.clone() };
+    let sched_stats = stats.clone();
     let counters = reading.counters.clone();
     let chat = flow.chat.clone();
     let slides = flow.slides.clone();
@@ -244,6 +250,11 @@ pub fn compile(
     let scheduler = std::thread::Builder::new()
         .name("timeline".into())
         .spawn(move || -> Result<(Vec<ClipOutcome>, (Option<(u64, u64)>, Vec<String>))> {
+            // Compose: this thread's time, less the AAC encoder's (counted as encode).
+            let _worker = sched_stats.enter(Stage::Compose);
+            let span = Span::start();
+            let (mut aac_cpu, mut aac_wall) = (0u64, 0u64);
+            let mut frames_made = 0u64;
             let opener: ClipOpener = Box::new(move |spec: &ClipSpec| {
                 spawn_reader(spec.path.clone(), spec.offset, fmt, waiter.clone(), reading.clone())
             });
@@ -296,7 +307,11 @@ pub fn compile(
                 if in_chunk == gop {
                     cur = None;
                 }
+                frames_made += 1;
+                let a = Span::start();
                 aac.push(&f.audio, &mut apkts)?;
+                let (c, w) = a.elapsed();
+                (aac_cpu, aac_wall) = (aac_cpu + c, aac_wall + w);
                 if !apkts.is_empty() && aud_tx.send(std::mem::take(&mut apkts)).is_err() {
                     return Err(Error::Cancelled);
                 }
@@ -308,7 +323,11 @@ pub fn compile(
                 }
             }
             drop(cur);
-            aac.finish(&mut apkts)?;
+            sched_stats.time(Stage::Encode, || aac.finish(&mut apkts))?;
+            let (cpu, wall) = span.elapsed();
+            sched_stats.add(Stage::Compose, cpu.saturating_sub(aac_cpu), wall.saturating_sub(aac_wall));
+            sched_stats.add(Stage::Encode, aac_cpu, aac_wall);
+            sched_stats.add_items(Stage::Compose, frames_made);
             if let Some((mut w, mut r, n)) = wav.take() {
                 w.write(&r.finish(n))?;
                 w.finish()?;
@@ -325,6 +344,8 @@ pub fn compile(
         .map_err(|e| Error::Encode(format!("cannot start the encoder thread: {e}")))?;
 
     // Mux on this thread: chunks in index order, audio interleaved by time.
+    let mux_worker = stats.enter(Stage::Mux);
+    let mux_span = Span::start();
     let result = mux_loop(&mut muxer, enc_rx, aud_rx, &settings, opts.sample_rate, progress, cancel, &cancel_flag, t0);
     if result.is_err() {
         cancel_flag.store(true, Ordering::Relaxed);
@@ -340,11 +361,11 @@ pub fn compile(
             return Err(e);
         }
     };
-    if !clips.is_empty()
-        && clips
-            .iter()
-            .all(|c| matches!(c.status, crate::timeline::ClipStatus::Skipped(_) | crate::timeline::ClipStatus::Unused))
-        && clips.iter().any(|c| matches!(c.status, crate::timeline::ClipStatus::Skipped(_)))
+    // Nothing usable is a failure, not a black file: no clip was used (all skipped, or none
+    // inside the compiled window).
+    if !clips
+        .iter()
+        .any(|c| matches!(c.status, crate::timeline::ClipStatus::Used | crate::timeline::ClipStatus::Damaged(_)))
     {
         drop(muxer);
         let _ = std::fs::remove_file(crate::mux::part_path(&opts.output));
@@ -355,9 +376,17 @@ pub fn compile(
                 _ => None,
             })
             .collect();
-        return Err(Error::NoMedia(format!(": no clip could be used ({})", why.join("; "))));
+        return Err(Error::NoMedia(if why.is_empty() {
+            ": no clip lies inside the compiled part of the timeline".to_string()
+        } else {
+            format!(": no clip could be used ({})", why.join("; "))
+        }));
     }
     let bytes = muxer.finish()?;
+    stats.add_span(Stage::Mux, mux_span);
+    stats.add_items(Stage::Mux, frames);
+    stats.add_items(Stage::Demux, counters.packets.load(Ordering::Relaxed));
+    drop(mux_worker);
     Ok(CompileReport {
         frames,
         audio_samples,
@@ -370,6 +399,7 @@ pub fn compile(
         skipped_frames,
         packets_read: counters.packets.load(Ordering::Relaxed),
         clips_seeked: counters.seeks.load(Ordering::Relaxed),
+        stages: stats.snapshot(),
     })
 }
 
@@ -500,6 +530,8 @@ pub struct ReadOptions {
     /// Start near a large offset when the demuxer can seek (see [`SEEK_MIN_OFFSET`]).
     pub seek: bool,
     pub counters: Arc<ReadCounters>,
+    /// Demux and decode time of the reader threads.
+    pub stats: Arc<Collector>,
 }
 
 /// Totals over every reader thread sharing them.
@@ -720,12 +752,48 @@ fn first_audio_frame(
     }
 }
 
+/// A reader thread's time: demux is what `next_packet` took, decode the rest of the thread
+/// (decoding, scaling, resampling, and waiting on its queue), added when it ends.
+struct ReaderTime<'a> {
+    stats: &'a Collector,
+    _worker: (crate::stats::Entered<'a>, crate::stats::Entered<'a>),
+    span: Span,
+    demux: (u64, u64),
+    frames: u64,
+}
+
+impl<'a> ReaderTime<'a> {
+    fn new(stats: &'a Collector) -> Self {
+        let workers = (stats.enter(Stage::Demux), stats.enter(Stage::Decode));
+        ReaderTime { stats, _worker: workers, span: Span::start(), demux: (0, 0), frames: 0 }
+    }
+
+    /// Time one demuxer call.
+    fn demux<T>(&mut self, f: impl FnOnce() -> T) -> T {
+        let s = Span::start();
+        let r = f();
+        let (c, w) = s.elapsed();
+        self.demux = (self.demux.0 + c, self.demux.1 + w);
+        r
+    }
+}
+
+impl Drop for ReaderTime<'_> {
+    fn drop(&mut self) {
+        let (cpu, wall) = self.span.elapsed();
+        self.stats.add(Stage::Demux, self.demux.0, self.demux.1);
+        self.stats.add(Stage::Decode, cpu.saturating_sub(self.demux.0), wall.saturating_sub(self.demux.1));
+        self.stats.add_items(Stage::Decode, self.frames);
+    }
+}
+
 fn read_clip(path: &Path, offset: i64, fmt: OutputFormat, how: &ReadOptions, tx: &Sender<ClipEvent>) {
+    let mut time = ReaderTime::new(&how.stats);
     let packets = &how.counters.packets;
     let end = |problem: String, fatal: bool| {
         let _ = tx.send(ClipEvent::End { problem: Some(problem), fatal });
     };
-    let (format, mut dmx) = match demux::open(path) {
+    let (format, mut dmx) = match time.demux(|| demux::open(path)) {
         Ok(d) => d,
         Err(e) => return end(describe(&e), true),
     };
@@ -769,7 +837,7 @@ fn read_clip(path: &Path, offset: i64, fmt: OutputFormat, how: &ReadOptions, tx:
         let mut first_v: Option<i64> = None;
         let mut first_a: Option<i64> = None;
         while buffered.len() < 2000 && (first_v.is_none() && vdec.is_some() || first_a.is_none() && adec.is_some()) {
-            match dmx.next_packet() {
+            match time.demux(|| dmx.next_packet()) {
                 Ok(Some(p)) => {
                     packets.fetch_add(1, Ordering::Relaxed);
                     if Some(p.stream) == vidx && vdec.is_some() {
@@ -837,7 +905,6 @@ fn read_clip(path: &Path, offset: i64, fmt: OutputFormat, how: &ReadOptions, tx:
     };
     let mut vframes: Vec<VideoFrame> = Vec::new();
     let mut aframes: Vec<AudioFrame> = Vec::new();
-    let mut produced = 0u64;
     let send_video = |frames: &mut Vec<VideoFrame>, produced: &mut u64| -> bool {
         for f in frames.drain(..) {
             let pts = f.pts - origin;
@@ -860,7 +927,7 @@ fn read_clip(path: &Path, offset: i64, fmt: OutputFormat, how: &ReadOptions, tx:
                 if problem.is_some() {
                     break;
                 }
-                match dmx.next_packet() {
+                match time.demux(|| dmx.next_packet()) {
                     Ok(Some(p)) => {
                         packets.fetch_add(1, Ordering::Relaxed);
                         p
@@ -879,7 +946,7 @@ fn read_clip(path: &Path, offset: i64, fmt: OutputFormat, how: &ReadOptions, tx:
                     problem.get_or_insert(format!("video decoding stopped: {e}"));
                     vdec = None;
                 }
-                if !send_video(&mut vframes, &mut produced) {
+                if !send_video(&mut vframes, &mut time.frames) {
                     return;
                 }
             }
@@ -890,7 +957,7 @@ fn read_clip(path: &Path, offset: i64, fmt: OutputFormat, how: &ReadOptions, tx:
                     adec = None;
                 }
                 for f in aframes.drain(..) {
-                    produced += 1;
+                    time.frames += 1;
                     if !audio.push(f, origin, tx) {
                         return;
                     }
@@ -902,7 +969,7 @@ fn read_clip(path: &Path, offset: i64, fmt: OutputFormat, how: &ReadOptions, tx:
     if let Some(d) = vdec.as_mut() {
         let _ = d.flush(&mut vframes);
         errors += d.errors();
-        if !send_video(&mut vframes, &mut produced) {
+        if !send_video(&mut vframes, &mut time.frames) {
             return;
         }
     }
@@ -919,7 +986,7 @@ fn read_clip(path: &Path, offset: i64, fmt: OutputFormat, how: &ReadOptions, tx:
     if errors > 0 && problem.is_none() {
         problem = Some(format!("{errors} damaged access unit(s) skipped"));
     }
-    let fatal = produced == 0;
+    let fatal = time.frames == 0;
     let problem = match (problem, fatal) {
         (None, true) => Some("no decodable audio or video".to_string()),
         (p, _) => p,

@@ -28,6 +28,7 @@ use super::skip::SkipWriter;
 use crate::codec::h264 as nal;
 use crate::frame::Picture;
 use crate::packet::Packet;
+use crate::stats::{Collector, Span, Stage};
 use crate::{Error, Result};
 
 /// How many times a repeated picture still goes through the encoder before repeats become
@@ -175,6 +176,7 @@ pub struct EncodedChunk {
 pub struct ChunkEncoder {
     pub settings: H264Settings,
     pool: rayon::ThreadPool,
+    stats: Option<Arc<Collector>>,
 }
 
 impl ChunkEncoder {
@@ -186,7 +188,7 @@ impl ChunkEncoder {
             .thread_name(|i| format!("h264-enc-{i}"))
             .build()
             .map_err(|e| Error::Encode(format!("thread pool: {e}")))?;
-        Ok(ChunkEncoder { settings, pool })
+        Ok(ChunkEncoder { settings, pool, stats: None })
     }
 
     /// Encode one chunk synchronously (on the calling thread).
@@ -257,14 +259,28 @@ impl ChunkEncoder {
     /// `threads` chunks are in flight, so memory stays bounded by the channel capacities.
     pub fn run(&self, input: Receiver<VideoChunk>, output: Sender<Result<EncodedChunk>>) {
         let settings = self.settings;
+        let stats = self.stats.as_deref();
         self.pool.install(|| {
             use rayon::iter::{ParallelBridge, ParallelIterator};
             input.into_iter().par_bridge().for_each_with(output, |out, chunk| {
+                // Encode time per chunk; waiting for its pictures counts as the stage's wait.
+                let _worker = stats.map(|s| s.enter(Stage::Encode));
+                let span = Span::start();
                 let r = Self::encode_chunk(settings, &chunk);
                 drop(chunk);
+                if let Some(s) = stats {
+                    s.add_span(Stage::Encode, span);
+                    s.add_items(Stage::Encode, r.as_ref().map(|c| c.packets.len() as u64).unwrap_or(0));
+                }
                 let _ = out.send(r);
             });
         });
+    }
+
+    /// Count encode time in `stats` (see [`crate::stats`]).
+    pub fn with_stats(mut self, stats: Arc<Collector>) -> Self {
+        self.stats = Some(stats);
+        self
     }
 }
 

@@ -595,6 +595,16 @@ impl Scheduler {
     }
 
     /// Produce the next output frame, or `None` at the end of the timeline.
+    /// The timeline ended at `t`: a clip still playing then was used (in the part inside).
+    fn finish_active(&mut self, t: i64) {
+        for a in &self.active {
+            let oc = &mut self.outcomes[a.spec_idx];
+            if a.started && a.start < t && oc.status == ClipStatus::Unused {
+                oc.status = ClipStatus::Used;
+            }
+        }
+    }
+
     pub fn next(&mut self) -> Option<OutputFrame> {
         let ch = self.fmt.channels as usize;
         let n = self.n;
@@ -602,6 +612,7 @@ impl Scheduler {
         let period = self.fmt.frame_time(n + 1) - self.fmt.frame_time(n);
         if let Some(total) = self.total_frames {
             if n >= total {
+                self.finish_active(t);
                 return None;
             }
         }
