@@ -141,7 +141,10 @@ async fn link_to_file_and_no_cookie_reaches_storage() {
     // Run again: the finished job is found, nothing is fetched or written, exit 0.
     let before = std::fs::read(&out).unwrap();
     storage.reset_counters();
-    let o = run(webinar_cmd(&api, &dir, &["--json"])).await;
+    let mut again = Command::new(env!("CARGO_BIN_EXE_stitch"));
+    again.args(["webinar", LINK, "--api-host", &api, "--output-dir", dir.to_str().unwrap(), "--json"]);
+    again.args(["--session-id", "SECRET-SESSION", "--size", "320x240"]);
+    let o = run(again).await;
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains(&format!("already done: {}", out.display())), "{e}");

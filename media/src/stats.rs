@@ -206,11 +206,15 @@ pub struct StageStats {
 mod tests {
     use super::*;
 
+    /// Burn `ms` of this thread's CPU time (not wall time: the machine may be loaded).
     fn spin(ms: u64) {
+        let start = thread_cpu_ns();
         let t = Instant::now();
         let mut x = 0u64;
-        while t.elapsed().as_millis() < ms as u128 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        while thread_cpu_ns().saturating_sub(start) < ms * 1_000_000 && t.elapsed().as_secs() < 10 {
+            for _ in 0..1000 {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            }
         }
         std::hint::black_box(x);
     }
