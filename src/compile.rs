@@ -33,6 +33,8 @@ pub struct CompileArgs {
     pub chat_panel: bool,
     /// Loudness normalisation of the mix.
     pub normalize: bool,
+    /// Composite (sidebar, pip): `--switch-hold` seconds; `None`: the default (2 s).
+    pub switch_hold: Option<f64>,
     pub quiet: bool,
 }
 
@@ -177,6 +179,22 @@ fn secs_arg(name: &str, v: Option<f64>) -> Result<Option<i64>> {
     }
 }
 
+/// Parse `--switch-hold`: seconds, from 0 to 3600.
+pub fn parse_switch_hold(s: &str) -> std::result::Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=3600.0).contains(&v) => Ok(v),
+        _ => Err(format!("'{s}' is not a hold in seconds from 0 to 3600")),
+    }
+}
+
+/// `--switch-hold` seconds as 90 kHz ticks (the default when not given).
+pub fn switch_hold_ticks(v: Option<f64>) -> i64 {
+    match v {
+        Some(s) => Time::from_secs_f64(s.clamp(0.0, 3600.0), VIDEO_HZ).ticks,
+        None => media::compose::main_area::DEFAULT_HOLD,
+    }
+}
+
 /// Run the command; returns the report for the caller to print.
 pub fn run(args: &CompileArgs, cancel: Arc<AtomicBool>) -> Result<CompileReport> {
     let flow = Flow::load(&args.flow).map_err(anyhow::Error::new)?;
@@ -202,6 +220,7 @@ pub fn run(args: &CompileArgs, cancel: Arc<AtomicBool>) -> Result<CompileReport>
     opts.hide_silent = args.hide_silent;
     opts.chat_panel = args.chat_panel;
     opts.normalize = args.normalize;
+    opts.switch_hold = switch_hold_ticks(args.switch_hold);
     if args.export.audio {
         opts.export_audio = Some(audio_export_path(&args.output));
     }

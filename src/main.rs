@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use stitch::compile::{parse_exports, parse_fps, parse_size, run, summary, CompileArgs, Exports};
+use stitch::compile::{parse_exports, parse_fps, parse_size, parse_switch_hold, run, summary, CompileArgs, Exports};
 use stitch::media::compose::layout::LayoutKind;
 use stitch::media::mux::OutputKind;
 use stitch::webinar::{self, WebinarArgs};
@@ -54,6 +54,9 @@ struct MixArgs {
     /// Loudness normalisation of the mix (slow automatic gain, about -20 dBFS RMS).
     #[arg(long)]
     normalize: bool,
+    /// Sidebar/pip: a new speaker takes the main area after leading this long (default 2).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_switch_hold)]
+    switch_hold: Option<f64>,
 }
 
 impl MixArgs {
@@ -338,6 +341,7 @@ fn main() -> ExitCode {
                 hide_silent: mix.hide_silent,
                 chat_panel: mix.chat_panel,
                 normalize: mix.normalize,
+                switch_hold: mix.switch_hold,
                 threads,
             };
             if webinar::interactive_possible(&args) {
@@ -390,6 +394,7 @@ fn main() -> ExitCode {
                 hide_silent: mix.hide_silent,
                 chat_panel: mix.chat_panel,
                 normalize: mix.normalize,
+                switch_hold: mix.switch_hold,
                 quiet,
             };
             match run(&args, cancel.clone()) {

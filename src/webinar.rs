@@ -53,6 +53,8 @@ pub struct WebinarArgs {
     pub chat_panel: bool,
     /// `--normalize`.
     pub normalize: bool,
+    /// `--switch-hold` seconds (`None`: 2 s).
+    pub switch_hold: Option<f64>,
     pub threads: Option<usize>,
 }
 
@@ -407,6 +409,7 @@ fn run_record(
     opts.hide_silent = args.hide_silent;
     opts.chat_panel = args.chat_panel;
     opts.normalize = args.normalize;
+    opts.switch_hold = crate::compile::switch_hold_ticks(args.switch_hold);
     if args.export.audio {
         opts.export_audio = Some(crate::compile::audio_export_path(&output));
     }

@@ -12,6 +12,7 @@ pub mod card;
 pub mod compositor;
 pub mod draw;
 pub mod layout;
+pub mod main_area;
 pub mod scale;
 pub mod slides;
 pub mod text;
