@@ -11,6 +11,7 @@
 //! previous change, and only to a camera that spoke through the whole hold before.
 //! `testdata/flow_basic.json` with the sidebar over its whole length: no main-area change
 //! sooner than the hold allows (it swapped on every frame at 6.92-7.88 s).
+//! `stitch compile --switch-hold 0.5` moves the two-camera switch from 6 s to 4.5 s.
 //!
 //! Without the fix (the speaking camera chosen by tile slot, checked once by reverting
 //! compose::compositor to it) the two-camera flows show an owner change on every frame
@@ -190,6 +191,13 @@ fn check_frames(cams: &[Cam], dir: &Path, out: &Path, log: &[DrawnLayout], what:
         assert_eq!(shown, all, "{what} frame {n} (t={t:.2}): not every camera is visible once");
     }
     let changes = main_changes(log);
+    // Tiles keep their positions between main-area changes.
+    for n in 1..log.len() {
+        if changes.iter().any(|c| c.0 == n) {
+            continue;
+        }
+        assert_eq!(log[n].tiles, log[n - 1].tiles, "{what} frame {n}: tiles moved without a main-area change");
+    }
     // Real speaker changes, from how the audio was made.
     let mut windows: Vec<(f64, f64, String)> =
         cams.iter().flat_map(|c| c.speaks.iter().map(move |&(a, b)| (a, b, format!("user:{}", c.user)))).collect();
@@ -214,9 +222,9 @@ fn check_frames(cams: &[Cam], dir: &Path, out: &Path, log: &[DrawnLayout], what:
     changes
 }
 
-fn run_fixture(name: &str, cams: &[Cam], secs: f64, want: &[(f64, &str)]) {
+fn run_fixture(name: &str, cams: &[Cam], secs: f64, want: &[(f64, &str)]) -> Option<(PathBuf, PathBuf)> {
     if !have_ffmpeg() {
-        return;
+        return None;
     }
     let dir = scratch(name);
     for c in cams {
@@ -237,6 +245,7 @@ fn run_fixture(name: &str, cams: &[Cam], secs: f64, want: &[(f64, &str)]) {
             assert!(k == wk && (t - wt).abs() < 0.3, "{what}: changes {got:?}, want {want:?}");
         }
     }
+    Some((dir, flow))
 }
 
 /// Two cameras without roles, overlapping for the whole 12 s, taking turns: a 0-3 s, b
@@ -248,7 +257,34 @@ fn two_cameras_without_roles_every_frame() {
         Cam { file: "a.mp4", user: "1", role: None, rgb: "#d02020", hz: 440, speaks: &[(0.0, 3.0), (7.5, 12.0)] },
         Cam { file: "b.mp4", user: "2", role: None, rgb: "#2040d0", hz: 660, speaks: &[(3.5, 7.0)] },
     ];
-    run_fixture("frames-two", &cams, 12.0, &[(0.0, "user:1"), (6.0, "user:2"), (10.0, "user:1")]);
+    let Some((dir, flow)) =
+        run_fixture("frames-two", &cams, 12.0, &[(0.0, "user:1"), (6.0, "user:2"), (10.0, "user:1")])
+    else {
+        return;
+    };
+    // `stitch compile --switch-hold 0.5`: b (leading from 4 s) takes over at 4.5 s.
+    let out = dir.join("hold.mp4");
+    let o = stitch(&[
+        "compile",
+        flow.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--size",
+        "320x180",
+        "--layout",
+        "sidebar",
+        "--switch-hold",
+        "0.5",
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let frames = decode_all(&out);
+    let main = stitch::media::compose::layout::place(LayoutKind::Sidebar, W, H, true, 1, false).main.unwrap();
+    let colour_at = |t: f64| colour_in(&frames[(t * FPS) as usize], main);
+    let own = |c: &Cam| colour_in(&decode_all(&dir.join(c.file))[10], Rect::new(0, 0, W, H));
+    assert!(dist(colour_at(3.8), own(&cams[0])) < 20.0, "a in the main area at 3.8 s");
+    assert!(dist(colour_at(4.8), own(&cams[1])) < 20.0, "b in the main area at 4.8 s (hold 0.5 s)");
+    assert!(dist(colour_at(5.5), own(&cams[1])) < 20.0, "b in the main area at 5.5 s (hold 0.5 s)");
 }
 
 /// A guest and a lecturer: the guest speaks 0-4 s, the lecturer cuts in at 3 s (while the
@@ -267,7 +303,7 @@ fn guest_and_lecturer_every_frame() {
         },
         Cam { file: "l.mp4", user: "8", role: Some("LECTURER"), rgb: "#c020c0", hz: 770, speaks: &[(3.0, 8.0)] },
     ];
-    run_fixture("frames-lecturer", &cams, 12.0, &[(0.0, "user:7"), (5.0, "user:8"), (11.0, "user:7")]);
+    let _ = run_fixture("frames-lecturer", &cams, 12.0, &[(0.0, "user:7"), (5.0, "user:8"), (11.0, "user:7")]);
 }
 
 /// `testdata/flow_basic.json` with the sidebar, over its whole length: the main area never
