@@ -35,6 +35,8 @@ pub struct CompileArgs {
     pub chat_panel: bool,
     /// Loudness normalisation of the mix.
     pub normalize: bool,
+    /// Composite (sidebar, pip): `--switch-hold` seconds; `None`: the default (2 s).
+    pub switch_hold: Option<f64>,
     pub quiet: bool,
     /// `--force`/`-y`: replace existing outputs.
     pub force: bool,
@@ -214,6 +216,22 @@ pub fn secs_arg(name: &str, v: Option<f64>) -> Result<Option<i64>, UsageError> {
     }
 }
 
+/// Parse `--switch-hold`: seconds, from 0 to 3600.
+pub fn parse_switch_hold(s: &str) -> std::result::Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=3600.0).contains(&v) => Ok(v),
+        _ => Err(format!("'{s}' is not a hold in seconds from 0 to 3600")),
+    }
+}
+
+/// `--switch-hold` seconds as 90 kHz ticks (the default when not given).
+pub fn switch_hold_ticks(v: Option<f64>) -> i64 {
+    match v {
+        Some(s) => Time::from_secs_f64(s.clamp(0.0, 3600.0), VIDEO_HZ).ticks,
+        None => media::compose::main_area::DEFAULT_HOLD,
+    }
+}
+
 /// Check the command line against the flow before anything is written: the container from
 /// the output's name, outputs that would destroy an input or an existing file, numbers in
 /// range. Returns the options for [`compile`].
@@ -248,6 +266,7 @@ pub fn prepare(args: &CompileArgs, flow: &Flow) -> Result<CompileOptions> {
     opts.hide_silent = args.hide_silent;
     opts.chat_panel = args.chat_panel;
     opts.normalize = args.normalize;
+    opts.switch_hold = switch_hold_ticks(args.switch_hold);
     if args.export.audio {
         opts.export_audio = Some(audio_export_path(&args.output));
     }

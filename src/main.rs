@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::io::IsTerminal;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
-use stitch::compile::{parse_exports, parse_fps, parse_size, run, summary, CompileArgs, Exports};
+use stitch::compile::{parse_exports, parse_fps, parse_size, parse_switch_hold, run, summary, CompileArgs, Exports};
 use stitch::exit;
 use stitch::media::compose::layout::LayoutKind;
 use stitch::media::mux::OutputKind;
@@ -75,6 +75,9 @@ struct MixArgs {
     /// Loudness normalisation of the mix (slow automatic gain, about -20 dBFS RMS).
     #[arg(long, help_heading = "Audio")]
     normalize: bool,
+    /// Sidebar/pip: a new speaker takes the main area after leading this long (default 2).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_switch_hold, help_heading = "Composite")]
+    switch_hold: Option<f64>,
 }
 
 impl MixArgs {
@@ -437,6 +440,7 @@ fn main() -> ExitCode {
                 hide_silent: mix.hide_silent,
                 chat_panel: mix.chat_panel,
                 normalize: mix.normalize,
+                switch_hold: mix.switch_hold,
                 threads,
                 force,
             };
@@ -512,6 +516,7 @@ fn main() -> ExitCode {
                 hide_silent: mix.hide_silent,
                 chat_panel: mix.chat_panel,
                 normalize: mix.normalize,
+                switch_hold: mix.switch_hold,
                 quiet,
                 force,
             };

@@ -54,6 +54,8 @@ pub struct WebinarArgs {
     pub chat_panel: bool,
     /// `--normalize`.
     pub normalize: bool,
+    /// `--switch-hold` seconds (`None`: 2 s).
+    pub switch_hold: Option<f64>,
     pub threads: Option<usize>,
     /// `--force`: compile again a record whose final file exists.
     pub force: bool,
@@ -480,6 +482,7 @@ fn run_record(
     opts.hide_silent = args.hide_silent;
     opts.chat_panel = args.chat_panel;
     opts.normalize = args.normalize;
+    opts.switch_hold = crate::compile::switch_hold_ticks(args.switch_hold);
     if args.export.audio {
         opts.export_audio = Some(crate::compile::audio_export_path(&output));
     }

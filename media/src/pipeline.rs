@@ -76,6 +76,12 @@ pub struct CompileOptions {
     /// decoding everything before it. The output is the same either way; off is for tests
     /// and comparisons.
     pub seek_clips: bool,
+    /// Composite, sidebar and pip: a new speaker takes the main area after leading this
+    /// long (90 kHz; `--switch-hold`, default 2 s; see [`crate::compose::main_area`]).
+    pub switch_hold: i64,
+    /// Composite: told what every output frame drew where (frame index, main area and
+    /// tiles with their owners), on the timeline thread; `None` records nothing.
+    pub on_layout: Option<crate::compose::compositor::LayoutSink>,
 }
 
 /// Sample rate of `--export audio` (mono).
@@ -110,6 +116,8 @@ impl CompileOptions {
             chat_panel: false,
             normalize: false,
             seek_clips: true,
+            switch_hold: crate::compose::main_area::DEFAULT_HOLD,
+            on_layout: None,
         }
     }
 }
@@ -231,6 +239,8 @@ pub fn compile(
     let hide_silent = opts.hide_silent;
     let normalize = opts.normalize;
     let chat_panel = opts.chat_panel;
+    let switch_hold = opts.switch_hold;
+    let on_layout = opts.on_layout.clone();
     let reading =
         ReadOptions { seek: opts.seek_clips, counters: Arc::new(ReadCounters::default()), stats: stats.clone() };
     let sched_stats = stats.clone();
@@ -260,7 +270,10 @@ pub fn compile(
             });
             let mut s = Scheduler::new(fmt, clips, flow_duration, start, max_len, opener).normalize(normalize);
             if let Some(l) = layout {
-                s = s.with_layout(l).hide_silent(hide_silent);
+                s = s.with_layout(l).hide_silent(hide_silent).switch_hold(switch_hold);
+                if let Some(sink) = on_layout {
+                    s = s.on_layout(sink);
+                }
                 if chat_panel {
                     s = s.with_chat_panel(chat);
                 }

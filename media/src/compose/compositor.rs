@@ -1,7 +1,10 @@
 //! The webinar composite: per output frame, the canvas built from the active sources.
 //!
 //! Main area priority: a screen share with pictures (the latest one) > the current slide >
-//! the speaking camera (presenter first) > black. Tiles: every other camera with pictures
+//! a camera > black. Sidebar and pip: the camera is the one [`main_area::choose_main`]
+//! keeps, with hysteresis (a new speaker leads for `switch_hold` before it takes over; an
+//! owner who leaves is replaced at once); speaker: the speaking camera (presenter first).
+//! Tiles: every other camera with pictures
 //! and, while they speak, audio-only participants as name cards; positions are kept by
 //! [`TileSlots`] (a participant keeps their place while present; presenters first). Every
 //! tile and the main area carry the participant's name ([`card::label`]).
@@ -10,6 +13,10 @@
 //! pictures are cached by picture identity and size); when nothing differs from the
 //! previous frame (same pictures, same placement, same names) the previous canvas is
 //! returned as is (`Arc` clone: a static slide costs nothing per frame).
+//!
+//! On request ([`Compositor::record_layout`]) the compositor also keeps what it drew where
+//! ([`DrawnLayout`]: the main area's and every tile's owner and rectangle), for checks of
+//! every output frame; off, it costs nothing.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,6 +24,7 @@ use std::sync::Arc;
 use super::card;
 use super::draw;
 use super::layout::{place, LayoutKind, Rect, TileSlots};
+use super::main_area::{self, choose_main, Contender, MainState};
 use super::text::TextRenderer;
 use crate::frame::Picture;
 use crate::timeline::{ChatLine, SourceKind};
@@ -37,6 +45,48 @@ pub struct Source {
     /// Timeline start of the clip (90 kHz), the latest screen share wins.
     pub start: i64,
 }
+
+impl Contender for Source {
+    fn key(&self) -> &str {
+        &self.key
+    }
+    fn presenter(&self) -> bool {
+        self.presenter
+    }
+    fn speaking(&self) -> bool {
+        self.speaking
+    }
+}
+
+/// What a region of an output frame shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Shown {
+    /// A source's picture (its [`Source::key`]).
+    Picture(String),
+    /// A participant's name card (audio only, speaking).
+    Card(String),
+    /// The current slide.
+    Slide,
+}
+
+/// One drawn region: what it shows and where (the area the layout gave it; the picture is
+/// fitted into it with black bars).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placed {
+    pub shown: Shown,
+    pub rect: Rect,
+}
+
+/// What the compositor drew for one output frame ([`Compositor::record_layout`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DrawnLayout {
+    pub main: Option<Placed>,
+    /// In display order.
+    pub tiles: Vec<Placed>,
+}
+
+/// Receives the layout of every output frame (frame index, layout), on the timeline thread.
+pub type LayoutSink = Arc<dyn Fn(u64, &DrawnLayout) + Send + Sync>;
 
 /// What a frame shows, compared with the previous frame's to skip identical work.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -73,6 +123,13 @@ pub struct Compositor {
     /// Frames that had to be drawn (the rest reused the previous canvas).
     pub frames_drawn: u64,
     pub frames_reused: u64,
+    /// Sidebar/pip: the camera that has the main area ([`main_area`]).
+    main: MainState,
+    /// `--switch-hold` (90 kHz): how long a new speaker must lead to take the main area.
+    pub switch_hold: i64,
+    /// Keep [`Compositor::drawn`] up to date on every frame.
+    pub record_layout: bool,
+    drawn: DrawnLayout,
 }
 
 impl Compositor {
@@ -91,16 +148,32 @@ impl Compositor {
             black: HashMap::new(),
             frames_drawn: 0,
             frames_reused: 0,
+            main: MainState::default(),
+            switch_hold: main_area::DEFAULT_HOLD,
+            record_layout: false,
+            drawn: DrawnLayout::default(),
         }
+    }
+
+    /// What the last frame drew where (empty unless [`Compositor::record_layout`] is on).
+    pub fn drawn(&self) -> &DrawnLayout {
+        &self.drawn
     }
 
     pub fn layout(&self) -> LayoutKind {
         self.layout
     }
 
-    /// The canvas for one output frame. `slide`: the current slide picture, if any; `chat`:
-    /// the messages sent so far (the panel shows the latest that fit).
-    pub fn compose(&mut self, sources: &[Source], slide: Option<&Arc<Picture>>, chat: &[ChatLine]) -> Arc<Picture> {
+    /// The canvas for the output frame at timeline time `now` (90 kHz, increasing from call
+    /// to call). `slide`: the current slide picture, if any; `chat`: the messages sent so
+    /// far (the panel shows the latest that fit).
+    pub fn compose(
+        &mut self,
+        now: i64,
+        sources: &[Source],
+        slide: Option<&Arc<Picture>>,
+        chat: &[ChatLine],
+    ) -> Arc<Picture> {
         // Main area.
         let screen =
             sources.iter().filter(|s| s.kind == SourceKind::Screen && s.picture.is_some()).max_by_key(|s| s.start);
@@ -114,28 +187,31 @@ impl Compositor {
             self.black.clear();
         }
         let is_camera = |s: &Source| cameras.iter().any(|c| std::ptr::eq(*c, s));
-        let speaking_camera = cameras
-            .iter()
-            .copied()
-            .filter(|s| s.speaking)
-            .max_by_key(|s| (s.presenter, std::cmp::Reverse(self.slots.slot_of(&s.key).unwrap_or(usize::MAX))));
-        let any_camera = cameras.iter().copied().max_by_key(|s| s.presenter);
         let (main_pic, main_name, main_key): (Option<Arc<Picture>>, String, Option<&str>) = match self.layout {
             LayoutKind::Grid => match (screen, slide) {
                 (Some(s), _) => (s.picture.clone(), s.name.clone(), Some(s.key.as_str())),
                 (None, Some(p)) => (Some(p.clone()), String::new(), None),
                 _ => (None, String::new(), None),
             },
-            LayoutKind::Speaker => match speaking_camera.or(screen).or(any_camera) {
-                Some(s) => (s.picture.clone(), s.name.clone(), Some(s.key.as_str())),
-                None => (slide.cloned(), String::new(), None),
-            },
-            LayoutKind::Sidebar | LayoutKind::Pip => match (screen, slide, speaking_camera.or(any_camera)) {
-                (Some(s), _, _) => (s.picture.clone(), s.name.clone(), Some(s.key.as_str())),
-                (None, Some(p), _) => (Some(p.clone()), String::new(), None),
-                (None, None, Some(c)) => (c.picture.clone(), c.name.clone(), Some(c.key.as_str())),
-                _ => (None, String::new(), None),
-            },
+            LayoutKind::Speaker => {
+                let speaking_camera = cameras.iter().copied().filter(|s| s.speaking).max_by_key(|s| s.presenter);
+                let any_camera = cameras.iter().copied().max_by_key(|s| s.presenter);
+                match speaking_camera.or(screen).or(any_camera) {
+                    Some(s) => (s.picture.clone(), s.name.clone(), Some(s.key.as_str())),
+                    None => (slide.cloned(), String::new(), None),
+                }
+            }
+            LayoutKind::Sidebar | LayoutKind::Pip => {
+                // Updated on every frame, also while a screen share or a slide is shown.
+                self.main = choose_main(&self.main, &cameras, now, self.switch_hold);
+                let owner = self.main.owner().and_then(|k| cameras.iter().copied().find(|c| c.key == k));
+                match (screen, slide, owner) {
+                    (Some(s), _, _) => (s.picture.clone(), s.name.clone(), Some(s.key.as_str())),
+                    (None, Some(p), _) => (Some(p.clone()), String::new(), None),
+                    (None, None, Some(c)) => (c.picture.clone(), c.name.clone(), Some(c.key.as_str())),
+                    _ => (None, String::new(), None),
+                }
+            }
         };
         // Tiles: cameras not in the main area, speaking audio-only participants.
         let mut tile_src: Vec<&Source> = Vec::new();
@@ -156,6 +232,23 @@ impl Compositor {
         let ordered: Vec<&Source> =
             order.iter().filter_map(|k| tile_src.iter().find(|s| &s.key == k).copied()).collect();
         let placement = place(self.layout, self.width, self.height, main_pic.is_some(), ordered.len(), self.chat_panel);
+        if self.record_layout {
+            self.drawn.main = match (&main_pic, placement.main) {
+                (Some(_), Some(rect)) => {
+                    let shown = main_key.map_or(Shown::Slide, |k| Shown::Picture(k.to_string()));
+                    Some(Placed { shown, rect })
+                }
+                _ => None,
+            };
+            self.drawn.tiles.clear();
+            self.drawn.tiles.extend(ordered.iter().zip(&placement.tiles).map(|(s, r)| Placed {
+                shown: match s.picture {
+                    Some(_) => Shown::Picture(s.key.clone()),
+                    None => Shown::Card(s.key.clone()),
+                },
+                rect: *r,
+            }));
+        }
 
         let sig = Signature {
             main: match (&main_pic, placement.main) {
@@ -305,13 +398,13 @@ mod tests {
         let slide = Arc::new(Picture::filled(320, 180, 200, 128, 128));
         let cam = Arc::new(Picture::filled(320, 180, 100, 128, 128));
         let s = [src("a", SourceKind::Camera, Some(cam.clone()), false)];
-        let f1 = c.compose(&s, Some(&slide), &[]);
-        let f2 = c.compose(&s, Some(&slide), &[]);
+        let f1 = c.compose(0, &s, Some(&slide), &[]);
+        let f2 = c.compose(0, &s, Some(&slide), &[]);
         assert!(Arc::ptr_eq(&f1, &f2), "same sources: same canvas");
         assert_eq!((c.frames_drawn, c.frames_reused), (1, 1));
         // A new camera picture: drawn again, the slide's scaled copy reused.
         let cam2 = Arc::new(Picture::filled(320, 180, 120, 128, 128));
-        let f3 = c.compose(&[src("a", SourceKind::Camera, Some(cam2), false)], Some(&slide), &[]);
+        let f3 = c.compose(0, &[src("a", SourceKind::Camera, Some(cam2), false)], Some(&slide), &[]);
         assert!(!Arc::ptr_eq(&f1, &f3));
         assert_eq!(c.frames_drawn, 2);
     }
@@ -325,6 +418,7 @@ mod tests {
         let at = |p: &Picture, x: u32, y: u32| p.y()[(y * p.width + x) as usize];
         // Screen share beats the slide; the camera goes to a tile.
         let f = c.compose(
+            0,
             &[
                 src("s", SourceKind::Screen, Some(screen.clone()), false),
                 src("c", SourceKind::Camera, Some(cam.clone()), true),
@@ -334,14 +428,127 @@ mod tests {
         );
         assert_eq!(at(&f, 100, 180), 220);
         // No screen share: the slide.
-        let f = c.compose(&[src("c", SourceKind::Camera, Some(cam.clone()), true)], Some(&slide), &[]);
+        let f = c.compose(0, &[src("c", SourceKind::Camera, Some(cam.clone()), true)], Some(&slide), &[]);
         assert_eq!(at(&f, 100, 180), 180);
         // Neither: the speaking camera.
-        let f = c.compose(&[src("c", SourceKind::Camera, Some(cam), true)], None, &[]);
+        let f = c.compose(0, &[src("c", SourceKind::Camera, Some(cam), true)], None, &[]);
         assert_eq!(at(&f, 100, 180), 60);
         // Nothing at all: black.
-        let f = c.compose(&[], None, &[]);
+        let f = c.compose(0, &[], None, &[]);
         assert_eq!(at(&f, 100, 180), 16);
+    }
+
+    /// Per-frame owners of the main area and the tiles, from the recorded layout.
+    fn owners(c: &Compositor) -> (Option<Shown>, Vec<(Shown, Rect)>) {
+        let d = c.drawn();
+        (d.main.as_ref().map(|p| p.shown.clone()), d.tiles.iter().map(|p| (p.shown.clone(), p.rect)).collect())
+    }
+
+    fn pic(s: &str) -> Shown {
+        Shown::Picture(s.to_string())
+    }
+
+    #[test]
+    fn two_cameras_without_roles_keep_their_places() {
+        // The old rule chose the speaking camera with the smaller tile slot: the camera in
+        // the main area has none, so the two swapped on every frame.
+        for layout in [LayoutKind::Sidebar, LayoutKind::Pip] {
+            let mut c = Compositor::new(layout, 320, 180);
+            c.record_layout = true;
+            let a = Arc::new(Picture::filled(320, 180, 60, 128, 128));
+            let b = Arc::new(Picture::filled(320, 180, 160, 128, 128));
+            let mut seen = Vec::new();
+            for n in 0..100i64 {
+                // Both speak (the 1 s hold keeps both flags up in a conversation).
+                let s = [
+                    src("a", SourceKind::Camera, Some(a.clone()), true),
+                    src("b", SourceKind::Camera, Some(b.clone()), true),
+                ];
+                let f = c.compose(n * 3600, &s, None, &[]);
+                let (main, tiles) = owners(&c);
+                assert_eq!(main, Some(pic("a")), "{layout} frame {n}");
+                assert_eq!(tiles.iter().map(|t| t.0.clone()).collect::<Vec<_>>(), vec![pic("b")]);
+                seen.push(tiles[0].1);
+                // What the record says is what was drawn.
+                let m = c.drawn().main.as_ref().unwrap().rect;
+                let t = tiles[0].1;
+                let y = |x: u32, yy: u32| f.y()[(yy * 320 + x) as usize];
+                assert_eq!(y(m.x + m.w / 2, m.y + m.h / 3), 60);
+                assert_eq!(y(t.x + t.w / 2, t.y + t.h / 3), 160);
+            }
+            assert!(seen.windows(2).all(|w| w[0] == w[1]), "the tile does not move");
+            // Everything after the first frame reused the canvas.
+            assert_eq!((c.frames_drawn, c.frames_reused), (1, 99), "{layout}");
+        }
+    }
+
+    #[test]
+    fn a_new_speaker_takes_the_main_area_after_the_hold_and_swaps_places() {
+        let mut c = Compositor::new(LayoutKind::Sidebar, 640, 360);
+        c.record_layout = true;
+        c.switch_hold = 90_000; // 1 s
+        let p = |v: u8| Some(Arc::new(Picture::filled(640, 360, v, 128, 128)));
+        let (a, b, d) = (p(50), p(100), p(150));
+        let frame = |c: &mut Compositor, n: i64, speaking: &str| {
+            let s = [
+                src("a", SourceKind::Camera, a.clone(), speaking == "a"),
+                src("b", SourceKind::Camera, b.clone(), speaking == "b"),
+                src("d", SourceKind::Camera, d.clone(), speaking == "d"),
+            ];
+            c.compose(n * 3600, &s, None, &[]);
+            owners(c)
+        };
+        let (main, tiles) = frame(&mut c, 0, "a");
+        assert_eq!(main, Some(pic("a")));
+        let before: Vec<(Shown, Rect)> = tiles.clone();
+        assert_eq!(before.iter().map(|t| t.0.clone()).collect::<Vec<_>>(), vec![pic("b"), pic("d")]);
+        // d speaks from frame 1: still a's until 1 s later, then d's; a takes d's place,
+        // b keeps its place.
+        for n in 1..26 {
+            let (main, tiles) = frame(&mut c, n, "d");
+            assert_eq!(main, Some(pic("a")), "frame {n}");
+            assert_eq!(tiles, before);
+        }
+        let (main, tiles) = frame(&mut c, 26, "d");
+        assert_eq!(main, Some(pic("d")));
+        assert_eq!(tiles, vec![before[0].clone(), (pic("a"), before[1].1)]);
+    }
+
+    #[test]
+    fn screen_share_and_slide_come_first_while_the_speaker_is_followed() {
+        let mut c = Compositor::new(LayoutKind::Pip, 640, 360);
+        c.record_layout = true;
+        let p = |v: u8| Some(Arc::new(Picture::filled(640, 360, v, 128, 128)));
+        let (a, b, screen, slide) = (p(50), p(100), p(200), Arc::new(Picture::filled(640, 360, 180, 128, 128)));
+        let cams = |b_speaks: bool| {
+            vec![src("a", SourceKind::Camera, a.clone(), false), src("b", SourceKind::Camera, b.clone(), b_speaks)]
+        };
+        c.compose(0, &cams(false), None, &[]);
+        assert_eq!(owners(&c).0, Some(pic("a")));
+        // b speaks for 3 s under a screen share and then a slide.
+        for n in 1..75 {
+            let mut s = cams(true);
+            if n < 40 {
+                s.push(src("s", SourceKind::Screen, screen.clone(), false));
+                c.compose(n * 3600, &s, None, &[]);
+                assert_eq!(owners(&c).0, Some(pic("s")));
+                assert_eq!(owners(&c).1.len(), 2, "both cameras in tiles");
+            } else {
+                c.compose(n * 3600, &s, Some(&slide), &[]);
+                assert_eq!(owners(&c).0, Some(Shown::Slide));
+            }
+        }
+        // Neither any more: b (who led for the hold meanwhile) at once.
+        c.compose(75 * 3600, &cams(true), None, &[]);
+        assert_eq!(owners(&c), (Some(pic("b")), vec![(pic("a"), owners(&c).1[0].1)]));
+    }
+
+    #[test]
+    fn layout_record_is_off_by_default() {
+        let mut c = Compositor::new(LayoutKind::Sidebar, 320, 180);
+        let cam = Arc::new(Picture::filled(320, 180, 60, 128, 128));
+        c.compose(0, &[src("a", SourceKind::Camera, Some(cam), true)], None, &[]);
+        assert_eq!(c.drawn(), &DrawnLayout::default());
     }
 
     #[test]
@@ -354,8 +561,8 @@ mod tests {
             at: i, author: format!("Автор {i}"), text: format!("сообщение номер {i}")
         };
         let chat: Vec<ChatLine> = (0..40).map(msg).collect();
-        let empty = c.compose(&s, None, &chat[..0]);
-        let full = c.compose(&s, None, &chat);
+        let empty = c.compose(0, &s, None, &chat[..0]);
+        let full = c.compose(0, &s, None, &chat);
         let panel = place(LayoutKind::Sidebar, 640, 360, true, 0, true).panel.unwrap();
         let bright = |p: &Picture| {
             (panel.y..panel.y + panel.h)
@@ -373,7 +580,7 @@ mod tests {
             .count();
         assert!(b > 50);
         // Unchanged messages: the canvas is reused.
-        let again = c.compose(&s, None, &chat);
+        let again = c.compose(0, &s, None, &chat);
         assert!(Arc::ptr_eq(&full, &again));
     }
 
@@ -387,11 +594,11 @@ mod tests {
             src("dark", SourceKind::Camera, Some(black.clone()), false),
             src("lit", SourceKind::Camera, Some(cam.clone()), false),
         ];
-        c.compose(&s, None, &[]);
+        c.compose(0, &s, None, &[]);
         assert_eq!(c.slots.order(), vec!["lit".to_string()]);
         // Speaking with the camera off: shown.
         let s = [src("dark", SourceKind::Camera, Some(black), true), src("lit", SourceKind::Camera, Some(cam), false)];
-        c.compose(&s, None, &[]);
+        c.compose(0, &s, None, &[]);
         assert_eq!(c.slots.order().len(), 2);
     }
 
@@ -401,10 +608,10 @@ mod tests {
         let cam = Arc::new(Picture::filled(640, 360, 60, 128, 128));
         let quiet =
             [src("c", SourceKind::Camera, Some(cam.clone()), false), src("m", SourceKind::AudioOnly, None, false)];
-        c.compose(&quiet, None, &[]);
+        c.compose(0, &quiet, None, &[]);
         assert_eq!(c.slots.order().len(), 1);
         let talking = [src("c", SourceKind::Camera, Some(cam), false), src("m", SourceKind::AudioOnly, None, true)];
-        c.compose(&talking, None, &[]);
+        c.compose(0, &talking, None, &[]);
         assert_eq!(c.slots.order(), vec!["c".to_string(), "m".to_string()]);
     }
 }

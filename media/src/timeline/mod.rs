@@ -193,6 +193,8 @@ pub struct Scheduler {
     chat: Vec<ChatLine>,
     /// Loudness normalisation of the mix (`--normalize`), when on.
     leveler: Option<Leveler>,
+    /// Composite: told what every output frame drew where (only when asked).
+    layout_sink: Option<crate::compose::compositor::LayoutSink>,
 }
 
 /// Slow automatic gain on the mix, before the limiter: the mix's RMS (above a -50 dBFS
@@ -295,6 +297,7 @@ impl Scheduler {
             slides_failed: Default::default(),
             chat: Vec::new(),
             leveler: None,
+            layout_sink: None,
         };
         if let Some(d) = flow_duration {
             s.set_length((d - start).max(0));
@@ -321,6 +324,25 @@ impl Scheduler {
     pub fn hide_silent(mut self, on: bool) -> Scheduler {
         if let Some(c) = self.compose.as_mut() {
             c.hide_silent = on;
+        }
+        self
+    }
+
+    /// Composite, sidebar and pip: how long (90 kHz) a new speaker must lead before it takes
+    /// the main area (`--switch-hold`, see [`crate::compose::main_area`]).
+    pub fn switch_hold(mut self, ticks: i64) -> Scheduler {
+        if let Some(c) = self.compose.as_mut() {
+            c.switch_hold = ticks.max(0);
+        }
+        self
+    }
+
+    /// Composite: `sink` is told, for every output frame, what the compositor drew where
+    /// (main area and tiles with their owners). Without a sink nothing is recorded.
+    pub fn on_layout(mut self, sink: crate::compose::compositor::LayoutSink) -> Scheduler {
+        if let Some(c) = self.compose.as_mut() {
+            c.record_layout = true;
+            self.layout_sink = Some(sink);
         }
         self
     }
@@ -682,6 +704,8 @@ impl Scheduler {
     fn next_composite(&mut self, n: u64, t: i64, period: i64) -> OutputFrame {
         use crate::compose::compositor::Source;
         let ch = self.fmt.channels as usize;
+        // Mixed first: the frame's own audio says who speaks in it.
+        let audio = self.mix_frame_audio(n);
         let mut sources: Vec<Source> = Vec::new();
         for a in self.active.iter_mut() {
             if a.start > t {
@@ -716,11 +740,14 @@ impl Scheduler {
         let picture = match self.compose.as_mut() {
             Some(c) => {
                 let said = self.chat.partition_point(|m| m.at <= t);
-                c.compose(&sources, slide.as_ref(), &self.chat[..said])
+                let pic = c.compose(t, &sources, slide.as_ref(), &self.chat[..said]);
+                if let Some(sink) = &self.layout_sink {
+                    sink(n, c.drawn());
+                }
+                pic
             }
             None => self.black.clone(),
         };
-        let audio = self.mix_frame_audio(n);
         self.retire(t + period);
         self.n += 1;
         OutputFrame { index: n, picture, audio, has_content }
