@@ -75,7 +75,7 @@ struct MixArgs {
     /// Loudness normalisation of the mix (slow automatic gain, about -20 dBFS RMS).
     #[arg(long, help_heading = "Audio")]
     normalize: bool,
-    /// Sidebar/pip: a new speaker takes the main area after leading this long (default 2).
+    /// Sidebar/pip: a new speaker takes the main area after leading this long [default: 2].
     #[arg(long, value_name = "SECONDS", value_parser = parse_switch_hold, help_heading = "Composite")]
     switch_hold: Option<f64>,
 }
