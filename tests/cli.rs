@@ -254,3 +254,36 @@ fn version_completions_and_man_page() {
     let h = String::from_utf8_lossy(&r.stdout);
     assert!(!h.contains("(default"), "a default is shown once, by clap: {h}");
 }
+
+#[test]
+fn a_killed_compile_leaves_no_output_and_the_rerun_cleans_its_temporaries() {
+    let dir = scratch("cli-kill");
+    let out = dir.join("out.mp4");
+    let flow = testdata("flow_basic.json");
+    for _ in 0..2 {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stitch"))
+            .args(["compile", flow.to_str().unwrap(), "-o", out.to_str().unwrap(), "--size", "320x180", "-q"])
+            .spawn()
+            .unwrap();
+        // Kill once the sidecar exists (the compile is under way).
+        let sidecar = dir.join("out.mp4.mdat.part");
+        let t0 = std::time::Instant::now();
+        while !sidecar.exists() && t0.elapsed().as_secs() < 30 {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(sidecar.exists(), "the compile writes its sidecar");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        child.kill().unwrap(); // SIGKILL
+        let _ = child.wait();
+        assert!(!out.exists(), "no half file under the final name");
+    }
+    let r = stitch(&["compile", flow.to_str().unwrap(), "-o", out.to_str().unwrap(), "--size", "320x180", "-q"]);
+    assert_eq!(code(&r), 0, "{}", stderr(&r));
+    assert!(is_mp4(&std::fs::read(&out).unwrap()));
+    let left: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "out.mp4")
+        .collect();
+    assert!(left.is_empty(), "temporaries of the killed runs are gone: {left:?}");
+}
