@@ -2,13 +2,17 @@
 # Installs what building and testing stitch needs on a fresh Debian 12 machine:
 # nasm (OpenH264's fast assembly paths), ffmpeg/ffprobe (the independent oracle used by
 # tests and benchmarks only; the product never runs them), and, for the optional
-# `ffmpeg` cargo feature, FFmpeg's development libraries with clang for bindgen.
+# `ffmpeg` cargo feature, FFmpeg's development libraries with clang for bindgen; for the
+# browser test (tests/browser.rs), Chromium, node and the pinned npm packages of tests/browser.
 set -euo pipefail
 need=()
 command -v nasm >/dev/null || need+=(nasm)
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
 command -v ffprobe >/dev/null || need+=(ffmpeg)
 command -v pkg-config >/dev/null || need+=(pkg-config)
+command -v chromium >/dev/null || need+=(chromium)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
 if [[ "${STITCH_FFMPEG_FEATURE:-1}" == 1 ]]; then
   dpkg -s libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev clang libclang-dev >/dev/null 2>&1 \
     || need+=(libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev clang libclang-dev)
@@ -17,4 +21,13 @@ if ((${#need[@]})); then
   SUDO=""; [[ $(id -u) == 0 ]] || SUDO=sudo
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# tests/browser/node_modules (gitignored): installed from the committed lock file, skipped
+# when the pinned versions are already there.
+browser="$(cd "$(dirname "$0")/../tests/browser" && pwd)"
+if ! (cd "$browser" && node -e '
+  const deps = require("./package.json").dependencies;
+  for (const [n, v] of Object.entries(deps))
+    if (require("./node_modules/" + n + "/package.json").version !== v) process.exit(1);' 2>/dev/null); then
+  (cd "$browser" && npm ci --no-audit --no-fund --ignore-scripts >/dev/null)
 fi

@@ -14,6 +14,12 @@
 //! next to the output, remuxed at the end (TsDemuxer / Mp4Demuxer / AdtsDemuxer ->
 //! Mp4Writer (faststart) or TsWriter) and deleted.
 //!
+//! Remux timing: every timestamp stays in integer ticks of its stream's timebase. The
+//! output's t=0 is the first *presented* sample of any track (the smallest pts, not the
+//! first dts, which B-frame video has earlier), one offset for all tracks, so a track gets
+//! a start delay (an MP4 empty edit) only when it really starts later than another, and a
+//! B-frame track's decode times before 0 are covered by its edit (ISO/IEC 14496-12 §8.6.6).
+//!
 //! Naming: with `-o NAME.EXT` the first section is `NAME.EXT`, later ones `NAME_1.EXT`,
 //! `NAME_2.EXT`...; with `--rec-dir DIR` (or neither: the current directory) they are
 //! `DIR/stream_0.EXT`, `DIR/stream_1.EXT`...
@@ -29,6 +35,7 @@ use media::demux::ts::TsDemuxer;
 use media::mux::tsjoin::TsJoiner;
 use media::mux::{Muxer, OutputKind};
 use media::packet::{Demuxer, MediaKind, Packet, StreamInfo};
+use media::time::Time;
 
 /// Container of a section's raw file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -303,6 +310,17 @@ impl Sections {
     }
 }
 
+/// Seconds (a sum of EXTINF; +-infinity for an open end) to ticks of `tb`, saturating.
+fn secs_ticks(secs: f64, tb: u32) -> i64 {
+    if secs == f64::INFINITY {
+        i64::MAX
+    } else if secs == f64::NEG_INFINITY {
+        i64::MIN / 2
+    } else {
+        Time::from_secs_f64(secs, tb).ticks
+    }
+}
+
 fn open_demuxer(path: &Path, kind: RawKind) -> Result<Box<dyn Demuxer>, String> {
     let e = |e: media::Error| format!("{}: {e}", path.display());
     Ok(match kind {
@@ -387,25 +405,37 @@ pub fn remux(
             }
         }
     };
-    // Read ahead a little to find where the earliest stream starts: one offset for all
-    // streams (A/V sync kept) so the output starts at 0.
+    // Read ahead a little to find where the earliest stream's presentation starts: one
+    // offset for all streams (A/V sync kept) so the output's t=0 is the first presented
+    // sample of any track. All of this is integer ticks of each stream's timebase.
+    let at = |p: &Packet, ticks: i64| Time::new(ticks, streams[p.stream].timebase);
     let mut queues: Vec<std::collections::VecDeque<Packet>> = Vec::new();
     let mut ended = vec![false; inputs.len()];
-    // The audio rendition's first timestamp (seconds): the origin of its window.
-    let mut audio_origin: Option<f64> = None;
+    // The audio rendition's first timestamp: the origin of its window.
+    let mut audio_origin: Option<Time> = None;
     let mut first_audio: Option<Packet> = None;
     if let (Some(_), Some(d)) = (window, inputs.get_mut(1)) {
         first_audio = next(d, &map[1])?;
-        audio_origin = first_audio.as_ref().map(|p| p.dts as f64 / streams[p.stream].timebase as f64);
+        audio_origin = first_audio.as_ref().map(|p| at(p, p.dts));
     }
-    // Drops the rendition's packets outside the window.
-    let in_window = |i: usize, p: &Packet| -> bool {
-        match (i, window, audio_origin) {
-            (1, Some(w), Some(o)) => {
-                let t = p.dts as f64 / streams[p.stream].timebase as f64 - o;
-                t >= w.from_secs - 1e-3 && t < w.to_secs - 1e-3
+    // The window in microseconds from the rendition's origin (1 ms of slack at both ends).
+    const US: u32 = 1_000_000;
+    let bounds = window.map(|w| (secs_ticks(w.from_secs, US) - 1000, secs_ticks(w.to_secs, US).saturating_sub(1000)));
+    // Where a rendition packet lies relative to the window: -1 before, 0 inside, 1 after.
+    let place = |i: usize, p: &Packet| -> i32 {
+        match (i, bounds, audio_origin) {
+            (1, Some((from, to)), Some(o)) => {
+                let tb = streams[p.stream].timebase;
+                let t = Time::new(p.dts - o.to(tb).ticks, tb);
+                if t < Time::new(from, US) {
+                    -1
+                } else if t >= Time::new(to, US) {
+                    1
+                } else {
+                    0
+                }
             }
-            _ => true,
+            _ => 0,
         }
     };
     let fill = |i: usize,
@@ -416,14 +446,12 @@ pub fn remux(
      -> Result<(), String> {
         while q.len() < want && !ended[i] {
             match next(&mut inputs[i], &map[i])? {
-                Some(p) if in_window(i, &p) => q.push_back(p),
-                Some(p) => {
+                Some(p) => match place(i, &p) {
+                    0 => q.push_back(p),
                     // Past the window's end: this input is done for this section.
-                    let t = p.dts as f64 / streams[p.stream].timebase as f64 - audio_origin.unwrap_or(0.0);
-                    if window.is_some_and(|w| t >= w.to_secs - 1e-3) {
-                        ended[i] = true;
-                    }
-                }
+                    1 => ended[i] = true,
+                    _ => {}
+                },
                 None => ended[i] = true,
             }
         }
@@ -432,25 +460,23 @@ pub fn remux(
     for i in 0..inputs.len() {
         let mut q = std::collections::VecDeque::new();
         if i == 1 {
-            q.extend(first_audio.take().filter(|p| in_window(1, p)));
+            q.extend(first_audio.take().filter(|p| place(1, p) == 0));
         }
         fill(i, &mut q, &mut inputs, &mut ended, 256)?;
         queues.push(q);
     }
-    let first_secs = |qs: &[std::collections::VecDeque<Packet>]| {
-        qs.iter()
-            .flatten()
-            .map(|p| p.dts.min(p.pts) as f64 / streams[p.stream].timebase as f64)
-            .fold(f64::INFINITY, f64::min)
-    };
-    let start_secs = first_secs(&queues);
+    // The earliest presentation time (pts, not dts: B-frame video decodes before it shows).
+    let first_pts = |qs: &[std::collections::VecDeque<Packet>]| qs.iter().flatten().map(|p| at(p, p.pts)).min();
+    let start = first_pts(&queues);
     // Per input: the time that becomes 0 in the output. One value for all inputs keeps the
     // timestamps' A/V sync; a later section aligns the rendition's window start instead.
-    let input_start: Vec<f64> = (0..inputs.len())
+    let input_start: Vec<Option<Time>> = (0..inputs.len())
         .map(|i| match (i, window, audio_origin) {
-            (1, Some(w), Some(o)) if w.align_to_start => o + w.from_secs,
-            (_, Some(w), Some(_)) if w.align_to_start => first_secs(&queues[i..=i]),
-            _ => start_secs,
+            (1, Some(w), Some(o)) if w.align_to_start => {
+                Some(Time::new(o.ticks + secs_ticks(w.from_secs, o.timebase), o.timebase))
+            }
+            (_, Some(w), Some(_)) if w.align_to_start => first_pts(&queues[i..=i]),
+            _ => start,
         })
         .collect();
     // Output stream -> input it comes from.
@@ -459,14 +485,7 @@ pub fn remux(
     let shift: Vec<i64> = streams
         .iter()
         .enumerate()
-        .map(|(o, s)| {
-            let st = input_start[stream_input[o]];
-            if st.is_finite() {
-                (st * s.timebase as f64).round() as i64
-            } else {
-                0
-            }
-        })
+        .map(|(o, s)| input_start[stream_input[o]].map_or(0, |t| t.to(s.timebase).ticks))
         .collect();
     let mut last_dts: Vec<Option<i64>> = vec![None; streams.len()];
     loop {
@@ -475,10 +494,10 @@ pub fn remux(
                 fill(i, &mut queues[i], &mut inputs, &mut ended, 1)?;
             }
         }
-        let mut best: Option<(usize, f64)> = None;
+        let mut best: Option<(usize, Time)> = None;
         for (i, q) in queues.iter().enumerate() {
             if let Some(p) = q.front() {
-                let t = p.dts as f64 / streams[p.stream].timebase as f64;
+                let t = at(p, p.dts - shift[p.stream]);
                 if best.is_none_or(|(_, bt)| t < bt) {
                     best = Some((i, t));
                 }

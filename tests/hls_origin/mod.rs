@@ -174,14 +174,29 @@ fn encode(
     hls_time: u32,
     extra: &[&str],
 ) -> Clip {
+    let src_v = format!("testsrc2=size={size}:rate=25");
+    let src_a = format!("sine=frequency={freq}:sample_rate=48000");
+    encode_source(dir, name, &src_v, &src_a, secs, seg_type, hls_time, extra)
+}
+
+/// `encode` from any lavfi video and audio source.
+#[allow(clippy::too_many_arguments)]
+fn encode_source(
+    dir: &Path,
+    name: &str,
+    src_v: &str,
+    src_a: &str,
+    secs: u32,
+    seg_type: &str,
+    hls_time: u32,
+    extra: &[&str],
+) -> Clip {
     let d = dir.join(name);
     std::fs::create_dir_all(&d).unwrap();
     let t = secs.to_string();
     let ht = hls_time.to_string();
-    let src_v = format!("testsrc2=size={size}:rate=25");
-    let src_a = format!("sine=frequency={freq}:sample_rate=48000");
     let pl = d.join("index.m3u8");
-    let mut args: Vec<&str> = vec!["-f", "lavfi", "-i", &src_v, "-f", "lavfi", "-i", &src_a, "-t", &t];
+    let mut args: Vec<&str> = vec!["-f", "lavfi", "-i", src_v, "-f", "lavfi", "-i", src_a, "-t", &t];
     args.extend_from_slice(extra);
     let seg_name = d.join(if seg_type == "fmp4" { "s%d.m4s" } else { "s%d.ts" });
     let seg_name = seg_name.to_str().unwrap().to_string();
@@ -229,6 +244,31 @@ fn encode(
     }
     let init = if seg_type == "fmp4" { Some(std::fs::read(d.join("init.mp4")).unwrap()) } else { None };
     Clip { segments, init }
+}
+
+/// An ffmpeg-made HLS VOD whose every frame is distinguishable in time: a saturated colour
+/// whose hue turns 40 degrees per second (320x240, 25 fps, x264 with 2 B-frames, GOP 25),
+/// with a 440 Hz AAC tone at 48 kHz, cut into 2 s MPEG-TS segments under `dir/ramp`.
+/// Returns the clip and its origin serving `/index.m3u8` and `/sN.ts`.
+pub fn ramp_vod(dir: &Path, secs: u32) -> (Clip, Origin) {
+    let clip = encode_source(
+        dir,
+        "ramp",
+        "color=c=0xE02020:size=320x240:rate=25,hue=h=t*40",
+        "sine=frequency=440:sample_rate=48000",
+        secs,
+        "mpegts",
+        2,
+        &["-bf", "2"],
+    );
+    let mut files = HashMap::new();
+    let mut entries = Vec::new();
+    for (i, (d, b)) in clip.segments.iter().enumerate() {
+        files.insert(format!("/s{i}.ts"), b.clone());
+        entries.push((String::new(), *d, format!("s{i}.ts")));
+    }
+    files.insert("/index.m3u8".into(), media_playlist(2, 0, &entries, true, "").into_bytes());
+    (clip, Origin::start(static_files(files)))
 }
 
 pub fn fixtures() -> &'static Fixtures {

@@ -21,8 +21,9 @@
 //! moov
 //!   mvhd          timescale 1000, duration = longest track (rounded to nearest ms)
 //!   trak          one per stream that received at least one packet, track_ID 1, 2, ...
-//!     tkhd        flags 3 (enabled, in movie), duration = presented duration in movie
-//!                 ticks (= sum of the edits), width/height 16.16 (video), volume 1.0 (audio)
+//!     tkhd        flags 3 (enabled, in movie), duration = where the track's presentation
+//!                 ends in movie ticks (= sum of the edits), width/height 16.16 (video),
+//!                 volume 1.0 (audio)
 //!     edts
 //!       elst      [empty edit (media_time -1) of the start delay, if the track starts late]
 //!                 + one edit: media_time = media time of pts 0, duration = presented part
@@ -77,7 +78,12 @@
 //! start both streams at 0.
 //!
 //! Timestamps in the file are `dts - first_dts` (decode time 0 = first sample) and
-//! `pts - dts` composition offsets.
+//! `pts - dts` composition offsets. Durations (ISO/IEC 14496-12 §8.2.2, §8.3.2, §8.4.2,
+//! §8.6.6): `mdhd` = sum of the sample durations; `tkhd` = the end of the track's last
+//! presented sample on the movie timeline, rounded once to movie ticks, = the sum of its
+//! edits; `mvhd` = the largest `tkhd`. A caller that starts its earliest track at pts 0
+//! (e.g. the recorder's remux) thus gets no empty edit on that track, and a player that
+//! trusts any of these headers sees the duration the samples really have.
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
@@ -550,9 +556,12 @@ fn plan_track(t: &Track, track_id: u32) -> Result<Plan<'_>> {
     if empty > 0 {
         edits.push((empty, -1));
     }
-    let seg = rescale((end - p0).max(0), ts, MOVIE_TIMESCALE) as u64;
+    // The track ends at `end` on the movie timeline: its duration is that instant rounded
+    // once, and the edit gets what the empty edit leaves (rounding each part separately
+    // could put tkhd/mvhd 1 ms away from where the samples end).
+    let duration = (rescale(end, ts, MOVIE_TIMESCALE).max(0) as u64).max(empty);
+    let seg = duration - empty;
     edits.push((seg, (p0 - t.first_dts).max(0)));
-    let duration = empty + seg;
     let sample_entry = sample_entry_box(t, track_id, media_duration)?;
     Ok(Plan { track: t, track_id, media_duration, edits, duration, sample_entry })
 }

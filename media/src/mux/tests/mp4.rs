@@ -444,6 +444,32 @@ fn edit_lists_and_ctts() {
 }
 
 #[test]
+fn track_duration_is_its_end_rounded_once() {
+    // Audio starting 1024 samples late (21.33 ms -> empty edit 21) and presenting 25 frames
+    // (533.33 ms): it ends at 554.67 ms, so tkhd and mvhd say 555 and the edits sum to it
+    // (rounding each part alone would give 21 + 533 = 554).
+    let dir = tmpdir("duration-round");
+    let out = dir.join("a.mp4");
+    let mut w = Mp4Writer::create(&out, &[audio_info(0)]).unwrap();
+    for i in 0..25i64 {
+        let t = 1024 + i * 1024;
+        w.write(&Packet { duration: 1024, ..pkt(0, t, t, true, vec![0x21, 0x10, 0x04]) }).unwrap();
+    }
+    w.finish().unwrap();
+    let f = fs::read(&out).unwrap();
+    let trak = child(child(&f, b"moov", 0), b"trak", 0);
+    let elst = child(child(trak, b"edts", 0), b"elst", 0);
+    assert_eq!(be32(&elst[4..]), 2);
+    assert_eq!((be32(&elst[8..]), be32(&elst[12..])), (21, u32::MAX));
+    assert_eq!((be32(&elst[20..]), be32(&elst[24..])), (534, 0));
+    assert_eq!(be32(&child(trak, b"tkhd", 0)[20..]), 555);
+    let mvhd = child(child(&f, b"moov", 0), b"mvhd", 0);
+    assert_eq!(be32(&mvhd[16..]), 555);
+    let mdhd = child(child(trak, b"mdia", 0), b"mdhd", 0);
+    assert_eq!(be32(&mdhd[16..]), 25 * 1024);
+}
+
+#[test]
 fn writer_is_send() {
     fn send<T: Send>() {}
     send::<Mp4Writer>();

@@ -1,0 +1,300 @@
+//! A real player (issue 13, point 4): headless Chromium (Debian's `chromium`, which plays
+//! H.264/AAC) driven by `tests/browser/play.mjs` (puppeteer-core) plays what stitch writes:
+//! the compile, sidebar composite and record MP4 outputs with `<video>`, the compile and
+//! record TS outputs through hls.js (a one-segment VOD playlist), all from a loopback HTTP
+//! server the script starts. Per file:
+//! - no `error` event (media element, or a fatal hls.js error) and `ended` is reached;
+//! - `duration` is the same from `loadedmetadata` to `ended` (every `durationchange` is
+//!   recorded) and equals ffprobe's within one frame;
+//! - 5 seeks each paint the picture ffmpeg decodes at that time (4x4 grid of mean colours).
+//!
+//! Chromium, node and the npm packages come from `.ci/setup.sh`; without them the test
+//! fails under `CI` and is skipped with a note elsewhere.
+
+mod common;
+mod hls_origin;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+/// Largest mean absolute RGB difference of one grid cell between Chromium's painted picture
+/// and ffmpeg's decode of the same frame: `<video src=mp4>` decodes and converts like
+/// ffmpeg (measured <= 2); the MSE path of hls.js converts the untagged colours a little
+/// differently (measured 3-16 on the saturated ramp).
+const PICTURE_TOL_MP4: f64 = 12.0;
+const PICTURE_TOL_HLS: f64 = 25.0;
+/// Media Source durations are whole microseconds in Chromium: a playlist duration and the
+/// buffered end it is replaced with at end of stream may differ by that rounding.
+const MSE_DURATION_SLACK: f64 = 1e-3;
+const GRID: usize = 4;
+
+fn chromium() -> PathBuf {
+    std::env::var_os("CHROMIUM").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
+}
+
+fn browser_dir() -> PathBuf {
+    common::root().join("tests").join("browser")
+}
+
+/// What is missing to run the test, if anything.
+fn missing() -> Option<String> {
+    if !chromium().exists() {
+        return Some(format!("{} not found", chromium().display()));
+    }
+    if !Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success()) {
+        return Some("node not found".into());
+    }
+    for m in ["puppeteer-core", "hls.js"] {
+        if !browser_dir().join("node_modules").join(m).join("package.json").exists() {
+            return Some(format!("tests/browser/node_modules/{m} not installed"));
+        }
+    }
+    None
+}
+
+/// ffprobe facts about one file.
+struct Probe {
+    /// Video frames' presentation times, in order.
+    frames: Vec<f64>,
+    /// Largest packet pts + duration over all streams.
+    end: f64,
+    /// Smallest packet dts over all streams.
+    min_dts: f64,
+    /// Frame duration of the video.
+    frame_dur: f64,
+    width: usize,
+    height: usize,
+}
+
+fn probe(path: &Path) -> Probe {
+    let info = common::ffprobe(path);
+    let v = info["streams"].as_array().unwrap().iter().find(|s| s["codec_type"] == "video").expect("video stream");
+    let (width, height) = (v["width"].as_u64().unwrap() as usize, v["height"].as_u64().unwrap() as usize);
+    let rate: Vec<f64> = v["avg_frame_rate"].as_str().unwrap().split('/').map(|x| x.parse().unwrap()).collect();
+    let o = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "packet=pts_time,dts_time,duration_time", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let (mut end, mut min_dts) = (f64::NEG_INFINITY, f64::INFINITY);
+    for line in String::from_utf8_lossy(&o.stdout).lines() {
+        let f: Vec<f64> = line.split(',').take(3).filter_map(|x| x.parse().ok()).collect();
+        if let [pts, dts, dur] = f[..] {
+            end = end.max(pts + dur);
+            min_dts = min_dts.min(dts);
+        }
+    }
+    let o = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "frame=pts_time", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let frames = String::from_utf8_lossy(&o.stdout).lines().filter_map(|l| l.trim_matches(',').parse().ok()).collect();
+    Probe { frames, end, min_dts, frame_dur: rate[1] / rate[0], width, height }
+}
+
+/// ffmpeg's decode of video frame `n` as a GRIDxGRID grid of mean RGB (cell bounds as in
+/// play.mjs).
+fn ffmpeg_grid(path: &Path, n: usize, w: usize, h: usize) -> Vec<[f64; 3]> {
+    let o = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(path)
+        .args([
+            "-an",
+            "-vf",
+            &format!("select=eq(n\\,{n})"),
+            "-frames:v",
+            "1",
+            "-pix_fmt",
+            "rgb24",
+            "-f",
+            "rawvideo",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.stdout.len(),
+        w * h * 3,
+        "ffmpeg frame {n} of {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mut cells = Vec::new();
+    for gy in 0..GRID {
+        for gx in 0..GRID {
+            let (x0, x1) = (gx * w / GRID, (gx + 1) * w / GRID);
+            let (y0, y1) = (gy * h / GRID, (gy + 1) * h / GRID);
+            let mut s = [0f64; 3];
+            for y in y0..y1 {
+                for x in x0..x1 {
+                    for (c, v) in s.iter_mut().enumerate() {
+                        *v += o.stdout[(y * w + x) * 3 + c] as f64;
+                    }
+                }
+            }
+            let k = ((x1 - x0) * (y1 - y0)) as f64;
+            cells.push(s.map(|v| v / k));
+        }
+    }
+    cells
+}
+
+/// Largest per-cell mean absolute channel difference.
+fn grid_diff(a: &[[f64; 3]], b: &[[f64; 3]]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (0..3).map(|c| (x[c] - y[c]).abs()).sum::<f64>() / 3.0).fold(0.0, f64::max)
+}
+
+struct Item {
+    name: &'static str,
+    file: PathBuf,
+    hls: bool,
+    seeks: Vec<f64>,
+}
+
+/// The file time shown at element time `t`, and the duration the element must report.
+/// MP4: the file's own timeline (edit lists applied). TS through hls.js: hls.js binds the
+/// timeline's 0 to the lowest DTS of the first segment (mp4-remuxer.ts: "Bind initPTS to
+/// the lowest DTS across tracks to prevent negative timestamps"), so the element shows TS
+/// time `t + min_dts` and lasts until the last packet's end.
+fn timeline(p: &Probe, hls: bool) -> (f64, f64) {
+    if hls {
+        (p.min_dts, p.end - p.min_dts)
+    } else {
+        (0.0, p.end)
+    }
+}
+
+#[test]
+fn outputs_play_in_chromium() {
+    if let Some(why) = missing() {
+        assert!(std::env::var_os("CI").is_none(), "CI needs the browser test's tools (.ci/setup.sh): {why}");
+        eprintln!("NOTE: browser test skipped: {why} (run .ci/setup.sh)");
+        return;
+    }
+    assert!(common::have_ffmpeg(), "the browser test needs ffmpeg/ffprobe as its oracle");
+    let dir = common::scratch("browser");
+    let flow = common::testdata("flow_basic.json");
+    let flow = flow.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let o = common::stitch(args);
+        assert!(o.status.success(), "stitch {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    let p = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    run(&["compile", flow, "-o", &p("compile.mp4"), "--size", "640x360", "-q"]);
+    run(&["compile", flow, "-o", &p("composite.mp4"), "--size", "640x360", "--layout", "sidebar", "-q"]);
+    run(&["compile", flow, "-o", &p("compile.ts"), "--size", "640x360", "-q"]);
+    let (_clip, origin) = hls_origin::ramp_vod(&dir, 8);
+    let url = origin.url("/index.m3u8");
+    run(&["record", &url, "--format", "mp4", "-o", &p("record.mp4"), "--retries", "3", "-q"]);
+    run(&["record", &url, "--format", "ts", "-o", &p("record.ts"), "--retries", "3", "-q"]);
+
+    // flow_basic: one flat colour per clip; these instants lie inside clips a, b, e, d, f.
+    let flow_seeks = vec![2.0, 5.9, 8.0, 12.0, 15.5];
+    // The ramp's hue turns 40 degrees a second.
+    let ramp_seeks = vec![0.5, 2.02, 4.5, 6.3, 7.9];
+    let items = [
+        Item { name: "compile_mp4", file: dir.join("compile.mp4"), hls: false, seeks: flow_seeks.clone() },
+        Item { name: "composite_mp4", file: dir.join("composite.mp4"), hls: false, seeks: flow_seeks.clone() },
+        Item { name: "compile_ts", file: dir.join("compile.ts"), hls: true, seeks: flow_seeks },
+        Item { name: "record_mp4", file: dir.join("record.mp4"), hls: false, seeks: ramp_seeks.clone() },
+        Item { name: "record_ts", file: dir.join("record.ts"), hls: true, seeks: ramp_seeks },
+    ];
+    let probes: Vec<Probe> = items.iter().map(|i| probe(&i.file)).collect();
+    let spec = json!({
+        "dir": dir,
+        "rate": 8,
+        "timeout_secs": 40,
+        "items": items.iter().zip(&probes).map(|(i, pr)| json!({
+            "name": i.name,
+            "path": i.file.file_name().unwrap().to_str().unwrap(),
+            "kind": if i.hls { "hls" } else { "mp4" },
+            // The playlist says how long the segment plays in hls.js's timeline.
+            "extinf": timeline(pr, i.hls).1,
+            "seeks": i.seeks,
+        })).collect::<Vec<_>>(),
+    });
+    let spec_path = dir.join("spec.json");
+    std::fs::write(&spec_path, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
+    let mut cmd = Command::new("node");
+    cmd.arg(browser_dir().join("play.mjs")).arg(&spec_path).env("CHROMIUM", chromium());
+    let r = common::run_limited(cmd, Duration::from_secs(100), &dir, "play");
+    assert!(!r.timed_out, "play.mjs timed out after {:.0} s: {}", r.secs, r.stderr);
+    assert!(r.status.is_some_and(|s| s.success()), "play.mjs failed: {}", r.stderr);
+    let out: Value = serde_json::from_slice(&r.stdout).unwrap_or_else(|e| panic!("play.mjs output: {e}: {}", r.stderr));
+    eprintln!("{} played {} files in {:.1} s", out["browser"], items.len(), r.secs);
+
+    let mut failures = Vec::new();
+    for ((item, pr), res) in items.iter().zip(&probes).zip(out["items"].as_array().unwrap()) {
+        let name = item.name;
+        let (shift, want) = timeline(pr, item.hls);
+        let errors = res["errors"].as_array().cloned().unwrap_or_default();
+        if !errors.is_empty() {
+            failures.push(format!("{name}: errors {errors:?}"));
+        }
+        if res["ended"] != json!(true) {
+            failures.push(format!("{name}: did not play to the end"));
+        }
+        // Every duration the element ever reported.
+        let mut seen: Vec<f64> =
+            res["durations"].as_array().unwrap().iter().filter_map(|d| d["duration"].as_f64()).collect();
+        seen.extend(res["loaded_duration"].as_f64());
+        seen.extend(res["ended_duration"].as_f64());
+        let changes: Vec<String> =
+            res["durations"].as_array().unwrap().iter().map(|d| format!("{}@{}ms", d["duration"], d["ms"])).collect();
+        eprintln!("{name}: durations {changes:?}, ffprobe {want:.6}, warnings {}", res["warnings"]);
+        let lo = seen.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = seen.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let slack = if item.hls { MSE_DURATION_SLACK } else { 1e-6 };
+        if seen.is_empty() || hi - lo > slack {
+            failures.push(format!("{name}: duration changed during playback: {changes:?}"));
+        }
+        if (hi - want).abs() > pr.frame_dur || (lo - want).abs() > pr.frame_dur {
+            failures.push(format!("{name}: duration {lo}..{hi} s, ffprobe {want} s (> one frame apart)"));
+        }
+        // Seeks.
+        let seeks = res["seeks"].as_array().unwrap();
+        if seeks.len() != item.seeks.len() {
+            failures.push(format!("{name}: {} of {} seeks done", seeks.len(), item.seeks.len()));
+        }
+        let tol = if item.hls { PICTURE_TOL_HLS } else { PICTURE_TOL_MP4 };
+        let mut expected = Vec::new();
+        for s in seeks {
+            let t = s["t"].as_f64().unwrap();
+            let file_t = t + shift;
+            let n = pr.frames.iter().rposition(|&f| f <= file_t + 1e-6).unwrap_or(0);
+            let want = ffmpeg_grid(&item.file, n, pr.width, pr.height);
+            let got: Vec<[f64; 3]> = s["grid"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| {
+                    let c = c.as_array().unwrap();
+                    [c[0].as_f64().unwrap(), c[1].as_f64().unwrap(), c[2].as_f64().unwrap()]
+                })
+                .collect();
+            let d = grid_diff(&got, &want);
+            eprintln!("  seek {t:>5.2} s (frame {n} at {:.3} s): difference {d:.1}", pr.frames.get(n).unwrap_or(&-1.0));
+            if got.len() != GRID * GRID || d > tol {
+                failures.push(format!(
+                    "{name}: seek to {t} s painted {got:?}, ffmpeg's frame {n} is {want:?} (difference {d:.1})"
+                ));
+            }
+            expected.push(want);
+        }
+        // The fixture must make a wrong picture visible: the 5 expected pictures differ.
+        for i in 0..expected.len() {
+            for j in i + 1..expected.len() {
+                assert!(
+                    grid_diff(&expected[i], &expected[j]) > 2.0 * PICTURE_TOL_HLS,
+                    "{name}: seeks {i} and {j} expect similar pictures; the fixture cannot tell them apart"
+                );
+            }
+        }
+    }
+    assert!(failures.is_empty(), "browser playback:\n{}", failures.join("\n"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
