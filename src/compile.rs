@@ -34,6 +34,8 @@ pub struct CompileArgs {
     /// Loudness normalisation of the mix.
     pub normalize: bool,
     pub quiet: bool,
+    /// Keep the downloaded http(s) clips (`<stem>.clips/`) after a successful compile.
+    pub keep_files: bool,
 }
 
 /// `--export sources,audio`.
@@ -179,7 +181,7 @@ fn secs_arg(name: &str, v: Option<f64>) -> Result<Option<i64>> {
 
 /// Run the command; returns the report for the caller to print.
 pub fn run(args: &CompileArgs, cancel: Arc<AtomicBool>) -> Result<CompileReport> {
-    let flow = Flow::load(&args.flow).map_err(anyhow::Error::new)?;
+    let mut flow = Flow::load(&args.flow).map_err(anyhow::Error::new)?;
     let mut opts = CompileOptions::new(&args.output);
     if let Some(k) = args.format {
         opts.kind = k;
@@ -219,6 +221,13 @@ pub fn run(args: &CompileArgs, cancel: Arc<AtomicBool>) -> Result<CompileReport>
     if args.output.is_dir() {
         bail!("{} is a folder; give a file name such as out.mp4", args.output.display());
     }
+    let remote = crate::remote::fetch_remote(
+        &mut flow,
+        &crate::remote::cache_dir_for(&args.output),
+        crate::remote::DEFAULT_JOBS,
+        args.quiet,
+        &cancel,
+    )?;
     let total = flow.duration.map(|d| {
         let mut len = (d - opts.start).max(0);
         if let Some(m) = opts.max_duration {
@@ -236,6 +245,7 @@ pub fn run(args: &CompileArgs, cancel: Arc<AtomicBool>) -> Result<CompileReport>
     if args.export.sources {
         export_sources(&flow, &opts, &cancel, args.quiet)?;
     }
+    remote.finish(args.keep_files, args.quiet)?;
     Ok(report)
 }
 

@@ -95,6 +95,9 @@ enum Cmd {
         layout: Option<LayoutKind>,
         #[command(flatten)]
         mix: MixArgs,
+        /// Keep the downloaded http(s) clips (<output stem>.clips/) after a successful compile.
+        #[arg(long)]
+        keep_files: bool,
         /// No progress bar and no summary.
         #[arg(short, long)]
         quiet: bool,
@@ -375,7 +378,20 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Cmd::Compile { flow, output, format, size, fps, start, max_duration, threads, layout, mix, quiet } => {
+        Cmd::Compile {
+            flow,
+            output,
+            format,
+            size,
+            fps,
+            start,
+            max_duration,
+            threads,
+            layout,
+            mix,
+            keep_files,
+            quiet,
+        } => {
             let args = CompileArgs {
                 flow,
                 output: output.clone(),
@@ -391,6 +407,7 @@ fn main() -> ExitCode {
                 chat_panel: mix.chat_panel,
                 normalize: mix.normalize,
                 quiet,
+                keep_files,
             };
             match run(&args, cancel.clone()) {
                 Ok(report) => {
