@@ -278,7 +278,7 @@ impl CookieJar {
     /// (then file order). `secure_channel`: the request goes over https.
     pub fn matching(&self, host: &str, path: &str, secure_channel: bool, now: i64) -> Vec<&Cookie> {
         let mut v: Vec<&Cookie> = self.cookies.iter().filter(|c| c.sent_to(host, path, secure_channel, now)).collect();
-        v.sort_by(|a, b| b.path.len().cmp(&a.path.len())); // stable: file order among equals
+        v.sort_by_key(|c| std::cmp::Reverse(c.path.len())); // stable: file order among equals
         v
     }
 
