@@ -23,7 +23,7 @@ MEDIA="$SHARED/media"
 OUT="$FUZZ/corpus"
 MAX=${SEED_MAX_BYTES:-262144}
 HEAD=${HEAD_BYTES:-65536}
-TARGETS="mp4_demux ts_demux adts h264 flow_json demux_probe m3u8 ts_join mtslink_plan"
+TARGETS="mp4_demux ts_demux adts h264 flow_json demux_probe m3u8 ts_join mtslink_plan cookies_txt"
 
 for t in $TARGETS; do
     [ "${CLEAN:-0}" = 1 ] && rm -rf "${OUT:?}/$t"
@@ -315,6 +315,13 @@ cat >"$M/e2e_record.json" <<'JSON'
 JSON
 printf '%s' '{"error":{"code":403,"message":"Access denied"}}' >"$M/error_answer.json"
 printf '%s' '{"name":"x","eventLogs":{}}' >"$M/eventlogs_not_array.json"
+
+# --- cookies_txt: Netscape cookie files as browsers, curl and yt-dlp export them (tabs,
+# #HttpOnly_ prefixes, CRLF, session and dated cookies, IPs, odd paths, malformed lines).
+C="$OUT/cookies_txt"
+printf '# Netscape HTTP Cookie File\n# https://curl.se/docs/http-cookies.html\n\n#HttpOnly_.mts-link.ru\tTRUE\t/\tTRUE\t1900000000\tsessionId\tabc123\nmy.mts-link.ru\tFALSE\t/\tFALSE\t0\tlang\tru\n' >"$C/browser.txt"
+printf '.example.com\tTRUE\t/\tFALSE\t0\ta\t1\r\ncdn.test\tFALSE\t/hls\tTRUE\t1700000000.5\tb\t2\r\ncdn.test\tFALSE\t/hls/\tFALSE\t0\tc\r\n' >"$C/crlf.txt"
+printf '127.0.0.1\tFALSE\t/\tFALSE\t0\tip\t1\n::1\tTRUE\t/x\tFALSE\t-1\tv6\t2\nbad line\nhost.test FALSE / FALSE 0 sp v\nhost.test\tMAYBE\t/\tFALSE\t0\tf\t1\n' >"$C/odd.txt"
 
 for t in $TARGETS; do
     printf '%-12s %4d files %8d KiB\n' "$t" "$(find "$OUT/$t" -type f | wc -l)" "$(du -sk "$OUT/$t" | cut -f1)"

@@ -40,6 +40,8 @@ pub struct CompileArgs {
     pub quiet: bool,
     /// `--force`/`-y`: replace existing outputs.
     pub force: bool,
+    /// Keep the downloaded http(s) clips (`<stem>.clips/`) after a successful compile.
+    pub keep_files: bool,
 }
 
 /// `--export sources,audio`.
@@ -124,8 +126,9 @@ pub fn planned_outputs(flow: &Flow, output: &Path, export: Exports) -> Vec<PathB
 /// The inputs of a flow that no output may be: the flow file, its clips and its slides.
 pub fn flow_inputs<'a>(flow_path: &'a Path, flow: &'a Flow) -> Vec<(&'static str, &'a Path)> {
     let mut v = vec![("flow", flow_path)];
-    v.extend(flow.clips.iter().map(|c| ("clip", c.path.as_path())));
-    v.extend(flow.slides.iter().map(|s| ("slide", s.path.as_path())));
+    // Remote clips and slides (not yet downloaded) have no path.
+    v.extend(flow.clips.iter().filter(|c| c.remote.is_none()).map(|c| ("clip", c.path.as_path())));
+    v.extend(flow.slides.iter().filter(|s| s.remote.is_none()).map(|s| ("slide", s.path.as_path())));
     v
 }
 
@@ -295,8 +298,15 @@ pub struct Compiled {
 
 /// Run the command; returns the report for the caller to print.
 pub fn run(args: &CompileArgs, cancel: Arc<AtomicBool>) -> Result<Compiled> {
-    let flow = Flow::load(&args.flow).map_err(anyhow::Error::new)?;
+    let mut flow = Flow::load(&args.flow).map_err(anyhow::Error::new)?;
     let opts = prepare(args, &flow)?;
+    let remote = crate::remote::fetch_remote(
+        &mut flow,
+        &crate::remote::cache_dir_for(&args.output),
+        crate::remote::DEFAULT_JOBS,
+        args.quiet,
+        &cancel,
+    )?;
     tracing::info!(
         flow = %args.flow.display(),
         clips = flow.clips.len(),
@@ -327,6 +337,7 @@ pub fn run(args: &CompileArgs, cancel: Arc<AtomicBool>) -> Result<Compiled> {
     if args.export.sources {
         outputs.extend(export_sources(&flow, &opts, &cancel, args.quiet)?);
     }
+    remote.finish(args.keep_files, args.quiet)?;
     Ok(Compiled { report, outputs })
 }
 

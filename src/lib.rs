@@ -4,11 +4,13 @@
 //! - [`compile`]: `stitch compile FLOW -o OUT` — a flow JSON of clips to one H.264/AAC file.
 //! - [`webinar`]: `stitch webinar LINK` — an MTS Link record from its link to a file.
 //! - [`mtslink`]: link parsing, the API client and the event-log plan (usable on their own).
-//! - [`download`]: the resumable parallel downloader.
+//! - [`download`]: the resumable parallel downloader; [`remote`]: a flow's http(s) clips through it.
 //! - [`hls`]: HLS playlists (RFC 8216). [`record`]: stream recorders and their events.
+//! - [`cookies`]: the Netscape `cookies.txt` parser and RFC 6265 matching every command uses.
 
 pub mod build_info;
 pub mod compile;
+pub mod cookies;
 pub mod download;
 pub mod exit;
 pub mod hls;
@@ -17,6 +19,7 @@ pub mod net;
 pub mod outpath;
 pub mod progress;
 pub mod record;
+pub mod remote;
 pub mod report;
 pub mod stats;
 pub mod webinar;

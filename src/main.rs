@@ -123,6 +123,9 @@ enum Cmd {
         threads: Option<usize>,
         #[command(flatten)]
         mix: MixArgs,
+        /// Keep the downloaded http(s) clips (<output stem>.clips/) after a successful compile.
+        #[arg(long, help_heading = "Output")]
+        keep_files: bool,
         #[command(flatten)]
         report: ReportArgs,
         /// No progress bar and no summary.
@@ -499,6 +502,7 @@ fn main() -> ExitCode {
             max_duration,
             threads,
             mix,
+            keep_files,
             report,
             quiet,
         } => {
@@ -519,6 +523,7 @@ fn main() -> ExitCode {
                 switch_hold: mix.switch_hold,
                 quiet,
                 force,
+                keep_files,
             };
             match run(&args, cancel.clone()) {
                 Ok(done) => {

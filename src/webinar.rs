@@ -250,6 +250,9 @@ pub fn run(args: &WebinarArgs, cancel: Arc<AtomicBool>) -> Result<Vec<RecordResu
         debug_dir: if args.debug { Some(args.output_dir.clone()) } else { None },
     })
     .map_err(|e| anyhow!("{e}"))?;
+    if let (Some(w), false) = (api.cookies_warning(), args.quiet) {
+        eprintln!("warning: {w}");
+    }
     let mut results = Vec::new();
     for (text, name) in inputs {
         if cancel.load(Ordering::SeqCst) {

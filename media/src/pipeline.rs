@@ -265,8 +265,14 @@ pub fn compile(
             let span = Span::start();
             let (mut aac_cpu, mut aac_wall) = (0u64, 0u64);
             let mut frames_made = 0u64;
-            let opener: ClipOpener = Box::new(move |spec: &ClipSpec| {
-                spawn_reader(spec.path.clone(), spec.offset, fmt, waiter.clone(), reading.clone())
+            let opener: ClipOpener = Box::new(move |spec: &ClipSpec| match &spec.remote {
+                // A url the application did not download: skipped with the reason.
+                Some(r) => {
+                    let (tx, rx) = bounded(1);
+                    let _ = tx.send(ClipEvent::End { problem: Some(r.reason(&spec.url)), fatal: true });
+                    rx
+                }
+                None => spawn_reader(spec.path.clone(), spec.offset, fmt, waiter.clone(), reading.clone()),
             });
             let mut s = Scheduler::new(fmt, clips, flow_duration, start, max_len, opener).normalize(normalize);
             if let Some(l) = layout {
@@ -282,6 +288,9 @@ pub fn compile(
                     s = s.with_slides(
                         slides,
                         Box::new(move |spec: &crate::timeline::SlideSpec| {
+                            if let Some(r) = &spec.remote {
+                                return Err(r.reason(&spec.url));
+                            }
                             let path = match &wait {
                                 Some(w) => w(&spec.path)?,
                                 None => spec.path.clone(),
@@ -385,6 +394,9 @@ pub fn compile(
         let why: Vec<String> = clips
             .iter()
             .filter_map(|c| match &c.status {
+                crate::timeline::ClipStatus::Skipped(w) if c.spec.remote.is_some() => {
+                    Some(format!("{}: {w}", c.spec.url))
+                }
                 crate::timeline::ClipStatus::Skipped(w) => Some(format!("{}: {w}", c.spec.path.display())),
                 _ => None,
             })

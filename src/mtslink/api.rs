@@ -5,13 +5,14 @@
 //! - Browser-like headers (desktop User-Agent, JSON `Accept`, `Referer`/`Origin` of the page).
 //! - Credentials (the `sessionId` cookie and a Netscape `cookies.txt`) go only to
 //!   `https://*.mts-link.ru` and to the explicit `api_host`: [`cookie_allowed`] is the one
-//!   place that decides, and every request goes through it.
+//!   place that decides, and every request goes through it. Within that rule the file's
+//!   cookies are matched per RFC 6265 (domain, path, secure, expiry) by [`crate::cookies`].
 //! - Timeouts on every request (connect 10 s, whole request 60 s); 3 tries with backoff on
 //!   connection errors, timeouts and 5xx answers.
 //! - Access errors become clear messages ([`ApiError`]).
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, ACCEPT_LANGUAGE, COOKIE, ORIGIN, REFERER, USER_AGENT};
 use serde_json::Value;
@@ -19,6 +20,7 @@ use url::Url;
 
 use super::link::Link;
 use super::plan::parse_record_bytes;
+use crate::cookies::{header_value, now_unix, CookieJar};
 
 /// A desktop browser's User-Agent (some servers refuse unknown clients).
 pub const BROWSER_USER_AGENT: &str =
@@ -165,83 +167,16 @@ pub struct ApiOptions {
     pub debug_dir: Option<PathBuf>,
 }
 
-/// One line of a Netscape `cookies.txt`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Cookie {
-    /// Domain as written (a leading dot means subdomains too).
-    pub domain: String,
-    /// The second column (`TRUE`: subdomains match).
-    pub include_subdomains: bool,
-    /// Path prefix the cookie applies to.
-    pub path: String,
-    /// Only over https.
-    pub secure: bool,
-    /// Unix seconds; 0 = session cookie.
-    pub expires: i64,
-    /// Cookie name.
-    pub name: String,
-    /// Cookie value (may be empty).
-    pub value: String,
-    /// The line had the `#HttpOnly_` prefix.
-    pub http_only: bool,
-}
-
-impl Cookie {
-    /// Does this cookie belong to `host` and `path` (ignoring `secure` and expiry)?
-    pub fn matches(&self, host: &str, path: &str) -> bool {
-        let d = self.domain.trim_start_matches('.').to_ascii_lowercase();
-        let host = host.to_ascii_lowercase();
-        let domain_ok = host == d
-            || ((self.include_subdomains || self.domain.starts_with('.')) && host.ends_with(&format!(".{d}")));
-        domain_ok && path.starts_with(if self.path.is_empty() { "/" } else { &self.path })
-    }
-}
-
-/// Parse a Netscape `cookies.txt`: tab-separated `domain, subdomains, path, secure, expires,
-/// name, value`; `#` lines are comments except the `#HttpOnly_` prefix; malformed lines are
-/// skipped.
+/// The shared `cookies.txt` parser (kept under its old name).
 ///
 /// ```
-/// let c = stitch::mtslink::api::parse_cookies_txt(
+/// let jar = stitch::mtslink::api::parse_cookies_txt(
 ///     "# Netscape HTTP Cookie File\n#HttpOnly_.mts-link.ru\tTRUE\t/\tTRUE\t0\tsessionId\tabc\n");
-/// assert_eq!(c[0].name, "sessionId");
-/// assert!(c[0].http_only);
+/// assert_eq!(jar.cookies()[0].name, "sessionId");
+/// assert!(jar.cookies()[0].http_only);
 /// ```
-pub fn parse_cookies_txt(text: &str) -> Vec<Cookie> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let line = line.trim_end_matches('\r');
-        let (line, http_only) = match line.strip_prefix("#HttpOnly_") {
-            Some(rest) => (rest, true),
-            None => (line, false),
-        };
-        if line.trim().is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let mut f: Vec<&str> = line.split('\t').collect();
-        if f.len() < 6 {
-            f = line.split_whitespace().collect();
-        }
-        if f.len() < 6 {
-            continue;
-        }
-        let t = |s: &str| s.trim().eq_ignore_ascii_case("TRUE");
-        let name = f[5].trim();
-        if name.is_empty() {
-            continue;
-        }
-        out.push(Cookie {
-            domain: f[0].trim().to_string(),
-            include_subdomains: t(f[1]),
-            path: f[2].trim().to_string(),
-            secure: t(f[3]),
-            expires: f[4].trim().parse::<f64>().map(|x| x as i64).unwrap_or(0),
-            name: name.to_string(),
-            value: f.get(6..).map(|v| v.join("\t")).unwrap_or_default().trim().to_string(),
-            http_only,
-        });
-    }
-    out
+pub fn parse_cookies_txt(text: &str) -> CookieJar {
+    CookieJar::parse(text)
 }
 
 fn is_mts_api_host(host: &str) -> bool {
@@ -277,13 +212,10 @@ pub struct ApiClient {
     http: reqwest::Client,
     api_override: Option<Url>,
     session_id: Option<String>,
-    cookies: Vec<Cookie>,
+    cookies: CookieJar,
+    cookies_warning: Option<String>,
     password: Option<String>,
     debug_dir: Option<PathBuf>,
-}
-
-fn now_unix() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 /// A name safe as a file name stem (keeps letters of any script, digits, `-`, `_`, `.`, space).
@@ -316,12 +248,10 @@ impl ApiClient {
             }
         };
         let cookies = match &opts.cookies_file {
-            None => Vec::new(),
-            Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| ApiError::Cookies { path: p.clone(), source: e })?;
-                parse_cookies_txt(&text)
-            }
+            None => CookieJar::default(),
+            Some(p) => CookieJar::load(p).map_err(|e| ApiError::Cookies { path: p.clone(), source: e })?,
         };
+        let cookies_warning = opts.cookies_file.as_deref().and_then(|p| cookies.warning(p));
         let session_id = opts
             .session_id
             .map(|s| s.trim().trim_start_matches("sessionId=").trim().to_string())
@@ -349,6 +279,7 @@ impl ApiClient {
             api_override,
             session_id,
             cookies,
+            cookies_warning,
             password: opts.password.filter(|p| !p.is_empty()),
             debug_dir: opts.debug_dir,
         })
@@ -378,26 +309,24 @@ impl ApiClient {
             (Some(_), Some(h)) if !is_mts_api_host(h) => "my.mts-link.ru".to_string(),
             (_, h) => h.unwrap_or_default().to_string(),
         };
-        let now = now_unix();
+        // The override may be plain http (a test server): it still gets secure cookies.
+        let secure_channel = url.scheme() == "https" || self.api_override.is_some();
         let mut parts: Vec<String> = Vec::new();
         if let Some(s) = &self.session_id {
             parts.push(format!("sessionId={s}"));
         }
-        for c in &self.cookies {
-            if self.session_id.is_some() && c.name == "sessionId" {
-                continue;
-            }
-            if c.expires != 0 && c.expires < now {
-                continue;
-            }
-            if c.secure && url.scheme() != "https" && self.api_override.is_none() {
-                continue;
-            }
-            if c.matches(&host, url.path()) {
-                parts.push(format!("{}={}", c.name, c.value));
-            }
-        }
+        let from_file = self
+            .cookies
+            .matching(&host, url.path(), secure_channel, now_unix())
+            .into_iter()
+            .filter(|c| self.session_id.is_none() || c.name != "sessionId");
+        parts.extend(header_value(from_file));
         (!parts.is_empty()).then(|| parts.join("; "))
+    }
+
+    /// A problem with the cookies file worth a warning (malformed lines skipped, no cookies).
+    pub fn cookies_warning(&self) -> Option<&str> {
+        self.cookies_warning.as_deref()
     }
 
     fn headers(&self, url: &Url, page_host: &str) -> HeaderMap {
@@ -678,26 +607,25 @@ mod tests {
              .mts-link.ru\tTRUE\t/\tFALSE\t1\told\texpired\n\
              .webinar.ru\tTRUE\t/\tFALSE\t0\tstorage\tnope\n\
              .mts-link.ru\tTRUE\t/api/other\tFALSE\t0\tscoped\tx\n\
+             .mts-link.ru\tTRUE\t/ap\tFALSE\t0\tprefix\tx\n\
              broken line\n\
              .mts-link.ru\tTRUE\t/\tFALSE\t0\tempty\n"
         );
-        let cs = parse_cookies_txt(&text);
-        assert_eq!(cs.len(), 6, "{cs:#?}");
-        assert_eq!(cs[0].domain, ".mts-link.ru");
+        let jar = parse_cookies_txt(&text);
+        assert_eq!((jar.cookies().len(), jar.skipped()), (7, 1), "{jar:#?}");
+        let cs = jar.cookies();
+        assert_eq!(cs[0].domain, "mts-link.ru");
         assert!(cs[0].http_only && cs[0].secure && cs[0].include_subdomains);
-        assert_eq!((cs[0].name.as_str(), cs[0].value.as_str(), cs[0].expires), ("sessionId", "SID123", far));
-        assert!(!cs[1].http_only);
-        assert_eq!(cs[1].value, "ru");
-        assert_eq!(cs[5].value, "");
-        assert!(cs[0].matches("gw.mts-link.ru", "/api/x"));
-        assert!(!cs[1].matches("gw.mts-link.ru", "/api/x"));
-        assert!(!cs[0].matches("evilmts-link.ru", "/"));
+        assert_eq!((cs[0].name.as_str(), cs[0].value.as_str(), cs[0].expires), ("sessionId", "SID123", Some(far)));
 
         let dir = std::env::temp_dir().join(format!("stitch-cookies-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("cookies.txt");
         std::fs::write(&p, &text).unwrap();
         let c = ApiClient::new(ApiOptions { cookies_file: Some(p.clone()), ..Default::default() }).unwrap();
+        assert!(c.cookies_warning().unwrap().contains("1 malformed line skipped"));
+        // `old` is expired, `storage` is another domain, `scoped` and `prefix` do not
+        // path-match `/api/x` (RFC 6265 5.1.4: `/ap` is not a prefix at a `/`).
         assert_eq!(
             c.cookie_header(&u("https://my.mts-link.ru/api/x")).as_deref(),
             Some("sessionId=SID123; lang=ru; empty=")

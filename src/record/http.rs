@@ -1,10 +1,10 @@
 //! The recorders' HTTP client: one reqwest client with the user's headers, cookies (Netscape
-//! `cookies.txt`) and user agent on every request (playlists, keys, segments), connect
-//! timeout 10 s, read (inactivity) timeout 30 s, and retries with exponential backoff and
-//! jitter on network errors, timeouts, `408`, `429` and `5xx` (a `Retry-After` header
-//! replaces the backoff). A `403` is returned at once as [`FetchErr::Forbidden`] so the
-//! caller can reload the master playlist (expired signed URLs); other `4xx` are permanent.
-//! Every wait checks the stop flag.
+//! `cookies.txt`, matched per RFC 6265 by [`crate::cookies`]) and user agent on every
+//! request (playlists, keys, segments), connect timeout 10 s, read (inactivity) timeout
+//! 30 s, and retries with exponential backoff and jitter on network errors, timeouts, `408`,
+//! `429` and `5xx` (a `Retry-After` header replaces the backoff). A `403` is returned at once
+//! as [`FetchErr::Forbidden`] so the caller can reload the master playlist (expired signed
+//! URLs); other `4xx` are permanent. Every wait checks the stop flag.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,16 +39,6 @@ impl std::fmt::Display for FetchErr {
     }
 }
 
-#[derive(Debug, Clone)]
-struct Cookie {
-    domain: String,
-    include_sub: bool,
-    path: String,
-    secure: bool,
-    name: String,
-    value: String,
-}
-
 /// A body with the final URL (after redirects) and its content type.
 pub struct Resp {
     pub url: Url,
@@ -58,39 +48,17 @@ pub struct Resp {
 
 pub struct Http {
     pub client: reqwest::Client,
-    cookies: Vec<Cookie>,
+    cookies: CookieJar,
     retries: Option<u32>,
     stop: Arc<AtomicBool>,
     /// Set when an attempt failed (for progress / warnings).
     pub failures: std::sync::atomic::AtomicU64,
+    /// A problem with the cookies file worth a warning (malformed lines skipped).
+    pub cookies_warning: Option<String>,
 }
 
+use crate::cookies::{now_unix, CookieJar};
 use crate::download::error_chain;
-
-/// Parse a Netscape `cookies.txt` (7 tab-separated fields; `#HttpOnly_` prefixes allowed).
-fn parse_cookies(text: &str) -> Vec<Cookie> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let line = line.trim_end_matches('\r');
-        let line = line.strip_prefix("#HttpOnly_").unwrap_or(line);
-        if line.starts_with('#') || line.trim().is_empty() {
-            continue;
-        }
-        let f: Vec<&str> = line.split('\t').collect();
-        if f.len() < 7 {
-            continue;
-        }
-        out.push(Cookie {
-            domain: f[0].trim_start_matches('.').to_ascii_lowercase(),
-            include_sub: f[1].eq_ignore_ascii_case("TRUE") || f[0].starts_with('.'),
-            path: f[2].to_string(),
-            secure: f[3].eq_ignore_ascii_case("TRUE"),
-            name: f[5].to_string(),
-            value: f[6].to_string(),
-        });
-    }
-    out
-}
 
 impl Http {
     pub fn new(
@@ -108,11 +76,11 @@ impl Http {
             map.append(name, value);
         }
         let cookies = match cookies_file {
-            Some(p) => parse_cookies(
-                &std::fs::read_to_string(p).map_err(|e| format!("cannot read cookies file {}: {e}", p.display()))?,
-            ),
-            None => Vec::new(),
+            Some(p) => CookieJar::load(p)
+                .map_err(|e| format!("cannot read cookies file {}: {}", p.display(), error_chain(&e)))?,
+            None => CookieJar::default(),
         };
+        let cookies_warning = cookies_file.and_then(|p| cookies.warning(p));
         let ua = user_agent.map(str::to_string).unwrap_or_else(|| format!("stitch/{}", env!("CARGO_PKG_VERSION")));
         let client = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
@@ -121,32 +89,16 @@ impl Http {
             .default_headers(map)
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)))?;
-        Ok(Http { client, cookies, retries, stop, failures: Default::default() })
+        Ok(Http { client, cookies, retries, stop, failures: Default::default(), cookies_warning })
     }
 
     pub fn stopped(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
     }
 
+    /// The `Cookie` header for `url` now (RFC 6265 matching, see [`crate::cookies`]).
     pub fn cookie_header(&self, url: &Url) -> Option<String> {
-        let host = url.host_str()?.to_ascii_lowercase();
-        let path = url.path();
-        let https = url.scheme() == "https";
-        let v: Vec<String> = self
-            .cookies
-            .iter()
-            .filter(|c| {
-                (host == c.domain || (c.include_sub && host.ends_with(&format!(".{}", c.domain))))
-                    && path.starts_with(&c.path)
-                    && (!c.secure || https)
-            })
-            .map(|c| format!("{}={}", c.name, c.value))
-            .collect();
-        if v.is_empty() {
-            None
-        } else {
-            Some(v.join("; "))
-        }
+        self.cookies.header_for_url(url, now_unix())
     }
 
     /// A request builder with cookies (and an optional Range).
@@ -250,19 +202,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cookies_match() {
-        let c = parse_cookies(
-            "# Netscape\n.example.com\tTRUE\t/\tFALSE\t0\ta\t1\n#HttpOnly_cdn.test\tFALSE\t/hls\tTRUE\t0\tb\t2\n",
-        );
-        let h = Http {
-            client: reqwest::Client::new(),
-            cookies: c,
-            retries: None,
-            stop: Default::default(),
-            failures: Default::default(),
+    fn every_request_carries_the_matching_cookies() {
+        let dir = std::env::temp_dir().join(format!("stitch-http-cookies-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("cookies.txt");
+        std::fs::write(
+            &p,
+            "# Netscape\n.example.com\tTRUE\t/\tFALSE\t0\ta\t1\n#HttpOnly_cdn.test\tFALSE\t/hls\tTRUE\t0\tb\t2\n\
+             cdn.test\tFALSE\t/\tFALSE\t1000000000\told\t3\nbroken\n",
+        )
+        .unwrap();
+        let h = Http::new(&[], None, Some(&p), None, Default::default()).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(h.cookies_warning.as_deref().unwrap().contains("1 malformed line skipped"));
+        let cookie = |u: &str| {
+            let req = h.request(reqwest::Method::GET, &Url::parse(u).unwrap(), None).build().unwrap();
+            req.headers().get(COOKIE).map(|v| v.to_str().unwrap().to_string())
         };
-        assert_eq!(h.cookie_header(&Url::parse("http://www.example.com/x").unwrap()).as_deref(), Some("a=1"));
-        assert_eq!(h.cookie_header(&Url::parse("https://cdn.test/hls/a.ts").unwrap()).as_deref(), Some("b=2"));
-        assert_eq!(h.cookie_header(&Url::parse("http://cdn.test/hls/a.ts").unwrap()), None);
+        assert_eq!(cookie("http://www.example.com/x").as_deref(), Some("a=1"));
+        assert_eq!(cookie("https://cdn.test/hls/a.ts").as_deref(), Some("b=2"));
+        assert_eq!(cookie("http://cdn.test/hls/a.ts"), None); // secure
+        assert_eq!(cookie("https://cdn.test/hlsx/a.ts"), None); // path boundary; `old` expired
+        let none = Http::new(&[], None, None, None, Default::default()).unwrap();
+        assert!(none.cookies_warning.is_none());
+        assert!(Http::new(&[], None, Some(Path::new("/nonexistent/c.txt")), None, Default::default())
+            .err()
+            .unwrap()
+            .contains("cannot read cookies file"));
     }
 }

@@ -333,6 +333,9 @@ async fn run(opts: &RecordOptions, events: &EventSink, stop: Arc<AtomicBool>) ->
         Http::new(&opts.headers, opts.user_agent.as_deref(), opts.cookies_file.as_deref(), opts.retries, stop.clone())
             .map_err(RecordError::Failure)?,
     );
+    if let (Some(w), false) = (&http.cookies_warning, opts.quiet) {
+        eprintln!("warning: {w}");
+    }
     let naming = Naming {
         output: opts.output.clone(),
         dir: opts.rec_dir.clone().unwrap_or_else(|| PathBuf::from(".")),

@@ -11,7 +11,10 @@
 //! `mediasession.update` with the same `data.id` (or `data.duration` on the clip's own
 //! event) bounds the clip's length on the timeline; `data.offset` (seconds) skips the start
 //! of the file (the file's content at `offset` shows at `relativeTime`). Relative urls are resolved against the JSON file's
-//! folder. Seconds (f64) are converted to 90 kHz ticks here, once; nothing downstream
+//! folder; `file://` urls are local paths. `http://` and `https://` urls stay urls
+//! ([`Remote::Pending`], empty `path`): this crate has no network code, so the application
+//! downloads them and fills in `path` (or records why it could not, [`Remote::Failed`]).
+//! Any other scheme (`ftp://`, `data:`, ...) is an error that names the event. Seconds (f64) are converted to 90 kHz ticks here, once; nothing downstream
 //! sees floating-point time. Unknown modules and fields are ignored.
 
 use std::collections::HashMap;
@@ -29,8 +32,11 @@ pub struct ClipSpec {
     pub index: usize,
     /// The url as written in the flow.
     pub url: String,
-    /// Resolved local path.
+    /// Resolved local path (empty while [`ClipSpec::remote`] is set).
     pub path: PathBuf,
+    /// `Some` while the url is an http(s) url not on disk: such a clip is skipped (with the
+    /// failure's reason) unless the application downloaded it and cleared this.
+    pub remote: Option<Remote>,
     /// Start on the timeline, 90 kHz ticks.
     pub start: i64,
     /// Maximum length from the flow (`duration` of the event or of a matching
@@ -43,6 +49,56 @@ pub struct ClipSpec {
     pub offset: i64,
     /// Who or what the clip shows (for the composite layouts).
     pub source: SourceInfo,
+}
+
+/// The state of an http(s) clip or slide (see the module doc).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Remote {
+    /// Not downloaded (yet).
+    Pending,
+    /// Its download failed for this reason.
+    Failed(String),
+}
+
+impl Remote {
+    /// Why the clip or slide cannot be read.
+    pub fn reason(&self, url: &str) -> String {
+        match self {
+            Remote::Pending => format!("remote url not downloaded ({url})"),
+            Remote::Failed(why) => format!("download failed: {why}"),
+        }
+    }
+}
+
+/// Is `url` an http(s) url (case-insensitive scheme)?
+pub fn is_http_url(url: &str) -> bool {
+    let u = url.trim_start();
+    ["http://", "https://"].iter().any(|p| u.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p)))
+}
+
+/// The scheme of `url` when it looks like a url and not a path: `scheme://...` (RFC 3986
+/// scheme characters, at least two so `C:` stays a path) or `data:`.
+fn url_scheme(url: &str) -> Option<&str> {
+    let u = url.trim_start();
+    let (scheme, rest) = u.split_once(':')?;
+    let valid = scheme.len() >= 2
+        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    (valid && (rest.starts_with("//") || scheme.eq_ignore_ascii_case("data"))).then_some(scheme)
+}
+
+/// Where `url` is: a local path, a url to download, or an unsupported scheme (the error).
+fn locate(url: &str, base: &Path) -> std::result::Result<(PathBuf, Option<Remote>), String> {
+    if is_http_url(url) {
+        return Ok((PathBuf::new(), Some(Remote::Pending)));
+    }
+    match url_scheme(url) {
+        Some(s) if !s.eq_ignore_ascii_case("file") => Err(format!(
+            "url scheme \"{s}:\" is not supported (use http://, https:// or a local path): {}",
+            url.chars().take(120).collect::<String>()
+        )),
+        _ => Ok((resolve(url, base), None)),
+    }
 }
 
 /// What a clip shows.
@@ -101,7 +157,10 @@ pub struct SlideSpec {
     /// Shown until (its own duration, else the next slide's start; `None`: to the end).
     pub end: Option<i64>,
     pub url: String,
+    /// Resolved local path (empty while `remote` is set).
     pub path: PathBuf,
+    /// `Some` while the image is an http(s) url not on disk (then it is not shown).
+    pub remote: Option<Remote>,
 }
 
 /// A chat message (`module: "chat.message"`, `data.author`, `data.text`), shown by the
@@ -227,7 +286,8 @@ impl Flow {
                     .and_then(secs)
                     .filter(|d| *d > 0.0)
                     .map(|d| start + Time::from_secs_f64(d, VIDEO_HZ).ticks);
-                slides.push(SlideSpec { start, end, url: img.to_string(), path: resolve(img, base) });
+                let (path, remote) = locate(img, base).map_err(|e| Error::Flow(format!("event {i} (slide): {e}")))?;
+                slides.push(SlideSpec { start, end, url: img.to_string(), path, remote });
                 continue;
             }
             let Some(url) = data.get("url").and_then(Value::as_str) else {
@@ -258,11 +318,12 @@ impl Flow {
                 .filter(|o| *o > 0.0)
                 .map(|o| Time::from_secs_f64(o, VIDEO_HZ).ticks)
                 .unwrap_or(0);
-            let path = resolve(url, base);
+            let (path, remote) = locate(url, base).map_err(|e| Error::Flow(format!("event {i} (clip): {e}")))?;
             clips.push(ClipSpec {
                 index: clips.len(),
                 url: url.to_string(),
                 path,
+                remote,
                 start: Time::from_secs_f64(rt, VIDEO_HZ).ticks,
                 max_len,
                 id,
@@ -336,5 +397,35 @@ mod tests {
         assert!(e(br#"{"eventLogs":[{"relativeTime":-1,"data":{"url":"a.mp4"}}]}"#).contains("negative"));
         assert!(e(br#"{"eventLogs":[]}"#).contains("no clips"));
         assert!(e(br#"{"duration":"x","eventLogs":[]}"#).contains("duration"));
+        for bad in ["ftp://h/a.mp4", "data:video/mp4;base64,AAAA", "rtmp://h/live", "S3://bucket/a.mp4"] {
+            let j = format!(
+                r#"{{"eventLogs":[{{"relativeTime":0,"data":{{"url":"x.mp4"}}}},{{"relativeTime":1,"data":{{"url":"{bad}"}}}}]}}"#
+            );
+            let m = e(j.as_bytes());
+            assert!(m.contains("event 1 (clip)") && m.contains("not supported") && m.contains(bad), "{m}");
+        }
+        let j = br#"{"eventLogs":[{"relativeTime":0,"module":"slide.show","data":{"image":"ftp://h/s.png"}}],"duration":1}"#;
+        assert!(e(j).contains("event 0 (slide)"), "{}", e(j));
+    }
+
+    #[test]
+    fn remote_urls_stay_urls() {
+        let j = br#"{"eventLogs":[
+            {"relativeTime":0,"data":{"url":"https://cdn.test/a/clip.mp4?sig=1"}},
+            {"relativeTime":1,"data":{"url":"HTTP://cdn.test/b.mp4"}},
+            {"relativeTime":2,"data":{"url":"file:///abs/c.mp4"}},
+            {"relativeTime":3,"data":{"url":"C:/d.mp4"}},
+            {"relativeTime":4,"data":{"url":"dir/e:1.mp4"}},
+            {"relativeTime":5,"module":"slide.show","data":{"image":"https://cdn.test/s.png"}}]}"#;
+        let f = Flow::parse(j, Path::new("/base")).unwrap();
+        assert_eq!((f.clips[0].path.as_os_str().is_empty(), &f.clips[0].remote), (true, &Some(Remote::Pending)));
+        assert_eq!(f.clips[0].url, "https://cdn.test/a/clip.mp4?sig=1");
+        assert_eq!(f.clips[1].remote, Some(Remote::Pending));
+        assert_eq!((f.clips[2].path.as_path(), &f.clips[2].remote), (Path::new("/abs/c.mp4"), &None));
+        assert_eq!(f.clips[3].path, PathBuf::from("/base/C:/d.mp4"));
+        assert_eq!(f.clips[4].path, PathBuf::from("/base/dir/e:1.mp4"));
+        assert_eq!(f.slides[0].remote, Some(Remote::Pending));
+        assert!(f.slides[0].path.as_os_str().is_empty());
+        assert!(Remote::Failed("404".into()).reason("u").contains("download failed: 404"));
     }
 }

@@ -25,7 +25,7 @@ use crossbeam_channel::Receiver;
 use crate::frame::{AudioFrame, Picture, VideoFrame};
 use crate::time::{rescale, rescale_ceil, VIDEO_HZ};
 
-pub use flow::{ChatLine, ClipSpec, Flow, SlideSpec, SourceInfo, SourceKind};
+pub use flow::{is_http_url, ChatLine, ClipSpec, Flow, Remote, SlideSpec, SourceInfo, SourceKind};
 
 /// What a clip reader sends to the scheduler, in this order: one `Start`, then pictures
 /// (pts: 90 kHz relative to the clip start, canvas-sized) and audio (output rate and

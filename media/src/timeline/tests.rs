@@ -24,6 +24,7 @@ fn spec(i: usize, start_s: f64) -> ClipSpec {
         index: i,
         url: format!("clip{i}"),
         path: PathBuf::from(format!("clip{i}")),
+        remote: None,
         start: (start_s * 90000.0).round() as i64,
         max_len: None,
         id: None,
