@@ -169,7 +169,8 @@ async fn keep_files_keeps_the_cache_and_a_rerun_uses_it() {
     // A rerun finds every file complete: no request at all, and (without --keep-files)
     // then removes the cache.
     fx.srv.reset_counters();
-    let o = run_stitch(compile_args(&fx.flow, &out, &[])).await;
+    // The output exists from the first run: replacing it needs --force.
+    let o = run_stitch(compile_args(&fx.flow, &out, &["--force"])).await;
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "stitch failed: {err}");
     assert!(fx.srv.all_counters().is_empty(), "{:?}", fx.srv.all_counters());
@@ -198,7 +199,8 @@ async fn failed_download_skips_its_clip_and_a_rerun_fetches_only_the_missing_one
     // The server is fixed: the rerun downloads b only.
     fx.srv.set_faults(Faults::default());
     fx.srv.reset_counters();
-    let o = run_stitch(compile_args(&fx.flow, &out, &[])).await;
+    // The output exists from the first run: replacing it needs --force.
+    let o = run_stitch(compile_args(&fx.flow, &out, &["--force"])).await;
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "stitch failed: {err}");
     assert_eq!(fx.srv.counters("/rec/a.mp4").requests, 0, "{:?}", fx.srv.all_counters());
@@ -264,7 +266,8 @@ async fn killed_run_resumes_without_refetching() {
 
     fx.srv.set_faults(Faults::default());
     fx.srv.reset_counters();
-    let o = run_stitch(compile_args(&fx.flow, &out, &[])).await;
+    // The output exists from the first run: replacing it needs --force.
+    let o = run_stitch(compile_args(&fx.flow, &out, &["--force"])).await;
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "stitch failed: {err}");
     let after = fx.srv.all_counters();
