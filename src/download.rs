@@ -793,6 +793,16 @@ pub fn root_cause(e: &reqwest::Error) -> String {
         cur = err.source();
     }
     let root_text = root.to_string();
+    // rustls' errors while connecting to an https URL have no I/O error kind of their own.
+    let https = e.url().is_some_and(|u| u.scheme() == "https");
+    let plain_io = matches!(
+        io_kind,
+        Some(TimedOut | ConnectionRefused | ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof)
+            | Some(HostUnreachable | NetworkUnreachable)
+    );
+    if tls.is_none() && https && e.is_connect() && !e.is_timeout() && !plain_io && !dns {
+        tls = Some(root_text.clone());
+    }
     if dns {
         return format!("DNS lookup failed ({root_text})");
     }
@@ -1215,6 +1225,69 @@ mod tests {
             parse_http_date("Tue, 29 Feb 2000 12:00:00 GMT"),
             Some(UNIX_EPOCH + Duration::from_secs(951_825_600))
         );
+    }
+
+    #[derive(Debug)]
+    struct E(&'static str, Option<Box<E>>);
+    impl std::fmt::Display for E {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for E {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|e| e as _)
+        }
+    }
+
+    #[test]
+    fn error_chain_names_each_cause_once() {
+        let nf = "No such file or directory";
+        let e = E("No such file or directory (os error 2)", Some(Box::new(E(nf, None))));
+        assert_eq!(error_chain(&e), "No such file or directory (os error 2)");
+        let e = E(nf, Some(Box::new(E("No such file or directory (os error 2)", None))));
+        assert_eq!(error_chain(&e), "No such file or directory (os error 2)");
+        let e = E("cannot open a.mp4", Some(Box::new(E(nf, None))));
+        assert_eq!(error_chain(&e), "cannot open a.mp4: No such file or directory");
+    }
+
+    #[tokio::test]
+    async fn root_causes_in_plain_words() {
+        let c = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().unwrap();
+        let dropped = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let e = c.get(format!("http://{dropped}/x")).send().await.unwrap_err();
+        assert_eq!(root_cause(&e), "connection refused");
+        // Accepts, never answers.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = silent.local_addr().unwrap();
+        let e = c.get(format!("http://{addr}/x")).send().await.unwrap_err();
+        assert_eq!(root_cause(&e), "timed out");
+        // TLS to a server that answers in plain text.
+        let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = plain.local_addr().unwrap();
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            while let Ok((mut s, _)) = plain.accept().await {
+                let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n").await;
+            }
+        });
+        let e = c.get(format!("https://{addr}/x")).send().await.unwrap_err();
+        assert!(root_cause(&e).starts_with("TLS error: "), "{}", root_cause(&e));
+        let e = c.get("http://no-such-host.invalid/x").send().await.unwrap_err();
+        assert!(root_cause(&e).starts_with("DNS lookup failed"), "{}", root_cause(&e));
+        drop(silent);
+    }
+
+    #[test]
+    fn retry_log_line() {
+        let ev = DownloadEvent::Retrying {
+            index: 0,
+            url: "http://h/a.mp4".into(),
+            attempt: 2,
+            delay: Duration::from_millis(1500),
+            reason: "connection refused".into(),
+        };
+        assert_eq!(ev.log_line().unwrap(), "retrying in 1.5 s (attempt 2): connection refused: http://h/a.mp4");
     }
 
     #[test]

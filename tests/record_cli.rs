@@ -185,6 +185,13 @@ fn master() -> Origin {
         }
         files.insert(format!("/v{v}/index.m3u8"), media_playlist(2, 0, &entries(&f.video_only), true, "").into_bytes());
     }
+    for lang in ["en", "fr"] {
+        for (i, (_, b)) in f.audio_only.segments.iter().enumerate() {
+            files.insert(format!("/aud/{lang}/s{i}.ts"), b.clone());
+        }
+        let ents: Vec<_> = entries(&f.audio_only).into_iter().map(|(t, d, u)| (t, d, format!("{lang}/{u}"))).collect();
+        files.insert(format!("/aud/{lang}.m3u8"), media_playlist(2, 0, &ents, true, "").into_bytes());
+    }
     let master = "#EXTM3U\n\
 #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aac\",NAME=\"English\",LANGUAGE=\"en\",DEFAULT=YES,AUTOSELECT=YES,URI=\"aud/en.m3u8\"\n\
 #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aac\",NAME=\"Français\",LANGUAGE=\"fr\",DEFAULT=NO,URI=\"aud/fr.m3u8\"\n\
@@ -228,6 +235,47 @@ fn list_formats_prints_every_variant_and_rendition_and_fetches_no_segment() {
     assert_eq!(t.lines().filter(|l| l.starts_with("0 ")).count(), 1, "{t}");
     assert!(t.contains("vod") && t.contains("8.0 s"), "{t}");
     assert!(!o.requests().iter().any(|r| r.ends_with(".ts")));
+}
+
+#[test]
+fn the_chosen_variant_is_printed_and_an_inexact_quality_warned_about() {
+    need_ffmpeg!();
+    let o = master();
+    let dir = scratch("rec-variant");
+    let out = dir.join("v.ts");
+    let r = run_limited(
+        stitch(&["record", &o.url("/master.m3u8"), "-o", out.to_str().unwrap(), "--quality", "480p", "--audio", "fr"]),
+        Duration::from_secs(20),
+        &dir,
+        "variant",
+    );
+    assert_eq!(r.status.and_then(|s| s.code()), Some(0), "{}", r.stderr);
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("variant: ")).collect::<Vec<_>>(),
+        vec![&"variant: 640x360, 0.80 Mbit/s, avc1.4d401e,mp4a.40.2, 25 fps; audio: \"Français\" (fr)"],
+        "{}",
+        r.stderr
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("warning: --quality 480p: no variant is 480p (available: 360p, 1080p, 720p)")),
+        "{}",
+        r.stderr
+    );
+    assert!(o.requests().iter().any(|r| r.starts_with("/aud/fr/s")));
+    let (types, _) = ffprobe(&out);
+    assert_eq!(types.len(), 2, "{types:?}");
+    // An exact match: no warning.
+    let r = run_limited(
+        stitch(&["record", &o.url("/master.m3u8"), "-o", dir.join("w.ts").to_str().unwrap(), "--quality", "720p"]),
+        Duration::from_secs(20),
+        &dir,
+        "exact",
+    );
+    assert_eq!(r.status.and_then(|s| s.code()), Some(0), "{}", r.stderr);
+    assert!(r.stderr.contains("variant: 1280x720") && !r.stderr.contains("warning"), "{}", r.stderr);
 }
 
 /// Start `stitch record` and SIGKILL it once the origin has been asked for `after`
@@ -300,6 +348,45 @@ fn kill_9_then_rerun_fetches_no_committed_segment_again() {
             assert_eq!(ffmpeg_errors(&out), "");
         }
     }
+}
+
+#[test]
+fn ctrl_c_keeps_a_vod_resumable() {
+    need_ffmpeg!();
+    let f = fixtures();
+    let n = f.live.segments.len();
+    let (o, total) = vod(&f.live, Duration::from_millis(100));
+    let dir = scratch("rec-int");
+    let out = dir.join("out.mp4");
+    let url = o.url("/index.m3u8");
+    let args = ["record", &url, "-o", out.to_str().unwrap(), "--format", "mp4"];
+    let errf = dir.join("first.stderr");
+    let mut child = stitch(&args).stdout(Stdio::null()).stderr(std::fs::File::create(&errf).unwrap()).spawn().unwrap();
+    let t0 = Instant::now();
+    while segment_requests(&o.requests()).len() < 6 {
+        assert!(t0.elapsed() < Duration::from_secs(15));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let st = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(st.success());
+    let code = child.wait().unwrap().code();
+    let err = std::fs::read_to_string(&errf).unwrap();
+    std::fs::remove_file(&errf).unwrap();
+    assert_eq!(code, Some(130), "{err}");
+    assert!(err.contains("run the same command again to resume"), "{err}");
+    assert!(!out.exists());
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join(".out.mp4.stitch-state.json")).unwrap()).unwrap();
+    let committed = state["tracks"][0]["last_seq"].as_u64().unwrap();
+    let before = o.requests().len();
+    let r = run_limited(stitch(&args), Duration::from_secs(20), &dir, "rerun");
+    assert_eq!(r.status.and_then(|s| s.code()), Some(0), "{}", r.stderr);
+    let again = segment_requests(&o.requests()[before..]);
+    assert_eq!(again.len() as u64, n as u64 - committed - 1, "{again:?}");
+    assert!(again.iter().all(|&i| i as u64 > committed));
+    let (_, dur) = ffprobe(&out);
+    assert!((dur - total).abs() < 0.1, "{dur} vs {total}");
+    assert_eq!(files_in(&dir), vec!["out.mp4"]);
 }
 
 #[test]

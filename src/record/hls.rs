@@ -922,7 +922,9 @@ pub(crate) async fn record_hls(
     }
     let state = ctx.state.lock().unwrap_or_else(|e| e.into_inner()).take();
     // An interrupted or failed VOD keeps its temporaries and state for a rerun.
-    let unfinished = matches!(&mr, Ok(End::User) | Err(_)) || matches!(&ar, Some(Err(_)));
+    // (A failed audio rendition alone does not: the output keeps the variant's own audio, as
+    // before, with a warning.)
+    let unfinished = matches!(&mr, Ok(End::User) | Err(_));
     if state.is_some() && unfinished && !drm && main.stats.segments > 0 {
         main.sections.keep().map_err(RecordError::Failure)?;
         if let Some(a) = audio.as_mut() {
@@ -933,11 +935,7 @@ pub(crate) async fn record_hls(
             main.stats.segments,
             main.playlist.segments.len()
         );
-        let err = match (mr, ar) {
-            (Err(e), _) | (_, Some(Err(e))) => Some(e),
-            _ => None,
-        };
-        if let Some(e) = err {
+        if let Err(e) = mr {
             ui.line(&kept);
             return Err(e);
         }
