@@ -53,10 +53,13 @@ fn vod(clip: &Clip, seg_delay: Duration) -> (Origin, f64) {
     (Origin::start_delayed(static_files(files), delay), total)
 }
 
-/// Segment numbers requested (in order) among `log`.
+/// Segment numbers requested (in order) among `log` (`.../sN.ts`, any track).
 fn segment_requests(log: &[String]) -> Vec<usize> {
     log.iter()
-        .filter_map(|r| r.strip_prefix("/s").and_then(|r| r.strip_suffix(".ts")).and_then(|n| n.parse().ok()))
+        .filter_map(|r| {
+            let name = r.rsplit('/').next().unwrap_or("");
+            name.strip_prefix('s').and_then(|r| r.strip_suffix(".ts")).and_then(|n| n.parse().ok())
+        })
         .collect()
 }
 
@@ -175,8 +178,56 @@ fn vod_progress_on_a_terminal_shows_segments_and_eta() {
     assert!(!r.stderr.contains("ETA") && !r.stderr.contains("segments  "), "{}", r.stderr);
 }
 
+#[test]
+fn live_progress_on_a_terminal_shows_recorded_time_and_the_live_edge() {
+    need_ffmpeg!();
+    let f = fixtures();
+    let clip = f.live.clone();
+    let t0 = Instant::now();
+    // A window of 6 one-second segments advancing every second.
+    let h: Handler = Arc::new(move |pq: &str, _r| {
+        let edge = ((t0.elapsed().as_secs_f64() as usize) + 6).min(clip.segments.len());
+        if pq == "/live.m3u8" {
+            let first = edge - 6;
+            let ents: Vec<_> = (first..edge).map(|i| (String::new(), clip.segments[i].0, format!("s{i}.ts"))).collect();
+            return Reply::m3u8(&media_playlist(1, first as u64, &ents, false, ""));
+        }
+        let i: usize = pq.trim_start_matches("/s").trim_end_matches(".ts").parse().unwrap();
+        Reply::ok("video/mp2t", clip.segments[i].1.clone())
+    });
+    let o = Origin::start(h);
+    let dir = scratch("rec-tty-live");
+    let out = dir.join("live.ts");
+    let cmd = format!(
+        "stty cols 160 rows 40; exec {} record '{}' -o '{}' --max-duration 4",
+        bin(),
+        o.url("/live.m3u8"),
+        out.display()
+    );
+    let r = run_limited(
+        {
+            let mut c = Command::new("script");
+            c.args(["-qfec", &cmd, "/dev/null"]);
+            c
+        },
+        Duration::from_secs(20),
+        &dir,
+        "tty-live",
+    );
+    let screen = String::from_utf8_lossy(&r.stdout);
+    assert_eq!(r.status.and_then(|s| s.code()), Some(0), "{screen}");
+    assert!(screen.contains("live: recorded 0:0"), "{screen:?}");
+    assert!(screen.contains("s behind the live edge, 0 gaps"), "{screen:?}");
+    assert_eq!(ffmpeg_errors(&out), "");
+}
+
 /// A master with three variants, two audio renditions and a subtitle track.
 fn master() -> Origin {
+    master_delayed(Duration::ZERO)
+}
+
+/// [`master`] with every segment answered after `seg_delay`.
+fn master_delayed(seg_delay: Duration) -> Origin {
     let f = fixtures();
     let mut files = HashMap::new();
     for v in 0..3 {
@@ -200,7 +251,8 @@ fn master() -> Origin {
 #EXT-X-STREAM-INF:BANDWIDTH=3000000,RESOLUTION=1920x1080,CODECS=\"avc1.640028,mp4a.40.2\",FRAME-RATE=50,AUDIO=\"aac\",SUBTITLES=\"subs\"\nv2/index.m3u8\n\
 #EXT-X-STREAM-INF:BANDWIDTH=1500000,RESOLUTION=1280x720,CODECS=\"avc1.64001f,mp4a.40.2\",FRAME-RATE=29.97,AUDIO=\"aac\"\nv1/index.m3u8\n";
     files.insert("/master.m3u8".into(), master.as_bytes().to_vec());
-    Origin::start(static_files(files))
+    let delay: Delay = Arc::new(move |pq: &str| if pq.ends_with(".ts") { seg_delay } else { Duration::ZERO });
+    Origin::start_delayed(static_files(files), delay)
 }
 
 #[test]
@@ -348,6 +400,67 @@ fn kill_9_then_rerun_fetches_no_committed_segment_again() {
             assert_eq!(ffmpeg_errors(&out), "");
         }
     }
+}
+
+#[test]
+fn kill_9_resumes_a_variant_with_its_audio_rendition_and_an_fmp4_stream() {
+    need_ffmpeg!();
+    let f = fixtures();
+    // Variant + separate audio rendition: two raw files, two tracks in the state.
+    let o = master_delayed(Duration::from_millis(250));
+    let dir = scratch("rec-resume-audio");
+    let out = dir.join("a.mp4");
+    let url = o.url("/master.m3u8");
+    let args = ["record", &url, "-o", out.to_str().unwrap(), "--format", "mp4", "-j", "1"];
+    let state = dir.join(".a.mp4.stitch-state.json");
+    let committed = kill_after(&o, &args, 4, &state);
+    let before = o.requests().len();
+    let r = run_limited(stitch(&args), Duration::from_secs(20), &dir, "rerun");
+    assert_eq!(r.status.and_then(|s| s.code()), Some(0), "{}", r.stderr);
+    let again: Vec<String> = o.requests()[before..].iter().filter(|r| r.starts_with("/v2/s")).cloned().collect();
+    assert_eq!(again.len() as u64, f.video_only.segments.len() as u64 - committed - 1, "{again:?}");
+    let (types, dur) = ffprobe(&out);
+    assert_eq!(types.len(), 2, "{types:?}");
+    assert!((dur - 8.0).abs() < 0.1, "{dur}");
+    assert_eq!(ffmpeg_errors(&out), "");
+    assert_eq!(files_in(&dir), vec!["a.mp4"]);
+
+    // fMP4 segments (init section + fragments): the raw file is appended to as it is. With
+    // one transfer at a time, a request for segment k means segments < k are committed.
+    let mut files = HashMap::new();
+    files.insert("/init.mp4".to_string(), f.fmp4.init.clone().unwrap());
+    let mut ents = Vec::new();
+    for (i, (d, b)) in f.fmp4.segments.iter().enumerate() {
+        files.insert(format!("/f{i}.m4s"), b.clone());
+        ents.push((String::new(), *d, format!("f{i}.m4s")));
+    }
+    files.insert("/f.m3u8".into(), media_playlist(2, 0, &ents, true, "#EXT-X-MAP:URI=\"init.mp4\"\n").into_bytes());
+    let delay: Delay =
+        Arc::new(|pq: &str| if pq.ends_with(".m4s") { Duration::from_millis(400) } else { Duration::ZERO });
+    let o = Origin::start_delayed(static_files(files), delay);
+    let dir = scratch("rec-resume-fmp4");
+    let out = dir.join("f.mp4");
+    let url = o.url("/f.m3u8");
+    let args = ["record", &url, "-o", out.to_str().unwrap(), "--format", "mp4", "-j", "1"];
+    let mut child = stitch(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let t0 = Instant::now();
+    while !o.requests().iter().any(|r| r == "/f1.m4s") {
+        assert!(t0.elapsed() < Duration::from_secs(15));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = o.requests().len();
+    let r = run_limited(stitch(&args), Duration::from_secs(20), &dir, "rerun");
+    assert_eq!(r.status.and_then(|s| s.code()), Some(0), "{}", r.stderr);
+    let again: Vec<String> = o.requests()[before..].iter().filter(|r| r.ends_with(".m4s")).cloned().collect();
+    assert_eq!(again, vec!["/f1.m4s", "/f2.m4s"], "segment 0 was committed");
+    let total: f64 = f.fmp4.segments.iter().map(|s| s.0).sum();
+    let (types, dur) = ffprobe(&out);
+    assert_eq!(types.len(), 2, "{types:?}");
+    assert!((dur - total).abs() < 0.1, "{dur} vs {total}");
+    assert_eq!(ffmpeg_errors(&out), "");
+    assert_eq!(files_in(&dir), vec!["f.mp4"]);
 }
 
 #[test]
