@@ -111,7 +111,7 @@ fn flaky_origin_prints_one_retrying_line_per_retry() {
             return Reply::m3u8(&playlist);
         }
         // Every other segment request fails once with 503.
-        if hits.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+        if hits.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
             return Reply::status(503);
         }
         let i: usize = pq.trim_start_matches("/s").trim_end_matches(".ts").parse().unwrap();
@@ -578,7 +578,7 @@ fn dash_o_streams_ts_to_stdout() {
     let dir = scratch("rec-stdout");
     let r = run_limited(stitch(&["record", &o.url("/index.m3u8"), "-o", "-"]), Duration::from_secs(20), &dir, "o");
     assert_eq!(r.status.and_then(|s| s.code()), Some(0), "{}", r.stderr);
-    assert!(!r.stdout.is_empty() && r.stdout.len() % 188 == 0);
+    assert!(!r.stdout.is_empty() && r.stdout.len().is_multiple_of(188));
     assert!(r.stdout.chunks(188).all(|p| p[0] == 0x47), "MPEG-TS packets on stdout");
     let p = dir.join("piped.ts");
     std::fs::write(&p, &r.stdout).unwrap();
@@ -616,4 +616,10 @@ fn direct_mp4_summary_gives_bytes_and_duration() {
     let want = format!("recorded {mb:.1} MB, 4.0 s into {}", out.display());
     assert!(r.stderr.contains(&want), "{want:?} not in {:?}", r.stderr);
     assert_eq!(std::fs::read(&out).unwrap(), f.mp4);
+    let out = stitch(&["record", "-F", &o.url("/clip.mp4")]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("a direct MP4 file ({mb:.1} MB): one format, recorded as it is\n")
+    );
 }

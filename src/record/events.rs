@@ -157,8 +157,11 @@ pub struct EventSink {
     json_stdout: bool,
     clients: Option<Arc<Mutex<Vec<TcpStream>>>>,
     local_addr: Option<SocketAddr>,
-    log: Option<Arc<Mutex<Vec<(RecordEvent, String)>>>>,
+    log: Option<Arc<Mutex<EventLog>>>,
 }
+
+/// Events with the JSON line each was sent as.
+type EventLog = Vec<(RecordEvent, String)>;
 
 impl EventSink {
     /// No output.

@@ -3,13 +3,10 @@
 //! Only the playlist is fetched (with the recorder's headers, cookies and retries); no
 //! segment. A media playlist prints one row; a direct MP4 one row with its size.
 
+use super::{client, probe, Probe, RecordError, RecordOptions};
+use crate::hls::playlist::{parse, select_variant, MasterPlaylist, MediaPlaylist, MediaType, Playlist};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Duration;
-
-use super::hls::is_playlist;
-use super::{client, RecordError, RecordOptions};
-use crate::hls::playlist::{parse, select_variant, MasterPlaylist, MediaPlaylist, MediaType, Playlist};
 
 /// Rows as columns padded to their widest cell (the last column is not padded).
 fn table(rows: &[Vec<String>]) -> String {
@@ -112,16 +109,22 @@ pub fn list_formats(opts: &RecordOptions, stop: Arc<AtomicBool>) -> Result<Strin
         .map_err(|e| RecordError::Failure(format!("cannot start the async runtime: {e}")))?;
     rt.block_on(async {
         let (url, http) = client(opts, stop)?;
-        let r = http.get(&url, None, Duration::from_secs(10)).await.map_err(RecordError::from)?;
-        if !is_playlist(&r) {
-            if r.body.len() >= 8 && &r.body[4..8] == b"ftyp" {
-                return Ok(format!(
-                    "a direct MP4 file ({:.1} MB): one format, recorded as it is\n",
-                    r.body.len() as f64 / 1e6
-                ));
+        // The first bytes decide (a direct MP4 is not downloaded).
+        let r = match probe(&http, &url).await? {
+            Probe::Hls(r) => r,
+            Probe::Mp4 => {
+                let size = http
+                    .request(reqwest::Method::HEAD, &url, None)
+                    .send()
+                    .await
+                    .ok()
+                    .filter(|r| r.status().is_success())
+                    .and_then(|r| r.headers().get(reqwest::header::CONTENT_LENGTH)?.to_str().ok()?.parse::<u64>().ok())
+                    .map(|n| format!(" ({:.1} MB)", n as f64 / 1e6))
+                    .unwrap_or_default();
+                return Ok(format!("a direct MP4 file{size}: one format, recorded as it is\n"));
             }
-            return Err(RecordError::Failure(format!("{url}: not an HLS playlist")));
-        }
+        };
         let text = String::from_utf8_lossy(&r.body);
         match parse(&text, &r.url).map_err(|e| RecordError::Failure(format!("{}: {e}", r.url)))? {
             Playlist::Master(m) => Ok(master_table(&m, &opts.quality)),
