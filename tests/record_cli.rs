@@ -221,6 +221,50 @@ fn live_progress_on_a_terminal_shows_recorded_time_and_the_live_edge() {
     assert_eq!(ffmpeg_errors(&out), "");
 }
 
+#[test]
+fn a_killed_live_mp4_recording_is_kept_by_the_next_run() {
+    need_ffmpeg!();
+    let f = fixtures();
+    let clip = f.live.clone();
+    let t0 = Instant::now();
+    let h: Handler = Arc::new(move |pq: &str, _r| {
+        let edge = ((t0.elapsed().as_secs_f64() * 2.0) as usize + 6).min(clip.segments.len());
+        if pq == "/live.m3u8" {
+            let first = edge - 6;
+            let ents: Vec<_> = (first..edge).map(|i| (String::new(), clip.segments[i].0, format!("s{i}.ts"))).collect();
+            return Reply::m3u8(&media_playlist(1, first as u64, &ents, false, ""));
+        }
+        let i: usize = pq.trim_start_matches("/s").trim_end_matches(".ts").parse().unwrap();
+        Reply::ok("video/mp2t", clip.segments[i].1.clone())
+    });
+    let o = Origin::start(h);
+    let dir = scratch("rec-live-kill");
+    let out = dir.join("live.mp4");
+    let url = o.url("/live.m3u8");
+    let args = ["record", &url, "-o", out.to_str().unwrap(), "--format", "mp4", "--live-from-start"];
+    let mut child = stitch(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let t = Instant::now();
+    while segment_requests(&o.requests()).len() < 4 {
+        assert!(t.elapsed() < Duration::from_secs(15));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(files_in(&dir), vec![".live.mp4.rec.ts"], "the killed run's temporary");
+    let r =
+        run_limited(stitch(&[&args[..], &["--max-duration", "2"]].concat()), Duration::from_secs(20), &dir, "rerun");
+    assert_eq!(r.status.and_then(|s| s.code()), Some(0), "{}", r.stderr);
+    let names = files_in(&dir);
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.contains(&"live.mp4".to_string()), "{names:?}");
+    let kept = names.iter().find(|n| n.starts_with("live.interrupted-") && n.ends_with(".ts")).expect("kept");
+    assert!(r.stderr.contains("kept the recording of an interrupted run as"), "{}", r.stderr);
+    assert!(std::fs::metadata(dir.join(kept)).unwrap().len() > 0);
+    assert_eq!(ffmpeg_errors(&dir.join(kept)), "");
+    assert_eq!(ffmpeg_errors(&out), "");
+}
+
 /// A master with three variants, two audio renditions and a subtitle track.
 fn master() -> Origin {
     master_delayed(Duration::ZERO)

@@ -838,6 +838,12 @@ pub(crate) async fn record_hls(
     let mut main = new_track(true, main_src, main_url, main_pl, Sections::new(naming.clone(), force_temp));
     let mut audio = audio.map(|(s, u, p)| new_track(false, s, u, p, Sections::audio(naming.clone())));
 
+    if live && !stdout {
+        for p in super::output::keep_stale_temps(&naming) {
+            ui.warn(&format!("kept the recording of an interrupted run as {}", p.display()));
+        }
+    }
+
     // --- Resume state (VOD into a file).
     let resumable = !live && !stdout;
     if resumable {

@@ -14,7 +14,9 @@
 //! temporary next to the output (`.NAME.rec.EXT`, `.NAME.audio.EXT`), renamed at the end
 //! when it already is the wanted TS, else remuxed (TsDemuxer / Mp4Demuxer / AdtsDemuxer ->
 //! Mp4Writer (faststart) or TsWriter) and deleted. An HLS VOD keeps its temporaries until
-//! it is complete, so an interrupted run can be resumed (see `resume.rs`).
+//! it is complete, so an interrupted run can be resumed (see `resume.rs`); a live recording
+//! cannot be resumed, so the temporaries a killed live run left are kept as visible files
+//! by the next run ([`keep_stale_temps`]).
 //!
 //! `-o -` streams the joined MPEG-TS to stdout as it is written (one section: a format
 //! change continues in the same stream with a new PMT version).
@@ -116,6 +118,36 @@ impl Naming {
             None => self.dir.join(format!("stream_{n}.{ext}")),
         }
     }
+}
+
+/// Before a live recording starts: the hidden temporaries a killed run left for the first
+/// section of `naming` are kept as visible files (`NAME.interrupted-<unix time>.<ext>`,
+/// playable: a joined TS, an fMP4, or ADTS audio) instead of being overwritten; empty ones
+/// are removed. Returns the files kept.
+pub fn keep_stale_temps(naming: &Naming) -> Vec<PathBuf> {
+    let out = naming.path(0);
+    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "stream".into());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let mut kept = Vec::new();
+    for tag in ["rec", "audio"] {
+        for kind in [RawKind::Ts, RawKind::Fmp4, RawKind::Adts] {
+            let p = temp_path(&out, tag, kind);
+            match std::fs::metadata(&p) {
+                Ok(m) if m.len() == 0 => {
+                    let _ = std::fs::remove_file(&p);
+                }
+                Ok(_) => {
+                    let extra = if tag == "audio" { ".audio" } else { "" };
+                    let to = out.with_file_name(format!("{stem}.interrupted-{now}{extra}.{}", kind.ext()));
+                    if !to.exists() && std::fs::rename(&p, &to).is_ok() {
+                        kept.push(to);
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    kept
 }
 
 /// Collects what a TsJoiner writes for one segment.
