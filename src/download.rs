@@ -208,7 +208,7 @@ impl DownloadEvent {
     pub fn log_line(&self) -> Option<String> {
         match self {
             DownloadEvent::Retrying { url, attempt, delay, reason, .. } => {
-                Some(format!("retrying {url} in {:.1}s (attempt {attempt} failed: {reason})", delay.as_secs_f64()))
+                Some(format!("retrying in {:.1} s (attempt {attempt}): {reason}: {url}", delay.as_secs_f64()))
             }
             DownloadEvent::Failed { error, .. } => Some(format!("download failed: {error}")),
             DownloadEvent::ConcurrencyReduced { from, to, reason } => {
@@ -740,36 +740,104 @@ impl Attempt {
             return Attempt::Fatal(DownloadError::Request { url: url.to_string(), message: error_chain(e) });
         }
         let reset = is_reset(e);
-        // The innermost cause says what happened ("Connection reset by peer", "connection
-        // closed before message completed"); reqwest's outer message only repeats the URL.
-        let mut root: &(dyn std::error::Error + 'static) = e;
-        while let Some(s) = root.source() {
-            root = s;
-        }
-        let label = if e.is_timeout() {
-            "timed out: "
-        } else if e.is_connect() {
-            "cannot connect: "
-        } else {
-            ""
-        };
-        let reason = format!("{label}{root}");
-        Attempt::Retry { reason, retry_after: None, reset }
+        Attempt::Retry { reason: root_cause(e), retry_after: None, reset }
     }
 }
 
-/// The error and its sources, `: `-joined, without repeats.
+/// The error and its sources, `: `-joined, each cause once: a message already contained in
+/// another one ("No such file or directory" inside "No such file or directory (os error
+/// 2)", in either order) is dropped.
 pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
         let s = err.to_string();
-        if !parts.iter().any(|p| p.contains(&s)) {
-            parts.push(s);
+        let s = s.trim();
+        if !s.is_empty() && !parts.iter().any(|p| p.contains(s)) {
+            // A longer message repeating an earlier, shorter one replaces it.
+            parts.retain(|p| !s.contains(p.as_str()));
+            parts.push(s.to_string());
         }
         cur = err.source();
     }
     parts.join(": ")
+}
+
+/// What went wrong with a request, in the words users know: `connection refused`,
+/// `timed out`, `DNS lookup failed (...)`, `TLS error: ...`, `connection reset`,
+/// `connection closed early`, else the innermost cause. The same wording for the webinar
+/// downloader and the recorders; the URL is the caller's to add.
+pub fn root_cause(e: &reqwest::Error) -> String {
+    use std::io::ErrorKind::*;
+    let mut root: &(dyn std::error::Error + 'static) = e;
+    let mut io_kind = None;
+    let mut dns = false;
+    let mut tls: Option<String> = None;
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        root = err;
+        let s = err.to_string().to_ascii_lowercase();
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            io_kind = Some(io.kind());
+        }
+        if s.starts_with("dns error")
+            || s.contains("failed to lookup address")
+            || s.contains("name or service not known")
+        {
+            dns = true;
+        }
+        let tls_words = ["certificate", "tls", "handshake", "ssl"];
+        if tls.is_none() && err.source().is_none() && tls_words.iter().any(|w| s.contains(w)) {
+            tls = Some(err.to_string());
+        }
+        cur = err.source();
+    }
+    let root_text = root.to_string();
+    // rustls' errors while connecting to an https URL have no I/O error kind of their own.
+    let https = e.url().is_some_and(|u| u.scheme() == "https");
+    let plain_io = matches!(
+        io_kind,
+        Some(TimedOut | ConnectionRefused | ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof)
+            | Some(HostUnreachable | NetworkUnreachable)
+    );
+    if tls.is_none() && https && e.is_connect() && !e.is_timeout() && !plain_io && !dns {
+        tls = Some(root_text.clone());
+    }
+    if dns {
+        return format!("DNS lookup failed ({root_text})");
+    }
+    if let Some(t) = tls {
+        return format!("TLS error: {t}");
+    }
+    if e.is_timeout() || io_kind == Some(TimedOut) {
+        return "timed out".into();
+    }
+    match io_kind {
+        Some(ConnectionRefused) => return "connection refused".into(),
+        Some(ConnectionReset) => return "connection reset".into(),
+        Some(ConnectionAborted) => return "connection aborted".into(),
+        Some(BrokenPipe) => return "connection closed (broken pipe)".into(),
+        Some(UnexpectedEof) => return "connection closed early".into(),
+        Some(HostUnreachable) => return "host unreachable".into(),
+        Some(NetworkUnreachable) => return "network unreachable".into(),
+        _ => {}
+    }
+    let l = root_text.to_ascii_lowercase();
+    if l.contains("connection closed before message completed") || l.contains("incomplete message") {
+        return "connection closed early".into();
+    }
+    if l.contains("connection reset") {
+        return "connection reset".into();
+    }
+    if e.is_connect() {
+        return format!("cannot connect: {root_text}");
+    }
+    if e.is_status() {
+        if let Some(s) = e.status() {
+            return status_text(s);
+        }
+    }
+    root_text
 }
 
 /// Did the server reset or drop the connection (as opposed to a timeout, a refused
@@ -1157,6 +1225,69 @@ mod tests {
             parse_http_date("Tue, 29 Feb 2000 12:00:00 GMT"),
             Some(UNIX_EPOCH + Duration::from_secs(951_825_600))
         );
+    }
+
+    #[derive(Debug)]
+    struct E(&'static str, Option<Box<E>>);
+    impl std::fmt::Display for E {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for E {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|e| e as _)
+        }
+    }
+
+    #[test]
+    fn error_chain_names_each_cause_once() {
+        let nf = "No such file or directory";
+        let e = E("No such file or directory (os error 2)", Some(Box::new(E(nf, None))));
+        assert_eq!(error_chain(&e), "No such file or directory (os error 2)");
+        let e = E(nf, Some(Box::new(E("No such file or directory (os error 2)", None))));
+        assert_eq!(error_chain(&e), "No such file or directory (os error 2)");
+        let e = E("cannot open a.mp4", Some(Box::new(E(nf, None))));
+        assert_eq!(error_chain(&e), "cannot open a.mp4: No such file or directory");
+    }
+
+    #[tokio::test]
+    async fn root_causes_in_plain_words() {
+        let c = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().unwrap();
+        let dropped = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let e = c.get(format!("http://{dropped}/x")).send().await.unwrap_err();
+        assert_eq!(root_cause(&e), "connection refused");
+        // Accepts, never answers.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = silent.local_addr().unwrap();
+        let e = c.get(format!("http://{addr}/x")).send().await.unwrap_err();
+        assert_eq!(root_cause(&e), "timed out");
+        // TLS to a server that answers in plain text.
+        let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = plain.local_addr().unwrap();
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            while let Ok((mut s, _)) = plain.accept().await {
+                let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n").await;
+            }
+        });
+        let e = c.get(format!("https://{addr}/x")).send().await.unwrap_err();
+        assert!(root_cause(&e).starts_with("TLS error: "), "{}", root_cause(&e));
+        let e = c.get("http://no-such-host.invalid/x").send().await.unwrap_err();
+        assert!(root_cause(&e).starts_with("DNS lookup failed"), "{}", root_cause(&e));
+        drop(silent);
+    }
+
+    #[test]
+    fn retry_log_line() {
+        let ev = DownloadEvent::Retrying {
+            index: 0,
+            url: "http://h/a.mp4".into(),
+            attempt: 2,
+            delay: Duration::from_millis(1500),
+            reason: "connection refused".into(),
+        };
+        assert_eq!(ev.log_line().unwrap(), "retrying in 1.5 s (attempt 2): connection refused: http://h/a.mp4");
     }
 
     #[test]

@@ -136,9 +136,12 @@ enum Cmd {
     Record {
         /// The stream URL (MP4 file or HLS playlist, master or media).
         url: String,
-        /// Output file (default: stream_0.ts in --rec-dir).
+        /// Output file (default: stream_0.ts in --rec-dir); `-` streams MPEG-TS to stdout.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// List the variants and renditions of the playlist and exit (downloads no segment).
+        #[arg(short = 'F', long)]
+        list_formats: bool,
         /// Folder for section files stream_N.ts|mp4 when -o is not given.
         #[arg(long)]
         rec_dir: Option<PathBuf>,
@@ -175,11 +178,12 @@ enum Cmd {
         /// Parallel segment downloads (VOD).
         #[arg(short = 'j', long, default_value_t = 4)]
         jobs: usize,
-        /// Segments before the `start` event.
+        /// Live: segments before the `start` event (the output is playable from then on).
         #[arg(long, default_value_t = 5)]
         buffering: usize,
-        /// Retries per request: a number or `inf` (default inf).
-        #[arg(long, default_value = "inf")]
+        /// Failed attempts allowed per request: a number, `inf`, or `auto` (10; forever
+        /// for a live stream).
+        #[arg(long, default_value = "auto")]
         retries: String,
         /// Events as JSON lines on stdout: `json`.
         #[arg(long)]
@@ -358,6 +362,7 @@ fn main() -> ExitCode {
         Cmd::Record {
             url,
             output,
+            list_formats,
             rec_dir,
             format,
             kind,
@@ -378,6 +383,7 @@ fn main() -> ExitCode {
         } => run_record(RecordCli {
             url,
             output,
+            list_formats,
             rec_dir,
             format,
             kind,
@@ -558,6 +564,7 @@ fn main() -> ExitCode {
 struct RecordCli {
     url: String,
     output: Option<PathBuf>,
+    list_formats: bool,
     rec_dir: Option<PathBuf>,
     format: Fmt,
     kind: String,
@@ -617,12 +624,32 @@ fn run_record(a: RecordCli) -> ExitCode {
     opts.buffering = a.buffering;
     opts.quiet = a.quiet;
     opts.retries = match a.retries.as_str() {
-        "inf" | "infinite" => None,
-        n => match n.parse() {
-            Ok(n) => Some(n),
-            Err(_) => return fail(format!("--retries '{n}' is not a number or 'inf'")),
+        "auto" => None,
+        "inf" | "infinite" => Some(record::RETRY_FOREVER),
+        n => match n.parse::<u32>() {
+            Ok(n) if n < record::RETRY_FOREVER => Some(n),
+            _ => return fail(format!("--retries '{n}' is not a number, 'inf' or 'auto'")),
         },
     };
+    let stdout = opts.output.as_deref() == Some(std::path::Path::new("-"));
+    if stdout && opts.format == OutputKind::Mp4 {
+        return fail("-o - with --format mp4: streaming MP4 to stdout is not supported; use --format ts".into());
+    }
+    if stdout && a.events.is_some() {
+        return fail("--events json writes to stdout, which -o - uses for the stream; use --events-socket".into());
+    }
+    if a.list_formats {
+        return match record::list_formats(&opts, a.cancel.clone()) {
+            Ok(t) => {
+                print!("{t}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("stitch: error [{}]: {e}", serde_error_id(&e));
+                ExitCode::from(1)
+            }
+        };
+    }
     let mut sink = match a.events.as_deref() {
         None => EventSink::none(),
         Some("json") => EventSink::stdout(),
@@ -637,13 +664,7 @@ fn run_record(a: RecordCli) -> ExitCode {
     match record::record(&opts, &sink, a.cancel.clone()) {
         Ok(s) => {
             if !a.quiet {
-                eprintln!(
-                    "recorded {} segments, {:.1} s, {:.1} MB into {}",
-                    s.segments,
-                    s.recorded_secs,
-                    s.bytes as f64 / 1e6,
-                    s.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
-                );
+                eprintln!("{}", record_summary(&s));
                 for w in &s.warnings {
                     eprintln!("  warning: {w}");
                 }
@@ -658,6 +679,33 @@ fn run_record(a: RecordCli) -> ExitCode {
             eprintln!("stitch: error [{}]: {e}", serde_error_id(&e));
             ExitCode::from(1)
         }
+    }
+}
+
+/// The line `record` ends with.
+fn record_summary(s: &stitch::record::RecordSummary) -> String {
+    let files = s.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ");
+    let mb = s.bytes as f64 / 1e6;
+    if s.resumable && s.kind != "mp4" {
+        return format!(
+            "stopped after {}{} segments ({:.1} s, {mb:.1} MB): run the same command again to resume",
+            s.segments,
+            s.segments_total.map(|t| format!(" of {t}")).unwrap_or_default(),
+            s.recorded_secs
+        );
+    }
+    if s.resumable {
+        return format!("stopped after {mb:.1} MB: run the same command again to resume");
+    }
+    let resumed = if s.resumed_segments > 0 {
+        format!(" ({} resumed from an earlier run)", s.resumed_segments)
+    } else {
+        String::new()
+    };
+    if s.kind == "mp4" {
+        format!("recorded {mb:.1} MB, {:.1} s into {files}", s.recorded_secs)
+    } else {
+        format!("recorded {} segments{resumed}, {:.1} s, {mb:.1} MB into {files}", s.segments, s.recorded_secs)
     }
 }
 

@@ -1,7 +1,9 @@
 //! Direct MP4 recording: `HEAD` for the size, then `GET` into `<target>.part`, resuming
 //! with `Range: bytes=N-` after a failure (or a previous run), renamed when complete.
-//! `start` at the first chunk, `progress` every 2 % (size known) or 3 s. With TS output
-//! the downloaded MP4 is a hidden temporary remuxed to TS at the end.
+//! `start` at the first chunk (the final path and the size when known), `progress` every
+//! 2 % (size known) or 3 s, a progress bar with bytes/total and speed on a terminal. With
+//! TS output the downloaded MP4 is a hidden temporary remuxed to TS at the end. Each retry
+//! prints one line with the root cause (`http.rs`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,7 +12,7 @@ use std::time::{Duration, Instant};
 use url::Url;
 
 use super::events::{EventSink, RecordEvent, StopReason};
-use super::http::Http;
+use super::http::{Http, Retry};
 use super::output::{remux, Naming, RawKind};
 use super::{OutputKind, RecordError, RecordOptions, RecordSummary};
 
@@ -18,6 +20,39 @@ fn part(p: &Path) -> PathBuf {
     let mut s = p.as_os_str().to_owned();
     s.push(".part");
     PathBuf::from(s)
+}
+
+/// The longest stream duration the MP4 declares (seconds).
+fn mp4_duration(p: &Path) -> f64 {
+    use media::packet::Demuxer;
+    match media::demux::mp4::Mp4Demuxer::open(p) {
+        Ok(d) => d
+            .streams()
+            .iter()
+            .filter_map(|s| s.declared_duration.map(|t| t as f64 / s.timebase.max(1) as f64))
+            .fold(0.0, f64::max),
+        Err(_) => 0.0,
+    }
+}
+
+fn user_stop(received: u64) -> RecordSummary {
+    RecordSummary {
+        kind: "mp4".into(),
+        reason: StopReason::User,
+        bytes: received,
+        resumable: true,
+        ..Default::default()
+    }
+}
+
+fn start(path: &Path, total: Option<u64>) -> RecordEvent {
+    RecordEvent::Start {
+        path: path.display().to_string(),
+        kind: "mp4".into(),
+        segments_total: None,
+        bytes_total: total,
+        duration_total_secs: None,
+    }
 }
 
 fn content_range_total(v: &str) -> Option<u64> {
@@ -31,6 +66,11 @@ pub(crate) async fn record_mp4(
     url: &Url,
     naming: &Naming,
 ) -> Result<RecordSummary, RecordError> {
+    if naming.is_stdout() {
+        return Err(RecordError::Failure(
+            "-o - streams HLS MPEG-TS segments only; this is a direct MP4 file: record it into a file".into(),
+        ));
+    }
     let final_path = naming.path(0);
     let target = match opts.format {
         OutputKind::Mp4 => final_path.clone(),
@@ -61,15 +101,9 @@ pub(crate) async fn record_mp4(
     let mut failures = 0u32;
     let mut received = 0u64;
     let mut last_report = (Instant::now(), 0u64);
-    let mut chunks = 0u64;
     loop {
         if http.stopped() {
-            return Ok(RecordSummary {
-                kind: "mp4".into(),
-                reason: StopReason::User,
-                bytes: received,
-                ..Default::default()
-            });
+            return Ok(user_stop(received));
         }
         let have = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
         if total.is_some_and(|t| have == t && t > 0) {
@@ -80,6 +114,7 @@ pub(crate) async fn record_mp4(
             continue;
         }
         let range = (have > 0).then(|| format!("bytes={have}-"));
+        let mut retry_after = None;
         let reason: String = match http.request(reqwest::Method::GET, url, range.as_deref()).send().await {
             Ok(mut resp) => {
                 let st = resp.status().as_u16();
@@ -131,35 +166,29 @@ pub(crate) async fn record_mp4(
                     loop {
                         if http.stopped() {
                             let _ = f.flush();
-                            return Ok(RecordSummary {
-                                kind: "mp4".into(),
-                                reason: StopReason::User,
-                                bytes: received,
-                                ..Default::default()
-                            });
+                            return Ok(user_stop(received));
                         }
                         match resp.chunk().await {
                             Ok(Some(c)) => {
                                 f.write_all(&c).map_err(ioe)?;
                                 received += c.len() as u64;
-                                chunks += 1;
                                 failures = 0;
                                 if !started {
                                     started = true;
-                                    events.emit(&RecordEvent::Start {
-                                        path: final_path.display().to_string(),
-                                        kind: "mp4".into(),
-                                    });
+                                    events.emit(&start(&final_path, total));
                                 }
                                 let pos = f.metadata().map(|m| m.len()).unwrap_or(0);
+                                http.ui.download(pos, total);
                                 let step = total.map(|t| t / 50).unwrap_or(u64::MAX).max(1);
                                 if pos - last_report.1.min(pos) >= step
                                     || last_report.0.elapsed() >= Duration::from_secs(3)
                                 {
                                     last_report = (Instant::now(), pos);
                                     events.emit(&RecordEvent::Progress {
-                                        segments: chunks,
+                                        segments: 0,
+                                        segments_total: None,
                                         bytes: pos,
+                                        bytes_total: total,
                                         speed_bps: received as f64 / t0.elapsed().as_secs_f64().max(1e-3),
                                         recorded_secs: 0.0,
                                     });
@@ -167,7 +196,7 @@ pub(crate) async fn record_mp4(
                             }
                             Ok(None) => break,
                             Err(e) => {
-                                err = Some(format!("{url}: {e}"));
+                                err = Some(format!("body interrupted: {}", crate::download::root_cause(&e)));
                                 break;
                             }
                         }
@@ -180,52 +209,47 @@ pub(crate) async fn record_mp4(
                             if total.is_none_or(|t| len >= t) {
                                 break;
                             }
-                            format!("{url}: body ended at {len} of {} bytes", total.unwrap_or(0))
+                            format!("body ended at {len} of {} bytes", total.unwrap_or(0))
                         }
                         Some(e) => e,
                     }
                 } else {
-                    format!("{} ({url})", resp.status())
+                    retry_after = super::http::retry_after_of(&resp);
+                    resp.status().to_string()
                 }
             }
-            Err(e) => format!("{url}: {e}"),
+            Err(e) => crate::download::root_cause(&e),
         };
-        failures += 1;
-        if http.exhausted(failures) {
-            return Err(RecordError::Failure(format!("giving up after {failures} attempts: {reason}")));
-        }
-        if !opts.quiet {
-            eprintln!("warning: {reason}; retrying");
-        }
-        if http.sleep(Http::backoff(failures, Duration::from_secs(10))).await.is_err() {
-            return Ok(RecordSummary {
-                kind: "mp4".into(),
-                reason: StopReason::User,
-                bytes: received,
-                ..Default::default()
-            });
+        match http.retry(&mut failures, &reason, url, retry_after, Duration::from_secs(10)).await {
+            Retry::Again => {}
+            Retry::Stopped => return Ok(user_stop(received)),
+            Retry::GiveUp(m) => return Err(RecordError::Failure(m)),
         }
     }
     std::fs::rename(&part, &target).map_err(|e| RecordError::Failure(format!("{}: {e}", target.display())))?;
+    let size = std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0);
     if !started {
-        events.emit(&RecordEvent::Start { path: final_path.display().to_string(), kind: "mp4".into() });
+        events.emit(&start(&final_path, Some(size)));
     }
+    let duration = mp4_duration(&target);
     if target != final_path {
         remux((&target, RawKind::Fmp4), None, &final_path, OutputKind::Ts).map_err(RecordError::Failure)?;
         let _ = std::fs::remove_file(&target);
     }
-    let size = std::fs::metadata(&final_path).map(|m| m.len()).unwrap_or(0);
     events.emit(&RecordEvent::Progress {
-        segments: chunks,
+        segments: 0,
+        segments_total: None,
         bytes: size,
+        bytes_total: Some(size),
         speed_bps: received as f64 / t0.elapsed().as_secs_f64().max(1e-3),
-        recorded_secs: 0.0,
+        recorded_secs: duration,
     });
     Ok(RecordSummary {
         kind: "mp4".into(),
         files: vec![final_path],
-        segments: chunks,
-        bytes: received,
+        segments: 0,
+        bytes: size,
+        recorded_secs: duration,
         reason: StopReason::Complete,
         ..Default::default()
     })

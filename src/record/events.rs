@@ -1,10 +1,20 @@
 //! Recorder events: `start`, `progress`, `stop`, in the seed recorder's shape
 //! `["stop", {...}]`, as JSON lines on stdout (`--events json`) and broadcast to every client
 //! of a TCP socket server (`--events-socket HOST:PORT`), in order.
+//!
+//! Every event has `time`, its emission time in ISO 8601 / RFC 3339 UTC with milliseconds
+//! (`2026-12-04T18:40:00.123Z`). `start` comes first (no `progress` before it) and names the
+//! final output path; totals are given when known. Units are in the field names:
+//! - `start`: `path`, `type`, `segments_total`, `bytes_total`, `duration_total_secs`
+//! - `progress`: `segments`, `segments_total`, `bytes`, `bytes_total`,
+//!   `speed_bytes_per_sec`, `recorded_secs`
+//! - `stop`: `reason` (`complete`, `user`, `error`), `error_id`, `message`, `path`,
+//!   `segments`, `bytes`, `recorded_secs`
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
@@ -33,12 +43,18 @@ pub enum RecordEvent {
     /// The file may be played from now on (after `--buffering` segments or the first MP4
     /// chunk).
     Start {
+        /// The final output path (of the first section).
         path: String,
         kind: String,
+        segments_total: Option<u64>,
+        bytes_total: Option<u64>,
+        duration_total_secs: Option<f64>,
     },
     Progress {
         segments: u64,
+        segments_total: Option<u64>,
         bytes: u64,
+        bytes_total: Option<u64>,
         speed_bps: f64,
         recorded_secs: f64,
     },
@@ -47,33 +63,91 @@ pub enum RecordEvent {
         error_id: Option<ErrorId>,
         message: Option<String>,
         path: Option<String>,
+        segments: u64,
+        bytes: u64,
+        recorded_secs: f64,
     },
 }
 
+/// `2026-12-04T18:40:00.123Z` (RFC 3339, UTC, milliseconds).
+pub fn iso8601(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant, "chrono-Compatible Low-Level Date
+    // Algorithms", days_from_civil inverse).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+fn round(x: f64, digits: i32) -> f64 {
+    let m = 10f64.powi(digits);
+    (x * m).round() / m
+}
+
 impl RecordEvent {
-    /// `["name", {fields}]`
+    /// `["name", {fields}]` without `time`.
     pub fn to_json(&self) -> serde_json::Value {
         use serde_json::json;
-        match self {
-            RecordEvent::Start { path, kind } => json!(["start", {"path": path, "type": kind}]),
-            RecordEvent::Progress { segments, bytes, speed_bps, recorded_secs } => json!(["progress", {
-                "segments": segments, "bytes": bytes, "speed": (speed_bps * 10.0).round() / 10.0,
-                "duration": (recorded_secs * 1000.0).round() / 1000.0}]),
-            RecordEvent::Stop { reason, error_id, message, path } => {
-                let mut m = serde_json::Map::new();
-                m.insert("reason".into(), json!(reason));
-                if let Some(e) = error_id {
-                    m.insert("error_id".into(), json!(e));
-                }
-                if let Some(msg) = message {
-                    m.insert("message".into(), json!(msg));
-                }
-                if let Some(p) = path {
-                    m.insert("path".into(), json!(p));
-                }
-                json!(["stop", m])
+        let mut m = serde_json::Map::new();
+        let mut put = |k: &str, v: serde_json::Value| {
+            if !v.is_null() {
+                m.insert(k.into(), v);
             }
+        };
+        let name = match self {
+            RecordEvent::Start { path, kind, segments_total, bytes_total, duration_total_secs } => {
+                put("path", json!(path));
+                put("type", json!(kind));
+                put("segments_total", json!(segments_total));
+                put("bytes_total", json!(bytes_total));
+                put("duration_total_secs", json!(duration_total_secs.map(|d| round(d, 3))));
+                "start"
+            }
+            RecordEvent::Progress { segments, segments_total, bytes, bytes_total, speed_bps, recorded_secs } => {
+                put("segments", json!(segments));
+                put("segments_total", json!(segments_total));
+                put("bytes", json!(bytes));
+                put("bytes_total", json!(bytes_total));
+                put("speed_bytes_per_sec", json!(round(*speed_bps, 1)));
+                put("recorded_secs", json!(round(*recorded_secs, 3)));
+                "progress"
+            }
+            RecordEvent::Stop { reason, error_id, message, path, segments, bytes, recorded_secs } => {
+                put("reason", json!(reason));
+                put("error_id", json!(error_id));
+                put("message", json!(message));
+                put("path", json!(path));
+                put("segments", json!(segments));
+                put("bytes", json!(bytes));
+                put("recorded_secs", json!(round(*recorded_secs, 3)));
+                "stop"
+            }
+        };
+        json!([name, m])
+    }
+
+    /// `["name", {"time": ISO 8601, fields}]`.
+    pub fn to_json_at(&self, t: SystemTime) -> serde_json::Value {
+        let mut v = self.to_json();
+        if let Some(m) = v.get_mut(1).and_then(|m| m.as_object_mut()) {
+            m.insert("time".into(), serde_json::Value::String(iso8601(t)));
         }
+        v
     }
 }
 
@@ -83,8 +157,11 @@ pub struct EventSink {
     json_stdout: bool,
     clients: Option<Arc<Mutex<Vec<TcpStream>>>>,
     local_addr: Option<SocketAddr>,
-    log: Option<Arc<Mutex<Vec<RecordEvent>>>>,
+    log: Option<Arc<Mutex<EventLog>>>,
 }
+
+/// Events with the JSON line each was sent as.
+type EventLog = Vec<(RecordEvent, String)>;
 
 impl EventSink {
     /// No output.
@@ -131,7 +208,7 @@ impl EventSink {
     }
 
     pub fn emit(&self, ev: &RecordEvent) {
-        let line = format!("{}\n", ev.to_json());
+        let line = format!("{}\n", ev.to_json_at(SystemTime::now()));
         if self.json_stdout {
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(line.as_bytes());
@@ -142,12 +219,17 @@ impl EventSink {
             g.retain_mut(|s| s.write_all(line.as_bytes()).is_ok());
         }
         if let Some(l) = &self.log {
-            l.lock().unwrap_or_else(|e| e.into_inner()).push(ev.clone());
+            l.lock().unwrap_or_else(|e| e.into_inner()).push((ev.clone(), line.trim_end().to_string()));
         }
     }
 
     /// Events emitted so far (only with [`EventSink::with_log`]).
     pub fn logged(&self) -> Vec<RecordEvent> {
+        self.logged_lines().into_iter().map(|(e, _)| e).collect()
+    }
+
+    /// Events emitted so far with their JSON lines as sent (only with [`EventSink::with_log`]).
+    pub fn logged_lines(&self) -> Vec<(RecordEvent, String)> {
         self.log.as_ref().map(|l| l.lock().unwrap_or_else(|e| e.into_inner()).clone()).unwrap_or_default()
     }
 }
@@ -164,13 +246,41 @@ mod tests {
             error_id: Some(ErrorId::DrmProtected),
             message: Some("FairPlay".into()),
             path: None,
+            segments: 0,
+            bytes: 0,
+            recorded_secs: 0.0,
         };
         assert_eq!(
             e.to_json().to_string(),
-            r#"["stop",{"error_id":"drm_protected","message":"FairPlay","reason":"error"}]"#
+            r#"["stop",{"bytes":0,"error_id":"drm_protected","message":"FairPlay","reason":"error","recorded_secs":0.0,"segments":0}]"#
         );
-        let p = RecordEvent::Progress { segments: 3, bytes: 100, speed_bps: 12.34, recorded_secs: 6.0 };
-        assert_eq!(p.to_json()[0], "progress");
+        let p = progress(3);
+        let j = p.to_json_at(UNIX_EPOCH + std::time::Duration::from_millis(1_796_409_600_123));
+        assert_eq!(j[0], "progress");
+        assert_eq!(j[1]["time"], "2026-12-04T18:40:00.123Z");
+        assert_eq!(j[1]["speed_bytes_per_sec"], 12.3);
+        assert_eq!(j[1]["recorded_secs"], 6.0);
+        assert!(j[1].get("segments_total").is_none());
+    }
+
+    fn progress(segments: u64) -> RecordEvent {
+        RecordEvent::Progress {
+            segments,
+            segments_total: None,
+            bytes: 100,
+            bytes_total: None,
+            speed_bps: 12.34,
+            recorded_secs: 6.0,
+        }
+    }
+
+    #[test]
+    fn iso8601_dates() {
+        assert_eq!(iso8601(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        // 2000-02-29 12:00:00 (leap day), 2100-03-01 (not a leap year), 1999-12-31 23:59:59.999.
+        assert_eq!(iso8601(UNIX_EPOCH + std::time::Duration::from_secs(951_825_600)), "2000-02-29T12:00:00.000Z");
+        assert_eq!(iso8601(UNIX_EPOCH + std::time::Duration::from_secs(4_107_542_400)), "2100-03-01T00:00:00.000Z");
+        assert_eq!(iso8601(UNIX_EPOCH + std::time::Duration::from_millis(946_684_799_999)), "1999-12-31T23:59:59.999Z");
     }
 
     #[test]
@@ -184,7 +294,7 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         for i in 0..50 {
-            sink.emit(&RecordEvent::Progress { segments: i, bytes: 0, speed_bps: 0.0, recorded_secs: 0.0 });
+            sink.emit(&progress(i));
         }
         for s in [a, b] {
             let mut r = BufReader::new(s);

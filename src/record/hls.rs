@@ -24,10 +24,15 @@
 //!   keys, and `encv`/`enca`/`sinf`/`pssh` in an fMP4 init section) stops with
 //!   `drm_protected` before anything is written.
 //! - **GAP** segments are skipped (counted); the next segment is marked discontinuous.
+//! - **Resume** (VOD only): after every segment the state beside the output is updated
+//!   (`resume.rs`); a rerun continues at the first segment not written. Ctrl-C or an error
+//!   keeps the temporaries and the state for that; the end of the stream finalizes them.
+//! - **Feedback**: the chosen variant is printed once (a warning when `--quality` matched
+//!   no variant exactly), then a progress line on a terminal (`ui.rs`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -35,11 +40,13 @@ use url::Url;
 
 use super::events::{EventSink, RecordEvent, StopReason};
 use super::http::{FetchErr, Http, Resp};
-use super::output::{finalize, Naming, Sections};
+use super::output::{finalize, Committed, Naming, RawKind, Sections};
+use super::resume::{self, State, StateKey, TrackState};
+use super::ui::{mb, Ui};
 use super::{RecordError, RecordOptions, RecordSummary};
 use crate::hls::playlist::{
     check_encryption, drm_signal, iv_for, parse, select_audio, select_variant, KeyMethod, MasterPlaylist,
-    MediaPlaylist, Playlist, PlaylistError, Segment,
+    MediaPlaylist, Playlist, PlaylistError, Quality, Rendition, Segment, Variant,
 };
 
 /// How to find a track's media playlist again (after a 403).
@@ -208,6 +215,11 @@ struct Track {
     started: bool,
     /// Sequence numbers written (tests / diagnostics).
     written: Vec<u64>,
+    /// Index in the resume state's `tracks`.
+    index: usize,
+    /// Segments and bytes taken over from an interrupted run.
+    resumed: u64,
+    resumed_bytes: u64,
 }
 
 enum End {
@@ -223,6 +235,9 @@ struct Ctx<'a> {
     kind: &'static str,
     t0: Instant,
     main_done: AtomicBool,
+    ui: Arc<Ui>,
+    /// Resume state (HLS VOD into a file), rewritten after every segment.
+    state: Mutex<Option<(std::path::PathBuf, State)>>,
 }
 
 impl Ctx<'_> {
@@ -231,9 +246,7 @@ impl Ctx<'_> {
     }
 
     fn warn(&self, t: &mut Track, msg: String) {
-        if !self.opts.quiet {
-            eprintln!("warning: {msg}");
-        }
+        self.ui.warn(&msg);
         if t.stats.warnings.len() < 100 {
             t.stats.warnings.push(msg);
         }
@@ -284,21 +297,74 @@ impl Ctx<'_> {
 
     fn emit_progress(&self, t: &Track) {
         let secs = self.t0.elapsed().as_secs_f64().max(1e-3);
-        self.events.emit(&RecordEvent::Progress {
-            segments: t.stats.segments,
-            bytes: t.stats.bytes,
-            speed_bps: t.stats.bytes as f64 / secs,
-            recorded_secs: t.stats.recorded,
-        });
+        let speed = (t.stats.bytes - t.resumed_bytes) as f64 / secs;
+        let live = t.playlist.is_live();
+        let total = (!live).then_some(t.playlist.segments.len() as u64);
+        // No `progress` before `start`.
+        if t.started {
+            self.events.emit(&RecordEvent::Progress {
+                segments: t.stats.segments,
+                segments_total: total,
+                bytes: t.stats.bytes,
+                bytes_total: if live { None } else { bytes_total(&t.playlist) },
+                speed_bps: speed,
+                recorded_secs: t.stats.recorded,
+            });
+        }
+        if live {
+            let behind: f64 = t
+                .playlist
+                .segments
+                .iter()
+                .filter(|s| t.last_seq.is_none_or(|l| s.sequence > l))
+                .map(|s| s.duration)
+                .sum();
+            self.ui.live(t.stats.recorded, t.stats.segments, behind, t.stats.gaps + t.stats.missed, speed);
+        } else {
+            self.ui.vod(t.stats.segments, total.unwrap_or(0), t.stats.bytes, speed);
+        }
     }
 
+    /// `start` (once, main track): the final output path and the totals when known.
     fn emit_start(&self, t: &mut Track) {
         if !t.started && t.main {
-            if let Some(p) = t.sections.current_path() {
-                t.started = true;
-                self.events.emit(&RecordEvent::Start { path: p.display().to_string(), kind: self.kind.to_string() });
+            t.started = true;
+            self.events.emit(&start_event(&t.sections.final_path(), self.kind, &t.playlist));
+        }
+    }
+
+    /// Record that the segments written so far are in the raw file (VOD resume).
+    fn commit(&self, t: &mut Track) -> Result<(), RecordError> {
+        let mut g = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let Some((path, state)) = g.as_mut() else { return Ok(()) };
+        match t.sections.commit().map_err(RecordError::Failure)? {
+            Some(c) => {
+                state.tracks[t.index] = Some(TrackState {
+                    raw: c.raw,
+                    raw_kind: raw_kind_name(c.raw_kind).into(),
+                    segments: t.stats.segments + t.stats.gaps,
+                    last_seq: t.last_seq.unwrap_or(0),
+                    raw_len: c.raw_len,
+                    last_start: c.last_start,
+                    map_id: c.map_id,
+                    bytes: t.stats.bytes,
+                    recorded_secs: t.stats.recorded,
+                    gaps: t.stats.gaps,
+                });
+                if let Err(e) = resume::save(path, state) {
+                    let msg = format!("{}: {e}: this recording cannot be resumed", path.display());
+                    drop(g);
+                    self.warn(t, msg);
+                    *self.state.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                }
+            }
+            None => {
+                // A second section (format change): not resumable.
+                resume::remove(path);
+                *g = None;
             }
         }
+        Ok(())
     }
 
     fn should_stop(&self, t: &Track) -> bool {
@@ -359,6 +425,9 @@ impl Ctx<'_> {
                         t.pending_disc = true;
                         t.last_seq = Some(seq);
                         progressed = true;
+                        if !t.playlist.is_live() {
+                            self.commit(t)?;
+                        }
                     }
                     Ok(Some(f)) => {
                         let disc = f.seg.discontinuity || t.pending_disc;
@@ -368,26 +437,31 @@ impl Ctx<'_> {
                         if t.playlist.is_live() {
                             t.sections.flush();
                         }
+                        t.stats.segments += 1;
+                        t.stats.bytes += f.data.len() as u64;
+                        t.stats.recorded += f.seg.duration;
+                        t.last_seq = Some(f.seg.sequence);
                         if new_section {
                             let msg = format!(
                                 "format change at sequence {}: new section {}",
                                 f.seg.sequence,
-                                t.sections.current_path().map(|p| p.display().to_string()).unwrap_or_default()
+                                t.sections.final_path().display()
                             );
                             self.warn(t, msg);
                         }
                         t.pending_disc = false;
                         live_seg_failures = 0;
                         stalled_reloads = 0;
-                        t.last_seq = Some(f.seg.sequence);
                         t.written.push(f.seg.sequence);
-                        t.stats.segments += 1;
-                        t.stats.bytes += f.data.len() as u64;
-                        t.stats.recorded += f.seg.duration;
                         progressed = true;
                         forbidden = 0;
+                        if !t.playlist.is_live() {
+                            self.commit(t)?;
+                        }
                         if t.main {
-                            if t.stats.segments >= self.opts.buffering.max(1) as u64 {
+                            // Live: the output can be played after `buffering` segments;
+                            // a VOD says what it records from the first segment on.
+                            if !t.playlist.is_live() || t.stats.segments >= self.opts.buffering.max(1) as u64 {
                                 self.emit_start(t);
                             }
                             self.emit_progress(t);
@@ -415,7 +489,8 @@ impl Ctx<'_> {
                         live_seg_failures += 1;
                         // (Each fetch already used its own retries; before anything was
                         // recorded a failure means the stream is unusable.)
-                        if self.opts.retries.is_some_and(|m| live_seg_failures > m.max(1) || t.stats.segments == 0) {
+                        let limit = self.fetcher.http.retry_limit();
+                        if limit.is_some_and(|m| live_seg_failures > m.max(1) || t.stats.segments == 0) {
                             return Err(fetch_err(e));
                         }
                         self.warn(t, format!("segment {seq} skipped: {e}"));
@@ -440,7 +515,7 @@ impl Ctx<'_> {
             }
             if t.playlist.is_live() && !got_forbidden {
                 stalled_reloads = if progressed { 0 } else { stalled_reloads + 1 };
-                if let Some(m) = self.opts.retries {
+                if let Some(m) = self.fetcher.http.retry_limit() {
                     if stalled_reloads > m.max(1) + 2 {
                         return Err(RecordError::Failure(format!(
                             "{}: live playlist stalled: no new segment after {stalled_reloads} reloads",
@@ -501,7 +576,7 @@ impl Ctx<'_> {
                         return Ok(End::User);
                     }
                     reload_failures += 1;
-                    if self.opts.retries.is_some_and(|m| reload_failures > m) || !t.playlist.is_live() {
+                    if self.fetcher.http.retry_limit().is_some_and(|m| reload_failures > m) || !t.playlist.is_live() {
                         return Err(e);
                     }
                     self.warn(t, format!("playlist reload failed ({e}); retrying"));
@@ -529,6 +604,137 @@ pub(crate) fn live_start(pl: &MediaPlaylist) -> usize {
     0
 }
 
+fn raw_kind_name(k: RawKind) -> &'static str {
+    match k {
+        RawKind::Ts => "ts",
+        RawKind::Fmp4 => "mp4",
+        RawKind::Adts => "aac",
+    }
+}
+
+fn raw_kind_of(name: &str) -> Option<RawKind> {
+    Some(match name {
+        "ts" => RawKind::Ts,
+        "mp4" => RawKind::Fmp4,
+        "aac" => RawKind::Adts,
+        _ => return None,
+    })
+}
+
+/// Sum of the EXT-X-BYTERANGE lengths when every segment has one (else unknown).
+fn bytes_total(pl: &MediaPlaylist) -> Option<u64> {
+    pl.segments.iter().map(|s| s.byte_range.as_ref().map(|b| b.length)).sum()
+}
+
+fn start_event(path: &std::path::Path, kind: &str, pl: &MediaPlaylist) -> RecordEvent {
+    let vod = !pl.is_live();
+    RecordEvent::Start {
+        path: path.display().to_string(),
+        kind: kind.to_string(),
+        segments_total: vod.then_some(pl.segments.len() as u64),
+        bytes_total: if vod { bytes_total(pl) } else { None },
+        duration_total_secs: vod.then(|| pl.segments.iter().map(|s| s.duration).sum()),
+    }
+}
+
+/// `1280x720, 1.5 Mbit/s, avc1.64001f,mp4a.40.2, 25 fps`
+pub(crate) fn describe_variant(v: &Variant) -> String {
+    let mut parts = Vec::new();
+    if let Some(r) = v.resolution {
+        parts.push(format!("{}x{}", r.width, r.height));
+    }
+    if v.bandwidth > 0 {
+        parts.push(format!("{:.2} Mbit/s", v.bandwidth as f64 / 1e6));
+    }
+    if let Some(c) = &v.codecs {
+        parts.push(c.clone());
+    }
+    if let Some(f) = v.frame_rate {
+        parts.push(format!("{f:.3} fps").replace(".000 fps", " fps"));
+    }
+    if parts.is_empty() {
+        parts.push("no attributes".into());
+    }
+    parts.join(", ")
+}
+
+pub(crate) fn describe_rendition(r: &Rendition) -> String {
+    let mut s = format!("{:?}", r.name);
+    if let Some(l) = &r.language {
+        s.push_str(&format!(" ({l})"));
+    }
+    if let Some(c) = &r.channels {
+        s.push_str(&format!(", {c} channels"));
+    }
+    s
+}
+
+/// Why `chosen` is not what `--quality` asked for, if it is not.
+fn quality_mismatch(m: &MasterPlaylist, q: &Quality, chosen: &Variant) -> Option<String> {
+    match *q {
+        Quality::Best | Quality::Worst => None,
+        Quality::Height(h) => {
+            let has = m.variants.iter().any(|v| !v.i_frame && v.resolution.is_some_and(|r| r.height == h));
+            let heights: Vec<String> = m
+                .variants
+                .iter()
+                .filter(|v| !v.i_frame)
+                .filter_map(|v| v.resolution.map(|r| format!("{}p", r.height)))
+                .collect();
+            (!has).then(|| {
+                format!(
+                    "--quality {h}p: no variant is {h}p (available: {}); took {}",
+                    if heights.is_empty() { "no RESOLUTION given".to_string() } else { heights.join(", ") },
+                    describe_variant(chosen)
+                )
+            })
+        }
+        Quality::MinBandwidth(b) => (chosen.bandwidth < b).then(|| {
+            format!("--quality {b}: no variant has that much bandwidth; took the highest, {}", describe_variant(chosen))
+        }),
+    }
+}
+
+/// The options that must be the same for a rerun to continue a recording.
+fn state_key(opts: &RecordOptions) -> StateKey {
+    StateKey {
+        url: opts.url.trim().to_string(),
+        format: format!("{:?}", opts.format),
+        quality: format!("{:?}", opts.quality),
+        audio: opts.audio_lang.clone(),
+        kind: format!("{:?}", opts.kind),
+        key_hash: opts.key_hex.as_ref().map(resume::key_hash),
+    }
+}
+
+/// Continue `t` from its entry in an earlier run's state; false when that is not possible.
+fn resume_track(t: &mut Track, ts: &TrackState) -> Result<(), String> {
+    let kind = raw_kind_of(&ts.raw_kind).ok_or_else(|| format!("unknown raw kind {:?}", ts.raw_kind))?;
+    let pos = t
+        .playlist
+        .segments
+        .iter()
+        .position(|s| s.sequence == ts.last_seq)
+        .ok_or_else(|| format!("segment {} is not in the playlist any more", ts.last_seq))?;
+    let seqs: Vec<u64> = t.playlist.segments[..=pos].iter().filter(|s| !s.gap).map(|s| s.sequence).collect();
+    t.sections.resume(&Committed {
+        raw: ts.raw.clone(),
+        raw_kind: kind,
+        raw_len: ts.raw_len,
+        last_start: ts.last_start,
+        map_id: ts.map_id.clone(),
+    })?;
+    t.last_seq = Some(ts.last_seq);
+    t.stats.segments = ts.segments - ts.gaps;
+    t.stats.gaps = ts.gaps;
+    t.stats.bytes = ts.bytes;
+    t.stats.recorded = ts.recorded_secs;
+    t.resumed = t.stats.segments;
+    t.resumed_bytes = ts.bytes;
+    t.written = seqs;
+    Ok(())
+}
+
 /// Record an HLS stream whose first playlist (master or media) is `first`.
 pub(crate) async fn record_hls(
     opts: &RecordOptions,
@@ -537,6 +743,7 @@ pub(crate) async fn record_hls(
     first: Resp,
     naming: Naming,
 ) -> Result<RecordSummary, RecordError> {
+    let ui = http.ui.clone();
     let fetcher = Fetcher {
         http,
         key_override: opts.key_hex,
@@ -544,8 +751,17 @@ pub(crate) async fn record_hls(
         inits: Default::default(),
         cap: Duration::from_secs(10),
     };
-    let mut ctx =
-        Ctx { opts, events, fetcher, kind: "hls_basic", t0: Instant::now(), main_done: AtomicBool::new(false) };
+    let mut ctx = Ctx {
+        opts,
+        events,
+        fetcher,
+        kind: "hls_basic",
+        t0: Instant::now(),
+        main_done: AtomicBool::new(false),
+        ui: ui.clone(),
+        state: Mutex::new(None),
+    };
+    let stdout = naming.is_stdout();
     let (main_src, main_url, main_pl, audio) = match parse_resp(&first)? {
         Playlist::Master(m) => {
             if let Some(r) = drm_signal(&Playlist::Master(m.clone())) {
@@ -555,7 +771,23 @@ pub(crate) async fn record_hls(
                 .ok_or_else(|| RecordError::Failure("the master playlist lists no playable variant".into()))?;
             let index = m.variants.iter().position(|x| std::ptr::eq(x, v)).unwrap_or(0);
             let (url, pl) = ctx.resolve(&Source::Media(v.uri.clone())).await?;
-            let audio = match select_audio(&m, v, opts.audio_lang.as_deref()) {
+            let rendition = select_audio(&m, v, opts.audio_lang.as_deref());
+            ui.line(&format!(
+                "variant: {}{}",
+                describe_variant(v),
+                rendition.map(|r| format!("; audio: {}", describe_rendition(r))).unwrap_or_default()
+            ));
+            if let Some(w) = quality_mismatch(&m, &opts.quality, v) {
+                ui.warn(&w);
+            }
+            let audio = match rendition {
+                Some(r) if stdout => {
+                    ui.warn(&format!(
+                        "-o -: the separate audio rendition {} is not included (it cannot be merged while streaming)",
+                        describe_rendition(r)
+                    ));
+                    None
+                }
                 Some(r) => {
                     let src = Source::Rendition {
                         master: first.url.clone(),
@@ -574,9 +806,14 @@ pub(crate) async fn record_hls(
             (Source::Media(first.url.clone()), first.url.clone(), m, None)
         }
     };
+    let live = main_pl.is_live();
+    if live {
+        // An outage of a live stream is ridden out (unless --retries says otherwise).
+        ctx.fetcher.http.set_live();
+    }
     ctx.kind = if main_pl.segments.iter().any(|s| s.map.is_some()) {
         "hls_m4s"
-    } else if main_pl.is_live() {
+    } else if live {
         "hls_live"
     } else {
         "hls_basic"
@@ -592,9 +829,76 @@ pub(crate) async fn record_hls(
         stats: Stats::default(),
         started: false,
         written: Vec::new(),
+        index: if main { 0 } else { 1 },
+        resumed: 0,
+        resumed_bytes: 0,
     };
-    let mut main = new_track(true, main_src, main_url, main_pl, Sections::new(naming.clone(), audio.is_some()));
+    // A VOD is written into temporaries (resumable); a live TS recording into the output.
+    let force_temp = audio.is_some() || !live;
+    let mut main = new_track(true, main_src, main_url, main_pl, Sections::new(naming.clone(), force_temp));
     let mut audio = audio.map(|(s, u, p)| new_track(false, s, u, p, Sections::audio(naming.clone())));
+
+    if live && !stdout {
+        for p in super::output::keep_stale_temps(&naming) {
+            ui.warn(&format!("kept the recording of an interrupted run as {}", p.display()));
+        }
+    }
+
+    // --- Resume state (VOD into a file).
+    let resumable = !live && !stdout;
+    if resumable {
+        let path = resume::state_path(&naming.path(0));
+        let key = state_key(opts);
+        let n_tracks = 1 + audio.is_some() as usize;
+        let fresh = State { version: resume::VERSION, key: key.clone(), tracks: vec![None; n_tracks] };
+        let state = match resume::load(&path) {
+            Some(old) if old.key == key && old.tracks.len() == n_tracks => {
+                let mut ok = Ok(());
+                for (i, t) in std::iter::once(&mut main).chain(audio.as_mut()).enumerate() {
+                    if let (Some(ts), Ok(())) = (&old.tracks[i], &ok) {
+                        ok = resume_track(t, ts);
+                    }
+                }
+                match ok {
+                    Ok(()) => {
+                        if main.resumed > 0 {
+                            ui.line(&format!(
+                                "resuming: {} of {} segments ({}) already recorded",
+                                main.resumed,
+                                main.playlist.segments.len(),
+                                mb(main.stats.bytes as f64)
+                            ));
+                        }
+                        old
+                    }
+                    Err(e) => {
+                        ui.warn(&format!("cannot resume the interrupted recording ({e}); starting over"));
+                        main = new_track(
+                            true,
+                            main.source.clone(),
+                            main.media_url.clone(),
+                            main.playlist.clone(),
+                            Sections::new(naming.clone(), force_temp),
+                        );
+                        audio = audio.map(|a| {
+                            new_track(false, a.source, a.media_url, a.playlist, Sections::audio(naming.clone()))
+                        });
+                        fresh
+                    }
+                }
+            }
+            Some(_) => {
+                ui.warn(&format!(
+                    "{} belongs to a recording with another URL or other options; starting over",
+                    path.display()
+                ));
+                fresh
+            }
+            None => fresh,
+        };
+        *ctx.state.lock().unwrap_or_else(|e| e.into_inner()) = Some((path, state));
+    }
+
     let ctx = ctx;
     let main_fut = async {
         let r = ctx.run(&mut main).await;
@@ -615,20 +919,59 @@ pub(crate) async fn record_hls(
             main.sections.discard();
         }
     }
-    if let (Err(RecordError::Drm(_)), true) = (&mr, main.stats.segments == 0) {
+    let drm = matches!(&mr, Err(RecordError::Drm(_))) || matches!(&ar, Some(Err(RecordError::Drm(_))));
+    if drm && main.stats.segments == 0 {
         main.sections.discard();
         if let Some(a) = audio.as_mut() {
             a.sections.discard();
         }
     }
+    let state = ctx.state.lock().unwrap_or_else(|e| e.into_inner()).take();
+    // An interrupted or failed VOD keeps its temporaries and state for a rerun.
+    // (A failed audio rendition alone does not: the output keeps the variant's own audio, as
+    // before, with a warning.)
+    let unfinished = matches!(&mr, Ok(End::User) | Err(_));
+    if state.is_some() && unfinished && !drm && main.stats.segments > 0 {
+        main.sections.keep().map_err(RecordError::Failure)?;
+        if let Some(a) = audio.as_mut() {
+            a.sections.keep().map_err(RecordError::Failure)?;
+        }
+        let kept = format!(
+            "{} of {} segments are kept: run the same command again to resume",
+            main.stats.segments,
+            main.playlist.segments.len()
+        );
+        if let Err(e) = mr {
+            ui.line(&kept);
+            return Err(e);
+        }
+        let a_bytes = audio.as_ref().map(|a| a.stats.bytes).unwrap_or(0);
+        {
+            return Ok(RecordSummary {
+                kind: ctx.kind.to_string(),
+                files: Vec::new(),
+                segments: main.stats.segments,
+                segments_total: Some(main.playlist.segments.len() as u64),
+                bytes: main.stats.bytes + a_bytes,
+                recorded_secs: main.stats.recorded,
+                reason: StopReason::User,
+                missed_segments: main.stats.missed,
+                gap_segments: main.stats.gaps,
+                sequences: main.written,
+                warnings: main.stats.warnings,
+                resumed_segments: main.resumed,
+                resumable: true,
+            });
+        }
+    }
+    if let Some((path, _)) = &state {
+        resume::remove(path);
+    }
     let files = finalize(&mut main.sections, audio.as_mut().map(|a| &mut a.sections), opts.format)
         .map_err(RecordError::Failure);
-    if !main.started && main.stats.segments > 0 {
-        if let Ok(f) = &files {
-            if let Some(p) = f.first() {
-                events.emit(&RecordEvent::Start { path: p.display().to_string(), kind: ctx.kind.to_string() });
-            }
-        }
+    if !main.started && main.stats.segments > 0 && files.is_ok() {
+        main.started = true;
+        events.emit(&start_event(&main.sections.final_path(), ctx.kind, &main.playlist));
     }
     let end = mr?;
     if let Some(Err(e)) = ar {
@@ -642,6 +985,7 @@ pub(crate) async fn record_hls(
         kind: ctx.kind.to_string(),
         files,
         segments: main.stats.segments,
+        segments_total: (!live).then_some(main.playlist.segments.len() as u64),
         bytes: main.stats.bytes + a_stats.bytes,
         recorded_secs: main.stats.recorded,
         reason: match end {
@@ -652,5 +996,7 @@ pub(crate) async fn record_hls(
         gap_segments: main.stats.gaps,
         sequences: main.written,
         warnings: main.stats.warnings,
+        resumed_segments: main.resumed,
+        resumable: false,
     })
 }

@@ -1,10 +1,13 @@
 //! The recorders' HTTP client: one reqwest client with the user's headers, cookies (Netscape
-//! `cookies.txt`, matched per RFC 6265 by [`crate::cookies`]) and user agent on every
-//! request (playlists, keys, segments), connect timeout 10 s, read (inactivity) timeout
-//! 30 s, and retries with exponential backoff and jitter on network errors, timeouts, `408`,
-//! `429` and `5xx` (a `Retry-After` header replaces the backoff). A `403` is returned at once
-//! as [`FetchErr::Forbidden`] so the caller can reload the master playlist (expired signed
-//! URLs); other `4xx` are permanent. Every wait checks the stop flag.
+//! `cookies.txt`, matched per RFC 6265 by [`crate::cookies`]) and user agent on every request (playlists, keys, segments), connect
+//! timeout 10 s, read (inactivity) timeout 30 s, and retries with exponential backoff and
+//! jitter on network errors, timeouts, `408`, `429` and `5xx` (a `Retry-After` header,
+//! RFC 9110 §10.2.3, replaces the backoff). The retry budget is [`AUTO_RETRIES`] unless the
+//! caller set one; [`Http::set_live`] lifts the automatic budget for live streams (an
+//! outage is ridden out). Every retry prints one line (root cause and URL) through the
+//! [`Ui`], unless `--quiet`. A `403` is returned at once as [`FetchErr::Forbidden`] so the
+//! caller can reload the master playlist (expired signed URLs); other `4xx` are permanent.
+//! Every wait checks the stop flag.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +16,15 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, COOKIE, RANGE, RETRY_AFTER};
 use url::Url;
+
+use super::ui::Ui;
+use crate::download::root_cause;
+
+/// Failed attempts allowed per request when `--retries` is not given (VOD, direct MP4,
+/// and every request before a stream is known to be live).
+pub const AUTO_RETRIES: u32 = 10;
+/// `--retries inf`.
+pub const RETRY_FOREVER: u32 = u32::MAX;
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -49,12 +61,25 @@ pub struct Resp {
 pub struct Http {
     pub client: reqwest::Client,
     cookies: CookieJar,
-    retries: Option<u32>,
-    stop: Arc<AtomicBool>,
-    /// Set when an attempt failed (for progress / warnings).
-    pub failures: std::sync::atomic::AtomicU64,
     /// A problem with the cookies file worth a warning (malformed lines skipped).
     pub cookies_warning: Option<String>,
+    /// Failed attempts allowed per request ([`RETRY_FOREVER`]: no limit).
+    retries: std::sync::atomic::AtomicU32,
+    /// The budget is the automatic one (no `--retries`).
+    auto_retries: bool,
+    stop: Arc<AtomicBool>,
+    pub ui: Arc<Ui>,
+    /// Set when an attempt failed (for progress / warnings).
+    pub failures: std::sync::atomic::AtomicU64,
+}
+
+/// What to do after a failed attempt ([`Http::retry`]).
+pub enum Retry {
+    /// The wait is over: try again.
+    Again,
+    /// The budget ran out; the message names the attempts, the root cause and the URL.
+    GiveUp(String),
+    Stopped,
 }
 
 use crate::cookies::{now_unix, CookieJar};
@@ -67,6 +92,7 @@ impl Http {
         cookies_file: Option<&Path>,
         retries: Option<u32>,
         stop: Arc<AtomicBool>,
+        ui: Arc<Ui>,
     ) -> Result<Http, String> {
         let mut map = HeaderMap::new();
         for (k, v) in headers {
@@ -89,7 +115,16 @@ impl Http {
             .default_headers(map)
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)))?;
-        Ok(Http { client, cookies, retries, stop, failures: Default::default(), cookies_warning })
+        Ok(Http {
+            client,
+            cookies,
+            cookies_warning,
+            retries: retries.unwrap_or(AUTO_RETRIES).into(),
+            auto_retries: retries.is_none(),
+            stop,
+            ui,
+            failures: Default::default(),
+        })
     }
 
     pub fn stopped(&self) -> bool {
@@ -136,9 +171,55 @@ impl Http {
         }
     }
 
+    /// The stream is live: with the automatic budget, retry forever from now on.
+    pub fn set_live(&self) {
+        if self.auto_retries {
+            self.retries.store(RETRY_FOREVER, Ordering::Relaxed);
+        }
+    }
+
+    /// Failed attempts allowed per request; `None`: no limit.
+    pub fn retry_limit(&self) -> Option<u32> {
+        Some(self.retries.load(Ordering::Relaxed)).filter(|&m| m != RETRY_FOREVER)
+    }
+
     /// Has the retry budget run out after `failures` failed attempts?
     pub fn exhausted(&self, failures: u32) -> bool {
-        self.retries.is_some_and(|m| failures > m)
+        self.retry_limit().is_some_and(|m| failures > m)
+    }
+
+    /// After a failed attempt of a request of `url` for `reason` (the root cause: `connection
+    /// refused`, `503 Service Unavailable`...): count it, give up when the budget is spent,
+    /// else print one `retrying` line and wait (`Retry-After` when the server sent one,
+    /// else exponential backoff with jitter up to `cap`).
+    pub async fn retry(
+        &self,
+        failures: &mut u32,
+        reason: &str,
+        url: &Url,
+        retry_after: Option<Duration>,
+        cap: Duration,
+    ) -> Retry {
+        *failures += 1;
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        if self.exhausted(*failures) {
+            let n = *failures;
+            return Retry::GiveUp(format!(
+                "giving up after {n} attempt{}: {reason} ({url})",
+                if n == 1 { "" } else { "s" }
+            ));
+        }
+        let delay = retry_after.unwrap_or_else(|| Self::backoff(*failures, cap));
+        let budget = self.retry_limit().map(|m| format!("/{}", m + 1)).unwrap_or_default();
+        self.ui.line(&format!(
+            "retrying in {:.1} s (attempt {}{budget} failed): {reason}: {url}",
+            delay.as_secs_f64(),
+            *failures
+        ));
+        match self.sleep(delay).await {
+            Ok(()) => Retry::Again,
+            Err(_) => Retry::Stopped,
+        }
     }
 
     /// GET a whole body with retries. `cap`: the longest backoff.
@@ -161,20 +242,15 @@ impl Http {
                             .map(|s| s.to_ascii_lowercase());
                         match resp.bytes().await {
                             Ok(body) => return Ok(Resp { url: final_url, content_type: ct, body: Vec::from(body) }),
-                            Err(e) => (format!("{url}: {}", error_chain(&e)), e.is_timeout()),
+                            Err(e) => (format!("body interrupted: {}", root_cause(&e)), e.is_timeout()),
                         }
                     } else if st.as_u16() == 403 {
                         return Err(FetchErr::Forbidden(format!(
                             "403 Forbidden: access denied or the link expired ({url})"
                         )));
-                    } else if st.is_server_error() || st.as_u16() == 408 || st.as_u16() == 429 {
-                        retry_after = resp
-                            .headers()
-                            .get(RETRY_AFTER)
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(|v| crate::download::parse_retry_after_str(v, SystemTime::now()))
-                            .map(|d| d.min(Duration::from_secs(120)));
-                        (format!("{st} ({url})"), false)
+                    } else if retryable_status(st) {
+                        retry_after = retry_after_of(&resp);
+                        (st.to_string(), false)
                     } else {
                         return Err(FetchErr::Fatal(format!("{st} ({url})")));
                     }
@@ -183,18 +259,30 @@ impl Http {
                     if e.is_builder() {
                         return Err(FetchErr::Fatal(format!("{url}: {}", error_chain(&e))));
                     }
-                    (format!("{url}: {}", error_chain(&e)), e.is_timeout())
+                    (root_cause(&e), e.is_timeout())
                 }
             };
-            failures += 1;
-            self.failures.fetch_add(1, Ordering::Relaxed);
-            if self.exhausted(failures) {
-                let m = format!("giving up after {failures} attempts: {reason}");
-                return Err(if timeout { FetchErr::Timeout(m) } else { FetchErr::Fatal(m) });
+            match self.retry(&mut failures, &reason, url, retry_after, cap).await {
+                Retry::Again => {}
+                Retry::Stopped => return Err(FetchErr::Stopped),
+                Retry::GiveUp(m) => return Err(if timeout { FetchErr::Timeout(m) } else { FetchErr::Fatal(m) }),
             }
-            self.sleep(retry_after.unwrap_or_else(|| Self::backoff(failures, cap))).await?;
         }
     }
+}
+
+/// `408`, `429` and `5xx` are worth another attempt.
+pub fn retryable_status(st: reqwest::StatusCode) -> bool {
+    st.is_server_error() || st.as_u16() == 408 || st.as_u16() == 429
+}
+
+/// A response's `Retry-After`, capped at 2 minutes.
+pub fn retry_after_of(resp: &reqwest::Response) -> Option<Duration> {
+    resp.headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| crate::download::parse_retry_after_str(v, SystemTime::now()))
+        .map(|d| d.min(Duration::from_secs(120)))
 }
 
 #[cfg(test)]
@@ -212,7 +300,8 @@ mod tests {
              cdn.test\tFALSE\t/\tFALSE\t1000000000\told\t3\nbroken\n",
         )
         .unwrap();
-        let h = Http::new(&[], None, Some(&p), None, Default::default()).unwrap();
+        let new = |c: Option<&Path>| Http::new(&[], None, c, None, Default::default(), Arc::new(Ui::new(true)));
+        let h = new(Some(&p)).unwrap();
         let _ = std::fs::remove_dir_all(&dir);
         assert!(h.cookies_warning.as_deref().unwrap().contains("1 malformed line skipped"));
         let cookie = |u: &str| {
@@ -223,11 +312,40 @@ mod tests {
         assert_eq!(cookie("https://cdn.test/hls/a.ts").as_deref(), Some("b=2"));
         assert_eq!(cookie("http://cdn.test/hls/a.ts"), None); // secure
         assert_eq!(cookie("https://cdn.test/hlsx/a.ts"), None); // path boundary; `old` expired
-        let none = Http::new(&[], None, None, None, Default::default()).unwrap();
-        assert!(none.cookies_warning.is_none());
-        assert!(Http::new(&[], None, Some(Path::new("/nonexistent/c.txt")), None, Default::default())
-            .err()
-            .unwrap()
-            .contains("cannot read cookies file"));
+        assert!(new(None).unwrap().cookies_warning.is_none());
+        assert!(new(Some(Path::new("/nonexistent/c.txt"))).err().unwrap().contains("cannot read cookies file"));
+    }
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+
+    fn http(retries: Option<u32>) -> Http {
+        Http::new(&[], None, None, retries, Default::default(), Arc::new(Ui::new(true))).unwrap()
+    }
+
+    #[test]
+    fn default_budget_is_finite_until_live() {
+        let h = http(None);
+        assert_eq!(h.retry_limit(), Some(AUTO_RETRIES));
+        assert!(!h.exhausted(AUTO_RETRIES) && h.exhausted(AUTO_RETRIES + 1));
+        h.set_live();
+        assert_eq!(h.retry_limit(), None);
+        assert!(!h.exhausted(1_000_000));
+        // An explicit budget stays, live or not.
+        let h = http(Some(2));
+        h.set_live();
+        assert!(h.exhausted(3));
+        assert_eq!(http(Some(RETRY_FOREVER)).retry_limit(), None);
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_cap() {
+        for n in 1..20 {
+            let d = Http::backoff(n, Duration::from_secs(10)).as_secs_f64();
+            let base = (0.3 * 2f64.powi(n as i32 - 1)).min(10.0);
+            assert!(d >= base * 0.5 - 1e-9 && d <= base + 1e-9, "{n}: {d}");
+        }
     }
 }

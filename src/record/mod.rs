@@ -2,10 +2,16 @@
 //! MPEG-TS or a faststart MP4, all in-process (no subprocess).
 //!
 //! [`record`] is blocking (it builds its own tokio runtime) and emits, through an
-//! [`EventSink`], `start` (after `buffering` segments, or the first MP4 chunk), `progress`
-//! (after every segment / every 2 % or 3 s of an MP4), and exactly one `stop` at the end
-//! (`complete`, `user`, or `error` with an error id). [`RecorderManager`] runs at most one
-//! recorder at a time in its own thread.
+//! [`EventSink`], `start` (live: after `buffering` segments; VOD: at the first segment; MP4: the first chunk; before
+//! any `progress`), `progress` (after every segment / every 2 % or 3 s of an MP4), and
+//! exactly one `stop` at the end (`complete`, `user`, or `error` with an error id); see
+//! `events.rs` for the fields. [`RecorderManager`] runs at most one recorder at a time in
+//! its own thread. [`list_formats`] is `record -F`.
+//!
+//! Retries: `RecordOptions::retries` `None` is [`AUTO_RETRIES`] failed attempts per request,
+//! lifted to "forever" once the stream turns out to be live; every retry prints one line
+//! with the root cause and the URL (`http.rs`). An HLS VOD resumes after an interruption
+//! (`resume.rs`).
 //!
 //! Output naming: `output: Some(NAME.EXT)`: first section `NAME.EXT`, later sections (a
 //! change of resolution or codec, a new EXT-X-MAP) `NAME_1.EXT`, `NAME_2.EXT`...;
@@ -21,9 +27,12 @@
 
 mod direct;
 pub mod events;
+mod formats;
 mod hls;
 mod http;
 mod output;
+mod resume;
+mod ui;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,12 +40,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use crate::hls::playlist::Quality;
-pub use events::{ErrorId, EventSink, RecordEvent, StopReason};
+pub use events::{iso8601, ErrorId, EventSink, RecordEvent, StopReason};
+pub use formats::list_formats;
+pub use http::{AUTO_RETRIES, RETRY_FOREVER};
 pub use media::mux::OutputKind;
 pub use output::remux as remux_file;
 
-use http::{FetchErr, Http, Resp};
+use http::{FetchErr, Http, Resp, Retry};
 use output::Naming;
+use ui::Ui;
 
 /// Which recorder to use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -67,7 +79,8 @@ impl std::str::FromStr for RecorderKind {
 #[derive(Clone, Debug)]
 pub struct RecordOptions {
     pub url: String,
-    /// Output file of the first section (later sections get `_1`, `_2`... suffixes).
+    /// Output file of the first section (later sections get `_1`, `_2`... suffixes);
+    /// `-` streams MPEG-TS to stdout.
     pub output: Option<PathBuf>,
     /// Directory for `stream_N.EXT` files when `output` is not given.
     pub rec_dir: Option<PathBuf>,
@@ -89,9 +102,10 @@ pub struct RecordOptions {
     pub max_duration: Option<f64>,
     /// Concurrent segment downloads (default 4).
     pub jobs: usize,
-    /// Segments written before the `start` event (default 5).
+    /// Live: segments written before the `start` event (default 5).
     pub buffering: usize,
-    /// Failed attempts allowed per request; `None`: retry forever.
+    /// Failed attempts allowed per request; `None`: automatic ([`AUTO_RETRIES`], forever
+    /// for a live stream); [`RETRY_FOREVER`]: no limit.
     pub retries: Option<u32>,
     /// Do not print warnings as they happen (they are still in the summary and events).
     pub quiet: bool,
@@ -177,9 +191,12 @@ pub struct RecordSummary {
     /// Output files, one per section.
     pub files: Vec<PathBuf>,
     pub segments: u64,
+    /// Segments of a VOD playlist.
+    pub segments_total: Option<u64>,
     /// Bytes downloaded (media).
     pub bytes: u64,
-    /// Seconds of media recorded (sum of segment durations; 0 for direct MP4).
+    /// Seconds of media recorded (sum of segment durations; direct MP4: the file's
+    /// duration).
     pub recorded_secs: f64,
     /// `Complete` (end of stream or `max_duration`) or `User` (stop flag).
     pub reason: StopReason,
@@ -190,6 +207,10 @@ pub struct RecordSummary {
     /// Media sequence numbers written, in order (main track).
     pub sequences: Vec<u64>,
     pub warnings: Vec<String>,
+    /// Segments taken over from an interrupted run.
+    pub resumed_segments: u64,
+    /// Stopped before the end; the temporaries are kept and a rerun continues.
+    pub resumable: bool,
 }
 
 #[allow(clippy::derivable_impls)]
@@ -212,12 +233,18 @@ pub fn record(opts: &RecordOptions, events: &EventSink, stop: Arc<AtomicBool>) -
             error_id: None,
             message: None,
             path: s.files.first().map(|p| p.display().to_string()),
+            segments: s.segments,
+            bytes: s.bytes,
+            recorded_secs: s.recorded_secs,
         },
         Err(e) => RecordEvent::Stop {
             reason: StopReason::Error,
             error_id: Some(e.error_id()),
             message: Some(e.to_string()),
             path: None,
+            segments: 0,
+            bytes: 0,
+            recorded_secs: 0.0,
         },
     };
     events.emit(&ev);
@@ -248,7 +275,8 @@ async fn probe(http: &Http, url: &url::Url) -> Result<Probe, RecordError> {
         if http.stopped() {
             return Err(RecordError::Failure("stopped".into()));
         }
-        let reason = match http.request(reqwest::Method::GET, url, None).send().await {
+        let mut retry_after = None;
+        let (reason, timeout) = match http.request(reqwest::Method::GET, url, None).send().await {
             Ok(mut resp) => {
                 let st = resp.status();
                 if st.is_success() {
@@ -275,7 +303,10 @@ async fn probe(http: &Http, url: &url::Url) -> Result<Probe, RecordError> {
                             }
                             Ok(None) => break,
                             Err(e) => {
-                                err = Some(e.to_string());
+                                err = Some((
+                                    format!("body interrupted: {}", crate::download::root_cause(&e)),
+                                    e.is_timeout(),
+                                ));
                                 break;
                             }
                         }
@@ -303,39 +334,58 @@ async fn probe(http: &Http, url: &url::Url) -> Result<Probe, RecordError> {
                     }
                 } else if st.as_u16() == 403 {
                     return Err(RecordError::Forbidden(format!("403 Forbidden ({url})")));
-                } else if st.is_server_error() || st.as_u16() == 408 || st.as_u16() == 429 {
-                    format!("{st} ({url})")
+                } else if http::retryable_status(st) {
+                    retry_after = http::retry_after_of(&resp);
+                    (st.to_string(), false)
                 } else {
                     return Err(RecordError::Failure(format!("{st} ({url})")));
                 }
             }
             Err(e) => {
-                if e.is_timeout() && http.exhausted(failures + 1) {
-                    return Err(RecordError::Timeout(format!("{url}: {e}")));
+                if e.is_builder() {
+                    return Err(RecordError::Failure(format!("{url}: {}", crate::download::error_chain(&e))));
                 }
-                format!("{url}: {e}")
+                (crate::download::root_cause(&e), e.is_timeout())
             }
         };
-        failures += 1;
-        if http.exhausted(failures) {
-            return Err(RecordError::Failure(format!("giving up after {failures} attempts: {reason}")));
-        }
-        if http.sleep(Http::backoff(failures, Duration::from_secs(10))).await.is_err() {
-            return Err(RecordError::Failure("stopped".into()));
+        match http.retry(&mut failures, &reason, url, retry_after, Duration::from_secs(10)).await {
+            Retry::Again => {}
+            Retry::Stopped => return Err(RecordError::Failure("stopped".into())),
+            Retry::GiveUp(m) if timeout => return Err(RecordError::Timeout(m)),
+            Retry::GiveUp(m) => return Err(RecordError::Failure(m)),
         }
     }
 }
 
-async fn run(opts: &RecordOptions, events: &EventSink, stop: Arc<AtomicBool>) -> Result<RecordSummary, RecordError> {
+/// The client every request of `opts` goes through.
+fn client(opts: &RecordOptions, stop: Arc<AtomicBool>) -> Result<(url::Url, Arc<Http>), RecordError> {
     let url = url::Url::parse(opts.url.trim())
         .map_err(|e| RecordError::Failure(format!("invalid URL {:?}: {e}", opts.url)))?;
-    let http = Arc::new(
-        Http::new(&opts.headers, opts.user_agent.as_deref(), opts.cookies_file.as_deref(), opts.retries, stop.clone())
-            .map_err(RecordError::Failure)?,
-    );
+    let ui = Arc::new(Ui::new(opts.quiet));
+    let http =
+        Http::new(&opts.headers, opts.user_agent.as_deref(), opts.cookies_file.as_deref(), opts.retries, stop, ui)
+            .map_err(RecordError::Failure)?;
     if let (Some(w), false) = (&http.cookies_warning, opts.quiet) {
         eprintln!("warning: {w}");
     }
+    Ok((url, Arc::new(http)))
+}
+
+async fn run(opts: &RecordOptions, events: &EventSink, stop: Arc<AtomicBool>) -> Result<RecordSummary, RecordError> {
+    let (url, http) = client(opts, stop.clone())?;
+    let r = run_with(opts, events, &http, &url, stop).await;
+    http.ui.finish();
+    r
+}
+
+async fn run_with(
+    opts: &RecordOptions,
+    events: &EventSink,
+    http: &Arc<Http>,
+    url: &url::Url,
+    stop: Arc<AtomicBool>,
+) -> Result<RecordSummary, RecordError> {
+    let (url, http) = (url.clone(), http.clone());
     let naming = Naming {
         output: opts.output.clone(),
         dir: opts.rec_dir.clone().unwrap_or_else(|| PathBuf::from(".")),

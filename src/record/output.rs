@@ -9,10 +9,17 @@
 //!   starts a new section.
 //! - anything else (packed ADTS audio): concatenated.
 //!
-//! When the wanted output is MPEG-TS, the input is TS and no separate audio rendition must
-//! be merged, the raw file *is* the output. Otherwise the raw file is a hidden temporary
-//! next to the output, remuxed at the end (TsDemuxer / Mp4Demuxer / AdtsDemuxer ->
-//! Mp4Writer (faststart) or TsWriter) and deleted.
+//! A live recording into MPEG-TS from TS segments without a separate audio rendition writes
+//! the output itself (playable while it grows). Otherwise the raw file is a hidden
+//! temporary next to the output (`.NAME.rec.EXT`, `.NAME.audio.EXT`), renamed at the end
+//! when it already is the wanted TS, else remuxed (TsDemuxer / Mp4Demuxer / AdtsDemuxer ->
+//! Mp4Writer (faststart) or TsWriter) and deleted. An HLS VOD keeps its temporaries until
+//! it is complete, so an interrupted run can be resumed (see `resume.rs`); a live recording
+//! cannot be resumed, so the temporaries a killed live run left are kept as visible files
+//! by the next run ([`keep_stale_temps`]).
+//!
+//! `-o -` streams the joined MPEG-TS to stdout as it is written (one section: a format
+//! change continues in the same stream with a new PMT version).
 //!
 //! Remux timing: every timestamp stays in integer ticks of its stream's timebase. The
 //! output's t=0 is the first *presented* sample of any track (the smallest pts, not the
@@ -77,6 +84,23 @@ impl RawKind {
     }
 }
 
+/// The joiner's own output of one segment, made to start with a PAT packet: a copy of its
+/// first PAT packet goes in front. The joiner then keeps the program as it is (a segment
+/// not starting with a PAT gets one injected, which would shift the PAT's continuity
+/// counter), and the original PAT packet, a byte-for-byte repeat, is dropped as a duplicate.
+fn replay_tail(tail: Vec<u8>) -> Vec<u8> {
+    let pat = tail.chunks_exact(188).find(|p| p[0] == 0x47 && p[1] & 0x40 != 0 && p[1] & 0x1f == 0 && p[2] == 0);
+    match pat {
+        Some(p) if !tail.starts_with(p) => {
+            let mut v = Vec::with_capacity(tail.len() + 188);
+            v.extend_from_slice(p);
+            v.extend_from_slice(&tail);
+            v
+        }
+        _ => tail,
+    }
+}
+
 /// Where section `n` goes.
 #[derive(Clone, Debug)]
 pub struct Naming {
@@ -103,6 +127,36 @@ impl Naming {
     }
 }
 
+/// Before a live recording starts: the hidden temporaries a killed run left for the first
+/// section of `naming` are kept as visible files (`NAME.interrupted-<unix time>.<ext>`,
+/// playable: a joined TS, an fMP4, or ADTS audio) instead of being overwritten; empty ones
+/// are removed. Returns the files kept.
+pub fn keep_stale_temps(naming: &Naming) -> Vec<PathBuf> {
+    let out = naming.path(0);
+    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "stream".into());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let mut kept = Vec::new();
+    for tag in ["rec", "audio"] {
+        for kind in [RawKind::Ts, RawKind::Fmp4, RawKind::Adts] {
+            let p = temp_path(&out, tag, kind);
+            match std::fs::metadata(&p) {
+                Ok(m) if m.len() == 0 => {
+                    let _ = std::fs::remove_file(&p);
+                }
+                Ok(_) => {
+                    let extra = if tag == "audio" { ".audio" } else { "" };
+                    let to = out.with_file_name(format!("{stem}.interrupted-{now}{extra}.{}", kind.ext()));
+                    if !to.exists() && std::fs::rename(&p, &to).is_ok() {
+                        kept.push(to);
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    kept
+}
+
 /// Collects what a TsJoiner writes for one segment.
 #[derive(Clone, Default)]
 struct SharedBuf(Arc<Mutex<Vec<u8>>>);
@@ -123,9 +177,11 @@ impl SharedBuf {
     }
 }
 
+type Sink = BufWriter<Box<dyn Write + Send>>;
+
 enum Cur {
-    Ts { joiner: Box<TsJoiner<SharedBuf>>, buf: SharedBuf, file: BufWriter<File> },
-    Concat { file: BufWriter<File>, map_id: Option<String> },
+    Ts { joiner: Box<TsJoiner<SharedBuf>>, buf: SharedBuf, file: Sink },
+    Concat { file: Sink, map_id: Option<String> },
 }
 
 /// One finished or open section.
@@ -149,6 +205,20 @@ pub struct Sections {
     pub sections: Vec<Section>,
     cur: Option<Cur>,
     pub bytes_written: u64,
+    /// Length of the open section's raw file after the last whole segment, and where that
+    /// segment starts in it.
+    raw_len: u64,
+    last_start: u64,
+}
+
+/// What [`Sections::committed`] reports: the open section after its last whole segment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Committed {
+    pub raw: PathBuf,
+    pub raw_kind: RawKind,
+    pub raw_len: u64,
+    pub last_start: u64,
+    pub map_id: Option<String>,
 }
 
 fn io<E: std::fmt::Display>(p: &Path) -> impl FnOnce(E) -> String + '_ {
@@ -160,35 +230,75 @@ fn temp_path(final_path: &Path, tag: &str, kind: RawKind) -> PathBuf {
     final_path.with_file_name(format!(".{name}.{tag}.{}", kind.ext()))
 }
 
+impl Naming {
+    /// `-o -`: the output is stdout.
+    pub fn is_stdout(&self) -> bool {
+        self.output.as_deref() == Some(Path::new("-"))
+    }
+}
+
 impl Sections {
+    /// `force_temp`: write a hidden temporary even for TS into TS (a separate audio
+    /// rendition will be merged, or the recording is a VOD that can be resumed).
     pub fn new(naming: Naming, force_temp: bool) -> Sections {
-        Sections { naming, force_temp, audio_of: None, sections: Vec::new(), cur: None, bytes_written: 0 }
+        Sections {
+            naming,
+            force_temp,
+            audio_of: None,
+            sections: Vec::new(),
+            cur: None,
+            bytes_written: 0,
+            raw_len: 0,
+            last_start: 0,
+        }
     }
 
     pub fn audio(naming: Naming) -> Sections {
         let p = naming.path(0);
-        Sections { naming, force_temp: true, audio_of: Some(p), sections: Vec::new(), cur: None, bytes_written: 0 }
+        Sections { audio_of: Some(p), ..Sections::new(naming, true) }
     }
 
-    /// The file being written (playable for TS).
-    pub fn current_path(&self) -> Option<&Path> {
-        self.sections.last().map(|s| s.raw.as_path())
+    /// The final path of the current section (of the first one before anything is written).
+    pub fn final_path(&self) -> PathBuf {
+        match (self.sections.last(), &self.audio_of) {
+            (Some(s), _) => s.final_path.clone(),
+            (None, Some(p)) => p.clone(),
+            (None, None) => self.naming.path(0),
+        }
     }
 
-    fn open_section(&mut self, kind: RawKind, start_secs: f64) -> Result<BufWriter<File>, String> {
-        let n = self.sections.len();
-        let (final_path, raw) = match &self.audio_of {
+    /// Where section `n` of `kind` is written, and its final path.
+    fn paths(&self, n: usize, kind: RawKind) -> (PathBuf, PathBuf) {
+        match &self.audio_of {
             Some(p) => (p.clone(), temp_path(p, "audio", kind)),
             None => {
                 let f = self.naming.path(n);
-                let raw = if kind == RawKind::Ts && self.naming.format == OutputKind::Ts && !self.force_temp {
+                let raw = if self.naming.is_stdout()
+                    || (kind == RawKind::Ts && self.naming.format == OutputKind::Ts && !self.force_temp)
+                {
                     f.clone()
                 } else {
                     temp_path(&f, "rec", kind)
                 };
                 (f, raw)
             }
-        };
+        }
+    }
+
+    fn open_section(&mut self, kind: RawKind, start_secs: f64) -> Result<Sink, String> {
+        let n = self.sections.len();
+        let (final_path, raw) = self.paths(n, kind);
+        self.raw_len = 0;
+        self.last_start = 0;
+        if self.naming.is_stdout() && self.audio_of.is_none() {
+            if kind != RawKind::Ts {
+                return Err("-o - streams MPEG-TS segments only; this stream has fMP4 or audio-only segments: \
+                            record into a file instead"
+                    .into());
+            }
+            self.sections.push(Section { raw, raw_kind: kind, final_path, start_secs });
+            return Ok(BufWriter::with_capacity(1 << 16, Box::new(std::io::stdout())));
+        }
         if let Some(d) = raw.parent() {
             if !d.as_os_str().is_empty() {
                 std::fs::create_dir_all(d).map_err(io(d))?;
@@ -196,7 +306,76 @@ impl Sections {
         }
         let f = File::create(&raw).map_err(io(&raw))?;
         self.sections.push(Section { raw, raw_kind: kind, final_path, start_secs });
-        Ok(BufWriter::with_capacity(1 << 20, f))
+        Ok(BufWriter::with_capacity(1 << 20, Box::new(f)))
+    }
+
+    /// Continue the first section of an interrupted run: its raw file (where section 0 of
+    /// `kind` goes) is cut to `c.raw_len` bytes and appended to; for TS a fresh joiner
+    /// is given the state (continuity counters, program, timing) of the last segment by
+    /// re-reading it from `c.last_start`.
+    pub fn resume(&mut self, c: &Committed) -> Result<(), String> {
+        let (final_path, raw) = self.paths(0, c.raw_kind);
+        if raw != c.raw || !self.sections.is_empty() || self.naming.is_stdout() {
+            return Err(format!("{}: not this recording's temporary file", c.raw.display()));
+        }
+        let mut f = std::fs::OpenOptions::new().read(true).write(true).open(&raw).map_err(io(&raw))?;
+        let len = f.metadata().map_err(io(&raw))?.len();
+        if len < c.raw_len || c.last_start > c.raw_len {
+            return Err(format!("{}: {len} bytes, shorter than the {} recorded as written", raw.display(), c.raw_len));
+        }
+        f.set_len(c.raw_len).map_err(io(&raw))?;
+        use std::io::{Read, Seek, SeekFrom};
+        let mut tail = Vec::new();
+        f.seek(SeekFrom::Start(c.last_start)).map_err(io(&raw))?;
+        Read::by_ref(&mut f).take(c.raw_len - c.last_start).read_to_end(&mut tail).map_err(io(&raw))?;
+        f.seek(SeekFrom::End(0)).map_err(io(&raw))?;
+        let file: Sink = BufWriter::with_capacity(1 << 20, Box::new(f));
+        self.sections.push(Section { raw, raw_kind: c.raw_kind, final_path, start_secs: 0.0 });
+        self.cur = Some(match c.raw_kind {
+            RawKind::Ts => {
+                let buf = SharedBuf::default();
+                let mut joiner = Box::new(TsJoiner::new(buf.clone()));
+                joiner.push_segment(&replay_tail(tail), false).map_err(|e| e.to_string())?;
+                buf.take();
+                Cur::Ts { joiner, buf, file }
+            }
+            RawKind::Fmp4 | RawKind::Adts => Cur::Concat { file, map_id: c.map_id.clone() },
+        });
+        self.raw_len = c.raw_len;
+        self.last_start = c.last_start;
+        Ok(())
+    }
+
+    /// Flush the open section and report it, when there is exactly one section (a format
+    /// change makes a recording not resumable).
+    pub fn commit(&mut self) -> Result<Option<Committed>, String> {
+        if self.sections.len() != 1 || self.naming.is_stdout() {
+            return Ok(None);
+        }
+        let s = &self.sections[0];
+        let map_id = match &mut self.cur {
+            Some(Cur::Ts { file, .. }) => {
+                file.flush().map_err(io(&s.raw))?;
+                None
+            }
+            Some(Cur::Concat { file, map_id }) => {
+                file.flush().map_err(io(&s.raw))?;
+                map_id.clone()
+            }
+            None => return Ok(None),
+        };
+        Ok(Some(Committed {
+            raw: s.raw.clone(),
+            raw_kind: s.raw_kind,
+            raw_len: self.raw_len,
+            last_start: self.last_start,
+            map_id,
+        }))
+    }
+
+    /// Flush and close the raw files, keeping them (an interrupted VOD to be resumed).
+    pub fn keep(&mut self) -> Result<(), String> {
+        self.close_cur()
     }
 
     fn close_cur(&mut self) -> Result<(), String> {
@@ -240,7 +419,7 @@ impl Sections {
                 let Some(Cur::Ts { joiner, buf, file }) = &mut self.cur else { unreachable!() };
                 let info = joiner.push_segment(data, discontinuity).map_err(|e| e.to_string())?;
                 let out = buf.take();
-                if info.codec_change && joiner.segments() > 1 && self.audio_of.is_none() {
+                if info.codec_change && joiner.segments() > 1 && self.audio_of.is_none() && !self.naming.is_stdout() {
                     // Start a new section with this segment.
                     self.close_cur()?;
                     let file = self.open_section(RawKind::Ts, at_secs)?;
@@ -254,9 +433,13 @@ impl Sections {
                     file.write_all(&out).map_err(io(&p))?;
                     self.cur = Some(Cur::Ts { joiner, buf, file });
                     new_section = true;
+                    self.last_start = 0;
+                    self.raw_len = out.len() as u64;
                 } else {
                     self.bytes_written += out.len() as u64;
                     file.write_all(&out).map_err(|e| e.to_string())?;
+                    self.last_start = self.raw_len;
+                    self.raw_len += out.len() as u64;
                 }
             }
             RawKind::Fmp4 | RawKind::Adts => {
@@ -274,12 +457,15 @@ impl Sections {
                     if let Some((b, _)) = &init {
                         file.write_all(b).map_err(|e| e.to_string())?;
                         self.bytes_written += b.len() as u64;
+                        self.raw_len += b.len() as u64;
                     }
                     self.cur = Some(Cur::Concat { file, map_id });
                 }
                 let Some(Cur::Concat { file, .. }) = &mut self.cur else { unreachable!() };
                 file.write_all(data).map_err(|e| e.to_string())?;
                 self.bytes_written += data.len() as u64;
+                self.last_start = self.raw_len;
+                self.raw_len += data.len() as u64;
             }
         }
         Ok(new_section)
@@ -303,7 +489,7 @@ impl Sections {
     /// Remove every raw file (an error before anything useful was written).
     pub fn discard(&mut self) {
         self.cur = None;
-        for s in &self.sections {
+        for s in self.sections.iter().filter(|s| s.raw != s.final_path || !self.naming.is_stdout()) {
             let _ = std::fs::remove_file(&s.raw);
         }
         self.sections.clear();
@@ -530,7 +716,13 @@ pub fn finalize(main: &mut Sections, audio: Option<&mut Sections>, format: Outpu
     let mut result = Ok(());
     let starts: Vec<f64> = main.sections.iter().map(|s| s.start_secs).collect();
     for (i, s) in main.sections.iter().enumerate() {
-        if s.raw != s.final_path {
+        if s.raw != s.final_path && s.raw_kind == RawKind::Ts && format == OutputKind::Ts && audio_raw.is_none() {
+            // The joined TS already is the output.
+            if let Err(e) = std::fs::rename(&s.raw, &s.final_path) {
+                result = Err(format!("{}: {e}", s.final_path.display()));
+                continue;
+            }
+        } else if s.raw != s.final_path {
             // Every section gets the rendition's audio of its own time span.
             let w = AudioWindow {
                 from_secs: if i == 0 { f64::NEG_INFINITY } else { s.start_secs },

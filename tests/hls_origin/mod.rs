@@ -34,12 +34,21 @@ pub type Handler = Arc<dyn Fn(&str, Option<&str>) -> Reply + Send + Sync>;
 
 pub struct Origin {
     pub base: String,
+    /// Every request's path and query, in arrival order.
     pub log: Arc<Mutex<Vec<String>>>,
 }
+
+/// How long to hold the answer to a request (`path_and_query`), e.g. to throttle segments.
+pub type Delay = Arc<dyn Fn(&str) -> std::time::Duration + Send + Sync>;
 
 impl Origin {
     /// `handler(path_and_query, range_header)`.
     pub fn start(handler: Handler) -> Origin {
+        Origin::start_delayed(handler, Arc::new(|_: &str| std::time::Duration::ZERO))
+    }
+
+    /// Like [`Origin::start`], each answer held for `delay(path_and_query)`.
+    pub fn start_delayed(handler: Handler, delay: Delay) -> Origin {
         let log: Arc<Mutex<Vec<String>>> = Arc::default();
         let (tx, rx) = std::sync::mpsc::channel();
         let l2 = log.clone();
@@ -51,9 +60,14 @@ impl Origin {
                 let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
                     let h = handler.clone();
                     let log = l2.clone();
+                    let delay = delay.clone();
                     async move {
                         let pq = uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
                         log.lock().unwrap().push(pq.clone());
+                        let d = delay(&pq);
+                        if !d.is_zero() {
+                            tokio::time::sleep(d).await;
+                        }
                         let range = headers.get("range").and_then(|v| v.to_str().ok()).map(str::to_string);
                         let r = h(&pq, range.as_deref());
                         let mut b = Response::builder()
@@ -339,6 +353,22 @@ pub fn ffprobe(path: &Path) -> (Vec<String>, f64) {
         .unwrap_or_default();
     let dur = v["format"]["duration"].as_str().and_then(|d| d.parse().ok()).unwrap_or(0.0);
     (types, dur)
+}
+
+/// Output TS checks: ffprobe, clean decode, no CC error, no video jump > 1 frame, video
+/// duration `expect_secs` within one frame.
+pub fn check_output_ts(path: &Path, expect_secs: f64) {
+    use stitch::media::mux::tsjoin::check_ts;
+    let (types, _) = ffprobe(path);
+    assert!(types.contains(&"video".to_string()), "{types:?}");
+    assert_eq!(ffmpeg_errors(path), "", "decode errors in {}", path.display());
+    let data = std::fs::read(path).unwrap();
+    let c = check_ts(&data);
+    assert_eq!(c.cc_errors, 0, "{:?}", c.cc_errors_by_pid);
+    let frame = c.video_frame_90k().unwrap();
+    assert_eq!(c.pts_jumps_over(frame + frame / 2), 0, "video PTS jumps; max gap {}", c.max_pts_gap);
+    let dur = c.video_duration_90k().unwrap() as f64 / 90_000.0;
+    assert!((dur - expect_secs).abs() <= frame as f64 / 90_000.0 + 1e-3, "duration {dur} vs {expect_secs}");
 }
 
 /// `ffmpeg -v error -i OUT -f null -` output (empty = clean decode).
