@@ -42,6 +42,8 @@ pub struct CompileArgs {
     pub force: bool,
     /// Keep the downloaded http(s) clips (`<stem>.clips/`) after a successful compile.
     pub keep_files: bool,
+    /// `--proxy`, `--limit-rate` for http(s) clips.
+    pub net: crate::net::NetOptions,
 }
 
 /// `--export sources,audio`.
@@ -240,6 +242,7 @@ pub fn switch_hold_ticks(v: Option<f64>) -> i64 {
 /// range. Returns the options for [`compile`].
 pub fn prepare(args: &CompileArgs, flow: &Flow) -> Result<CompileOptions> {
     let kind = outpath::container_for(&args.output, args.format)?;
+    args.net.validate()?;
     if flow.clips.is_empty() {
         bail!("{}: the flow has no clips (no eventLogs entry with data.url)", args.flow.display());
     }
@@ -304,6 +307,7 @@ pub fn run(args: &CompileArgs, cancel: Arc<AtomicBool>) -> Result<Compiled> {
         &mut flow,
         &crate::remote::cache_dir_for(&args.output),
         crate::remote::DEFAULT_JOBS,
+        &args.net,
         args.quiet,
         &cancel,
     )?;

@@ -121,6 +121,8 @@ pub struct DownloadOptions {
     pub backoff_cap: Duration,
     /// Send `HEAD` for the size before resuming a `.part` of unknown size. Default true.
     pub head_request: bool,
+    /// `--proxy` and `--limit-rate` (one rate for all transfers of this downloader).
+    pub net: crate::net::NetOptions,
 }
 
 impl Default for DownloadOptions {
@@ -135,6 +137,7 @@ impl Default for DownloadOptions {
             backoff_base: Duration::from_millis(500),
             backoff_cap: Duration::from_secs(30),
             head_request: true,
+            net: Default::default(),
         }
     }
 }
@@ -292,6 +295,7 @@ pub type ItemResult = (usize, Result<DownloadOutcome, DownloadError>);
 pub struct Downloader {
     client: reqwest::Client,
     opts: DownloadOptions,
+    limiter: Option<crate::net::RateLimiter>,
 }
 
 impl Downloader {
@@ -305,16 +309,21 @@ impl Downloader {
             let value = HeaderValue::from_str(v).map_err(|e| bad(format!("invalid value for header {k}: {e}")))?;
             headers.append(name, value);
         }
-        let client = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .connect_timeout(opts.connect_timeout)
             .read_timeout(opts.read_timeout)
             .user_agent(opts.user_agent.clone())
-            .default_headers(headers)
+            .default_headers(headers);
+        let client = opts
+            .net
+            .apply(builder)
+            .map_err(|e| bad(e.0))?
             .build()
             .map_err(|e| bad(format!("cannot build the HTTP client: {}", error_chain(&e))))?;
         let mut opts = opts;
         opts.concurrency = opts.concurrency.max(1);
-        Ok(Downloader { client, opts })
+        let limiter = opts.net.limiter();
+        Ok(Downloader { client, opts, limiter })
     }
 
     pub fn options(&self) -> &DownloadOptions {
@@ -599,6 +608,9 @@ impl Downloader {
         let body_error = loop {
             match resp.chunk().await {
                 Ok(Some(bytes)) => {
+                    if let Some(l) = &self.limiter {
+                        l.take(bytes.len()).await;
+                    }
                     w.write_all(&bytes).await.map_err(|e| io_err(&part, e))?;
                     pos += bytes.len() as u64;
                     run.transferred(bytes.len() as u64);

@@ -12,6 +12,7 @@ use stitch::compile::{parse_exports, parse_fps, parse_size, parse_switch_hold, r
 use stitch::exit;
 use stitch::media::compose::layout::LayoutKind;
 use stitch::media::mux::OutputKind;
+use stitch::net::NetOptions;
 use stitch::webinar::{self, WebinarArgs};
 
 const EXAMPLES: &str = "Examples:
@@ -127,74 +128,16 @@ enum Cmd {
         #[arg(long, help_heading = "Output")]
         keep_files: bool,
         #[command(flatten)]
+        net: NetArgs,
+        #[command(flatten)]
         report: ReportArgs,
         /// No progress bar and no summary.
         #[arg(short, long)]
         quiet: bool,
     },
     /// Record a stream: direct MP4, HLS VOD, live HLS or fMP4 HLS, into TS or MP4.
-    Record {
-        /// The stream URL (MP4 file or HLS playlist, master or media).
-        url: String,
-        /// Output file (default: stream_0.ts in --rec-dir); `-` streams MPEG-TS to stdout.
-        #[arg(short, long)]
-        output: Option<PathBuf>,
-        /// List the variants and renditions of the playlist and exit (downloads no segment).
-        #[arg(short = 'F', long)]
-        list_formats: bool,
-        /// Folder for section files stream_N.ts|mp4 when -o is not given.
-        #[arg(long)]
-        rec_dir: Option<PathBuf>,
-        /// Output container.
-        #[arg(long, value_enum, default_value = "ts")]
-        format: Fmt,
-        /// Recorder: auto, mp4, hls_basic, hls_live, hls_m4s.
-        #[arg(long = "type", default_value = "auto")]
-        kind: String,
-        /// Variant: best, worst, 720p, or a minimum bandwidth in bit/s.
-        #[arg(long, default_value = "best")]
-        quality: String,
-        /// Alternative audio rendition language.
-        #[arg(long)]
-        audio: Option<String>,
-        /// Extra request header 'Name: value' (repeatable).
-        #[arg(long = "header")]
-        headers: Vec<String>,
-        /// Netscape cookies.txt for playlists, keys and segments.
-        #[arg(long)]
-        cookies: Option<PathBuf>,
-        /// User-Agent header.
-        #[arg(long)]
-        user_agent: Option<String>,
-        /// AES-128 key as 32 hex digits (overrides the playlist's key URI).
-        #[arg(long)]
-        key: Option<String>,
-        /// Live: start at the window start instead of 3 target durations from the edge.
-        #[arg(long)]
-        live_from_start: bool,
-        /// Stop after this many seconds of recorded media.
-        #[arg(long)]
-        max_duration: Option<f64>,
-        /// Parallel segment downloads (VOD).
-        #[arg(short = 'j', long, default_value_t = 4)]
-        jobs: usize,
-        /// Live: segments before the `start` event (the output is playable from then on).
-        #[arg(long, default_value_t = 5)]
-        buffering: usize,
-        /// Failed attempts allowed per request: a number, `inf`, or `auto` (10; forever
-        /// for a live stream).
-        #[arg(long, default_value = "auto")]
-        retries: String,
-        /// Events as JSON lines on stdout: `json`.
-        #[arg(long)]
-        events: Option<String>,
-        /// Also broadcast events to every client of a TCP server on HOST:PORT.
-        #[arg(long)]
-        events_socket: Option<String>,
-        /// No progress messages.
-        #[arg(short, long)]
-        quiet: bool,
-    },
+    #[command(after_help = RECORD_EXAMPLES)]
+    Record(RecordArgs),
     /// Download and compile MTS Link (webinar.ru) records from their links.
     #[command(after_help = WEBINAR_EXAMPLES)]
     Webinar {
@@ -230,6 +173,8 @@ enum Cmd {
         /// Parallel downloads (servers reset connections above ~4).
         #[arg(short = 'j', long, default_value_t = 3, help_heading = "Network")]
         jobs: usize,
+        #[command(flatten)]
+        net: NetArgs,
         /// Canvas size WxH [default: 1280x720]
         #[arg(long, value_parser = parse_size, help_heading = "Picture")]
         size: Option<(u32, u32)>,
@@ -359,50 +304,7 @@ fn main() -> ExitCode {
                 ExitCode::from(exit::FAILURE)
             }
         },
-        Cmd::Record {
-            url,
-            output,
-            list_formats,
-            rec_dir,
-            format,
-            kind,
-            quality,
-            audio,
-            headers,
-            cookies,
-            user_agent,
-            key,
-            live_from_start,
-            max_duration,
-            jobs,
-            buffering,
-            retries,
-            events,
-            events_socket,
-            quiet,
-        } => run_record(RecordCli {
-            url,
-            output,
-            list_formats,
-            rec_dir,
-            format,
-            kind,
-            quality,
-            audio,
-            headers,
-            cookies,
-            user_agent,
-            key,
-            live_from_start,
-            max_duration,
-            jobs,
-            buffering,
-            retries,
-            events,
-            events_socket,
-            quiet,
-            cancel: cancel.clone(),
-        }),
+        Cmd::Record(args) => run_record(args, cancel.clone()),
         Cmd::Webinar {
             links,
             input,
@@ -415,6 +317,7 @@ fn main() -> ExitCode {
             force,
             keep_files,
             jobs,
+            net,
             size,
             quality,
             layout,
@@ -452,6 +355,7 @@ fn main() -> ExitCode {
                 switch_hold: mix.switch_hold,
                 threads,
                 force,
+                net: net.options(),
             };
             if webinar::interactive_possible(&args) {
                 if let Err(e) = webinar::ask_interactively(&mut args) {
@@ -509,6 +413,7 @@ fn main() -> ExitCode {
             threads,
             mix,
             keep_files,
+            net,
             report,
             quiet,
         } => {
@@ -530,6 +435,7 @@ fn main() -> ExitCode {
                 quiet,
                 force,
                 keep_files,
+                net: net.options(),
             };
             match run(&args, cancel.clone()) {
                 Ok(done) => {
@@ -561,40 +467,124 @@ fn main() -> ExitCode {
     }
 }
 
-struct RecordCli {
+/// `stitch record`.
+#[derive(clap::Args)]
+struct RecordArgs {
+    /// The stream URL (MP4 file or HLS playlist, master or media).
     url: String,
+    /// Output file: .ts/.m2ts/.mts (MPEG-TS) or .mp4/.m4v/.mov (MP4); `-` streams MPEG-TS
+    /// to stdout [default: stream_0.ts in --rec-dir]
+    #[arg(short, long, help_heading = "Output")]
     output: Option<PathBuf>,
-    list_formats: bool,
+    /// Folder for section files stream_N.ts|mp4 when -o is not given.
+    #[arg(long, help_heading = "Output")]
     rec_dir: Option<PathBuf>,
-    format: Fmt,
+    /// Container; must agree with the output's extension [default: from the extension, else ts]
+    #[arg(long, value_enum, help_heading = "Output")]
+    format: Option<Fmt>,
+    /// Replace an existing output file.
+    #[arg(short = 'y', long, help_heading = "Output")]
+    force: bool,
+    /// List the variants and renditions of the playlist and exit (downloads no segment).
+    #[arg(short = 'F', long, help_heading = "Stream")]
+    list_formats: bool,
+    /// Recorder: auto, mp4, hls_basic, hls_live, hls_m4s.
+    #[arg(long = "type", default_value = "auto", help_heading = "Stream")]
     kind: String,
+    /// Variant: best, worst, 720p, or a minimum bandwidth in bit/s.
+    #[arg(long, default_value = "best", help_heading = "Stream")]
     quality: String,
+    /// Alternative audio rendition language.
+    #[arg(long, help_heading = "Stream")]
     audio: Option<String>,
-    headers: Vec<String>,
-    cookies: Option<PathBuf>,
-    user_agent: Option<String>,
-    key: Option<String>,
+    /// Live: start at the window start instead of 3 target durations from the edge.
+    #[arg(long, help_heading = "Stream")]
     live_from_start: bool,
+    /// Stop after this many seconds of recorded media.
+    #[arg(long, help_heading = "Stream")]
     max_duration: Option<f64>,
+    /// Extra request header 'Name: value' (repeatable).
+    #[arg(long = "header", help_heading = "Access")]
+    headers: Vec<String>,
+    /// Netscape cookies.txt for playlists, keys and segments.
+    #[arg(long, help_heading = "Access")]
+    cookies: Option<PathBuf>,
+    /// User-Agent header.
+    #[arg(long, help_heading = "Access")]
+    user_agent: Option<String>,
+    /// AES-128 key: 32 hex digits, or a file holding the 16-byte key (or its hex);
+    /// overrides the playlist's key URI.
+    #[arg(long, help_heading = "Access")]
+    key: Option<String>,
+    /// Parallel segment downloads (VOD).
+    #[arg(short = 'j', long, default_value_t = 4, help_heading = "Network")]
     jobs: usize,
-    buffering: usize,
+    /// Failed attempts allowed per request: a number, `inf`, or `auto` (10; forever
+    /// for a live stream).
+    #[arg(long, default_value = "auto", help_heading = "Network")]
     retries: String,
+    #[command(flatten)]
+    net: NetArgs,
+    /// Live: segments before the `start` event (the output is playable from then on).
+    #[arg(long, default_value_t = 5, help_heading = "Events")]
+    buffering: usize,
+    /// Events as JSON lines on stdout: `json`.
+    #[arg(long, help_heading = "Events")]
     events: Option<String>,
+    /// Also broadcast events to every client of a TCP server on HOST:PORT.
+    #[arg(long, help_heading = "Events")]
     events_socket: Option<String>,
+    /// No progress messages.
+    #[arg(short, long)]
     quiet: bool,
-    cancel: Arc<AtomicBool>,
 }
 
-fn run_record(a: RecordCli) -> ExitCode {
+/// `--proxy` and `--limit-rate`, for every command that downloads.
+#[derive(clap::Args)]
+struct NetArgs {
+    /// Proxy for every request (http://, https://, socks5://) [default: HTTP(S)_PROXY]
+    #[arg(long, value_name = "URL", help_heading = "Network")]
+    proxy: Option<String>,
+    /// Cap on the download rate of all transfers together, bytes/s: 500K, 2M...
+    #[arg(long, value_name = "RATE", value_parser = parse_rate, help_heading = "Network")]
+    limit_rate: Option<u64>,
+}
+
+impl NetArgs {
+    fn options(&self) -> NetOptions {
+        NetOptions { proxy: self.proxy.clone(), limit_rate: self.limit_rate }
+    }
+}
+
+const RECORD_EXAMPLES: &str = "Examples:
+  stitch record -F https://example.com/vod/master.m3u8           (list the variants)
+  stitch record https://example.com/vod/master.m3u8 -o lecture.mp4 --quality 720p
+  stitch record https://example.com/live/index.m3u8 -o live.ts --max-duration 3600
+  stitch record https://example.com/vod/master.m3u8 -o - | ffplay -
+
+An interrupted VOD resumes where it stopped when the same command runs again.
+Exit codes: 0 done, 1 failure, 2 usage error, 130 interrupted.";
+
+fn parse_rate(s: &str) -> Result<u64, String> {
+    stitch::net::parse_rate(s)
+}
+
+fn run_record(a: RecordArgs, cancel: Arc<AtomicBool>) -> ExitCode {
     use stitch::record::{self, EventSink, RecordOptions, RecorderKind};
     let fail = |msg: String| {
         eprintln!("stitch: error: {msg}");
         ExitCode::from(2)
     };
     let mut opts = RecordOptions::new(a.url.clone());
+    opts.format = match &a.output {
+        Some(o) => match stitch::outpath::container_for(o, a.format.map(Into::into)) {
+            Ok(k) => k,
+            Err(e) => return fail(e.0),
+        },
+        None => a.format.map(Into::into).unwrap_or(OutputKind::Ts),
+    };
     opts.output = a.output;
     opts.rec_dir = a.rec_dir;
-    opts.format = a.format.into();
     opts.kind = match a.kind.parse::<RecorderKind>() {
         Ok(k) => k,
         Err(e) => return fail(format!("--type: {e}")),
@@ -612,11 +602,19 @@ fn run_record(a: RecordCli) -> ExitCode {
     }
     opts.cookies_file = a.cookies;
     opts.user_agent = a.user_agent;
+    let mut key_file = None;
     if let Some(k) = &a.key {
-        opts.key_hex = match record::parse_key_hex(k) {
-            Ok(k) => Some(k),
+        match key_arg(k) {
+            Ok((key, file)) => {
+                opts.key_hex = Some(key);
+                key_file = file;
+            }
             Err(e) => return fail(format!("--key: {e}")),
-        };
+        }
+    }
+    opts.net = a.net.options();
+    if let Err(e) = opts.net.validate() {
+        return fail(e.0);
     }
     opts.live_from_start = a.live_from_start;
     opts.max_duration = a.max_duration;
@@ -639,7 +637,7 @@ fn run_record(a: RecordCli) -> ExitCode {
         return fail("--events json writes to stdout, which -o - uses for the stream; use --events-socket".into());
     }
     if a.list_formats {
-        return match record::list_formats(&opts, a.cancel.clone()) {
+        return match record::list_formats(&opts, cancel.clone()) {
             Ok(t) => {
                 print!("{t}");
                 ExitCode::SUCCESS
@@ -649,6 +647,21 @@ fn run_record(a: RecordCli) -> ExitCode {
                 ExitCode::from(1)
             }
         };
+    }
+    // Outputs never destroy inputs, and are not replaced without --force.
+    let first = match &opts.output {
+        Some(o) => o.clone(),
+        None => opts.rec_dir.clone().unwrap_or_else(|| PathBuf::from(".")).join(match opts.format {
+            OutputKind::Mp4 => "stream_0.mp4",
+            OutputKind::Ts => "stream_0.ts",
+        }),
+    };
+    let inputs = [("cookies file", opts.cookies_file.clone()), ("key file", key_file)];
+    let inputs = inputs.iter().filter_map(|(what, p)| p.as_deref().map(|p| (*what, p)));
+    if let Err(e) =
+        stitch::outpath::refuse_inputs(&first, inputs).and_then(|()| stitch::outpath::refuse_existing(&first, a.force))
+    {
+        return fail(e.0);
     }
     let mut sink = match a.events.as_deref() {
         None => EventSink::none(),
@@ -661,7 +674,7 @@ fn run_record(a: RecordCli) -> ExitCode {
             Err(e) => return fail(format!("--events-socket {addr}: {e}")),
         };
     }
-    match record::record(&opts, &sink, a.cancel.clone()) {
+    match record::record(&opts, &sink, cancel.clone()) {
         Ok(s) => {
             if !a.quiet {
                 eprintln!("{}", record_summary(&s));
@@ -669,7 +682,7 @@ fn run_record(a: RecordCli) -> ExitCode {
                     eprintln!("  warning: {w}");
                 }
             }
-            if a.cancel.load(Ordering::SeqCst) {
+            if cancel.load(Ordering::SeqCst) {
                 ExitCode::from(130)
             } else {
                 ExitCode::SUCCESS
@@ -680,6 +693,26 @@ fn run_record(a: RecordCli) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `--key`: 32 hex digits, or a file with the 16-byte key (raw, or as hex text). Returns
+/// the key and the file it came from.
+fn key_arg(k: &str) -> Result<([u8; 16], Option<PathBuf>), String> {
+    if let Ok(key) = stitch::record::parse_key_hex(k) {
+        return Ok((key, None));
+    }
+    let p = PathBuf::from(k);
+    if !p.is_file() {
+        return Err(format!("{k:?} is neither 32 hex digits nor a key file"));
+    }
+    let data = std::fs::read(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+    let key = match <[u8; 16]>::try_from(data.as_slice()) {
+        Ok(raw) => raw,
+        Err(_) => stitch::record::parse_key_hex(String::from_utf8_lossy(&data).trim()).map_err(|_| {
+            format!("{} holds {} bytes: a key file is 16 bytes, or 32 hex digits", p.display(), data.len())
+        })?,
+    };
+    Ok((key, Some(p)))
 }
 
 /// The line `record` ends with.

@@ -82,6 +82,7 @@ pub fn fetch_remote(
     flow: &mut Flow,
     cache_dir: &Path,
     jobs: usize,
+    net: &crate::net::NetOptions,
     quiet: bool,
     cancel: &AtomicBool,
 ) -> Result<RemoteFiles> {
@@ -124,7 +125,7 @@ pub fn fetch_remote(
     if !items.is_empty() {
         std::fs::create_dir_all(cache_dir)
             .with_context(|| format!("creating the download folder {}", cache_dir.display()))?;
-        let outcomes = download(&items, jobs, quiet, cancel)?;
+        let outcomes = download(&items, jobs, net, quiet, cancel)?;
         for (key, outcome) in keys.into_iter().zip(outcomes) {
             match outcome {
                 Ok(o) => {
@@ -173,11 +174,12 @@ pub fn fetch_remote(
 fn download(
     items: &[DownloadItem],
     jobs: usize,
+    net: &crate::net::NetOptions,
     quiet: bool,
     cancel: &AtomicBool,
 ) -> Result<Vec<std::result::Result<crate::download::DownloadOutcome, String>>> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let dl = Downloader::new(DownloadOptions { concurrency: jobs.max(1), ..Default::default() })
+    let dl = Downloader::new(DownloadOptions { concurrency: jobs.max(1), net: net.clone(), ..Default::default() })
         .map_err(|e| anyhow!("{e}"))?;
     let bar = (!quiet).then(|| {
         let b = indicatif::ProgressBar::new_spinner();
@@ -299,7 +301,7 @@ mod tests {
         let mut f =
             Flow::parse(br#"{"eventLogs":[{"relativeTime":0,"data":{"url":"a.mp4"}}]}"#, Path::new("/b")).unwrap();
         let dir = std::env::temp_dir().join(format!("stitch-remote-none-{}", std::process::id()));
-        let r = fetch_remote(&mut f, &dir, 2, true, &AtomicBool::new(false)).unwrap();
+        let r = fetch_remote(&mut f, &dir, 2, &Default::default(), true, &AtomicBool::new(false)).unwrap();
         assert!(r.is_empty() && !dir.exists());
         assert_eq!(f.clips[0].path, PathBuf::from("/b/a.mp4"));
         r.finish(false, true).unwrap();
@@ -314,7 +316,7 @@ mod tests {
         )
         .unwrap();
         let dir = std::env::temp_dir().join(format!("stitch-remote-bad-{}", std::process::id()));
-        let r = fetch_remote(&mut f, &dir, 2, true, &AtomicBool::new(false)).unwrap();
+        let r = fetch_remote(&mut f, &dir, 2, &Default::default(), true, &AtomicBool::new(false)).unwrap();
         assert_eq!(r.failed.len(), 1);
         assert!(matches!(&f.clips[0].remote, Some(Remote::Failed(w)) if w.contains("invalid url")), "{f:?}");
         assert_eq!(f.clips[1].remote, None);

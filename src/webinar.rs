@@ -59,6 +59,8 @@ pub struct WebinarArgs {
     pub threads: Option<usize>,
     /// `--force`: compile again a record whose final file exists.
     pub force: bool,
+    /// `--proxy`, `--limit-rate`.
+    pub net: crate::net::NetOptions,
 }
 
 /// One record's result, for the batch table.
@@ -235,6 +237,7 @@ pub fn run(args: &WebinarArgs, cancel: Arc<AtomicBool>) -> Result<Vec<RecordResu
         )
         .into());
     }
+    args.net.validate()?;
     if args.threads == Some(0) {
         return Err(UsageError("--threads must be at least 1".into()).into());
     }
@@ -248,6 +251,7 @@ pub fn run(args: &WebinarArgs, cancel: Arc<AtomicBool>) -> Result<Vec<RecordResu
         cookies_file: args.cookies.clone(),
         password: args.password.clone(),
         debug_dir: if args.debug { Some(args.output_dir.clone()) } else { None },
+        net: args.net.clone(),
     })
     .map_err(|e| anyhow!("{e}"))?;
     if let (Some(w), false) = (api.cookies_warning(), args.quiet) {
@@ -406,8 +410,9 @@ fn run_record(
         }
     }
     let ready = Arc::new(Readiness { cancel: cancel.clone(), ..Default::default() });
-    let dl = Downloader::new(DownloadOptions { concurrency: args.jobs.max(1), ..Default::default() })
-        .map_err(|e| anyhow!("{e}"))?;
+    let dl =
+        Downloader::new(DownloadOptions { concurrency: args.jobs.max(1), net: args.net.clone(), ..Default::default() })
+            .map_err(|e| anyhow!("{e}"))?;
     let quiet = args.quiet;
     let status = Arc::new(Mutex::new(String::new()));
     let status_w = status.clone();
@@ -440,6 +445,7 @@ fn run_record(
     let failures = Arc::new(Mutex::new(Vec::<String>::new()));
     let failures_w = failures.clone();
     let twin_cancel = cancel.clone();
+    let twin_net = args.net.clone();
     let watcher = rt.spawn(async move {
         let mut twin_tasks = Vec::new();
         while let Some((i, r)) = rx.recv().await {
@@ -450,9 +456,10 @@ fn run_record(
                     // The chunk may lack the video its HLS twin has (or be missing): decided
                     // off the async threads, the twin recorded in-process.
                     let (ready_t, failures_t, stop) = (ready_w.clone(), failures_w.clone(), twin_cancel.clone());
+                    let net = twin_net.clone();
                     twin_tasks.push(tokio::spawn(async move {
                         let outcome =
-                            resolve_with_twin(&path, r.map(|_| ()).map_err(|e| e.to_string()), &hls, stop).await;
+                            resolve_with_twin(&path, r.map(|_| ()).map_err(|e| e.to_string()), &hls, &net, stop).await;
                         if let Err(e) = &outcome {
                             failures_t.lock().unwrap_or_else(|e| e.into_inner()).push(e.clone());
                         }
@@ -571,6 +578,7 @@ async fn resolve_with_twin(
     chunk: &Path,
     download: std::result::Result<(), String>,
     hls_url: &str,
+    net: &crate::net::NetOptions,
     stop: Arc<AtomicBool>,
 ) -> std::result::Result<PathBuf, String> {
     let twin = twin_path(chunk);
@@ -590,6 +598,7 @@ async fn resolve_with_twin(
     o.retries = Some(5);
     o.jobs = 2;
     o.quiet = true;
+    o.net = net.clone();
     match crate::record::record_in_runtime(&o, stop).await {
         Ok(_) if twin.exists() => Ok(twin),
         Ok(_) => Err(format!("{}: its HLS twin {hls_url} gave no file", chunk.display())),

@@ -667,3 +667,130 @@ fn direct_mp4_summary_gives_bytes_and_duration() {
         format!("a direct MP4 file ({mb:.1} MB): one format, recorded as it is\n")
     );
 }
+
+/// The container follows the output's extension; `--format` must agree; other names need it.
+#[test]
+fn record_container_follows_the_extension() {
+    need_ffmpeg!();
+    let f = fixtures();
+    let (o, _) = vod(&f.a, Duration::ZERO);
+    let url = o.url("/index.m3u8");
+    let dir = scratch("rec-ext");
+    for (ext, mp4) in [("mp4", true), ("m4v", true), ("mov", true), ("ts", false), ("m2ts", false), ("mts", false)] {
+        let right = if mp4 { "mp4" } else { "ts" };
+        let wrong = if mp4 { "ts" } else { "mp4" };
+        for extra in [&[][..], &["--format", right][..]] {
+            let out = dir.join(format!("o{}.{ext}", extra.len()));
+            let mut args = vec!["record", url.as_str(), "-o", out.to_str().unwrap(), "-q"];
+            args.extend_from_slice(extra);
+            let r = stitch(&args).output().unwrap();
+            assert_eq!(r.status.code(), Some(0), "{ext} {extra:?}: {}", String::from_utf8_lossy(&r.stderr));
+            let b = std::fs::read(&out).unwrap();
+            if mp4 {
+                assert_eq!(&b[4..8], b"ftyp", "{ext}: MP4");
+            } else {
+                assert!(b.chunks(188).all(|p| p[0] == 0x47), "{ext}: MPEG-TS");
+            }
+        }
+        let out = dir.join(format!("wrong.{ext}"));
+        let r = stitch(&["record", &url, "-o", out.to_str().unwrap(), "--format", wrong]).output().unwrap();
+        assert_eq!(r.status.code(), Some(2), "{ext} --format {wrong}");
+        assert!(String::from_utf8_lossy(&r.stderr).contains("contradicts"));
+        assert!(!out.exists());
+    }
+    let out = dir.join("x.mkv");
+    let r = stitch(&["record", &url, "-o", out.to_str().unwrap()]).output().unwrap();
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("--format"));
+}
+
+/// An existing output needs --force; an output that is the cookies or key file is refused.
+#[test]
+fn record_never_replaces_a_file_silently_nor_an_input() {
+    need_ffmpeg!();
+    let f = fixtures();
+    let (o, total) = vod(&f.a, Duration::ZERO);
+    let url = o.url("/index.m3u8");
+    let dir = scratch("rec-force");
+    let out = dir.join("keep.ts");
+    std::fs::write(&out, b"precious").unwrap();
+    let r = stitch(&["record", &url, "-o", out.to_str().unwrap(), "-q"]).output().unwrap();
+    assert_eq!(r.status.code(), Some(2), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("already exists"));
+    assert_eq!(std::fs::read(&out).unwrap(), b"precious");
+    assert!(o.requests().is_empty(), "nothing fetched before the refusal");
+    let r = stitch(&["record", &url, "-o", out.to_str().unwrap(), "-q", "-y"]).output().unwrap();
+    assert_eq!(r.status.code(), Some(0), "{}", String::from_utf8_lossy(&r.stderr));
+    check_output_ts(&out, total);
+    // The default name in --rec-dir is checked the same way.
+    std::fs::write(dir.join("stream_0.ts"), b"mine").unwrap();
+    let r = stitch(&["record", &url, "--rec-dir", dir.to_str().unwrap(), "-q"]).output().unwrap();
+    assert_eq!(r.status.code(), Some(2));
+    assert_eq!(std::fs::read(dir.join("stream_0.ts")).unwrap(), b"mine");
+    // Inputs: the cookies file and the key file (by a symlink, too).
+    let cookies = dir.join("cookies.ts");
+    std::fs::write(&cookies, "# Netscape HTTP Cookie File\n").unwrap();
+    std::os::unix::fs::symlink(&cookies, dir.join("link.ts")).unwrap();
+    let key = dir.join("key.ts");
+    std::fs::write(&key, [7u8; 16]).unwrap();
+    for (out, flag, file, what) in [
+        ("cookies.ts", "--cookies", &cookies, "cookies file"),
+        ("link.ts", "--cookies", &cookies, "cookies file"),
+        ("key.ts", "--key", &key, "key file"),
+    ] {
+        let before = std::fs::read(file).unwrap();
+        let out = dir.join(out);
+        let r = stitch(&["record", &url, "-o", out.to_str().unwrap(), flag, file.to_str().unwrap(), "-y"])
+            .output()
+            .unwrap();
+        assert_eq!(r.status.code(), Some(2), "{what}");
+        let e = String::from_utf8_lossy(&r.stderr);
+        assert!(e.contains(&format!("same file as the {what}")), "{e}");
+        assert_eq!(std::fs::read(file).unwrap(), before, "{what} unchanged");
+    }
+    // A key file must hold a key.
+    let bad = dir.join("bad.key");
+    std::fs::write(&bad, b"short").unwrap();
+    let r = stitch(&["record", &url, "-o", dir.join("k.ts").to_str().unwrap(), "--key", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("16 bytes"));
+}
+
+/// `--proxy`: every request goes through it (the stream's host does not even resolve), and
+/// `--limit-rate` paces the whole download.
+#[test]
+fn proxy_and_limit_rate() {
+    need_ffmpeg!();
+    let f = fixtures();
+    let (o, total) = vod(&f.a, Duration::ZERO);
+    let dir = scratch("rec-proxy");
+    // The origin answers absolute-form requests as a plain HTTP proxy would forward them.
+    let out = dir.join("p.ts");
+    let r = stitch(&["record", "http://stream.invalid/index.m3u8", "-o", out.to_str().unwrap(), "-q"])
+        .arg("--proxy")
+        .arg(&o.base)
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(0), "{}", String::from_utf8_lossy(&r.stderr));
+    check_output_ts(&out, total);
+    assert!(o.requests().iter().any(|r| r.contains("index.m3u8")), "{:?}", o.requests());
+    let r = stitch(&["record", "http://127.0.0.1:9/x.m3u8", "--proxy", "ftp://x"]).output().unwrap();
+    assert_eq!(r.status.code(), Some(2));
+    // --limit-rate: the bytes cannot arrive faster than the rate (after one second of burst).
+    let bytes: usize = f.a.segments.iter().map(|s| s.1.len()).sum();
+    let rate = (bytes / 3).max(1024);
+    let out = dir.join("slow.ts");
+    let t0 = Instant::now();
+    let r = stitch(&["record", &o.url("/index.m3u8"), "-o", out.to_str().unwrap(), "-q"])
+        .args(["--limit-rate", &rate.to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(0), "{}", String::from_utf8_lossy(&r.stderr));
+    let took = t0.elapsed().as_secs_f64();
+    assert!(took >= 1.5, "{bytes} bytes at {rate} B/s took {took:.2} s (3 s of data, 1 s burst)");
+    check_output_ts(&out, total);
+    let r = stitch(&["record", "http://127.0.0.1:9/x.m3u8", "--limit-rate", "fast"]).output().unwrap();
+    assert_eq!(r.status.code(), Some(2));
+}

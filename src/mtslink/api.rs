@@ -107,6 +107,9 @@ pub enum ApiError {
     /// Bad [`ApiOptions::api_host`].
     #[error("bad API host `{0}`: expected e.g. https://my.mts-link.ru or http://127.0.0.1:8080")]
     BadApiHost(String),
+    /// Bad `--proxy`.
+    #[error("{0}")]
+    BadProxy(String),
     /// The cookies file cannot be read.
     #[error("cannot read cookies file {}: {source}", .path.display())]
     Cookies {
@@ -165,6 +168,8 @@ pub struct ApiOptions {
     /// When set, every raw JSON answer is written there (`<name>.flow.json`,
     /// `event_<id>.json`).
     pub debug_dir: Option<PathBuf>,
+    /// `--proxy` (the rate limit applies to the chunk downloads, not to the API).
+    pub net: crate::net::NetOptions,
 }
 
 /// The shared `cookies.txt` parser (kept under its old name).
@@ -256,7 +261,7 @@ impl ApiClient {
             .session_id
             .map(|s| s.trim().trim_start_matches("sessionId=").trim().to_string())
             .filter(|s| !s.is_empty());
-        let http = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
             .user_agent(BROWSER_USER_AGENT)
@@ -271,9 +276,8 @@ impl ApiClient {
                         attempt.follow()
                     }
                 }
-            }))
-            .build()
-            .map_err(ApiError::Client)?;
+            }));
+        let http = opts.net.apply(builder).map_err(|e| ApiError::BadProxy(e.0))?.build().map_err(ApiError::Client)?;
         Ok(ApiClient {
             http,
             api_override,

@@ -170,6 +170,7 @@ pub(crate) async fn record_mp4(
                         }
                         match resp.chunk().await {
                             Ok(Some(c)) => {
+                                http.pace(c.len()).await;
                                 f.write_all(&c).map_err(ioe)?;
                                 received += c.len() as u64;
                                 failures = 0;

@@ -61,6 +61,8 @@ pub struct Resp {
 pub struct Http {
     pub client: reqwest::Client,
     cookies: CookieJar,
+    /// `--limit-rate`: shared by every request of this client.
+    pub limiter: Option<crate::net::RateLimiter>,
     /// A problem with the cookies file worth a warning (malformed lines skipped).
     pub cookies_warning: Option<String>,
     /// Failed attempts allowed per request ([`RETRY_FOREVER`]: no limit).
@@ -93,6 +95,7 @@ impl Http {
         retries: Option<u32>,
         stop: Arc<AtomicBool>,
         ui: Arc<Ui>,
+        net: &crate::net::NetOptions,
     ) -> Result<Http, String> {
         let mut map = HeaderMap::new();
         for (k, v) in headers {
@@ -108,16 +111,20 @@ impl Http {
         };
         let cookies_warning = cookies_file.and_then(|p| cookies.warning(p));
         let ua = user_agent.map(str::to_string).unwrap_or_else(|| format!("stitch/{}", env!("CARGO_PKG_VERSION")));
-        let client = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .read_timeout(READ_TIMEOUT)
             .user_agent(ua)
-            .default_headers(map)
+            .default_headers(map);
+        let client = net
+            .apply(builder)
+            .map_err(|e| e.0)?
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)))?;
         Ok(Http {
             client,
             cookies,
+            limiter: net.limiter(),
             cookies_warning,
             retries: retries.unwrap_or(AUTO_RETRIES).into(),
             auto_retries: retries.is_none(),
@@ -222,6 +229,23 @@ impl Http {
         }
     }
 
+    /// A whole response body, paced by `--limit-rate`.
+    async fn body(&self, mut resp: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
+        let mut body = Vec::with_capacity(resp.content_length().unwrap_or(0).min(64 << 20) as usize);
+        while let Some(c) = resp.chunk().await? {
+            self.pace(c.len()).await;
+            body.extend_from_slice(&c);
+        }
+        Ok(body)
+    }
+
+    /// Wait as `--limit-rate` says after `n` bytes were received.
+    pub async fn pace(&self, n: usize) {
+        if let Some(l) = &self.limiter {
+            l.take(n).await;
+        }
+    }
+
     /// GET a whole body with retries. `cap`: the longest backoff.
     pub async fn get(&self, url: &Url, range: Option<&str>, cap: Duration) -> Result<Resp, FetchErr> {
         let mut failures = 0u32;
@@ -240,8 +264,8 @@ impl Http {
                             .get(CONTENT_TYPE)
                             .and_then(|v| v.to_str().ok())
                             .map(|s| s.to_ascii_lowercase());
-                        match resp.bytes().await {
-                            Ok(body) => return Ok(Resp { url: final_url, content_type: ct, body: Vec::from(body) }),
+                        match self.body(resp).await {
+                            Ok(body) => return Ok(Resp { url: final_url, content_type: ct, body }),
                             Err(e) => (format!("body interrupted: {}", root_cause(&e)), e.is_timeout()),
                         }
                     } else if st.as_u16() == 403 {
@@ -300,7 +324,9 @@ mod tests {
              cdn.test\tFALSE\t/\tFALSE\t1000000000\told\t3\nbroken\n",
         )
         .unwrap();
-        let new = |c: Option<&Path>| Http::new(&[], None, c, None, Default::default(), Arc::new(Ui::new(true)));
+        let new = |c: Option<&Path>| {
+            Http::new(&[], None, c, None, Default::default(), Arc::new(Ui::new(true)), &Default::default())
+        };
         let h = new(Some(&p)).unwrap();
         let _ = std::fs::remove_dir_all(&dir);
         assert!(h.cookies_warning.as_deref().unwrap().contains("1 malformed line skipped"));
@@ -322,7 +348,7 @@ mod retry_tests {
     use super::*;
 
     fn http(retries: Option<u32>) -> Http {
-        Http::new(&[], None, None, retries, Default::default(), Arc::new(Ui::new(true))).unwrap()
+        Http::new(&[], None, None, retries, Default::default(), Arc::new(Ui::new(true)), &Default::default()).unwrap()
     }
 
     #[test]

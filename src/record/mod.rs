@@ -109,6 +109,8 @@ pub struct RecordOptions {
     pub retries: Option<u32>,
     /// Do not print warnings as they happen (they are still in the summary and events).
     pub quiet: bool,
+    /// `--proxy` and `--limit-rate`.
+    pub net: crate::net::NetOptions,
 }
 
 impl RecordOptions {
@@ -131,6 +133,7 @@ impl RecordOptions {
             buffering: 5,
             retries: None,
             quiet: false,
+            net: Default::default(),
         }
     }
 }
@@ -291,6 +294,7 @@ async fn probe(http: &Http, url: &url::Url) -> Result<Probe, RecordError> {
                     loop {
                         match resp.chunk().await {
                             Ok(Some(c)) => {
+                                http.pace(c.len()).await;
                                 body.extend_from_slice(&c);
                                 let hls = ct.as_deref().is_some_and(|c| c.contains("mpegurl"))
                                     || body.trim_ascii_start().starts_with(b"#EXTM3U");
@@ -362,9 +366,16 @@ fn client(opts: &RecordOptions, stop: Arc<AtomicBool>) -> Result<(url::Url, Arc<
     let url = url::Url::parse(opts.url.trim())
         .map_err(|e| RecordError::Failure(format!("invalid URL {:?}: {e}", opts.url)))?;
     let ui = Arc::new(Ui::new(opts.quiet));
-    let http =
-        Http::new(&opts.headers, opts.user_agent.as_deref(), opts.cookies_file.as_deref(), opts.retries, stop, ui)
-            .map_err(RecordError::Failure)?;
+    let http = Http::new(
+        &opts.headers,
+        opts.user_agent.as_deref(),
+        opts.cookies_file.as_deref(),
+        opts.retries,
+        stop,
+        ui,
+        &opts.net,
+    )
+    .map_err(RecordError::Failure)?;
     if let (Some(w), false) = (&http.cookies_warning, opts.quiet) {
         eprintln!("warning: {w}");
     }
