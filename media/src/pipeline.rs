@@ -82,6 +82,10 @@ pub struct CompileOptions {
     /// Composite: told what every output frame drew where (frame index, main area and
     /// tiles with their owners), on the timeline thread; `None` records nothing.
     pub on_layout: Option<crate::compose::compositor::LayoutSink>,
+    /// Write the container to the process's standard output instead of `output` (which is
+    /// then not touched): an MPEG-TS, or a fragmented MP4 (`kind` Mp4), that a player can
+    /// read from a pipe as it arrives.
+    pub to_stdout: bool,
 }
 
 /// Sample rate of `--export audio` (mono).
@@ -118,6 +122,7 @@ impl CompileOptions {
             seek_clips: true,
             switch_hold: crate::compose::main_area::DEFAULT_HOLD,
             on_layout: None,
+            to_stdout: false,
         }
     }
 }
@@ -158,13 +163,31 @@ pub struct CompileReport {
     pub stages: StageStats,
 }
 
-/// Compile `flow` into `opts.output`.
+/// How [`compile`] names standard output in errors.
+pub const STDOUT_NAME: &str = "standard output";
+
+/// Compile `flow` into `opts.output` (or standard output: [`CompileOptions::to_stdout`]).
 pub fn compile(
     flow: &Flow,
     opts: &CompileOptions,
     progress: &mut dyn FnMut(&Progress),
     cancel: &AtomicBool,
 ) -> Result<CompileReport> {
+    let stdout = opts.to_stdout.then(|| {
+        Box::new(std::io::BufWriter::with_capacity(1 << 20, std::io::stdout())) as Box<dyn std::io::Write + Send>
+    });
+    compile_to(flow, opts, stdout, progress, cancel)
+}
+
+/// [`compile`], the container going to `stream` (named [`STDOUT_NAME`]) when it is given.
+fn compile_to(
+    flow: &Flow,
+    opts: &CompileOptions,
+    stream: Option<Box<dyn std::io::Write + Send>>,
+    progress: &mut dyn FnMut(&Progress),
+    cancel: &AtomicBool,
+) -> Result<CompileReport> {
+    let to_file = stream.is_none();
     let t0 = Instant::now();
     if opts.width % 2 != 0
         || opts.height % 2 != 0
@@ -212,7 +235,7 @@ pub fn compile(
     ainfo.sample_rate = opts.sample_rate;
     ainfo.channels = opts.channels;
     ainfo.config = Bytes::from(aac.config.clone());
-    if let Some(dir) = opts.output.parent().filter(|d| !d.as_os_str().is_empty()) {
+    if let Some(dir) = opts.output.parent().filter(|d| to_file && !d.as_os_str().is_empty()) {
         if !dir.is_dir() {
             return Err(Error::Io {
                 path: dir.to_path_buf(),
@@ -220,7 +243,10 @@ pub fn compile(
             });
         }
     }
-    let mut muxer = Muxer::create(opts.kind, &opts.output, &[vinfo, ainfo])?;
+    let mut muxer = match stream {
+        Some(w) => Muxer::to_writer(opts.kind, Path::new(STDOUT_NAME), w, &[vinfo, ainfo])?,
+        None => Muxer::create(opts.kind, &opts.output, &[vinfo, ainfo])?,
+    };
 
     // Rendezvous: a chunk is handed over (and only then produced) when a worker is free,
     // so at most `threads` chunks are in flight, each at most one GOP of pictures.
@@ -379,7 +405,9 @@ pub fn compile(
         Ok(v) => v,
         Err(e) => {
             drop(muxer); // the MP4 writer removes its temporary files on drop
-            let _ = std::fs::remove_file(crate::mux::part_path(&opts.output));
+            if to_file {
+                let _ = std::fs::remove_file(crate::mux::part_path(&opts.output));
+            }
             return Err(e);
         }
     };
@@ -390,7 +418,9 @@ pub fn compile(
         .any(|c| matches!(c.status, crate::timeline::ClipStatus::Used | crate::timeline::ClipStatus::Damaged(_)))
     {
         drop(muxer);
-        let _ = std::fs::remove_file(crate::mux::part_path(&opts.output));
+        if to_file {
+            let _ = std::fs::remove_file(crate::mux::part_path(&opts.output));
+        }
         let why: Vec<String> = clips
             .iter()
             .filter_map(|c| match &c.status {
@@ -450,9 +480,9 @@ fn mux_loop(
     let mut frames = 0u64;
     let mut audio_samples = 0u64;
     let mut last_report = Instant::now();
-    let drop_priming_before = match muxer {
-        Muxer::Ts { .. } => Some(-(crate::codec::aac::FRAME_SAMPLES as i64)),
-        Muxer::Mp4(_) => None,
+    let drop_priming_before = match muxer.kind() {
+        OutputKind::Ts => Some(-(crate::codec::aac::FRAME_SAMPLES as i64)),
+        OutputKind::Mp4 => None,
     };
     let write_audio_until = |muxer: &mut Muxer,
                              audio: &mut std::collections::VecDeque<Packet>,
@@ -1018,3 +1048,7 @@ fn read_clip(path: &Path, offset: i64, fmt: OutputFormat, how: &ReadOptions, tx:
     };
     let _ = tx.send(ClipEvent::End { problem, fatal });
 }
+
+#[cfg(test)]
+#[path = "tests/pipeline_stdout.rs"]
+mod stdout_tests;

@@ -1,13 +1,18 @@
 //! Mux: packets to files. [`mp4`] writes ISO/IEC 14496-12 MP4 with the index first
 //! (faststart); [`ts`] writes ISO/IEC 13818-1 transport streams with continuous continuity
-//! counters. Both take the packet conventions of [`crate::packet`] (H.264 Annex B, raw AAC).
+//! counters; [`fmp4`] writes fragmented MP4 (ISO/IEC 14496-12 §8.8) to a stream that cannot
+//! seek. All take the packet conventions of [`crate::packet`] (H.264 Annex B, raw AAC).
+//! [`Muxer`] puts them behind one interface, to a file ([`Muxer::create`]) or to any
+//! [`std::io::Write`] such as standard output ([`Muxer::to_writer`]: TS or fragmented MP4).
 
+pub mod fmp4;
 pub mod mp4;
 pub mod ts;
 pub mod tsjoin;
 pub mod wav;
 
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use crate::packet::{Packet, StreamInfo};
 use crate::Result;
@@ -34,7 +39,50 @@ impl OutputKind {
 /// finish, like the MP4, so a crash never leaves a half file under the final name.
 pub enum Muxer {
     Mp4(mp4::Mp4Writer),
-    Ts { writer: ts::TsWriter<std::io::BufWriter<std::fs::File>>, part: std::path::PathBuf, path: std::path::PathBuf },
+    Ts {
+        writer: ts::TsWriter<std::io::BufWriter<std::fs::File>>,
+        part: std::path::PathBuf,
+        path: std::path::PathBuf,
+    },
+    /// To a stream ([`Muxer::to_writer`]).
+    Stream(StreamMuxer),
+}
+
+/// A TS or fragmented MP4 muxer writing to a [`Write`] stream; made by [`Muxer::to_writer`].
+pub struct StreamMuxer {
+    inner: StreamInner,
+    /// Names the stream in I/O errors.
+    name: PathBuf,
+}
+
+enum StreamInner {
+    Ts(ts::TsWriter<Counting>),
+    Fmp4(fmp4::Fmp4Writer<Counting>),
+}
+
+/// Counts the bytes written through it.
+struct Counting {
+    out: Box<dyn Write + Send>,
+    bytes: u64,
+}
+
+impl Write for Counting {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// A write error of the stream names it: `Error::Io { path: name }`.
+fn named(name: &Path, e: crate::Error) -> crate::Error {
+    match e {
+        crate::Error::Io2(source) => crate::Error::Io { path: name.to_path_buf(), source },
+        e => e,
+    }
 }
 
 impl Muxer {
@@ -50,17 +98,61 @@ impl Muxer {
         }
     }
 
+    /// Write the container to `out` as it is produced, without seeking: an MPEG-TS
+    /// ([`OutputKind::Ts`]) or a fragmented MP4 ([`OutputKind::Mp4`], see [`fmp4`]). `name`
+    /// names the stream in errors (e.g. "standard output"): a failed write (such as a broken
+    /// pipe when the reader went away) is `Error::Io { path: name, .. }`. Wrap `out` in a
+    /// `BufWriter` if it is unbuffered; [`Muxer::finish`] flushes it.
+    pub fn to_writer(
+        kind: OutputKind,
+        name: &Path,
+        out: Box<dyn Write + Send>,
+        streams: &[StreamInfo],
+    ) -> Result<Muxer> {
+        let out = Counting { out, bytes: 0 };
+        let inner = match kind {
+            OutputKind::Ts => StreamInner::Ts(ts::TsWriter::new(out, streams)?),
+            OutputKind::Mp4 => StreamInner::Fmp4(fmp4::Fmp4Writer::new(out, streams)?),
+        };
+        Ok(Muxer::Stream(StreamMuxer { inner, name: name.to_path_buf() }))
+    }
+
+    /// The container written.
+    pub fn kind(&self) -> OutputKind {
+        match self {
+            Muxer::Mp4(_) | Muxer::Stream(StreamMuxer { inner: StreamInner::Fmp4(_), .. }) => OutputKind::Mp4,
+            Muxer::Ts { .. } | Muxer::Stream(StreamMuxer { inner: StreamInner::Ts(_), .. }) => OutputKind::Ts,
+        }
+    }
+
     pub fn write(&mut self, pkt: &Packet) -> Result<()> {
         match self {
             Muxer::Mp4(w) => w.write(pkt),
             Muxer::Ts { writer, .. } => writer.write(pkt),
+            Muxer::Stream(s) => {
+                let r = match &mut s.inner {
+                    StreamInner::Ts(w) => w.write(pkt),
+                    StreamInner::Fmp4(w) => w.write(pkt),
+                };
+                r.map_err(|e| named(&s.name, e))
+            }
         }
     }
 
-    /// Finalise; returns the output size in bytes.
+    /// Finalise; returns the output size in bytes. A stream is flushed (not closed: the
+    /// writer is dropped).
     pub fn finish(self) -> Result<u64> {
         match self {
             Muxer::Mp4(w) => w.finish(),
+            Muxer::Stream(s) => {
+                let out = match s.inner {
+                    StreamInner::Ts(w) => w.finish(),
+                    StreamInner::Fmp4(w) => w.finish(),
+                };
+                let mut out = out.map_err(|e| named(&s.name, e))?;
+                out.flush().map_err(|source| crate::Error::Io { path: s.name.clone(), source })?;
+                Ok(out.bytes)
+            }
             Muxer::Ts { writer, part, path } => {
                 let bw = writer.finish()?;
                 let f = bw.into_inner().map_err(|e| crate::Error::Io { path: part.clone(), source: e.into_error() })?;
@@ -73,6 +165,10 @@ impl Muxer {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "tests/stream.rs"]
+pub(crate) mod tests;
 
 /// `<path>.part`
 pub fn part_path(path: &Path) -> std::path::PathBuf {

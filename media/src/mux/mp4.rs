@@ -111,16 +111,16 @@ struct Limits {
 const DEFAULT_LIMITS: Limits = Limits { stco_max: u32::MAX as u64, box32_max: u32::MAX as u64 };
 
 /// Sample description state of one track.
-enum Entry {
+pub(crate) enum Entry {
     Avc(AvcState),
     Aac { asc: Vec<u8>, channels: u16 },
 }
 
-struct AvcState {
+pub(crate) struct AvcState {
     /// The finished `avcC` payload; `None` until in-band SPS and PPS were seen.
-    record: Option<Vec<u8>>,
+    pub(crate) record: Option<Vec<u8>>,
     /// Parameter sets in (or destined for) the record: in-band copies are stripped.
-    sps: Vec<Vec<u8>>,
+    pub(crate) sps: Vec<Vec<u8>>,
     pps: Vec<Vec<u8>>,
 }
 
@@ -131,16 +131,18 @@ struct Chunk {
     samples: u32,
 }
 
-struct Track {
-    stream: usize,
-    kind: MediaKind,
-    entry: Entry,
+/// One track: its sample description and (for [`Mp4Writer`]) its sample tables. The
+/// fragmented writer ([`super::fmp4`]) uses the description only and leaves the tables empty.
+pub(crate) struct Track {
+    pub(crate) stream: usize,
+    pub(crate) kind: MediaKind,
+    pub(crate) entry: Entry,
     /// Timebase of the packets.
-    in_tb: u32,
+    pub(crate) in_tb: u32,
     /// `mdhd` timescale.
-    timescale: u32,
-    width: u32,
-    height: u32,
+    pub(crate) timescale: u32,
+    pub(crate) width: u32,
+    pub(crate) height: u32,
     language: [u8; 3],
     presentation_end: Option<i64>,
     sizes: Vec<u32>,
@@ -199,7 +201,7 @@ fn language_code(lang: Option<&str>) -> [u8; 3] {
     }
 }
 
-fn new_track(stream: usize, info: &StreamInfo) -> Result<Track> {
+pub(crate) fn new_track(stream: usize, info: &StreamInfo) -> Result<Track> {
     let what = |m: &str| Error::invalid(format!("mp4 mux: stream {stream}: {m}"));
     if info.timebase == 0 {
         return Err(what("timebase 0"));
@@ -282,7 +284,7 @@ fn push_run<T: PartialEq + Copy>(runs: &mut Vec<(u32, T)>, value: T) {
 
 /// Annex B access unit to 4-byte length-prefixed NAL units, dropping AUDs and the SPS/PPS
 /// that are (or will be) in `avcC`.
-fn avc_sample(st: &mut AvcState, data: &[u8], stream: usize) -> Result<Vec<u8>> {
+pub(crate) fn avc_sample(st: &mut AvcState, data: &[u8], stream: usize) -> Result<Vec<u8>> {
     if !data.is_empty() && !h264::looks_like_annexb(data) {
         return Err(Error::invalid(format!(
             "mp4 mux: stream {stream}: H.264 packet is not Annex B (no leading start code)"
@@ -479,11 +481,11 @@ impl Mp4Writer {
         let mdat_hdr = mdat_header(self.mdat_len, self.limits.box32_max);
         let max_chunk = plans.iter().flat_map(|p| p.track.chunks.iter().map(|c| c.offset)).max().unwrap_or(0);
         let prefix = |moov: &[u8]| (ftyp.len() + moov.len() + mdat_hdr.len()) as u64;
-        let probe = moov_box(&plans, 0, false);
+        let probe = moov_box(&plans, 0, false, &[]);
         let co64 = prefix(&probe) + max_chunk > self.limits.stco_max;
-        let probe = if co64 { moov_box(&plans, 0, true) } else { probe };
+        let probe = if co64 { moov_box(&plans, 0, true, &[]) } else { probe };
         let base = prefix(&probe);
-        let moov = moov_box(&plans, base, co64);
+        let moov = moov_box(&plans, base, co64, &[]);
         debug_assert_eq!(moov.len(), probe.len());
         if moov.len() as u64 > u32::MAX as u64 {
             return Err(Error::invalid("mp4 mux: moov box over 4 GiB (too many samples)"));
@@ -531,16 +533,16 @@ impl Drop for Mp4Writer {
 }
 
 /// What `finish` computed for one track.
-struct Plan<'a> {
-    track: &'a Track,
-    track_id: u32,
+pub(crate) struct Plan<'a> {
+    pub(crate) track: &'a Track,
+    pub(crate) track_id: u32,
     /// Sum of sample durations, media timescale.
-    media_duration: u64,
-    /// (segment duration in movie ticks, media_time or -1).
-    edits: Vec<(u64, i64)>,
+    pub(crate) media_duration: u64,
+    /// (segment duration in movie ticks, media_time or -1); no `edts` box when empty.
+    pub(crate) edits: Vec<(u64, i64)>,
     /// Sum of edit durations, movie ticks.
-    duration: u64,
-    sample_entry: Vec<u8>,
+    pub(crate) duration: u64,
+    pub(crate) sample_entry: Vec<u8>,
 }
 
 fn plan_track(t: &Track, track_id: u32) -> Result<Plan<'_>> {
@@ -571,15 +573,15 @@ fn plan_track(t: &Track, track_id: u32) -> Result<Plan<'_>> {
 fn put_u16(o: &mut Vec<u8>, v: u16) {
     o.extend_from_slice(&v.to_be_bytes());
 }
-fn put_u32(o: &mut Vec<u8>, v: u32) {
+pub(crate) fn put_u32(o: &mut Vec<u8>, v: u32) {
     o.extend_from_slice(&v.to_be_bytes());
 }
-fn put_u64(o: &mut Vec<u8>, v: u64) {
+pub(crate) fn put_u64(o: &mut Vec<u8>, v: u64) {
     o.extend_from_slice(&v.to_be_bytes());
 }
 
 /// A box: size, type, then what `f` writes.
-fn bx(o: &mut Vec<u8>, typ: &[u8; 4], f: impl FnOnce(&mut Vec<u8>)) {
+pub(crate) fn bx(o: &mut Vec<u8>, typ: &[u8; 4], f: impl FnOnce(&mut Vec<u8>)) {
     let start = o.len();
     o.extend_from_slice(&[0, 0, 0, 0]);
     o.extend_from_slice(typ);
@@ -588,8 +590,15 @@ fn bx(o: &mut Vec<u8>, typ: &[u8; 4], f: impl FnOnce(&mut Vec<u8>)) {
     o[start..start + 4].copy_from_slice(&n.to_be_bytes());
 }
 
+/// [`bx`] when `cond`, else nothing.
+fn bx_if(o: &mut Vec<u8>, cond: bool, typ: &[u8; 4], f: impl FnOnce(&mut Vec<u8>)) {
+    if cond {
+        bx(o, typ, f)
+    }
+}
+
 /// A full box: version and flags first.
-fn fullbox(o: &mut Vec<u8>, typ: &[u8; 4], version: u8, flags: u32, f: impl FnOnce(&mut Vec<u8>)) {
+pub(crate) fn fullbox(o: &mut Vec<u8>, typ: &[u8; 4], version: u8, flags: u32, f: impl FnOnce(&mut Vec<u8>)) {
     bx(o, typ, |o| {
         put_u32(o, (version as u32) << 24 | (flags & 0xff_ffff));
         f(o)
@@ -611,7 +620,7 @@ fn ftyp_box() -> Vec<u8> {
 }
 
 /// The `mdat` header for `payload` bytes: 8 bytes, or 16 with a 64-bit largesize.
-fn mdat_header(payload: u64, box32_max: u64) -> Vec<u8> {
+pub(crate) fn mdat_header(payload: u64, box32_max: u64) -> Vec<u8> {
     let mut o = Vec::with_capacity(16);
     if payload + 8 <= box32_max {
         put_u32(&mut o, (payload + 8) as u32);
@@ -648,7 +657,8 @@ fn version_for(dur: u64) -> u8 {
     }
 }
 
-fn moov_box(plans: &[Plan], mdat_base: u64, co64: bool) -> Vec<u8> {
+/// `moov`; `tail` (e.g. an `mvex` box) is appended after the `trak` boxes.
+pub(crate) fn moov_box(plans: &[Plan], mdat_base: u64, co64: bool, tail: &[u8]) -> Vec<u8> {
     let movie_duration = plans.iter().map(|p| p.duration).max().unwrap_or(0);
     let mut o = Vec::new();
     bx(&mut o, b"moov", |o| {
@@ -665,6 +675,7 @@ fn moov_box(plans: &[Plan], mdat_base: u64, co64: bool) -> Vec<u8> {
         for p in plans {
             trak_box(o, p, mdat_base, co64);
         }
+        o.extend_from_slice(tail);
     });
     o
 }
@@ -694,7 +705,7 @@ fn trak_box(o: &mut Vec<u8>, p: &Plan, mdat_base: u64, co64: bool) {
             put_u32(o, if video { fixed(t.width) } else { 0 });
             put_u32(o, if video { fixed(t.height) } else { 0 });
         });
-        bx(o, b"edts", |o| {
+        bx_if(o, !p.edits.is_empty(), b"edts", |o| {
             let v = if p.edits.iter().any(|&(d, m)| d > u32::MAX as u64 || m > i32::MAX as i64) { 1 } else { 0 };
             fullbox(o, b"elst", v, 0, |o| {
                 put_u32(o, p.edits.len() as u32);
@@ -764,7 +775,7 @@ fn stbl_box(o: &mut Vec<u8>, p: &Plan, mdat_base: u64, co64: bool) {
         }
         stsc_box(o, &t.chunks);
         fullbox(o, b"stsz", 0, 0, |o| {
-            let first = t.sizes[0];
+            let first = t.sizes.first().copied().unwrap_or(0);
             if t.sizes.iter().all(|&s| s == first) {
                 put_u32(o, first);
                 put_u32(o, t.count());
@@ -826,7 +837,7 @@ fn chunk_offset_box(o: &mut Vec<u8>, offsets: impl Iterator<Item = u64>, count: 
     });
 }
 
-fn sample_entry_box(t: &Track, track_id: u32, media_duration: u64) -> Result<Vec<u8>> {
+pub(crate) fn sample_entry_box(t: &Track, track_id: u32, media_duration: u64) -> Result<Vec<u8>> {
     let mut o = Vec::new();
     match &t.entry {
         Entry::Avc(st) => {
@@ -949,4 +960,4 @@ fn esds_box(es_id: u16, asc: &[u8], buffer_size: u32, max_bitrate: u32, avg_bitr
 
 #[cfg(test)]
 #[path = "tests/mp4.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -39,12 +39,12 @@ fn tmpdir(name: &str) -> TmpDir {
     TmpDir(d)
 }
 
-fn be32(b: &[u8]) -> u32 {
+pub(crate) fn be32(b: &[u8]) -> u32 {
     u32::from_be_bytes(b[..4].try_into().unwrap())
 }
 
 /// Child boxes of a box payload: (type, payload).
-fn children(mut d: &[u8]) -> Vec<([u8; 4], &[u8])> {
+pub(crate) fn children(mut d: &[u8]) -> Vec<([u8; 4], &[u8])> {
     let mut v = Vec::new();
     while d.len() >= 8 {
         let mut n = be32(d) as usize;
@@ -60,7 +60,7 @@ fn children(mut d: &[u8]) -> Vec<([u8; 4], &[u8])> {
     v
 }
 
-fn child<'a>(d: &'a [u8], typ: &[u8; 4], nth: usize) -> &'a [u8] {
+pub(crate) fn child<'a>(d: &'a [u8], typ: &[u8; 4], nth: usize) -> &'a [u8] {
     children(d)
         .into_iter()
         .filter(|(t, _)| t == typ)
@@ -75,7 +75,7 @@ fn stbl_of(file: &[u8], track: usize) -> &[u8] {
     child(child(child(trak, b"mdia", 0), b"minf", 0), b"stbl", 0)
 }
 
-fn has_child(d: &[u8], typ: &[u8; 4]) -> bool {
+pub(crate) fn has_child(d: &[u8], typ: &[u8; 4]) -> bool {
     children(d).iter().any(|(t, _)| t == typ)
 }
 
@@ -528,7 +528,7 @@ fn max_bitrate_uses_one_second_windows() {
 
 // ---- integration tests with FFmpeg ----
 
-fn ffmpeg_available() -> bool {
+pub(crate) fn ffmpeg_available() -> bool {
     let ok = Path::new("/usr/bin/ffmpeg").exists() && Path::new("/usr/bin/ffprobe").exists();
     if !ok {
         eprintln!("note: /usr/bin/ffmpeg or ffprobe missing; skipping the FFmpeg checks");
@@ -536,7 +536,7 @@ fn ffmpeg_available() -> bool {
     ok
 }
 
-fn run(cmd: &mut Command) -> std::process::Output {
+pub(crate) fn run(cmd: &mut Command) -> std::process::Output {
     let o = cmd.output().expect("spawn ffmpeg");
     assert!(o.status.success(), "{:?} failed: {}", cmd, String::from_utf8_lossy(&o.stderr));
     o
