@@ -17,6 +17,7 @@
 //! compose::compositor to it) the two-camera flows show an owner change on every frame
 //! while both speak, and these tests fail.
 
+mod cams;
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
+use cams::*;
 use common::*;
 use stitch::media::compose::compositor::{DrawnLayout, Shown};
 use stitch::media::compose::layout::{LayoutKind, Rect};
@@ -35,48 +37,6 @@ const H: u32 = 180;
 const FPS: f64 = 25.0;
 /// The default `--switch-hold`, seconds.
 const HOLD: f64 = 2.0;
-
-/// A camera of the fixture: colour, tone and the windows (seconds) in which it speaks.
-struct Cam {
-    file: &'static str,
-    user: &'static str,
-    role: Option<&'static str>,
-    rgb: &'static str,
-    hz: u32,
-    speaks: &'static [(f64, f64)],
-}
-
-/// Makes the camera's clip (320x180, 25 fps, `secs` long) with its tone in its windows.
-fn make_cam(dir: &Path, c: &Cam, secs: f64) {
-    let gate: Vec<String> = c.speaks.iter().map(|(a, b)| format!("between(t\\,{a}\\,{b})")).collect();
-    let st = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!("color=c={}:s=320x180:r=25:d={secs}", c.rgb))
-        .args(["-f", "lavfi", "-i"])
-        .arg(format!("aevalsrc=0.3*sin(2*PI*{}*t)*({}):s=48000:d={secs}", c.hz, gate.join("+")))
-        .args(["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", "25", "-c:a", "aac"])
-        .arg(dir.join(c.file))
-        .status()
-        .expect("ffmpeg");
-    assert!(st.success(), "ffmpeg could not make {}", c.file);
-}
-
-fn write_flow(dir: &Path, cams: &[Cam], secs: f64) -> PathBuf {
-    let ev: Vec<serde_json::Value> = cams
-        .iter()
-        .map(|c| {
-            let mut data = serde_json::json!({"url": c.file, "kind": "camera", "userId": c.user, "userName": c.user});
-            if let Some(r) = c.role {
-                data["role"] = r.into();
-            }
-            serde_json::json!({"relativeTime": 0.0, "module": "mediasession.add", "data": data})
-        })
-        .collect();
-    let f = serde_json::json!({"name": "frames", "duration": secs, "eventLogs": ev});
-    let p = dir.join("flow.json");
-    std::fs::write(&p, serde_json::to_vec_pretty(&f).unwrap()).unwrap();
-    p
-}
 
 /// Compiles `flow` at 320x180 with `layout`, recording the layout of every frame.
 fn compile_logged(flow: &Path, out: &Path, layout: LayoutKind) -> Vec<DrawnLayout> {
@@ -199,9 +159,7 @@ fn check_frames(cams: &[Cam], dir: &Path, out: &Path, log: &[DrawnLayout], what:
         assert_eq!(log[n].tiles, log[n - 1].tiles, "{what} frame {n}: tiles moved without a main-area change");
     }
     // Real speaker changes, from how the audio was made.
-    let mut windows: Vec<(f64, f64, String)> =
-        cams.iter().flat_map(|c| c.speaks.iter().map(move |&(a, b)| (a, b, format!("user:{}", c.user)))).collect();
-    windows.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let windows = speech_windows(cams);
     let real = windows.windows(2).filter(|w| w[0].2 != w[1].2).count();
     assert!(
         changes.len() <= real,

@@ -4,13 +4,19 @@
 //
 // SPEC: {"dir": "/abs/folder served at /", "rate": 8, "timeout_secs": 90,
 //        "items": [{"name": "...", "path": "file.mp4" | "file.ts", "kind": "mp4" | "hls",
-//                   "extinf": 8.04 (hls only: the one segment's EXTINF), "seeks": [1.5, ...]}]}
+//                   "extinf": 8.04 (hls only: the one segment's EXTINF), "seeks": [1.5, ...],
+//                   "watch": [{"from": 6.0, "to": 9.0,
+//                              "rects": {"main": [x, y, w, h], "tile": [x, y, w, h]}}] (optional)}]}
 //
 // A loopback HTTP server (node:http, Range requests) serves the folder, hls.js and, for an
 // "hls" item, a one-segment VOD playlist /NAME.m3u8 pointing at its .ts. Each item gets a
 // fresh page with one <video> (muted): after `loadedmetadata` it seeks to every time in
-// `seeks` and draws the painted picture to a canvas (mean colour of a 4x4 grid), then plays
-// from 0 to `ended` at `rate`. Every `durationchange` and error is recorded. The test
+// `seeks` and draws the painted picture to a canvas (mean colour of a 4x4 grid); then, for
+// every `watch` window, plays from `from` to `to` in real time (rate 1) and, in a
+// `requestVideoFrameCallback` per presented frame, draws the frame to a canvas and records
+// its `mediaTime`, `presentedFrames` and the mean colour of each named rect (as a viewer
+// sees the composite: a main area that changes owner shows up as a jump in colour); then
+// plays from 0 to `ended` at `rate`. Every `durationchange` and error is recorded. The test
 // (tests/browser.rs) judges the result; this script only fails on its own errors.
 
 import { createServer } from 'node:http';
@@ -86,8 +92,8 @@ function serve(req, res) {
 }
 
 // Runs inside the page.
-async function playInPage(src, kind, seeks, rate, timeoutMs) {
-  const log = { errors: [], warnings: [], durations: [], seeks: [] };
+async function playInPage(src, kind, seeks, watch, rate, timeoutMs) {
+  const log = { errors: [], warnings: [], durations: [], seeks: [], watches: [] };
   const v = document.createElement('video');
   v.muted = true;
   v.preload = 'auto';
@@ -180,6 +186,62 @@ async function playInPage(src, kind, seeks, rate, timeoutMs) {
     }
     log.seeks.push({ t, current_time: v.currentTime, grid: cells });
   }
+  // Real-time windows: every presented frame.
+  const mean = (px, cw, [rx, ry, rw, rh]) => {
+    const s = [0, 0, 0];
+    for (let y = ry; y < ry + rh; y++) {
+      for (let x = rx; x < rx + rw; x++) {
+        const i = (y * cw + x) * 4;
+        s[0] += px[i];
+        s[1] += px[i + 1];
+        s[2] += px[i + 2];
+      }
+    }
+    return s.map((x) => x / (rw * rh));
+  };
+  for (const w of watch) {
+    const rec = { from: w.from, to: w.to, frames: [] };
+    log.watches.push(rec);
+    v.pause();
+    v.playbackRate = 1;
+    const seeked = once('seeked', 15000);
+    v.currentTime = w.from;
+    try {
+      await seeked;
+    } catch (e) {
+      log.errors.push(`watch: seek to ${w.from}: ${e}`);
+      continue;
+    }
+    const q0 = v.getVideoPlaybackQuality();
+    let done;
+    const finished = new Promise((ok) => (done = ok));
+    const onFrame = (now, md) => {
+      g.drawImage(v, 0, 0, c.width, c.height);
+      const px = g.getImageData(0, 0, c.width, c.height).data;
+      const f = { t: md.mediaTime, presented: md.presentedFrames, now };
+      for (const [k, r] of Object.entries(w.rects)) f[k] = mean(px, c.width, r);
+      rec.frames.push(f);
+      if (md.mediaTime >= w.to || v.ended) done();
+      else v.requestVideoFrameCallback(onFrame);
+    };
+    v.requestVideoFrameCallback(onFrame);
+    const start = performance.now();
+    try {
+      await v.play();
+      const limit = (w.to - w.from) * 1000 + 15000;
+      await Promise.race([
+        finished,
+        new Promise((_, fail) => setTimeout(() => fail(new Error(`not at ${w.to} s within ${limit} ms`)), limit)),
+      ]);
+    } catch (e) {
+      log.errors.push(`watch ${w.from}-${w.to}: ${e}`);
+    }
+    v.pause();
+    const q1 = v.getVideoPlaybackQuality();
+    rec.wall_ms = performance.now() - start;
+    rec.dropped = q1.droppedVideoFrames - q0.droppedVideoFrames;
+    rec.decoded = q1.totalVideoFrames - q0.totalVideoFrames;
+  }
   // Play from the start to the end.
   const back = once('seeked', 15000);
   v.currentTime = 0;
@@ -235,7 +297,7 @@ try {
     const src = item.kind === 'hls' ? `${base}/${item.name}.m3u8` : `${base}/${item.path}`;
     let r;
     try {
-      r = await page.evaluate(playInPage, src, item.kind, item.seeks, rate, timeoutMs);
+      r = await page.evaluate(playInPage, src, item.kind, item.seeks, item.watch ?? [], rate, timeoutMs);
     } catch (e) {
       r = { errors: [`page: ${e.message}`], durations: [], seeks: [] };
     }
