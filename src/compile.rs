@@ -243,6 +243,10 @@ pub fn switch_hold_ticks(v: Option<f64>) -> i64 {
 pub fn prepare(args: &CompileArgs, flow: &Flow) -> Result<CompileOptions> {
     let kind = outpath::container_for(&args.output, args.format)?;
     args.net.validate()?;
+    let to_stdout = outpath::is_stdout(&args.output);
+    if to_stdout && (args.export.audio || args.export.sources) {
+        return Err(UsageError("--export names its files after the output: give -o a file name, not -".into()).into());
+    }
     if flow.clips.is_empty() {
         bail!("{}: the flow has no clips (no eventLogs entry with data.url)", args.flow.display());
     }
@@ -254,6 +258,7 @@ pub fn prepare(args: &CompileArgs, flow: &Flow) -> Result<CompileOptions> {
     }
     let mut opts = CompileOptions::new(&args.output);
     opts.kind = kind;
+    opts.to_stdout = to_stdout;
     if let Some((w, h)) = args.size {
         opts.width = w;
         opts.height = h;
@@ -352,7 +357,7 @@ pub fn summary(report: &CompileReport, output: &Path) -> String {
     let x = if report.elapsed_secs > 0.0 { report.duration_secs / report.elapsed_secs } else { 0.0 };
     s.push_str(&format!(
         "wrote {} ({:.1} MB): {} long, {} frames, {:.1}x realtime in {:.1} s\n",
-        output.display(),
+        if outpath::is_stdout(output) { "standard output".into() } else { output.display().to_string() },
         report.bytes as f64 / 1e6,
         hms(report.duration_secs),
         report.frames,

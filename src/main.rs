@@ -437,6 +437,10 @@ fn main() -> ExitCode {
                 keep_files,
                 net: net.options(),
             };
+            if report.json && stitch::outpath::is_stdout(&output) {
+                eprintln!("stitch: error: --json prints on stdout, which -o - uses for the stream");
+                return ExitCode::from(exit::USAGE);
+            }
             match run(&args, cancel.clone()) {
                 Ok(done) => {
                     if !quiet {

@@ -52,6 +52,9 @@ pub struct RemoteFiles {
 
 /// `<dir>/<stem>.clips` beside the output.
 pub fn cache_dir_for(output: &Path) -> PathBuf {
+    if crate::outpath::is_stdout(output) {
+        return PathBuf::from("stitch-stdout.clips");
+    }
     let stem = output.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
     output.with_file_name(format!("{stem}.clips"))
 }

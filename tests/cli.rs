@@ -262,7 +262,7 @@ fn a_killed_compile_leaves_no_output_and_the_rerun_cleans_its_temporaries() {
     let flow = testdata("flow_basic.json");
     for _ in 0..2 {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stitch"))
-            .args(["compile", flow.to_str().unwrap(), "-o", out.to_str().unwrap(), "--size", "320x180", "-q"])
+            .args(["compile", flow.to_str().unwrap(), "-o", out.to_str().unwrap(), "--size", "1280x720", "-q"])
             .spawn()
             .unwrap();
         // Kill once the sidecar exists (the compile is under way).
@@ -272,7 +272,6 @@ fn a_killed_compile_leaves_no_output_and_the_rerun_cleans_its_temporaries() {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         assert!(sidecar.exists(), "the compile writes its sidecar");
-        std::thread::sleep(std::time::Duration::from_millis(300));
         child.kill().unwrap(); // SIGKILL
         let _ = child.wait();
         assert!(!out.exists(), "no half file under the final name");
@@ -286,4 +285,50 @@ fn a_killed_compile_leaves_no_output_and_the_rerun_cleans_its_temporaries() {
         .filter(|n| n != "out.mp4")
         .collect();
     assert!(left.is_empty(), "temporaries of the killed runs are gone: {left:?}");
+}
+
+#[test]
+fn dash_o_streams_to_stdout_for_a_player() {
+    let (dir, flow, _) = setup("stdout");
+    for (format, ts) in [(None, true), (Some("ts"), true), (Some("mp4"), false)] {
+        let mut args = vec!["compile", flow.to_str().unwrap(), "-o", "-", "--size", "160x90", "-q"];
+        if let Some(f) = format {
+            args.extend(["--format", f]);
+        }
+        let r = stitch(&args);
+        assert_eq!(code(&r), 0, "{format:?}: {}", stderr(&r));
+        let b = &r.stdout;
+        if ts {
+            assert!(is_ts(b), "{format:?}: MPEG-TS on stdout");
+        } else {
+            assert!(is_mp4(b), "fragmented MP4 on stdout");
+            assert!(b.windows(4).any(|w| w == b"moof"), "movie fragments");
+        }
+        assert!(!dir.join("-").exists() && !dir.join("-.part").exists(), "no file named -");
+        if have_ffmpeg() {
+            // The oracle reads it from a pipe, as a player would.
+            let mut child = std::process::Command::new("ffprobe")
+                .args(["-v", "error", "-count_frames", "-show_entries", "stream=codec_name,nb_read_frames", "-of"])
+                .args(["csv=p=0", "-i", "pipe:0"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            {
+                use std::io::Write;
+                child.stdin.take().unwrap().write_all(b).unwrap();
+            }
+            let o = child.wait_with_output().unwrap();
+            let s = String::from_utf8_lossy(&o.stdout);
+            assert!(s.contains("h264,25") && s.contains("aac"), "{format:?}: {s}");
+        }
+    }
+    // Usage errors: exports and --json need stdout or a file name.
+    for extra in [&["--export", "audio"][..], &["--json"][..]] {
+        let mut args = vec!["compile", flow.to_str().unwrap(), "-o", "-"];
+        args.extend_from_slice(extra);
+        let r = stitch(&args);
+        assert_eq!(code(&r), 2, "{extra:?}: {}", stderr(&r));
+        assert!(r.stdout.is_empty());
+    }
 }
