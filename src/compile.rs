@@ -259,6 +259,7 @@ pub fn prepare(args: &CompileArgs, flow: &Flow) -> Result<CompileOptions> {
     let mut opts = CompileOptions::new(&args.output);
     opts.kind = kind;
     opts.to_stdout = to_stdout;
+    opts.replace_existing = args.force;
     if let Some((w, h)) = args.size {
         opts.width = w;
         opts.height = h;
@@ -308,6 +309,7 @@ pub struct Compiled {
 pub fn run(args: &CompileArgs, cancel: Arc<AtomicBool>) -> Result<Compiled> {
     let mut flow = Flow::load(&args.flow).map_err(anyhow::Error::new)?;
     let opts = prepare(args, &flow)?;
+    let fetch_start = std::time::Instant::now();
     let remote = crate::remote::fetch_remote(
         &mut flow,
         &crate::remote::cache_dir_for(&args.output),
@@ -316,6 +318,7 @@ pub fn run(args: &CompileArgs, cancel: Arc<AtomicBool>) -> Result<Compiled> {
         args.quiet,
         &cancel,
     )?;
+    let fetch_wall = fetch_start.elapsed().as_secs_f64();
     tracing::info!(
         flow = %args.flow.display(),
         clips = flow.clips.len(),
@@ -340,7 +343,17 @@ pub fn run(args: &CompileArgs, cancel: Arc<AtomicBool>) -> Result<Compiled> {
         .map_err(anyhow::Error::new)
         .with_context(|| format!("compiling {} into {}", args.flow.display(), args.output.display()));
     bar.finish();
-    let report = report?;
+    let mut report = report?;
+    if remote.urls > 0 {
+        report.stages = crate::stats::with_download(
+            report.stages,
+            fetch_wall,
+            remote.downloaded as u64,
+            remote.bytes,
+            crate::remote::DEFAULT_JOBS as u32,
+            false,
+        );
+    }
     let mut outputs = vec![args.output.clone()];
     outputs.extend(opts.export_audio.clone());
     if args.export.sources {

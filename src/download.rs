@@ -105,7 +105,7 @@ const OVERALL_EVERY: Duration = Duration::from_millis(250);
 pub struct DownloadOptions {
     /// Maximum number of parallel transfers (at least 1). Default 3.
     pub concurrency: usize,
-    /// Failed attempts allowed per file after the first one. Default 8.
+    /// Failed attempts allowed per file after the first one. Default 10.
     pub retries: u32,
     /// Timeout for establishing a connection. Default 15 s.
     pub connect_timeout: Duration,
@@ -129,7 +129,7 @@ impl Default for DownloadOptions {
     fn default() -> Self {
         DownloadOptions {
             concurrency: 3,
-            retries: 8,
+            retries: 10,
             connect_timeout: Duration::from_secs(15),
             read_timeout: Duration::from_secs(30),
             user_agent: concat!("stitch/", env!("CARGO_PKG_VERSION")).to_string(),
@@ -760,19 +760,7 @@ impl Attempt {
 /// another one ("No such file or directory" inside "No such file or directory (os error
 /// 2)", in either order) is dropped.
 pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        let s = err.to_string();
-        let s = s.trim();
-        if !s.is_empty() && !parts.iter().any(|p| p.contains(s)) {
-            // A longer message repeating an earlier, shorter one replaces it.
-            parts.retain(|p| !s.contains(p.as_str()));
-            parts.push(s.to_string());
-        }
-        cur = err.source();
-    }
-    parts.join(": ")
+    crate::exit::chain_message(e)
 }
 
 /// What went wrong with a request, in the words users know: `connection refused`,

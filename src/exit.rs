@@ -28,35 +28,29 @@ pub const EXIT_CODES_HELP: &str =
     "Exit codes: 0 done, 1 failure, 2 usage error (bad flag, output is an input or exists), \
 130 interrupted (run again to resume).";
 
-/// Every message of an error chain, each once, joined by ": ".
-pub fn chain_message(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let m = c.to_string();
-        if !m.is_empty() && !out.ends_with(&m) && !out.contains(&format!("{m}: ")) {
-            out.push_str(": ");
-            out.push_str(&m);
+/// Join the messages of an error chain, outermost first, each cause once: a message
+/// already contained in an earlier one is dropped (a `{path}: {source}` error repeats its
+/// source), and a longer message repeating an earlier, shorter one replaces it.
+fn join_once(messages: impl Iterator<Item = String>) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for m in messages {
+        let s = m.trim();
+        if !s.is_empty() && !parts.iter().any(|p| p.contains(s)) {
+            parts.retain(|p| !s.contains(p.as_str()));
+            parts.push(s.to_string());
         }
-        cur = c.source();
     }
-    out
+    parts.join(": ")
 }
 
-/// [`chain_message`] of an `anyhow::Error`.
+/// Every message of an error's source chain, each once, joined by ": ".
+pub fn chain_message(e: &(dyn std::error::Error + 'static)) -> String {
+    join_once(std::iter::successors(Some(e), |e| e.source()).map(|e| e.to_string()))
+}
+
+/// [`chain_message`] of an `anyhow::Error` (its context lines included).
 pub fn message(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for c in e.chain() {
-        let m = c.to_string();
-        if m.is_empty() || out.ends_with(&m) || out.contains(&format!("{m}: ")) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&m);
-    }
-    out
+    join_once(e.chain().map(|e| e.to_string()))
 }
 
 /// The exit code for an error: 2 when a [`UsageError`] is in its chain, else 1.
@@ -86,6 +80,14 @@ mod tests {
         let a = anyhow::Error::new(e).context("compiling flow.json");
         assert_eq!(message(&a), "compiling flow.json: /x/a.mp4: No such file or directory (os error 2)");
         assert_eq!(code_of(&a), FAILURE);
+    }
+
+    #[test]
+    fn a_cause_inside_the_message_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        let outer = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory (os error 2)");
+        let a = anyhow::Error::new(io).context(outer.to_string()).context("reading flow.json");
+        assert_eq!(message(&a), "reading flow.json: No such file or directory (os error 2)");
     }
 
     #[test]

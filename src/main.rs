@@ -366,14 +366,13 @@ fn main() -> ExitCode {
             match webinar::run(&args, cancel.clone()) {
                 Ok(results) => {
                     let failed = results.iter().any(|r| r.error.is_some());
-                    if !quiet {
-                        for r in &results {
-                            if let Some(s) = &r.summary {
-                                eprint!("{s}");
-                            }
-                            if let (true, Some(rep)) = (report.stats, &r.report) {
-                                eprint!("{}", stitch::stats::render(&rep.stages));
-                            }
+                    for r in &results {
+                        if let (false, Some(s)) = (quiet, &r.summary) {
+                            eprint!("{s}");
+                        }
+                        // Asked for explicitly: printed even with -q (as for compile).
+                        if let (true, Some(rep)) = (report.stats, &r.report) {
+                            eprint!("{}", stitch::stats::render(&rep.stages));
                         }
                     }
                     if !quiet || failed || results.len() > 1 {
@@ -461,7 +460,11 @@ fn main() -> ExitCode {
                         println!("{}", stitch::report::error_json("compile", code, &exit::message(&e)));
                     }
                     if interrupted {
-                        eprintln!("stitch: stopped; nothing was written to {}", output.display());
+                        if stitch::outpath::is_stdout(&output) {
+                            eprintln!("stitch: stopped; the stream on stdout is incomplete");
+                        } else {
+                            eprintln!("stitch: stopped; nothing was written to {}", output.display());
+                        }
                         return ExitCode::from(exit::INTERRUPTED);
                     }
                     exit::report(&e)
@@ -477,11 +480,11 @@ struct RecordArgs {
     /// The stream URL (MP4 file or HLS playlist, master or media).
     url: String,
     /// Output file: .ts/.m2ts/.mts (MPEG-TS) or .mp4/.m4v/.mov (MP4); `-` streams MPEG-TS
-    /// to stdout [default: stream_0.ts in --rec-dir]
+    /// (fragmented MP4 with --format mp4) to stdout [default: stream_0.ts in --rec-dir]
     #[arg(short, long, help_heading = "Output")]
     output: Option<PathBuf>,
     /// Folder for section files stream_N.ts|mp4 when -o is not given.
-    #[arg(long, help_heading = "Output")]
+    #[arg(long, conflicts_with = "output", help_heading = "Output")]
     rec_dir: Option<PathBuf>,
     /// Container; must agree with the output's extension [default: from the extension, else ts]
     #[arg(long, value_enum, help_heading = "Output")]
@@ -579,6 +582,16 @@ fn run_record(a: RecordArgs, cancel: Arc<AtomicBool>) -> ExitCode {
         eprintln!("stitch: error: {msg}");
         ExitCode::from(2)
     };
+    match url::Url::parse(&a.url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+        Ok(u) => return fail(format!("{}: only http:// and https:// URLs can be recorded", u.scheme())),
+        Err(e) => return fail(format!("{:?} is not a URL: {e}", a.url)),
+    }
+    if let Some(d) = a.max_duration {
+        if !d.is_finite() || d <= 0.0 {
+            return fail(format!("--max-duration must be a positive number of seconds, not {d}"));
+        }
+    }
     let mut opts = RecordOptions::new(a.url.clone());
     opts.format = match &a.output {
         Some(o) => match stitch::outpath::container_for(o, a.format.map(Into::into)) {
@@ -600,7 +613,12 @@ fn run_record(a: RecordArgs, cancel: Arc<AtomicBool>) -> ExitCode {
     opts.audio_lang = a.audio;
     for h in &a.headers {
         match h.split_once(':') {
-            Some((k, v)) if !k.trim().is_empty() => opts.headers.push((k.trim().to_string(), v.trim().to_string())),
+            Some((k, v))
+                if reqwest::header::HeaderName::from_bytes(k.trim().as_bytes()).is_ok()
+                    && reqwest::header::HeaderValue::from_str(v.trim()).is_ok() =>
+            {
+                opts.headers.push((k.trim().to_string(), v.trim().to_string()))
+            }
             _ => return fail(format!("--header '{h}' is not 'Name: value'")),
         }
     }
@@ -634,9 +652,6 @@ fn run_record(a: RecordArgs, cancel: Arc<AtomicBool>) -> ExitCode {
         },
     };
     let stdout = opts.output.as_deref() == Some(std::path::Path::new("-"));
-    if stdout && opts.format == OutputKind::Mp4 {
-        return fail("-o - with --format mp4: streaming MP4 to stdout is not supported; use --format ts".into());
-    }
     if stdout && a.events.is_some() {
         return fail("--events json writes to stdout, which -o - uses for the stream; use --events-socket".into());
     }
@@ -646,6 +661,7 @@ fn run_record(a: RecordArgs, cancel: Arc<AtomicBool>) -> ExitCode {
                 print!("{t}");
                 ExitCode::SUCCESS
             }
+            Err(_) if cancel.load(Ordering::SeqCst) => ExitCode::from(exit::INTERRUPTED),
             Err(e) => {
                 eprintln!("stitch: error [{}]: {e}", serde_error_id(&e));
                 ExitCode::from(1)
@@ -666,6 +682,14 @@ fn run_record(a: RecordArgs, cancel: Arc<AtomicBool>) -> ExitCode {
         stitch::outpath::refuse_inputs(&first, inputs).and_then(|()| stitch::outpath::refuse_existing(&first, a.force))
     {
         return fail(e.0);
+    }
+    // A change of resolution or codec starts NAME_1.EXT, NAME_2.EXT...: those are outputs too.
+    if let (false, Some(p)) = (a.force, later_sections(&first, opts.output.is_some()).first()) {
+        return fail(format!(
+            "{} already exists (a later section file of this output); use --force (-y) to replace it, or choose \
+             another name",
+            p.display()
+        ));
     }
     let mut sink = match a.events.as_deref() {
         None => EventSink::none(),
@@ -697,6 +721,33 @@ fn run_record(a: RecordArgs, cancel: Arc<AtomicBool>) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Existing files named like the later sections of a recording whose first file is `first`:
+/// `NAME_N.EXT` beside `-o NAME.EXT`, `stream_N.EXT` in `--rec-dir` (N >= 1).
+fn later_sections(first: &std::path::Path, named: bool) -> Vec<PathBuf> {
+    let (Some(stem), Some(ext)) =
+        (first.file_stem().and_then(|s| s.to_str()), first.extension().and_then(|e| e.to_str()))
+    else {
+        return Vec::new();
+    };
+    let prefix = if named { format!("{stem}_") } else { "stream_".to_string() };
+    let dir = first.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_prefix(&prefix)
+                .and_then(|r| r.strip_suffix(&format!(".{ext}")))
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && n != "0")
+        })
+        .map(|e| e.path())
+        .collect();
+    found.sort();
+    found
 }
 
 /// `--key`: 32 hex digits, or a file with the 16-byte key (raw, or as hex text). Returns

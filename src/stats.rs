@@ -1,6 +1,6 @@
 //! `--stats`: the per-stage table of a compile ([`media::stats`]) for people and for `--json`.
 
-use media::stats::StageStats;
+use media::stats::{StageFigures, StageStats};
 use serde_json::{json, Value};
 
 /// A table on stderr: one line per stage, then the bounding stage.
@@ -11,12 +11,13 @@ pub fn render(s: &StageStats) -> String {
     );
     for f in &s.stages {
         out.push_str(&format!(
-            "  {:<8} {:>9.2} {:>9.2} {:>9.2} {:>9} {:>8} {:>5.0}%\n",
+            "  {:<8} {:>9.2} {:>9.2} {:>9.2} {:>9} {:>10.1} {:>8} {:>5.0}%\n",
             f.name,
             f.wall_secs,
             f.cpu_secs,
             f.wait_secs,
             f.items,
+            f.bytes as f64 / 1e6,
             f.workers,
             f.busy_share * 100.0
         ));
@@ -28,8 +29,34 @@ pub fn render(s: &StageStats) -> String {
     out
 }
 
+/// Add the downloads of a run as the `download` stage: wall time, files, bytes and the
+/// parallel limit. Its CPU time is not separable from the async runtime's (reported 0);
+/// `concurrent`: the downloads overlapped the compile (webinar), so their share of the
+/// compile's elapsed time competes for the bounding stage; downloads that ran before the
+/// compile (http clips of `stitch compile`) are reported but cannot bound it.
+pub fn with_download(
+    s: StageStats,
+    wall_secs: f64,
+    files: u64,
+    bytes: u64,
+    workers: u32,
+    concurrent: bool,
+) -> StageStats {
+    let busy_share = if concurrent && s.elapsed_secs > 0.0 { (wall_secs / s.elapsed_secs).min(1.0) } else { 0.0 };
+    s.with_stage_first(StageFigures {
+        name: "download",
+        wall_secs,
+        cpu_secs: 0.0,
+        wait_secs: 0.0,
+        items: files,
+        workers,
+        busy_share,
+        bytes,
+    })
+}
+
 /// The same as JSON: `{"elapsed_secs", "bound", "stages": [{"name", "wall_secs", "cpu_secs",
-/// "wait_secs", "items", "workers", "busy_share"}]}`.
+/// "wait_secs", "items", "workers", "busy_share", "bytes"}]}`.
 pub fn to_json(s: &StageStats) -> Value {
     json!({
         "elapsed_secs": s.elapsed_secs,
@@ -42,6 +69,7 @@ pub fn to_json(s: &StageStats) -> Value {
             "items": f.items,
             "workers": f.workers,
             "busy_share": f.busy_share,
+            "bytes": f.bytes,
         })).collect::<Vec<_>>(),
     })
 }

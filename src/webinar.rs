@@ -168,17 +168,7 @@ fn record_date(record: &serde_json::Value) -> Option<String> {
     if !t.is_finite() {
         return None;
     }
-    let days = (t / 86400.0).floor() as i64;
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = crate::record::events::civil_from_days((t / 86400.0).floor() as i64);
     Some(format!("{y:04}-{m:02}-{d:02}"))
 }
 
@@ -416,6 +406,10 @@ fn run_record(
     let quiet = args.quiet;
     let status = Arc::new(Mutex::new(String::new()));
     let status_w = status.clone();
+    // The downloads' last overall figures and when they came (for --stats).
+    let dl_start = std::time::Instant::now();
+    let dl_last: Arc<Mutex<Option<(crate::download::OverallProgress, std::time::Instant)>>> = Default::default();
+    let dl_last_w = dl_last.clone();
     let (handle, mut rx) = {
         let _g = rt.enter();
         dl.spawn(items.clone(), move |ev: &DownloadEvent| {
@@ -426,6 +420,7 @@ fn run_record(
             }
             if let DownloadEvent::Overall(o) = ev {
                 *status_w.lock().unwrap_or_else(|e| e.into_inner()) = o.render();
+                *dl_last_w.lock().unwrap_or_else(|e| e.into_inner()) = Some((o.clone(), std::time::Instant::now()));
             }
         })
     };
@@ -481,6 +476,7 @@ fn run_record(
     // Compile on this thread while the downloads run.
     let mut opts = CompileOptions::new(&output);
     opts.kind = args.format;
+    opts.replace_existing = args.force;
     if let Some((w, h)) = args.size {
         opts.width = w;
         opts.height = h;
@@ -525,7 +521,17 @@ fn run_record(
         handle.abort();
     }
     let _ = rt.block_on(async { tokio::join!(handle, watcher) });
-    let report = report.map_err(anyhow::Error::new).with_context(|| format!("compiling {}", plan.name))?;
+    let mut report = report.map_err(anyhow::Error::new).with_context(|| format!("compiling {}", plan.name))?;
+    if let Some((o, at)) = dl_last.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+        report.stages = crate::stats::with_download(
+            report.stages,
+            at.duration_since(dl_start).as_secs_f64(),
+            o.files_done.saturating_sub(o.files_cached) as u64,
+            o.bytes_done,
+            args.jobs.max(1) as u32,
+            true,
+        );
+    }
     let mut outputs = vec![output.clone()];
     outputs.extend(opts.export_audio.clone());
     if args.export.sources && !cancel.load(Ordering::SeqCst) {

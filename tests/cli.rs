@@ -332,3 +332,26 @@ fn dash_o_streams_to_stdout_for_a_player() {
         assert!(r.stdout.is_empty());
     }
 }
+
+#[test]
+fn a_file_that_appears_during_the_compile_is_not_replaced() {
+    let dir = scratch("cli-race");
+    let out = dir.join("out.mp4");
+    let flow = testdata("flow_basic.json");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_stitch"))
+        .args(["compile", flow.to_str().unwrap(), "-o", out.to_str().unwrap(), "--size", "1280x720", "-q"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let sidecar = dir.join("out.mp4.mdat.part");
+    let t0 = std::time::Instant::now();
+    while !sidecar.exists() && t0.elapsed().as_secs() < 30 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // Someone else writes the output's name while stitch works on it.
+    std::fs::write(&out, b"written meanwhile").unwrap();
+    let r = child.wait_with_output().unwrap();
+    assert_eq!(code(&r), 1, "{}", stderr(&r));
+    assert!(stderr(&r).contains("appeared"), "{}", stderr(&r));
+    assert_eq!(std::fs::read(&out).unwrap(), b"written meanwhile", "not replaced without --force");
+}

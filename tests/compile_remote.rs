@@ -297,3 +297,30 @@ fn unsupported_scheme_is_a_clear_error() {
     assert!(err.contains("event 1 (clip)") && err.contains("ftp://h/b.mp4") && err.contains("not supported"), "{err}");
     assert!(!out.exists() && !dir.join("o.clips").exists());
 }
+
+/// `--json` (and `--stats`) include the downloads as the `download` stage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_stats_have_the_download_stage() {
+    let Some(fx) = fixture("remote-stats").await else { return };
+    let out = fx.dir.join("stats.mp4");
+    let o = run_stitch(compile_args(&fx.flow, &out, &["--json", "--stats", "-q"])).await;
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "stitch failed: {err}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    let stages = v["stages"]["stages"].as_array().unwrap();
+    assert_eq!(stages[0]["name"], "download", "{v}");
+    assert_eq!(stages[0]["items"].as_u64(), Some(3), "{v}");
+    assert_eq!(stages[0]["bytes"].as_u64(), Some((fx.a.len() + fx.b.len()) as u64 + png_bytes(&fx)), "{v}");
+    assert!(stages[0]["wall_secs"].as_f64().unwrap() > 0.0);
+    assert!(err.contains("download"), "--stats table: {err}");
+    check_output(&out);
+}
+
+fn png_bytes(fx: &Fixture) -> u64 {
+    std::fs::read_dir(fx.dir.join("src"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".png"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum()
+}

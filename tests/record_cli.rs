@@ -628,16 +628,30 @@ fn dash_o_streams_ts_to_stdout() {
     std::fs::write(&p, &r.stdout).unwrap();
     check_output_ts(&p, total);
     assert_eq!(files_in(&dir), vec!["piped.ts"], "nothing else written");
-    // Usage errors: events on stdout too, or MP4 to stdout.
-    for extra in [&["--events", "json"][..], &["--format", "mp4"][..]] {
-        let mut args = vec!["record", "http://127.0.0.1:9/x.m3u8", "-o", "-"];
-        args.extend_from_slice(extra);
-        let out = stitch(&args).output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "{extra:?}");
-        assert!(out.stdout.is_empty());
-        let e = String::from_utf8_lossy(&out.stderr);
-        assert!(e.contains("-o -") && (e.contains("--events-socket") || e.contains("--format ts")), "{e}");
-    }
+    // --format mp4: a fragmented MP4 on stdout, remuxed as the segments arrive.
+    let r = run_limited(
+        stitch(&["record", &o.url("/index.m3u8"), "-o", "-", "--format", "mp4"]),
+        Duration::from_secs(20),
+        &dir,
+        "m",
+    );
+    assert_eq!(r.status.and_then(|s| s.code()), Some(0), "{}", r.stderr);
+    assert_eq!(&r.stdout[4..8], b"ftyp");
+    assert!(r.stdout.windows(4).any(|w| w == b"moof"), "movie fragments");
+    let p = dir.join("piped.mp4");
+    std::fs::write(&p, &r.stdout).unwrap();
+    let errors = ffmpeg_errors(&p);
+    assert!(errors.is_empty(), "{errors}");
+    let (kinds, dur) = ffprobe(&p);
+    assert!(kinds.contains(&"video".to_string()) && kinds.contains(&"audio".to_string()), "{kinds:?}");
+    assert!((dur - total).abs() < 0.15, "{dur} vs {total}");
+    std::fs::remove_file(&p).unwrap();
+    // Usage error: events on stdout too.
+    let out = stitch(&["record", "http://127.0.0.1:9/x.m3u8", "-o", "-", "--events", "json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("-o -") && e.contains("--events-socket"), "{e}");
 }
 
 #[test]

@@ -121,10 +121,18 @@ async fn link_to_file_and_no_cookie_reaches_storage() {
     let storage = start_storage().await;
     let (api, st) = start_api(record_json(&storage)).await;
     let dir = scratch("webinar-basic");
-    let o = run(webinar_cmd(&api, &dir, &[])).await;
+    let o = run(webinar_cmd(&api, &dir, &["--json"])).await;
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = find_output(&dir);
     check_content(&out);
+    // --json: the record, its clips and the stages, downloads first.
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("--json: one object on stdout");
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["records"][0]["status"], "done");
+    let stages = v["records"][0]["stages"]["stages"].as_array().unwrap();
+    let names: Vec<&str> = stages.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["download", "demux", "decode", "compose", "encode", "mux"], "{v}");
+    assert!(stages[0]["bytes"].as_u64().unwrap() > 0 && stages[0]["items"].as_u64() == Some(CLIPS.len() as u64));
     assert!(
         st.cookies.lock().unwrap().iter().any(|c| c.contains("sessionId=SECRET-SESSION")),
         "the API got the session cookie"

@@ -86,6 +86,9 @@ pub struct CompileOptions {
     /// then not touched): an MPEG-TS, or a fragmented MP4 (`kind` Mp4), that a player can
     /// read from a pipe as it arrives.
     pub to_stdout: bool,
+    /// Replace a file that appears under `output`'s name while the compile runs (default
+    /// true); `false` keeps it and fails (the CLI's rule without `--force`).
+    pub replace_existing: bool,
 }
 
 /// Sample rate of `--export audio` (mono).
@@ -123,6 +126,7 @@ impl CompileOptions {
             switch_hold: crate::compose::main_area::DEFAULT_HOLD,
             on_layout: None,
             to_stdout: false,
+            replace_existing: true,
         }
     }
 }
@@ -247,6 +251,7 @@ fn compile_to(
         Some(w) => Muxer::to_writer(opts.kind, Path::new(STDOUT_NAME), w, &[vinfo, ainfo])?,
         None => Muxer::create(opts.kind, &opts.output, &[vinfo, ainfo])?,
     };
+    muxer.replace_existing(opts.replace_existing);
 
     // Rendezvous: a chunk is handed over (and only then produced) when a worker is free,
     // so at most `threads` chunks are in flight, each at most one GOP of pictures.
@@ -440,6 +445,7 @@ fn compile_to(
     let bytes = muxer.finish()?;
     stats.add_span(Stage::Mux, mux_span);
     stats.add_items(Stage::Mux, frames);
+    stats.add_bytes(Stage::Mux, bytes);
     stats.add_items(Stage::Demux, counters.packets.load(Ordering::Relaxed));
     drop(mux_worker);
     Ok(CompileReport {

@@ -62,6 +62,7 @@ struct Counter {
     cpu_ns: AtomicU64,
     wall_ns: AtomicU64,
     items: AtomicU64,
+    bytes: AtomicU64,
     active: AtomicU64,
     workers: AtomicU64,
 }
@@ -101,6 +102,10 @@ impl Collector {
         self.c(s).items.fetch_add(n, Ordering::Relaxed);
     }
 
+    pub fn add_bytes(&self, s: Stage, n: u64) {
+        self.c(s).bytes.fetch_add(n, Ordering::Relaxed);
+    }
+
     /// A thread starts working for `s`: counts towards the stage's `workers` until the
     /// returned guard is dropped.
     pub fn enter(&self, s: Stage) -> Entered<'_> {
@@ -136,15 +141,13 @@ impl Collector {
                     items: c.items.load(Ordering::Relaxed),
                     workers,
                     busy_share: if elapsed > 0.0 && workers > 0 { cpu / (elapsed * workers as f64) } else { 0.0 },
+                    bytes: c.bytes.load(Ordering::Relaxed),
                 }
             })
             .collect();
-        let bound = stages
-            .iter()
-            .filter(|f| f.cpu_secs > 0.0)
-            .max_by(|a, b| a.busy_share.total_cmp(&b.busy_share))
-            .map(|f| f.name);
-        StageStats { elapsed_secs: elapsed, stages, bound }
+        let mut s = StageStats { elapsed_secs: elapsed, stages, bound: None };
+        s.bound = s.bounding();
+        s
     }
 }
 
@@ -191,6 +194,8 @@ pub struct StageFigures {
     pub workers: u32,
     /// `cpu / (elapsed * workers)`.
     pub busy_share: f64,
+    /// Bytes the stage moved, where that is its measure (mux: written; download: received).
+    pub bytes: u64,
 }
 
 /// Every stage of one compile.
@@ -200,6 +205,25 @@ pub struct StageStats {
     pub stages: Vec<StageFigures>,
     /// The stage with the highest busy share: the one that bounded throughput.
     pub bound: Option<&'static str>,
+}
+
+impl StageStats {
+    /// The stage with the highest busy share (among those that did any work).
+    pub fn bounding(&self) -> Option<&'static str> {
+        self.stages
+            .iter()
+            .filter(|f| f.cpu_secs > 0.0 || f.busy_share > 0.0)
+            .max_by(|a, b| a.busy_share.total_cmp(&b.busy_share))
+            .map(|f| f.name)
+    }
+
+    /// Add a stage measured outside the pipeline (the application's downloads) in front,
+    /// and choose the bounding stage again.
+    pub fn with_stage_first(mut self, f: StageFigures) -> StageStats {
+        self.stages.insert(0, f);
+        self.bound = self.bounding();
+        self
+    }
 }
 
 #[cfg(test)]

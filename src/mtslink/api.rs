@@ -353,31 +353,54 @@ impl ApiClient {
         h
     }
 
-    /// GET with retries; returns the status and the body.
+    /// GET with retries (network errors, `429`, `5xx`; exponential backoff with jitter, or
+    /// the server's `Retry-After`); every retry is one warning line with its root cause.
+    /// Returns the status and the body.
     async fn get(&self, url: &Url, page_host: &str) -> Result<(u16, Vec<u8>), ApiError> {
         let mut last_err = None;
         for attempt in 0..TRIES {
-            if attempt > 0 {
-                let ms = 500u64 * (1 << (attempt - 1)) + fastrand::u64(0..250);
-                tokio::time::sleep(Duration::from_millis(ms)).await;
-            }
             let resp = self.http.get(url.clone()).headers(self.headers(url, page_host)).send().await;
-            match resp {
+            let (reason, retry_after) = match resp {
                 Ok(r) => {
                     let status = r.status().as_u16();
+                    let retry_after = r
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| crate::download::parse_retry_after_str(v, std::time::SystemTime::now()));
                     match r.bytes().await {
-                        Ok(b) if status >= 500 && attempt + 1 < TRIES => {
-                            let _ = b;
-                            continue;
+                        Ok(_) if (status >= 500 || status == 429) && attempt + 1 < TRIES => {
+                            (format!("HTTP {status}"), retry_after)
                         }
                         Ok(b) => return Ok((status, b.to_vec())),
-                        Err(e) => last_err = Some(e),
+                        Err(e) => {
+                            let cause = crate::download::root_cause(&e);
+                            last_err = Some(e);
+                            (cause, None)
+                        }
                     }
                 }
-                Err(e) => last_err = Some(e),
+                Err(e) => {
+                    let cause = crate::download::root_cause(&e);
+                    last_err = Some(e);
+                    (cause, None)
+                }
+            };
+            if attempt + 1 < TRIES {
+                let backoff = Duration::from_millis(500u64 * (1 << attempt) + fastrand::u64(0..250));
+                let wait = retry_after.unwrap_or(backoff);
+                tracing::warn!(
+                    "retrying in {:.1} s (attempt {}/{TRIES} failed): {reason}: {url}",
+                    wait.as_secs_f64(),
+                    attempt + 1
+                );
+                tokio::time::sleep(wait).await;
             }
         }
-        Err(ApiError::Network { url: url.to_string(), source: last_err.expect("at least one try") })
+        match last_err {
+            Some(source) => Err(ApiError::Network { url: url.to_string(), source }),
+            None => Err(ApiError::Http { url: url.to_string(), status: 0 }),
+        }
     }
 
     /// Turn an answer into JSON or a clear error.

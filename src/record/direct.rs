@@ -119,16 +119,25 @@ pub(crate) async fn record_mp4(
             Ok(mut resp) => {
                 let st = resp.status().as_u16();
                 let mut append = false;
+                let mut bad_range = None;
                 match st {
                     206 => {
-                        append = true;
-                        if let Some(t) = resp
-                            .headers()
-                            .get(reqwest::header::CONTENT_RANGE)
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(content_range_total)
-                        {
-                            total = Some(t);
+                        // Append only where the server says this part starts (RFC 9110
+                        // §14.4): a part at another offset would corrupt the file.
+                        let cr = resp.headers().get(reqwest::header::CONTENT_RANGE).and_then(|v| v.to_str().ok());
+                        match cr.and_then(crate::download::parse_content_range_str) {
+                            Some(crate::download::ContentRange::Bytes { first, complete, .. }) if first == have => {
+                                append = true;
+                                if complete.is_some() {
+                                    total = complete;
+                                }
+                            }
+                            _ => {
+                                let _ = std::fs::remove_file(&part);
+                                bad_range = Some(format!(
+                                    "206 with Content-Range {cr:?} for a request from byte {have}; starting over"
+                                ));
+                            }
                         }
                     }
                     200 => {
@@ -154,7 +163,9 @@ pub(crate) async fn record_mp4(
                     }
                     _ => {}
                 }
-                if st == 200 || st == 206 {
+                if let Some(r) = bad_range {
+                    r
+                } else if st == 200 || st == 206 {
                     let mut f = std::fs::OpenOptions::new()
                         .create(true)
                         .write(true)

@@ -725,7 +725,7 @@ fn resume_track(t: &mut Track, ts: &TrackState) -> Result<(), String> {
         map_id: ts.map_id.clone(),
     })?;
     t.last_seq = Some(ts.last_seq);
-    t.stats.segments = ts.segments - ts.gaps;
+    t.stats.segments = ts.segments.saturating_sub(ts.gaps);
     t.stats.gaps = ts.gaps;
     t.stats.bytes = ts.bytes;
     t.stats.recorded = ts.recorded_secs;
@@ -964,11 +964,13 @@ pub(crate) async fn record_hls(
             });
         }
     }
-    if let Some((path, _)) = &state {
-        resume::remove(path);
-    }
     let files = finalize(&mut main.sections, audio.as_mut().map(|a| &mut a.sections), opts.format)
         .map_err(RecordError::Failure);
+    // The resume state goes only once the files are final: a failed remux (a full disk)
+    // keeps the downloaded segments resumable.
+    if let (Some((path, _)), true) = (&state, files.is_ok()) {
+        resume::remove(path);
+    }
     if !main.started && main.stats.segments > 0 && files.is_ok() {
         main.started = true;
         events.emit(&start_event(&main.sections.final_path(), ctx.kind, &main.playlist));

@@ -204,6 +204,8 @@ pub struct Sections {
     audio_of: Option<PathBuf>,
     pub sections: Vec<Section>,
     cur: Option<Cur>,
+    /// `-o - --format mp4`: the thread remuxing the joined TS to fragmented MP4 on stdout.
+    fmp4: Option<std::thread::JoinHandle<Result<u64, String>>>,
     pub bytes_written: u64,
     /// Length of the open section's raw file after the last whole segment, and where that
     /// segment starts in it.
@@ -247,6 +249,7 @@ impl Sections {
             audio_of: None,
             sections: Vec::new(),
             cur: None,
+            fmp4: None,
             bytes_written: 0,
             raw_len: 0,
             last_start: 0,
@@ -297,6 +300,15 @@ impl Sections {
                     .into());
             }
             self.sections.push(Section { raw, raw_kind: kind, final_path, start_secs });
+            if self.naming.format == OutputKind::Mp4 {
+                let (rd, wr) = std::io::pipe().map_err(|e| format!("-o -: cannot make a pipe: {e}"))?;
+                let h = std::thread::Builder::new()
+                    .name("fmp4-stdout".into())
+                    .spawn(move || fmp4_to_stdout(rd))
+                    .map_err(|e| format!("-o -: cannot start the remux thread: {e}"))?;
+                self.fmp4 = Some(h);
+                return Ok(BufWriter::with_capacity(1 << 16, Box::new(wr)));
+            }
             return Ok(BufWriter::with_capacity(1 << 16, Box::new(std::io::stdout())));
         }
         if let Some(d) = raw.parent() {
@@ -388,6 +400,10 @@ impl Sections {
             }
             Some(Cur::Concat { mut file, .. }) => file.flush().map_err(io(&path))?,
             None => {}
+        }
+        // The pipe's writer is closed: the fragmented MP4 remux ends with the stream.
+        if let Some(h) = self.fmp4.take() {
+            h.join().map_err(|_| "-o -: the remux thread panicked".to_string())??;
         }
         Ok(())
     }
@@ -540,6 +556,35 @@ pub fn remux(
     if let Some((p, k, _)) = audio {
         inputs.push(open_demuxer(p, k)?);
     }
+    remux_inputs(inputs, window, &main.0.display().to_string(), out, |streams| {
+        if let Some(d) = out.parent() {
+            if !d.as_os_str().is_empty() {
+                let _ = std::fs::create_dir_all(d);
+            }
+        }
+        Muxer::create(format, out, streams)
+    })
+}
+
+/// `-o - --format mp4`: the joined MPEG-TS arriving on `ts` remuxed to a fragmented MP4 on
+/// stdout as it comes (one fragment per GOP), on the same timeline rules as [`remux`].
+fn fmp4_to_stdout(ts: std::io::PipeReader) -> Result<u64, String> {
+    let dmx = TsDemuxer::from_reader(ts).map_err(|e| format!("-o -: {e}"))?;
+    let name = Path::new(media::pipeline::STDOUT_NAME);
+    remux_inputs(vec![Box::new(dmx)], None, "the stream", name, |streams| {
+        Muxer::to_writer(OutputKind::Mp4, name, Box::new(std::io::stdout()), streams)
+    })
+}
+
+/// The remux of [`remux`] from open demuxers into the muxer `create` makes: `main` names
+/// the first input in messages, `out` the output.
+fn remux_inputs(
+    mut inputs: Vec<Box<dyn Demuxer>>,
+    window: Option<AudioWindow>,
+    main: &str,
+    out: &Path,
+    create: impl FnOnce(&[StreamInfo]) -> media::Result<Muxer>,
+) -> Result<u64, String> {
     // (input, input stream) -> output stream
     let mut map: Vec<Vec<Option<usize>>> = Vec::new();
     let mut streams: Vec<StreamInfo> = Vec::new();
@@ -568,14 +613,9 @@ pub fn remux(
         map.push(m);
     }
     if streams.is_empty() {
-        return Err(format!("{}: no H.264/AAC stream to write", main.0.display()));
+        return Err(format!("{main}: no H.264/AAC stream to write"));
     }
-    if let Some(d) = out.parent() {
-        if !d.as_os_str().is_empty() {
-            let _ = std::fs::create_dir_all(d);
-        }
-    }
-    let mut mux = Muxer::create(format, out, &streams).map_err(|e| format!("{}: {e}", out.display()))?;
+    let mut mux = create(&streams).map_err(|e| format!("{}: {e}", out.display()))?;
     let next = |d: &mut Box<dyn Demuxer>, m: &Vec<Option<usize>>| -> Result<Option<Packet>, String> {
         loop {
             match d.next_packet() {
@@ -738,7 +778,8 @@ pub fn finalize(main: &mut Sections, audio: Option<&mut Sections>, format: Outpu
         }
         out.push(s.final_path.clone());
     }
-    if let Some((p, _)) = audio_raw {
+    // The audio rendition's raw file is needed again if a remux failed (the rerun resumes).
+    if let (Some((p, _)), true) = (audio_raw, result.is_ok()) {
         let _ = std::fs::remove_file(p);
     }
     result.map(|_| out)

@@ -88,7 +88,7 @@ pub fn remove(path: &Path) {
 
 /// A stable 64-bit hash (FNV-1a) of `--key`, so a different key starts over.
 pub fn key_hash(k: &[u8; 16]) -> u64 {
-    k.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+    crate::remote::fnv1a64(k)
 }
 
 #[cfg(test)]

@@ -43,6 +43,7 @@ pub enum Muxer {
         writer: ts::TsWriter<std::io::BufWriter<std::fs::File>>,
         part: std::path::PathBuf,
         path: std::path::PathBuf,
+        replace: bool,
     },
     /// To a stream ([`Muxer::to_writer`]).
     Stream(StreamMuxer),
@@ -86,6 +87,16 @@ fn named(name: &Path, e: crate::Error) -> crate::Error {
 }
 
 impl Muxer {
+    /// `false`: [`Muxer::finish`] does not replace a file that appeared under the output's
+    /// name meanwhile (see [`publish`]). Default `true`.
+    pub fn replace_existing(&mut self, yes: bool) {
+        match self {
+            Muxer::Mp4(w) => w.replace_existing(yes),
+            Muxer::Ts { replace, .. } => *replace = yes,
+            Muxer::Stream(_) => {}
+        }
+    }
+
     pub fn create(kind: OutputKind, path: &Path, streams: &[StreamInfo]) -> Result<Muxer> {
         match kind {
             OutputKind::Mp4 => Ok(Muxer::Mp4(mp4::Mp4Writer::create(path, streams)?)),
@@ -93,7 +104,7 @@ impl Muxer {
                 let part = part_path(path);
                 let f = std::fs::File::create(&part).map_err(|e| crate::Error::Io { path: part.clone(), source: e })?;
                 let writer = ts::TsWriter::new(std::io::BufWriter::with_capacity(1 << 20, f), streams)?;
-                Ok(Muxer::Ts { writer, part, path: path.to_path_buf() })
+                Ok(Muxer::Ts { writer, part, path: path.to_path_buf(), replace: true })
             }
         }
     }
@@ -153,13 +164,13 @@ impl Muxer {
                 out.flush().map_err(|source| crate::Error::Io { path: s.name.clone(), source })?;
                 Ok(out.bytes)
             }
-            Muxer::Ts { writer, part, path } => {
+            Muxer::Ts { writer, part, path, replace } => {
                 let bw = writer.finish()?;
                 let f = bw.into_inner().map_err(|e| crate::Error::Io { path: part.clone(), source: e.into_error() })?;
                 f.sync_all().map_err(|e| crate::Error::Io { path: part.clone(), source: e })?;
                 let len = f.metadata().map(|m| m.len()).unwrap_or(0);
                 drop(f);
-                std::fs::rename(&part, &path).map_err(|e| crate::Error::Io { path: path.clone(), source: e })?;
+                publish(&part, &path, replace)?;
                 Ok(len)
             }
         }
@@ -169,6 +180,29 @@ impl Muxer {
 #[cfg(test)]
 #[path = "tests/stream.rs"]
 pub(crate) mod tests;
+
+/// Move a finished temporary file to its final name. `replace`: an existing file there is
+/// replaced (atomically, `rename`); otherwise the move fails with `AlreadyExists` when a file
+/// appeared there meanwhile: `link` never replaces, then the temporary name is removed
+/// (file systems without hard links fall back to a check and `rename`).
+pub fn publish(part: &Path, path: &Path, replace: bool) -> Result<()> {
+    let err = |source| crate::Error::Io { path: path.to_path_buf(), source };
+    if replace {
+        return std::fs::rename(part, path).map_err(err);
+    }
+    match std::fs::hard_link(part, path) {
+        Ok(()) => {
+            let _ = std::fs::remove_file(part);
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "a file appeared under this name while the output was being written; it was not replaced",
+        ))),
+        Err(_) if path.exists() => Err(err(std::io::ErrorKind::AlreadyExists.into())),
+        Err(_) => std::fs::rename(part, path).map_err(err),
+    }
+}
 
 /// `<path>.part`
 pub fn part_path(path: &Path) -> std::path::PathBuf {

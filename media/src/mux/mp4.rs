@@ -182,6 +182,8 @@ pub struct Mp4Writer {
     /// Set when a write failed half-way: the tables no longer match the data.
     poisoned: Option<String>,
     finished: bool,
+    /// Replace a file that exists under the output's name at the end (see `mux::publish`).
+    replace: bool,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
@@ -323,6 +325,11 @@ pub(crate) fn avc_sample(st: &mut AvcState, data: &[u8], stream: usize) -> Resul
 impl Mp4Writer {
     /// Start a file at `path` for `streams` (H.264 video and/or AAC audio; `Packet::stream`
     /// indexes this slice). Creates the sidecar `<path>.mdat.part`.
+    /// `false`: `finish` does not replace a file that appeared under the output's name.
+    pub fn replace_existing(&mut self, yes: bool) {
+        self.replace = yes;
+    }
+
     pub fn create(path: &Path, streams: &[StreamInfo]) -> Result<Mp4Writer> {
         Self::create_with_limits(path, streams, DEFAULT_LIMITS)
     }
@@ -351,6 +358,7 @@ impl Mp4Writer {
             limits,
             poisoned: None,
             finished: false,
+            replace: true,
         })
     }
 
@@ -509,7 +517,7 @@ impl Mp4Writer {
         out.sync_all().map_err(io_err(&part))?;
         drop(out);
         drop(sidecar);
-        fs::rename(&part, &self.path).map_err(io_err(&self.path))?;
+        super::publish(&part, &self.path, self.replace)?;
         self.finished = true;
         let _ = fs::remove_file(&self.sidecar_path);
         if let Some(dir) = self.path.parent() {

@@ -616,7 +616,6 @@ impl Scheduler {
         self.next_open >= self.order.len() && self.active.is_empty()
     }
 
-    /// Produce the next output frame, or `None` at the end of the timeline.
     /// The timeline ended at `t`: a clip still playing then was used (in the part inside).
     fn finish_active(&mut self, t: i64) {
         for a in &self.active {
@@ -627,6 +626,7 @@ impl Scheduler {
         }
     }
 
+    /// Produce the next output frame, or `None` at the end of the timeline.
     pub fn next(&mut self) -> Option<OutputFrame> {
         let ch = self.fmt.channels as usize;
         let n = self.n;
