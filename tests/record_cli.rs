@@ -736,6 +736,12 @@ fn record_never_replaces_a_file_silently_nor_an_input() {
     let r = stitch(&["record", &url, "-o", out.to_str().unwrap(), "-q", "-y"]).output().unwrap();
     assert_eq!(r.status.code(), Some(0), "{}", String::from_utf8_lossy(&r.stderr));
     check_output_ts(&out, total);
+    // Files named like later sections (a format change starts NAME_1.EXT) count too.
+    std::fs::write(dir.join("sec_1.ts"), b"mine too").unwrap();
+    let r = stitch(&["record", &url, "-o", dir.join("sec.ts").to_str().unwrap(), "-q"]).output().unwrap();
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("sec_1.ts"), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(!dir.join("sec.ts").exists());
     // The default name in --rec-dir is checked the same way.
     std::fs::write(dir.join("stream_0.ts"), b"mine").unwrap();
     let r = stitch(&["record", &url, "--rec-dir", dir.to_str().unwrap(), "-q"]).output().unwrap();
