@@ -23,10 +23,14 @@ pub const FAILURE: u8 = 1;
 pub const USAGE: u8 = 2;
 pub const INTERRUPTED: u8 = 130;
 
-/// The exit codes as `--help` shows them.
-pub const EXIT_CODES_HELP: &str =
-    "Exit codes: 0 done, 1 failure, 2 usage error (bad flag, output is an input or exists), \
-130 interrupted (run again to resume).";
+/// The exit codes as every `--help` shows them (a macro: `concat!` needs a literal).
+#[macro_export]
+macro_rules! exit_codes_help {
+    () => {
+        "Exit codes: 0 done, 1 failure (also: no clip usable), 2 usage error (bad flag, output is\n\
+         an input or exists), 130 interrupted (run the same command again to resume)."
+    };
+}
 
 /// Join the messages of an error chain, outermost first, each cause once: a message
 /// already contained in an earlier one is dropped (a `{path}: {source}` error repeats its

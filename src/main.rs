@@ -15,7 +15,8 @@ use stitch::media::mux::OutputKind;
 use stitch::net::NetOptions;
 use stitch::webinar::{self, WebinarArgs};
 
-const EXAMPLES: &str = "Examples:
+const EXAMPLES: &str = concat!(
+    "Examples:
   stitch compile testdata/flow_basic.json -o out/basic.mp4
   stitch compile flow.json -o - | ffplay -            (MPEG-TS to a player)
   stitch webinar https://my.mts-link.ru/12345/67890/record-new/111/record-file/222
@@ -23,10 +24,12 @@ const EXAMPLES: &str = "Examples:
   stitch record https://example.com/live/master.m3u8 -o lecture.mp4
   stitch record -F https://example.com/vod/master.m3u8    (list the variants)
 
-Exit codes: 0 done, 1 failure, 2 usage error (bad flag, output is an input or exists),
-130 interrupted (run the same command again to resume).
+",
+    stitch::exit_codes_help!(),
+    "
 Environment: HTTP_PROXY, HTTPS_PROXY, NO_PROXY (proxies), NO_COLOR (no colours),
-RUST_LOG (log filter, e.g. stitch=debug; -v/-vv/-vvv set it too).";
+RUST_LOG (log filter, e.g. stitch=debug; -v/-vv/-vvv set it too)."
+);
 
 #[derive(Parser)]
 #[command(
@@ -227,14 +230,18 @@ struct ReportArgs {
     stats: bool,
 }
 
-const COMPILE_EXAMPLES: &str = "Examples:
+const COMPILE_EXAMPLES: &str = concat!(
+    "Examples:
   stitch compile testdata/flow_basic.json -o out/basic.mp4
   stitch compile flow.json -o lecture.ts --layout sidebar --start 60 --max-duration 600
   stitch compile flow.json -o - | ffplay -      (MPEG-TS on stdout; --format mp4: fragmented MP4)
 
-Exit codes: 0 done, 1 failure (also: no clip usable), 2 usage error, 130 interrupted.";
+",
+    stitch::exit_codes_help!()
+);
 
-const WEBINAR_EXAMPLES: &str = "Examples:
+const WEBINAR_EXAMPLES: &str = concat!(
+    "Examples:
   stitch webinar https://my.mts-link.ru/12345/67890/record-new/111/record-file/222
   stitch webinar LINK --session-id ID --output-dir archive --quality 1080p
   stitch webinar -i links.txt -j 4 --json
@@ -242,7 +249,9 @@ const WEBINAR_EXAMPLES: &str = "Examples:
 A job folder <output-dir>/<name>_<date>/ keeps manifest.json, the chunks and the result;
 run the same command again after an interruption to resume; a finished record says
 \"already done\" (use --force to compile it again).
-Exit codes: 0 done, 1 failure, 2 usage error, 130 interrupted.";
+",
+    stitch::exit_codes_help!()
+);
 
 /// Picture buffers (1.4 MB at 720p, 3 MB at 1080p) are allocated on decoder threads and
 /// freed on encoder threads tens of times a second. glibc's malloc raises its mmap
@@ -563,14 +572,17 @@ impl NetArgs {
     }
 }
 
-const RECORD_EXAMPLES: &str = "Examples:
+const RECORD_EXAMPLES: &str = concat!(
+    "Examples:
   stitch record -F https://example.com/vod/master.m3u8           (list the variants)
   stitch record https://example.com/vod/master.m3u8 -o lecture.mp4 --quality 720p
   stitch record https://example.com/live/index.m3u8 -o live.ts --max-duration 3600
   stitch record https://example.com/vod/master.m3u8 -o - | ffplay -
 
 An interrupted VOD resumes where it stopped when the same command runs again.
-Exit codes: 0 done, 1 failure, 2 usage error, 130 interrupted.";
+",
+    stitch::exit_codes_help!()
+);
 
 fn parse_rate(s: &str) -> Result<u64, String> {
     stitch::net::parse_rate(s)

@@ -255,23 +255,33 @@ fn version_completions_and_man_page() {
     assert!(!h.contains("(default"), "a default is shown once, by clap: {h}");
 }
 
+/// A 720p compile of `flow` into `out` (an MP4), returned once its sample data sidecar
+/// exists (the compile is under way); stderr is piped.
+fn compile_under_way(flow: &Path, out: &Path) -> std::process::Child {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_stitch"))
+        .args(["compile", flow.to_str().unwrap(), "-o", out.to_str().unwrap(), "--size", "1280x720", "-q"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut sidecar = out.as_os_str().to_owned();
+    sidecar.push(".mdat.part");
+    let sidecar = PathBuf::from(sidecar);
+    let t0 = std::time::Instant::now();
+    while !sidecar.exists() && t0.elapsed().as_secs() < 30 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(sidecar.exists(), "the compile writes its sidecar");
+    child
+}
+
 #[test]
 fn a_killed_compile_leaves_no_output_and_the_rerun_cleans_its_temporaries() {
     let dir = scratch("cli-kill");
     let out = dir.join("out.mp4");
     let flow = testdata("flow_basic.json");
     for _ in 0..2 {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stitch"))
-            .args(["compile", flow.to_str().unwrap(), "-o", out.to_str().unwrap(), "--size", "1280x720", "-q"])
-            .spawn()
-            .unwrap();
         // Kill once the sidecar exists (the compile is under way).
-        let sidecar = dir.join("out.mp4.mdat.part");
-        let t0 = std::time::Instant::now();
-        while !sidecar.exists() && t0.elapsed().as_secs() < 30 {
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        assert!(sidecar.exists(), "the compile writes its sidecar");
+        let mut child = compile_under_way(&flow, &out);
         child.kill().unwrap(); // SIGKILL
         let _ = child.wait();
         assert!(!out.exists(), "no half file under the final name");
@@ -338,16 +348,7 @@ fn a_file_that_appears_during_the_compile_is_not_replaced() {
     let dir = scratch("cli-race");
     let out = dir.join("out.mp4");
     let flow = testdata("flow_basic.json");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_stitch"))
-        .args(["compile", flow.to_str().unwrap(), "-o", out.to_str().unwrap(), "--size", "1280x720", "-q"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let sidecar = dir.join("out.mp4.mdat.part");
-    let t0 = std::time::Instant::now();
-    while !sidecar.exists() && t0.elapsed().as_secs() < 30 {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    let child = compile_under_way(&flow, &out);
     // Someone else writes the output's name while stitch works on it.
     std::fs::write(&out, b"written meanwhile").unwrap();
     let r = child.wait_with_output().unwrap();

@@ -178,15 +178,12 @@ fn vod_progress_on_a_terminal_shows_segments_and_eta() {
     assert!(!r.stderr.contains("ETA") && !r.stderr.contains("segments  "), "{}", r.stderr);
 }
 
-#[test]
-fn live_progress_on_a_terminal_shows_recorded_time_and_the_live_edge() {
-    need_ffmpeg!();
-    let f = fixtures();
-    let clip = f.live.clone();
+/// A live stream of `clip` at /live.m3u8: a window of 6 segments whose edge advances
+/// `per_sec` segments a second (segments /sN.ts).
+fn live_origin(clip: Clip, per_sec: f64) -> Origin {
     let t0 = Instant::now();
-    // A window of 6 one-second segments advancing every second.
     let h: Handler = Arc::new(move |pq: &str, _r| {
-        let edge = ((t0.elapsed().as_secs_f64() as usize) + 6).min(clip.segments.len());
+        let edge = ((t0.elapsed().as_secs_f64() * per_sec) as usize + 6).min(clip.segments.len());
         if pq == "/live.m3u8" {
             let first = edge - 6;
             let ents: Vec<_> = (first..edge).map(|i| (String::new(), clip.segments[i].0, format!("s{i}.ts"))).collect();
@@ -195,7 +192,16 @@ fn live_progress_on_a_terminal_shows_recorded_time_and_the_live_edge() {
         let i: usize = pq.trim_start_matches("/s").trim_end_matches(".ts").parse().unwrap();
         Reply::ok("video/mp2t", clip.segments[i].1.clone())
     });
-    let o = Origin::start(h);
+    Origin::start(h)
+}
+
+#[test]
+fn live_progress_on_a_terminal_shows_recorded_time_and_the_live_edge() {
+    need_ffmpeg!();
+    let f = fixtures();
+    let clip = f.live.clone();
+    // A window of 6 one-second segments advancing every second.
+    let o = live_origin(clip, 1.0);
     let dir = scratch("rec-tty-live");
     let out = dir.join("live.ts");
     let cmd = format!(
@@ -226,18 +232,7 @@ fn a_killed_live_mp4_recording_is_kept_by_the_next_run() {
     need_ffmpeg!();
     let f = fixtures();
     let clip = f.live.clone();
-    let t0 = Instant::now();
-    let h: Handler = Arc::new(move |pq: &str, _r| {
-        let edge = ((t0.elapsed().as_secs_f64() * 2.0) as usize + 6).min(clip.segments.len());
-        if pq == "/live.m3u8" {
-            let first = edge - 6;
-            let ents: Vec<_> = (first..edge).map(|i| (String::new(), clip.segments[i].0, format!("s{i}.ts"))).collect();
-            return Reply::m3u8(&media_playlist(1, first as u64, &ents, false, ""));
-        }
-        let i: usize = pq.trim_start_matches("/s").trim_end_matches(".ts").parse().unwrap();
-        Reply::ok("video/mp2t", clip.segments[i].1.clone())
-    });
-    let o = Origin::start(h);
+    let o = live_origin(clip, 2.0);
     let dir = scratch("rec-live-kill");
     let out = dir.join("live.mp4");
     let url = o.url("/live.m3u8");
@@ -505,6 +500,17 @@ fn kill_9_resumes_a_variant_with_its_audio_rendition_and_an_fmp4_stream() {
     assert!((dur - total).abs() < 0.1, "{dur} vs {total}");
     assert_eq!(ffmpeg_errors(&out), "");
     assert_eq!(files_in(&dir), vec!["f.mp4"]);
+
+    // The same fMP4 stream to stdout (`-o -`): remuxed when complete, TS by default.
+    let r = run_limited(stitch(&["record", &url, "-o", "-", "-q"]), Duration::from_secs(20), &dir, "stdout");
+    assert_eq!(r.status.and_then(|s| s.code()), Some(0), "{}", r.stderr);
+    assert!(!r.stdout.is_empty() && r.stdout.chunks(188).all(|c| c[0] == 0x47), "MPEG-TS on stdout");
+    let piped = dir.join("piped.ts");
+    std::fs::write(&piped, &r.stdout).unwrap();
+    let (types, dur) = ffprobe(&piped);
+    assert_eq!(types.len(), 2, "{types:?}");
+    assert!((dur - total).abs() < 0.15, "{dur} vs {total}");
+    assert_eq!(ffmpeg_errors(&piped), "");
 }
 
 #[test]
@@ -674,6 +680,33 @@ fn direct_mp4_summary_gives_bytes_and_duration() {
     let want = format!("recorded {mb:.1} MB, 4.0 s into {}", out.display());
     assert!(r.stderr.contains(&want), "{want:?} not in {:?}", r.stderr);
     assert_eq!(std::fs::read(&out).unwrap(), f.mp4);
+    // `-o -`: the file is remuxed to stdout when complete, TS or fragmented MP4.
+    for (format, tag) in [("ts", "dts"), ("mp4", "dmp4")] {
+        let r = run_limited(
+            stitch(&["record", &o.url("/clip.mp4"), "-o", "-", "--format", format, "-q"]),
+            Duration::from_secs(20),
+            &dir,
+            tag,
+        );
+        assert_eq!(r.status.and_then(|s| s.code()), Some(0), "{format}: {}", r.stderr);
+        let p = dir.join(format!("piped.{format}"));
+        std::fs::write(&p, &r.stdout).unwrap();
+        if format == "ts" {
+            assert!(r.stdout.chunks(188).all(|c| c[0] == 0x47), "MPEG-TS on stdout");
+        } else {
+            assert!(r.stdout.windows(4).any(|w| w == b"moof"), "fragmented MP4 on stdout");
+        }
+        assert_eq!(ffmpeg_errors(&p), "");
+        let (kinds, dur) = ffprobe(&p);
+        assert_eq!(kinds.len(), 2, "{kinds:?}");
+        assert!((dur - 4.0).abs() < 0.15, "{format}: {dur}");
+    }
+    let url_hash = {
+        let u = o.url("/clip.mp4");
+        u.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
+    };
+    let temp = std::env::temp_dir().join(format!("stitch-stdout-{url_hash:016x}.rec.mp4"));
+    assert!(!temp.exists(), "the temporary download is removed");
     let out = stitch(&["record", "-F", &o.url("/clip.mp4")]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(

@@ -66,13 +66,12 @@ pub(crate) async fn record_mp4(
     url: &Url,
     naming: &Naming,
 ) -> Result<RecordSummary, RecordError> {
-    if naming.is_stdout() {
-        return Err(RecordError::Failure(
-            "-o - streams HLS MPEG-TS segments only; this is a direct MP4 file: record it into a file".into(),
-        ));
-    }
     let final_path = naming.path(0);
     let target = match opts.format {
+        // `-o -`: the file is downloaded (resumable, named by its URL in the temporary
+        // folder) and remuxed to stdout when complete.
+        _ if naming.is_stdout() => std::env::temp_dir()
+            .join(format!("stitch-stdout-{:016x}.rec.mp4", crate::remote::fnv1a64(url.as_str().as_bytes()))),
         OutputKind::Mp4 => final_path.clone(),
         OutputKind::Ts => {
             let name = final_path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
@@ -245,7 +244,7 @@ pub(crate) async fn record_mp4(
     }
     let duration = mp4_duration(&target);
     if target != final_path {
-        remux((&target, RawKind::Fmp4), None, &final_path, OutputKind::Ts).map_err(RecordError::Failure)?;
+        remux((&target, RawKind::Fmp4), None, &final_path, opts.format).map_err(RecordError::Failure)?;
         let _ = std::fs::remove_file(&target);
     }
     events.emit(&RecordEvent::Progress {

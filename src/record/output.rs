@@ -276,7 +276,10 @@ impl Sections {
             Some(p) => (p.clone(), temp_path(p, "audio", kind)),
             None => {
                 let f = self.naming.path(n);
-                let raw = if self.naming.is_stdout()
+                let raw = if self.naming.is_stdout() && kind != RawKind::Ts {
+                    // fMP4 or audio segments: kept in a temporary, remuxed to stdout at the end.
+                    std::env::temp_dir().join(format!("stitch-stdout-{}.rec.{}", std::process::id(), kind.ext()))
+                } else if self.naming.is_stdout()
                     || (kind == RawKind::Ts && self.naming.format == OutputKind::Ts && !self.force_temp)
                 {
                     f.clone()
@@ -293,12 +296,7 @@ impl Sections {
         let (final_path, raw) = self.paths(n, kind);
         self.raw_len = 0;
         self.last_start = 0;
-        if self.naming.is_stdout() && self.audio_of.is_none() {
-            if kind != RawKind::Ts {
-                return Err("-o - streams MPEG-TS segments only; this stream has fMP4 or audio-only segments: \
-                            record into a file instead"
-                    .into());
-            }
+        if self.naming.is_stdout() && self.audio_of.is_none() && kind == RawKind::Ts {
             self.sections.push(Section { raw, raw_kind: kind, final_path, start_secs });
             if self.naming.format == OutputKind::Mp4 {
                 let (rd, wr) = std::io::pipe().map_err(|e| format!("-o -: cannot make a pipe: {e}"))?;
@@ -556,7 +554,15 @@ pub fn remux(
     if let Some((p, k, _)) = audio {
         inputs.push(open_demuxer(p, k)?);
     }
-    remux_inputs(inputs, window, &main.0.display().to_string(), out, |streams| {
+    let main_name = main.0.display().to_string();
+    if out == Path::new("-") {
+        // `-o -` of a source that is not joined TS: remuxed to stdout once complete.
+        let name = Path::new(media::pipeline::STDOUT_NAME);
+        return remux_inputs(inputs, window, &main_name, name, |streams| {
+            Muxer::to_writer(format, name, Box::new(std::io::stdout()), streams)
+        });
+    }
+    remux_inputs(inputs, window, &main_name, out, |streams| {
         if let Some(d) = out.parent() {
             if !d.as_os_str().is_empty() {
                 let _ = std::fs::create_dir_all(d);
