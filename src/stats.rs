@@ -6,8 +6,8 @@ use serde_json::{json, Value};
 /// A table on stderr: one line per stage, then the bounding stage.
 pub fn render(s: &StageStats) -> String {
     let mut out = format!(
-        "stages ({:.2} s elapsed):\n  {:<8} {:>9} {:>9} {:>9} {:>9} {:>8} {:>6}\n",
-        s.elapsed_secs, "stage", "wall s", "cpu s", "wait s", "items", "workers", "busy"
+        "stages ({:.2} s elapsed):\n  {:<8} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8} {:>6}\n",
+        s.elapsed_secs, "stage", "wall s", "cpu s", "wait s", "items", "MB", "workers", "busy"
     );
     for f in &s.stages {
         out.push_str(&format!(
@@ -72,4 +72,41 @@ pub fn to_json(s: &StageStats) -> Value {
             "bytes": f.bytes,
         })).collect::<Vec<_>>(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_columns_line_up_and_download_comes_first() {
+        let mux = StageFigures {
+            name: "mux",
+            wall_secs: 2.0,
+            cpu_secs: 0.5,
+            wait_secs: 1.5,
+            items: 50,
+            workers: 1,
+            busy_share: 0.25,
+            bytes: 3_000_000,
+        };
+        let s = StageStats { elapsed_secs: 2.0, stages: vec![mux], bound: Some("mux") };
+        let s = with_download(s, 1.9, 4, 8_000_000, 3, true);
+        assert_eq!(s.stages[0].name, "download");
+        assert_eq!(s.bound, Some("download"), "downloads that span the run bound it: {s:?}");
+        let t = render(&s);
+        let lines: Vec<&str> = t.lines().collect();
+        let header = lines[1];
+        let mux_line = lines[3];
+        for col in ["MB", "workers", "busy"] {
+            assert!(header.contains(col), "{header}");
+        }
+        // Every column ends where its header ends.
+        assert_eq!(header.len(), mux_line.len(), "{t}");
+        assert!(mux_line.contains("3.0") && mux_line.contains("25%"), "{t}");
+        assert!(t.ends_with("throughput bounded by: download\n"), "{t}");
+        let j = to_json(&s);
+        assert_eq!(j["stages"][0]["bytes"], 8_000_000);
+        assert_eq!(j["bound"], "download");
+    }
 }

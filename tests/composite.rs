@@ -90,15 +90,7 @@ fn flow(dir: &Path) -> PathBuf {
 
 /// Full-resolution Y planes (limited range, as written) of the output at the given times.
 fn frames_at(out: &Path, times: &[f64]) -> Vec<Vec<u8>> {
-    let o = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-i"])
-        .arg(out)
-        .args(["-an", "-pix_fmt", "yuv420p", "-f", "rawvideo", "-"])
-        .output()
-        .expect("ffmpeg");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let frame = (W * H * 3 / 2) as usize;
-    let all: Vec<&[u8]> = o.stdout.chunks_exact(frame).collect();
+    let all = ffmpeg_yuv_frames(out, W as usize, H as usize);
     times.iter().map(|t| all[(t * 25.0).round() as usize][..(W * H) as usize].to_vec()).collect()
 }
 

@@ -21,7 +21,6 @@ mod cams;
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
@@ -59,14 +58,7 @@ fn compile_logged(flow: &Path, out: &Path, layout: LayoutKind) -> Vec<DrawnLayou
 
 /// Every frame of `path` as a yuv420p 320x180 buffer, decoded by ffmpeg.
 fn decode_all(path: &Path) -> Vec<Vec<u8>> {
-    let o = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-i"])
-        .arg(path)
-        .args(["-an", "-pix_fmt", "yuv420p", "-f", "rawvideo", "-"])
-        .output()
-        .expect("ffmpeg");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    o.stdout.chunks_exact((W * H * 3 / 2) as usize).map(<[u8]>::to_vec).collect()
+    ffmpeg_yuv_frames(path, W as usize, H as usize)
 }
 
 /// Mean (Y, U, V) of the middle of `r` (left and right quarters, the top fifth and the

@@ -67,6 +67,19 @@ pub fn ffmpeg_decode_errors(path: &Path) -> String {
     s
 }
 
+/// Every frame of `path` as a yuv420p buffer of `w`x`h` (the video's own size), decoded by
+/// ffmpeg, in presentation order.
+pub fn ffmpeg_yuv_frames(path: &Path, w: usize, h: usize) -> Vec<Vec<u8>> {
+    let o = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(path)
+        .args(["-an", "-pix_fmt", "yuv420p", "-f", "rawvideo", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    o.stdout.chunks_exact(w * h * 3 / 2).map(<[u8]>::to_vec).collect()
+}
+
 pub const SMALL_W: usize = 64;
 pub const SMALL_H: usize = 36;
 
