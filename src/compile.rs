@@ -297,6 +297,18 @@ pub fn prepare(args: &CompileArgs, flow: &Flow) -> Result<CompileOptions> {
     Ok(opts)
 }
 
+/// Output frames of a compile of `flow` with `opts` (for progress), when the flow's length
+/// is known: its part from `start`, at most `max_duration`, in whole frames (rounded up).
+pub fn total_frames(flow: &Flow, opts: &CompileOptions) -> Option<u64> {
+    flow.duration.map(|d| {
+        let mut len = (d - opts.start).max(0);
+        if let Some(m) = opts.max_duration {
+            len = len.min(m);
+        }
+        rescale_ceil(len * opts.fps_num as i64, VIDEO_HZ * opts.fps_den, 1) as u64
+    })
+}
+
 /// What a successful `stitch compile` did.
 #[derive(Clone, Debug)]
 pub struct Compiled {
@@ -330,13 +342,7 @@ pub fn run(args: &CompileArgs, cancel: Arc<AtomicBool>) -> Result<Compiled> {
     for c in &flow.clips {
         tracing::debug!(index = c.index, path = %c.path.display(), start = c.start, offset = c.offset, "clip");
     }
-    let total = flow.duration.map(|d| {
-        let mut len = (d - opts.start).max(0);
-        if let Some(m) = opts.max_duration {
-            len = len.min(m);
-        }
-        rescale_ceil(len * opts.fps_num as i64, VIDEO_HZ * opts.fps_den, 1) as u64
-    });
+    let total = total_frames(&flow, &opts);
     let fps = opts.fps_num as f64 / opts.fps_den as f64;
     let bar = Bar::new("compile", total, fps, args.quiet);
     let report = compile(&flow, &opts, &mut |p| bar.update(p.frames_done, p.elapsed_secs), &cancel)

@@ -497,12 +497,7 @@ fn run_record(
     let waiter = ready.clone();
     opts.wait_for_clip = Some(Arc::new(move |p: &Path| waiter.wait(p)));
     let fps = opts.fps_num as f64 / opts.fps_den as f64;
-    let total = flow.duration.map(|d| {
-        (((d - opts.start).max(0) as f64 / 90000.0)
-            .min(opts.max_duration.map(|m| m as f64 / 90000.0).unwrap_or(f64::MAX))
-            * fps)
-            .ceil() as u64
-    });
+    let total = crate::compile::total_frames(&flow, &opts);
     let bar = crate::progress::Bar::new("webinar", total, fps, args.quiet);
     let status_r = status.clone();
     let report: media::Result<CompileReport> = compile(

@@ -341,7 +341,7 @@ impl Ctx<'_> {
             Some(c) => {
                 state.tracks[t.index] = Some(TrackState {
                     raw: c.raw,
-                    raw_kind: raw_kind_name(c.raw_kind).into(),
+                    raw_kind: c.raw_kind.ext().into(),
                     segments: t.stats.segments + t.stats.gaps,
                     last_seq: t.last_seq.unwrap_or(0),
                     raw_len: c.raw_len,
@@ -604,23 +604,6 @@ pub(crate) fn live_start(pl: &MediaPlaylist) -> usize {
     0
 }
 
-fn raw_kind_name(k: RawKind) -> &'static str {
-    match k {
-        RawKind::Ts => "ts",
-        RawKind::Fmp4 => "mp4",
-        RawKind::Adts => "aac",
-    }
-}
-
-fn raw_kind_of(name: &str) -> Option<RawKind> {
-    Some(match name {
-        "ts" => RawKind::Ts,
-        "mp4" => RawKind::Fmp4,
-        "aac" => RawKind::Adts,
-        _ => return None,
-    })
-}
-
 /// Sum of the EXT-X-BYTERANGE lengths when every segment has one (else unknown).
 fn bytes_total(pl: &MediaPlaylist) -> Option<u64> {
     pl.segments.iter().map(|s| s.byte_range.as_ref().map(|b| b.length)).sum()
@@ -709,7 +692,7 @@ fn state_key(opts: &RecordOptions) -> StateKey {
 
 /// Continue `t` from its entry in an earlier run's state; false when that is not possible.
 fn resume_track(t: &mut Track, ts: &TrackState) -> Result<(), String> {
-    let kind = raw_kind_of(&ts.raw_kind).ok_or_else(|| format!("unknown raw kind {:?}", ts.raw_kind))?;
+    let kind = RawKind::from_ext(&ts.raw_kind).ok_or_else(|| format!("unknown raw kind {:?}", ts.raw_kind))?;
     let pos = t
         .playlist
         .segments

@@ -53,7 +53,12 @@ pub enum RawKind {
 }
 
 impl RawKind {
-    fn ext(self) -> &'static str {
+    /// [`RawKind::ext`] back (the resume state stores the kind by its extension).
+    pub(crate) fn from_ext(ext: &str) -> Option<RawKind> {
+        [RawKind::Ts, RawKind::Fmp4, RawKind::Adts].into_iter().find(|k| k.ext() == ext)
+    }
+
+    pub(crate) fn ext(self) -> &'static str {
         match self {
             RawKind::Ts => "ts",
             RawKind::Fmp4 => "mp4",
@@ -461,9 +466,8 @@ impl Sections {
                 let same = matches!(&self.cur, Some(Cur::Concat { map_id: m, .. }) if *m == map_id);
                 if !same {
                     if self.cur.is_some() {
-                        if self.audio_of.is_some() {
-                            // One audio section: later init sections are appended as they are.
-                        }
+                        // An audio track keeps one section (a later init section is
+                        // appended as it is); the main track starts a new one.
                         self.close_cur()?;
                         new_section = self.audio_of.is_none();
                     }
