@@ -498,6 +498,7 @@ fn category(msg: &str, src: &Path) -> String {
 }
 
 #[test]
+#[cfg_attr(corpus_missing, ignore = "needs ../shared/corpus (see tests/common::corpus_dir)")]
 fn real_world_media_compile_or_fail_cleanly() {
     let corpus = corpus_dir();
     if !corpus.join("MANIFEST.tsv").is_file() {

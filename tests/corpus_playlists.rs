@@ -620,6 +620,7 @@ fn category(msg: &str) -> String {
 
 /// Outer test: re-execute this test binary in a loopback-only network namespace.
 #[test]
+#[cfg_attr(corpus_missing, ignore = "needs ../shared/corpus (see tests/common::corpus_dir)")]
 fn real_world_playlists_record_or_fail_cleanly() {
     let corpus = corpus_dir();
     if !corpus.join("MANIFEST.tsv").is_file() {

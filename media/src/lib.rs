@@ -21,3 +21,5 @@ pub mod mux;
 pub mod pipeline;
 pub mod stats;
 pub mod timeline;
+#[cfg(test)]
+pub(crate) mod testutil;

@@ -179,7 +179,7 @@ mod tests {
     fn decoder_adds_no_delay() {
         // The fixture's 440 Hz tone starts at its time zero (after the edit list removes the
         // encoder priming); FFmpeg decodes it with the onset at sample 2.
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/a_high_bframes.mp4");
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/a_high_bframes.mp4");
         let pcm = decode_file(&p);
         let onset = pcm.iter().position(|v| v.abs() > 0.01).unwrap();
         assert!(onset < 48, "onset at sample {onset}");

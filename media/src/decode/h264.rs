@@ -222,7 +222,7 @@ mod tests {
     use crate::packet::MediaKind;
 
     fn fixture(name: &str) -> std::path::PathBuf {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata").join(name)
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(name)
     }
 
     fn decode_all(name: &str) -> Vec<VideoFrame> {

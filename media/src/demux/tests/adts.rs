@@ -184,7 +184,8 @@ fn matches_ffprobe_and_corpus() {
         eprintln!("skipped ffprobe comparison: /usr/bin/ffprobe not installed");
     }
 
-    let root = std::path::Path::new("/work/shared/corpus");
+    let root = crate::testutil::corpus("");
+    let root = root.as_path();
     let manifest = std::fs::read_to_string(root.join("MANIFEST.tsv")).unwrap_or_default();
     let Ok(rd) = std::fs::read_dir(root.join("media")) else {
         eprintln!("skipped: no corpus");

@@ -11,9 +11,7 @@ use std::process::{Command, Stdio};
 
 // ---- helpers ----
 
-pub(crate) fn testdata(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata").join(name)
-}
+pub(crate) use crate::testutil::testdata;
 
 /// Every stream and packet of a fixture, read with the crate's demuxer.
 pub(crate) fn demux_all(name: &str) -> (Vec<StreamInfo>, Vec<Packet>) {

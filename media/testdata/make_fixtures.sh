@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Generates every media fixture, flow and expectation file under testdata/.
 #
-#   bash testdata/make_fixtures.sh
+#   bash media/testdata/make_fixtures.sh     (testdata/ at the top is a link to media/testdata/)
 #
 # Needs: ffmpeg + ffprobe (built with libx264, libvpx and the native AAC encoder;
 # written against Debian 12's ffmpeg 5.1) and python3 (standard library only).
