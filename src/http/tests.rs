@@ -54,9 +54,22 @@ async fn answer(State(s): State<Arc<Script>>, headers: HeaderMap) -> Response<Bo
             match cut {
                 None => r.body(Body::from(body)).unwrap(),
                 Some(n) => {
-                    let chunks: Vec<Result<Bytes, std::io::Error>> =
-                        vec![Ok(Bytes::from(body[..n].to_vec())), Err(std::io::Error::other("cut"))];
-                    r.body(Body::from_stream(futures_util::stream::iter(chunks))).unwrap()
+                    // The first `n` bytes, a pause (so they reach the client), then a broken stream.
+                    let first = Bytes::from(body[..n].to_vec());
+                    let chunks = futures_util::stream::unfold(0, move |i| {
+                        let first = first.clone();
+                        async move {
+                            match i {
+                                0 => Some((Ok(first), 1)),
+                                1 => {
+                                    tokio::time::sleep(Duration::from_millis(200)).await;
+                                    Some((Err(std::io::Error::other("cut")), 2))
+                                }
+                                _ => None,
+                            }
+                        }
+                    });
+                    r.body(Body::from_stream(chunks)).unwrap()
                 }
             }
         }
@@ -283,4 +296,19 @@ fn bad_headers_and_proxies_are_typed_errors() {
     assert!(matches!(bad(("a", "x\ny")), Err(ConfigError::HeaderValue { .. })));
     let net = crate::net::NetOptions { proxy: Some("::".into()), limit_rate: None };
     assert!(matches!(ClientConfig { net, ..Default::default() }.build(), Err(ConfigError::Proxy(_))));
+}
+
+#[tokio::test]
+async fn limit_rate_paces_the_body() {
+    let all = data(60_000);
+    let (url, _) = serve(vec![ok(&all)]).await;
+    let dest = temp("rate");
+    let c = client(Duration::from_secs(5));
+    let limiter = crate::net::RateLimiter::new(30_000);
+    let req = |m: reqwest::Method| c.request(m, url.as_str());
+    let t0 = Instant::now();
+    let n = Target::new(&dest, None, false).attempt(&req, Some(&limiter), &mut Quiet).await.unwrap();
+    // One second of burst (30 kB), then 30 kB at 30 kB/s.
+    assert_eq!(n, 60_000);
+    assert!(t0.elapsed() >= Duration::from_millis(900), "{:?}", t0.elapsed());
 }

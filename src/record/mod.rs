@@ -61,16 +61,21 @@ pub enum RecorderKind {
     HlsM4s,
 }
 
+/// `--type` names no recorder.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown recorder type {0:?} (auto, mp4, hls_basic, hls_live, hls_m4s)")]
+pub struct UnknownRecorder(pub String);
+
 impl std::str::FromStr for RecorderKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownRecorder;
+    fn from_str(s: &str) -> Result<Self, UnknownRecorder> {
         Ok(match s.to_ascii_lowercase().replace('-', "_").as_str() {
             "auto" => RecorderKind::Auto,
             "mp4" => RecorderKind::Mp4,
             "hls_basic" | "hls" => RecorderKind::HlsBasic,
             "hls_live" | "live" => RecorderKind::HlsLive,
             "hls_m4s" | "m4s" | "fmp4" => RecorderKind::HlsM4s,
-            _ => return Err(format!("unknown recorder type {s:?} (auto, mp4, hls_basic, hls_live, hls_m4s)")),
+            _ => return Err(UnknownRecorder(s.to_string())),
         })
     }
 }
@@ -138,15 +143,20 @@ impl RecordOptions {
     }
 }
 
+/// `--key` is not 32 hex digits.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid key {0:?}: expected 32 hex digits")]
+pub struct BadKey(pub String);
+
 /// Parse `--key HEX` (32 hex digits, optional `0x`).
-pub fn parse_key_hex(s: &str) -> Result<[u8; 16], String> {
+pub fn parse_key_hex(s: &str) -> Result<[u8; 16], BadKey> {
     let t = s.trim().trim_start_matches("0x").trim_start_matches("0X");
     if t.len() != 32 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(format!("invalid key {s:?}: expected 32 hex digits"));
+        return Err(BadKey(s.to_string()));
     }
     let mut k = [0u8; 16];
     for (i, b) in k.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&t[2 * i..2 * i + 2], 16).map_err(|e| e.to_string())?;
+        *b = u8::from_str_radix(&t[2 * i..2 * i + 2], 16).map_err(|_| BadKey(s.to_string()))?;
     }
     Ok(k)
 }
