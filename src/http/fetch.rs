@@ -30,6 +30,7 @@ use reqwest::header::{HeaderMap, HeaderName, ACCEPT_ENCODING, CONTENT_LENGTH, CO
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
 
+pub use super::headers::{parse_content_range_str, ContentRange};
 use super::retry::{retry_after, status_text, Failure};
 use crate::net::RateLimiter;
 
@@ -247,7 +248,7 @@ impl Target {
                         let why = format!("asked for bytes from {offset}, the server sent from {first}; restarting");
                         return Err(self.restart(obs, why).await);
                     }
-                    Ok(Placement::Body { start: first, end: Some(last + 1) })
+                    Ok(Placement::Body { start: first, end: Some(last.saturating_add(1)) })
                 }
                 _ => Err(self.restart(obs, "206 without a valid Content-Range; restarting".into()).await),
             },
@@ -403,33 +404,6 @@ async fn truncate(p: &Path, len: u64) -> std::io::Result<()> {
     }
 }
 
-/// A parsed `Content-Range` header (RFC 9110 §14.4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ContentRange {
-    /// `bytes first-last/complete` (`complete` is `None` for `*`).
-    Bytes { first: u64, last: u64, complete: Option<u64> },
-    /// `bytes */complete`, sent with 416.
-    Unsatisfied { complete: u64 },
-}
-
 fn parse_content_range(h: &HeaderMap) -> Option<ContentRange> {
     parse_content_range_str(h.get(CONTENT_RANGE)?.to_str().ok()?)
-}
-
-/// Parses a `Content-Range` value; `None` when it is not a valid byte range.
-pub fn parse_content_range_str(v: &str) -> Option<ContentRange> {
-    let rest = v.trim().strip_prefix("bytes")?.trim_start();
-    let (range, complete) = rest.split_once('/')?;
-    let complete = complete.trim();
-    let range = range.trim();
-    if range == "*" {
-        return Some(ContentRange::Unsatisfied { complete: complete.parse().ok()? });
-    }
-    let (a, b) = range.split_once('-')?;
-    let (first, last): (u64, u64) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-    let complete = if complete == "*" { None } else { Some(complete.parse().ok()?) };
-    if last < first || complete.is_some_and(|c| last >= c) {
-        return None;
-    }
-    Some(ContentRange::Bytes { first, last, complete })
 }

@@ -16,6 +16,7 @@
 //! Everything is async (tokio, reqwest); there is no blocking wrapper.
 
 pub mod fetch;
+pub mod headers;
 pub mod retry;
 
 #[cfg(test)]
@@ -25,7 +26,8 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-pub use fetch::{part_path, ContentRange, FetchError, Observer, Target};
+pub use fetch::{part_path, FetchError, Observer, Target};
+pub use headers::ContentRange;
 pub use retry::{error_chain, root_cause, Backoff, Failure};
 
 /// The `User-Agent` of every request unless the user sets one.

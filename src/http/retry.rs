@@ -8,13 +8,12 @@
 //! - The words: [`root_cause`] reduces a reqwest error to what users know (`connection
 //!   refused`, `timed out`, `DNS lookup failed (...)`, `TLS error: ...`, an HTTP status).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::StatusCode;
 
-/// Largest wait a `Retry-After` header can impose.
-pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(120);
+pub use super::headers::{parse_http_date, parse_retry_after_str, RETRY_AFTER_CAP};
 
 /// How a backoff delay is spread.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -219,61 +218,10 @@ pub fn parse_retry_after(h: &HeaderMap, now: SystemTime) -> Option<Duration> {
     parse_retry_after_str(h.get(RETRY_AFTER)?.to_str().ok()?, now)
 }
 
-/// Parses `Retry-After` (RFC 9110 §10.2.3): delta-seconds or an HTTP date (IMF-fixdate,
-/// e.g. `Sun, 06 Nov 1994 08:49:37 GMT`), relative to `now`; capped at 2 minutes. A
-/// date in the past means "now".
-pub fn parse_retry_after_str(v: &str, now: SystemTime) -> Option<Duration> {
-    let v = v.trim();
-    let d = if let Ok(secs) = v.parse::<u64>() {
-        Duration::from_secs(secs)
-    } else {
-        let at = parse_http_date(v)?;
-        at.duration_since(now).unwrap_or(Duration::ZERO)
-    };
-    Some(d.min(RETRY_AFTER_CAP))
-}
-
-/// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the HTTP date format senders must use.
-fn parse_http_date(v: &str) -> Option<SystemTime> {
-    let mut it = v.split_whitespace();
-    let _weekday = it.next()?.strip_suffix(',')?;
-    let day: u32 = it.next()?.parse().ok()?;
-    let month = match it.next()? {
-        "Jan" => 1,
-        "Feb" => 2,
-        "Mar" => 3,
-        "Apr" => 4,
-        "May" => 5,
-        "Jun" => 6,
-        "Jul" => 7,
-        "Aug" => 8,
-        "Sep" => 9,
-        "Oct" => 10,
-        "Nov" => 11,
-        "Dec" => 12,
-        _ => return None,
-    };
-    let year: i64 = it.next()?.parse().ok()?;
-    let mut hms = it.next()?.split(':').map(|x| x.parse::<u64>().ok());
-    let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
-    if it.next()? != "GMT" || it.next().is_some() || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
-        return None;
-    }
-    // Days from 1970-01-01 (Howard Hinnant's days_from_civil).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146097 + doe - 719468;
-    let secs = days * 86400 + (h * 3600 + m * 60 + s) as i64;
-    Some(if secs >= 0 { UNIX_EPOCH + Duration::from_secs(secs as u64) } else { UNIX_EPOCH })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn retry_after_forms() {
