@@ -9,6 +9,9 @@
 //!
 //! # Per-file protocol
 //!
+//! Steps 2 to 5 are the crate's one resumable fetch, [`crate::http::fetch`]; this module adds
+//! the cache check, the parallel limit, the retry loop and the progress events.
+//!
 //! 1. **Complete files are never fetched again.** If `dest` exists and either no
 //!    `expected_size` was given or its length matches, the item is reported as
 //!    [`DownloadOutcome`] with `from_cache: true` and no request is sent. Files only ever

@@ -1,5 +1,8 @@
 //! Direct MP4 recording: `HEAD` for the size, then `GET` into `<target>.part`, resuming
-//! with `Range: bytes=N-` after a failure (or a previous run), renamed when complete.
+//! with `Range: bytes=N-` after a failure (or a previous run), renamed when complete: the
+//! resumable fetch of [`crate::http::fetch`] (its `Content-Range` and size checks), with the
+//! recorders' retry budget and lines ([`super::http::Http::retry`]); a retry after new bytes
+//! arrived starts the failure count again.
 //! `start` at the first chunk (the final path and the size when known), `progress` every
 //! 2 % (size known) or 3 s, a progress bar with bytes/total and speed on a terminal. With
 //! TS output the downloaded MP4 is a hidden temporary remuxed to TS at the end. Each retry
