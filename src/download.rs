@@ -89,7 +89,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use reqwest::StatusCode;
 use tokio::sync::{mpsc, Semaphore, SemaphorePermit};
 
-use crate::http::retry::{status_hint, Jitter};
+use crate::http::retry::{status_hint, Jitter, Next, Retrier};
 pub use crate::http::{part_path, root_cause, ContentRange};
 use crate::http::{Backoff, ClientConfig, FetchError, Observer, Target};
 
@@ -398,9 +398,8 @@ impl Downloader {
         run.set_total(&mut tracker.st, item.expected_size);
         let request = |m: reqwest::Method| self.client.request(m, item.url.as_str());
         let backoff = Backoff { base: self.opts.backoff_base, cap: self.opts.backoff_cap, jitter: Jitter::UpperHalf };
-        let (mut failures, mut attempts) = (0u32, 0u32);
+        let mut retrier = Retrier::new(backoff, Some(self.opts.retries));
         loop {
-            attempts += 1;
             let (permit, generation) = run.acquire().await;
             let before = tracker.st.accounted;
             let e = match target.attempt(&request, self.limiter.as_ref(), &mut tracker).await {
@@ -413,19 +412,14 @@ impl Downloader {
                 _ => drop(permit),
             }
             // An attempt that stored new bytes does not count against the budget.
-            if tracker.st.accounted <= before {
-                failures += 1;
-            }
-            if failures > self.opts.retries {
-                return Err(DownloadError::RetriesExhausted {
-                    url: item.url.clone(),
-                    attempts: failures,
-                    last: reason,
-                });
-            }
-            let delay = backoff.wait(failures.max(1), retry_after);
-            let url = item.url.clone();
-            run.emit(&DownloadEvent::Retrying { index, url, attempt: attempts, delay, reason });
+            let delay = match retrier.failed(tracker.st.accounted <= before, retry_after) {
+                Next::Wait(d) => d,
+                Next::GiveUp(attempts) => {
+                    return Err(DownloadError::RetriesExhausted { url: item.url.clone(), attempts, last: reason })
+                }
+            };
+            let (url, attempt) = (item.url.clone(), retrier.attempts());
+            run.emit(&DownloadEvent::Retrying { index, url, attempt, delay, reason });
             tokio::time::sleep(delay).await;
         }
     }

@@ -58,6 +58,60 @@ impl Backoff {
     }
 }
 
+/// The retry budget of one request: counts failed attempts and says how long to wait before
+/// the next one, or that the budget is spent.
+#[derive(Clone, Debug)]
+pub struct Retrier {
+    pub backoff: Backoff,
+    /// Failed attempts allowed after the first one; `None`: no limit.
+    pub limit: Option<u32>,
+    failures: u32,
+    attempts: u32,
+}
+
+/// What to do after a failed attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Wait this long, then try again.
+    Wait(Duration),
+    /// The budget is spent after this many counted failures.
+    GiveUp(u32),
+}
+
+impl Retrier {
+    pub fn new(backoff: Backoff, limit: Option<u32>) -> Retrier {
+        Retrier { backoff, limit, failures: 0, attempts: 0 }
+    }
+
+    /// A failed attempt. `counted` is false for an attempt that made progress (stored new
+    /// bytes): it does not use the budget. The wait is the server's `Retry-After` when given.
+    pub fn failed(&mut self, counted: bool, retry_after: Option<Duration>) -> Next {
+        self.attempts += 1;
+        if counted {
+            self.failures += 1;
+        }
+        if self.limit.is_some_and(|m| self.failures > m) {
+            return Next::GiveUp(self.failures);
+        }
+        Next::Wait(self.backoff.wait(self.failures.max(1), retry_after))
+    }
+
+    /// Progress was made: the next failure counts from 1 again.
+    pub fn reset(&mut self) {
+        self.failures = 0;
+    }
+
+    /// Counted failures so far.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// Failed attempts so far, counted or not.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+}
+
 /// `408`, `429` and `5xx` are worth another attempt.
 pub fn retryable_status(st: StatusCode) -> bool {
     st.is_server_error() || st == StatusCode::REQUEST_TIMEOUT || st == StatusCode::TOO_MANY_REQUESTS
@@ -258,6 +312,25 @@ mod tests {
         let d = plus.delay(2);
         assert!(d >= Duration::from_millis(1000) && d < Duration::from_millis(1250), "{d:?}");
         assert_eq!(Backoff::DOWNLOAD.wait(5, Some(Duration::from_secs(2))), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn retrier_counts_the_budget() {
+        let fast =
+            Backoff { base: Duration::from_millis(10), cap: Duration::from_millis(20), jitter: Jitter::UpperHalf };
+        let mut r = Retrier::new(fast, Some(2));
+        assert!(matches!(r.failed(true, None), Next::Wait(d) if d <= Duration::from_millis(10)));
+        // Progress does not use the budget; Retry-After replaces the backoff.
+        assert_eq!(r.failed(false, Some(Duration::from_secs(3))), Next::Wait(Duration::from_secs(3)));
+        assert!(matches!(r.failed(true, None), Next::Wait(_)));
+        assert_eq!(r.failed(true, None), Next::GiveUp(3));
+        assert_eq!((r.failures(), r.attempts()), (3, 4));
+        r.reset();
+        assert!(matches!(r.failed(true, None), Next::Wait(_)));
+        let mut forever = Retrier::new(fast, None);
+        assert!(
+            (0..1000).all(|_| matches!(forever.failed(true, None), Next::Wait(d) if d <= Duration::from_millis(20)))
+        );
     }
 
     #[test]

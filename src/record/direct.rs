@@ -148,7 +148,7 @@ async fn download(
     let mut file = Target::new(target, None, false);
     file.total = progress.total;
     let request = |m: reqwest::Method| http.request(m, url, None);
-    let mut failures = 0u32;
+    let mut retrier = http.retrier(Duration::from_secs(10));
     loop {
         if http.stopped() {
             return Ok(None);
@@ -161,9 +161,9 @@ async fn download(
         };
         let Some((reason, retry_after)) = e.retry() else { return Err(fatal(e, url)) };
         if progress.progressed {
-            failures = 0;
+            retrier.reset();
         }
-        match http.retry(&mut failures, &reason, url, retry_after, Duration::from_secs(10)).await {
+        match http.retry(&mut retrier, &reason, url, retry_after).await {
             Retry::Again => {}
             Retry::Stopped => return Ok(None),
             Retry::GiveUp(m) => return Err(RecordError::Failure(m)),

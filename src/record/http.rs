@@ -20,6 +20,7 @@ use url::Url;
 
 use super::ui::Ui;
 pub use crate::http::retry::{retry_after, retryable_status};
+use crate::http::retry::{Next, Retrier};
 use crate::http::{error_chain, Backoff, ClientConfig, ConfigError, Failure};
 
 /// Failed attempts allowed per request when `--retries` is not given (VOD, direct MP4,
@@ -200,33 +201,31 @@ impl Http {
         self.retry_limit().is_some_and(|m| failures > m)
     }
 
+    /// The retry budget of one request: the recorders' backoff up to `cap`, this client's limit.
+    pub fn retrier(&self, cap: Duration) -> Retrier {
+        Retrier::new(Backoff::record(cap), self.retry_limit())
+    }
+
     /// After a failed attempt of a request of `url` for `reason` (the root cause: `connection
     /// refused`, `503 Service Unavailable`...): count it, give up when the budget is spent,
     /// else print one `retrying` line and wait (`Retry-After` when the server sent one,
-    /// else exponential backoff with jitter up to `cap`).
-    pub async fn retry(
-        &self,
-        failures: &mut u32,
-        reason: &str,
-        url: &Url,
-        retry_after: Option<Duration>,
-        cap: Duration,
-    ) -> Retry {
-        *failures += 1;
+    /// else exponential backoff with jitter).
+    pub async fn retry(&self, r: &mut Retrier, reason: &str, url: &Url, retry_after: Option<Duration>) -> Retry {
         self.failures.fetch_add(1, Ordering::Relaxed);
-        if self.exhausted(*failures) {
-            let n = *failures;
-            return Retry::GiveUp(format!(
-                "giving up after {n} attempt{}: {reason} ({url})",
-                if n == 1 { "" } else { "s" }
-            ));
-        }
-        let delay = Backoff::record(cap).wait(*failures, retry_after);
-        let budget = self.retry_limit().map(|m| format!("/{}", m + 1)).unwrap_or_default();
+        // The limit of now: a stream found to be live lifts the automatic one.
+        r.limit = self.retry_limit();
+        let delay = match r.failed(true, retry_after) {
+            Next::Wait(d) => d,
+            Next::GiveUp(n) => {
+                let s = if n == 1 { "" } else { "s" };
+                return Retry::GiveUp(format!("giving up after {n} attempt{s}: {reason} ({url})"));
+            }
+        };
+        let budget = r.limit.map(|m| format!("/{}", m + 1)).unwrap_or_default();
         self.ui.line(&format!(
             "retrying in {:.1} s (attempt {}{budget} failed): {reason}: {url}",
             delay.as_secs_f64(),
-            *failures
+            r.failures()
         ));
         match self.sleep(delay).await {
             Ok(()) => Retry::Again,
@@ -272,7 +271,7 @@ impl Http {
         cap: Duration,
         enough: Option<Enough<'_>>,
     ) -> Result<Resp, FetchErr> {
-        let mut failures = 0u32;
+        let mut retrier = self.retrier(cap);
         loop {
             if self.stopped() {
                 return Err(FetchErr::Stopped);
@@ -281,7 +280,7 @@ impl Http {
                 Ok(resp) => return Ok(resp),
                 Err(failed) => failed,
             };
-            match self.retry(&mut failures, &reason, url, retry_after, cap).await {
+            match self.retry(&mut retrier, &reason, url, retry_after).await {
                 Retry::Again => {}
                 Retry::Stopped => return Err(FetchErr::Stopped),
                 Retry::GiveUp(m) => return Err(if timeout { FetchErr::Timeout(m) } else { FetchErr::Fatal(m) }),
