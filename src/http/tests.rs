@@ -90,11 +90,22 @@ async fn serve(replies: Vec<Reply>) -> (String, Arc<Script>) {
     (format!("http://{addr}/f.bin"), script)
 }
 
-fn temp(name: &str) -> PathBuf {
+/// A fresh folder, removed when dropped.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `f.bin` in a fresh folder (kept while the guard lives).
+fn temp(name: &str) -> (TempDir, PathBuf) {
     let d = std::env::temp_dir().join(format!("stitch-http-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d.join("f.bin")
+    let dest = d.join("f.bin");
+    (TempDir(d), dest)
 }
 
 fn data(n: usize) -> Vec<u8> {
@@ -127,7 +138,7 @@ async fn resume_after_a_cut_mid_body_sends_range_and_checks_content_range() {
     let all = data(100_000);
     let cut = Reply::Body { status: 200, headers: vec![], body: all.clone(), cut: Some(30_000) };
     let (url, script) = serve(vec![cut, partial(&all, 30_000)]).await;
-    let dest = temp("resume");
+    let (_dir, dest) = temp("resume");
     let c = client(Duration::from_secs(5));
     let mut t = Target::new(&dest, None, false);
     let e = attempt(&c, &url, &mut t).await.unwrap_err();
@@ -145,7 +156,7 @@ async fn resume_after_a_cut_mid_body_sends_range_and_checks_content_range() {
 async fn a_full_200_to_a_range_request_restarts_cleanly() {
     let all = data(50_000);
     let (url, script) = serve(vec![ok(&all)]).await;
-    let dest = temp("full200");
+    let (_dir, dest) = temp("full200");
     std::fs::write(part_path(&dest), vec![0xEEu8; 20_000]).unwrap();
     let mut t = Target::new(&dest, None, false);
     assert_eq!(attempt(&client(Duration::from_secs(5)), &url, &mut t).await.unwrap(), 50_000);
@@ -157,7 +168,7 @@ async fn a_full_200_to_a_range_request_restarts_cleanly() {
 async fn a_206_from_elsewhere_resets_the_part() {
     let all = data(10_000);
     let (url, _) = serve(vec![partial(&all, 0), partial(&all, 4_000)]).await;
-    let dest = temp("cr");
+    let (_dir, dest) = temp("cr");
     std::fs::write(part_path(&dest), &all[..4_000]).unwrap();
     let c = client(Duration::from_secs(5));
     let mut t = Target::new(&dest, None, false);
@@ -174,7 +185,7 @@ async fn a_206_from_elsewhere_resets_the_part() {
 async fn a_size_mismatch_is_an_error_and_leaves_no_file() {
     let all = data(1_000);
     let (url, _) = serve(vec![ok(&all), ok(&all)]).await;
-    let dest = temp("size");
+    let (_dir, dest) = temp("size");
     let c = client(Duration::from_secs(5));
     let mut t = Target::new(&dest, Some(1_001), false);
     let e = attempt(&c, &url, &mut t).await.unwrap_err();
@@ -196,7 +207,7 @@ async fn a_416_with_the_part_complete_commits() {
     let r416 =
         Reply::Body { status: 416, headers: vec![("content-range", "bytes */2000".into())], body: vec![], cut: None };
     let (url, _) = serve(vec![r416]).await;
-    let dest = temp("416");
+    let (_dir, dest) = temp("416");
     std::fs::write(part_path(&dest), &all).unwrap();
     let mut t = Target::new(&dest, None, false);
     assert_eq!(attempt(&client(Duration::from_secs(5)), &url, &mut t).await.unwrap(), 2_000);
@@ -206,7 +217,7 @@ async fn a_416_with_the_part_complete_commits() {
 #[tokio::test]
 async fn every_request_times_out() {
     let (url, _) = serve(vec![Reply::Slow(Duration::from_secs(3))]).await;
-    let dest = temp("timeout");
+    let (_dir, dest) = temp("timeout");
     let c = client(Duration::from_millis(300));
     let t0 = Instant::now();
     let e = attempt(&c, &url, &mut Target::new(&dest, None, false)).await.unwrap_err();
@@ -227,7 +238,7 @@ fn options(retries: u32, base_ms: u64, cap_ms: u64) -> DownloadOptions {
 async fn retry_after_is_honoured() {
     let all = data(5_000);
     let (url, script) = serve(vec![Reply::Status(503, Some("1")), ok(&all)]).await;
-    let dest = temp("retry-after");
+    let (_dir, dest) = temp("retry-after");
     let dl = Downloader::new(options(3, 10, 20)).unwrap();
     let delays = Mutex::new(Vec::new());
     let item = DownloadItem { url, dest: dest.clone(), expected_size: None };
@@ -248,7 +259,7 @@ async fn retry_after_is_honoured() {
 #[tokio::test]
 async fn backoff_is_bounded_and_the_budget_counted() {
     let (url, script) = serve(vec![Reply::Status(500, None); 8]).await;
-    let dest = temp("backoff");
+    let (_dir, dest) = temp("backoff");
     let dl = Downloader::new(options(5, 40, 80)).unwrap();
     let item = DownloadItem { url, dest, expected_size: None };
     let t0 = Instant::now();
@@ -302,7 +313,7 @@ fn bad_headers_and_proxies_are_typed_errors() {
 async fn limit_rate_paces_the_body() {
     let all = data(60_000);
     let (url, _) = serve(vec![ok(&all)]).await;
-    let dest = temp("rate");
+    let (_dir, dest) = temp("rate");
     let c = client(Duration::from_secs(5));
     let limiter = crate::net::RateLimiter::new(30_000);
     let req = |m: reqwest::Method| c.request(m, url.as_str());
