@@ -371,18 +371,16 @@ impl ApiClient {
     /// Returns the status and the body.
     async fn get(&self, url: &Url, page_host: &str) -> Result<(u16, Vec<u8>), ApiError> {
         let mut last_err = None;
-        for attempt in 0..TRIES {
+        let mut retrier = crate::http::retry::Retrier::new(API_BACKOFF, Some(TRIES - 1));
+        loop {
+            let last_try = retrier.failures() + 1 >= TRIES;
             let resp = self.http.get(url.clone()).headers(self.headers(url, page_host)).send().await;
             let (reason, retry_after) = match resp {
                 Ok(r) => {
                     let status = r.status().as_u16();
-                    let retry_after = r
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| crate::http::retry::parse_retry_after_str(v, std::time::SystemTime::now()));
+                    let retry_after = crate::http::retry::retry_after(r.headers());
                     match r.bytes().await {
-                        Ok(_) if (status >= 500 || status == 429) && attempt + 1 < TRIES => {
+                        Ok(_) if (status >= 500 || status == 429) && !last_try => {
                             (format!("HTTP {status}"), retry_after)
                         }
                         Ok(b) => return Ok((status, b.to_vec())),
@@ -399,15 +397,16 @@ impl ApiClient {
                     (cause, None)
                 }
             };
-            if attempt + 1 < TRIES {
-                let wait = API_BACKOFF.wait(attempt + 1, retry_after);
-                tracing::warn!(
-                    "retrying in {:.1} s (attempt {}/{TRIES} failed): {reason}: {url}",
-                    wait.as_secs_f64(),
-                    attempt + 1
-                );
-                tokio::time::sleep(wait).await;
-            }
+            let wait = match retrier.failed(true, retry_after) {
+                crate::http::retry::Next::Wait(d) => d,
+                crate::http::retry::Next::GiveUp(_) => break,
+            };
+            tracing::warn!(
+                "retrying in {:.1} s (attempt {}/{TRIES} failed): {reason}: {url}",
+                wait.as_secs_f64(),
+                retrier.failures()
+            );
+            tokio::time::sleep(wait).await;
         }
         match last_err {
             Some(source) => Err(ApiError::Network { url: url.to_string(), source }),
