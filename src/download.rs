@@ -9,6 +9,9 @@
 //!
 //! # Per-file protocol
 //!
+//! Steps 2 to 5 are the crate's one resumable fetch, [`crate::http::fetch`]; this module adds
+//! the cache check, the parallel limit, the retry loop and the progress events.
+//!
 //! 1. **Complete files are never fetched again.** If `dest` exists and either no
 //!    `expected_size` was given or its length matches, the item is reported as
 //!    [`DownloadOutcome`] with `from_cache: true` and no request is sent. Files only ever
@@ -78,23 +81,18 @@
 //! gives a log line for the events worth logging.
 
 use std::collections::VecDeque;
-use std::io::SeekFrom;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use reqwest::header::{
-    HeaderMap, HeaderName, HeaderValue, ACCEPT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, RANGE, RETRY_AFTER,
-};
 use reqwest::StatusCode;
-use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
 use tokio::sync::{mpsc, Semaphore, SemaphorePermit};
 
-/// Largest wait a `Retry-After` header can impose.
-const RETRY_AFTER_CAP: Duration = Duration::from_secs(120);
-/// Write buffer per transfer; what is buffered is flushed before any retry.
-const WRITE_BUFFER: usize = 256 * 1024;
+use crate::http::retry::{status_hint, Jitter, Next, Retrier};
+pub use crate::http::{part_path, root_cause, ContentRange};
+use crate::http::{Backoff, ClientConfig, FetchError, Observer, Target};
+
 /// Window of the speed average.
 const SPEED_WINDOW: Duration = Duration::from_secs(5);
 const FILE_PROGRESS_EVERY: Duration = Duration::from_millis(100);
@@ -301,25 +299,16 @@ pub struct Downloader {
 impl Downloader {
     /// Builds the HTTP client. Fails on an invalid header or user agent.
     pub fn new(opts: DownloadOptions) -> Result<Downloader, DownloadError> {
-        let bad = |message: String| DownloadError::Request { url: String::new(), message };
-        let mut headers = HeaderMap::new();
-        for (k, v) in &opts.headers {
-            let name =
-                HeaderName::from_bytes(k.as_bytes()).map_err(|e| bad(format!("invalid header name {k:?}: {e}")))?;
-            let value = HeaderValue::from_str(v).map_err(|e| bad(format!("invalid value for header {k}: {e}")))?;
-            headers.append(name, value);
-        }
-        let builder = reqwest::Client::builder()
-            .connect_timeout(opts.connect_timeout)
-            .read_timeout(opts.read_timeout)
-            .user_agent(opts.user_agent.clone())
-            .default_headers(headers);
-        let client = opts
-            .net
-            .apply(builder)
-            .map_err(|e| bad(e.0))?
-            .build()
-            .map_err(|e| bad(format!("cannot build the HTTP client: {}", error_chain(&e))))?;
+        let config = ClientConfig {
+            connect_timeout: opts.connect_timeout,
+            read_timeout: opts.read_timeout,
+            timeout: None,
+            user_agent: opts.user_agent.clone(),
+            headers: opts.headers.clone(),
+            net: opts.net.clone(),
+        };
+        let client =
+            config.build().map_err(|e| DownloadError::Request { url: String::new(), message: e.to_string() })?;
         let mut opts = opts;
         opts.concurrency = opts.concurrency.max(1);
         let limiter = opts.net.limiter();
@@ -404,584 +393,91 @@ impl Downloader {
                 .await
                 .map_err(|source| DownloadError::Io { path: parent.to_path_buf(), source })?;
         }
-        let mut st = FileState {
-            index,
-            part: part_path(dest),
-            total: item.expected_size,
-            head_done: !self.opts.head_request || item.expected_size.is_some(),
-            started: false,
-            accounted: 0,
-            total_accounted: None,
-            last_progress: None,
-        };
-        let known = st.total;
-        run.set_total(&mut st, known);
-        let mut failures = 0u32;
-        let mut attempts = 0u32;
+        let mut target = Target::new(dest, item.expected_size, self.opts.head_request);
+        let mut tracker = Tracker { run, st: FileState::new(index), url: &item.url };
+        run.set_total(&mut tracker.st, item.expected_size);
+        let request = |m: reqwest::Method| self.client.request(m, item.url.as_str());
+        let backoff = Backoff { base: self.opts.backoff_base, cap: self.opts.backoff_cap, jitter: Jitter::UpperHalf };
+        let mut retrier = Retrier::new(backoff, Some(self.opts.retries));
         loop {
-            attempts += 1;
             let (permit, generation) = run.acquire().await;
-            let before = st.accounted;
-            let r = self.attempt(run, item, &mut st).await;
-            match r {
-                Ok(outcome) => return Ok(outcome),
-                Err(Attempt::Fatal(e)) => return Err(e),
-                Err(Attempt::Retry { reason, retry_after, reset }) => {
-                    if reset {
-                        run.reduce(permit, generation, &reason);
-                    } else {
-                        drop(permit);
-                    }
-                    let progressed = st.accounted > before;
-                    if !progressed {
-                        failures += 1;
-                    }
-                    if failures > self.opts.retries {
-                        return Err(DownloadError::RetriesExhausted {
-                            url: item.url.clone(),
-                            attempts: failures,
-                            last: reason,
-                        });
-                    }
-                    let delay = retry_after.unwrap_or_else(|| self.backoff(failures.max(1)));
-                    run.emit(&DownloadEvent::Retrying {
-                        index,
-                        url: item.url.clone(),
-                        attempt: attempts,
-                        delay,
-                        reason,
-                    });
-                    tokio::time::sleep(delay).await;
+            let before = tracker.st.accounted;
+            let e = match target.attempt(&request, self.limiter.as_ref(), &mut tracker).await {
+                Ok(bytes) => return Ok(DownloadOutcome { path: dest.clone(), bytes, from_cache: false }),
+                Err(e) => e,
+            };
+            let Some((reason, retry_after)) = e.retry() else { return Err(download_error(e, item)) };
+            match &e {
+                FetchError::Transport(f) if f.reset => run.reduce(permit, generation, &reason),
+                _ => drop(permit),
+            }
+            // An attempt that stored new bytes does not count against the budget.
+            let delay = match retrier.failed(tracker.st.accounted <= before, retry_after) {
+                Next::Wait(d) => d,
+                Next::GiveUp(attempts) => {
+                    return Err(DownloadError::RetriesExhausted { url: item.url.clone(), attempts, last: reason })
                 }
-            }
+            };
+            let (url, attempt) = (item.url.clone(), retrier.attempts());
+            run.emit(&DownloadEvent::Retrying { index, url, attempt, delay, reason });
+            tokio::time::sleep(delay).await;
         }
-    }
-
-    /// Exponential backoff with jitter: `base * 2^(n-1)` capped, then a uniform draw from
-    /// its upper half.
-    fn backoff(&self, failures: u32) -> Duration {
-        let exp = self.opts.backoff_base.as_secs_f64() * 2f64.powi(failures.saturating_sub(1).min(30) as i32);
-        let d = exp.min(self.opts.backoff_cap.as_secs_f64());
-        Duration::from_secs_f64(d * (0.5 + 0.5 * fastrand::f64()))
-    }
-
-    /// One attempt: optional HEAD, one GET, the body into `.part`, verification and commit.
-    async fn attempt(
-        &self,
-        run: &Run<'_>,
-        item: &DownloadItem,
-        st: &mut FileState,
-    ) -> Result<DownloadOutcome, Attempt> {
-        let url = item.url.as_str();
-        let io_err = |path: &Path, source| Attempt::Fatal(DownloadError::Io { path: path.to_path_buf(), source });
-        let part = st.part.clone();
-        let mut offset = file_len(&part).await.map_err(|e| io_err(&part, e))?;
-
-        if !st.head_done && offset > 0 {
-            let resp = self
-                .client
-                .head(url)
-                .header(ACCEPT_ENCODING, "identity")
-                .send()
-                .await
-                .map_err(|e| Attempt::from_reqwest(&e, url))?;
-            st.head_done = true;
-            if resp.status().is_success() {
-                if let Some(len) = header_u64(resp.headers(), &CONTENT_LENGTH) {
-                    self.check_expected(item, len)?;
-                    run.set_total(st, Some(len));
-                }
-            }
-            // Anything else: the server does not do HEAD for us; the GET will tell.
-        }
-
-        if let Some(total) = st.total {
-            if offset > total {
-                truncate(&part, 0).await.map_err(|e| io_err(&part, e))?;
-                offset = 0;
-            } else if offset == total && (total > 0 || part_exists(&part).await) {
-                run.set_pos(st, offset);
-                return self.commit(item, st, None, offset).await;
-            }
-        }
-
-        let mut req = self.client.get(url).header(ACCEPT_ENCODING, "identity");
-        if offset > 0 {
-            req = req.header(RANGE, format!("bytes={offset}-"));
-        }
-        let mut resp = req.send().await.map_err(|e| Attempt::from_reqwest(&e, url))?;
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body_len = header_u64(&headers, &CONTENT_LENGTH);
-        // Where the body goes, and where it must end when known.
-        let (start, end): (u64, Option<u64>) = match status {
-            StatusCode::PARTIAL_CONTENT => match parse_content_range(&headers) {
-                Some(ContentRange::Bytes { first, last, complete }) => {
-                    if let Some(c) = complete {
-                        self.check_expected(item, c)?;
-                        run.set_total(st, Some(c));
-                    }
-                    if first != offset {
-                        truncate(&part, 0).await.map_err(|e| io_err(&part, e))?;
-                        run.set_pos(st, 0);
-                        return Err(Attempt::retry_now(format!(
-                            "asked for bytes from {offset}, the server sent from {first}; restarting"
-                        )));
-                    }
-                    (first, Some(last + 1))
-                }
-                _ => {
-                    truncate(&part, 0).await.map_err(|e| io_err(&part, e))?;
-                    run.set_pos(st, 0);
-                    return Err(Attempt::retry_now("206 without a valid Content-Range; restarting".to_string()));
-                }
-            },
-            StatusCode::RANGE_NOT_SATISFIABLE => {
-                let complete = match parse_content_range(&headers) {
-                    Some(ContentRange::Unsatisfied { complete }) => Some(complete),
-                    Some(ContentRange::Bytes { complete, .. }) => complete,
-                    None => None,
-                };
-                if let Some(c) = complete {
-                    self.check_expected(item, c)?;
-                    run.set_total(st, Some(c));
-                    if c == offset {
-                        run.set_pos(st, offset);
-                        return self.commit(item, st, None, offset).await;
-                    }
-                }
-                truncate(&part, 0).await.map_err(|e| io_err(&part, e))?;
-                run.set_pos(st, 0);
-                return Err(Attempt::retry_now(format!(
-                    "416 Range Not Satisfiable: the .part ({offset} bytes) does not fit the file{}; restarting",
-                    complete.map(|c| format!(" ({c} bytes)")).unwrap_or_default()
-                )));
-            }
-            s if s.is_success() => {
-                // 200 (also to a range request: the server ignored Range): the whole file.
-                if s == StatusCode::OK {
-                    if let Some(len) = body_len {
-                        self.check_expected(item, len)?;
-                        run.set_total(st, Some(len));
-                    }
-                }
-                (0, if s == StatusCode::OK { body_len } else { None })
-            }
-            s if s == StatusCode::REQUEST_TIMEOUT || s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error() => {
-                return Err(Attempt::Retry {
-                    reason: status_text(s),
-                    retry_after: parse_retry_after(&headers, SystemTime::now()),
-                    reset: false,
-                });
-            }
-            s => {
-                return Err(Attempt::Fatal(DownloadError::Http {
-                    url: url.to_string(),
-                    status: s,
-                    hint: status_hint(s),
-                }))
-            }
-        };
-
-        if !st.started {
-            st.started = true;
-            run.emit(&DownloadEvent::Started {
-                index: st.index,
-                url: url.to_string(),
-                resume_from: start,
-                total: st.total,
-            });
-        }
-
-        let file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&part)
-            .await
-            .map_err(|e| io_err(&part, e))?;
-        file.set_len(start).await.map_err(|e| io_err(&part, e))?;
-        let mut w = BufWriter::with_capacity(WRITE_BUFFER, file);
-        w.seek(SeekFrom::Start(start)).await.map_err(|e| io_err(&part, e))?;
-        run.set_pos(st, start);
-        let mut pos = start;
-        let body_error = loop {
-            match resp.chunk().await {
-                Ok(Some(bytes)) => {
-                    if let Some(l) = &self.limiter {
-                        l.take(bytes.len()).await;
-                    }
-                    w.write_all(&bytes).await.map_err(|e| io_err(&part, e))?;
-                    pos += bytes.len() as u64;
-                    run.transferred(bytes.len() as u64);
-                    run.set_pos(st, pos);
-                    run.file_progress(st, pos);
-                }
-                Ok(None) => break None,
-                Err(e) => break Some(e),
-            }
-        };
-        // Keep what arrived: the next attempt resumes after it.
-        w.flush().await.map_err(|e| io_err(&part, e))?;
-        let file = w.into_inner();
-        if let Some(e) = body_error {
-            let mut a = Attempt::from_reqwest(&e, url);
-            if let Attempt::Retry { reason, .. } = &mut a {
-                *reason = format!("body interrupted after {} bytes: {reason}", pos - start);
-            }
-            return Err(a);
-        }
-        for (limit, what) in [(end, "response"), (st.total, "file")] {
-            let Some(limit) = limit else { continue };
-            if pos < limit {
-                return Err(Attempt::Retry {
-                    reason: format!("truncated body: {pos} of {limit} bytes of the {what}"),
-                    retry_after: None,
-                    reset: false,
-                });
-            }
-            if pos > limit {
-                drop(file);
-                truncate(&part, 0).await.map_err(|e| io_err(&part, e))?;
-                run.set_pos(st, 0);
-                return Err(Attempt::retry_now(format!(
-                    "got {pos} bytes, more than the {limit} of the {what}; restarting"
-                )));
-            }
-        }
-        if let Some(expected) = item.expected_size {
-            if pos != expected {
-                drop(file);
-                let _ = tokio::fs::remove_file(&part).await;
-                return Err(Attempt::Fatal(DownloadError::SizeMismatch {
-                    url: url.to_string(),
-                    expected,
-                    actual: pos,
-                }));
-            }
-        }
-        self.commit(item, st, Some(file), pos).await
-    }
-
-    fn check_expected(&self, item: &DownloadItem, server_size: u64) -> Result<(), Attempt> {
-        match item.expected_size {
-            Some(e) if e != server_size => Err(Attempt::Fatal(DownloadError::SizeMismatch {
-                url: item.url.clone(),
-                expected: e,
-                actual: server_size,
-            })),
-            _ => Ok(()),
-        }
-    }
-
-    /// fsync the `.part`, check its length, rename it to `dest`, fsync the directory.
-    async fn commit(
-        &self,
-        item: &DownloadItem,
-        st: &FileState,
-        file: Option<tokio::fs::File>,
-        len: u64,
-    ) -> Result<DownloadOutcome, Attempt> {
-        let part = &st.part;
-        let io_err = |path: &Path, source| Attempt::Fatal(DownloadError::Io { path: path.to_path_buf(), source });
-        let file = match file {
-            Some(f) => f,
-            None => tokio::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(part)
-                .await
-                .map_err(|e| io_err(part, e))?,
-        };
-        file.sync_all().await.map_err(|e| io_err(part, e))?;
-        let on_disk = file.metadata().await.map_err(|e| io_err(part, e))?.len();
-        drop(file);
-        if on_disk != len {
-            return Err(Attempt::retry_now(format!("{} has {on_disk} bytes, expected {len}", part.display())));
-        }
-        tokio::fs::rename(part, &item.dest).await.map_err(|e| io_err(&item.dest, e))?;
-        if let Some(dir) = item.dest.parent().map(Path::to_path_buf) {
-            let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
-            // Best effort: makes the rename durable on POSIX file systems.
-            let _ = tokio::task::spawn_blocking(move || std::fs::File::open(dir).and_then(|d| d.sync_all())).await;
-        }
-        Ok(DownloadOutcome { path: item.dest.clone(), bytes: len, from_cache: false })
     }
 }
 
-/// `dest` with `.part` appended to the file name.
-pub fn part_path(dest: &Path) -> PathBuf {
-    let mut s = dest.as_os_str().to_owned();
-    s.push(".part");
-    PathBuf::from(s)
-}
-
-async fn file_len(p: &Path) -> std::io::Result<u64> {
-    match tokio::fs::metadata(p).await {
-        Ok(m) => Ok(m.len()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
-        Err(e) => Err(e),
+/// A failed attempt that is not retried, as a [`DownloadError`].
+fn download_error(e: FetchError, item: &DownloadItem) -> DownloadError {
+    let url = item.url.clone();
+    match e {
+        FetchError::Status { status, .. } => DownloadError::Http { url, status, hint: status_hint(status) },
+        FetchError::SizeMismatch { expected, actual } => DownloadError::SizeMismatch { url, expected, actual },
+        FetchError::Io { path, source } => DownloadError::Io { path, source },
+        other => DownloadError::Request { url, message: other.to_string() },
     }
 }
 
-async fn part_exists(p: &Path) -> bool {
-    tokio::fs::metadata(p).await.is_ok()
+/// The run's bookkeeping and events for one file, fed by the fetch.
+struct Tracker<'a> {
+    run: &'a Run<'a>,
+    st: FileState,
+    url: &'a str,
 }
 
-async fn truncate(p: &Path, len: u64) -> std::io::Result<()> {
-    match tokio::fs::OpenOptions::new().write(true).open(p).await {
-        Ok(f) => f.set_len(len).await,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
-enum Attempt {
-    Fatal(DownloadError),
-    Retry { reason: String, retry_after: Option<Duration>, reset: bool },
-}
-
-impl Attempt {
-    fn retry_now(reason: String) -> Attempt {
-        Attempt::Retry { reason, retry_after: Some(Duration::ZERO), reset: false }
+impl Observer for Tracker<'_> {
+    fn total(&mut self, total: u64) {
+        self.run.set_total(&mut self.st, Some(total));
     }
 
-    fn from_reqwest(e: &reqwest::Error, url: &str) -> Attempt {
-        if e.is_builder() || e.is_redirect() {
-            return Attempt::Fatal(DownloadError::Request { url: url.to_string(), message: error_chain(e) });
-        }
-        let reset = is_reset(e);
-        Attempt::Retry { reason: root_cause(e), retry_after: None, reset }
+    fn position(&mut self, pos: u64) {
+        self.run.set_pos(&mut self.st, pos);
     }
-}
 
-/// The error and its sources, `: `-joined, each cause once: a message already contained in
-/// another one ("No such file or directory" inside "No such file or directory (os error
-/// 2)", in either order) is dropped.
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    crate::exit::chain_message(e)
-}
+    fn started(&mut self, resume_from: u64, total: Option<u64>) {
+        let index = self.st.index;
+        self.run.emit(&DownloadEvent::Started { index, url: self.url.to_string(), resume_from, total });
+    }
 
-/// What went wrong with a request, in the words users know: `connection refused`,
-/// `timed out`, `DNS lookup failed (...)`, `TLS error: ...`, `connection reset`,
-/// `connection closed early`, else the innermost cause. The same wording for the webinar
-/// downloader and the recorders; the URL is the caller's to add.
-pub fn root_cause(e: &reqwest::Error) -> String {
-    use std::io::ErrorKind::*;
-    let mut root: &(dyn std::error::Error + 'static) = e;
-    let mut io_kind = None;
-    let mut dns = false;
-    let mut tls: Option<String> = None;
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        root = err;
-        let s = err.to_string().to_ascii_lowercase();
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            io_kind = Some(io.kind());
-        }
-        if s.starts_with("dns error")
-            || s.contains("failed to lookup address")
-            || s.contains("name or service not known")
-        {
-            dns = true;
-        }
-        let tls_words = ["certificate", "tls", "handshake", "ssl"];
-        if tls.is_none() && err.source().is_none() && tls_words.iter().any(|w| s.contains(w)) {
-            tls = Some(err.to_string());
-        }
-        cur = err.source();
+    fn received(&mut self, n: u64, pos: u64) {
+        self.run.transferred(n);
+        self.run.file_progress(&mut self.st, pos);
     }
-    let root_text = root.to_string();
-    // rustls' errors while connecting to an https URL have no I/O error kind of their own.
-    let https = e.url().is_some_and(|u| u.scheme() == "https");
-    let plain_io = matches!(
-        io_kind,
-        Some(TimedOut | ConnectionRefused | ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof)
-            | Some(HostUnreachable | NetworkUnreachable)
-    );
-    if tls.is_none() && https && e.is_connect() && !e.is_timeout() && !plain_io && !dns {
-        tls = Some(root_text.clone());
-    }
-    if dns {
-        return format!("DNS lookup failed ({root_text})");
-    }
-    if let Some(t) = tls {
-        return format!("TLS error: {t}");
-    }
-    if e.is_timeout() || io_kind == Some(TimedOut) {
-        return "timed out".into();
-    }
-    match io_kind {
-        Some(ConnectionRefused) => return "connection refused".into(),
-        Some(ConnectionReset) => return "connection reset".into(),
-        Some(ConnectionAborted) => return "connection aborted".into(),
-        Some(BrokenPipe) => return "connection closed (broken pipe)".into(),
-        Some(UnexpectedEof) => return "connection closed early".into(),
-        Some(HostUnreachable) => return "host unreachable".into(),
-        Some(NetworkUnreachable) => return "network unreachable".into(),
-        _ => {}
-    }
-    let l = root_text.to_ascii_lowercase();
-    if l.contains("connection closed before message completed") || l.contains("incomplete message") {
-        return "connection closed early".into();
-    }
-    if l.contains("connection reset") {
-        return "connection reset".into();
-    }
-    if e.is_connect() {
-        return format!("cannot connect: {root_text}");
-    }
-    if e.is_status() {
-        if let Some(s) = e.status() {
-            return status_text(s);
-        }
-    }
-    root_text
-}
-
-/// Did the server reset or drop the connection (as opposed to a timeout, a refused
-/// connection or a body that merely ended early)?
-fn is_reset(e: &reqwest::Error) -> bool {
-    use std::io::ErrorKind::*;
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if matches!(io.kind(), ConnectionReset | ConnectionAborted | BrokenPipe) {
-                return true;
-            }
-        }
-        let s = err.to_string().to_ascii_lowercase();
-        if s.contains("connection closed before message completed") || s.contains("connection reset") {
-            return true;
-        }
-        cur = err.source();
-    }
-    false
-}
-
-fn status_text(s: StatusCode) -> String {
-    match s.canonical_reason() {
-        Some(r) => format!("{} {r}", s.as_u16()),
-        None => s.as_u16().to_string(),
-    }
-}
-
-fn status_hint(s: StatusCode) -> String {
-    match s.as_u16() {
-        401 => "authentication is required",
-        403 => "the storage link has expired or access is denied",
-        404 => "the file is not on the server",
-        410 => "the file was removed from the server",
-        300..=399 => "unexpected redirect",
-        _ => "the server refused the request",
-    }
-    .to_string()
-}
-
-fn header_u64(h: &HeaderMap, name: &HeaderName) -> Option<u64> {
-    h.get(name)?.to_str().ok()?.trim().parse().ok()
-}
-
-/// A parsed `Content-Range` header (RFC 9110 §14.4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ContentRange {
-    /// `bytes first-last/complete` (`complete` is `None` for `*`).
-    Bytes { first: u64, last: u64, complete: Option<u64> },
-    /// `bytes */complete`, sent with 416.
-    Unsatisfied { complete: u64 },
-}
-
-fn parse_content_range(h: &HeaderMap) -> Option<ContentRange> {
-    parse_content_range_str(h.get(CONTENT_RANGE)?.to_str().ok()?)
-}
-
-/// Parses a `Content-Range` value; `None` when it is not a valid byte range.
-pub fn parse_content_range_str(v: &str) -> Option<ContentRange> {
-    let rest = v.trim().strip_prefix("bytes")?.trim_start();
-    let (range, complete) = rest.split_once('/')?;
-    let complete = complete.trim();
-    let range = range.trim();
-    if range == "*" {
-        return Some(ContentRange::Unsatisfied { complete: complete.parse().ok()? });
-    }
-    let (a, b) = range.split_once('-')?;
-    let (first, last): (u64, u64) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-    let complete = if complete == "*" { None } else { Some(complete.parse().ok()?) };
-    if last < first || complete.is_some_and(|c| last >= c) {
-        return None;
-    }
-    Some(ContentRange::Bytes { first, last, complete })
-}
-
-fn parse_retry_after(h: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    parse_retry_after_str(h.get(RETRY_AFTER)?.to_str().ok()?, now)
-}
-
-/// Parses `Retry-After` (RFC 9110 §10.2.3): delta-seconds or an HTTP date (IMF-fixdate,
-/// e.g. `Sun, 06 Nov 1994 08:49:37 GMT`), relative to `now`; capped at 2 minutes. A
-/// date in the past means "now".
-pub fn parse_retry_after_str(v: &str, now: SystemTime) -> Option<Duration> {
-    let v = v.trim();
-    let d = if let Ok(secs) = v.parse::<u64>() {
-        Duration::from_secs(secs)
-    } else {
-        let at = parse_http_date(v)?;
-        at.duration_since(now).unwrap_or(Duration::ZERO)
-    };
-    Some(d.min(RETRY_AFTER_CAP))
-}
-
-/// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the HTTP date format senders must use.
-fn parse_http_date(v: &str) -> Option<SystemTime> {
-    let mut it = v.split_whitespace();
-    let _weekday = it.next()?.strip_suffix(',')?;
-    let day: u32 = it.next()?.parse().ok()?;
-    let month = match it.next()? {
-        "Jan" => 1,
-        "Feb" => 2,
-        "Mar" => 3,
-        "Apr" => 4,
-        "May" => 5,
-        "Jun" => 6,
-        "Jul" => 7,
-        "Aug" => 8,
-        "Sep" => 9,
-        "Oct" => 10,
-        "Nov" => 11,
-        "Dec" => 12,
-        _ => return None,
-    };
-    let year: i64 = it.next()?.parse().ok()?;
-    let mut hms = it.next()?.split(':').map(|x| x.parse::<u64>().ok());
-    let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
-    if it.next()? != "GMT" || it.next().is_some() || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
-        return None;
-    }
-    // Days from 1970-01-01 (Howard Hinnant's days_from_civil).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146097 + doe - 719468;
-    let secs = days * 86400 + (h * 3600 + m * 60 + s) as i64;
-    Some(if secs >= 0 { UNIX_EPOCH + Duration::from_secs(secs as u64) } else { UNIX_EPOCH })
 }
 
 struct FileState {
     index: usize,
-    part: PathBuf,
     /// Size of the file when known.
     total: Option<u64>,
-    head_done: bool,
-    started: bool,
     /// This file's contribution to `Stats::bytes_done`.
     accounted: u64,
     /// This file's contribution to `Stats::known_total`.
     total_accounted: Option<u64>,
     last_progress: Option<Instant>,
+}
+
+impl FileState {
+    fn new(index: usize) -> FileState {
+        FileState { index, total: None, accounted: 0, total_accounted: None, last_progress: None }
+    }
 }
 
 struct Stats {
@@ -1197,88 +693,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn content_range() {
-        assert_eq!(
-            parse_content_range_str("bytes 10-19/100"),
-            Some(ContentRange::Bytes { first: 10, last: 19, complete: Some(100) })
-        );
-        assert_eq!(
-            parse_content_range_str("bytes 0-0/*"),
-            Some(ContentRange::Bytes { first: 0, last: 0, complete: None })
-        );
-        assert_eq!(parse_content_range_str("bytes */77"), Some(ContentRange::Unsatisfied { complete: 77 }));
-        assert_eq!(parse_content_range_str("bytes 5-4/10"), None);
-        assert_eq!(parse_content_range_str("bytes 5-10/10"), None);
-        assert_eq!(parse_content_range_str("items 0-1/2"), None);
-    }
-
-    #[test]
-    fn retry_after() {
-        let now = UNIX_EPOCH + Duration::from_secs(784_111_770); // Sun, 06 Nov 1994 08:49:30 GMT
-        assert_eq!(parse_retry_after_str("3", now), Some(Duration::from_secs(3)));
-        assert_eq!(parse_retry_after_str("Sun, 06 Nov 1994 08:49:37 GMT", now), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after_str("Sun, 06 Nov 1994 08:49:00 GMT", now), Some(Duration::ZERO));
-        assert_eq!(parse_retry_after_str("99999", now), Some(RETRY_AFTER_CAP));
-        assert_eq!(parse_retry_after_str("soon", now), None);
-        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(UNIX_EPOCH));
-        assert_eq!(
-            parse_http_date("Tue, 29 Feb 2000 12:00:00 GMT"),
-            Some(UNIX_EPOCH + Duration::from_secs(951_825_600))
-        );
-    }
-
-    #[derive(Debug)]
-    struct E(&'static str, Option<Box<E>>);
-    impl std::fmt::Display for E {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str(self.0)
-        }
-    }
-    impl std::error::Error for E {
-        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-            self.1.as_deref().map(|e| e as _)
-        }
-    }
-
-    #[test]
-    fn error_chain_names_each_cause_once() {
-        let nf = "No such file or directory";
-        let e = E("No such file or directory (os error 2)", Some(Box::new(E(nf, None))));
-        assert_eq!(error_chain(&e), "No such file or directory (os error 2)");
-        let e = E(nf, Some(Box::new(E("No such file or directory (os error 2)", None))));
-        assert_eq!(error_chain(&e), "No such file or directory (os error 2)");
-        let e = E("cannot open a.mp4", Some(Box::new(E(nf, None))));
-        assert_eq!(error_chain(&e), "cannot open a.mp4: No such file or directory");
-    }
-
-    #[tokio::test]
-    async fn root_causes_in_plain_words() {
-        let c = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().unwrap();
-        let dropped = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-        let e = c.get(format!("http://{dropped}/x")).send().await.unwrap_err();
-        assert_eq!(root_cause(&e), "connection refused");
-        // Accepts, never answers.
-        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = silent.local_addr().unwrap();
-        let e = c.get(format!("http://{addr}/x")).send().await.unwrap_err();
-        assert_eq!(root_cause(&e), "timed out");
-        // TLS to a server that answers in plain text.
-        let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = plain.local_addr().unwrap();
-        tokio::spawn(async move {
-            use tokio::io::AsyncWriteExt;
-            while let Ok((mut s, _)) = plain.accept().await {
-                let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n").await;
-            }
-        });
-        let e = c.get(format!("https://{addr}/x")).send().await.unwrap_err();
-        assert!(root_cause(&e).starts_with("TLS error: "), "{}", root_cause(&e));
-        let e = c.get("http://no-such-host.invalid/x").send().await.unwrap_err();
-        assert!(root_cause(&e).starts_with("DNS lookup failed"), "{}", root_cause(&e));
-        drop(silent);
-    }
-
-    #[test]
     fn retry_log_line() {
         let ev = DownloadEvent::Retrying {
             index: 0,
@@ -1288,11 +702,6 @@ mod tests {
             reason: "connection refused".into(),
         };
         assert_eq!(ev.log_line().unwrap(), "retrying in 1.5 s (attempt 2): connection refused: http://h/a.mp4");
-    }
-
-    #[test]
-    fn part_path_appends() {
-        assert_eq!(part_path(Path::new("/a/b/c.mp4")), PathBuf::from("/a/b/c.mp4.part"));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! - [`webinar`]: `stitch webinar LINK` — an MTS Link record from its link to a file.
 //! - [`mtslink`]: link parsing, the API client and the event-log plan (usable on their own).
 //! - [`download`]: the resumable parallel downloader; [`remote`]: a flow's http(s) clips through it.
+//! - [`http`]: the one HTTP layer (client, retry policy, resumable fetch) every request uses.
 //! - [`hls`]: HLS playlists (RFC 8216). [`record`]: stream recorders and their events.
 //! - [`cookies`]: the Netscape `cookies.txt` parser and RFC 6265 matching every command uses.
 
@@ -14,6 +15,7 @@ pub mod cookies;
 pub mod download;
 pub mod exit;
 pub mod hls;
+pub mod http;
 pub mod mtslink;
 pub mod net;
 pub mod outpath;

@@ -267,8 +267,8 @@ fn tune_allocator() {
     }
 }
 
-fn parse_layout(s: &str) -> Result<LayoutKind, String> {
-    s.parse::<LayoutKind>().map_err(|e| e.to_string())
+fn parse_layout(s: &str) -> anyhow::Result<LayoutKind> {
+    s.parse::<LayoutKind>().map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// Logs (tracing) on stderr: `RUST_LOG` when set, else warnings, or more with `-v`.
@@ -584,7 +584,7 @@ An interrupted VOD resumes where it stopped when the same command runs again.
     stitch::exit_codes_help!()
 );
 
-fn parse_rate(s: &str) -> Result<u64, String> {
+fn parse_rate(s: &str) -> Result<u64, stitch::net::RateError> {
     stitch::net::parse_rate(s)
 }
 
@@ -764,19 +764,19 @@ fn later_sections(first: &std::path::Path, named: bool) -> Vec<PathBuf> {
 
 /// `--key`: 32 hex digits, or a file with the 16-byte key (raw, or as hex text). Returns
 /// the key and the file it came from.
-fn key_arg(k: &str) -> Result<([u8; 16], Option<PathBuf>), String> {
+fn key_arg(k: &str) -> anyhow::Result<([u8; 16], Option<PathBuf>)> {
     if let Ok(key) = stitch::record::parse_key_hex(k) {
         return Ok((key, None));
     }
     let p = PathBuf::from(k);
     if !p.is_file() {
-        return Err(format!("{k:?} is neither 32 hex digits nor a key file"));
+        anyhow::bail!("{k:?} is neither 32 hex digits nor a key file");
     }
-    let data = std::fs::read(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+    let data = std::fs::read(&p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?;
     let key = match <[u8; 16]>::try_from(data.as_slice()) {
         Ok(raw) => raw,
         Err(_) => stitch::record::parse_key_hex(String::from_utf8_lossy(&data).trim()).map_err(|_| {
-            format!("{} holds {} bytes: a key file is 16 bytes, or 32 hex digits", p.display(), data.len())
+            anyhow::anyhow!("{} holds {} bytes: a key file is 16 bytes, or 32 hex digits", p.display(), data.len())
         })?,
     };
     Ok((key, Some(p)))

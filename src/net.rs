@@ -54,7 +54,16 @@ impl NetOptions {
 
 /// Parse `--limit-rate`: bytes per second with an optional K, M or G suffix (powers of 1024,
 /// as curl and wget read them): `500K`, `1.5M`, `2000000`.
-pub fn parse_rate(s: &str) -> Result<u64, String> {
+/// `--limit-rate` is not a rate of at least 1K.
+#[derive(Debug, thiserror::Error)]
+pub enum RateError {
+    #[error("'{0}' is not a rate (examples: 500K, 1.5M, 2000000)")]
+    NotARate(String),
+    #[error("rate '{0}' is below the minimum of 1K (1024 bytes per second)")]
+    TooLow(String),
+}
+
+pub fn parse_rate(s: &str) -> Result<u64, RateError> {
     let t = s.trim();
     let (num, mult) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
         Some('K') => (&t[..t.len() - 1], 1024f64),
@@ -62,10 +71,10 @@ pub fn parse_rate(s: &str) -> Result<u64, String> {
         Some('G') => (&t[..t.len() - 1], 1024f64 * 1024.0 * 1024.0),
         _ => (t, 1f64),
     };
-    let v: f64 = num.trim().parse().map_err(|_| format!("'{s}' is not a rate (examples: 500K, 1.5M, 2000000)"))?;
+    let v: f64 = num.trim().parse().map_err(|_| RateError::NotARate(s.to_string()))?;
     let bytes = v * mult;
     if !bytes.is_finite() || bytes < 1024.0 {
-        return Err(format!("rate '{s}' is below the minimum of 1K (1024 bytes per second)"));
+        return Err(RateError::TooLow(s.to_string()));
     }
     Ok(bytes as u64)
 }

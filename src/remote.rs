@@ -22,11 +22,45 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
 use media::timeline::{Flow, Remote};
 use url::Url;
 
-use crate::download::{part_path, DownloadEvent, DownloadItem, DownloadOptions, Downloader};
+use crate::download::{part_path, DownloadError, DownloadEvent, DownloadItem, DownloadOptions, Downloader};
+
+/// Why the remote clips could not be fetched at all (one clip's failure is not one).
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    #[error("creating the download folder {}", path.display())]
+    Folder {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the download runtime")]
+    Runtime(#[source] std::io::Error),
+    #[error(transparent)]
+    Client(DownloadError),
+    #[error("stopped by the user while downloading the flow's clips")]
+    Stopped,
+    #[error("removing {}", path.display())]
+    Remove {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Why one remote url has no local file.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum ClipFailure {
+    #[error("invalid url (no host): {0}")]
+    NoHost(String),
+    #[error("invalid url {url}: {source}")]
+    BadUrl { url: String, source: url::ParseError },
+    /// The download failed (its message).
+    #[error("{0}")]
+    Download(String),
+}
 
 /// Parallel downloads of `stitch compile`.
 pub const DEFAULT_JOBS: usize = 4;
@@ -88,7 +122,7 @@ pub fn fetch_remote(
     net: &crate::net::NetOptions,
     quiet: bool,
     cancel: &AtomicBool,
-) -> Result<RemoteFiles> {
+) -> Result<RemoteFiles, RemoteError> {
     let mut report = RemoteFiles { cache_dir: cache_dir.to_path_buf(), ..Default::default() };
     let wanted: Vec<String> = flow
         .clips
@@ -100,10 +134,41 @@ pub fn fetch_remote(
     if wanted.is_empty() {
         return Ok(report);
     }
-    // url -> local file, or why not.
-    let mut result: HashMap<String, std::result::Result<PathBuf, String>> = HashMap::new();
+    let (mut result, items, keys) = plan(wanted, cache_dir);
+    report.urls = result.len();
+    report.files = items.iter().map(|i| i.dest.clone()).collect();
+    if !items.is_empty() {
+        std::fs::create_dir_all(cache_dir)
+            .map_err(|source| RemoteError::Folder { path: cache_dir.to_path_buf(), source })?;
+        let outcomes = download(&items, jobs, net, quiet, cancel)?;
+        for (key, outcome) in keys.into_iter().zip(outcomes) {
+            match outcome {
+                Ok(o) if o.from_cache => (report.bytes, report.cached) = (report.bytes + o.bytes, report.cached + 1),
+                Ok(o) => (report.bytes, report.downloaded) = (report.bytes + o.bytes, report.downloaded + 1),
+                Err(e) => {
+                    result.insert(key, Err(ClipFailure::Download(e.to_string())));
+                }
+            }
+        }
+    }
+    report.failed = result.iter().filter_map(|(u, r)| r.as_ref().err().map(|e| (u.clone(), e.to_string()))).collect();
+    report.failed.sort();
+    point_at_files(flow, &result);
+    if !quiet {
+        eprintln!("{}", report.line());
+    }
+    Ok(report)
+}
+
+/// Url -> local file, or why not.
+type Outcomes = HashMap<String, Result<PathBuf, ClipFailure>>;
+
+/// The distinct urls: where each goes (or why it cannot), the items to download and the
+/// flow's url of each item.
+fn plan(wanted: Vec<String>, cache_dir: &Path) -> (Outcomes, Vec<DownloadItem>, Vec<String>) {
+    let mut result = Outcomes::new();
     let mut items: Vec<DownloadItem> = Vec::new();
-    let mut keys: Vec<String> = Vec::new(); // the flow's url of each item
+    let mut keys: Vec<String> = Vec::new();
     for raw in wanted {
         if result.contains_key(&raw) {
             continue;
@@ -116,37 +181,18 @@ pub fn fetch_remote(
                 keys.push(raw.clone());
             }
             Ok(_) => {
-                result.insert(raw.clone(), Err(format!("invalid url (no host): {raw}")));
+                result.insert(raw.clone(), Err(ClipFailure::NoHost(raw.clone())));
             }
-            Err(e) => {
-                result.insert(raw.clone(), Err(format!("invalid url {raw}: {e}")));
-            }
-        }
-    }
-    report.urls = result.len();
-    report.files = items.iter().map(|i| i.dest.clone()).collect();
-    if !items.is_empty() {
-        std::fs::create_dir_all(cache_dir)
-            .with_context(|| format!("creating the download folder {}", cache_dir.display()))?;
-        let outcomes = download(&items, jobs, net, quiet, cancel)?;
-        for (key, outcome) in keys.into_iter().zip(outcomes) {
-            match outcome {
-                Ok(o) => {
-                    report.bytes += o.bytes;
-                    if o.from_cache {
-                        report.cached += 1;
-                    } else {
-                        report.downloaded += 1;
-                    }
-                }
-                Err(e) => {
-                    result.insert(key, Err(e));
-                }
+            Err(source) => {
+                result.insert(raw.clone(), Err(ClipFailure::BadUrl { url: raw.clone(), source }));
             }
         }
     }
-    report.failed = result.iter().filter_map(|(u, r)| r.as_ref().err().map(|e| (u.clone(), e.clone()))).collect();
-    report.failed.sort();
+    (result, items, keys)
+}
+
+/// Point the flow's pending clips and slides at their local files (or mark them failed).
+fn point_at_files(flow: &mut Flow, result: &Outcomes) {
     let apply = |url: &str, path: &mut PathBuf, remote: &mut Option<Remote>| {
         if *remote != Some(Remote::Pending) {
             return;
@@ -156,7 +202,7 @@ pub fn fetch_remote(
                 *path = p.clone();
                 *remote = None;
             }
-            Some(Err(e)) => *remote = Some(Remote::Failed(e.clone())),
+            Some(Err(e)) => *remote = Some(Remote::Failed(e.to_string())),
             None => {}
         }
     };
@@ -166,10 +212,6 @@ pub fn fetch_remote(
     for s in &mut flow.slides {
         apply(&s.url, &mut s.path, &mut s.remote);
     }
-    if !quiet {
-        eprintln!("{}", report.line());
-    }
-    Ok(report)
 }
 
 /// Run the downloads on a small runtime; a set `cancel` stops them (their `.part` files
@@ -180,10 +222,14 @@ fn download(
     net: &crate::net::NetOptions,
     quiet: bool,
     cancel: &AtomicBool,
-) -> Result<Vec<std::result::Result<crate::download::DownloadOutcome, String>>> {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+) -> Result<Vec<Result<crate::download::DownloadOutcome, DownloadError>>, RemoteError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(RemoteError::Runtime)?;
     let dl = Downloader::new(DownloadOptions { concurrency: jobs.max(1), net: net.clone(), ..Default::default() })
-        .map_err(|e| anyhow!("{e}"))?;
+        .map_err(RemoteError::Client)?;
     let bar = (!quiet).then(|| {
         let b = indicatif::ProgressBar::new_spinner();
         b.set_style(
@@ -219,8 +265,8 @@ fn download(
         b.finish_and_clear();
     }
     match outcomes {
-        Some(v) => Ok(v.into_iter().map(|r| r.map_err(|e| e.to_string())).collect()),
-        None => bail!("stopped by the user while downloading the flow's clips"),
+        Some(v) => Ok(v),
+        None => Err(RemoteError::Stopped),
     }
 }
 
@@ -249,7 +295,7 @@ impl RemoteFiles {
 
     /// After a successful compile: remove the cache unless `keep` or a download failed
     /// (then a rerun resumes it). Only this flow's files go, then the folder if empty.
-    pub fn finish(&self, keep: bool, quiet: bool) -> Result<()> {
+    pub fn finish(&self, keep: bool, quiet: bool) -> Result<(), RemoteError> {
         if self.is_empty() {
             return Ok(());
         }
@@ -263,8 +309,8 @@ impl RemoteFiles {
         for f in &self.files {
             for p in [f.clone(), part_path(f)] {
                 match std::fs::remove_file(&p) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                        return Err(e).with_context(|| format!("removing {}", p.display()));
+                    Err(source) if source.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(RemoteError::Remove { path: p, source });
                     }
                     _ => {}
                 }

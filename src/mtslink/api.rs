@@ -35,6 +35,12 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Tries per request on connection errors and 5xx answers.
 pub const TRIES: u32 = 3;
+/// Backoff between tries: 0.5 s doubling, plus up to 0.25 s of jitter.
+const API_BACKOFF: crate::http::Backoff = crate::http::Backoff {
+    base: Duration::from_millis(500),
+    cap: Duration::MAX,
+    jitter: crate::http::retry::Jitter::Plus(Duration::from_millis(250)),
+};
 
 const PRIVATE_HINT: &str =
     "this record is private: pass --session-id (the sessionId cookie from your browser) or --cookies cookies.txt";
@@ -261,10 +267,17 @@ impl ApiClient {
             .session_id
             .map(|s| s.trim().trim_start_matches("sessionId=").trim().to_string())
             .filter(|s| !s.is_empty());
-        let builder = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            .user_agent(BROWSER_USER_AGENT)
+        let config = crate::http::ClientConfig {
+            connect_timeout: CONNECT_TIMEOUT,
+            read_timeout: REQUEST_TIMEOUT,
+            timeout: Some(REQUEST_TIMEOUT),
+            user_agent: BROWSER_USER_AGENT.to_string(),
+            headers: Vec::new(),
+            net: opts.net.clone(),
+        };
+        let builder = config
+            .builder()
+            .map_err(|e| ApiError::BadProxy(e.to_string()))?
             // API answers never redirect to storage; refuse to follow anywhere cookies may
             // not go (reqwest also drops the Cookie header on cross-host redirects).
             .redirect(reqwest::redirect::Policy::custom({
@@ -277,7 +290,7 @@ impl ApiClient {
                     }
                 }
             }));
-        let http = opts.net.apply(builder).map_err(|e| ApiError::BadProxy(e.0))?.build().map_err(ApiError::Client)?;
+        let http = builder.build().map_err(ApiError::Client)?;
         Ok(ApiClient {
             http,
             api_override,
@@ -358,44 +371,42 @@ impl ApiClient {
     /// Returns the status and the body.
     async fn get(&self, url: &Url, page_host: &str) -> Result<(u16, Vec<u8>), ApiError> {
         let mut last_err = None;
-        for attempt in 0..TRIES {
+        let mut retrier = crate::http::retry::Retrier::new(API_BACKOFF, Some(TRIES - 1));
+        loop {
+            let last_try = retrier.failures() + 1 >= TRIES;
             let resp = self.http.get(url.clone()).headers(self.headers(url, page_host)).send().await;
             let (reason, retry_after) = match resp {
                 Ok(r) => {
                     let status = r.status().as_u16();
-                    let retry_after = r
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| crate::download::parse_retry_after_str(v, std::time::SystemTime::now()));
+                    let retry_after = crate::http::retry::retry_after(r.headers());
                     match r.bytes().await {
-                        Ok(_) if (status >= 500 || status == 429) && attempt + 1 < TRIES => {
+                        Ok(_) if (status >= 500 || status == 429) && !last_try => {
                             (format!("HTTP {status}"), retry_after)
                         }
                         Ok(b) => return Ok((status, b.to_vec())),
                         Err(e) => {
-                            let cause = crate::download::root_cause(&e);
+                            let cause = crate::http::root_cause(&e);
                             last_err = Some(e);
                             (cause, None)
                         }
                     }
                 }
                 Err(e) => {
-                    let cause = crate::download::root_cause(&e);
+                    let cause = crate::http::root_cause(&e);
                     last_err = Some(e);
                     (cause, None)
                 }
             };
-            if attempt + 1 < TRIES {
-                let backoff = Duration::from_millis(500u64 * (1 << attempt) + fastrand::u64(0..250));
-                let wait = retry_after.unwrap_or(backoff);
-                tracing::warn!(
-                    "retrying in {:.1} s (attempt {}/{TRIES} failed): {reason}: {url}",
-                    wait.as_secs_f64(),
-                    attempt + 1
-                );
-                tokio::time::sleep(wait).await;
-            }
+            let wait = match retrier.failed(true, retry_after) {
+                crate::http::retry::Next::Wait(d) => d,
+                crate::http::retry::Next::GiveUp(_) => break,
+            };
+            tracing::warn!(
+                "retrying in {:.1} s (attempt {}/{TRIES} failed): {reason}: {url}",
+                wait.as_secs_f64(),
+                retrier.failures()
+            );
+            tokio::time::sleep(wait).await;
         }
         match last_err {
             Some(source) => Err(ApiError::Network { url: url.to_string(), source }),

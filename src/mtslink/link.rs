@@ -115,6 +115,49 @@ fn is_platform_host(host: &str) -> bool {
     ["mts-link.ru", "webinar.ru"].iter().any(|d| h == *d || h.ends_with(&format!(".{d}")))
 }
 
+/// A `/record-new/{sessionId}[/record-file/{id} | /{token}]` link; `rest`: the path after
+/// `record-new`.
+fn record_link(input: &str, host: String, rest: &[&str], query_token: Option<String>) -> Result<Link, LinkError> {
+    let Some(sid) = rest.first() else {
+        return Err(err(input, "`record-new` is not followed by a session id"));
+    };
+    if !is_digits(sid) {
+        return Err(err(input, format!("session id `{sid}` is not a number")));
+    }
+    let mut record_file_id = None;
+    let mut access_token = None;
+    match &rest[1..] {
+        [] => {}
+        [rf, fid, ..] if rf.eq_ignore_ascii_case("record-file") => {
+            if !is_digits(fid) {
+                return Err(err(input, format!("record file id `{fid}` is not a number")));
+            }
+            record_file_id = Some(fid.to_string());
+        }
+        [rf] if rf.eq_ignore_ascii_case("record-file") => {
+            return Err(err(input, "`record-file` is not followed by an id"));
+        }
+        [tok, ..] => {
+            if !is_hex32(tok) {
+                return Err(err(
+                    input,
+                    format!("`{tok}` after the session id is neither `record-file/{{id}}` nor a 32-hex access token"),
+                ));
+            }
+            access_token = Some(tok.to_ascii_lowercase());
+        }
+    }
+    if access_token.is_none() {
+        if let Some(t) = query_token {
+            if !is_hex32(&t) {
+                return Err(err(input, "recordAccessToken is not 32 hex digits"));
+            }
+            access_token = Some(t.to_ascii_lowercase());
+        }
+    }
+    Ok(Link::Record { host, session_id: sid.to_string(), record_file_id, access_token })
+}
+
 /// Parse a pasted link. Scheme-less links (`my.mts-link.ru/...`) are accepted; query strings
 /// and fragments are ignored except `recordAccessToken=`.
 pub fn parse_link(s: &str) -> Result<Link, LinkError> {
@@ -143,47 +186,7 @@ pub fn parse_link(s: &str) -> Result<Link, LinkError> {
         .filter(|v| !v.is_empty());
 
     if let Some(pos) = segs.iter().position(|s| s.eq_ignore_ascii_case("record-new")) {
-        let rest = &segs[pos + 1..];
-        let Some(sid) = rest.first() else {
-            return Err(err(input, "`record-new` is not followed by a session id"));
-        };
-        if !is_digits(sid) {
-            return Err(err(input, format!("session id `{sid}` is not a number")));
-        }
-        let mut record_file_id = None;
-        let mut access_token = None;
-        match &rest[1..] {
-            [] => {}
-            [rf, fid, ..] if rf.eq_ignore_ascii_case("record-file") => {
-                if !is_digits(fid) {
-                    return Err(err(input, format!("record file id `{fid}` is not a number")));
-                }
-                record_file_id = Some(fid.to_string());
-            }
-            [rf] if rf.eq_ignore_ascii_case("record-file") => {
-                return Err(err(input, "`record-file` is not followed by an id"));
-            }
-            [tok, ..] => {
-                if !is_hex32(tok) {
-                    return Err(err(
-                        input,
-                        format!(
-                            "`{tok}` after the session id is neither `record-file/{{id}}` nor a 32-hex access token"
-                        ),
-                    ));
-                }
-                access_token = Some(tok.to_ascii_lowercase());
-            }
-        }
-        if access_token.is_none() {
-            if let Some(t) = query_token {
-                if !is_hex32(&t) {
-                    return Err(err(input, "recordAccessToken is not 32 hex digits"));
-                }
-                access_token = Some(t.to_ascii_lowercase());
-            }
-        }
-        return Ok(Link::Record { host, session_id: sid.to_string(), record_file_id, access_token });
+        return record_link(input, host, &segs[pos + 1..], query_token);
     }
 
     if is_platform_host(&host) {

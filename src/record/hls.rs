@@ -125,11 +125,28 @@ struct Fetched {
     init: Option<(Arc<Vec<u8>>, String)>,
 }
 
-fn decrypt(data: &[u8], key: &[u8; 16], iv: &[u8; 16]) -> Result<Vec<u8>, String> {
+/// AES-128-CBC with PKCS#7 padding failed to decrypt a segment.
+#[derive(Debug, thiserror::Error)]
+#[error("AES-128 decryption failed (bad padding: wrong key or IV?)")]
+struct DecryptError;
+
+fn decrypt(data: &[u8], key: &[u8; 16], iv: &[u8; 16]) -> Result<Vec<u8>, DecryptError> {
     use aes::cipher::{block_padding::Pkcs7, BlockDecryptMut, KeyIvInit};
     cbc::Decryptor::<aes::Aes128>::new(key.into(), iv.into())
         .decrypt_padded_vec_mut::<Pkcs7>(data)
-        .map_err(|_| "AES-128 decryption failed (bad padding: wrong key or IV?)".to_string())
+        .map_err(|_| DecryptError)
+}
+
+/// Why an earlier run's state cannot be continued.
+#[derive(Debug, thiserror::Error)]
+enum ResumeError {
+    #[error("unknown raw kind {0:?}")]
+    RawKind(String),
+    #[error("segment {0} is not in the playlist any more")]
+    Gone(u64),
+    /// The raw file does not match the state (from the output sections).
+    #[error("{0}")]
+    Sections(String),
 }
 
 impl Fetcher {
@@ -373,222 +390,307 @@ impl Ctx<'_> {
 
     /// Record one track until its end, the stop flag or the duration limit.
     async fn run(&self, t: &mut Track) -> Result<End, RecordError> {
-        let mut load_started = Instant::now();
-        let mut changed = true;
-        let mut forbidden = 0u32;
-        let mut reload_failures = 0u32;
-        // Live: consecutive segments that could not be fetched, and consecutive reloads
-        // that brought no new segment. With a finite --retries both end the recording
-        // with an error instead of waiting forever; with `inf` the recorder rides out
-        // any outage.
-        let mut live_seg_failures = 0u32;
-        let mut stalled_reloads = 0u32;
+        let mut st = RunState {
+            load_started: Instant::now(),
+            changed: true,
+            forbidden: 0,
+            reload_failures: 0,
+            live_seg_failures: 0,
+            stalled_reloads: 0,
+        };
         loop {
             if self.should_stop(t) {
                 return Ok(End::User);
             }
-            // --- The segments to fetch now.
-            let pl = &t.playlist;
-            let start = match t.last_seq {
-                Some(last) => {
-                    if let Some(first) = pl.segments.first() {
-                        if first.sequence > last + 1 {
-                            let n = first.sequence - last - 1;
-                            t.stats.missed += n;
-                            t.pending_disc = true;
-                            let msg = format!(
-                                "{n} segment(s) expired before they could be fetched (sequence {} to {})",
-                                last + 1,
-                                first.sequence - 1
-                            );
-                            self.warn(t, msg);
-                        }
-                    }
-                    t.playlist.segments.iter().position(|s| s.sequence > last).unwrap_or(t.playlist.segments.len())
-                }
-                None if t.playlist.is_live() && !self.opts.live_from_start => live_start(&t.playlist),
-                None => 0,
+            let start = self.batch_start(t);
+            let batch = match self.fetch_batch(t, &mut st, start).await? {
+                Step::Go(b) => b,
+                Step::End(end) => return Ok(end),
             };
-            let batch: Vec<Segment> = t.playlist.segments[start..].to_vec();
-            let jobs = self.opts.jobs.max(1);
-            let fetcher = &self.fetcher;
-            let mut stream = futures_util::stream::iter(batch.into_iter().map(|s| fetcher.fetch(s))).buffered(jobs);
-            let mut got_forbidden = false;
-            let mut progressed = false;
-            let mut next_expected = t.playlist.segments.get(start).map(|s| s.sequence);
-            while let Some(r) = stream.next().await {
-                let seq = next_expected.unwrap_or(0);
-                next_expected = Some(seq + 1);
-                match r {
-                    Ok(None) => {
-                        t.stats.gaps += 1;
-                        t.pending_disc = true;
-                        t.last_seq = Some(seq);
-                        progressed = true;
-                        if !t.playlist.is_live() {
-                            self.commit(t)?;
-                        }
-                    }
-                    Ok(Some(f)) => {
-                        let disc = f.seg.discontinuity || t.pending_disc;
-                        let init = f.init.as_ref().map(|(b, id)| (b.as_slice(), id.clone()));
-                        let new_section =
-                            t.sections.push(&f.data, disc, init, t.stats.recorded).map_err(RecordError::Failure)?;
-                        if t.playlist.is_live() {
-                            t.sections.flush();
-                        }
-                        t.stats.segments += 1;
-                        t.stats.bytes += f.data.len() as u64;
-                        t.stats.recorded += f.seg.duration;
-                        t.last_seq = Some(f.seg.sequence);
-                        if new_section {
-                            let msg = format!(
-                                "format change at sequence {}: new section {}",
-                                f.seg.sequence,
-                                t.sections.final_path().display()
-                            );
-                            self.warn(t, msg);
-                        }
-                        t.pending_disc = false;
-                        live_seg_failures = 0;
-                        stalled_reloads = 0;
-                        t.written.push(f.seg.sequence);
-                        progressed = true;
-                        forbidden = 0;
-                        if !t.playlist.is_live() {
-                            self.commit(t)?;
-                        }
-                        if t.main {
-                            // Live: the output can be played after `buffering` segments;
-                            // a VOD says what it records from the first segment on.
-                            if !t.playlist.is_live() || t.stats.segments >= self.opts.buffering.max(1) as u64 {
-                                self.emit_start(t);
-                            }
-                            self.emit_progress(t);
-                        }
-                        if self.opts.max_duration.is_some_and(|m| t.stats.recorded >= m) {
-                            return Ok(End::Limit);
-                        }
-                        if self.should_stop(t) {
-                            return Ok(End::User);
-                        }
-                    }
-                    Err(SegErr::Fetch(FetchErr::Stopped)) => return Ok(End::User),
-                    Err(SegErr::Fetch(FetchErr::Forbidden(m))) => {
-                        forbidden += 1;
-                        if forbidden > 3 {
-                            return Err(RecordError::Forbidden(m));
-                        }
-                        self.warn(t, format!("{m}: reloading the playlist"));
-                        got_forbidden = true;
-                        break;
-                    }
-                    Err(SegErr::Fetch(e)) if t.playlist.is_live() => {
-                        // A live segment that cannot be had (expired, 404): skip it, unless
-                        // every segment keeps failing beyond the retry budget.
-                        live_seg_failures += 1;
-                        // (Each fetch already used its own retries; before anything was
-                        // recorded a failure means the stream is unusable.)
-                        let limit = self.fetcher.http.retry_limit();
-                        if limit.is_some_and(|m| live_seg_failures > m.max(1) || t.stats.segments == 0) {
-                            return Err(fetch_err(e));
-                        }
-                        self.warn(t, format!("segment {seq} skipped: {e}"));
-                        t.stats.missed += 1;
-                        t.pending_disc = true;
-                        t.last_seq = Some(seq);
-                    }
-                    Err(SegErr::Fetch(e)) => return Err(fetch_err(e)),
-                    Err(SegErr::Drm(m)) => return Err(RecordError::Drm(m)),
-                    Err(SegErr::Bad(m)) => return Err(RecordError::Failure(m)),
-                }
+            if let Some(end) = self.after_batch(t, &mut st, &batch)? {
+                return Ok(end);
             }
-            drop(stream);
-            let at_end = !t.playlist.is_live()
-                && t.playlist.segments.last().is_none_or(|s| t.last_seq.is_some_and(|l| l >= s.sequence));
-            let nothing = t.stats.segments == 0 && t.stats.gaps == 0;
-            if (at_end && !got_forbidden) || (t.playlist.end_list && t.playlist.segments.is_empty()) {
-                if nothing && t.main {
-                    return Err(RecordError::Failure(format!("{}: the playlist has no segments", t.media_url)));
-                }
-                return Ok(End::Complete);
-            }
-            if t.playlist.is_live() && !got_forbidden {
-                stalled_reloads = if progressed { 0 } else { stalled_reloads + 1 };
-                if let Some(m) = self.fetcher.http.retry_limit() {
-                    if stalled_reloads > m.max(1) + 2 {
-                        return Err(RecordError::Failure(format!(
-                            "{}: live playlist stalled: no new segment after {stalled_reloads} reloads",
-                            t.media_url
-                        )));
-                    }
-                }
-            }
-            // --- Wait (live), then reload.
-            if !got_forbidden && t.playlist.is_live() {
-                let td = t.playlist.target_duration.max(0.1);
-                let wait = if changed { td } else { td / 2.0 };
-                let until = load_started + Duration::from_secs_f64(wait);
-                let now = Instant::now();
-                if until > now && self.fetcher.http.sleep(until - now).await.is_err() {
-                    return Ok(End::User);
-                }
-                if self.should_stop(t) {
-                    return Ok(End::User);
-                }
-            }
-            load_started = Instant::now();
-            let source = t.source.clone();
-            let res = if got_forbidden {
-                // Re-read the original URL (a fresh token) and re-resolve the same track.
-                self.resolve(&source).await
-            } else {
-                self.resolve(&Source::Media(t.media_url.clone())).await
-            };
-            match res {
-                Ok((url, pl)) => {
-                    reload_failures = 0;
-                    t.media_url = url;
-                    let old_last = t.playlist.segments.last().map(|s| s.sequence);
-                    changed = pl.segments.last().map(|s| s.sequence) != old_last || pl.end_list != t.playlist.end_list;
-                    if got_forbidden {
-                        t.source = source;
-                    }
-                    t.playlist = pl;
-                }
-                Err(RecordError::Drm(m)) => return Err(RecordError::Drm(m)),
-                Err(RecordError::Forbidden(m)) if !got_forbidden => {
-                    // The media playlist itself expired: go back to the original URL.
-                    forbidden += 1;
-                    if forbidden > 3 {
-                        return Err(RecordError::Forbidden(m));
-                    }
-                    match self.resolve(&t.source.clone()).await {
-                        Ok((url, pl)) => {
-                            t.media_url = url;
-                            t.playlist = pl;
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-                Err(e) => {
-                    if self.stopped() {
-                        return Ok(End::User);
-                    }
-                    reload_failures += 1;
-                    if self.fetcher.http.retry_limit().is_some_and(|m| reload_failures > m) || !t.playlist.is_live() {
-                        return Err(e);
-                    }
-                    self.warn(t, format!("playlist reload failed ({e}); retrying"));
-                    changed = false;
-                    let cap = Duration::from_secs_f64((t.playlist.target_duration * 2.0).clamp(1.0, 10.0));
-                    if self.fetcher.http.sleep(Http::backoff(reload_failures, cap)).await.is_err() {
-                        return Ok(End::User);
-                    }
-                }
+            if let Step::End(end) = self.reload(t, &mut st, batch.forbidden).await? {
+                return Ok(end);
             }
         }
     }
+
+    /// Index of the first segment of the playlist to fetch now; warns about segments that
+    /// expired before they could be fetched.
+    fn batch_start(&self, t: &mut Track) -> usize {
+        let Some(last) = t.last_seq else {
+            return if t.playlist.is_live() && !self.opts.live_from_start { live_start(&t.playlist) } else { 0 };
+        };
+        if let Some(first) = t.playlist.segments.first().map(|s| s.sequence).filter(|&f| f > last + 1) {
+            let n = first - last - 1;
+            t.stats.missed += n;
+            t.pending_disc = true;
+            let msg =
+                format!("{n} segment(s) expired before they could be fetched (sequence {} to {})", last + 1, first - 1);
+            self.warn(t, msg);
+        }
+        t.playlist.segments.iter().position(|s| s.sequence > last).unwrap_or(t.playlist.segments.len())
+    }
+
+    /// Fetch the playlist's segments from `start` (`--jobs` in parallel, stored in order).
+    async fn fetch_batch(&self, t: &mut Track, st: &mut RunState, start: usize) -> Result<Step<Batch>, RecordError> {
+        let batch: Vec<Segment> = t.playlist.segments[start..].to_vec();
+        let fetcher = &self.fetcher;
+        let mut stream =
+            futures_util::stream::iter(batch.into_iter().map(|s| fetcher.fetch(s))).buffered(self.opts.jobs.max(1));
+        let mut out = Batch::default();
+        let mut next_expected = t.playlist.segments.get(start).map(|s| s.sequence);
+        while let Some(r) = stream.next().await {
+            let seq = next_expected.unwrap_or(0);
+            next_expected = Some(seq + 1);
+            let step = match r {
+                Ok(None) => {
+                    t.stats.gaps += 1;
+                    t.pending_disc = true;
+                    t.last_seq = Some(seq);
+                    out.progressed = true;
+                    if !t.playlist.is_live() {
+                        self.commit(t)?;
+                    }
+                    Step::Go(())
+                }
+                Ok(Some(f)) => {
+                    out.progressed = true;
+                    self.store(t, st, f)?
+                }
+                Err(e) => self.segment_failed(t, st, e, seq, &mut out)?,
+            };
+            if let Step::End(end) = step {
+                return Ok(Step::End(end));
+            }
+            if out.forbidden {
+                break;
+            }
+        }
+        Ok(Step::Go(out))
+    }
+
+    /// Store a fetched segment; ends at the duration limit or the stop flag.
+    fn store(&self, t: &mut Track, st: &mut RunState, f: Fetched) -> Result<Step<()>, RecordError> {
+        let disc = f.seg.discontinuity || t.pending_disc;
+        let init = f.init.as_ref().map(|(b, id)| (b.as_slice(), id.clone()));
+        let new_section = t.sections.push(&f.data, disc, init, t.stats.recorded).map_err(RecordError::Failure)?;
+        if t.playlist.is_live() {
+            t.sections.flush();
+        }
+        t.stats.segments += 1;
+        t.stats.bytes += f.data.len() as u64;
+        t.stats.recorded += f.seg.duration;
+        t.last_seq = Some(f.seg.sequence);
+        if new_section {
+            let msg = format!(
+                "format change at sequence {}: new section {}",
+                f.seg.sequence,
+                t.sections.final_path().display()
+            );
+            self.warn(t, msg);
+        }
+        t.pending_disc = false;
+        (st.live_seg_failures, st.stalled_reloads, st.forbidden) = (0, 0, 0);
+        t.written.push(f.seg.sequence);
+        if !t.playlist.is_live() {
+            self.commit(t)?;
+        }
+        if t.main {
+            // Live: the output can be played after `buffering` segments; a VOD says what it
+            // records from the first segment on.
+            if !t.playlist.is_live() || t.stats.segments >= self.opts.buffering.max(1) as u64 {
+                self.emit_start(t);
+            }
+            self.emit_progress(t);
+        }
+        if self.opts.max_duration.is_some_and(|m| t.stats.recorded >= m) {
+            return Ok(Step::End(End::Limit));
+        }
+        if self.should_stop(t) {
+            return Ok(Step::End(End::User));
+        }
+        Ok(Step::Go(()))
+    }
+
+    /// A segment `seq` could not be had: reload on `403`, skip it when live (within the retry
+    /// budget), else fail.
+    fn segment_failed(
+        &self,
+        t: &mut Track,
+        st: &mut RunState,
+        e: SegErr,
+        seq: u64,
+        out: &mut Batch,
+    ) -> Result<Step<()>, RecordError> {
+        match e {
+            SegErr::Fetch(FetchErr::Stopped) => Ok(Step::End(End::User)),
+            SegErr::Fetch(FetchErr::Forbidden(m)) => {
+                st.forbidden += 1;
+                if st.forbidden > 3 {
+                    return Err(RecordError::Forbidden(m));
+                }
+                self.warn(t, format!("{m}: reloading the playlist"));
+                out.forbidden = true;
+                Ok(Step::Go(()))
+            }
+            SegErr::Fetch(e) if t.playlist.is_live() => {
+                // A live segment that cannot be had (expired, 404): skip it, unless every
+                // segment keeps failing beyond the retry budget. (Each fetch already used its
+                // own retries; before anything was recorded a failure means the stream is
+                // unusable.)
+                st.live_seg_failures += 1;
+                let limit = self.fetcher.http.retry_limit();
+                if limit.is_some_and(|m| st.live_seg_failures > m.max(1) || t.stats.segments == 0) {
+                    return Err(fetch_err(e));
+                }
+                self.warn(t, format!("segment {seq} skipped: {e}"));
+                t.stats.missed += 1;
+                t.pending_disc = true;
+                t.last_seq = Some(seq);
+                Ok(Step::Go(()))
+            }
+            SegErr::Fetch(e) => Err(fetch_err(e)),
+            SegErr::Drm(m) => Err(RecordError::Drm(m)),
+            SegErr::Bad(m) => Err(RecordError::Failure(m)),
+        }
+    }
+
+    /// After a batch: the end of a VOD, or a live playlist that stalled beyond the budget.
+    fn after_batch(&self, t: &Track, st: &mut RunState, batch: &Batch) -> Result<Option<End>, RecordError> {
+        let at_end = !t.playlist.is_live()
+            && t.playlist.segments.last().is_none_or(|s| t.last_seq.is_some_and(|l| l >= s.sequence));
+        let nothing = t.stats.segments == 0 && t.stats.gaps == 0;
+        if (at_end && !batch.forbidden) || (t.playlist.end_list && t.playlist.segments.is_empty()) {
+            if nothing && t.main {
+                return Err(RecordError::Failure(format!("{}: the playlist has no segments", t.media_url)));
+            }
+            return Ok(Some(End::Complete));
+        }
+        if t.playlist.is_live() && !batch.forbidden {
+            st.stalled_reloads = if batch.progressed { 0 } else { st.stalled_reloads + 1 };
+            if let Some(m) = self.fetcher.http.retry_limit() {
+                if st.stalled_reloads > m.max(1) + 2 {
+                    return Err(RecordError::Failure(format!(
+                        "{}: live playlist stalled: no new segment after {} reloads",
+                        t.media_url, st.stalled_reloads
+                    )));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Wait (live: a target duration after the last load, half of it when nothing changed),
+    /// then reload the playlist (from the original URL after a `403`).
+    async fn reload(&self, t: &mut Track, st: &mut RunState, got_forbidden: bool) -> Result<Step<()>, RecordError> {
+        if !got_forbidden && t.playlist.is_live() {
+            let td = t.playlist.target_duration.max(0.1);
+            let wait = if st.changed { td } else { td / 2.0 };
+            let until = st.load_started + Duration::from_secs_f64(wait);
+            let now = Instant::now();
+            if until > now && self.fetcher.http.sleep(until - now).await.is_err() {
+                return Ok(Step::End(End::User));
+            }
+            if self.should_stop(t) {
+                return Ok(Step::End(End::User));
+            }
+        }
+        st.load_started = Instant::now();
+        let source = t.source.clone();
+        let res = if got_forbidden {
+            // Re-read the original URL (a fresh token) and re-resolve the same track.
+            self.resolve(&source).await
+        } else {
+            self.resolve(&Source::Media(t.media_url.clone())).await
+        };
+        match res {
+            Ok((url, pl)) => {
+                st.reload_failures = 0;
+                t.media_url = url;
+                let old_last = t.playlist.segments.last().map(|s| s.sequence);
+                st.changed = pl.segments.last().map(|s| s.sequence) != old_last || pl.end_list != t.playlist.end_list;
+                if got_forbidden {
+                    t.source = source;
+                }
+                t.playlist = pl;
+                Ok(Step::Go(()))
+            }
+            Err(e) => self.reload_failed(t, st, e, got_forbidden).await,
+        }
+    }
+
+    /// A playlist reload failed: back to the original URL on `403`, retry a live one within
+    /// the budget, else fail.
+    async fn reload_failed(
+        &self,
+        t: &mut Track,
+        st: &mut RunState,
+        e: RecordError,
+        got_forbidden: bool,
+    ) -> Result<Step<()>, RecordError> {
+        match e {
+            RecordError::Drm(m) => Err(RecordError::Drm(m)),
+            RecordError::Forbidden(m) if !got_forbidden => {
+                // The media playlist itself expired: go back to the original URL.
+                st.forbidden += 1;
+                if st.forbidden > 3 {
+                    return Err(RecordError::Forbidden(m));
+                }
+                let (url, pl) = self.resolve(&t.source.clone()).await?;
+                t.media_url = url;
+                t.playlist = pl;
+                Ok(Step::Go(()))
+            }
+            e => {
+                if self.stopped() {
+                    return Ok(Step::End(End::User));
+                }
+                st.reload_failures += 1;
+                if self.fetcher.http.retry_limit().is_some_and(|m| st.reload_failures > m) || !t.playlist.is_live() {
+                    return Err(e);
+                }
+                self.warn(t, format!("playlist reload failed ({e}); retrying"));
+                st.changed = false;
+                let cap = Duration::from_secs_f64((t.playlist.target_duration * 2.0).clamp(1.0, 10.0));
+                if self.fetcher.http.sleep(Http::backoff(st.reload_failures, cap)).await.is_err() {
+                    return Ok(Step::End(End::User));
+                }
+                Ok(Step::Go(()))
+            }
+        }
+    }
+}
+
+/// What [`Ctx::run`] carries from one playlist load to the next.
+struct RunState {
+    load_started: Instant,
+    /// The last reload brought a change (the next wait is a whole target duration).
+    changed: bool,
+    /// `403`s in a row.
+    forbidden: u32,
+    reload_failures: u32,
+    /// Live: consecutive segments that could not be fetched, and consecutive reloads that
+    /// brought no new segment. With a finite --retries both end the recording with an error
+    /// instead of waiting forever; with `inf` the recorder rides out any outage.
+    live_seg_failures: u32,
+    stalled_reloads: u32,
+}
+
+/// What a batch of segments did.
+#[derive(Default)]
+struct Batch {
+    /// A segment answered `403`: reload from the original URL.
+    forbidden: bool,
+    /// A segment (or a gap) was recorded.
+    progressed: bool,
+}
+
+/// Go on (with a value), or end the recording.
+enum Step<T> {
+    Go(T),
+    End(End),
 }
 
 /// Index of the first segment to record in a live window: 3 target durations from the end.
@@ -691,22 +793,20 @@ fn state_key(opts: &RecordOptions) -> StateKey {
 }
 
 /// Continue `t` from its entry in an earlier run's state; false when that is not possible.
-fn resume_track(t: &mut Track, ts: &TrackState) -> Result<(), String> {
-    let kind = RawKind::from_ext(&ts.raw_kind).ok_or_else(|| format!("unknown raw kind {:?}", ts.raw_kind))?;
-    let pos = t
-        .playlist
-        .segments
-        .iter()
-        .position(|s| s.sequence == ts.last_seq)
-        .ok_or_else(|| format!("segment {} is not in the playlist any more", ts.last_seq))?;
+fn resume_track(t: &mut Track, ts: &TrackState) -> Result<(), ResumeError> {
+    let kind = RawKind::from_ext(&ts.raw_kind).ok_or_else(|| ResumeError::RawKind(ts.raw_kind.clone()))?;
+    let pos =
+        t.playlist.segments.iter().position(|s| s.sequence == ts.last_seq).ok_or(ResumeError::Gone(ts.last_seq))?;
     let seqs: Vec<u64> = t.playlist.segments[..=pos].iter().filter(|s| !s.gap).map(|s| s.sequence).collect();
-    t.sections.resume(&Committed {
-        raw: ts.raw.clone(),
-        raw_kind: kind,
-        raw_len: ts.raw_len,
-        last_start: ts.last_start,
-        map_id: ts.map_id.clone(),
-    })?;
+    t.sections
+        .resume(&Committed {
+            raw: ts.raw.clone(),
+            raw_kind: kind,
+            raw_len: ts.raw_len,
+            last_start: ts.last_start,
+            map_id: ts.map_id.clone(),
+        })
+        .map_err(ResumeError::Sections)?;
     t.last_seq = Some(ts.last_seq);
     t.stats.segments = ts.segments.saturating_sub(ts.gaps);
     t.stats.gaps = ts.gaps;
@@ -719,6 +819,125 @@ fn resume_track(t: &mut Track, ts: &TrackState) -> Result<(), String> {
 }
 
 /// Record an HLS stream whose first playlist (master or media) is `first`.
+/// A main or audio track before its first segment.
+fn new_track(main: bool, source: Source, media_url: Url, playlist: MediaPlaylist, sections: Sections) -> Track {
+    Track {
+        main,
+        source,
+        media_url,
+        playlist,
+        last_seq: None,
+        pending_disc: false,
+        sections,
+        stats: Stats::default(),
+        started: false,
+        written: Vec::new(),
+        index: if main { 0 } else { 1 },
+        resumed: 0,
+        resumed_bytes: 0,
+    }
+}
+
+/// A track's source, media playlist URL and playlist.
+type Opened = (Source, Url, MediaPlaylist);
+
+/// The main track and the separate audio rendition (if any) of the first playlist: a master
+/// playlist's chosen variant, or the media playlist itself.
+async fn open_tracks(ctx: &Ctx<'_>, first: &Resp, stdout: bool) -> Result<(Opened, Option<Opened>), RecordError> {
+    let (opts, ui) = (ctx.opts, &ctx.ui);
+    let m = match parse_resp(first)? {
+        Playlist::Media(m) => {
+            check_media(&m)?;
+            return Ok(((Source::Media(first.url.clone()), first.url.clone(), m), None));
+        }
+        Playlist::Master(m) => m,
+    };
+    if let Some(r) = drm_signal(&Playlist::Master(m.clone())) {
+        return Err(RecordError::Drm(r));
+    }
+    let v = select_variant(&m, &opts.quality)
+        .ok_or_else(|| RecordError::Failure("the master playlist lists no playable variant".into()))?;
+    let index = m.variants.iter().position(|x| std::ptr::eq(x, v)).unwrap_or(0);
+    let (url, pl) = ctx.resolve(&Source::Media(v.uri.clone())).await?;
+    let rendition = select_audio(&m, v, opts.audio_lang.as_deref());
+    ui.line(&format!(
+        "variant: {}{}",
+        describe_variant(v),
+        rendition.map(|r| format!("; audio: {}", describe_rendition(r))).unwrap_or_default()
+    ));
+    if let Some(w) = quality_mismatch(&m, &opts.quality, v) {
+        ui.warn(&w);
+    }
+    let audio = match rendition {
+        Some(r) if stdout => {
+            ui.warn(&format!(
+                "-o -: the separate audio rendition {} is not included (it cannot be merged while streaming)",
+                describe_rendition(r)
+            ));
+            None
+        }
+        Some(r) => {
+            let src = Source::Rendition { master: first.url.clone(), group: r.group_id.clone(), name: r.name.clone() };
+            let (aurl, apl) = ctx.resolve(&Source::Media(r.uri.clone().expect("rendition uri"))).await?;
+            Some((src, aurl, apl))
+        }
+        None => None,
+    };
+    Ok(((Source::Variant { master: first.url.clone(), index }, url, pl), audio))
+}
+
+/// Load the resume state of a VOD recording into `ctx` and continue the tracks from it
+/// (fresh tracks and state when it does not fit).
+fn load_resume_state(ctx: &Ctx<'_>, naming: &Naming, main: &mut Track, audio: &mut Option<Track>, force_temp: bool) {
+    let ui = &ctx.ui;
+    let path = resume::state_path(&naming.path(0));
+    let key = state_key(ctx.opts);
+    let n_tracks = 1 + audio.is_some() as usize;
+    let fresh = State { version: resume::VERSION, key: key.clone(), tracks: vec![None; n_tracks] };
+    let state = match resume::load(&path) {
+        Some(old) if old.key == key && old.tracks.len() == n_tracks => {
+            let mut ok = Ok(());
+            for (i, t) in std::iter::once(&mut *main).chain(audio.as_mut()).enumerate() {
+                if let (Some(ts), Ok(())) = (&old.tracks[i], &ok) {
+                    ok = resume_track(t, ts);
+                }
+            }
+            match ok {
+                Ok(()) => {
+                    if main.resumed > 0 {
+                        ui.line(&format!(
+                            "resuming: {} of {} segments ({}) already recorded",
+                            main.resumed,
+                            main.playlist.segments.len(),
+                            mb(main.stats.bytes as f64)
+                        ));
+                    }
+                    old
+                }
+                Err(e) => {
+                    ui.warn(&format!("cannot resume the interrupted recording ({e}); starting over"));
+                    let sections = Sections::new(naming.clone(), force_temp);
+                    *main =
+                        new_track(true, main.source.clone(), main.media_url.clone(), main.playlist.clone(), sections);
+                    *audio = audio
+                        .take()
+                        .map(|a| new_track(false, a.source, a.media_url, a.playlist, Sections::audio(naming.clone())));
+                    fresh
+                }
+            }
+        }
+        Some(_) => {
+            ui.warn(&format!(
+                "{} belongs to a recording with another URL or other options; starting over",
+                path.display()
+            ));
+            fresh
+        }
+        None => fresh,
+    };
+    *ctx.state.lock().unwrap_or_else(|e| e.into_inner()) = Some((path, state));
+}
+
 pub(crate) async fn record_hls(
     opts: &RecordOptions,
     events: &EventSink,
@@ -745,50 +964,7 @@ pub(crate) async fn record_hls(
         state: Mutex::new(None),
     };
     let stdout = naming.is_stdout();
-    let (main_src, main_url, main_pl, audio) = match parse_resp(&first)? {
-        Playlist::Master(m) => {
-            if let Some(r) = drm_signal(&Playlist::Master(m.clone())) {
-                return Err(RecordError::Drm(r));
-            }
-            let v = select_variant(&m, &opts.quality)
-                .ok_or_else(|| RecordError::Failure("the master playlist lists no playable variant".into()))?;
-            let index = m.variants.iter().position(|x| std::ptr::eq(x, v)).unwrap_or(0);
-            let (url, pl) = ctx.resolve(&Source::Media(v.uri.clone())).await?;
-            let rendition = select_audio(&m, v, opts.audio_lang.as_deref());
-            ui.line(&format!(
-                "variant: {}{}",
-                describe_variant(v),
-                rendition.map(|r| format!("; audio: {}", describe_rendition(r))).unwrap_or_default()
-            ));
-            if let Some(w) = quality_mismatch(&m, &opts.quality, v) {
-                ui.warn(&w);
-            }
-            let audio = match rendition {
-                Some(r) if stdout => {
-                    ui.warn(&format!(
-                        "-o -: the separate audio rendition {} is not included (it cannot be merged while streaming)",
-                        describe_rendition(r)
-                    ));
-                    None
-                }
-                Some(r) => {
-                    let src = Source::Rendition {
-                        master: first.url.clone(),
-                        group: r.group_id.clone(),
-                        name: r.name.clone(),
-                    };
-                    let (aurl, apl) = ctx.resolve(&Source::Media(r.uri.clone().expect("rendition uri"))).await?;
-                    Some((src, aurl, apl))
-                }
-                None => None,
-            };
-            (Source::Variant { master: first.url.clone(), index }, url, pl, audio)
-        }
-        Playlist::Media(m) => {
-            check_media(&m)?;
-            (Source::Media(first.url.clone()), first.url.clone(), m, None)
-        }
-    };
+    let ((main_src, main_url, main_pl), audio) = open_tracks(&ctx, &first, stdout).await?;
     let live = main_pl.is_live();
     if live {
         // An outage of a live stream is ridden out (unless --retries says otherwise).
@@ -801,87 +977,19 @@ pub(crate) async fn record_hls(
     } else {
         "hls_basic"
     };
-    let new_track = |main: bool, source: Source, media_url: Url, playlist: MediaPlaylist, sections: Sections| Track {
-        main,
-        source,
-        media_url,
-        playlist,
-        last_seq: None,
-        pending_disc: false,
-        sections,
-        stats: Stats::default(),
-        started: false,
-        written: Vec::new(),
-        index: if main { 0 } else { 1 },
-        resumed: 0,
-        resumed_bytes: 0,
-    };
     // A VOD is written into temporaries (resumable); a live TS recording into the output.
     let force_temp = audio.is_some() || !live;
     let mut main = new_track(true, main_src, main_url, main_pl, Sections::new(naming.clone(), force_temp));
     let mut audio = audio.map(|(s, u, p)| new_track(false, s, u, p, Sections::audio(naming.clone())));
-
     if live && !stdout {
         for p in super::output::keep_stale_temps(&naming) {
             ui.warn(&format!("kept the recording of an interrupted run as {}", p.display()));
         }
     }
-
     // --- Resume state (VOD into a file).
-    let resumable = !live && !stdout;
-    if resumable {
-        let path = resume::state_path(&naming.path(0));
-        let key = state_key(opts);
-        let n_tracks = 1 + audio.is_some() as usize;
-        let fresh = State { version: resume::VERSION, key: key.clone(), tracks: vec![None; n_tracks] };
-        let state = match resume::load(&path) {
-            Some(old) if old.key == key && old.tracks.len() == n_tracks => {
-                let mut ok = Ok(());
-                for (i, t) in std::iter::once(&mut main).chain(audio.as_mut()).enumerate() {
-                    if let (Some(ts), Ok(())) = (&old.tracks[i], &ok) {
-                        ok = resume_track(t, ts);
-                    }
-                }
-                match ok {
-                    Ok(()) => {
-                        if main.resumed > 0 {
-                            ui.line(&format!(
-                                "resuming: {} of {} segments ({}) already recorded",
-                                main.resumed,
-                                main.playlist.segments.len(),
-                                mb(main.stats.bytes as f64)
-                            ));
-                        }
-                        old
-                    }
-                    Err(e) => {
-                        ui.warn(&format!("cannot resume the interrupted recording ({e}); starting over"));
-                        main = new_track(
-                            true,
-                            main.source.clone(),
-                            main.media_url.clone(),
-                            main.playlist.clone(),
-                            Sections::new(naming.clone(), force_temp),
-                        );
-                        audio = audio.map(|a| {
-                            new_track(false, a.source, a.media_url, a.playlist, Sections::audio(naming.clone()))
-                        });
-                        fresh
-                    }
-                }
-            }
-            Some(_) => {
-                ui.warn(&format!(
-                    "{} belongs to a recording with another URL or other options; starting over",
-                    path.display()
-                ));
-                fresh
-            }
-            None => fresh,
-        };
-        *ctx.state.lock().unwrap_or_else(|e| e.into_inner()) = Some((path, state));
+    if !live && !stdout {
+        load_resume_state(&ctx, &naming, &mut main, &mut audio, force_temp);
     }
-
     let ctx = ctx;
     let main_fut = async {
         let r = ctx.run(&mut main).await;
@@ -895,6 +1003,18 @@ pub(crate) async fn record_hls(
         }
     };
     let (mr, ar) = tokio::join!(main_fut, audio_fut);
+    finish(&ctx, main, audio, mr, ar, live)
+}
+
+/// After the tracks ended: keep an unfinished VOD for a rerun, or make the final files.
+fn finish(
+    ctx: &Ctx<'_>,
+    mut main: Track,
+    mut audio: Option<Track>,
+    mr: Result<End, RecordError>,
+    ar: Option<Result<End, RecordError>>,
+    live: bool,
+) -> Result<RecordSummary, RecordError> {
     if let Some(Err(e)) = &ar {
         let msg = format!("audio rendition: {e}");
         ctx.warn(&mut main, msg);
@@ -915,39 +1035,9 @@ pub(crate) async fn record_hls(
     // before, with a warning.)
     let unfinished = matches!(&mr, Ok(End::User) | Err(_));
     if state.is_some() && unfinished && !drm && main.stats.segments > 0 {
-        main.sections.keep().map_err(RecordError::Failure)?;
-        if let Some(a) = audio.as_mut() {
-            a.sections.keep().map_err(RecordError::Failure)?;
-        }
-        let kept = format!(
-            "{} of {} segments are kept: run the same command again to resume",
-            main.stats.segments,
-            main.playlist.segments.len()
-        );
-        if let Err(e) = mr {
-            ui.line(&kept);
-            return Err(e);
-        }
-        let a_bytes = audio.as_ref().map(|a| a.stats.bytes).unwrap_or(0);
-        {
-            return Ok(RecordSummary {
-                kind: ctx.kind.to_string(),
-                files: Vec::new(),
-                segments: main.stats.segments,
-                segments_total: Some(main.playlist.segments.len() as u64),
-                bytes: main.stats.bytes + a_bytes,
-                recorded_secs: main.stats.recorded,
-                reason: StopReason::User,
-                missed_segments: main.stats.missed,
-                gap_segments: main.stats.gaps,
-                sequences: main.written,
-                warnings: main.stats.warnings,
-                resumed_segments: main.resumed,
-                resumable: true,
-            });
-        }
+        return keep_unfinished(ctx, main, audio, mr);
     }
-    let files = finalize(&mut main.sections, audio.as_mut().map(|a| &mut a.sections), opts.format)
+    let files = finalize(&mut main.sections, audio.as_mut().map(|a| &mut a.sections), ctx.opts.format)
         .map_err(RecordError::Failure);
     // The resume state goes only once the files are final: a failed remux (a full disk)
     // keeps the downloaded segments resumable.
@@ -956,7 +1046,7 @@ pub(crate) async fn record_hls(
     }
     if !main.started && main.stats.segments > 0 && files.is_ok() {
         main.started = true;
-        events.emit(&start_event(&main.sections.final_path(), ctx.kind, &main.playlist));
+        ctx.events.emit(&start_event(&main.sections.final_path(), ctx.kind, &main.playlist));
     }
     let end = mr?;
     if let Some(Err(e)) = ar {
@@ -983,5 +1073,43 @@ pub(crate) async fn record_hls(
         warnings: main.stats.warnings,
         resumed_segments: main.resumed,
         resumable: false,
+    })
+}
+
+/// An interrupted or failed VOD: keep its temporaries (and the state) for a rerun.
+fn keep_unfinished(
+    ctx: &Ctx<'_>,
+    mut main: Track,
+    mut audio: Option<Track>,
+    mr: Result<End, RecordError>,
+) -> Result<RecordSummary, RecordError> {
+    main.sections.keep().map_err(RecordError::Failure)?;
+    if let Some(a) = audio.as_mut() {
+        a.sections.keep().map_err(RecordError::Failure)?;
+    }
+    let kept = format!(
+        "{} of {} segments are kept: run the same command again to resume",
+        main.stats.segments,
+        main.playlist.segments.len()
+    );
+    if let Err(e) = mr {
+        ctx.ui.line(&kept);
+        return Err(e);
+    }
+    let a_bytes = audio.as_ref().map(|a| a.stats.bytes).unwrap_or(0);
+    Ok(RecordSummary {
+        kind: ctx.kind.to_string(),
+        files: Vec::new(),
+        segments: main.stats.segments,
+        segments_total: Some(main.playlist.segments.len() as u64),
+        bytes: main.stats.bytes + a_bytes,
+        recorded_secs: main.stats.recorded,
+        reason: StopReason::User,
+        missed_segments: main.stats.missed,
+        gap_segments: main.stats.gaps,
+        sequences: main.written,
+        warnings: main.stats.warnings,
+        resumed_segments: main.resumed,
+        resumable: true,
     })
 }

@@ -1,8 +1,9 @@
-//! The recorders' HTTP client: one reqwest client with the user's headers, cookies (Netscape
-//! `cookies.txt`, matched per RFC 6265 by [`crate::cookies`]) and user agent on every request (playlists, keys, segments), connect
+//! The recorders' HTTP client, on the crate's one HTTP layer ([`crate::http`]): a client with
+//! the user's headers, cookies (Netscape `cookies.txt`, matched per RFC 6265 by
+//! [`crate::cookies`]) and user agent on every request (playlists, keys, segments), connect
 //! timeout 10 s, read (inactivity) timeout 30 s, and retries with exponential backoff and
-//! jitter on network errors, timeouts, `408`, `429` and `5xx` (a `Retry-After` header,
-//! RFC 9110 §10.2.3, replaces the backoff). The retry budget is [`AUTO_RETRIES`] unless the
+//! jitter ([`Backoff::record`]) on network errors, timeouts, `408`, `429` and `5xx` (a
+//! `Retry-After` header, RFC 9110 §10.2.3, replaces the backoff). The retry budget is [`AUTO_RETRIES`] unless the
 //! caller set one; [`Http::set_live`] lifts the automatic budget for live streams (an
 //! outage is ridden out). Every retry prints one line (root cause and URL) through the
 //! [`Ui`], unless `--quiet`. A `403` is returned at once as [`FetchErr::Forbidden`] so the
@@ -12,13 +13,15 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, COOKIE, RANGE, RETRY_AFTER};
+use reqwest::header::{CONTENT_TYPE, COOKIE, RANGE};
 use url::Url;
 
 use super::ui::Ui;
-use crate::download::root_cause;
+pub use crate::http::retry::{retry_after, retryable_status};
+use crate::http::retry::{Next, Retrier};
+use crate::http::{error_chain, Backoff, ClientConfig, ConfigError, Failure};
 
 /// Failed attempts allowed per request when `--retries` is not given (VOD, direct MP4,
 /// and every request before a stream is known to be live).
@@ -85,7 +88,22 @@ pub enum Retry {
 }
 
 use crate::cookies::{now_unix, CookieJar};
-use crate::download::error_chain;
+
+/// Why the client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot read cookies file {}: {}", path.display(), error_chain(source))]
+    Cookies {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What a body read may stop at early: `(content type, bytes so far)` says "enough".
+pub type Enough<'a> = &'a (dyn Fn(Option<&str>, &[u8]) -> bool + Send + Sync);
 
 impl Http {
     pub fn new(
@@ -96,31 +114,21 @@ impl Http {
         stop: Arc<AtomicBool>,
         ui: Arc<Ui>,
         net: &crate::net::NetOptions,
-    ) -> Result<Http, String> {
-        let mut map = HeaderMap::new();
-        for (k, v) in headers {
-            let name =
-                HeaderName::from_bytes(k.trim().as_bytes()).map_err(|e| format!("invalid header name {k:?}: {e}"))?;
-            let value = HeaderValue::from_str(v.trim()).map_err(|e| format!("invalid value for header {k}: {e}"))?;
-            map.append(name, value);
-        }
+    ) -> Result<Http, ClientError> {
         let cookies = match cookies_file {
-            Some(p) => CookieJar::load(p)
-                .map_err(|e| format!("cannot read cookies file {}: {}", p.display(), error_chain(&e)))?,
+            Some(p) => CookieJar::load(p).map_err(|source| ClientError::Cookies { path: p.to_path_buf(), source })?,
             None => CookieJar::default(),
         };
         let cookies_warning = cookies_file.and_then(|p| cookies.warning(p));
-        let ua = user_agent.map(str::to_string).unwrap_or_else(|| format!("stitch/{}", env!("CARGO_PKG_VERSION")));
-        let builder = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .read_timeout(READ_TIMEOUT)
-            .user_agent(ua)
-            .default_headers(map);
-        let client = net
-            .apply(builder)
-            .map_err(|e| e.0)?
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)))?;
+        let client = ClientConfig {
+            connect_timeout: CONNECT_TIMEOUT,
+            read_timeout: READ_TIMEOUT,
+            timeout: None,
+            user_agent: user_agent.map(str::to_string).unwrap_or_else(crate::http::default_user_agent),
+            headers: headers.to_vec(),
+            net: net.clone(),
+        }
+        .build()?;
         Ok(Http {
             client,
             cookies,
@@ -158,9 +166,7 @@ impl Http {
     /// Backoff before attempt `failures + 1`: 0.3 s doubling up to `cap`, drawn from the
     /// upper half (jitter).
     pub fn backoff(failures: u32, cap: Duration) -> Duration {
-        let base = 0.3f64 * 2f64.powi(failures.saturating_sub(1).min(16) as i32);
-        let d = base.min(cap.as_secs_f64());
-        Duration::from_secs_f64(d * (0.5 + 0.5 * fastrand::f64()))
+        Backoff::record(cap).delay(failures)
     }
 
     /// Sleep `d` in small steps; `Err(Stopped)` when the stop flag is set.
@@ -190,38 +196,31 @@ impl Http {
         Some(self.retries.load(Ordering::Relaxed)).filter(|&m| m != RETRY_FOREVER)
     }
 
-    /// Has the retry budget run out after `failures` failed attempts?
-    pub fn exhausted(&self, failures: u32) -> bool {
-        self.retry_limit().is_some_and(|m| failures > m)
+    /// The retry budget of one request: the recorders' backoff up to `cap`, this client's limit.
+    pub fn retrier(&self, cap: Duration) -> Retrier {
+        Retrier::new(Backoff::record(cap), self.retry_limit())
     }
 
     /// After a failed attempt of a request of `url` for `reason` (the root cause: `connection
     /// refused`, `503 Service Unavailable`...): count it, give up when the budget is spent,
     /// else print one `retrying` line and wait (`Retry-After` when the server sent one,
-    /// else exponential backoff with jitter up to `cap`).
-    pub async fn retry(
-        &self,
-        failures: &mut u32,
-        reason: &str,
-        url: &Url,
-        retry_after: Option<Duration>,
-        cap: Duration,
-    ) -> Retry {
-        *failures += 1;
+    /// else exponential backoff with jitter).
+    pub async fn retry(&self, r: &mut Retrier, reason: &str, url: &Url, retry_after: Option<Duration>) -> Retry {
         self.failures.fetch_add(1, Ordering::Relaxed);
-        if self.exhausted(*failures) {
-            let n = *failures;
-            return Retry::GiveUp(format!(
-                "giving up after {n} attempt{}: {reason} ({url})",
-                if n == 1 { "" } else { "s" }
-            ));
-        }
-        let delay = retry_after.unwrap_or_else(|| Self::backoff(*failures, cap));
-        let budget = self.retry_limit().map(|m| format!("/{}", m + 1)).unwrap_or_default();
+        // The limit of now: a stream found to be live lifts the automatic one.
+        r.limit = self.retry_limit();
+        let delay = match r.failed(true, retry_after) {
+            Next::Wait(d) => d,
+            Next::GiveUp(n) => {
+                let s = if n == 1 { "" } else { "s" };
+                return Retry::GiveUp(format!("giving up after {n} attempt{s}: {reason} ({url})"));
+            }
+        };
+        let budget = r.limit.map(|m| format!("/{}", m + 1)).unwrap_or_default();
         self.ui.line(&format!(
             "retrying in {:.1} s (attempt {}{budget} failed): {reason}: {url}",
             delay.as_secs_f64(),
-            *failures
+            r.failures()
         ));
         match self.sleep(delay).await {
             Ok(()) => Retry::Again,
@@ -229,12 +228,20 @@ impl Http {
         }
     }
 
-    /// A whole response body, paced by `--limit-rate`.
-    async fn body(&self, mut resp: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
+    /// A response body, paced by `--limit-rate`, up to where `enough` says (whole when `None`).
+    async fn body(
+        &self,
+        mut resp: reqwest::Response,
+        content_type: Option<&str>,
+        enough: Option<Enough<'_>>,
+    ) -> Result<Vec<u8>, reqwest::Error> {
         let mut body = Vec::with_capacity(resp.content_length().unwrap_or(0).min(64 << 20) as usize);
         while let Some(c) = resp.chunk().await? {
             self.pace(c.len()).await;
             body.extend_from_slice(&c);
+            if enough.is_some_and(|f| f(content_type, &body)) {
+                break;
+            }
         }
         Ok(body)
     }
@@ -248,65 +255,67 @@ impl Http {
 
     /// GET a whole body with retries. `cap`: the longest backoff.
     pub async fn get(&self, url: &Url, range: Option<&str>, cap: Duration) -> Result<Resp, FetchErr> {
-        let mut failures = 0u32;
+        self.get_until(url, range, cap, None).await
+    }
+
+    /// GET a body with retries, stopping early where `enough` says. `cap`: the longest backoff.
+    pub async fn get_until(
+        &self,
+        url: &Url,
+        range: Option<&str>,
+        cap: Duration,
+        enough: Option<Enough<'_>>,
+    ) -> Result<Resp, FetchErr> {
+        let mut retrier = self.retrier(cap);
         loop {
             if self.stopped() {
                 return Err(FetchErr::Stopped);
             }
-            let mut retry_after = None;
-            let (reason, timeout) = match self.request(reqwest::Method::GET, url, range).send().await {
-                Ok(resp) => {
-                    let st = resp.status();
-                    if st.is_success() {
-                        let final_url = resp.url().clone();
-                        let ct = resp
-                            .headers()
-                            .get(CONTENT_TYPE)
-                            .and_then(|v| v.to_str().ok())
-                            .map(|s| s.to_ascii_lowercase());
-                        match self.body(resp).await {
-                            Ok(body) => return Ok(Resp { url: final_url, content_type: ct, body }),
-                            Err(e) => (format!("body interrupted: {}", root_cause(&e)), e.is_timeout()),
-                        }
-                    } else if st.as_u16() == 403 {
-                        return Err(FetchErr::Forbidden(format!(
-                            "403 Forbidden: access denied or the link expired ({url})"
-                        )));
-                    } else if retryable_status(st) {
-                        retry_after = retry_after_of(&resp);
-                        (st.to_string(), false)
-                    } else {
-                        return Err(FetchErr::Fatal(format!("{st} ({url})")));
-                    }
-                }
-                Err(e) => {
-                    if e.is_builder() {
-                        return Err(FetchErr::Fatal(format!("{url}: {}", error_chain(&e))));
-                    }
-                    (root_cause(&e), e.is_timeout())
-                }
+            let (reason, retry_after, timeout) = match self.get_once(url, range, enough).await? {
+                Ok(resp) => return Ok(resp),
+                Err(failed) => failed,
             };
-            match self.retry(&mut failures, &reason, url, retry_after, cap).await {
+            match self.retry(&mut retrier, &reason, url, retry_after).await {
                 Retry::Again => {}
                 Retry::Stopped => return Err(FetchErr::Stopped),
                 Retry::GiveUp(m) => return Err(if timeout { FetchErr::Timeout(m) } else { FetchErr::Fatal(m) }),
             }
         }
     }
-}
 
-/// `408`, `429` and `5xx` are worth another attempt.
-pub fn retryable_status(st: reqwest::StatusCode) -> bool {
-    st.is_server_error() || st.as_u16() == 408 || st.as_u16() == 429
-}
-
-/// A response's `Retry-After`, capped at 2 minutes.
-pub fn retry_after_of(resp: &reqwest::Response) -> Option<Duration> {
-    resp.headers()
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| crate::download::parse_retry_after_str(v, SystemTime::now()))
-        .map(|d| d.min(Duration::from_secs(120)))
+    /// One attempt of [`get_until`](Self::get_until): the response, or a retryable failure
+    /// (reason, `Retry-After`, timeout), or a permanent error.
+    async fn get_once(
+        &self,
+        url: &Url,
+        range: Option<&str>,
+        enough: Option<Enough<'_>>,
+    ) -> Result<Result<Resp, (String, Option<Duration>, bool)>, FetchErr> {
+        let resp = match self.request(reqwest::Method::GET, url, range).send().await {
+            Ok(r) => r,
+            Err(e) => {
+                let f = Failure::of(&e);
+                if e.is_builder() {
+                    return Err(FetchErr::Fatal(format!("{url}: {}", f.reason)));
+                }
+                return Ok(Err((f.reason, None, f.timeout)));
+            }
+        };
+        let st = resp.status();
+        if st.as_u16() == 403 {
+            return Err(FetchErr::Forbidden(format!("403 Forbidden: access denied or the link expired ({url})")));
+        } else if retryable_status(st) {
+            return Ok(Err((st.to_string(), retry_after(resp.headers()), false)));
+        } else if !st.is_success() {
+            return Err(FetchErr::Fatal(format!("{st} ({url})")));
+        }
+        let final_url = resp.url().clone();
+        let ct = resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(|s| s.to_ascii_lowercase());
+        match self.body(resp, ct.as_deref(), enough).await {
+            Ok(body) => Ok(Ok(Resp { url: final_url, content_type: ct, body })),
+            Err(e) => Ok(Err((format!("body interrupted: {}", crate::http::root_cause(&e)), None, e.is_timeout()))),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -339,13 +348,23 @@ mod tests {
         assert_eq!(cookie("http://cdn.test/hls/a.ts"), None); // secure
         assert_eq!(cookie("https://cdn.test/hlsx/a.ts"), None); // path boundary; `old` expired
         assert!(new(None).unwrap().cookies_warning.is_none());
-        assert!(new(Some(Path::new("/nonexistent/c.txt"))).err().unwrap().contains("cannot read cookies file"));
+        assert!(new(Some(Path::new("/nonexistent/c.txt")))
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("cannot read cookies file"));
     }
 }
 
 #[cfg(test)]
 mod retry_tests {
     use super::*;
+
+    /// Has the budget run out after `n` failed attempts?
+    fn exhausted(h: &Http, n: u32) -> bool {
+        let mut r = h.retrier(Duration::from_millis(1));
+        (0..n).any(|_| matches!(r.failed(true, Some(Duration::ZERO)), Next::GiveUp(_)))
+    }
 
     fn http(retries: Option<u32>) -> Http {
         Http::new(&[], None, None, retries, Default::default(), Arc::new(Ui::new(true)), &Default::default()).unwrap()
@@ -355,14 +374,14 @@ mod retry_tests {
     fn default_budget_is_finite_until_live() {
         let h = http(None);
         assert_eq!(h.retry_limit(), Some(AUTO_RETRIES));
-        assert!(!h.exhausted(AUTO_RETRIES) && h.exhausted(AUTO_RETRIES + 1));
+        assert!(!exhausted(&h, AUTO_RETRIES) && exhausted(&h, AUTO_RETRIES + 1));
         h.set_live();
         assert_eq!(h.retry_limit(), None);
-        assert!(!h.exhausted(1_000_000));
+        assert!(!exhausted(&h, 1_000_000));
         // An explicit budget stays, live or not.
         let h = http(Some(2));
         h.set_live();
-        assert!(h.exhausted(3));
+        assert!(exhausted(&h, 3));
         assert_eq!(http(Some(RETRY_FOREVER)).retry_limit(), None);
     }
 

@@ -46,7 +46,7 @@ pub use http::{AUTO_RETRIES, RETRY_FOREVER};
 pub use media::mux::OutputKind;
 pub use output::remux as remux_file;
 
-use http::{FetchErr, Http, Resp, Retry};
+use http::{FetchErr, Http, Resp};
 use output::Naming;
 use ui::Ui;
 
@@ -61,16 +61,21 @@ pub enum RecorderKind {
     HlsM4s,
 }
 
+/// `--type` names no recorder.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown recorder type {0:?} (auto, mp4, hls_basic, hls_live, hls_m4s)")]
+pub struct UnknownRecorder(pub String);
+
 impl std::str::FromStr for RecorderKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownRecorder;
+    fn from_str(s: &str) -> Result<Self, UnknownRecorder> {
         Ok(match s.to_ascii_lowercase().replace('-', "_").as_str() {
             "auto" => RecorderKind::Auto,
             "mp4" => RecorderKind::Mp4,
             "hls_basic" | "hls" => RecorderKind::HlsBasic,
             "hls_live" | "live" => RecorderKind::HlsLive,
             "hls_m4s" | "m4s" | "fmp4" => RecorderKind::HlsM4s,
-            _ => return Err(format!("unknown recorder type {s:?} (auto, mp4, hls_basic, hls_live, hls_m4s)")),
+            _ => return Err(UnknownRecorder(s.to_string())),
         })
     }
 }
@@ -138,15 +143,20 @@ impl RecordOptions {
     }
 }
 
+/// `--key` is not 32 hex digits.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid key {0:?}: expected 32 hex digits")]
+pub struct BadKey(pub String);
+
 /// Parse `--key HEX` (32 hex digits, optional `0x`).
-pub fn parse_key_hex(s: &str) -> Result<[u8; 16], String> {
+pub fn parse_key_hex(s: &str) -> Result<[u8; 16], BadKey> {
     let t = s.trim().trim_start_matches("0x").trim_start_matches("0X");
     if t.len() != 32 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(format!("invalid key {s:?}: expected 32 hex digits"));
+        return Err(BadKey(s.to_string()));
     }
     let mut k = [0u8; 16];
     for (i, b) in k.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&t[2 * i..2 * i + 2], 16).map_err(|e| e.to_string())?;
+        *b = u8::from_str_radix(&t[2 * i..2 * i + 2], 16).map_err(|_| BadKey(s.to_string()))?;
     }
     Ok(k)
 }
@@ -273,92 +283,34 @@ enum Probe {
 /// First request of an `Auto` recording: reads a playlist whole, stops at the first bytes
 /// of anything else.
 async fn probe(http: &Http, url: &url::Url) -> Result<Probe, RecordError> {
-    let mut failures = 0u32;
-    loop {
-        if http.stopped() {
-            return Err(RecordError::Failure("stopped".into()));
+    let too_large = std::sync::atomic::AtomicBool::new(false);
+    let enough = |ct: Option<&str>, body: &[u8]| {
+        let hls = ct.is_some_and(|c| c.contains("mpegurl")) || body.trim_ascii_start().starts_with(b"#EXTM3U");
+        if hls && body.len() > crate::hls::playlist::MAX_PLAYLIST_BYTES {
+            too_large.store(true, std::sync::atomic::Ordering::Relaxed);
         }
-        let mut retry_after = None;
-        let (reason, timeout) = match http.request(reqwest::Method::GET, url, None).send().await {
-            Ok(mut resp) => {
-                let st = resp.status();
-                if st.is_success() {
-                    let final_url = resp.url().clone();
-                    let ct = resp
-                        .headers()
-                        .get(reqwest::header::CONTENT_TYPE)
-                        .and_then(|v| v.to_str().ok())
-                        .map(|s| s.to_ascii_lowercase());
-                    let mut body = Vec::new();
-                    let mut err = None;
-                    loop {
-                        match resp.chunk().await {
-                            Ok(Some(c)) => {
-                                http.pace(c.len()).await;
-                                body.extend_from_slice(&c);
-                                let hls = ct.as_deref().is_some_and(|c| c.contains("mpegurl"))
-                                    || body.trim_ascii_start().starts_with(b"#EXTM3U");
-                                if !hls && body.len() >= 16 {
-                                    break;
-                                }
-                                if body.len() > crate::hls::playlist::MAX_PLAYLIST_BYTES {
-                                    return Err(RecordError::Failure(format!("{url}: playlist too large")));
-                                }
-                            }
-                            Ok(None) => break,
-                            Err(e) => {
-                                err = Some((
-                                    format!("body interrupted: {}", crate::download::root_cause(&e)),
-                                    e.is_timeout(),
-                                ));
-                                break;
-                            }
-                        }
-                    }
-                    match err {
-                        None => {
-                            let r = Resp { url: final_url, content_type: ct, body };
-                            if hls::is_playlist(&r) {
-                                return Ok(Probe::Hls(r));
-                            }
-                            let is_mp4 = r
-                                .content_type
-                                .as_deref()
-                                .is_some_and(|c| c.starts_with("video/mp4") || c.starts_with("audio/mp4"))
-                                || (r.body.len() >= 8 && &r.body[4..8] == b"ftyp");
-                            if is_mp4 {
-                                return Ok(Probe::Mp4);
-                            }
-                            return Err(RecordError::Failure(format!(
-                                "{url}: neither an HLS playlist nor an MP4 file (content type {})",
-                                r.content_type.as_deref().unwrap_or("none")
-                            )));
-                        }
-                        Some(e) => e,
-                    }
-                } else if st.as_u16() == 403 {
-                    return Err(RecordError::Forbidden(format!("403 Forbidden ({url})")));
-                } else if http::retryable_status(st) {
-                    retry_after = http::retry_after_of(&resp);
-                    (st.to_string(), false)
-                } else {
-                    return Err(RecordError::Failure(format!("{st} ({url})")));
-                }
-            }
-            Err(e) => {
-                if e.is_builder() {
-                    return Err(RecordError::Failure(format!("{url}: {}", crate::download::error_chain(&e))));
-                }
-                (crate::download::root_cause(&e), e.is_timeout())
-            }
-        };
-        match http.retry(&mut failures, &reason, url, retry_after, Duration::from_secs(10)).await {
-            Retry::Again => {}
-            Retry::Stopped => return Err(RecordError::Failure("stopped".into())),
-            Retry::GiveUp(m) if timeout => return Err(RecordError::Timeout(m)),
-            Retry::GiveUp(m) => return Err(RecordError::Failure(m)),
-        }
+        (!hls && body.len() >= 16) || too_large.load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let r = match http.get_until(url, None, Duration::from_secs(10), Some(&enough)).await {
+        Ok(r) => r,
+        Err(FetchErr::Forbidden(_)) => return Err(RecordError::Forbidden(format!("403 Forbidden ({url})"))),
+        Err(e) => return Err(e.into()),
+    };
+    if too_large.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(RecordError::Failure(format!("{url}: playlist too large")));
     }
+    if hls::is_playlist(&r) {
+        return Ok(Probe::Hls(r));
+    }
+    let is_mp4 = r.content_type.as_deref().is_some_and(|c| c.starts_with("video/mp4") || c.starts_with("audio/mp4"))
+        || (r.body.len() >= 8 && &r.body[4..8] == b"ftyp");
+    if is_mp4 {
+        return Ok(Probe::Mp4);
+    }
+    Err(RecordError::Failure(format!(
+        "{url}: neither an HLS playlist nor an MP4 file (content type {})",
+        r.content_type.as_deref().unwrap_or("none")
+    )))
 }
 
 /// The client every request of `opts` goes through.
@@ -375,7 +327,7 @@ fn client(opts: &RecordOptions, stop: Arc<AtomicBool>) -> Result<(url::Url, Arc<
         ui,
         &opts.net,
     )
-    .map_err(RecordError::Failure)?;
+    .map_err(|e| RecordError::Failure(e.to_string()))?;
     if let (Some(w), false) = (&http.cookies_warning, opts.quiet) {
         eprintln!("warning: {w}");
     }
