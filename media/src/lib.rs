@@ -19,5 +19,7 @@ pub mod demux;
 pub mod encode;
 pub mod mux;
 pub mod pipeline;
+pub mod remux;
 pub mod stats;
 pub mod timeline;
+pub mod ts;

@@ -64,7 +64,10 @@ use crate::codec::aac::{sample_rate_index, AdtsHeader, AudioConfig, FRAME_SAMPLE
 use crate::codec::h264::{self, AvcConfig};
 use crate::packet::{Codec, Packet, StreamInfo};
 use crate::time::{rescale, VIDEO_HZ};
+use crate::ts::{encode_pts, long_section, packet_header, pcr_field, PTS_WRAP};
 use crate::{Error, Result};
+
+pub use crate::ts::{crc32_mpeg2, ContinuityFixer};
 
 /// Size of a transport stream packet.
 pub const TS_PACKET: usize = 188;
@@ -86,37 +89,10 @@ pub const MAX_AUDIO_PES_PAYLOAD: usize = 2930;
 
 const PCR_INTERVAL: i64 = 3_600; // 40 ms at 90 kHz
 const PSI_INTERVAL: i64 = 9_000; // 100 ms at 90 kHz
-const TS_MASK: i64 = (1 << 33) - 1;
+const TS_MASK: i64 = PTS_WRAP - 1;
 const AUD: [u8; 6] = [0, 0, 0, 1, 9, 0xf0];
 const STREAM_TYPE_H264: u8 = 0x1b;
 const STREAM_TYPE_AAC_ADTS: u8 = 0x0f;
-
-const fn crc_table() -> [u32; 256] {
-    let mut t = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = (i as u32) << 24;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 0x8000_0000 != 0 { (c << 1) ^ 0x04c1_1db7 } else { c << 1 };
-            k += 1;
-        }
-        t[i] = c;
-        i += 1;
-    }
-    t
-}
-static CRC_TABLE: [u32; 256] = crc_table();
-
-/// CRC-32/MPEG-2 (ISO/IEC 13818-1 Annex A): polynomial 0x04c11db7, initial value
-/// 0xffffffff, no reflection, no final xor. Computed over a PSI section up to its CRC field.
-pub fn crc32_mpeg2(data: &[u8]) -> u32 {
-    let mut crc = 0xffff_ffffu32;
-    for &b in data {
-        crc = (crc << 8) ^ CRC_TABLE[((crc >> 24) as u8 ^ b) as usize];
-    }
-    crc
-}
 
 enum Kind {
     /// Annex B SPS+PPS to insert before keyframes lacking them (may be empty).
@@ -169,36 +145,7 @@ fn ts_90k(v: i64, timebase: u32) -> i64 {
 
 /// Append the 5-byte PTS/DTS field with 4-bit `prefix` (§2.4.3.7).
 fn put_ts(out: &mut Vec<u8>, prefix: u8, ts: i64) {
-    let t = (ts & TS_MASK) as u64;
-    out.push((prefix << 4) | (((t >> 30) as u8 & 7) << 1) | 1);
-    out.push((t >> 22) as u8);
-    out.push((((t >> 15) as u8 & 0x7f) << 1) | 1);
-    out.push((t >> 7) as u8);
-    out.push(((t as u8 & 0x7f) << 1) | 1);
-}
-
-/// The 6-byte PCR field for a 90 kHz base (extension 0).
-fn pcr_bytes(base90: i64) -> [u8; 6] {
-    let b = (base90 & TS_MASK) as u64;
-    [(b >> 25) as u8, (b >> 17) as u8, (b >> 9) as u8, (b >> 1) as u8, ((b & 1) << 7) as u8 | 0x7e, 0]
-}
-
-/// A complete PSI section (header, `body`, CRC) for a long-form table.
-fn psi_section(table_id: u8, id: u16, body: &[u8]) -> Vec<u8> {
-    // section_length counts from after the length field: 5 header bytes + body + CRC.
-    let len = 5 + body.len() + 4;
-    let mut s = Vec::with_capacity(3 + len);
-    s.push(table_id);
-    s.push(0xb0 | ((len >> 8) as u8 & 0x0f)); // section_syntax_indicator=1, '0', reserved '11'
-    s.push(len as u8);
-    s.extend_from_slice(&id.to_be_bytes());
-    s.push(0xc1); // reserved '11', version_number 0, current_next_indicator 1
-    s.push(0); // section_number
-    s.push(0); // last_section_number
-    s.extend_from_slice(body);
-    let crc = crc32_mpeg2(&s);
-    s.extend_from_slice(&crc.to_be_bytes());
-    s
+    out.extend_from_slice(&encode_pts(prefix, (ts & TS_MASK) as u64));
 }
 
 impl<W: Write> TsWriter<W> {
@@ -281,7 +228,7 @@ impl<W: Write> TsWriter<W> {
         // PAT: program 1 -> PMT PID.
         let mut body = vec![0, 1];
         body.extend_from_slice(&(0xe000 | PMT_PID).to_be_bytes());
-        let pat = psi_section(0x00, 1, &body);
+        let pat = long_section(0x00, 1, 0, &body);
         // PMT: video first, then audio in the given order.
         let mut body = Vec::new();
         body.extend_from_slice(&(0xe000 | list[pcr_stream].pid).to_be_bytes());
@@ -298,7 +245,7 @@ impl<W: Write> TsWriter<W> {
                 None => body.extend_from_slice(&[0xf0, 0]),
             }
         }
-        let pmt = psi_section(0x02, 1, &body);
+        let pmt = long_section(0x02, 1, 0, &body);
         if pmt.len() > TS_PACKET - 5 {
             return Err(Error::invalid("TS muxer: program map table does not fit one packet"));
         }
@@ -505,7 +452,8 @@ impl<W: Write> TsWriter<W> {
     fn write_section(&mut self, pid: u16, section: &[u8]) {
         let cc = self.next_cc(pid);
         let start = self.buf.len();
-        self.buf.extend_from_slice(&[0x47, 0x40 | (pid >> 8) as u8, pid as u8, 0x10 | cc, 0]);
+        self.buf.extend_from_slice(&packet_header(true, pid, 1, cc));
+        self.buf.push(0); // pointer_field
         self.buf.extend_from_slice(section);
         self.buf.resize(start + TS_PACKET, 0xff);
     }
@@ -522,8 +470,9 @@ impl<W: Write> TsWriter<W> {
         let pid = self.streams[self.pcr_stream].pid;
         let cc = self.cc[pid as usize] & 0x0f; // repeated, not incremented
         let start = self.buf.len();
-        self.buf.extend_from_slice(&[0x47, (pid >> 8) as u8, pid as u8, 0x20 | cc, 183, 0x10]);
-        self.buf.extend_from_slice(&pcr_bytes(pcr));
+        self.buf.extend_from_slice(&packet_header(false, pid, 2, cc));
+        self.buf.extend_from_slice(&[183, 0x10]);
+        self.buf.extend_from_slice(&pcr_field(pcr));
         self.buf.resize(start + TS_PACKET, 0xff);
     }
 
@@ -616,16 +565,15 @@ impl<W: Write> TsWriter<W> {
                 self.pcr_if_due(si, t);
             }
             let cc = self.next_cc(pid);
-            let pusi = if first { 0x40 } else { 0 };
-            let afc = if af_total > 0 { 0x30 } else { 0x10 };
+            let afc = if af_total > 0 { 3 } else { 1 };
             let start = self.buf.len();
-            self.buf.extend_from_slice(&[0x47, pusi | (pid >> 8) as u8, pid as u8, afc | cc]);
+            self.buf.extend_from_slice(&packet_header(first, pid, afc, cc));
             if af_total > 0 {
                 self.buf.push((af_total - 1) as u8);
                 if af_total > 1 {
                     self.buf.push(flags);
                     if flags & 0x10 != 0 {
-                        self.buf.extend_from_slice(&pcr_bytes(pcr.unwrap_or(0)));
+                        self.buf.extend_from_slice(&pcr_field(pcr.unwrap_or(0)));
                     }
                     self.buf.resize(start + 4 + af_total, 0xff);
                 }
@@ -647,47 +595,6 @@ impl<W: Write> TsWriter<W> {
             first = false;
         }
         Ok(())
-    }
-}
-
-/// Rewrites continuity counters so they run on per PID: a packet with payload gets the
-/// previous value + 1 (mod 16), an adaptation-only packet repeats the previous value. The
-/// first packet seen on a PID keeps its own counter. Null packets (PID 0x1fff) and packets
-/// without the 0x47 sync byte are left alone.
-pub struct ContinuityFixer {
-    last: Box<[u8; 8192]>,
-}
-
-impl Default for ContinuityFixer {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl ContinuityFixer {
-    pub fn new() -> Self {
-        ContinuityFixer { last: Box::new([0xff; 8192]) }
-    }
-
-    pub fn fix(&mut self, pkt: &mut [u8; 188]) {
-        if pkt[0] != 0x47 {
-            return;
-        }
-        let pid = (((pkt[1] & 0x1f) as usize) << 8) | pkt[2] as usize;
-        if pid == 0x1fff {
-            return;
-        }
-        let has_payload = (pkt[3] >> 4) & 1 == 1;
-        let last = self.last[pid];
-        let cc = if last == 0xff {
-            pkt[3] & 0x0f
-        } else if has_payload {
-            (last + 1) & 0x0f
-        } else {
-            last
-        };
-        pkt[3] = (pkt[3] & 0xf0) | cc;
-        self.last[pid] = cc;
     }
 }
 

@@ -11,7 +11,7 @@
 //!    [`SegmentInfo::skipped_bytes`]), lost sync in the middle is regained the same way.
 //! 2. **Continuity counters** (§2.4.3.3) are rewritten per *output* PID: +1 mod 16 on every
 //!    packet with payload, repeated on adaptation-field-only packets; the first packet of a
-//!    PID keeps its counter ([`crate::mux::ts::ContinuityFixer`]). A packet that repeats the
+//!    PID keeps its counter ([`crate::ts::ContinuityFixer`]). A packet that repeats the
 //!    previous packet of its PID byte for byte (a legal duplicate, §2.4.3.3) is dropped so
 //!    that renumbering does not turn it into new data. **Null packets (PID 0x1FFF) are
 //!    dropped**: they only pad constant-bitrate links and a file does not need them.
@@ -75,14 +75,13 @@ use std::io::Write;
 
 use crate::codec::aac::AdtsHeader;
 use crate::codec::h264::{self, Sps};
-use crate::demux::ts::{crc32_mpeg2, encode_pts, parse_pts, Pat, Pmt, PmtStream, TsPacket};
-use crate::mux::ts::ContinuityFixer;
+use crate::ts::{
+    crc32_mpeg2, encode_pts, long_section, packet_header, packet_pid, parse_pts, payload_offset, pcr_field_base,
+    set_pcr_field_base, wrap_add, wrap_diff, ContinuityFixer, Pat, Pmt, PmtStream, TsPacket, PID_NULL, PTS_WRAP,
+    SYNC_BYTE, TS_PACKET_SIZE as PKT,
+};
 use crate::Result;
 
-const PKT: usize = 188;
-const SYNC: u8 = 0x47;
-const NULL_PID: u16 = 0x1fff;
-const WRAP: i64 = 1 << 33;
 /// Jump (90 kHz ticks) beyond which a segment without the discontinuity flag is taken to
 /// restart its timestamps: 1 s.
 pub const JUMP_THRESHOLD_90K: i64 = 90_000;
@@ -93,24 +92,9 @@ const SPS_SCAN_BYTES: usize = 8 * 1024;
 /// Largest PSI section (§2.4.4.10: section_length <= 1021 for PAT/PMT).
 const MAX_SECTION: usize = 1024;
 
-/// `a - b` for two 33-bit timestamps, in (-2^32, 2^32].
-fn wrap_diff(a: u64, b: u64) -> i64 {
-    let d = ((a & (WRAP as u64 - 1)) as i64 - (b & (WRAP as u64 - 1)) as i64).rem_euclid(WRAP);
-    if d > WRAP / 2 {
-        d - WRAP
-    } else {
-        d
-    }
-}
-
-/// `a + off` modulo 2^33.
-fn wrap_add(a: u64, off: i64) -> u64 {
-    ((a & (WRAP as u64 - 1)) as i64 + off.rem_euclid(WRAP)).rem_euclid(WRAP) as u64
-}
-
 /// An offset as a signed value in (-2^32, 2^32].
 fn norm_offset(off: i64) -> i64 {
-    wrap_diff(off.rem_euclid(WRAP) as u64, 0)
+    wrap_diff(off.rem_euclid(PTS_WRAP) as u64, 0)
 }
 
 fn is_video_type(t: u8) -> bool {
@@ -240,7 +224,8 @@ fn sync_packets(data: &[u8]) -> (Vec<usize>, usize) {
     let mut locked = false;
     let mut skipped = 0usize;
     while pos + PKT <= data.len() {
-        let ok = data[pos] == SYNC && (locked || pos + PKT == data.len() || data.get(pos + PKT) == Some(&SYNC));
+        let ok =
+            data[pos] == SYNC_BYTE && (locked || pos + PKT == data.len() || data.get(pos + PKT) == Some(&SYNC_BYTE));
         if ok {
             pkts.push(pos);
             pos += PKT;
@@ -253,22 +238,6 @@ fn sync_packets(data: &[u8]) -> (Vec<usize>, usize) {
     }
     skipped += data.len() - pos.min(data.len());
     (pkts, skipped)
-}
-
-fn pkt_pid(p: &[u8]) -> u16 {
-    ((p[1] as u16 & 0x1f) << 8) | p[2] as u16
-}
-
-/// Start of the payload in a 188-byte packet, if it has one.
-fn payload_start(p: &[u8]) -> Option<usize> {
-    match (p[3] >> 4) & 3 {
-        1 => Some(4),
-        3 => {
-            let s = 5 + p[4] as usize;
-            (s <= PKT).then_some(s)
-        }
-        _ => None,
-    }
 }
 
 enum Sec {
@@ -306,10 +275,10 @@ fn find_section(data: &[u8], pkts: &[usize], pid: u16, table_id: u8) -> Option<V
     let mut active = false;
     for &o in pkts {
         let p = &data[o..o + PKT];
-        if pkt_pid(p) != pid || p[1] & 0x80 != 0 {
+        if packet_pid(p) != pid || p[1] & 0x80 != 0 {
             continue;
         }
-        let Some(ps) = payload_start(p) else { continue };
+        let Some(ps) = payload_offset(p) else { continue };
         let pl = &p[ps..];
         if p[1] & 0x40 != 0 {
             let Some(&ptr) = pl.first() else { continue };
@@ -340,27 +309,10 @@ fn find_section(data: &[u8], pkts: &[usize], pid: u16, table_id: u8) -> Option<V
     None
 }
 
-/// A long-form PSI section with CRC (§2.4.4.10).
-fn build_section(table_id: u8, id: u16, version: u8, body: &[u8]) -> Vec<u8> {
-    let len = 5 + body.len() + 4;
-    let mut s = Vec::with_capacity(3 + len);
-    s.push(table_id);
-    s.push(0xb0 | ((len >> 8) as u8 & 0x0f));
-    s.push(len as u8);
-    s.extend_from_slice(&id.to_be_bytes());
-    s.push(0xc1 | ((version & 0x1f) << 1));
-    s.push(0);
-    s.push(0);
-    s.extend_from_slice(body);
-    let crc = crc32_mpeg2(&s);
-    s.extend_from_slice(&crc.to_be_bytes());
-    s
-}
-
 fn build_pat(ts_id: u16, program_number: u16, pmt_pid: u16) -> Vec<u8> {
     let mut body = program_number.to_be_bytes().to_vec();
     body.extend_from_slice(&(0xe000 | pmt_pid).to_be_bytes());
-    build_section(0x00, ts_id, 0, &body)
+    long_section(0x00, ts_id, 0, &body)
 }
 
 fn build_pmt(
@@ -382,7 +334,7 @@ fn build_pmt(
         body.extend_from_slice(&(0xf000 | d.len() as u16).to_be_bytes());
         body.extend_from_slice(d);
     }
-    build_section(0x02, program_number, version, &body)
+    long_section(0x02, program_number, version, &body)
 }
 
 /// TS packets (CC 0, fixed later) carrying `section` on `pid`.
@@ -393,10 +345,7 @@ fn psi_packets(pid: u16, section: &[u8]) -> Vec<[u8; PKT]> {
         .enumerate()
         .map(|(i, c)| {
             let mut p = [0xffu8; PKT];
-            p[0] = SYNC;
-            p[1] = (if i == 0 { 0x40 } else { 0 }) | ((pid >> 8) as u8 & 0x1f);
-            p[2] = pid as u8;
-            p[3] = 0x10;
+            p[..4].copy_from_slice(&packet_header(i == 0, pid, 1, 0));
             p[4..4 + c.len()].copy_from_slice(c);
             p
         })
@@ -405,23 +354,14 @@ fn psi_packets(pid: u16, section: &[u8]) -> Vec<[u8; PKT]> {
 
 /// Rewrite one PCR/OPCR field (6 bytes) by `off` 90 kHz ticks.
 fn shift_clock(f: &mut [u8], off: i64) {
-    let base = clock_base(f);
-    let b = wrap_add(base, off);
-    f[0] = (b >> 25) as u8;
-    f[1] = (b >> 17) as u8;
-    f[2] = (b >> 9) as u8;
-    f[3] = (b >> 1) as u8;
-    f[4] = ((b & 1) << 7) as u8 | (f[4] & 0x7f);
+    let base = pcr_field_base(f);
+    set_pcr_field_base(f, wrap_add(base, off));
 }
 
 /// Offset in the packet of the 6-byte PCR field, if the adaptation field has one.
 fn pcr_pos(p: &[u8]) -> Option<usize> {
     let len = p[4] as usize;
     (p[3] & 0x20 != 0 && len >= 7 && 5 + len <= PKT && p[5] & 0x10 != 0).then_some(6)
-}
-
-fn clock_base(f: &[u8]) -> u64 {
-    ((f[0] as u64) << 25) | ((f[1] as u64) << 17) | ((f[2] as u64) << 9) | ((f[3] as u64) << 1) | (f[4] as u64 >> 7)
 }
 
 /// Shift the PCR and OPCR of a packet's adaptation field.
@@ -453,7 +393,7 @@ fn pes_ts_fields(p: &[u8]) -> Option<(usize, usize)> {
     if p[1] & 0x40 == 0 || p[3] & 0xc0 != 0 {
         return None;
     }
-    let s = payload_start(p)?;
+    let s = payload_offset(p)?;
     let h = p.get(s..)?;
     if h.len() < 9 || h[..3] != [0, 0, 1] {
         return None;
@@ -498,7 +438,7 @@ fn shift_pes(p: &mut [u8; PKT], off: i64) {
 
 /// The 27 MHz PCR base (90 kHz) of a packet, if any.
 fn pcr_base(p: &[u8]) -> Option<u64> {
-    TsPacket::parse(p)?.pcr().map(|v| (v / 300) & (WRAP as u64 - 1))
+    TsPacket::parse(p)?.pcr().map(|v| (v / 300) & (PTS_WRAP as u64 - 1))
 }
 
 /// Look for an SPS in the first bytes of each PES of `pid`; returns the picture size.
@@ -513,10 +453,10 @@ fn scan_sps(data: &[u8], pkts: &[usize], pid: u16) -> Option<(u32, u32)> {
     };
     for &o in pkts {
         let p = &data[o..o + PKT];
-        if pkt_pid(p) != pid || p[3] & 0xc0 != 0 {
+        if packet_pid(p) != pid || p[3] & 0xc0 != 0 {
             continue;
         }
-        let Some(s) = payload_start(p) else { continue };
+        let Some(s) = payload_offset(p) else { continue };
         if p[1] & 0x40 != 0 {
             if active {
                 if let Some(sz) = check(&buf) {
@@ -593,10 +533,10 @@ fn collect_audio(data: &[u8], pkts: &[usize], pid: u16) -> Vec<AudioPes> {
     let mut cur: Option<AudioPes> = None;
     for (i, &o) in pkts.iter().enumerate() {
         let p = &data[o..o + PKT];
-        if pkt_pid(p) != pid || p[3] & 0xc0 != 0 {
+        if packet_pid(p) != pid || p[3] & 0xc0 != 0 {
             continue;
         }
-        let Some(s) = payload_start(p) else { continue };
+        let Some(s) = payload_offset(p) else { continue };
         if p[1] & 0x40 != 0 {
             if let Some(mut a) = cur.take() {
                 a.finish();
@@ -660,12 +600,9 @@ fn pes_packets(pid: u16, af: &[u8], data: &[u8]) -> Vec<[u8; PKT]> {
         let cap = 184 - if af_body.is_empty() { 0 } else { 1 + af_body.len() };
         let n = (data.len() - pos).min(cap);
         let mut p = [0xffu8; PKT];
-        p[0] = SYNC;
-        p[1] = (if out.is_empty() { 0x40 } else { 0 }) | ((pid >> 8) as u8 & 0x1f);
-        p[2] = pid as u8;
+        p[..4].copy_from_slice(&packet_header(out.is_empty(), pid, if n < 184 { 3 } else { 1 }, 0));
         let start = if n < 184 {
             let af_total = 184 - n; // length byte + field
-            p[3] = 0x30;
             p[4] = (af_total - 1) as u8;
             if af_total >= 2 {
                 if af_body.is_empty() {
@@ -676,7 +613,6 @@ fn pes_packets(pid: u16, af: &[u8], data: &[u8]) -> Vec<[u8; PKT]> {
             }
             4 + af_total
         } else {
-            p[3] = 0x10;
             4
         };
         p[start..start + n].copy_from_slice(&data[pos..pos + n]);
@@ -773,7 +709,7 @@ impl<W: Write> TsJoiner<W> {
                         pat_section: inp.pat_section.clone(),
                         pmt_section: inp.pmt_section.clone(),
                     });
-                    let starts_with_pat = pkts.first().is_some_and(|&o| pkt_pid(&data[o..o + PKT]) == 0);
+                    let starts_with_pat = pkts.first().is_some_and(|&o| packet_pid(&data[o..o + PKT]) == 0);
                     inject_psi = !starts_with_pat;
                 }
                 Some(out) => {
@@ -793,7 +729,7 @@ impl<W: Write> TsJoiner<W> {
                         Some(i) => mapped[i] == Some(out.pcr_pid),
                         // A PCR PID of its own maps onto the output's, unless that is 0x1FFF
                         // ("no PCR"): its packets would become null packets. New PMT then.
-                        None => !out_pcr_is_es && (out.pcr_pid != NULL_PID || inp.pmt.pcr_pid == NULL_PID),
+                        None => !out_pcr_is_es && (out.pcr_pid != PID_NULL || inp.pmt.pcr_pid == PID_NULL),
                     };
                     if same_types && pcr_consistent {
                         for (s, m) in inp.pmt.streams.iter().zip(&mapped) {
@@ -810,10 +746,10 @@ impl<W: Write> TsJoiner<W> {
                     } else {
                         // New set of streams: new PMT, version bumped.
                         info.codec_change |= !same_types;
-                        let mut taken: Vec<u16> = vec![0, 1, 2, NULL_PID, out.pmt_pid];
+                        let mut taken: Vec<u16> = vec![0, 1, 2, PID_NULL, out.pmt_pid];
                         taken.extend(mapped.iter().flatten().copied());
                         let alloc = |want: u16, taken: &mut Vec<u16>| -> u16 {
-                            if (0x20..NULL_PID).contains(&want) && !taken.contains(&want) {
+                            if (0x20..PID_NULL).contains(&want) && !taken.contains(&want) {
                                 taken.push(want);
                                 return want;
                             }
@@ -835,7 +771,7 @@ impl<W: Write> TsJoiner<W> {
                         }
                         let pcr_pid = match pid_map.get(&inp.pmt.pcr_pid) {
                             Some(&p) => p,
-                            None if inp.pmt.pcr_pid == NULL_PID => NULL_PID,
+                            None if inp.pmt.pcr_pid == PID_NULL => PID_NULL,
                             None => {
                                 let p = alloc(inp.pmt.pcr_pid, &mut taken);
                                 pid_map.insert(inp.pmt.pcr_pid, p);
@@ -861,7 +797,7 @@ impl<W: Write> TsJoiner<W> {
         let pcr_pid = self.in_prog.as_ref().map(|p| p.pmt.pcr_pid);
         for &o in &pkts {
             let p = &data[o..o + PKT];
-            let pid = pkt_pid(p);
+            let pid = packet_pid(p);
             if Some(pid) == ref_pid {
                 if let Some((pts, dts)) = pes_timestamps(p) {
                     timing.add(pts, dts);
@@ -1025,8 +961,8 @@ impl<W: Write> TsJoiner<W> {
         let mut last_in: HashMap<u16, usize> = HashMap::new();
         for (i, &o) in pkts.iter().enumerate() {
             let src = &data[o..o + PKT];
-            let pid = pkt_pid(src);
-            if pid == NULL_PID {
+            let pid = packet_pid(src);
+            if pid == PID_NULL {
                 continue;
             }
             let has_payload = src[3] & 0x10 != 0;
@@ -1077,13 +1013,13 @@ impl<W: Write> TsJoiner<W> {
                 }
             }
             if let Some(at) = pcr_pos(&p) {
-                let base = clock_base(&p[at..]);
+                let base = pcr_field_base(&p[at..]);
                 match self.last_pcr.get(&out_pid) {
                     // At a join the previous segment may have run past the next one's first
                     // frame (audio longer than video): keep the clock from going back.
                     Some(last)
                         if info.discontinuity_detected
-                            && (-JUMP_THRESHOLD_90K..0).contains(&wrap_diff(base, clock_base(last))) =>
+                            && (-JUMP_THRESHOLD_90K..0).contains(&wrap_diff(base, pcr_field_base(last))) =>
                     {
                         p[at..at + 6].copy_from_slice(last);
                     }
@@ -1127,12 +1063,12 @@ impl<W: Write> TsJoiner<W> {
             if p[1] & 0x40 == 0 || p[3] & 0xc0 != 0 {
                 continue;
             }
-            let Some(s) = payload_start(p) else { continue };
+            let Some(s) = payload_offset(p) else { continue };
             let h = &p[s..];
             if h.len() >= 4 && h[..3] == [0, 0, 1] {
                 match h[3] {
-                    0xe0..=0xef => return (Some(pkt_pid(p)), Some(pkt_pid(p))),
-                    0xc0..=0xdf if audio.is_none() => audio = Some(pkt_pid(p)),
+                    0xe0..=0xef => return (Some(packet_pid(p)), Some(packet_pid(p))),
+                    0xc0..=0xdf if audio.is_none() => audio = Some(packet_pid(p)),
                     _ => {}
                 }
             }
