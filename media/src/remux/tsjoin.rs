@@ -637,6 +637,124 @@ fn pcr_only_packet(p: &[u8; PKT]) -> Option<[u8; PKT]> {
     Some(q)
 }
 
+/// One input segment: its bytes and the offsets of its packets.
+struct Segment<'a> {
+    data: &'a [u8],
+    pkts: &'a [usize],
+}
+
+/// How a segment's program maps onto the output program.
+struct Mapping {
+    /// Input PID -> output PID (PIDs not listed keep theirs).
+    pid_map: HashMap<u16, u16>,
+    /// The segment's PAT/PMT packets are copied as they are (else replaced by the output's).
+    psi_passthrough: bool,
+    /// The output's PAT/PMT are written before the segment.
+    inject_psi: bool,
+}
+
+/// Audio removed at a join: by index in the segment's packet list.
+#[derive(Default)]
+struct Trim {
+    /// The first packet of a partly overlapping PES -> the PES rebuilt without the overlap.
+    first: HashMap<usize, Vec<u8>>,
+    /// Packets of removed audio (their PCR is kept in an adaptation-only packet).
+    drop: HashSet<usize>,
+}
+
+/// A free PID for a stream that wants `want`: `want` itself when free and in range, else
+/// the first free one from 0x100.
+fn alloc_pid(want: u16, taken: &mut Vec<u16>) -> u16 {
+    if (0x20..PID_NULL).contains(&want) && !taken.contains(&want) {
+        taken.push(want);
+        return want;
+    }
+    let mut c = 0x100u16;
+    while taken.contains(&c) && c < 0x1ffe {
+        c += 1;
+    }
+    taken.push(c);
+    c
+}
+
+/// A new PMT on the output program for the input program `inp`: streams keep the output
+/// PID of the same type (`mapped`), new ones their own PID or a free one; version_number
+/// bumped mod 32. Fills `pid_map`.
+fn new_pmt(out: &mut OutProgram, inp: &InProgram, mapped: &[Option<u16>], pid_map: &mut HashMap<u16, u16>) {
+    let mut taken: Vec<u16> = vec![0, 1, 2, PID_NULL, out.pmt_pid];
+    taken.extend(mapped.iter().flatten().copied());
+    let mut streams: Vec<(u8, u16, &[u8])> = Vec::new();
+    for (s, m) in inp.pmt.streams.iter().zip(mapped) {
+        let pid = match m {
+            Some(m) => *m,
+            None => alloc_pid(s.pid, &mut taken),
+        };
+        pid_map.insert(s.pid, pid);
+        streams.push((s.stream_type, pid, &s.descriptors));
+    }
+    let pcr_pid = match pid_map.get(&inp.pmt.pcr_pid) {
+        Some(&p) => p,
+        None if inp.pmt.pcr_pid == PID_NULL => PID_NULL,
+        None => {
+            let p = alloc_pid(inp.pmt.pcr_pid, &mut taken);
+            pid_map.insert(inp.pmt.pcr_pid, p);
+            p
+        }
+    };
+    out.version = (out.version + 1) & 0x1f;
+    out.pcr_pid = pcr_pid;
+    out.streams = streams.iter().map(|s| (s.0, s.1)).collect();
+    out.pmt_section = build_pmt(out.program_number, out.version, pcr_pid, &inp.pmt.descriptors, &streams);
+}
+
+/// The leading ADTS frames of `pes` (shifted by `offset`) that start more than half a frame
+/// before `end`, the end of the previous segment's audio on the same output PID: whole PES
+/// are dropped, the first partly overlapping one is rebuilt without them.
+fn trim_overlap(pes: &[AudioPes], end: u64, offset: i64, trim: &mut Trim) {
+    for a in pes {
+        let (Some(pts), Some((frames, _, rate))) = (a.pts, a.frames.as_ref()) else {
+            return;
+        };
+        let start = wrap_add(pts, offset);
+        let half = samples_90k(512, *rate);
+        let d = frames
+            .iter()
+            .take_while(|f| {
+                let over = wrap_diff(end, wrap_add(start, samples_90k(f.1, *rate)));
+                over > half && over <= JUMP_THRESHOLD_90K
+            })
+            .count();
+        if d == 0 {
+            return;
+        }
+        if d == frames.len() {
+            trim.drop.extend(a.pkts.iter().copied());
+            continue;
+        }
+        trim.drop.extend(a.pkts.iter().skip(1).copied());
+        trim.first.insert(a.pkts[0], rebuilt_pes(a, frames[d], start, *rate));
+        return;
+    }
+}
+
+/// `a` without the frames before `from` (offset in the payload, samples before it): PTS
+/// (and DTS) advanced by their duration from `start`, PES_packet_length recomputed.
+fn rebuilt_pes(a: &AudioPes, from: (usize, u64), start: u64, rate: u32) -> Vec<u8> {
+    let mut h = a.header.clone();
+    let new_pts = wrap_add(start, samples_90k(from.1, rate));
+    let prefix = h[9] >> 4;
+    h[9..14].copy_from_slice(&encode_pts(prefix, new_pts));
+    if h[7] >> 6 == 3 {
+        h[14..19].copy_from_slice(&encode_pts(1, new_pts));
+    }
+    let body = &a.payload[from.0..];
+    let len = h.len() - 6 + body.len();
+    let plen = if h[4] == 0 && h[5] == 0 || len > 0xffff { 0 } else { len as u16 };
+    h[4..6].copy_from_slice(&plen.to_be_bytes());
+    h.extend_from_slice(body);
+    h
+}
+
 impl<W: Write> TsJoiner<W> {
     pub fn new(out: W) -> Self {
         TsJoiner {
@@ -667,136 +785,119 @@ impl<W: Write> TsJoiner<W> {
 
     /// Append one whole segment. `discontinuity`: the playlist marked it with
     /// EXT-X-DISCONTINUITY. Damaged input never fails; only write errors are returned.
+    ///
+    /// The steps of the module docs, in order: sync, the segment's program, its mapping
+    /// onto the output program, the reference timing and format checks, the offset, the
+    /// audio overlap at a join, and the rewrite of every packet.
     pub fn push_segment(&mut self, data: &[u8], discontinuity: bool) -> Result<SegmentInfo> {
         let mut info = SegmentInfo::default();
         let (pkts, skipped) = sync_packets(data);
         info.skipped_bytes = skipped;
         self.segments += 1;
+        let seg = Segment { data, pkts: &pkts };
+        self.read_program(&seg);
+        let mapping = self.map_program(&seg, &mut info);
+        let (ref_pid, video_pid) = self.reference_pids(data, &pkts);
+        let timing = self.reference_timing(&seg, ref_pid);
+        self.check_format(&seg, video_pid, &mut info);
+        let audio_ref = self.audio_reference(&seg, ref_pid, video_pid);
+        self.apply_offset(&timing, audio_ref, discontinuity, &mut info);
+        let trim = self.trim_audio(&seg, &mapping.pid_map, &info);
+        self.buf.clear();
+        info.packets = self.rewrite(&seg, &mapping, &trim, &info);
+        self.out.write_all(&self.buf)?;
+        Ok(info)
+    }
 
-        // --- Program of this segment.
-        let pat_sec = find_section(data, &pkts, 0, 0x00);
+    /// Step 4a: the segment's PAT and PMT become the input program (kept from the previous
+    /// segment when this one has none).
+    fn read_program(&mut self, seg: &Segment) {
+        let (data, pkts) = (seg.data, seg.pkts);
+        let pat_sec = find_section(data, pkts, 0, 0x00);
         let pat = pat_sec.as_deref().and_then(|s| Pat::parse(s).ok());
         let pmt_pid = pat.as_ref().and_then(|p| p.first_pmt_pid()).or(self.in_prog.as_ref().map(|p| p.pmt_pid));
-        if let Some(pmt_pid) = pmt_pid {
-            if let Some(sec) = find_section(data, &pkts, pmt_pid, 0x02) {
-                if let Ok(pmt) = Pmt::parse(&sec) {
-                    let pat_section = match (&pat_sec, &pat) {
-                        (Some(s), Some(_)) => s.clone(),
-                        _ => self
-                            .in_prog
-                            .as_ref()
-                            .map(|p| p.pat_section.clone())
-                            .unwrap_or_else(|| build_pat(1, pmt.program_number, pmt_pid)),
-                    };
-                    self.in_prog = Some(InProgram { pmt_pid, pmt, pat_section, pmt_section: sec });
+        let Some(pmt_pid) = pmt_pid else { return };
+        let Some(sec) = find_section(data, pkts, pmt_pid, 0x02) else { return };
+        let Ok(pmt) = Pmt::parse(&sec) else { return };
+        let pat_section = match (&pat_sec, &pat) {
+            (Some(s), Some(_)) => s.clone(),
+            _ => self
+                .in_prog
+                .as_ref()
+                .map(|p| p.pat_section.clone())
+                .unwrap_or_else(|| build_pat(1, pmt.program_number, pmt_pid)),
+        };
+        self.in_prog = Some(InProgram { pmt_pid, pmt, pat_section, pmt_section: sec });
+    }
+
+    /// Step 4b: how the input program maps onto the output program (the first segment's
+    /// program becomes the output's; later ones are remapped, or get a new PMT).
+    fn map_program(&mut self, seg: &Segment, info: &mut SegmentInfo) -> Mapping {
+        let mut m = Mapping { pid_map: HashMap::new(), psi_passthrough: true, inject_psi: false };
+        let Some(inp) = self.in_prog.clone() else { return m };
+        if self.out_prog.is_none() {
+            self.out_prog = Some(OutProgram {
+                program_number: inp.pmt.program_number,
+                pmt_pid: inp.pmt_pid,
+                pcr_pid: inp.pmt.pcr_pid,
+                streams: inp.pmt.streams.iter().map(|s| (s.stream_type, s.pid)).collect(),
+                version: inp.pmt.version,
+                pat_section: inp.pat_section.clone(),
+                pmt_section: inp.pmt_section.clone(),
+            });
+            let starts_with_pat = seg.pkts.first().is_some_and(|&o| packet_pid(&seg.data[o..o + PKT]) == 0);
+            m.inject_psi = !starts_with_pat;
+            return m;
+        }
+        let Some(out) = self.out_prog.as_mut() else { return m };
+        // Streams matched in order per stream_type.
+        let mut used = vec![false; out.streams.len()];
+        let mut mapped: Vec<Option<u16>> = Vec::new();
+        for s in &inp.pmt.streams {
+            let j = (0..out.streams.len()).find(|&j| !used[j] && out.streams[j].0 == s.stream_type);
+            if let Some(j) = j {
+                used[j] = true;
+            }
+            mapped.push(j.map(|j| out.streams[j].1));
+        }
+        let same_types = mapped.iter().all(|m| m.is_some()) && used.iter().all(|&u| u);
+        let es_of = |pid: u16| inp.pmt.streams.iter().position(|s| s.pid == pid);
+        let out_pcr_is_es = out.streams.iter().any(|s| s.1 == out.pcr_pid);
+        let pcr_consistent = match es_of(inp.pmt.pcr_pid) {
+            Some(i) => mapped[i] == Some(out.pcr_pid),
+            // A PCR PID of its own maps onto the output's, unless that is 0x1FFF
+            // ("no PCR"): its packets would become null packets. New PMT then.
+            None => !out_pcr_is_es && (out.pcr_pid != PID_NULL || inp.pmt.pcr_pid == PID_NULL),
+        };
+        if same_types && pcr_consistent {
+            for (s, mp) in inp.pmt.streams.iter().zip(&mapped) {
+                if let Some(mp) = mp {
+                    m.pid_map.insert(s.pid, *mp);
                 }
             }
-        }
-
-        // --- Map to the output program.
-        let mut pid_map: HashMap<u16, u16> = HashMap::new();
-        let mut psi_passthrough = true;
-        let mut inject_psi = false;
-        if let Some(inp) = self.in_prog.clone() {
-            match self.out_prog.as_mut() {
-                None => {
-                    self.out_prog = Some(OutProgram {
-                        program_number: inp.pmt.program_number,
-                        pmt_pid: inp.pmt_pid,
-                        pcr_pid: inp.pmt.pcr_pid,
-                        streams: inp.pmt.streams.iter().map(|s| (s.stream_type, s.pid)).collect(),
-                        version: inp.pmt.version,
-                        pat_section: inp.pat_section.clone(),
-                        pmt_section: inp.pmt_section.clone(),
-                    });
-                    let starts_with_pat = pkts.first().is_some_and(|&o| packet_pid(&data[o..o + PKT]) == 0);
-                    inject_psi = !starts_with_pat;
-                }
-                Some(out) => {
-                    let mut used = vec![false; out.streams.len()];
-                    let mut mapped: Vec<Option<u16>> = Vec::new();
-                    for s in &inp.pmt.streams {
-                        let j = (0..out.streams.len()).find(|&j| !used[j] && out.streams[j].0 == s.stream_type);
-                        if let Some(j) = j {
-                            used[j] = true;
-                        }
-                        mapped.push(j.map(|j| out.streams[j].1));
-                    }
-                    let same_types = mapped.iter().all(|m| m.is_some()) && used.iter().all(|&u| u);
-                    let es_of = |pid: u16| inp.pmt.streams.iter().position(|s| s.pid == pid);
-                    let out_pcr_is_es = out.streams.iter().any(|s| s.1 == out.pcr_pid);
-                    let pcr_consistent = match es_of(inp.pmt.pcr_pid) {
-                        Some(i) => mapped[i] == Some(out.pcr_pid),
-                        // A PCR PID of its own maps onto the output's, unless that is 0x1FFF
-                        // ("no PCR"): its packets would become null packets. New PMT then.
-                        None => !out_pcr_is_es && (out.pcr_pid != PID_NULL || inp.pmt.pcr_pid == PID_NULL),
-                    };
-                    if same_types && pcr_consistent {
-                        for (s, m) in inp.pmt.streams.iter().zip(&mapped) {
-                            if let Some(m) = m {
-                                pid_map.insert(s.pid, *m);
-                            }
-                        }
-                        if es_of(inp.pmt.pcr_pid).is_none() {
-                            pid_map.insert(inp.pmt.pcr_pid, out.pcr_pid);
-                        }
-                        psi_passthrough = inp.pmt_pid == out.pmt_pid
-                            && inp.pat_section == out.pat_section
-                            && inp.pmt_section == out.pmt_section;
-                    } else {
-                        // New set of streams: new PMT, version bumped.
-                        info.codec_change |= !same_types;
-                        let mut taken: Vec<u16> = vec![0, 1, 2, PID_NULL, out.pmt_pid];
-                        taken.extend(mapped.iter().flatten().copied());
-                        let alloc = |want: u16, taken: &mut Vec<u16>| -> u16 {
-                            if (0x20..PID_NULL).contains(&want) && !taken.contains(&want) {
-                                taken.push(want);
-                                return want;
-                            }
-                            let mut c = 0x100u16;
-                            while taken.contains(&c) && c < 0x1ffe {
-                                c += 1;
-                            }
-                            taken.push(c);
-                            c
-                        };
-                        let mut streams: Vec<(u8, u16, &[u8])> = Vec::new();
-                        for (s, m) in inp.pmt.streams.iter().zip(&mapped) {
-                            let pid = match m {
-                                Some(m) => *m,
-                                None => alloc(s.pid, &mut taken),
-                            };
-                            pid_map.insert(s.pid, pid);
-                            streams.push((s.stream_type, pid, &s.descriptors));
-                        }
-                        let pcr_pid = match pid_map.get(&inp.pmt.pcr_pid) {
-                            Some(&p) => p,
-                            None if inp.pmt.pcr_pid == PID_NULL => PID_NULL,
-                            None => {
-                                let p = alloc(inp.pmt.pcr_pid, &mut taken);
-                                pid_map.insert(inp.pmt.pcr_pid, p);
-                                p
-                            }
-                        };
-                        out.version = (out.version + 1) & 0x1f;
-                        out.pcr_pid = pcr_pid;
-                        out.streams = streams.iter().map(|s| (s.0, s.1)).collect();
-                        out.pmt_section =
-                            build_pmt(out.program_number, out.version, pcr_pid, &inp.pmt.descriptors, &streams);
-                        psi_passthrough = false;
-                        inject_psi = true;
-                    }
-                }
+            if es_of(inp.pmt.pcr_pid).is_none() {
+                m.pid_map.insert(inp.pmt.pcr_pid, out.pcr_pid);
             }
+            m.psi_passthrough =
+                inp.pmt_pid == out.pmt_pid && inp.pat_section == out.pat_section && inp.pmt_section == out.pmt_section;
+        } else {
+            // New set of streams: new PMT, version bumped.
+            info.codec_change |= !same_types;
+            new_pmt(out, &inp, &mapped, &mut m.pid_map);
+            m.psi_passthrough = false;
+            m.inject_psi = true;
         }
+        m
+    }
 
-        // --- Reference stream and its timing (input clock).
-        let (ref_pid, video_pid) = self.reference_pids(data, &pkts);
+    /// Step 3a: the timing of the segment's reference stream (input clock); the PCR when
+    /// the reference stream has no timestamps.
+    fn reference_timing(&self, seg: &Segment, ref_pid: Option<u16>) -> ScanTiming {
         let mut timing = ScanTiming::default();
         let mut pcr_timing = ScanTiming::default();
         let pcr_pid = self.in_prog.as_ref().map(|p| p.pmt.pcr_pid);
-        for &o in &pkts {
-            let p = &data[o..o + PKT];
+        for &o in seg.pkts {
+            let p = &seg.data[o..o + PKT];
             let pid = packet_pid(p);
             if Some(pid) == ref_pid {
                 if let Some((pts, dts)) = pes_timestamps(p) {
@@ -810,10 +911,14 @@ impl<W: Write> TsJoiner<W> {
             }
         }
         if timing.first_dts.is_none() {
-            timing = pcr_timing;
+            pcr_timing
+        } else {
+            timing
         }
+    }
 
-        // --- Video size / codec change.
+    /// Step 5: the picture size of the segment's H.264 stream; a new size is a codec change.
+    fn check_format(&mut self, seg: &Segment, video_pid: Option<u16>, info: &mut SegmentInfo) {
         if let Some(vp) = video_pid {
             let h264 = self
                 .in_prog
@@ -821,7 +926,7 @@ impl<W: Write> TsJoiner<W> {
                 .map(|p| p.pmt.streams.iter().any(|s| s.pid == vp && s.stream_type == 0x1b))
                 .unwrap_or(true);
             if h264 {
-                info.video_size = scan_sps(data, &pkts, vp);
+                info.video_size = scan_sps(seg.data, seg.pkts, vp);
             }
         }
         if let Some(sz) = info.video_size {
@@ -830,26 +935,30 @@ impl<W: Write> TsJoiner<W> {
             }
             self.last_size = Some(sz);
         }
+    }
 
-        // An audio reference (no video): its PES packets bundle several ADTS frames, so the
-        // median PES step is not a frame; the segment ends where its last frame's samples end.
-        let audio_ref = match (ref_pid, video_pid) {
-            (Some(rp), None) => self
-                .in_prog
-                .as_ref()
-                .filter(|p| p.pmt.streams.iter().any(|s| s.pid == rp && s.stream_type == 0x0f))
-                .and_then(|_| {
-                    let pes = collect_audio(data, &pkts, rp);
-                    let a = pes.iter().rev().find(|a| a.pts.is_some() && a.frames.is_some())?;
-                    let (pts, (_, total, rate)) = (a.pts?, a.frames.as_ref()?);
-                    let frame = samples_90k(1024, *rate).max(1);
-                    // (last frame's start, in input clock; one AAC frame)
-                    Some((wrap_add(pts, samples_90k(*total, *rate) - frame), frame))
-                }),
-            _ => None,
-        };
+    /// Step 3b: an audio reference (no video): its PES packets bundle several ADTS frames,
+    /// so the median PES step is not a frame; the segment ends where its last frame's
+    /// samples end. Returns (last frame's start, input clock; one AAC frame).
+    fn audio_reference(&self, seg: &Segment, ref_pid: Option<u16>, video_pid: Option<u16>) -> Option<(u64, i64)> {
+        let (Some(rp), None) = (ref_pid, video_pid) else { return None };
+        self.in_prog.as_ref().filter(|p| p.pmt.streams.iter().any(|s| s.pid == rp && s.stream_type == 0x0f))?;
+        let pes = collect_audio(seg.data, seg.pkts, rp);
+        let a = pes.iter().rev().find(|a| a.pts.is_some() && a.frames.is_some())?;
+        let (pts, (_, total, rate)) = (a.pts?, a.frames.as_ref()?);
+        let frame = samples_90k(1024, *rate).max(1);
+        Some((wrap_add(pts, samples_90k(*total, *rate) - frame), frame))
+    }
 
-        // --- Offset.
+    /// Step 3c: a new offset when the segment does not continue the previous one; the
+    /// reference timing carried to the next segment; the segment's timing in `info`.
+    fn apply_offset(
+        &mut self,
+        timing: &ScanTiming,
+        audio_ref: Option<(u64, i64)>,
+        discontinuity: bool,
+        info: &mut SegmentInfo,
+    ) {
         if let Some(first) = timing.first_dts {
             if let Some(prev) = self.prev {
                 let expected = wrap_add(prev.last_dts, prev.frame);
@@ -874,11 +983,13 @@ impl<W: Write> TsJoiner<W> {
             };
         }
         info.offset_applied = norm_offset(self.offset);
+    }
 
-        // --- Audio overlapping the previous segment's (independently encoded segments:
-        // priming and padding), trimmed by whole ADTS frames at a join.
-        let mut trim_first: HashMap<usize, Vec<u8>> = HashMap::new();
-        let mut drop_pkts: HashSet<usize> = HashSet::new();
+    /// Step 3d: audio overlapping the previous segment's (independently encoded segments:
+    /// priming and padding), trimmed by whole ADTS frames at a join; the end of each ADTS
+    /// stream's audio remembered for the next join.
+    fn trim_audio(&mut self, seg: &Segment, pid_map: &HashMap<u16, u16>, info: &SegmentInfo) -> Trim {
+        let mut trim = Trim::default();
         let adts_pids: Vec<u16> = self
             .in_prog
             .as_ref()
@@ -886,45 +997,10 @@ impl<W: Write> TsJoiner<W> {
             .unwrap_or_default();
         for &apid in &adts_pids {
             let out_pid = *pid_map.get(&apid).unwrap_or(&apid);
-            let pes = collect_audio(data, &pkts, apid);
+            let pes = collect_audio(seg.data, seg.pkts, apid);
             if info.discontinuity_detected {
                 if let Some(&end) = self.audio_end.get(&out_pid) {
-                    'pes: for a in &pes {
-                        let (Some(pts), Some((frames, _, rate))) = (a.pts, a.frames.as_ref()) else {
-                            break;
-                        };
-                        let start = wrap_add(pts, self.offset);
-                        let half = samples_90k(512, *rate);
-                        let d = frames
-                            .iter()
-                            .take_while(|f| {
-                                let over = wrap_diff(end, wrap_add(start, samples_90k(f.1, *rate)));
-                                over > half && over <= JUMP_THRESHOLD_90K
-                            })
-                            .count();
-                        if d == 0 {
-                            break 'pes;
-                        }
-                        if d == frames.len() {
-                            drop_pkts.extend(a.pkts.iter().copied());
-                            continue;
-                        }
-                        drop_pkts.extend(a.pkts.iter().skip(1).copied());
-                        let mut h = a.header.clone();
-                        let new_pts = wrap_add(start, samples_90k(frames[d].1, *rate));
-                        let prefix = h[9] >> 4;
-                        h[9..14].copy_from_slice(&encode_pts(prefix, new_pts));
-                        if h[7] >> 6 == 3 {
-                            h[14..19].copy_from_slice(&encode_pts(1, new_pts));
-                        }
-                        let body = &a.payload[frames[d].0..];
-                        let len = h.len() - 6 + body.len();
-                        let plen = if h[4] == 0 && h[5] == 0 || len > 0xffff { 0 } else { len as u16 };
-                        h[4..6].copy_from_slice(&plen.to_be_bytes());
-                        h.extend_from_slice(body);
-                        trim_first.insert(a.pkts[0], h);
-                        break 'pes;
-                    }
+                    trim_overlap(&pes, end, self.offset, &mut trim);
                 }
             }
             if let Some(a) = pes.iter().rev().find(|a| a.pts.is_some() && a.frames.is_some()) {
@@ -934,9 +1010,13 @@ impl<W: Write> TsJoiner<W> {
                 }
             }
         }
+        trim
+    }
 
-        // --- Rewrite and write.
-        self.buf.clear();
+    /// Step 6: every packet rewritten into `self.buf` (PSI injected or replaced, PIDs
+    /// remapped, timestamps shifted, PCR kept from going back, trimmed audio re-packetized,
+    /// continuity counters fixed). Returns the packets written.
+    fn rewrite(&mut self, seg: &Segment, m: &Mapping, trim: &Trim, info: &SegmentInfo) -> usize {
         let out = self.out_prog.clone();
         let mut reserved: Vec<u16> = Vec::new();
         if let Some(o) = &out {
@@ -945,108 +1025,99 @@ impl<W: Write> TsJoiner<W> {
             reserved.extend(o.streams.iter().map(|s| s.1));
         }
         let in_pmt_pid = self.in_prog.as_ref().map(|p| p.pmt_pid);
-        fn emit(buf: &mut Vec<u8>, cc: &mut ContinuityFixer, mut p: [u8; PKT], n: &mut usize) {
-            cc.fix(&mut p);
-            buf.extend_from_slice(&p);
-            *n += 1;
-        }
         let mut n = 0usize;
-        if inject_psi {
+        if m.inject_psi {
             if let Some(o) = &out {
                 for p in psi_packets(0, &o.pat_section).into_iter().chain(psi_packets(o.pmt_pid, &o.pmt_section)) {
-                    emit(&mut self.buf, &mut self.cc, p, &mut n);
+                    self.emit(p, &mut n);
                 }
             }
         }
         let mut last_in: HashMap<u16, usize> = HashMap::new();
-        for (i, &o) in pkts.iter().enumerate() {
-            let src = &data[o..o + PKT];
+        for (i, &o) in seg.pkts.iter().enumerate() {
+            let src = &seg.data[o..o + PKT];
             let pid = packet_pid(src);
             if pid == PID_NULL {
                 continue;
             }
-            let has_payload = src[3] & 0x10 != 0;
-            if has_payload {
-                if let Some(&prev) = last_in.get(&pid) {
-                    if data[prev..prev + PKT] == *src {
-                        continue; // duplicate packet
-                    }
+            if src[3] & 0x10 != 0 {
+                if last_in.get(&pid).is_some_and(|&prev| seg.data[prev..prev + PKT] == *src) {
+                    continue; // duplicate packet
                 }
                 last_in.insert(pid, o);
             }
-            let is_pat = pid == 0;
-            let is_pmt = Some(pid) == in_pmt_pid;
-            if (is_pat || is_pmt) && !psi_passthrough {
+            let is_psi = pid == 0 || Some(pid) == in_pmt_pid;
+            if is_psi && !m.psi_passthrough {
                 if let Some(op) = &out {
                     if src[1] & 0x40 != 0 {
-                        let pk = if is_pat {
-                            psi_packets(0, &op.pat_section)
-                        } else {
-                            psi_packets(op.pmt_pid, &op.pmt_section)
-                        };
-                        for p in pk {
-                            emit(&mut self.buf, &mut self.cc, p, &mut n);
+                        let pmt = (op.pmt_pid, &op.pmt_section);
+                        let (ppid, sec) = if pid == 0 { (0, &op.pat_section) } else { pmt };
+                        for p in psi_packets(ppid, sec) {
+                            self.emit(p, &mut n);
                         }
                     }
                     continue;
                 }
             }
+            let out_pid = match m.pid_map.get(&pid) {
+                Some(&mp) => mp,
+                // A PID colliding with an output PID is dropped.
+                None if !is_psi && reserved.contains(&pid) && !m.psi_passthrough => continue,
+                None => pid,
+            };
             let mut p = [0u8; PKT];
             p.copy_from_slice(src);
-            let out_pid = match pid_map.get(&pid) {
-                Some(&m) => m,
-                None => {
-                    if !is_pat && !is_pmt && reserved.contains(&pid) && !psi_passthrough {
-                        continue; // collides with an output PID
-                    }
-                    pid
-                }
-            };
-            if out_pid != pid {
-                p[1] = (p[1] & 0xe0) | ((out_pid >> 8) as u8 & 0x1f);
-                p[2] = out_pid as u8;
-            }
-            if self.offset != 0 {
-                shift_pcr(&mut p, self.offset);
-                if !is_pat && !is_pmt && pid >= 0x20 {
-                    shift_pes(&mut p, self.offset);
-                }
-            }
-            if let Some(at) = pcr_pos(&p) {
-                let base = pcr_field_base(&p[at..]);
-                match self.last_pcr.get(&out_pid) {
-                    // At a join the previous segment may have run past the next one's first
-                    // frame (audio longer than video): keep the clock from going back.
-                    Some(last)
-                        if info.discontinuity_detected
-                            && (-JUMP_THRESHOLD_90K..0).contains(&wrap_diff(base, pcr_field_base(last))) =>
-                    {
-                        p[at..at + 6].copy_from_slice(last);
-                    }
-                    _ => {
-                        let mut f = [0u8; 6];
-                        f.copy_from_slice(&p[at..at + 6]);
-                        self.last_pcr.insert(out_pid, f);
-                    }
-                }
-            }
-            if let Some(pes) = trim_first.get(&i) {
+            self.rewrite_packet(&mut p, pid, out_pid, is_psi, info.discontinuity_detected);
+            if let Some(pes) = trim.first.get(&i) {
                 for q in pes_packets(out_pid, &af_keep(&p), pes) {
-                    emit(&mut self.buf, &mut self.cc, q, &mut n);
+                    self.emit(q, &mut n);
                 }
-                continue;
-            }
-            if drop_pkts.contains(&i) {
+            } else if trim.drop.contains(&i) {
                 if let Some(q) = pcr_only_packet(&p) {
-                    emit(&mut self.buf, &mut self.cc, q, &mut n);
+                    self.emit(q, &mut n);
                 }
-                continue;
+            } else {
+                self.emit(p, &mut n);
             }
-            emit(&mut self.buf, &mut self.cc, p, &mut n);
         }
-        info.packets = n;
-        self.out.write_all(&self.buf)?;
-        Ok(info)
+        n
+    }
+
+    /// One packet: its PID set to `out_pid`, PCR/OPCR and PES timestamps shifted by the
+    /// offset, and a PCR that would go back at a join (`join`) replaced by the last one.
+    fn rewrite_packet(&mut self, p: &mut [u8; PKT], pid: u16, out_pid: u16, is_psi: bool, join: bool) {
+        if out_pid != pid {
+            p[1] = (p[1] & 0xe0) | ((out_pid >> 8) as u8 & 0x1f);
+            p[2] = out_pid as u8;
+        }
+        if self.offset != 0 {
+            shift_pcr(p, self.offset);
+            if !is_psi && pid >= 0x20 {
+                shift_pes(p, self.offset);
+            }
+        }
+        if let Some(at) = pcr_pos(p) {
+            let base = pcr_field_base(&p[at..]);
+            match self.last_pcr.get(&out_pid) {
+                // At a join the previous segment may have run past the next one's first
+                // frame (audio longer than video): keep the clock from going back.
+                Some(last) if join && (-JUMP_THRESHOLD_90K..0).contains(&wrap_diff(base, pcr_field_base(last))) => {
+                    p[at..at + 6].copy_from_slice(last);
+                }
+                _ => {
+                    let mut f = [0u8; 6];
+                    f.copy_from_slice(&p[at..at + 6]);
+                    self.last_pcr.insert(out_pid, f);
+                }
+            }
+        }
+    }
+
+    /// Write a packet with its continuity counter fixed.
+    fn emit(&mut self, mut p: [u8; PKT], n: &mut usize) {
+        self.cc.fix(&mut p);
+        self.buf.extend_from_slice(&p);
+        *n += 1;
     }
 
     /// (reference PID, video PID) of the current segment's program, falling back on PES
