@@ -58,7 +58,7 @@ use std::path::Path;
 
 use bytes::Bytes;
 
-use crate::codec::aac::{AudioConfig, FRAME_SAMPLES};
+use crate::codec::aac::{AdtsHeader, AudioConfig, FRAME_SAMPLES};
 use crate::codec::h264::{self, AvcConfig, Sps};
 use crate::demux::adts::{find_frame, AdtsScan};
 use crate::packet::{Codec, Demuxer, MediaKind, Packet, StreamInfo};
@@ -358,6 +358,37 @@ struct AacState {
 }
 
 impl AacState {
+    /// The PTS and duration (90 kHz) of the ADTS frame `header` found at `start` in the
+    /// carried bytes; the sample count advanced past it.
+    fn frame_timing(&mut self, start: usize, header: AdtsHeader) -> (i64, i64) {
+        let rate = header.config.sample_rate;
+        // Rebase on a PES start at or before this frame, or on a rate change.
+        while let Some(&(at, t)) = self.switches.front() {
+            if at > start {
+                break;
+            }
+            self.base = Some(t);
+            self.samples = 0;
+            self.switches.pop_front();
+        }
+        if self.rate != rate {
+            if self.rate != 0 {
+                let b = self.base.unwrap_or(0);
+                self.base = Some(b + rescale(self.samples, self.rate, VIDEO_HZ));
+                self.samples = 0;
+            }
+            self.rate = rate;
+        }
+        let base = *self.base.get_or_insert(0);
+        let n = FRAME_SAMPLES as i64 * header.blocks as i64;
+        let pts = base + rescale(self.samples, rate, VIDEO_HZ);
+        let duration = rescale(self.samples + n, rate, VIDEO_HZ) - rescale(self.samples, rate, VIDEO_HZ);
+        self.samples += n;
+        self.prev = Some(header);
+        self.last_good = Some(header);
+        (pts, duration)
+    }
+
     fn reset(&mut self) {
         self.carry.clear();
         self.switches.clear();
@@ -885,30 +916,7 @@ impl TsDemuxer {
                 AdtsScan::Frame { offset, header } => {
                     let start = pos + offset;
                     let rate = header.config.sample_rate;
-                    // Rebase on a PES start at or before this frame, or on a rate change.
-                    while let Some(&(at, t)) = st.switches.front() {
-                        if at > start {
-                            break;
-                        }
-                        st.base = Some(t);
-                        st.samples = 0;
-                        st.switches.pop_front();
-                    }
-                    if st.rate != rate {
-                        if st.rate != 0 {
-                            let b = st.base.unwrap_or(0);
-                            st.base = Some(b + rescale(st.samples, st.rate, VIDEO_HZ));
-                            st.samples = 0;
-                        }
-                        st.rate = rate;
-                    }
-                    let base = *st.base.get_or_insert(0);
-                    let n = FRAME_SAMPLES as i64 * header.blocks as i64;
-                    let pts = base + rescale(st.samples, rate, VIDEO_HZ);
-                    let duration = rescale(st.samples + n, rate, VIDEO_HZ) - rescale(st.samples, rate, VIDEO_HZ);
-                    st.samples += n;
-                    st.prev = Some(header);
-                    st.last_good = Some(header);
+                    let (pts, duration) = st.frame_timing(start, header);
                     let end = start + header.frame_len;
                     pos = end;
                     let data = buf.get(start + header.header_len..end).unwrap_or(&[]);

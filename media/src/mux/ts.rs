@@ -148,6 +148,105 @@ fn put_ts(out: &mut Vec<u8>, prefix: u8, ts: i64) {
     out.extend_from_slice(&encode_pts(prefix, (ts & TS_MASK) as u64));
 }
 
+/// The language of a stream for an ISO_639_language_descriptor: three ASCII letters, lowercased.
+fn iso639(s: &StreamInfo) -> Option<[u8; 3]> {
+    s.language.as_deref().and_then(|l| {
+        let b = l.as_bytes();
+        (b.len() == 3 && b.iter().all(|c| c.is_ascii_alphabetic()))
+            .then(|| [b[0].to_ascii_lowercase(), b[1].to_ascii_lowercase(), b[2].to_ascii_lowercase()])
+    })
+}
+
+/// The AudioSpecificConfig of AAC stream `i` as ADTS carries it (ISO/IEC 13818-7 §6.2):
+/// from its config or its sample rate; HE-AAC (v2) signalled implicitly (LC at the core
+/// rate); object types, rates and channel layouts ADTS cannot express are refused.
+fn adts_config(i: usize, s: &StreamInfo) -> Result<AudioConfig> {
+    let mut cfg = if !s.config.is_empty() {
+        AudioConfig::parse(&s.config)?
+    } else if s.sample_rate > 0 {
+        AudioConfig::lc(s.sample_rate, s.channels.max(1))
+    } else {
+        return Err(Error::invalid(format!(
+            "TS muxer: AAC stream {i} has neither AudioSpecificConfig nor sample rate"
+        )));
+    };
+    // ADTS signals HE-AAC (v2) implicitly: LC profile at the core rate.
+    if matches!(cfg.object_type, 5 | 29) {
+        cfg.object_type = 2;
+    }
+    if !(1..=4).contains(&cfg.object_type) {
+        return Err(Error::UnsupportedCodec(format!(
+            "aac object type {} (cannot be carried in ADTS)",
+            cfg.object_type
+        )));
+    }
+    if sample_rate_index(cfg.sample_rate).is_none() {
+        return Err(Error::UnsupportedCodec(format!("aac at {} Hz (no ADTS sampling index)", cfg.sample_rate)));
+    }
+    if cfg.channels == 0 || cfg.channels == 7 || cfg.channels > 8 {
+        return Err(Error::UnsupportedCodec(format!("aac with {} channels in ADTS", cfg.channels)));
+    }
+    Ok(cfg)
+}
+
+/// The PAT (§2.4.4.3) and PMT (§2.4.4.8) sections of the one program.
+fn program_tables(list: &[Stream], pcr_stream: usize) -> Result<(Vec<u8>, Vec<u8>)> {
+    // PAT: program 1 -> PMT PID.
+    let mut body = vec![0, 1];
+    body.extend_from_slice(&(0xe000 | PMT_PID).to_be_bytes());
+    let pat = long_section(0x00, 1, 0, &body);
+    // PMT: video first, then audio in the given order.
+    let mut body = Vec::new();
+    body.extend_from_slice(&(0xe000 | list[pcr_stream].pid).to_be_bytes());
+    body.extend_from_slice(&[0xf0, 0x00]); // program_info_length 0
+    let mut order: Vec<&Stream> = list.iter().collect();
+    order.sort_by_key(|s| s.pid);
+    for s in order {
+        body.push(s.stream_type);
+        body.extend_from_slice(&(0xe000 | s.pid).to_be_bytes());
+        match s.language {
+            Some(l) => {
+                body.extend_from_slice(&[0xf0, 6, 0x0a, 4, l[0], l[1], l[2], 0]);
+            }
+            None => body.extend_from_slice(&[0xf0, 0]),
+        }
+    }
+    let pmt = long_section(0x02, 1, 0, &body);
+    if pmt.len() > TS_PACKET - 5 {
+        return Err(Error::invalid("TS muxer: program map table does not fit one packet"));
+    }
+    Ok((pat, pmt))
+}
+
+/// A PES header (§2.4.3.6) for `es_len` bytes of stream `stream_id`: data_alignment_indicator
+/// set, PTS always, DTS only when it differs. PES_packet_length is 0 (unbounded) for a video
+/// PES over 65535 bytes; an audio one that large is an error.
+fn pes_header(stream_id: u8, pts: i64, dts: i64, es_len: usize, is_video: bool) -> Result<Vec<u8>> {
+    let with_dts = dts != pts;
+    let hdr_data_len: usize = if with_dts { 10 } else { 5 };
+    let pes_len = 3 + hdr_data_len + es_len;
+    let pes_len_field = if pes_len <= 0xffff {
+        pes_len as u16
+    } else if is_video {
+        0
+    } else {
+        return Err(Error::invalid(format!("TS muxer: audio PES of {} bytes is too large", es_len)));
+    };
+    let mut hdr = Vec::with_capacity(19);
+    hdr.extend_from_slice(&[0, 0, 1, stream_id]);
+    hdr.extend_from_slice(&pes_len_field.to_be_bytes());
+    hdr.push(0x84); // '10', not scrambled, data_alignment_indicator
+    hdr.push(if with_dts { 0xc0 } else { 0x80 });
+    hdr.push(hdr_data_len as u8);
+    if with_dts {
+        put_ts(&mut hdr, 0b0011, pts);
+        put_ts(&mut hdr, 0b0001, dts);
+    } else {
+        put_ts(&mut hdr, 0b0010, pts);
+    }
+    Ok(hdr)
+}
+
 impl<W: Write> TsWriter<W> {
     /// `streams`: at most one H.264 video stream and up to [`MAX_AUDIO_STREAMS`] AAC audio
     /// streams; anything else is `Err(UnsupportedCodec)`.
@@ -162,11 +261,7 @@ impl<W: Write> TsWriter<W> {
             if s.timebase == 0 {
                 return Err(Error::invalid(format!("TS muxer: stream {i} has timebase 0")));
             }
-            let language = s.language.as_deref().and_then(|l| {
-                let b = l.as_bytes();
-                (b.len() == 3 && b.iter().all(|c| c.is_ascii_alphabetic()))
-                    .then(|| [b[0].to_ascii_lowercase(), b[1].to_ascii_lowercase(), b[2].to_ascii_lowercase()])
-            });
+            let language = iso639(s);
             let (pid, stream_id, stream_type, kind) = match &s.codec {
                 Codec::H264 => {
                     if videos == 1 {
@@ -184,34 +279,7 @@ impl<W: Write> TsWriter<W> {
                     if audios == MAX_AUDIO_STREAMS {
                         return Err(Error::invalid(format!("TS muxer: more than {MAX_AUDIO_STREAMS} audio streams")));
                     }
-                    let mut cfg = if !s.config.is_empty() {
-                        AudioConfig::parse(&s.config)?
-                    } else if s.sample_rate > 0 {
-                        AudioConfig::lc(s.sample_rate, s.channels.max(1))
-                    } else {
-                        return Err(Error::invalid(format!(
-                            "TS muxer: AAC stream {i} has neither AudioSpecificConfig nor sample rate"
-                        )));
-                    };
-                    // ADTS signals HE-AAC (v2) implicitly: LC profile at the core rate.
-                    if matches!(cfg.object_type, 5 | 29) {
-                        cfg.object_type = 2;
-                    }
-                    if !(1..=4).contains(&cfg.object_type) {
-                        return Err(Error::UnsupportedCodec(format!(
-                            "aac object type {} (cannot be carried in ADTS)",
-                            cfg.object_type
-                        )));
-                    }
-                    if sample_rate_index(cfg.sample_rate).is_none() {
-                        return Err(Error::UnsupportedCodec(format!(
-                            "aac at {} Hz (no ADTS sampling index)",
-                            cfg.sample_rate
-                        )));
-                    }
-                    if cfg.channels == 0 || cfg.channels == 7 || cfg.channels > 8 {
-                        return Err(Error::UnsupportedCodec(format!("aac with {} channels in ADTS", cfg.channels)));
-                    }
+                    let cfg = adts_config(i, s)?;
                     let frame90 = rescale(FRAME_SAMPLES as i64, cfg.sample_rate, VIDEO_HZ);
                     let n = audios as u16;
                     audios += 1;
@@ -225,30 +293,7 @@ impl<W: Write> TsWriter<W> {
         }
         let pcr_stream = list.iter().position(|s| matches!(s.kind, Kind::Video { .. })).unwrap_or(0);
 
-        // PAT: program 1 -> PMT PID.
-        let mut body = vec![0, 1];
-        body.extend_from_slice(&(0xe000 | PMT_PID).to_be_bytes());
-        let pat = long_section(0x00, 1, 0, &body);
-        // PMT: video first, then audio in the given order.
-        let mut body = Vec::new();
-        body.extend_from_slice(&(0xe000 | list[pcr_stream].pid).to_be_bytes());
-        body.extend_from_slice(&[0xf0, 0x00]); // program_info_length 0
-        let mut order: Vec<&Stream> = list.iter().collect();
-        order.sort_by_key(|s| s.pid);
-        for s in order {
-            body.push(s.stream_type);
-            body.extend_from_slice(&(0xe000 | s.pid).to_be_bytes());
-            match s.language {
-                Some(l) => {
-                    body.extend_from_slice(&[0xf0, 6, 0x0a, 4, l[0], l[1], l[2], 0]);
-                }
-                None => body.extend_from_slice(&[0xf0, 0]),
-            }
-        }
-        let pmt = long_section(0x02, 1, 0, &body);
-        if pmt.len() > TS_PACKET - 5 {
-            return Err(Error::invalid("TS muxer: program map table does not fit one packet"));
-        }
+        let (pat, pmt) = program_tables(&list, pcr_stream)?;
         let n = list.len();
         Ok(TsWriter {
             out,
@@ -485,6 +530,23 @@ impl<W: Write> TsWriter<W> {
         }
     }
 
+    /// Before a PES of stream `si` due at `dts`: the program tables when due (always before
+    /// a video keyframe, `video_key`), a PCR-only packet when due; returns the PCR the PES
+    /// carries itself (on the PCR PID).
+    fn before_pes(&mut self, si: usize, dts: i64, video_key: bool) -> Option<i64> {
+        let psi_due = match self.last_psi {
+            None => true,
+            Some(t) => video_key || dts - t >= PSI_INTERVAL,
+        };
+        if psi_due {
+            self.write_psi();
+            self.last_psi = Some(self.last_psi.map_or(dts, |t| t.max(dts)));
+        }
+        let pcr = if si == self.pcr_stream { Some(self.next_pcr(dts)) } else { None };
+        self.pcr_if_due(si, dts);
+        pcr
+    }
+
     /// Packetize one PES of `es` bytes for stream `si`. `frames`: (offset in `es`, PTS) of
     /// the audio frames it groups, used as clock points for PCR-only packets.
     fn write_pes(
@@ -500,41 +562,8 @@ impl<W: Write> TsWriter<W> {
             let s = &self.streams[si];
             (s.pid, s.stream_id, matches!(s.kind, Kind::Video { .. }))
         };
-        // Program tables first.
-        let psi_due = match self.last_psi {
-            None => true,
-            Some(t) => (is_video && key) || dts - t >= PSI_INTERVAL,
-        };
-        if psi_due {
-            self.write_psi();
-            self.last_psi = Some(self.last_psi.map_or(dts, |t| t.max(dts)));
-        }
-        // Clock reference.
-        let pcr = if si == self.pcr_stream { Some(self.next_pcr(dts)) } else { None };
-        self.pcr_if_due(si, dts);
-        // PES header.
-        let with_dts = dts != pts;
-        let hdr_data_len: usize = if with_dts { 10 } else { 5 };
-        let pes_len = 3 + hdr_data_len + es.len();
-        let pes_len_field = if pes_len <= 0xffff {
-            pes_len as u16
-        } else if is_video {
-            0
-        } else {
-            return Err(Error::invalid(format!("TS muxer: audio PES of {} bytes is too large", es.len())));
-        };
-        let mut hdr = Vec::with_capacity(19);
-        hdr.extend_from_slice(&[0, 0, 1, stream_id]);
-        hdr.extend_from_slice(&pes_len_field.to_be_bytes());
-        hdr.push(0x84); // '10', not scrambled, data_alignment_indicator
-        hdr.push(if with_dts { 0xc0 } else { 0x80 });
-        hdr.push(hdr_data_len as u8);
-        if with_dts {
-            put_ts(&mut hdr, 0b0011, pts);
-            put_ts(&mut hdr, 0b0001, dts);
-        } else {
-            put_ts(&mut hdr, 0b0010, pts);
-        }
+        let pcr = self.before_pes(si, dts, is_video && key);
+        let hdr = pes_header(stream_id, pts, dts, es.len(), is_video)?;
 
         // TS packets.
         let total = hdr.len() + es.len();

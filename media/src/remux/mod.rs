@@ -273,3 +273,7 @@ impl Reader {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "tests/remux.rs"]
+mod tests;

@@ -1220,156 +1220,194 @@ impl TsCheck {
 /// Parse a whole transport stream and report continuity errors and timestamp jumps (see
 /// [`TsCheck`]). Independent of the joiner: its own packet, PSI and PES parsing.
 pub fn check_ts(data: &[u8]) -> TsCheck {
-    fn unwrap(raw: u64, last: Option<i64>) -> i64 {
-        let raw = (raw & ((1u64 << 33) - 1)) as i64;
-        match last {
-            None => raw,
-            Some(l) => {
-                let m = 1i64 << 33;
-                let mut d = (raw - l).rem_euclid(m);
-                if d >= m / 2 {
-                    d -= m;
-                }
-                l + d
-            }
-        }
-    }
-    fn ts5(b: &[u8]) -> u64 {
-        (((b[0] >> 1) & 7) as u64) << 30
-            | (b[1] as u64) << 22
-            | ((b[2] >> 1) as u64) << 15
-            | (b[3] as u64) << 7
-            | (b[4] >> 1) as u64
-    }
-    let mut r = TsCheck::default();
-    let mut last_cc: HashMap<u16, u8> = HashMap::new();
-    let mut last_pts: HashMap<u16, i64> = HashMap::new();
-    let mut last_pcr: HashMap<u16, i64> = HashMap::new();
-    let mut last_vdts: Option<i64> = None;
-    let mut pmt_pids: Vec<u16> = Vec::new();
+    let mut c = Checker::default();
     let mut pos = 0usize;
     while pos + 188 <= data.len() {
         if data[pos] != 0x47 || (pos + 188 < data.len() && data[pos + 188] != 0x47 && pos + 376 <= data.len()) {
             pos += 1;
-            r.skipped_bytes += 1;
+            c.r.skipped_bytes += 1;
             continue;
         }
-        let p = &data[pos..pos + 188];
+        c.packet(&data[pos..pos + 188]);
         pos += 188;
+    }
+    c.r.skipped_bytes += data.len() - pos.min(data.len());
+    c.r
+}
+
+/// A 33-bit timestamp unwrapped to the value nearest `last` (the checker's own).
+fn check_unwrap(raw: u64, last: Option<i64>) -> i64 {
+    let raw = (raw & ((1u64 << 33) - 1)) as i64;
+    match last {
+        None => raw,
+        Some(l) => {
+            let m = 1i64 << 33;
+            let mut d = (raw - l).rem_euclid(m);
+            if d >= m / 2 {
+                d -= m;
+            }
+            l + d
+        }
+    }
+}
+
+/// A 5-byte PTS/DTS field (the checker's own).
+fn check_ts5(b: &[u8]) -> u64 {
+    (((b[0] >> 1) & 7) as u64) << 30
+        | (b[1] as u64) << 22
+        | ((b[2] >> 1) as u64) << 15
+        | (b[3] as u64) << 7
+        | (b[4] >> 1) as u64
+}
+
+/// The state of [`check_ts`] between packets.
+#[derive(Default)]
+struct Checker {
+    r: TsCheck,
+    last_cc: HashMap<u16, u8>,
+    last_pts: HashMap<u16, i64>,
+    last_pcr: HashMap<u16, i64>,
+    last_vdts: Option<i64>,
+    pmt_pids: Vec<u16>,
+}
+
+impl Checker {
+    /// One 188-byte packet.
+    fn packet(&mut self, p: &[u8]) {
+        let r = &mut self.r;
         r.packets += 1;
         let pid = ((p[1] as u16 & 0x1f) << 8) | p[2] as u16;
         *r.pids.entry(pid).or_default() += 1;
         if pid == 0x1fff {
-            continue;
+            return;
         }
         let pusi = p[1] & 0x40 != 0;
         let afc = (p[3] >> 4) & 3;
-        let cc = p[3] & 15;
         let af_len = if afc & 2 != 0 { p[4] as usize } else { 0 };
         let af: &[u8] = if afc & 2 != 0 { p.get(5..5 + af_len).unwrap_or(&[]) } else { &[] };
-        let disc = af.first().is_some_and(|f| f & 0x80 != 0);
-        if let Some(&l) = last_cc.get(&pid) {
-            let ok = if afc & 1 != 0 { cc == (l + 1) & 15 || cc == l } else { cc == l };
-            if !ok && !disc {
-                r.cc_errors += 1;
-                *r.cc_errors_by_pid.entry(pid).or_default() += 1;
-            }
-        }
-        last_cc.insert(pid, cc);
-        // PCR
-        if af.first().is_some_and(|f| f & 0x10 != 0) && af.len() >= 7 {
-            let b = &af[1..7];
-            let base = (b[0] as u64) << 25
-                | (b[1] as u64) << 17
-                | (b[2] as u64) << 9
-                | (b[3] as u64) << 1
-                | (b[4] as u64) >> 7;
-            let prev = last_pcr.get(&pid).copied();
-            let v = unwrap(base, prev);
-            if let Some(l) = prev {
-                if v < l {
-                    r.pcr_backwards += 1;
-                }
-                r.max_pcr_gap_90k = r.max_pcr_gap_90k.max(v - l);
-            }
-            last_pcr.insert(pid, v);
-        }
+        self.continuity(pid, afc, p[3] & 15, af);
+        self.pcr(pid, af);
         if afc & 1 == 0 || !pusi {
-            continue;
+            return;
         }
         let start = if afc == 3 { 5 + af_len } else { 4 };
-        let Some(pl) = p.get(start..) else { continue };
+        let Some(pl) = p.get(start..) else { return };
         if pid == 0 {
-            // PAT (single-packet sections only)
-            let ptr = *pl.first().unwrap_or(&0) as usize;
-            if let Some(s) = pl.get(1 + ptr..) {
-                if s.len() >= 12 && s[0] == 0 {
-                    let len = ((s[1] as usize & 15) << 8 | s[2] as usize).min(s.len().saturating_sub(3));
-                    let end = (3 + len).saturating_sub(4);
-                    let mut i = 8;
-                    while i + 4 <= end {
-                        let prog = u16::from_be_bytes([s[i], s[i + 1]]);
-                        let pp = u16::from_be_bytes([s[i + 2] & 0x1f, s[i + 3]]);
-                        if prog != 0 && !pmt_pids.contains(&pp) {
-                            pmt_pids.push(pp);
-                        }
-                        i += 4;
-                    }
-                }
-            }
-            continue;
+            self.pat(pl);
+        } else if self.pmt_pids.contains(&pid) {
+            self.pmt(pid, pl);
+        } else {
+            self.pes(pid, pl);
         }
-        if pmt_pids.contains(&pid) {
-            let ptr = *pl.first().unwrap_or(&0) as usize;
-            if let Some(s) = pl.get(1 + ptr..) {
-                if s.len() >= 16 && s[0] == 2 {
-                    let ver = (s[5] >> 1) & 31;
-                    if r.pmt_versions.last() != Some(&ver) {
-                        r.pmt_versions.push(ver);
-                    }
-                    if r.pmt_pid.is_none() {
-                        r.pmt_pid = Some(pid);
-                        let len = ((s[1] as usize & 15) << 8 | s[2] as usize).min(s.len().saturating_sub(3));
-                        let end = (3 + len).saturating_sub(4);
-                        let pil = (s[10] as usize & 15) << 8 | s[11] as usize;
-                        let mut i = 12 + pil;
-                        while i + 5 <= end {
-                            let t = s[i];
-                            let ep = u16::from_be_bytes([s[i + 1] & 0x1f, s[i + 2]]);
-                            let eil = (s[i + 3] as usize & 15) << 8 | s[i + 4] as usize;
-                            r.streams.push((t, ep));
-                            if r.video_pid.is_none() && matches!(t, 0x01 | 0x02 | 0x10 | 0x1b | 0x24) {
-                                r.video_pid = Some(ep);
-                            }
-                            i += 5 + eil;
-                        }
-                    }
-                }
+    }
+
+    /// Continuity counter `cc` of a packet with adaptation_field_control `afc`.
+    fn continuity(&mut self, pid: u16, afc: u8, cc: u8, af: &[u8]) {
+        let disc = af.first().is_some_and(|f| f & 0x80 != 0);
+        if let Some(&l) = self.last_cc.get(&pid) {
+            let ok = if afc & 1 != 0 { cc == (l + 1) & 15 || cc == l } else { cc == l };
+            if !ok && !disc {
+                self.r.cc_errors += 1;
+                *self.r.cc_errors_by_pid.entry(pid).or_default() += 1;
             }
-            continue;
         }
-        // PES
+        self.last_cc.insert(pid, cc);
+    }
+
+    /// The PCR of an adaptation field `af` (after its length byte).
+    fn pcr(&mut self, pid: u16, af: &[u8]) {
+        if !(af.first().is_some_and(|f| f & 0x10 != 0) && af.len() >= 7) {
+            return;
+        }
+        let b = &af[1..7];
+        let base =
+            (b[0] as u64) << 25 | (b[1] as u64) << 17 | (b[2] as u64) << 9 | (b[3] as u64) << 1 | (b[4] as u64) >> 7;
+        let prev = self.last_pcr.get(&pid).copied();
+        let v = check_unwrap(base, prev);
+        if let Some(l) = prev {
+            if v < l {
+                self.r.pcr_backwards += 1;
+            }
+            self.r.max_pcr_gap_90k = self.r.max_pcr_gap_90k.max(v - l);
+        }
+        self.last_pcr.insert(pid, v);
+    }
+
+    /// A PAT (single-packet sections only): its PMT PIDs.
+    fn pat(&mut self, pl: &[u8]) {
+        let ptr = *pl.first().unwrap_or(&0) as usize;
+        let Some(s) = pl.get(1 + ptr..) else { return };
+        if s.len() < 12 || s[0] != 0 {
+            return;
+        }
+        let len = ((s[1] as usize & 15) << 8 | s[2] as usize).min(s.len().saturating_sub(3));
+        let end = (3 + len).saturating_sub(4);
+        let mut i = 8;
+        while i + 4 <= end {
+            let prog = u16::from_be_bytes([s[i], s[i + 1]]);
+            let pp = u16::from_be_bytes([s[i + 2] & 0x1f, s[i + 3]]);
+            if prog != 0 && !self.pmt_pids.contains(&pp) {
+                self.pmt_pids.push(pp);
+            }
+            i += 4;
+        }
+    }
+
+    /// A PMT (single-packet sections only): its version; the first one's streams.
+    fn pmt(&mut self, pid: u16, pl: &[u8]) {
+        let r = &mut self.r;
+        let ptr = *pl.first().unwrap_or(&0) as usize;
+        let Some(s) = pl.get(1 + ptr..) else { return };
+        if s.len() < 16 || s[0] != 2 {
+            return;
+        }
+        let ver = (s[5] >> 1) & 31;
+        if r.pmt_versions.last() != Some(&ver) {
+            r.pmt_versions.push(ver);
+        }
+        if r.pmt_pid.is_some() {
+            return;
+        }
+        r.pmt_pid = Some(pid);
+        let len = ((s[1] as usize & 15) << 8 | s[2] as usize).min(s.len().saturating_sub(3));
+        let end = (3 + len).saturating_sub(4);
+        let pil = (s[10] as usize & 15) << 8 | s[11] as usize;
+        let mut i = 12 + pil;
+        while i + 5 <= end {
+            let t = s[i];
+            let ep = u16::from_be_bytes([s[i + 1] & 0x1f, s[i + 2]]);
+            let eil = (s[i + 3] as usize & 15) << 8 | s[i + 4] as usize;
+            r.streams.push((t, ep));
+            if r.video_pid.is_none() && matches!(t, 0x01 | 0x02 | 0x10 | 0x1b | 0x24) {
+                r.video_pid = Some(ep);
+            }
+            i += 5 + eil;
+        }
+    }
+
+    /// The start of a PES: its PTS, and the DTS of video.
+    fn pes(&mut self, pid: u16, pl: &[u8]) {
+        let r = &mut self.r;
         if pl.len() < 14 || pl[..3] != [0, 0, 1] || pl[6] & 0xc0 != 0x80 || pl[7] & 0x80 == 0 {
-            continue;
+            return;
         }
         if r.video_pid.is_none() && r.pmt_pid.is_none() && (0xe0..=0xef).contains(&pl[3]) {
             r.video_pid = Some(pid);
         }
-        let prev = last_pts.get(&pid).copied();
-        let pts = unwrap(ts5(&pl[9..14]), prev);
-        last_pts.insert(pid, pts);
+        let prev = self.last_pts.get(&pid).copied();
+        let pts = check_unwrap(check_ts5(&pl[9..14]), prev);
+        self.last_pts.insert(pid, pts);
         r.pes_pts.entry(pid).or_default().push(pts);
         if Some(pid) == r.video_pid {
-            let dts = if pl[7] & 0x40 != 0 && pl.len() >= 19 { unwrap(ts5(&pl[14..19]), Some(pts)) } else { pts };
-            if let Some(l) = last_vdts {
+            let dts =
+                if pl[7] & 0x40 != 0 && pl.len() >= 19 { check_unwrap(check_ts5(&pl[14..19]), Some(pts)) } else { pts };
+            if let Some(l) = self.last_vdts {
                 r.max_pts_gap = r.max_pts_gap.max((dts - l).abs());
             }
-            last_vdts = Some(dts);
+            self.last_vdts = Some(dts);
             r.video_dts.push(dts);
         }
     }
-    r.skipped_bytes += data.len() - pos.min(data.len());
-    r
 }
 
 #[cfg(test)]
