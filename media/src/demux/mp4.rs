@@ -985,25 +985,65 @@ fn parse_trak(trak: &[u8], movie_ts: u32, file_size: u64) -> Result<Option<Build
 }
 
 /// Build the sample index of a progressive track from its `stbl` (§8.6, §8.7).
-fn build_samples(stbl: &[u8], entry: &EntryInfo, kind: MediaKind, file_size: u64) -> Result<Vec<Sample>> {
-    let (mut stts, mut ctts, mut stss, mut stsc) = (None, None, None, None);
-    let mut stsz: Option<(u32, u32, &[u8], u8)> = None; // (constant size, count, table, field bits)
-    let mut stco: Option<(&[u8], usize)> = None; // (table, width)
+/// The sample tables of an `stbl` (ISO/IEC 14496-12 §8.6-§8.7), raw.
+#[derive(Default)]
+struct StblTables<'a> {
+    stts: Option<&'a [u8]>,
+    ctts: Option<&'a [u8]>,
+    stss: Option<&'a [u8]>,
+    stsc: Option<&'a [u8]>,
+    /// stsz or stz2.
+    sizes: Option<SampleSizes<'a>>,
+    /// stco or co64: (table, entry width).
+    chunks: Option<(&'a [u8], usize)>,
+}
+
+/// Sample sizes (§8.7.3): a constant size, or a table of `bits`-wide entries.
+#[derive(Clone, Copy)]
+struct SampleSizes<'a> {
+    const_size: u32,
+    count: u32,
+    table: &'a [u8],
+    bits: u8,
+}
+
+impl SampleSizes<'_> {
+    /// The size of sample `i` (0-based).
+    fn get(&self, i: usize) -> u32 {
+        if self.const_size > 0 {
+            return self.const_size;
+        }
+        let t = self.table;
+        match self.bits {
+            32 => be_u32(t, i * 4),
+            16 => be_u16(t, i * 2) as u32,
+            8 => t.get(i).copied().unwrap_or(0) as u32,
+            _ => {
+                let b = t.get(i / 2).copied().unwrap_or(0);
+                (if i.is_multiple_of(2) { b >> 4 } else { b & 15 }) as u32
+            }
+        }
+    }
+}
+
+/// Collect the sample tables of an `stbl` (absent ones stay `None`).
+fn read_stbl(stbl: &[u8]) -> Result<StblTables<'_>> {
+    let mut t = StblTables::default();
     for c in children(stbl) {
         let c = c?;
         match &c.typ {
-            b"stts" => stts = Some(full_table(c.data, "stts", 8)?),
-            b"ctts" => ctts = Some(full_table(c.data, "ctts", 8)?),
-            b"stss" => stss = Some(full_table(c.data, "stss", 4)?),
-            b"stsc" => stsc = Some(full_table(c.data, "stsc", 12)?),
+            b"stts" => t.stts = Some(full_table(c.data, "stts", 8)?),
+            b"ctts" => t.ctts = Some(full_table(c.data, "ctts", 8)?),
+            b"stss" => t.stss = Some(full_table(c.data, "stss", 4)?),
+            b"stsc" => t.stsc = Some(full_table(c.data, "stsc", 12)?),
             b"stsz" => {
                 let mut k = Cur::new(c.data, "stsz");
                 k.full()?;
                 let size = k.u32()?;
                 let n = k.u32()?;
-                let t = if size == 0 { table(&mut k, n, 4) } else { &[][..] };
-                let n = if size == 0 { (t.len() / 4) as u32 } else { n };
-                stsz = Some((size, n, t, 32));
+                let tb = if size == 0 { table(&mut k, n, 4) } else { &[][..] };
+                let n = if size == 0 { (tb.len() / 4) as u32 } else { n };
+                t.sizes = Some(SampleSizes { const_size: size, count: n, table: tb, bits: 32 });
             }
             b"stz2" => {
                 let mut k = Cur::new(c.data, "stz2");
@@ -1017,50 +1057,55 @@ fn build_samples(stbl: &[u8], entry: &EntryInfo, kind: MediaKind, file_size: u64
                 let rest = k.rest();
                 let max = rest.len() as u64 * 8 / bits as u64;
                 let n = (n as u64).min(max) as u32;
-                stsz = Some((0, n, rest, bits));
+                t.sizes = Some(SampleSizes { const_size: 0, count: n, table: rest, bits });
             }
             b"stco" | b"co64" => {
                 let w = if &c.typ == b"co64" { 8 } else { 4 };
                 let mut k = Cur::new(c.data, "stco");
                 k.full()?;
                 let n = k.u32()?;
-                stco = Some((table(&mut k, n, w), w));
+                t.chunks = Some((table(&mut k, n, w), w));
             }
             _ => {}
         }
     }
-    let Some((const_size, count, sizes, bits)) = stsz else {
+    Ok(t)
+}
+
+/// Is sample `sn` (1-based) a sync sample? `stss` entries are visited in order (`i`).
+fn stss_has(stss: Option<&[u8]>, i: &mut usize, sn: u64) -> bool {
+    match stss {
+        None => true,
+        Some(t) => {
+            while *i * 4 + 4 <= t.len() && (be_u32(t, *i * 4) as u64) < sn {
+                *i += 1;
+            }
+            *i * 4 + 4 <= t.len() && be_u32(t, *i * 4) as u64 == sn
+        }
+    }
+}
+
+fn build_samples(stbl: &[u8], entry: &EntryInfo, kind: MediaKind, file_size: u64) -> Result<Vec<Sample>> {
+    let t = read_stbl(stbl)?;
+    let Some(sizes) = t.sizes else {
         return Err(Error::invalid("no stsz (sample sizes)"));
     };
-    let Some((chunks, cw)) = stco else {
+    let Some((chunks, cw)) = t.chunks else {
         return Err(Error::invalid("no stco (chunk offsets)"));
     };
-    let stsc = stsc.ok_or_else(|| Error::invalid("no stsc (sample to chunk)"))?;
-    let mut count = count as usize;
+    let stsc = t.stsc.ok_or_else(|| Error::invalid("no stsc (sample to chunk)"))?;
+    let const_size = sizes.const_size;
+    let mut count = sizes.count as usize;
     if const_size > 0 {
         count = count.min((file_size / const_size as u64) as usize + 1);
     }
     count = count.min(MAX_SAMPLES_PER_TRACK);
-    let size_of = |i: usize| -> u32 {
-        if const_size > 0 {
-            return const_size;
-        }
-        match bits {
-            32 => be_u32(sizes, i * 4),
-            16 => be_u16(sizes, i * 2) as u32,
-            8 => sizes.get(i).copied().unwrap_or(0) as u32,
-            _ => {
-                let b = sizes.get(i / 2).copied().unwrap_or(0);
-                (if i.is_multiple_of(2) { b >> 4 } else { b & 15 }) as u32
-            }
-        }
-    };
     let pcm = if kind == MediaKind::Audio && const_size > 0 { entry.pcm_frame_bytes } else { None };
     let pcm_frame = pcm.map(|fb| if const_size > 1 { const_size } else { fb });
 
-    let mut stts = RunCursor::new(stts.unwrap_or(&[]));
-    let mut ctts = RunCursor::new(ctts.unwrap_or(&[]));
-    let stss = stss.filter(|t| !t.is_empty());
+    let mut stts = RunCursor::new(t.stts.unwrap_or(&[]));
+    let mut ctts = RunCursor::new(t.ctts.unwrap_or(&[]));
+    let stss = t.stss.filter(|t| !t.is_empty());
     let mut stss_i = 0usize;
     let n_chunks = chunks.len() / cw;
     let n_stsc = stsc.len() / 12;
@@ -1083,20 +1128,15 @@ fn build_samples(stbl: &[u8], entry: &EntryInfo, kind: MediaKind, file_size: u64
             be_u32(chunks, chunk * 4) as u64
         };
         if let Some(fb) = pcm_frame {
+            // PCM: one sample per chunk.
             let n = spc.min(count - s_idx);
             if n == 0 {
                 continue;
             }
             let dur = stts.sum(n as u64, 1);
             let size = (n as u64 * fb as u64).min(u32::MAX as u64) as u32;
-            out.push(Sample {
-                offset: off,
-                dts,
-                size,
-                cts: 0,
-                duration: dur.min(u32::MAX as u64) as u32,
-                group_key: KEY_BIT,
-            });
+            let duration = dur.min(u32::MAX as u64) as u32;
+            out.push(Sample { offset: off, dts, size, cts: 0, duration, group_key: KEY_BIT });
             dts = dts.saturating_add(dur.min(i64::MAX as u64) as i64);
             s_idx += n;
             if off.saturating_add(size as u64) > file_size {
@@ -1104,37 +1144,20 @@ fn build_samples(stbl: &[u8], entry: &EntryInfo, kind: MediaKind, file_size: u64
             }
             continue;
         }
-        let mut beyond = false;
-        for _ in 0..spc {
-            if s_idx >= count {
-                break;
-            }
-            let size = size_of(s_idx);
+        for _ in 0..spc.min(count - s_idx) {
+            let size = sizes.get(s_idx);
             let delta = stts.next().unwrap_or(0);
             // A "negative" delta (FFmpeg reads it as signed) is treated as 1.
             let delta = if delta > i32::MAX as u32 { 1 } else { delta };
             let cts = ctts.next().unwrap_or(0) as i32;
-            let sn = s_idx as u64 + 1;
-            let key = match stss {
-                None => true,
-                Some(t) => {
-                    while stss_i * 4 + 4 <= t.len() && (be_u32(t, stss_i * 4) as u64) < sn {
-                        stss_i += 1;
-                    }
-                    stss_i * 4 + 4 <= t.len() && be_u32(t, stss_i * 4) as u64 == sn
-                }
-            };
+            let key = stss_has(stss, &mut stss_i, s_idx as u64 + 1);
             out.push(Sample { offset: off, dts, size, cts, duration: delta, group_key: if key { KEY_BIT } else { 0 } });
             dts = dts.saturating_add(delta as i64);
             off = off.saturating_add(size as u64);
             s_idx += 1;
             if off > file_size {
-                beyond = true;
-                break;
+                return Ok(out); // the rest is beyond the end of the file: one is enough to report it
             }
-        }
-        if beyond {
-            break; // the rest is beyond the end of the file: one is enough to report it
         }
     }
     Ok(out)
