@@ -630,6 +630,91 @@ fn sinf_scheme(sinf: &[u8]) -> (Option<FourCC>, String) {
     (frma, scheme)
 }
 
+/// The fixed fields of an AudioSampleEntry (ISO/IEC 14496-12 §12.2.3; QuickTime versions 1
+/// and 2) into `e`; returns the child boxes after them.
+fn audio_sample_entry<'a>(typ: FourCC, p: &'a [u8], e: &mut EntryInfo) -> &'a [u8] {
+    let version = be_u16(p, 8);
+    e.channels = be_u16(p, 16);
+    let bits = be_u16(p, 18);
+    e.sample_rate = be_u32(p, 24) >> 16;
+    let mut frame_bytes = e.channels as u32 * (bits as u32).div_ceil(8);
+    let mut lpcm_flags = None;
+    let kids_at = match version {
+        1 => {
+            let bpf = be_u32(p, 28 + 8);
+            if bpf > 0 {
+                frame_bytes = bpf;
+            }
+            44
+        }
+        2 => {
+            let rate = f64::from_bits(u64::from(be_u32(p, 32)) << 32 | u64::from(be_u32(p, 36)));
+            if (1.0..1e7).contains(&rate) {
+                e.sample_rate = rate as u32;
+            }
+            let ch = be_u32(p, 40);
+            if ch > 0 && ch < 256 {
+                e.channels = ch as u16;
+            }
+            let b = be_u32(p, 48);
+            lpcm_flags = Some(be_u32(p, 52));
+            let bpp = be_u32(p, 56);
+            if bpp > 0 {
+                frame_bytes = bpp;
+            }
+            if typ == *b"lpcm" && b > 0 && b <= 64 {
+                e.codec = pcm_name(&typ, b as u16, lpcm_flags).map(Codec::Other);
+            }
+            64
+        }
+        _ => 28,
+    };
+    if e.codec.is_none() {
+        if let Some(n) = pcm_name(&typ, bits, lpcm_flags) {
+            e.codec = Some(Codec::Other(n));
+        }
+    }
+    if e.codec.is_some() && frame_bytes > 0 {
+        e.pcm_frame_bytes = Some(frame_bytes);
+    }
+    p.get(kids_at..).unwrap_or(&[])
+}
+
+/// The codec an `esds` (ISO/IEC 14496-14 §5.6) declares, its DecoderSpecificInfo kept as
+/// `e.config` and, for AAC, the rate and channels of its AudioSpecificConfig in `e`.
+/// `None`: no esds parsed, or an object type without a codec name (codec unchanged).
+fn esds_codec(es: &[u8], e: &mut EntryInfo) -> Option<Codec> {
+    let (oti, dsi) = parse_esds(es)?;
+    let codec = match oti_codec(oti) {
+        Some("aac") => {
+            let mut codec = Codec::Aac;
+            if let Ok(ac) = AudioConfig::parse(&dsi) {
+                match ac.object_type {
+                    36 => codec = Codec::Other("mp4als".into()),
+                    32 => codec = Codec::Other("mp1".into()),
+                    33 => codec = Codec::Other("mp2".into()),
+                    34 => codec = Codec::Other("mp3".into()),
+                    _ => {}
+                }
+                let rate = ac.output_rate();
+                if rate > 0 {
+                    e.sample_rate = rate;
+                }
+                if ac.channels > 0 {
+                    e.channels = ac.channels;
+                }
+            }
+            Some(codec)
+        }
+        Some(n) => Some(if n == "h264" { Codec::H264 } else { Codec::Other(n.into()) }),
+        None => None,
+    };
+    e.config = dsi;
+    codec
+}
+
+/// One sample entry of an `stsd` (ISO/IEC 14496-12 §8.5.2): codec and its configuration,
+/// picture size or audio format, protection.
 fn parse_sample_entry(typ: FourCC, p: &[u8], kind: MediaKind) -> EntryInfo {
     let mut e = EntryInfo { fourcc: typ, ..Default::default() };
     // Child boxes follow the fixed fields of Visual/AudioSampleEntry.
@@ -639,53 +724,7 @@ fn parse_sample_entry(typ: FourCC, p: &[u8], kind: MediaKind) -> EntryInfo {
             e.height = be_u16(p, 26) as u32;
             p.get(78..).unwrap_or(&[])
         }
-        MediaKind::Audio => {
-            let version = be_u16(p, 8);
-            e.channels = be_u16(p, 16);
-            let bits = be_u16(p, 18);
-            e.sample_rate = be_u32(p, 24) >> 16;
-            let mut frame_bytes = e.channels as u32 * (bits as u32).div_ceil(8);
-            let mut lpcm_flags = None;
-            let kids_at = match version {
-                1 => {
-                    let bpf = be_u32(p, 28 + 8);
-                    if bpf > 0 {
-                        frame_bytes = bpf;
-                    }
-                    44
-                }
-                2 => {
-                    let rate = f64::from_bits(u64::from(be_u32(p, 32)) << 32 | u64::from(be_u32(p, 36)));
-                    if (1.0..1e7).contains(&rate) {
-                        e.sample_rate = rate as u32;
-                    }
-                    let ch = be_u32(p, 40);
-                    if ch > 0 && ch < 256 {
-                        e.channels = ch as u16;
-                    }
-                    let b = be_u32(p, 48);
-                    lpcm_flags = Some(be_u32(p, 52));
-                    let bpp = be_u32(p, 56);
-                    if bpp > 0 {
-                        frame_bytes = bpp;
-                    }
-                    if typ == *b"lpcm" && b > 0 && b <= 64 {
-                        e.codec = pcm_name(&typ, b as u16, lpcm_flags).map(Codec::Other);
-                    }
-                    64
-                }
-                _ => 28,
-            };
-            if e.codec.is_none() {
-                if let Some(n) = pcm_name(&typ, bits, lpcm_flags) {
-                    e.codec = Some(Codec::Other(n));
-                }
-            }
-            if e.codec.is_some() && frame_bytes > 0 {
-                e.pcm_frame_bytes = Some(frame_bytes);
-            }
-            p.get(kids_at..).unwrap_or(&[])
-        }
+        MediaKind::Audio => audio_sample_entry(typ, p, &mut e),
     };
 
     let mut fourcc = typ;
@@ -704,33 +743,8 @@ fn parse_sample_entry(typ: FourCC, p: &[u8], kind: MediaKind) -> EntryInfo {
         find_lenient(kids, b"esds").or_else(|| find_lenient(kids, b"wave").and_then(|w| find_lenient(w, b"esds")));
 
     let mut codec = e.codec.clone().unwrap_or_else(|| codec_for_fourcc(&fourcc));
-    if let Some(es) = esds {
-        if let Some((oti, dsi)) = parse_esds(es) {
-            match oti_codec(oti) {
-                Some("aac") => {
-                    codec = Codec::Aac;
-                    if let Ok(ac) = AudioConfig::parse(&dsi) {
-                        match ac.object_type {
-                            36 => codec = Codec::Other("mp4als".into()),
-                            32 => codec = Codec::Other("mp1".into()),
-                            33 => codec = Codec::Other("mp2".into()),
-                            34 => codec = Codec::Other("mp3".into()),
-                            _ => {}
-                        }
-                        let rate = ac.output_rate();
-                        if rate > 0 {
-                            e.sample_rate = rate;
-                        }
-                        if ac.channels > 0 {
-                            e.channels = ac.channels;
-                        }
-                    }
-                }
-                Some(n) => codec = if n == "h264" { Codec::H264 } else { Codec::Other(n.into()) },
-                None => {}
-            }
-            e.config = dsi;
-        }
+    if let Some(c) = esds.and_then(|es| esds_codec(es, &mut e)) {
+        codec = c;
     }
     if codec == Codec::H264 {
         let avcc = find_lenient(kids, b"avcC").unwrap_or(&[]);
@@ -1190,6 +1204,65 @@ fn parse_moof(moof: &[u8], moof_off: u64, group: u32, tracks: &mut [BuildTrack],
     problem
 }
 
+/// A track run's header fields (ISO/IEC 14496-12 §8.8.8) and its fragment's defaults.
+struct Trun {
+    tf: u32,
+    count: u32,
+    /// Bytes per sample record.
+    rec: usize,
+    first_flags: Option<u32>,
+    /// Where its data starts.
+    off: u64,
+    /// (duration, size, flags) from tfhd, else trex.
+    defaults: (u32, u32, u32),
+    /// The fragment's number, kept in each sample's group.
+    group: u32,
+}
+
+/// The samples of a trun (`k` after its header) appended to `t`; returns the end of their
+/// data and how many were read (fewer than declared when the box is short).
+fn trun_samples(k: &mut Cur, run: &Trun, t: &mut BuildTrack, file_size: u64) -> Result<(u64, usize)> {
+    let (tf, count, rec, first_flags, group) = (run.tf, run.count, run.rec, run.first_flags, run.group);
+    let (d_dur, d_size, d_flags) = run.defaults;
+    let mut off = run.off;
+    let avail = k.left().checked_div(rec).unwrap_or(1 << 16);
+    let n = (count as usize).min(avail);
+    let n = n.min(MAX_SAMPLES_PER_TRACK.saturating_sub(t.samples.len()));
+    t.samples.reserve(n.min(1 << 16));
+    for i in 0..n {
+        let dur = if tf & 0x100 != 0 { k.u32()? } else { d_dur };
+        let size = if tf & 0x200 != 0 { k.u32()? } else { d_size };
+        let sflags = if tf & 0x400 != 0 {
+            k.u32()?
+        } else if i == 0 {
+            first_flags.unwrap_or(d_flags)
+        } else {
+            d_flags
+        };
+        let cts = if tf & 0x800 != 0 {
+            // v0 is unsigned, v1 signed: like FFmpeg read both as signed.
+            k.u32()? as i32
+        } else {
+            0
+        };
+        let key = t.kind == MediaKind::Audio || sflags & (0x1_0000 | 0x0100_0000) == 0;
+        t.samples.push(Sample {
+            offset: off,
+            dts: t.next_dts,
+            size,
+            cts,
+            duration: dur,
+            group_key: group.min(KEY_BIT - 1) | if key { KEY_BIT } else { 0 },
+        });
+        t.next_dts = t.next_dts.saturating_add(dur as i64);
+        off = off.saturating_add(size as u64);
+        if off > file_size {
+            break; // beyond the end of the file: one such sample is enough to report it
+        }
+    }
+    Ok((off, n))
+}
+
 fn parse_traf(
     traf: &[u8],
     moof_off: u64,
@@ -1235,9 +1308,9 @@ fn parse_traf(
             continue;
         }
         let mut k = Cur::new(b.data, "trun");
-        let (v, tf) = k.full()?;
+        let (_, tf) = k.full()?;
         let count = k.u32()?;
-        let mut off = if tf & 0x1 != 0 {
+        let off = if tf & 0x1 != 0 {
             let d = k.u32()? as i32 as i64;
             (base as i64).saturating_add(d).max(0) as u64
         } else if first_trun {
@@ -1248,44 +1321,10 @@ fn parse_traf(
         first_trun = false;
         let first_flags = if tf & 0x4 != 0 { Some(k.u32()?) } else { None };
         let rec = 4 * ((tf & 0xf00).count_ones() as usize);
-        let avail = k.left().checked_div(rec).unwrap_or(1 << 16);
-        let n = (count as usize).min(avail);
-        let n = n.min(MAX_SAMPLES_PER_TRACK.saturating_sub(t.samples.len()));
-        t.samples.reserve(n.min(1 << 16));
-        for i in 0..n {
-            let dur = if tf & 0x100 != 0 { k.u32()? } else { d_dur };
-            let size = if tf & 0x200 != 0 { k.u32()? } else { d_size };
-            let sflags = if tf & 0x400 != 0 {
-                k.u32()?
-            } else if i == 0 {
-                first_flags.unwrap_or(d_flags)
-            } else {
-                d_flags
-            };
-            let cts = if tf & 0x800 != 0 {
-                let x = k.u32()?;
-                let _ = v; // v0 is unsigned, v1 signed: like FFmpeg read both as signed
-                x as i32
-            } else {
-                0
-            };
-            let key = t.kind == MediaKind::Audio || sflags & (0x1_0000 | 0x0100_0000) == 0;
-            t.samples.push(Sample {
-                offset: off,
-                dts: t.next_dts,
-                size,
-                cts,
-                duration: dur,
-                group_key: group.min(KEY_BIT - 1) | if key { KEY_BIT } else { 0 },
-            });
-            t.next_dts = t.next_dts.saturating_add(dur as i64);
-            off = off.saturating_add(size as u64);
-            if off > file_size {
-                break; // beyond the end of the file: one such sample is enough to report it
-            }
-        }
-        prev_end = off;
-        *implicit = off;
+        let run = Trun { tf, count, rec, first_flags, off, defaults: (d_dur, d_size, d_flags), group };
+        let (end, n) = trun_samples(&mut k, &run, t, file_size)?;
+        prev_end = end;
+        *implicit = end;
         if n < count as usize && rec > 0 {
             return Err(Error::Invalid(format!("trun of track {track_id} declares {count} samples, holds {n}")));
         }
