@@ -1437,6 +1437,81 @@ fn io_err(what: &str, e: std::io::Error) -> Error {
     }
 }
 
+/// The stream of a parsed track: codec, picture size or audio format, declared duration,
+/// language (its presentation end comes from [`edit_shift`]).
+fn stream_info(index: usize, t: &BuildTrack, m: &Moov, movie_ts: Option<u32>) -> StreamInfo {
+    let codec = t.entry.codec.clone().unwrap_or_else(|| Codec::Other(fourcc_name(&t.entry.fourcc)));
+    let mut info = StreamInfo::new(index, t.kind, codec, t.timescale);
+    info.id = t.track_id;
+    info.config = Bytes::from(t.entry.config.clone());
+    if t.kind == MediaKind::Video {
+        info.width = if t.entry.width > 0 { t.entry.width } else { t.tkhd_w };
+        info.height = if t.entry.height > 0 { t.entry.height } else { t.tkhd_h };
+    } else {
+        info.sample_rate = t.entry.sample_rate;
+        info.channels = t.entry.channels;
+    }
+    let to_media = |v: u64, from: Option<u32>| movie_to_media(v, from, t.timescale);
+    info.declared_duration = t
+        .duration
+        .map(|d| d.min(i64::MAX as u64) as i64)
+        .or_else(|| m.movie_duration.map(|d| to_media(d, movie_ts)))
+        .or_else(|| m.fragment_duration.map(|d| to_media(d, movie_ts)));
+    info.language = t.language.clone();
+    info
+}
+
+/// A value in the movie timescale `from` (`None`: already in media ticks) in a track's
+/// `timescale`, saturating.
+fn movie_to_media(v: u64, from: Option<u32>, timescale: u32) -> i64 {
+    let v = v.min(i64::MAX as u64) as i64;
+    match from {
+        Some(f) => rescale(v, f, timescale),
+        None => v,
+    }
+}
+
+/// The edit list (ISO/IEC 14496-12 §8.6.6) of a track as the shift added to its
+/// timestamps, and the end of its presentation (media ticks) when the edit declares one.
+fn edit_shift(t: &BuildTrack, movie_ts: Option<u32>) -> (i64, Option<i64>) {
+    let to_media = |v: u64, from: Option<u32>| movie_to_media(v, from, t.timescale);
+    let mut delay: i64 = 0;
+    let mut first: Option<(i64, i64)> = None; // (media_time, duration in media ticks)
+    let mut more: i64 = 0;
+    for e in &t.edits {
+        let dur = to_media(e.duration, movie_ts);
+        if e.media_time == -1 {
+            if first.is_none() {
+                delay = delay.saturating_add(dur);
+            }
+        } else if e.media_time >= 0 {
+            match first {
+                None => first = Some((e.media_time, dur)),
+                Some(_) => more = more.saturating_add(dur),
+            }
+        }
+    }
+    // Like FFmpeg (mov_fix_index + min_corrected_pts): for video, pictures that
+    // start before the edit are not presented, so the first picture whose pts is at
+    // or after media_time is the one that starts the presentation (at `delay`).
+    let mut media_time = first.map(|f| f.0).unwrap_or(0);
+    if t.kind == MediaKind::Video && first.is_some() {
+        let start = t
+            .samples
+            .iter()
+            .filter(|s| s.group() == 0)
+            .map(|s| s.dts.saturating_add(s.cts as i64))
+            .filter(|&p| p >= media_time)
+            .min();
+        if let Some(p) = start {
+            media_time = p;
+        }
+    }
+    let shift = delay.saturating_sub(media_time);
+    let end = first.filter(|f| f.1 > 0).map(|(_, dur)| delay.saturating_add(dur).saturating_add(more));
+    (shift, end)
+}
+
 impl Mp4Demuxer {
     /// Open a file by path.
     pub fn open(path: &Path) -> Result<Mp4Demuxer> {
@@ -1503,6 +1578,76 @@ impl Mp4Demuxer {
     /// Walk the top-level boxes, parse moov and every moof.
     fn parse(&mut self) -> Result<()> {
         let size = self.file_size;
+        let (moov, moofs) = self.top_level_boxes()?;
+        let Some(moov) = moov else {
+            return Err(Error::Invalid("no moov box (not a playable MP4, or init segment missing)".into()));
+        };
+        let mut m = parse_moov(&moov, size)?;
+        drop(moov);
+        if m.av_tracks == 0 {
+            return Err(Error::NoMedia(": the file has no audio or video track".into()));
+        }
+        if !m.encrypted.is_empty() && m.encrypted.len() == m.av_tracks {
+            return Err(Error::Encrypted(m.encrypted[0].clone()));
+        }
+        let mut tracks = std::mem::take(&mut m.tracks);
+        if tracks.is_empty() {
+            return Err(m.failures.into_iter().next().unwrap_or_else(|| Error::invalid("no usable track")));
+        }
+
+        for (k, &(boff, poff, plen)) in moofs.iter().enumerate() {
+            let buf = self.read_vec(poff, plen, "moof")?;
+            if let Some(p) = parse_moof(&buf, boff, (k as u32).saturating_add(1), &mut tracks, size) {
+                // Keep the samples of well-formed fragments; report the first problem last.
+                if self.pending.is_none() {
+                    self.pending = Some(Error::Invalid(format!("moof at offset {boff}: {p}")));
+                }
+            }
+        }
+
+        let fragmented = !moofs.is_empty();
+        let total: usize = tracks.iter().map(|t| t.samples.len()).sum();
+        if total == 0 {
+            return Err(Error::NoMedia(format!(
+                ": {} audio/video track(s) but no samples ({})",
+                tracks.len(),
+                if fragmented {
+                    "no fragment holds samples of these tracks"
+                } else {
+                    "an init segment without media segments?"
+                }
+            )));
+        }
+
+        let movie_ts = if m.movie_timescale == 0 { None } else { Some(m.movie_timescale) };
+        for t in tracks.into_iter().filter(|t| !t.samples.is_empty()) {
+            let mut info = stream_info(self.streams.len(), &t, &m, movie_ts);
+            let (shift, presentation_end) = edit_shift(&t, movie_ts);
+            info.presentation_end = presentation_end;
+            // Negative composition offsets: lower dts like FFmpeg (ignoring absurd values).
+            let min_cts = t.samples.iter().map(|s| s.cts).filter(|&c| c > -(1 << 28)).min().unwrap_or(0);
+            let dts_shift = if min_cts < 0 { -(min_cts as i64) } else { 0 };
+
+            self.tracks.push(Track {
+                track_id: t.track_id,
+                kind: t.kind,
+                timebase: t.timescale,
+                samples: t.samples,
+                next: 0,
+                shift,
+                dts_shift,
+                nal_len: t.entry.nal_len,
+            });
+            self.streams.push(info);
+        }
+        Ok(())
+    }
+
+    /// The top-level boxes (ISO/IEC 14496-12 §4.2): the first moov's payload, and every
+    /// moof as (box offset, payload offset, payload length). A truncated moof ends the walk
+    /// (reported after the samples before it).
+    fn top_level_boxes(&mut self) -> Result<(Option<Vec<u8>>, Vec<(u64, u64, u64)>)> {
+        let size = self.file_size;
         let mut pos = 0u64;
         let mut moov: Option<Vec<u8>> = None;
         let mut moofs: Vec<(u64, u64, u64)> = Vec::new(); // (box offset, payload offset, payload len)
@@ -1568,132 +1713,7 @@ impl Mp4Demuxer {
             }
             pos = end;
         }
-
-        let Some(moov) = moov else {
-            return Err(Error::Invalid("no moov box (not a playable MP4, or init segment missing)".into()));
-        };
-        let m = parse_moov(&moov, size)?;
-        drop(moov);
-        if m.av_tracks == 0 {
-            return Err(Error::NoMedia(": the file has no audio or video track".into()));
-        }
-        if !m.encrypted.is_empty() && m.encrypted.len() == m.av_tracks {
-            return Err(Error::Encrypted(m.encrypted[0].clone()));
-        }
-        let mut tracks = m.tracks;
-        if tracks.is_empty() {
-            return Err(m.failures.into_iter().next().unwrap_or_else(|| Error::invalid("no usable track")));
-        }
-
-        for (k, &(boff, poff, plen)) in moofs.iter().enumerate() {
-            let buf = self.read_vec(poff, plen, "moof")?;
-            if let Some(p) = parse_moof(&buf, boff, (k as u32).saturating_add(1), &mut tracks, size) {
-                // Keep the samples of well-formed fragments; report the first problem last.
-                if self.pending.is_none() {
-                    self.pending = Some(Error::Invalid(format!("moof at offset {boff}: {p}")));
-                }
-            }
-        }
-
-        let fragmented = !moofs.is_empty();
-        let total: usize = tracks.iter().map(|t| t.samples.len()).sum();
-        if total == 0 {
-            return Err(Error::NoMedia(format!(
-                ": {} audio/video track(s) but no samples ({})",
-                tracks.len(),
-                if fragmented {
-                    "no fragment holds samples of these tracks"
-                } else {
-                    "an init segment without media segments?"
-                }
-            )));
-        }
-
-        let movie_ts = if m.movie_timescale == 0 { None } else { Some(m.movie_timescale) };
-        for t in tracks.into_iter().filter(|t| !t.samples.is_empty()) {
-            let index = self.streams.len();
-            let codec = t.entry.codec.clone().unwrap_or_else(|| Codec::Other(fourcc_name(&t.entry.fourcc)));
-            let mut info = StreamInfo::new(index, t.kind, codec, t.timescale);
-            info.id = t.track_id;
-            info.config = Bytes::from(t.entry.config.clone());
-            if t.kind == MediaKind::Video {
-                info.width = if t.entry.width > 0 { t.entry.width } else { t.tkhd_w };
-                info.height = if t.entry.height > 0 { t.entry.height } else { t.tkhd_h };
-            } else {
-                info.sample_rate = t.entry.sample_rate;
-                info.channels = t.entry.channels;
-            }
-            let to_media = |v: u64, from: Option<u32>| -> i64 {
-                let v = v.min(i64::MAX as u64) as i64;
-                match from {
-                    Some(f) => rescale(v, f, t.timescale),
-                    None => v,
-                }
-            };
-            info.declared_duration = t
-                .duration
-                .map(|d| d.min(i64::MAX as u64) as i64)
-                .or_else(|| m.movie_duration.map(|d| to_media(d, movie_ts)))
-                .or_else(|| m.fragment_duration.map(|d| to_media(d, movie_ts)));
-            info.language = t.language.clone();
-
-            // Edit list.
-            let mut delay: i64 = 0;
-            let mut first: Option<(i64, i64)> = None; // (media_time, duration in media ticks)
-            let mut more: i64 = 0;
-            for e in &t.edits {
-                let dur = to_media(e.duration, movie_ts);
-                if e.media_time == -1 {
-                    if first.is_none() {
-                        delay = delay.saturating_add(dur);
-                    }
-                } else if e.media_time >= 0 {
-                    match first {
-                        None => first = Some((e.media_time, dur)),
-                        Some(_) => more = more.saturating_add(dur),
-                    }
-                }
-            }
-            // Like FFmpeg (mov_fix_index + min_corrected_pts): for video, pictures that
-            // start before the edit are not presented, so the first picture whose pts is at
-            // or after media_time is the one that starts the presentation (at `delay`).
-            let mut media_time = first.map(|f| f.0).unwrap_or(0);
-            if t.kind == MediaKind::Video && first.is_some() {
-                let start = t
-                    .samples
-                    .iter()
-                    .filter(|s| s.group() == 0)
-                    .map(|s| s.dts.saturating_add(s.cts as i64))
-                    .filter(|&p| p >= media_time)
-                    .min();
-                if let Some(p) = start {
-                    media_time = p;
-                }
-            }
-            let shift = delay.saturating_sub(media_time);
-            if let Some((_, dur)) = first {
-                if dur > 0 {
-                    info.presentation_end = Some(delay.saturating_add(dur).saturating_add(more));
-                }
-            }
-
-            // Negative composition offsets: lower dts like FFmpeg (ignoring absurd values).
-            let min_cts = t.samples.iter().map(|s| s.cts).filter(|&c| c > -(1 << 28)).min().unwrap_or(0);
-            let dts_shift = if min_cts < 0 { -(min_cts as i64) } else { 0 };
-
-            self.tracks.push(Track {
-                track_id: t.track_id,
-                kind: t.kind,
-                timebase: t.timescale,
-                samples: t.samples,
-                next: 0,
-                shift,
-                dts_shift,
-                nal_len: t.entry.nal_len,
-            });
-            self.streams.push(info);
-        }
-        Ok(())
+        Ok((moov, moofs))
     }
 
     fn in_file(&self, s: &Sample) -> bool {
