@@ -910,6 +910,27 @@ fn strip_invalid(e: &Error) -> String {
     }
 }
 
+/// The edit list of a `trak` (ISO/IEC 14496-12 §8.6.6; empty without `edts`/`elst`).
+fn parse_elst(trak: &[u8]) -> Result<Vec<Edit>> {
+    let mut edits = Vec::new();
+    if let Some(edts) = find_lenient(trak, b"edts") {
+        if let Some(elst) = find_lenient(edts, b"elst") {
+            let mut c = Cur::new(elst, "elst");
+            let (v, _) = c.full()?;
+            let n = c.u32()?;
+            let w = if v == 1 { 20 } else { 12 };
+            let t = table(&mut c, n, w);
+            for e in t.chunks_exact(w) {
+                let mut k = Cur::new(e, "elst");
+                let (duration, media_time) =
+                    if v == 1 { (k.u64()?, k.u64()? as i64) } else { (k.u32()? as u64, k.u32()? as i32 as i64) };
+                edits.push(Edit { duration, media_time });
+            }
+        }
+    }
+    Ok(edits)
+}
+
 /// Parse one `trak`. `Ok(None)`: not an audio/video track.
 fn parse_trak(trak: &[u8], movie_ts: u32, file_size: u64) -> Result<Option<BuildTrack>> {
     let mdia = find(trak, b"mdia")?.ok_or_else(|| Error::invalid("trak without mdia"))?;
@@ -946,22 +967,7 @@ fn parse_trak(trak: &[u8], movie_ts: u32, file_size: u64) -> Result<Option<Build
         return Err(Error::Invalid(format!("track {track_id}: media timescale 0")));
     }
 
-    let mut edits = Vec::new();
-    if let Some(edts) = find_lenient(trak, b"edts") {
-        if let Some(elst) = find_lenient(edts, b"elst") {
-            let mut c = Cur::new(elst, "elst");
-            let (v, _) = c.full()?;
-            let n = c.u32()?;
-            let w = if v == 1 { 20 } else { 12 };
-            let t = table(&mut c, n, w);
-            for e in t.chunks_exact(w) {
-                let mut k = Cur::new(e, "elst");
-                let (duration, media_time) =
-                    if v == 1 { (k.u64()?, k.u64()? as i64) } else { (k.u32()? as u64, k.u32()? as i32 as i64) };
-                edits.push(Edit { duration, media_time });
-            }
-        }
-    }
+    let edits = parse_elst(trak)?;
 
     let minf = find(mdia, b"minf")?.ok_or_else(|| Error::invalid(format!("track {track_id}: no minf")))?;
     let stbl = find(minf, b"stbl")?.ok_or_else(|| Error::invalid(format!("track {track_id}: no stbl")))?;
