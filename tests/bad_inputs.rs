@@ -150,7 +150,7 @@ fn fuzz_regressions_do_not_panic() {
 /// fuzz/fuzz_targets/ts_join.rs's input layout: segment count, discontinuity flags, cut
 /// points, TS bytes; the output must be whole packets, continuous, without null packets.
 fn ts_join_regression(data: &[u8]) {
-    use stitch::media::mux::tsjoin::{check_ts, TsJoiner};
+    use stitch::media::remux::tsjoin::{check_ts, TsJoiner};
     let nseg = 1 + (data[0] & 7) as usize;
     let hdr = 2 + 2 * (nseg - 1);
     let ts = &data[hdr..];

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hls_origin::*;
-use stitch::media::mux::tsjoin::check_ts;
+use stitch::media::remux::tsjoin::check_ts;
 use stitch::record::{
     record, ErrorId, EventSink, OutputKind, Quality, RecordError, RecordEvent, RecordOptions, RecordSummary,
     RecorderManager, RecorderStatus, StopReason,

@@ -1,4 +1,4 @@
-//! MPEG-TS segment joiner (`media::mux::tsjoin`) on arbitrary segments: the input is split
+//! MPEG-TS segment joiner (`media::remux::tsjoin`) on arbitrary segments: the input is split
 //! into 1..8 segments, each pushed with its own discontinuity flag, then `finish`; the
 //! independent checker `check_ts` runs on the input and on the output.
 //!
@@ -23,7 +23,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use media::mux::tsjoin::{check_ts, TsJoiner};
+use media::remux::tsjoin::{check_ts, TsJoiner};
 
 const PKT: usize = 188;
 

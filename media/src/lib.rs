@@ -19,7 +19,9 @@ pub mod demux;
 pub mod encode;
 pub mod mux;
 pub mod pipeline;
+pub mod remux;
 pub mod stats;
 pub mod timeline;
 #[cfg(test)]
 pub(crate) mod testutil;
+pub mod ts;

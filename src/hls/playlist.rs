@@ -1050,364 +1050,416 @@ pub fn parse(text: &str, base: &Url) -> Result<Playlist, PlaylistError> {
         .split('\n')
         .enumerate()
         .flat_map(|(i, l)| l.strip_suffix('\r').unwrap_or(l).split('\r').map(move |p| (i + 1, p.trim())));
+    if !header(lines.by_ref().map(|(_, l)| l)) {
+        return Err(PlaylistError::NotHls);
+    }
+    let mut p = Parser::new(base, text.matches("#EXTINF").count());
+    for (n, line) in lines {
+        p.line(n, line)?;
+    }
+    p.finish()
+}
 
-    // §4.3.1.1: the first line must be #EXTM3U. Leniency: blank lines and plain comments
-    // before it are skipped (seen in real test playlists).
-    let mut header = false;
-    for (_, l) in lines.by_ref() {
+/// §4.3.1.1: the first line must be #EXTM3U. Leniency: blank lines and plain comments
+/// before it are skipped (seen in real test playlists). Consumes the lines up to it.
+fn header<'a>(lines: impl Iterator<Item = &'a str>) -> bool {
+    for l in lines {
         if l.is_empty() {
             continue;
         }
         if l.starts_with("#EXTM3U") {
-            header = true;
-            break;
+            return true;
         }
         if l.starts_with('#') && !l.starts_with("#EXT") {
             continue;
         }
-        break;
+        return false;
     }
-    if !header {
-        return Err(PlaylistError::NotHls);
-    }
+    false
+}
 
-    let mut w = Warnings { list: Vec::new(), dropped: 0 };
-    let mut version: Option<u64> = None;
-    let mut independent = false;
-
+/// The state of [`parse`] between lines: one handler per tag.
+struct Parser<'b> {
+    base: &'b Url,
+    w: Warnings,
+    version: Option<u64>,
+    independent: bool,
     // Master state.
-    let mut variants: Vec<Variant> = Vec::new();
-    let mut i_frame_variants: Vec<Variant> = Vec::new();
-    let mut renditions: Vec<Rendition> = Vec::new();
-    let mut session_keys: Vec<Key> = Vec::new();
-    let mut pending_stream_inf: Option<(Attrs, usize)> = None;
-    let mut first_master_line: Option<usize> = None;
-
+    variants: Vec<Variant>,
+    i_frame_variants: Vec<Variant>,
+    renditions: Vec<Rendition>,
+    session_keys: Vec<Key>,
+    pending_stream_inf: Option<(Attrs, usize)>,
+    first_master_line: Option<usize>,
     // Media state.
     // Segments hold *relative* sequence numbers (skipped + index, discontinuities so far)
     // until the end, since EXT-X-MEDIA-SEQUENCE may come after the first segment (lenient).
-    // (Pre-sized from the EXTINF count, capped so hostile input cannot force a huge
-    // allocation up front.)
-    let mut segs: Vec<Segment> = Vec::with_capacity(text.matches("#EXTINF").count().min(65_536));
-    let mut keys: Vec<Arc<Key>> = Vec::new();
-    let mut first_extinf_line: Option<usize> = None;
-    let mut bare_uri_lines: Vec<usize> = Vec::new();
-    let mut target_duration: Option<f64> = None;
-    let mut media_sequence: Option<u64> = None;
-    let mut discontinuity_sequence: Option<u64> = None;
-    let mut playlist_type: Option<PlaylistType> = None;
-    let mut end_list = false;
-    let mut i_frames_only = false;
-    let mut skipped: u64 = 0;
-    let mut disc_count: u64 = 0;
-    let mut pending = Pending::default();
-    let mut cur_key: Option<Arc<Key>> = None;
-    let mut key_group_open = false;
-    let mut cur_map: Option<Arc<Map>> = None;
-    let mut next_pdt_ms: Option<f64> = None;
-    let mut range_end: HashMap<String, u64> = HashMap::new();
-    let mut media_tag_line: Option<usize> = None;
+    segs: Vec<Segment>,
+    keys: Vec<Arc<Key>>,
+    first_extinf_line: Option<usize>,
+    bare_uri_lines: Vec<usize>,
+    target_duration: Option<f64>,
+    media_sequence: Option<u64>,
+    discontinuity_sequence: Option<u64>,
+    playlist_type: Option<PlaylistType>,
+    end_list: bool,
+    i_frames_only: bool,
+    skipped: u64,
+    disc_count: u64,
+    pending: Pending,
+    cur_key: Option<Arc<Key>>,
+    key_group_open: bool,
+    cur_map: Option<Arc<Map>>,
+    next_pdt_ms: Option<f64>,
+    range_end: HashMap<String, u64>,
+    media_tag_line: Option<usize>,
+}
 
-    for (n, line) in lines {
+impl<'b> Parser<'b> {
+    /// `extinf_count`: EXTINF tags in the text, to pre-size the segment list (capped so
+    /// hostile input cannot force a huge allocation up front).
+    fn new(base: &'b Url, extinf_count: usize) -> Parser<'b> {
+        Parser {
+            base,
+            w: Warnings { list: Vec::new(), dropped: 0 },
+            version: None,
+            independent: false,
+            variants: Vec::new(),
+            i_frame_variants: Vec::new(),
+            renditions: Vec::new(),
+            session_keys: Vec::new(),
+            pending_stream_inf: None,
+            first_master_line: None,
+            segs: Vec::with_capacity(extinf_count.min(65_536)),
+            keys: Vec::new(),
+            first_extinf_line: None,
+            bare_uri_lines: Vec::new(),
+            target_duration: None,
+            media_sequence: None,
+            discontinuity_sequence: None,
+            playlist_type: None,
+            end_list: false,
+            i_frames_only: false,
+            skipped: 0,
+            disc_count: 0,
+            pending: Pending::default(),
+            cur_key: None,
+            key_group_open: false,
+            cur_map: None,
+            next_pdt_ms: None,
+            range_end: HashMap::new(),
+            media_tag_line: None,
+        }
+    }
+
+    /// One line after the header (trimmed), numbered `n`.
+    fn line(&mut self, n: usize, line: &str) -> Result<(), PlaylistError> {
         if line.is_empty() {
-            continue;
+            return Ok(());
         }
         if !line.starts_with('#') {
-            // A URI line.
-            if let Some((attrs, sl)) = pending_stream_inf.take() {
-                match resolve(base, line) {
-                    Ok(u) => variants.push(parse_variant(&attrs, u, false, sl, &mut w)),
-                    Err(e) => w.push(n, format_args!("variant dropped: {e}")),
-                }
-                continue;
-            }
-            let uri = resolve(base, line).map_err(|reason| PlaylistError::Invalid { line: n, reason })?;
-            let duration = match pending.duration.take() {
-                Some(d) => d,
-                None => {
-                    bare_uri_lines.push(n);
-                    0.0
-                }
-            };
-            if segs.len() >= MAX_SEGMENTS {
-                return Err(PlaylistError::TooManySegments { limit: MAX_SEGMENTS });
-            }
-            let byte_range = pending.byte_range.take().map(|(length, off)| {
-                let key = uri.as_str();
-                let offset = match off {
-                    Some(o) => o,
-                    None => match range_end.get(key) {
-                        Some(&e) => e,
-                        None => {
-                            w.push(n, "EXT-X-BYTERANGE without offset and no earlier range of this URI: offset 0");
-                            0
-                        }
-                    },
-                };
-                let end = offset.saturating_add(length);
-                match range_end.get_mut(key) {
-                    Some(e) => *e = end,
-                    None => {
-                        range_end.insert(key.to_string(), end);
-                    }
-                }
-                ByteRange { length, offset }
-            });
-            let pdt = next_pdt_ms;
-            if let Some(p) = next_pdt_ms.as_mut() {
-                *p += duration * 1000.0;
-            }
-            if pending.discontinuity {
-                disc_count = disc_count.saturating_add(1);
-            }
-            let rel_sequence = skipped.saturating_add(segs.len() as u64);
-            segs.push(Segment {
-                uri,
-                duration,
-                sequence: rel_sequence,
-                discontinuity: pending.discontinuity,
-                discontinuity_sequence: disc_count,
-                byte_range,
-                key: cur_key.clone(),
-                map: cur_map.clone(),
-                program_date_time_ms: pdt.filter(|p| p.is_finite()).map(|p| p.round() as i64),
-                gap: pending.gap,
-            });
-            pending = Pending::default();
-            key_group_open = false;
-            continue;
+            return self.uri_line(n, line);
         }
         if !line.starts_with("#EXT") {
-            continue; // comment
+            return Ok(()); // comment
         }
         let (tag, value) = match line.split_once(':') {
             Some((t, v)) => (t.trim_end(), v.trim()),
             None => (line, ""),
         };
-        let mut media_tag = |n: usize| {
-            media_tag_line.get_or_insert(n);
-        };
         match tag {
-            "#EXTINF" => {
-                first_extinf_line.get_or_insert(n);
-                let d = value.split(',').next().unwrap_or("").split_whitespace().next();
-                let dur = match d.and_then(parse_f64) {
-                    Some(d) if d >= 0.0 => d,
-                    _ => {
-                        w.push(n, format_args!("invalid EXTINF duration {:?}, using 0", short(value)));
-                        0.0
-                    }
-                };
-                if pending.duration.is_some() {
-                    w.push(pending.extinf_line, "EXTINF without a URI, superseded");
-                }
-                pending.duration = Some(dur);
-                pending.extinf_line = n;
-            }
-            "#EXT-X-VERSION" => version = parse_u64_lenient(value),
-            "#EXT-X-INDEPENDENT-SEGMENTS" => independent = true,
-            "#EXT-X-TARGETDURATION" => {
-                media_tag(n);
-                match parse_f64(value).filter(|f| *f >= 0.0) {
-                    Some(t) => target_duration = Some(t),
-                    None => w.push(n, format_args!("invalid EXT-X-TARGETDURATION {:?}", short(value))),
-                }
-            }
-            "#EXT-X-MEDIA-SEQUENCE" => {
-                media_tag(n);
-                match parse_u64_lenient(value) {
-                    Some(s) => media_sequence = Some(s),
-                    None => w.push(n, format_args!("invalid EXT-X-MEDIA-SEQUENCE {:?}, using 0", short(value))),
-                }
-            }
-            "#EXT-X-DISCONTINUITY-SEQUENCE" => {
-                media_tag(n);
-                match parse_u64_lenient(value) {
-                    Some(s) => discontinuity_sequence = Some(s),
-                    None => w.push(n, format_args!("invalid EXT-X-DISCONTINUITY-SEQUENCE {:?}", short(value))),
-                }
-            }
-            "#EXT-X-PLAYLIST-TYPE" => {
-                media_tag(n);
-                match value.to_ascii_uppercase().as_str() {
-                    "VOD" => playlist_type = Some(PlaylistType::Vod),
-                    "EVENT" => playlist_type = Some(PlaylistType::Event),
-                    _ => w.push(n, format_args!("unknown EXT-X-PLAYLIST-TYPE {:?}", short(value))),
-                }
-            }
-            "#EXT-X-ENDLIST" => {
-                media_tag(n);
-                end_list = true;
-            }
-            "#EXT-X-I-FRAMES-ONLY" => {
-                media_tag(n);
-                i_frames_only = true;
-            }
-            "#EXT-X-DISCONTINUITY" => {
-                media_tag(n);
-                pending.discontinuity = true;
-            }
-            "#EXT-X-GAP" => {
-                media_tag(n);
-                pending.gap = true;
-            }
-            "#EXT-X-BYTERANGE" => {
-                media_tag(n);
-                match parse_byte_range(value) {
-                    Some(r) => pending.byte_range = Some(r),
-                    None => w.push(n, format_args!("ignoring invalid EXT-X-BYTERANGE {:?}", short(value))),
-                }
-            }
-            "#EXT-X-PROGRAM-DATE-TIME" => {
-                media_tag(n);
-                match parse_date_time_ms(value) {
-                    Some(ms) => next_pdt_ms = Some(ms as f64),
-                    None => w.push(n, format_args!("ignoring invalid EXT-X-PROGRAM-DATE-TIME {:?}", short(value))),
-                }
-            }
-            "#EXT-X-SKIP" => {
-                media_tag(n);
-                let a = Attrs::parse(value);
-                match a.get_nonempty("SKIPPED-SEGMENTS").and_then(parse_u64_lenient) {
-                    Some(k) => skipped = skipped.saturating_add(k),
-                    None => w.push(n, "EXT-X-SKIP without a valid SKIPPED-SEGMENTS"),
-                }
-            }
+            "#EXTINF" => self.extinf(n, value),
+            "#EXT-X-VERSION" => self.version = parse_u64_lenient(value),
+            "#EXT-X-INDEPENDENT-SEGMENTS" => self.independent = true,
             "#EXT-X-KEY" => {
-                media_tag(n);
-                let key = Arc::new(parse_key(&Attrs::parse(value), base, n, &mut w)?);
-                keys.push(key.clone());
-                let new = if key.method == KeyMethod::None { None } else { Some(key) };
-                if !key_group_open {
-                    cur_key = new;
-                    key_group_open = true;
-                } else if let Some(k) = new {
-                    // Several KEY tags for the same segments (one per KEYFORMAT): prefer
-                    // the identity one.
-                    if cur_key.as_ref().is_none_or(|c| !c.is_identity() && k.is_identity()) {
-                        cur_key = Some(k);
-                    }
-                }
+                self.media_tag_line.get_or_insert(n);
+                self.key(n, value)?;
             }
             "#EXT-X-MAP" => {
-                media_tag(n);
-                let a = Attrs::parse(value);
-                let Some(u) = a.get_nonempty("URI") else {
-                    w.push(n, "EXT-X-MAP without URI ignored");
-                    continue;
-                };
-                let uri = resolve(base, u).map_err(|reason| PlaylistError::Invalid { line: n, reason })?;
-                let byte_range = a.get_nonempty("BYTERANGE").and_then(|r| match parse_byte_range(r) {
-                    Some((length, off)) => Some(ByteRange { length, offset: off.unwrap_or(0) }),
-                    None => {
-                        w.push(n, format_args!("ignoring invalid EXT-X-MAP BYTERANGE {:?}", short(r)));
-                        None
-                    }
-                });
-                cur_map = Some(Arc::new(Map { uri, byte_range, key: cur_key.clone() }));
+                self.media_tag_line.get_or_insert(n);
+                self.map(n, value)?;
             }
-            "#EXT-X-STREAM-INF" => {
-                first_master_line.get_or_insert(n);
-                if let Some((_, sl)) = pending_stream_inf.replace((Attrs::parse(value), n)) {
-                    w.push(sl, "EXT-X-STREAM-INF without a URI ignored");
-                }
-            }
-            "#EXT-X-I-FRAME-STREAM-INF" => {
-                first_master_line.get_or_insert(n);
-                let a = Attrs::parse(value);
-                match a.get_nonempty("URI").map(|u| resolve(base, u)) {
-                    Some(Ok(u)) => i_frame_variants.push(parse_variant(&a, u, true, n, &mut w)),
-                    Some(Err(e)) => w.push(n, format_args!("I-frame variant dropped: {e}")),
-                    None => w.push(n, "EXT-X-I-FRAME-STREAM-INF without URI ignored"),
-                }
-            }
-            "#EXT-X-MEDIA" => {
-                first_master_line.get_or_insert(n);
-                if let Some(r) = parse_rendition(&Attrs::parse(value), base, n, &mut w) {
-                    renditions.push(r);
-                }
-            }
+            "#EXT-X-STREAM-INF" | "#EXT-X-I-FRAME-STREAM-INF" | "#EXT-X-MEDIA" => self.master_tag(n, tag, value),
             "#EXT-X-SESSION-KEY" => {
                 // Neutral: does not make the playlist a master one (a stray one in a media
                 // playlist still counts for DRM detection).
-                session_keys.push(parse_key(&Attrs::parse(value), base, n, &mut w)?);
+                self.session_keys.push(parse_key(&Attrs::parse(value), self.base, n, &mut self.w)?);
             }
-            // Everything else (LL-HLS parts/hints, DATERANGE, SCTE-35 cues, START, BITRATE,
-            // ALLOW-CACHE, SESSION-DATA, ...) does not affect what is recorded.
-            _ => {}
+            _ => self.media_tag(n, tag, value),
+        }
+        Ok(())
+    }
+
+    /// A URI line: the variant of a pending EXT-X-STREAM-INF, else a segment.
+    fn uri_line(&mut self, n: usize, line: &str) -> Result<(), PlaylistError> {
+        if let Some((attrs, sl)) = self.pending_stream_inf.take() {
+            match resolve(self.base, line) {
+                Ok(u) => self.variants.push(parse_variant(&attrs, u, false, sl, &mut self.w)),
+                Err(e) => self.w.push(n, format_args!("variant dropped: {e}")),
+            }
+            return Ok(());
+        }
+        let uri = resolve(self.base, line).map_err(|reason| PlaylistError::Invalid { line: n, reason })?;
+        let duration = match self.pending.duration.take() {
+            Some(d) => d,
+            None => {
+                self.bare_uri_lines.push(n);
+                0.0
+            }
+        };
+        if self.segs.len() >= MAX_SEGMENTS {
+            return Err(PlaylistError::TooManySegments { limit: MAX_SEGMENTS });
+        }
+        let byte_range = self.pending.byte_range.take().map(|r| self.byte_range(n, uri.as_str(), r));
+        let pdt = self.next_pdt_ms;
+        if let Some(p) = self.next_pdt_ms.as_mut() {
+            *p += duration * 1000.0;
+        }
+        if self.pending.discontinuity {
+            self.disc_count = self.disc_count.saturating_add(1);
+        }
+        let rel_sequence = self.skipped.saturating_add(self.segs.len() as u64);
+        self.segs.push(Segment {
+            uri,
+            duration,
+            sequence: rel_sequence,
+            discontinuity: self.pending.discontinuity,
+            discontinuity_sequence: self.disc_count,
+            byte_range,
+            key: self.cur_key.clone(),
+            map: self.cur_map.clone(),
+            program_date_time_ms: pdt.filter(|p| p.is_finite()).map(|p| p.round() as i64),
+            gap: self.pending.gap,
+        });
+        self.pending = Pending::default();
+        self.key_group_open = false;
+        Ok(())
+    }
+
+    /// The byte range of a segment at `uri` from its EXT-X-BYTERANGE (length, offset): an
+    /// absent offset continues the previous range of the same URI.
+    fn byte_range(&mut self, n: usize, uri: &str, (length, off): (u64, Option<u64>)) -> ByteRange {
+        let offset = match off {
+            Some(o) => o,
+            None => match self.range_end.get(uri) {
+                Some(&e) => e,
+                None => {
+                    self.w.push(n, "EXT-X-BYTERANGE without offset and no earlier range of this URI: offset 0");
+                    0
+                }
+            },
+        };
+        let end = offset.saturating_add(length);
+        match self.range_end.get_mut(uri) {
+            Some(e) => *e = end,
+            None => {
+                self.range_end.insert(uri.to_string(), end);
+            }
+        }
+        ByteRange { length, offset }
+    }
+
+    fn extinf(&mut self, n: usize, value: &str) {
+        self.first_extinf_line.get_or_insert(n);
+        let d = value.split(',').next().unwrap_or("").split_whitespace().next();
+        let dur = match d.and_then(parse_f64) {
+            Some(d) if d >= 0.0 => d,
+            _ => {
+                self.w.push(n, format_args!("invalid EXTINF duration {:?}, using 0", short(value)));
+                0.0
+            }
+        };
+        if self.pending.duration.is_some() {
+            self.w.push(self.pending.extinf_line, "EXTINF without a URI, superseded");
+        }
+        self.pending.duration = Some(dur);
+        self.pending.extinf_line = n;
+    }
+
+    /// The media playlist tags with a value or a flag. Everything else (LL-HLS parts/hints,
+    /// DATERANGE, SCTE-35 cues, START, BITRATE, ALLOW-CACHE, SESSION-DATA, ...) does not
+    /// affect what is recorded.
+    fn media_tag(&mut self, n: usize, tag: &str, value: &str) {
+        let w = &mut self.w;
+        let bad = |w: &mut Warnings, what: &str| w.push(n, format_args!("{what} {:?}", short(value)));
+        match tag {
+            "#EXT-X-TARGETDURATION" => match parse_f64(value).filter(|f| *f >= 0.0) {
+                Some(t) => self.target_duration = Some(t),
+                None => bad(w, "invalid EXT-X-TARGETDURATION"),
+            },
+            "#EXT-X-MEDIA-SEQUENCE" => match parse_u64_lenient(value) {
+                Some(s) => self.media_sequence = Some(s),
+                None => w.push(n, format_args!("invalid EXT-X-MEDIA-SEQUENCE {:?}, using 0", short(value))),
+            },
+            "#EXT-X-DISCONTINUITY-SEQUENCE" => match parse_u64_lenient(value) {
+                Some(s) => self.discontinuity_sequence = Some(s),
+                None => bad(w, "invalid EXT-X-DISCONTINUITY-SEQUENCE"),
+            },
+            "#EXT-X-PLAYLIST-TYPE" => match value.to_ascii_uppercase().as_str() {
+                "VOD" => self.playlist_type = Some(PlaylistType::Vod),
+                "EVENT" => self.playlist_type = Some(PlaylistType::Event),
+                _ => bad(w, "unknown EXT-X-PLAYLIST-TYPE"),
+            },
+            "#EXT-X-ENDLIST" => self.end_list = true,
+            "#EXT-X-I-FRAMES-ONLY" => self.i_frames_only = true,
+            "#EXT-X-DISCONTINUITY" => self.pending.discontinuity = true,
+            "#EXT-X-GAP" => self.pending.gap = true,
+            "#EXT-X-BYTERANGE" => match parse_byte_range(value) {
+                Some(r) => self.pending.byte_range = Some(r),
+                None => bad(w, "ignoring invalid EXT-X-BYTERANGE"),
+            },
+            "#EXT-X-PROGRAM-DATE-TIME" => match parse_date_time_ms(value) {
+                Some(ms) => self.next_pdt_ms = Some(ms as f64),
+                None => bad(w, "ignoring invalid EXT-X-PROGRAM-DATE-TIME"),
+            },
+            "#EXT-X-SKIP" => match Attrs::parse(value).get_nonempty("SKIPPED-SEGMENTS").and_then(parse_u64_lenient) {
+                Some(k) => self.skipped = self.skipped.saturating_add(k),
+                None => w.push(n, "EXT-X-SKIP without a valid SKIPPED-SEGMENTS"),
+            },
+            _ => return,
+        }
+        self.media_tag_line.get_or_insert(n);
+    }
+
+    fn key(&mut self, n: usize, value: &str) -> Result<(), PlaylistError> {
+        let key = Arc::new(parse_key(&Attrs::parse(value), self.base, n, &mut self.w)?);
+        self.keys.push(key.clone());
+        let new = if key.method == KeyMethod::None { None } else { Some(key) };
+        if !self.key_group_open {
+            self.cur_key = new;
+            self.key_group_open = true;
+        } else if let Some(k) = new {
+            // Several KEY tags for the same segments (one per KEYFORMAT): prefer the
+            // identity one.
+            if self.cur_key.as_ref().is_none_or(|c| !c.is_identity() && k.is_identity()) {
+                self.cur_key = Some(k);
+            }
+        }
+        Ok(())
+    }
+
+    fn map(&mut self, n: usize, value: &str) -> Result<(), PlaylistError> {
+        let a = Attrs::parse(value);
+        let Some(u) = a.get_nonempty("URI") else {
+            self.w.push(n, "EXT-X-MAP without URI ignored");
+            return Ok(());
+        };
+        let uri = resolve(self.base, u).map_err(|reason| PlaylistError::Invalid { line: n, reason })?;
+        let w = &mut self.w;
+        let byte_range = a.get_nonempty("BYTERANGE").and_then(|r| match parse_byte_range(r) {
+            Some((length, off)) => Some(ByteRange { length, offset: off.unwrap_or(0) }),
+            None => {
+                w.push(n, format_args!("ignoring invalid EXT-X-MAP BYTERANGE {:?}", short(r)));
+                None
+            }
+        });
+        self.cur_map = Some(Arc::new(Map { uri, byte_range, key: self.cur_key.clone() }));
+        Ok(())
+    }
+
+    /// EXT-X-STREAM-INF, EXT-X-I-FRAME-STREAM-INF, EXT-X-MEDIA: the playlist is a master one.
+    fn master_tag(&mut self, n: usize, tag: &str, value: &str) {
+        self.first_master_line.get_or_insert(n);
+        match tag {
+            "#EXT-X-STREAM-INF" => {
+                if let Some((_, sl)) = self.pending_stream_inf.replace((Attrs::parse(value), n)) {
+                    self.w.push(sl, "EXT-X-STREAM-INF without a URI ignored");
+                }
+            }
+            "#EXT-X-I-FRAME-STREAM-INF" => {
+                let a = Attrs::parse(value);
+                match a.get_nonempty("URI").map(|u| resolve(self.base, u)) {
+                    Some(Ok(u)) => self.i_frame_variants.push(parse_variant(&a, u, true, n, &mut self.w)),
+                    Some(Err(e)) => self.w.push(n, format_args!("I-frame variant dropped: {e}")),
+                    None => self.w.push(n, "EXT-X-I-FRAME-STREAM-INF without URI ignored"),
+                }
+            }
+            _ => {
+                if let Some(r) = parse_rendition(&Attrs::parse(value), self.base, n, &mut self.w) {
+                    self.renditions.push(r);
+                }
+            }
         }
     }
 
-    if let Some((_, sl)) = pending_stream_inf {
-        w.push(sl, "EXT-X-STREAM-INF without a URI ignored");
-    }
-
-    let is_master = first_master_line.is_some();
-    if let (Some(master_line), Some(media_line)) = (first_master_line, first_extinf_line) {
-        return Err(PlaylistError::MasterAndMedia { master_line, media_line });
-    }
-
-    if is_master {
-        for l in bare_uri_lines {
-            w.push(l, "URI line without EXT-X-STREAM-INF ignored");
+    /// After the last line: the master or the media playlist.
+    fn finish(mut self) -> Result<Playlist, PlaylistError> {
+        if let Some((_, sl)) = self.pending_stream_inf.take() {
+            self.w.push(sl, "EXT-X-STREAM-INF without a URI ignored");
         }
-        if let Some(l) = media_tag_line {
-            w.push(l, "media playlist tags in a master playlist ignored");
+        if let (Some(master_line), Some(media_line)) = (self.first_master_line, self.first_extinf_line) {
+            return Err(PlaylistError::MasterAndMedia { master_line, media_line });
+        }
+        if self.first_master_line.is_some() {
+            Ok(self.finish_master())
+        } else {
+            Ok(self.finish_media())
+        }
+    }
+
+    fn finish_master(mut self) -> Playlist {
+        for &l in &self.bare_uri_lines {
+            self.w.push(l, "URI line without EXT-X-STREAM-INF ignored");
+        }
+        if let Some(l) = self.media_tag_line {
+            self.w.push(l, "media playlist tags in a master playlist ignored");
         }
         // Stray EXT-X-KEY lines still count for DRM detection.
-        session_keys.extend(keys.iter().map(|k| (**k).clone()));
-        return Ok(Playlist::Master(MasterPlaylist {
-            version,
-            variants,
-            i_frame_variants,
-            renditions,
-            session_keys,
-            independent_segments: independent,
-            warnings: w.finish(),
-        }));
+        self.session_keys.extend(self.keys.iter().map(|k| (**k).clone()));
+        Playlist::Master(MasterPlaylist {
+            version: self.version,
+            variants: self.variants,
+            i_frame_variants: self.i_frame_variants,
+            renditions: self.renditions,
+            session_keys: self.session_keys,
+            independent_segments: self.independent,
+            warnings: self.w.finish(),
+        })
     }
 
-    for l in bare_uri_lines.iter().take(10) {
-        w.push(*l, "segment URI without EXTINF: duration 0");
-    }
-    if pending.duration.is_some() {
-        w.push(pending.extinf_line, "EXTINF without a URI at the end ignored");
-    }
-    if !session_keys.is_empty() {
-        w.push(1, "EXT-X-SESSION-KEY in a media playlist: kept only for DRM detection");
-        keys.extend(session_keys.into_iter().map(Arc::new));
-    }
-    let media_sequence_v = media_sequence.unwrap_or(0);
-    let disc_base = discontinuity_sequence.unwrap_or(0);
-    let mut segments = segs;
-    for s in &mut segments {
-        s.sequence = media_sequence_v.saturating_add(s.sequence);
-        s.discontinuity_sequence = disc_base.saturating_add(s.discontinuity_sequence);
-    }
-    let target_duration = match target_duration {
-        Some(t) => t,
-        None => {
-            let max = segments.iter().map(|s| s.duration).fold(0.0f64, f64::max);
-            if !segments.is_empty() {
-                w.push(1, "no EXT-X-TARGETDURATION: using the longest segment");
-            }
-            max.ceil()
+    fn finish_media(mut self) -> Playlist {
+        for l in self.bare_uri_lines.iter().take(10) {
+            self.w.push(*l, "segment URI without EXTINF: duration 0");
         }
-    };
-    Ok(Playlist::Media(MediaPlaylist {
-        version,
-        target_duration,
-        media_sequence: media_sequence_v,
-        discontinuity_sequence: disc_base,
-        playlist_type,
-        end_list,
-        i_frames_only,
-        independent_segments: independent,
-        skipped_segments: skipped,
-        segments,
-        keys,
-        warnings: w.finish(),
-    }))
+        if self.pending.duration.is_some() {
+            self.w.push(self.pending.extinf_line, "EXTINF without a URI at the end ignored");
+        }
+        if !self.session_keys.is_empty() {
+            self.w.push(1, "EXT-X-SESSION-KEY in a media playlist: kept only for DRM detection");
+            self.keys.extend(self.session_keys.into_iter().map(Arc::new));
+        }
+        let media_sequence = self.media_sequence.unwrap_or(0);
+        let disc_base = self.discontinuity_sequence.unwrap_or(0);
+        let mut segments = self.segs;
+        for s in &mut segments {
+            s.sequence = media_sequence.saturating_add(s.sequence);
+            s.discontinuity_sequence = disc_base.saturating_add(s.discontinuity_sequence);
+        }
+        let target_duration = match self.target_duration {
+            Some(t) => t,
+            None => {
+                let max = segments.iter().map(|s| s.duration).fold(0.0f64, f64::max);
+                if !segments.is_empty() {
+                    self.w.push(1, "no EXT-X-TARGETDURATION: using the longest segment");
+                }
+                max.ceil()
+            }
+        };
+        Playlist::Media(MediaPlaylist {
+            version: self.version,
+            target_duration,
+            media_sequence,
+            discontinuity_sequence: disc_base,
+            playlist_type: self.playlist_type,
+            end_list: self.end_list,
+            i_frames_only: self.i_frames_only,
+            independent_segments: self.independent,
+            skipped_segments: self.skipped,
+            segments,
+            keys: self.keys,
+            warnings: self.w.finish(),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -21,11 +21,8 @@
 //! `-o -` streams the joined MPEG-TS to stdout as it is written (one section: a format
 //! change continues in the same stream with a new PMT version).
 //!
-//! Remux timing: every timestamp stays in integer ticks of its stream's timebase. The
-//! output's t=0 is the first *presented* sample of any track (the smallest pts, not the
-//! first dts, which B-frame video has earlier), one offset for all tracks, so a track gets
-//! a start delay (an MP4 empty edit) only when it really starts later than another, and a
-//! B-frame track's decode times before 0 are covered by its edit (ISO/IEC 14496-12 §8.6.6).
+//! The remux itself is [`media::remux::remux`] (integer ticks only, see there); a section's
+//! start (a sum of EXTINF) is turned into microsecond ticks once, when the section opens.
 //!
 //! Naming: with `-o NAME.EXT` the first section is `NAME.EXT`, later ones `NAME_1.EXT`,
 //! `NAME_2.EXT`...; with `--rec-dir DIR` (or neither: the current directory) they are
@@ -39,9 +36,10 @@ use std::sync::{Arc, Mutex};
 use media::demux::adts::AdtsDemuxer;
 use media::demux::mp4::Mp4Demuxer;
 use media::demux::ts::TsDemuxer;
-use media::mux::tsjoin::TsJoiner;
 use media::mux::{Muxer, OutputKind};
-use media::packet::{Demuxer, MediaKind, Packet, StreamInfo};
+use media::packet::Demuxer;
+use media::remux::tsjoin::TsJoiner;
+use media::remux::{AudioWindow, RemuxError, WINDOW_HZ};
 use media::time::Time;
 
 /// Container of a section's raw file.
@@ -195,8 +193,9 @@ pub struct Section {
     pub raw: PathBuf,
     pub raw_kind: RawKind,
     pub final_path: PathBuf,
-    /// Recorded time (sum of EXTINF before its first segment) at which the section starts.
-    pub start_secs: f64,
+    /// Recorded time (sum of EXTINF before its first segment) at which the section starts,
+    /// in [`WINDOW_HZ`] ticks.
+    pub start: Time,
 }
 
 /// The raw sections of one track (the main variant, or a separate audio rendition).
@@ -297,12 +296,13 @@ impl Sections {
     }
 
     fn open_section(&mut self, kind: RawKind, start_secs: f64) -> Result<Sink, String> {
+        let start = Time::from_secs_f64(start_secs, WINDOW_HZ);
         let n = self.sections.len();
         let (final_path, raw) = self.paths(n, kind);
         self.raw_len = 0;
         self.last_start = 0;
         if self.naming.is_stdout() && self.audio_of.is_none() && kind == RawKind::Ts {
-            self.sections.push(Section { raw, raw_kind: kind, final_path, start_secs });
+            self.sections.push(Section { raw, raw_kind: kind, final_path, start });
             if self.naming.format == OutputKind::Mp4 {
                 let (rd, wr) = std::io::pipe().map_err(|e| format!("-o -: cannot make a pipe: {e}"))?;
                 let h = std::thread::Builder::new()
@@ -320,7 +320,7 @@ impl Sections {
             }
         }
         let f = File::create(&raw).map_err(io(&raw))?;
-        self.sections.push(Section { raw, raw_kind: kind, final_path, start_secs });
+        self.sections.push(Section { raw, raw_kind: kind, final_path, start });
         Ok(BufWriter::with_capacity(1 << 20, Box::new(f)))
     }
 
@@ -345,7 +345,7 @@ impl Sections {
         Read::by_ref(&mut f).take(c.raw_len - c.last_start).read_to_end(&mut tail).map_err(io(&raw))?;
         f.seek(SeekFrom::End(0)).map_err(io(&raw))?;
         let file: Sink = BufWriter::with_capacity(1 << 20, Box::new(f));
-        self.sections.push(Section { raw, raw_kind: c.raw_kind, final_path, start_secs: 0.0 });
+        self.sections.push(Section { raw, raw_kind: c.raw_kind, final_path, start: Time::zero(WINDOW_HZ) });
         self.cur = Some(match c.raw_kind {
             RawKind::Ts => {
                 let buf = SharedBuf::default();
@@ -514,17 +514,6 @@ impl Sections {
     }
 }
 
-/// Seconds (a sum of EXTINF; +-infinity for an open end) to ticks of `tb`, saturating.
-fn secs_ticks(secs: f64, tb: u32) -> i64 {
-    if secs == f64::INFINITY {
-        i64::MAX
-    } else if secs == f64::NEG_INFINITY {
-        i64::MIN / 2
-    } else {
-        Time::from_secs_f64(secs, tb).ticks
-    }
-}
-
 fn open_demuxer(path: &Path, kind: RawKind) -> Result<Box<dyn Demuxer>, String> {
     let e = |e: media::Error| format!("{}: {e}", path.display());
     Ok(match kind {
@@ -532,17 +521,6 @@ fn open_demuxer(path: &Path, kind: RawKind) -> Result<Box<dyn Demuxer>, String> 
         RawKind::Fmp4 => Box::new(Mp4Demuxer::open(path).map_err(e)?),
         RawKind::Adts => Box::new(AdtsDemuxer::open(path).map_err(e)?),
     })
-}
-
-/// The part of a separate audio rendition that belongs to one output section, in recorded
-/// time from the rendition's first packet (sum of EXTINF, the clock both playlists share).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct AudioWindow {
-    pub from_secs: f64,
-    pub to_secs: f64,
-    /// Later sections: the main track's timestamps restart with the section, so the
-    /// window's start is aligned with the section's first packet instead of by timestamp.
-    pub align_to_start: bool,
 }
 
 /// Remux `main` (and the audio of `audio`, replacing `main`'s own audio) into `out`.
@@ -586,170 +564,19 @@ fn fmp4_to_stdout(ts: std::io::PipeReader) -> Result<u64, String> {
     })
 }
 
-/// The remux of [`remux`] from open demuxers into the muxer `create` makes: `main` names
-/// the first input in messages, `out` the output.
+/// [`media::remux::remux`] with its errors in the recorder's words: `main` names the first
+/// input, `out` the output.
 fn remux_inputs(
-    mut inputs: Vec<Box<dyn Demuxer>>,
+    inputs: Vec<Box<dyn Demuxer>>,
     window: Option<AudioWindow>,
     main: &str,
     out: &Path,
-    create: impl FnOnce(&[StreamInfo]) -> media::Result<Muxer>,
+    create: impl FnOnce(&[media::packet::StreamInfo]) -> media::Result<Muxer>,
 ) -> Result<u64, String> {
-    // (input, input stream) -> output stream
-    let mut map: Vec<Vec<Option<usize>>> = Vec::new();
-    let mut streams: Vec<StreamInfo> = Vec::new();
-    let n_inputs = inputs.len();
-    for (i, d) in inputs.iter().enumerate() {
-        let mut m = Vec::new();
-        for s in d.streams() {
-            let keep = if n_inputs > 1 && i == 0 {
-                s.kind == MediaKind::Video
-            } else if n_inputs > 1 {
-                s.kind == MediaKind::Audio
-            } else {
-                true
-            };
-            let supported = matches!(s.codec, media::packet::Codec::H264 | media::packet::Codec::Aac);
-            let taken = streams.iter().any(|o| o.kind == s.kind);
-            if keep && supported && !taken {
-                let mut info = s.clone();
-                info.index = streams.len();
-                m.push(Some(streams.len()));
-                streams.push(info);
-            } else {
-                m.push(None);
-            }
-        }
-        map.push(m);
-    }
-    if streams.is_empty() {
-        return Err(format!("{main}: no H.264/AAC stream to write"));
-    }
-    let mut mux = create(&streams).map_err(|e| format!("{}: {e}", out.display()))?;
-    let next = |d: &mut Box<dyn Demuxer>, m: &Vec<Option<usize>>| -> Result<Option<Packet>, String> {
-        loop {
-            match d.next_packet() {
-                Ok(Some(mut p)) => {
-                    if let Some(Some(o)) = m.get(p.stream) {
-                        p.stream = *o;
-                        return Ok(Some(p));
-                    }
-                }
-                Ok(None) => return Ok(None),
-                // A damaged tail (a live recording cut short): keep what we have.
-                Err(_) => return Ok(None),
-            }
-        }
-    };
-    // Read ahead a little to find where the earliest stream's presentation starts: one
-    // offset for all streams (A/V sync kept) so the output's t=0 is the first presented
-    // sample of any track. All of this is integer ticks of each stream's timebase.
-    let at = |p: &Packet, ticks: i64| Time::new(ticks, streams[p.stream].timebase);
-    let mut queues: Vec<std::collections::VecDeque<Packet>> = Vec::new();
-    let mut ended = vec![false; inputs.len()];
-    // The audio rendition's first timestamp: the origin of its window.
-    let mut audio_origin: Option<Time> = None;
-    let mut first_audio: Option<Packet> = None;
-    if let (Some(_), Some(d)) = (window, inputs.get_mut(1)) {
-        first_audio = next(d, &map[1])?;
-        audio_origin = first_audio.as_ref().map(|p| at(p, p.dts));
-    }
-    // The window in microseconds from the rendition's origin (1 ms of slack at both ends).
-    const US: u32 = 1_000_000;
-    let bounds = window.map(|w| (secs_ticks(w.from_secs, US) - 1000, secs_ticks(w.to_secs, US).saturating_sub(1000)));
-    // Where a rendition packet lies relative to the window: -1 before, 0 inside, 1 after.
-    let place = |i: usize, p: &Packet| -> i32 {
-        match (i, bounds, audio_origin) {
-            (1, Some((from, to)), Some(o)) => {
-                let tb = streams[p.stream].timebase;
-                let t = Time::new(p.dts - o.to(tb).ticks, tb);
-                if t < Time::new(from, US) {
-                    -1
-                } else if t >= Time::new(to, US) {
-                    1
-                } else {
-                    0
-                }
-            }
-            _ => 0,
-        }
-    };
-    let fill = |i: usize,
-                q: &mut std::collections::VecDeque<Packet>,
-                inputs: &mut Vec<Box<dyn Demuxer>>,
-                ended: &mut Vec<bool>,
-                want: usize|
-     -> Result<(), String> {
-        while q.len() < want && !ended[i] {
-            match next(&mut inputs[i], &map[i])? {
-                Some(p) => match place(i, &p) {
-                    0 => q.push_back(p),
-                    // Past the window's end: this input is done for this section.
-                    1 => ended[i] = true,
-                    _ => {}
-                },
-                None => ended[i] = true,
-            }
-        }
-        Ok(())
-    };
-    for i in 0..inputs.len() {
-        let mut q = std::collections::VecDeque::new();
-        if i == 1 {
-            q.extend(first_audio.take().filter(|p| place(1, p) == 0));
-        }
-        fill(i, &mut q, &mut inputs, &mut ended, 256)?;
-        queues.push(q);
-    }
-    // The earliest presentation time (pts, not dts: B-frame video decodes before it shows).
-    let first_pts = |qs: &[std::collections::VecDeque<Packet>]| qs.iter().flatten().map(|p| at(p, p.pts)).min();
-    let start = first_pts(&queues);
-    // Per input: the time that becomes 0 in the output. One value for all inputs keeps the
-    // timestamps' A/V sync; a later section aligns the rendition's window start instead.
-    let input_start: Vec<Option<Time>> = (0..inputs.len())
-        .map(|i| match (i, window, audio_origin) {
-            (1, Some(w), Some(o)) if w.align_to_start => {
-                Some(Time::new(o.ticks + secs_ticks(w.from_secs, o.timebase), o.timebase))
-            }
-            (_, Some(w), Some(_)) if w.align_to_start => first_pts(&queues[i..=i]),
-            _ => start,
-        })
-        .collect();
-    // Output stream -> input it comes from.
-    let stream_input: Vec<usize> =
-        (0..streams.len()).map(|o| map.iter().position(|m| m.contains(&Some(o))).unwrap_or(0)).collect();
-    let shift: Vec<i64> = streams
-        .iter()
-        .enumerate()
-        .map(|(o, s)| input_start[stream_input[o]].map_or(0, |t| t.to(s.timebase).ticks))
-        .collect();
-    let mut last_dts: Vec<Option<i64>> = vec![None; streams.len()];
-    loop {
-        for i in 0..inputs.len() {
-            if queues[i].is_empty() {
-                fill(i, &mut queues[i], &mut inputs, &mut ended, 1)?;
-            }
-        }
-        let mut best: Option<(usize, Time)> = None;
-        for (i, q) in queues.iter().enumerate() {
-            if let Some(p) = q.front() {
-                let t = at(p, p.dts - shift[p.stream]);
-                if best.is_none_or(|(_, bt)| t < bt) {
-                    best = Some((i, t));
-                }
-            }
-        }
-        let Some((i, _)) = best else { break };
-        let mut p = queues[i].pop_front().expect("head");
-        p.dts -= shift[p.stream];
-        p.pts -= shift[p.stream];
-        if last_dts[p.stream].is_some_and(|l| p.dts <= l) {
-            continue; // non-increasing DTS: drop rather than fail the whole file
-        }
-        last_dts[p.stream] = Some(p.dts);
-        mux.write(&p).map_err(|e| format!("{}: {e}", out.display()))?;
-    }
-    mux.finish().map_err(|e| format!("{}: {e}", out.display()))
+    media::remux::remux(inputs, window, create).map_err(|e| match e {
+        RemuxError::NoStream => format!("{main}: {e}"),
+        RemuxError::Mux(e) => format!("{}: {e}", out.display()),
+    })
 }
 
 /// Turn raw sections into the final files; delete temporaries. Returns the final paths.
@@ -764,7 +591,7 @@ pub fn finalize(main: &mut Sections, audio: Option<&mut Sections>, format: Outpu
     };
     let mut out = Vec::new();
     let mut result = Ok(());
-    let starts: Vec<f64> = main.sections.iter().map(|s| s.start_secs).collect();
+    let starts: Vec<Time> = main.sections.iter().map(|s| s.start).collect();
     for (i, s) in main.sections.iter().enumerate() {
         if s.raw != s.final_path && s.raw_kind == RawKind::Ts && format == OutputKind::Ts && audio_raw.is_none() {
             // The joined TS already is the output.
@@ -774,11 +601,8 @@ pub fn finalize(main: &mut Sections, audio: Option<&mut Sections>, format: Outpu
             }
         } else if s.raw != s.final_path {
             // Every section gets the rendition's audio of its own time span.
-            let w = AudioWindow {
-                from_secs: if i == 0 { f64::NEG_INFINITY } else { s.start_secs },
-                to_secs: starts.get(i + 1).copied().unwrap_or(f64::INFINITY),
-                align_to_start: i > 0,
-            };
+            let w =
+                AudioWindow { from: (i > 0).then_some(s.start), to: starts.get(i + 1).copied(), align_to_start: i > 0 };
             let a = audio_raw.as_ref().map(|(p, k)| (p.as_path(), *k, w));
             if let Err(e) = remux((&s.raw, s.raw_kind), a, &s.final_path, format) {
                 result = Err(e);

@@ -358,7 +358,7 @@ pub fn ffprobe(path: &Path) -> (Vec<String>, f64) {
 /// Output TS checks: ffprobe, clean decode, no CC error, no video jump > 1 frame, video
 /// duration `expect_secs` within one frame.
 pub fn check_output_ts(path: &Path, expect_secs: f64) {
-    use stitch::media::mux::tsjoin::check_ts;
+    use stitch::media::remux::tsjoin::check_ts;
     let (types, _) = ffprobe(path);
     assert!(types.contains(&"video".to_string()), "{types:?}");
     assert_eq!(ffmpeg_errors(path), "", "decode errors in {}", path.display());

@@ -630,6 +630,91 @@ fn sinf_scheme(sinf: &[u8]) -> (Option<FourCC>, String) {
     (frma, scheme)
 }
 
+/// The fixed fields of an AudioSampleEntry (ISO/IEC 14496-12 §12.2.3; QuickTime versions 1
+/// and 2) into `e`; returns the child boxes after them.
+fn audio_sample_entry<'a>(typ: FourCC, p: &'a [u8], e: &mut EntryInfo) -> &'a [u8] {
+    let version = be_u16(p, 8);
+    e.channels = be_u16(p, 16);
+    let bits = be_u16(p, 18);
+    e.sample_rate = be_u32(p, 24) >> 16;
+    let mut frame_bytes = e.channels as u32 * (bits as u32).div_ceil(8);
+    let mut lpcm_flags = None;
+    let kids_at = match version {
+        1 => {
+            let bpf = be_u32(p, 28 + 8);
+            if bpf > 0 {
+                frame_bytes = bpf;
+            }
+            44
+        }
+        2 => {
+            let rate = f64::from_bits(u64::from(be_u32(p, 32)) << 32 | u64::from(be_u32(p, 36)));
+            if (1.0..1e7).contains(&rate) {
+                e.sample_rate = rate as u32;
+            }
+            let ch = be_u32(p, 40);
+            if ch > 0 && ch < 256 {
+                e.channels = ch as u16;
+            }
+            let b = be_u32(p, 48);
+            lpcm_flags = Some(be_u32(p, 52));
+            let bpp = be_u32(p, 56);
+            if bpp > 0 {
+                frame_bytes = bpp;
+            }
+            if typ == *b"lpcm" && b > 0 && b <= 64 {
+                e.codec = pcm_name(&typ, b as u16, lpcm_flags).map(Codec::Other);
+            }
+            64
+        }
+        _ => 28,
+    };
+    if e.codec.is_none() {
+        if let Some(n) = pcm_name(&typ, bits, lpcm_flags) {
+            e.codec = Some(Codec::Other(n));
+        }
+    }
+    if e.codec.is_some() && frame_bytes > 0 {
+        e.pcm_frame_bytes = Some(frame_bytes);
+    }
+    p.get(kids_at..).unwrap_or(&[])
+}
+
+/// The codec an `esds` (ISO/IEC 14496-14 §5.6) declares, its DecoderSpecificInfo kept as
+/// `e.config` and, for AAC, the rate and channels of its AudioSpecificConfig in `e`.
+/// `None`: no esds parsed, or an object type without a codec name (codec unchanged).
+fn esds_codec(es: &[u8], e: &mut EntryInfo) -> Option<Codec> {
+    let (oti, dsi) = parse_esds(es)?;
+    let codec = match oti_codec(oti) {
+        Some("aac") => {
+            let mut codec = Codec::Aac;
+            if let Ok(ac) = AudioConfig::parse(&dsi) {
+                match ac.object_type {
+                    36 => codec = Codec::Other("mp4als".into()),
+                    32 => codec = Codec::Other("mp1".into()),
+                    33 => codec = Codec::Other("mp2".into()),
+                    34 => codec = Codec::Other("mp3".into()),
+                    _ => {}
+                }
+                let rate = ac.output_rate();
+                if rate > 0 {
+                    e.sample_rate = rate;
+                }
+                if ac.channels > 0 {
+                    e.channels = ac.channels;
+                }
+            }
+            Some(codec)
+        }
+        Some(n) => Some(if n == "h264" { Codec::H264 } else { Codec::Other(n.into()) }),
+        None => None,
+    };
+    e.config = dsi;
+    codec
+}
+
+/// One sample entry of an `stsd` (ISO/IEC 14496-12 §8.5.2): codec and its configuration,
+/// picture size or audio format, protection.
 fn parse_sample_entry(typ: FourCC, p: &[u8], kind: MediaKind) -> EntryInfo {
     let mut e = EntryInfo { fourcc: typ, ..Default::default() };
     // Child boxes follow the fixed fields of Visual/AudioSampleEntry.
@@ -639,53 +724,7 @@ fn parse_sample_entry(typ: FourCC, p: &[u8], kind: MediaKind) -> EntryInfo {
             e.height = be_u16(p, 26) as u32;
             p.get(78..).unwrap_or(&[])
         }
-        MediaKind::Audio => {
-            let version = be_u16(p, 8);
-            e.channels = be_u16(p, 16);
-            let bits = be_u16(p, 18);
-            e.sample_rate = be_u32(p, 24) >> 16;
-            let mut frame_bytes = e.channels as u32 * (bits as u32).div_ceil(8);
-            let mut lpcm_flags = None;
-            let kids_at = match version {
-                1 => {
-                    let bpf = be_u32(p, 28 + 8);
-                    if bpf > 0 {
-                        frame_bytes = bpf;
-                    }
-                    44
-                }
-                2 => {
-                    let rate = f64::from_bits(u64::from(be_u32(p, 32)) << 32 | u64::from(be_u32(p, 36)));
-                    if (1.0..1e7).contains(&rate) {
-                        e.sample_rate = rate as u32;
-                    }
-                    let ch = be_u32(p, 40);
-                    if ch > 0 && ch < 256 {
-                        e.channels = ch as u16;
-                    }
-                    let b = be_u32(p, 48);
-                    lpcm_flags = Some(be_u32(p, 52));
-                    let bpp = be_u32(p, 56);
-                    if bpp > 0 {
-                        frame_bytes = bpp;
-                    }
-                    if typ == *b"lpcm" && b > 0 && b <= 64 {
-                        e.codec = pcm_name(&typ, b as u16, lpcm_flags).map(Codec::Other);
-                    }
-                    64
-                }
-                _ => 28,
-            };
-            if e.codec.is_none() {
-                if let Some(n) = pcm_name(&typ, bits, lpcm_flags) {
-                    e.codec = Some(Codec::Other(n));
-                }
-            }
-            if e.codec.is_some() && frame_bytes > 0 {
-                e.pcm_frame_bytes = Some(frame_bytes);
-            }
-            p.get(kids_at..).unwrap_or(&[])
-        }
+        MediaKind::Audio => audio_sample_entry(typ, p, &mut e),
     };
 
     let mut fourcc = typ;
@@ -704,33 +743,8 @@ fn parse_sample_entry(typ: FourCC, p: &[u8], kind: MediaKind) -> EntryInfo {
         find_lenient(kids, b"esds").or_else(|| find_lenient(kids, b"wave").and_then(|w| find_lenient(w, b"esds")));
 
     let mut codec = e.codec.clone().unwrap_or_else(|| codec_for_fourcc(&fourcc));
-    if let Some(es) = esds {
-        if let Some((oti, dsi)) = parse_esds(es) {
-            match oti_codec(oti) {
-                Some("aac") => {
-                    codec = Codec::Aac;
-                    if let Ok(ac) = AudioConfig::parse(&dsi) {
-                        match ac.object_type {
-                            36 => codec = Codec::Other("mp4als".into()),
-                            32 => codec = Codec::Other("mp1".into()),
-                            33 => codec = Codec::Other("mp2".into()),
-                            34 => codec = Codec::Other("mp3".into()),
-                            _ => {}
-                        }
-                        let rate = ac.output_rate();
-                        if rate > 0 {
-                            e.sample_rate = rate;
-                        }
-                        if ac.channels > 0 {
-                            e.channels = ac.channels;
-                        }
-                    }
-                }
-                Some(n) => codec = if n == "h264" { Codec::H264 } else { Codec::Other(n.into()) },
-                None => {}
-            }
-            e.config = dsi;
-        }
+    if let Some(c) = esds.and_then(|es| esds_codec(es, &mut e)) {
+        codec = c;
     }
     if codec == Codec::H264 {
         let avcc = find_lenient(kids, b"avcC").unwrap_or(&[]);
@@ -896,6 +910,27 @@ fn strip_invalid(e: &Error) -> String {
     }
 }
 
+/// The edit list of a `trak` (ISO/IEC 14496-12 §8.6.6; empty without `edts`/`elst`).
+fn parse_elst(trak: &[u8]) -> Result<Vec<Edit>> {
+    let mut edits = Vec::new();
+    if let Some(edts) = find_lenient(trak, b"edts") {
+        if let Some(elst) = find_lenient(edts, b"elst") {
+            let mut c = Cur::new(elst, "elst");
+            let (v, _) = c.full()?;
+            let n = c.u32()?;
+            let w = if v == 1 { 20 } else { 12 };
+            let t = table(&mut c, n, w);
+            for e in t.chunks_exact(w) {
+                let mut k = Cur::new(e, "elst");
+                let (duration, media_time) =
+                    if v == 1 { (k.u64()?, k.u64()? as i64) } else { (k.u32()? as u64, k.u32()? as i32 as i64) };
+                edits.push(Edit { duration, media_time });
+            }
+        }
+    }
+    Ok(edits)
+}
+
 /// Parse one `trak`. `Ok(None)`: not an audio/video track.
 fn parse_trak(trak: &[u8], movie_ts: u32, file_size: u64) -> Result<Option<BuildTrack>> {
     let mdia = find(trak, b"mdia")?.ok_or_else(|| Error::invalid("trak without mdia"))?;
@@ -932,22 +967,7 @@ fn parse_trak(trak: &[u8], movie_ts: u32, file_size: u64) -> Result<Option<Build
         return Err(Error::Invalid(format!("track {track_id}: media timescale 0")));
     }
 
-    let mut edits = Vec::new();
-    if let Some(edts) = find_lenient(trak, b"edts") {
-        if let Some(elst) = find_lenient(edts, b"elst") {
-            let mut c = Cur::new(elst, "elst");
-            let (v, _) = c.full()?;
-            let n = c.u32()?;
-            let w = if v == 1 { 20 } else { 12 };
-            let t = table(&mut c, n, w);
-            for e in t.chunks_exact(w) {
-                let mut k = Cur::new(e, "elst");
-                let (duration, media_time) =
-                    if v == 1 { (k.u64()?, k.u64()? as i64) } else { (k.u32()? as u64, k.u32()? as i32 as i64) };
-                edits.push(Edit { duration, media_time });
-            }
-        }
-    }
+    let edits = parse_elst(trak)?;
 
     let minf = find(mdia, b"minf")?.ok_or_else(|| Error::invalid(format!("track {track_id}: no minf")))?;
     let stbl = find(minf, b"stbl")?.ok_or_else(|| Error::invalid(format!("track {track_id}: no stbl")))?;
@@ -985,25 +1005,65 @@ fn parse_trak(trak: &[u8], movie_ts: u32, file_size: u64) -> Result<Option<Build
 }
 
 /// Build the sample index of a progressive track from its `stbl` (§8.6, §8.7).
-fn build_samples(stbl: &[u8], entry: &EntryInfo, kind: MediaKind, file_size: u64) -> Result<Vec<Sample>> {
-    let (mut stts, mut ctts, mut stss, mut stsc) = (None, None, None, None);
-    let mut stsz: Option<(u32, u32, &[u8], u8)> = None; // (constant size, count, table, field bits)
-    let mut stco: Option<(&[u8], usize)> = None; // (table, width)
+/// The sample tables of an `stbl` (ISO/IEC 14496-12 §8.6-§8.7), raw.
+#[derive(Default)]
+struct StblTables<'a> {
+    stts: Option<&'a [u8]>,
+    ctts: Option<&'a [u8]>,
+    stss: Option<&'a [u8]>,
+    stsc: Option<&'a [u8]>,
+    /// stsz or stz2.
+    sizes: Option<SampleSizes<'a>>,
+    /// stco or co64: (table, entry width).
+    chunks: Option<(&'a [u8], usize)>,
+}
+
+/// Sample sizes (§8.7.3): a constant size, or a table of `bits`-wide entries.
+#[derive(Clone, Copy)]
+struct SampleSizes<'a> {
+    const_size: u32,
+    count: u32,
+    table: &'a [u8],
+    bits: u8,
+}
+
+impl SampleSizes<'_> {
+    /// The size of sample `i` (0-based).
+    fn get(&self, i: usize) -> u32 {
+        if self.const_size > 0 {
+            return self.const_size;
+        }
+        let t = self.table;
+        match self.bits {
+            32 => be_u32(t, i * 4),
+            16 => be_u16(t, i * 2) as u32,
+            8 => t.get(i).copied().unwrap_or(0) as u32,
+            _ => {
+                let b = t.get(i / 2).copied().unwrap_or(0);
+                (if i.is_multiple_of(2) { b >> 4 } else { b & 15 }) as u32
+            }
+        }
+    }
+}
+
+/// Collect the sample tables of an `stbl` (absent ones stay `None`).
+fn read_stbl(stbl: &[u8]) -> Result<StblTables<'_>> {
+    let mut t = StblTables::default();
     for c in children(stbl) {
         let c = c?;
         match &c.typ {
-            b"stts" => stts = Some(full_table(c.data, "stts", 8)?),
-            b"ctts" => ctts = Some(full_table(c.data, "ctts", 8)?),
-            b"stss" => stss = Some(full_table(c.data, "stss", 4)?),
-            b"stsc" => stsc = Some(full_table(c.data, "stsc", 12)?),
+            b"stts" => t.stts = Some(full_table(c.data, "stts", 8)?),
+            b"ctts" => t.ctts = Some(full_table(c.data, "ctts", 8)?),
+            b"stss" => t.stss = Some(full_table(c.data, "stss", 4)?),
+            b"stsc" => t.stsc = Some(full_table(c.data, "stsc", 12)?),
             b"stsz" => {
                 let mut k = Cur::new(c.data, "stsz");
                 k.full()?;
                 let size = k.u32()?;
                 let n = k.u32()?;
-                let t = if size == 0 { table(&mut k, n, 4) } else { &[][..] };
-                let n = if size == 0 { (t.len() / 4) as u32 } else { n };
-                stsz = Some((size, n, t, 32));
+                let tb = if size == 0 { table(&mut k, n, 4) } else { &[][..] };
+                let n = if size == 0 { (tb.len() / 4) as u32 } else { n };
+                t.sizes = Some(SampleSizes { const_size: size, count: n, table: tb, bits: 32 });
             }
             b"stz2" => {
                 let mut k = Cur::new(c.data, "stz2");
@@ -1017,50 +1077,55 @@ fn build_samples(stbl: &[u8], entry: &EntryInfo, kind: MediaKind, file_size: u64
                 let rest = k.rest();
                 let max = rest.len() as u64 * 8 / bits as u64;
                 let n = (n as u64).min(max) as u32;
-                stsz = Some((0, n, rest, bits));
+                t.sizes = Some(SampleSizes { const_size: 0, count: n, table: rest, bits });
             }
             b"stco" | b"co64" => {
                 let w = if &c.typ == b"co64" { 8 } else { 4 };
                 let mut k = Cur::new(c.data, "stco");
                 k.full()?;
                 let n = k.u32()?;
-                stco = Some((table(&mut k, n, w), w));
+                t.chunks = Some((table(&mut k, n, w), w));
             }
             _ => {}
         }
     }
-    let Some((const_size, count, sizes, bits)) = stsz else {
+    Ok(t)
+}
+
+/// Is sample `sn` (1-based) a sync sample? `stss` entries are visited in order (`i`).
+fn stss_has(stss: Option<&[u8]>, i: &mut usize, sn: u64) -> bool {
+    match stss {
+        None => true,
+        Some(t) => {
+            while *i * 4 + 4 <= t.len() && (be_u32(t, *i * 4) as u64) < sn {
+                *i += 1;
+            }
+            *i * 4 + 4 <= t.len() && be_u32(t, *i * 4) as u64 == sn
+        }
+    }
+}
+
+fn build_samples(stbl: &[u8], entry: &EntryInfo, kind: MediaKind, file_size: u64) -> Result<Vec<Sample>> {
+    let t = read_stbl(stbl)?;
+    let Some(sizes) = t.sizes else {
         return Err(Error::invalid("no stsz (sample sizes)"));
     };
-    let Some((chunks, cw)) = stco else {
+    let Some((chunks, cw)) = t.chunks else {
         return Err(Error::invalid("no stco (chunk offsets)"));
     };
-    let stsc = stsc.ok_or_else(|| Error::invalid("no stsc (sample to chunk)"))?;
-    let mut count = count as usize;
+    let stsc = t.stsc.ok_or_else(|| Error::invalid("no stsc (sample to chunk)"))?;
+    let const_size = sizes.const_size;
+    let mut count = sizes.count as usize;
     if const_size > 0 {
         count = count.min((file_size / const_size as u64) as usize + 1);
     }
     count = count.min(MAX_SAMPLES_PER_TRACK);
-    let size_of = |i: usize| -> u32 {
-        if const_size > 0 {
-            return const_size;
-        }
-        match bits {
-            32 => be_u32(sizes, i * 4),
-            16 => be_u16(sizes, i * 2) as u32,
-            8 => sizes.get(i).copied().unwrap_or(0) as u32,
-            _ => {
-                let b = sizes.get(i / 2).copied().unwrap_or(0);
-                (if i.is_multiple_of(2) { b >> 4 } else { b & 15 }) as u32
-            }
-        }
-    };
     let pcm = if kind == MediaKind::Audio && const_size > 0 { entry.pcm_frame_bytes } else { None };
     let pcm_frame = pcm.map(|fb| if const_size > 1 { const_size } else { fb });
 
-    let mut stts = RunCursor::new(stts.unwrap_or(&[]));
-    let mut ctts = RunCursor::new(ctts.unwrap_or(&[]));
-    let stss = stss.filter(|t| !t.is_empty());
+    let mut stts = RunCursor::new(t.stts.unwrap_or(&[]));
+    let mut ctts = RunCursor::new(t.ctts.unwrap_or(&[]));
+    let stss = t.stss.filter(|t| !t.is_empty());
     let mut stss_i = 0usize;
     let n_chunks = chunks.len() / cw;
     let n_stsc = stsc.len() / 12;
@@ -1083,20 +1148,15 @@ fn build_samples(stbl: &[u8], entry: &EntryInfo, kind: MediaKind, file_size: u64
             be_u32(chunks, chunk * 4) as u64
         };
         if let Some(fb) = pcm_frame {
+            // PCM: one sample per chunk.
             let n = spc.min(count - s_idx);
             if n == 0 {
                 continue;
             }
             let dur = stts.sum(n as u64, 1);
             let size = (n as u64 * fb as u64).min(u32::MAX as u64) as u32;
-            out.push(Sample {
-                offset: off,
-                dts,
-                size,
-                cts: 0,
-                duration: dur.min(u32::MAX as u64) as u32,
-                group_key: KEY_BIT,
-            });
+            let duration = dur.min(u32::MAX as u64) as u32;
+            out.push(Sample { offset: off, dts, size, cts: 0, duration, group_key: KEY_BIT });
             dts = dts.saturating_add(dur.min(i64::MAX as u64) as i64);
             s_idx += n;
             if off.saturating_add(size as u64) > file_size {
@@ -1104,37 +1164,20 @@ fn build_samples(stbl: &[u8], entry: &EntryInfo, kind: MediaKind, file_size: u64
             }
             continue;
         }
-        let mut beyond = false;
-        for _ in 0..spc {
-            if s_idx >= count {
-                break;
-            }
-            let size = size_of(s_idx);
+        for _ in 0..spc.min(count - s_idx) {
+            let size = sizes.get(s_idx);
             let delta = stts.next().unwrap_or(0);
             // A "negative" delta (FFmpeg reads it as signed) is treated as 1.
             let delta = if delta > i32::MAX as u32 { 1 } else { delta };
             let cts = ctts.next().unwrap_or(0) as i32;
-            let sn = s_idx as u64 + 1;
-            let key = match stss {
-                None => true,
-                Some(t) => {
-                    while stss_i * 4 + 4 <= t.len() && (be_u32(t, stss_i * 4) as u64) < sn {
-                        stss_i += 1;
-                    }
-                    stss_i * 4 + 4 <= t.len() && be_u32(t, stss_i * 4) as u64 == sn
-                }
-            };
+            let key = stss_has(stss, &mut stss_i, s_idx as u64 + 1);
             out.push(Sample { offset: off, dts, size, cts, duration: delta, group_key: if key { KEY_BIT } else { 0 } });
             dts = dts.saturating_add(delta as i64);
             off = off.saturating_add(size as u64);
             s_idx += 1;
             if off > file_size {
-                beyond = true;
-                break;
+                return Ok(out); // the rest is beyond the end of the file: one is enough to report it
             }
-        }
-        if beyond {
-            break; // the rest is beyond the end of the file: one is enough to report it
         }
     }
     Ok(out)
@@ -1165,6 +1208,65 @@ fn parse_moof(moof: &[u8], moof_off: u64, group: u32, tracks: &mut [BuildTrack],
         }
     }
     problem
+}
+
+/// A track run's header fields (ISO/IEC 14496-12 §8.8.8) and its fragment's defaults.
+struct Trun {
+    tf: u32,
+    count: u32,
+    /// Bytes per sample record.
+    rec: usize,
+    first_flags: Option<u32>,
+    /// Where its data starts.
+    off: u64,
+    /// (duration, size, flags) from tfhd, else trex.
+    defaults: (u32, u32, u32),
+    /// The fragment's number, kept in each sample's group.
+    group: u32,
+}
+
+/// The samples of a trun (`k` after its header) appended to `t`; returns the end of their
+/// data and how many were read (fewer than declared when the box is short).
+fn trun_samples(k: &mut Cur, run: &Trun, t: &mut BuildTrack, file_size: u64) -> Result<(u64, usize)> {
+    let (tf, count, rec, first_flags, group) = (run.tf, run.count, run.rec, run.first_flags, run.group);
+    let (d_dur, d_size, d_flags) = run.defaults;
+    let mut off = run.off;
+    let avail = k.left().checked_div(rec).unwrap_or(1 << 16);
+    let n = (count as usize).min(avail);
+    let n = n.min(MAX_SAMPLES_PER_TRACK.saturating_sub(t.samples.len()));
+    t.samples.reserve(n.min(1 << 16));
+    for i in 0..n {
+        let dur = if tf & 0x100 != 0 { k.u32()? } else { d_dur };
+        let size = if tf & 0x200 != 0 { k.u32()? } else { d_size };
+        let sflags = if tf & 0x400 != 0 {
+            k.u32()?
+        } else if i == 0 {
+            first_flags.unwrap_or(d_flags)
+        } else {
+            d_flags
+        };
+        let cts = if tf & 0x800 != 0 {
+            // v0 is unsigned, v1 signed: like FFmpeg read both as signed.
+            k.u32()? as i32
+        } else {
+            0
+        };
+        let key = t.kind == MediaKind::Audio || sflags & (0x1_0000 | 0x0100_0000) == 0;
+        t.samples.push(Sample {
+            offset: off,
+            dts: t.next_dts,
+            size,
+            cts,
+            duration: dur,
+            group_key: group.min(KEY_BIT - 1) | if key { KEY_BIT } else { 0 },
+        });
+        t.next_dts = t.next_dts.saturating_add(dur as i64);
+        off = off.saturating_add(size as u64);
+        if off > file_size {
+            break; // beyond the end of the file: one such sample is enough to report it
+        }
+    }
+    Ok((off, n))
 }
 
 fn parse_traf(
@@ -1212,9 +1314,9 @@ fn parse_traf(
             continue;
         }
         let mut k = Cur::new(b.data, "trun");
-        let (v, tf) = k.full()?;
+        let (_, tf) = k.full()?;
         let count = k.u32()?;
-        let mut off = if tf & 0x1 != 0 {
+        let off = if tf & 0x1 != 0 {
             let d = k.u32()? as i32 as i64;
             (base as i64).saturating_add(d).max(0) as u64
         } else if first_trun {
@@ -1225,44 +1327,10 @@ fn parse_traf(
         first_trun = false;
         let first_flags = if tf & 0x4 != 0 { Some(k.u32()?) } else { None };
         let rec = 4 * ((tf & 0xf00).count_ones() as usize);
-        let avail = k.left().checked_div(rec).unwrap_or(1 << 16);
-        let n = (count as usize).min(avail);
-        let n = n.min(MAX_SAMPLES_PER_TRACK.saturating_sub(t.samples.len()));
-        t.samples.reserve(n.min(1 << 16));
-        for i in 0..n {
-            let dur = if tf & 0x100 != 0 { k.u32()? } else { d_dur };
-            let size = if tf & 0x200 != 0 { k.u32()? } else { d_size };
-            let sflags = if tf & 0x400 != 0 {
-                k.u32()?
-            } else if i == 0 {
-                first_flags.unwrap_or(d_flags)
-            } else {
-                d_flags
-            };
-            let cts = if tf & 0x800 != 0 {
-                let x = k.u32()?;
-                let _ = v; // v0 is unsigned, v1 signed: like FFmpeg read both as signed
-                x as i32
-            } else {
-                0
-            };
-            let key = t.kind == MediaKind::Audio || sflags & (0x1_0000 | 0x0100_0000) == 0;
-            t.samples.push(Sample {
-                offset: off,
-                dts: t.next_dts,
-                size,
-                cts,
-                duration: dur,
-                group_key: group.min(KEY_BIT - 1) | if key { KEY_BIT } else { 0 },
-            });
-            t.next_dts = t.next_dts.saturating_add(dur as i64);
-            off = off.saturating_add(size as u64);
-            if off > file_size {
-                break; // beyond the end of the file: one such sample is enough to report it
-            }
-        }
-        prev_end = off;
-        *implicit = off;
+        let run = Trun { tf, count, rec, first_flags, off, defaults: (d_dur, d_size, d_flags), group };
+        let (end, n) = trun_samples(&mut k, &run, t, file_size)?;
+        prev_end = end;
+        *implicit = end;
         if n < count as usize && rec > 0 {
             return Err(Error::Invalid(format!("trun of track {track_id} declares {count} samples, holds {n}")));
         }
@@ -1375,6 +1443,81 @@ fn io_err(what: &str, e: std::io::Error) -> Error {
     }
 }
 
+/// The stream of a parsed track: codec, picture size or audio format, declared duration,
+/// language (its presentation end comes from [`edit_shift`]).
+fn stream_info(index: usize, t: &BuildTrack, m: &Moov, movie_ts: Option<u32>) -> StreamInfo {
+    let codec = t.entry.codec.clone().unwrap_or_else(|| Codec::Other(fourcc_name(&t.entry.fourcc)));
+    let mut info = StreamInfo::new(index, t.kind, codec, t.timescale);
+    info.id = t.track_id;
+    info.config = Bytes::from(t.entry.config.clone());
+    if t.kind == MediaKind::Video {
+        info.width = if t.entry.width > 0 { t.entry.width } else { t.tkhd_w };
+        info.height = if t.entry.height > 0 { t.entry.height } else { t.tkhd_h };
+    } else {
+        info.sample_rate = t.entry.sample_rate;
+        info.channels = t.entry.channels;
+    }
+    let to_media = |v: u64, from: Option<u32>| movie_to_media(v, from, t.timescale);
+    info.declared_duration = t
+        .duration
+        .map(|d| d.min(i64::MAX as u64) as i64)
+        .or_else(|| m.movie_duration.map(|d| to_media(d, movie_ts)))
+        .or_else(|| m.fragment_duration.map(|d| to_media(d, movie_ts)));
+    info.language = t.language.clone();
+    info
+}
+
+/// A value in the movie timescale `from` (`None`: already in media ticks) in a track's
+/// `timescale`, saturating.
+fn movie_to_media(v: u64, from: Option<u32>, timescale: u32) -> i64 {
+    let v = v.min(i64::MAX as u64) as i64;
+    match from {
+        Some(f) => rescale(v, f, timescale),
+        None => v,
+    }
+}
+
+/// The edit list (ISO/IEC 14496-12 §8.6.6) of a track as the shift added to its
+/// timestamps, and the end of its presentation (media ticks) when the edit declares one.
+fn edit_shift(t: &BuildTrack, movie_ts: Option<u32>) -> (i64, Option<i64>) {
+    let to_media = |v: u64, from: Option<u32>| movie_to_media(v, from, t.timescale);
+    let mut delay: i64 = 0;
+    let mut first: Option<(i64, i64)> = None; // (media_time, duration in media ticks)
+    let mut more: i64 = 0;
+    for e in &t.edits {
+        let dur = to_media(e.duration, movie_ts);
+        if e.media_time == -1 {
+            if first.is_none() {
+                delay = delay.saturating_add(dur);
+            }
+        } else if e.media_time >= 0 {
+            match first {
+                None => first = Some((e.media_time, dur)),
+                Some(_) => more = more.saturating_add(dur),
+            }
+        }
+    }
+    // Like FFmpeg (mov_fix_index + min_corrected_pts): for video, pictures that
+    // start before the edit are not presented, so the first picture whose pts is at
+    // or after media_time is the one that starts the presentation (at `delay`).
+    let mut media_time = first.map(|f| f.0).unwrap_or(0);
+    if t.kind == MediaKind::Video && first.is_some() {
+        let start = t
+            .samples
+            .iter()
+            .filter(|s| s.group() == 0)
+            .map(|s| s.dts.saturating_add(s.cts as i64))
+            .filter(|&p| p >= media_time)
+            .min();
+        if let Some(p) = start {
+            media_time = p;
+        }
+    }
+    let shift = delay.saturating_sub(media_time);
+    let end = first.filter(|f| f.1 > 0).map(|(_, dur)| delay.saturating_add(dur).saturating_add(more));
+    (shift, end)
+}
+
 impl Mp4Demuxer {
     /// Open a file by path.
     pub fn open(path: &Path) -> Result<Mp4Demuxer> {
@@ -1441,6 +1584,76 @@ impl Mp4Demuxer {
     /// Walk the top-level boxes, parse moov and every moof.
     fn parse(&mut self) -> Result<()> {
         let size = self.file_size;
+        let (moov, moofs) = self.top_level_boxes()?;
+        let Some(moov) = moov else {
+            return Err(Error::Invalid("no moov box (not a playable MP4, or init segment missing)".into()));
+        };
+        let mut m = parse_moov(&moov, size)?;
+        drop(moov);
+        if m.av_tracks == 0 {
+            return Err(Error::NoMedia(": the file has no audio or video track".into()));
+        }
+        if !m.encrypted.is_empty() && m.encrypted.len() == m.av_tracks {
+            return Err(Error::Encrypted(m.encrypted[0].clone()));
+        }
+        let mut tracks = std::mem::take(&mut m.tracks);
+        if tracks.is_empty() {
+            return Err(m.failures.into_iter().next().unwrap_or_else(|| Error::invalid("no usable track")));
+        }
+
+        for (k, &(boff, poff, plen)) in moofs.iter().enumerate() {
+            let buf = self.read_vec(poff, plen, "moof")?;
+            if let Some(p) = parse_moof(&buf, boff, (k as u32).saturating_add(1), &mut tracks, size) {
+                // Keep the samples of well-formed fragments; report the first problem last.
+                if self.pending.is_none() {
+                    self.pending = Some(Error::Invalid(format!("moof at offset {boff}: {p}")));
+                }
+            }
+        }
+
+        let fragmented = !moofs.is_empty();
+        let total: usize = tracks.iter().map(|t| t.samples.len()).sum();
+        if total == 0 {
+            return Err(Error::NoMedia(format!(
+                ": {} audio/video track(s) but no samples ({})",
+                tracks.len(),
+                if fragmented {
+                    "no fragment holds samples of these tracks"
+                } else {
+                    "an init segment without media segments?"
+                }
+            )));
+        }
+
+        let movie_ts = if m.movie_timescale == 0 { None } else { Some(m.movie_timescale) };
+        for t in tracks.into_iter().filter(|t| !t.samples.is_empty()) {
+            let mut info = stream_info(self.streams.len(), &t, &m, movie_ts);
+            let (shift, presentation_end) = edit_shift(&t, movie_ts);
+            info.presentation_end = presentation_end;
+            // Negative composition offsets: lower dts like FFmpeg (ignoring absurd values).
+            let min_cts = t.samples.iter().map(|s| s.cts).filter(|&c| c > -(1 << 28)).min().unwrap_or(0);
+            let dts_shift = if min_cts < 0 { -(min_cts as i64) } else { 0 };
+
+            self.tracks.push(Track {
+                track_id: t.track_id,
+                kind: t.kind,
+                timebase: t.timescale,
+                samples: t.samples,
+                next: 0,
+                shift,
+                dts_shift,
+                nal_len: t.entry.nal_len,
+            });
+            self.streams.push(info);
+        }
+        Ok(())
+    }
+
+    /// The top-level boxes (ISO/IEC 14496-12 §4.2): the first moov's payload, and every
+    /// moof as (box offset, payload offset, payload length). A truncated moof ends the walk
+    /// (reported after the samples before it).
+    fn top_level_boxes(&mut self) -> Result<(Option<Vec<u8>>, Vec<(u64, u64, u64)>)> {
+        let size = self.file_size;
         let mut pos = 0u64;
         let mut moov: Option<Vec<u8>> = None;
         let mut moofs: Vec<(u64, u64, u64)> = Vec::new(); // (box offset, payload offset, payload len)
@@ -1506,132 +1719,7 @@ impl Mp4Demuxer {
             }
             pos = end;
         }
-
-        let Some(moov) = moov else {
-            return Err(Error::Invalid("no moov box (not a playable MP4, or init segment missing)".into()));
-        };
-        let m = parse_moov(&moov, size)?;
-        drop(moov);
-        if m.av_tracks == 0 {
-            return Err(Error::NoMedia(": the file has no audio or video track".into()));
-        }
-        if !m.encrypted.is_empty() && m.encrypted.len() == m.av_tracks {
-            return Err(Error::Encrypted(m.encrypted[0].clone()));
-        }
-        let mut tracks = m.tracks;
-        if tracks.is_empty() {
-            return Err(m.failures.into_iter().next().unwrap_or_else(|| Error::invalid("no usable track")));
-        }
-
-        for (k, &(boff, poff, plen)) in moofs.iter().enumerate() {
-            let buf = self.read_vec(poff, plen, "moof")?;
-            if let Some(p) = parse_moof(&buf, boff, (k as u32).saturating_add(1), &mut tracks, size) {
-                // Keep the samples of well-formed fragments; report the first problem last.
-                if self.pending.is_none() {
-                    self.pending = Some(Error::Invalid(format!("moof at offset {boff}: {p}")));
-                }
-            }
-        }
-
-        let fragmented = !moofs.is_empty();
-        let total: usize = tracks.iter().map(|t| t.samples.len()).sum();
-        if total == 0 {
-            return Err(Error::NoMedia(format!(
-                ": {} audio/video track(s) but no samples ({})",
-                tracks.len(),
-                if fragmented {
-                    "no fragment holds samples of these tracks"
-                } else {
-                    "an init segment without media segments?"
-                }
-            )));
-        }
-
-        let movie_ts = if m.movie_timescale == 0 { None } else { Some(m.movie_timescale) };
-        for t in tracks.into_iter().filter(|t| !t.samples.is_empty()) {
-            let index = self.streams.len();
-            let codec = t.entry.codec.clone().unwrap_or_else(|| Codec::Other(fourcc_name(&t.entry.fourcc)));
-            let mut info = StreamInfo::new(index, t.kind, codec, t.timescale);
-            info.id = t.track_id;
-            info.config = Bytes::from(t.entry.config.clone());
-            if t.kind == MediaKind::Video {
-                info.width = if t.entry.width > 0 { t.entry.width } else { t.tkhd_w };
-                info.height = if t.entry.height > 0 { t.entry.height } else { t.tkhd_h };
-            } else {
-                info.sample_rate = t.entry.sample_rate;
-                info.channels = t.entry.channels;
-            }
-            let to_media = |v: u64, from: Option<u32>| -> i64 {
-                let v = v.min(i64::MAX as u64) as i64;
-                match from {
-                    Some(f) => rescale(v, f, t.timescale),
-                    None => v,
-                }
-            };
-            info.declared_duration = t
-                .duration
-                .map(|d| d.min(i64::MAX as u64) as i64)
-                .or_else(|| m.movie_duration.map(|d| to_media(d, movie_ts)))
-                .or_else(|| m.fragment_duration.map(|d| to_media(d, movie_ts)));
-            info.language = t.language.clone();
-
-            // Edit list.
-            let mut delay: i64 = 0;
-            let mut first: Option<(i64, i64)> = None; // (media_time, duration in media ticks)
-            let mut more: i64 = 0;
-            for e in &t.edits {
-                let dur = to_media(e.duration, movie_ts);
-                if e.media_time == -1 {
-                    if first.is_none() {
-                        delay = delay.saturating_add(dur);
-                    }
-                } else if e.media_time >= 0 {
-                    match first {
-                        None => first = Some((e.media_time, dur)),
-                        Some(_) => more = more.saturating_add(dur),
-                    }
-                }
-            }
-            // Like FFmpeg (mov_fix_index + min_corrected_pts): for video, pictures that
-            // start before the edit are not presented, so the first picture whose pts is at
-            // or after media_time is the one that starts the presentation (at `delay`).
-            let mut media_time = first.map(|f| f.0).unwrap_or(0);
-            if t.kind == MediaKind::Video && first.is_some() {
-                let start = t
-                    .samples
-                    .iter()
-                    .filter(|s| s.group() == 0)
-                    .map(|s| s.dts.saturating_add(s.cts as i64))
-                    .filter(|&p| p >= media_time)
-                    .min();
-                if let Some(p) = start {
-                    media_time = p;
-                }
-            }
-            let shift = delay.saturating_sub(media_time);
-            if let Some((_, dur)) = first {
-                if dur > 0 {
-                    info.presentation_end = Some(delay.saturating_add(dur).saturating_add(more));
-                }
-            }
-
-            // Negative composition offsets: lower dts like FFmpeg (ignoring absurd values).
-            let min_cts = t.samples.iter().map(|s| s.cts).filter(|&c| c > -(1 << 28)).min().unwrap_or(0);
-            let dts_shift = if min_cts < 0 { -(min_cts as i64) } else { 0 };
-
-            self.tracks.push(Track {
-                track_id: t.track_id,
-                kind: t.kind,
-                timebase: t.timescale,
-                samples: t.samples,
-                next: 0,
-                shift,
-                dts_shift,
-                nal_len: t.entry.nal_len,
-            });
-            self.streams.push(info);
-        }
-        Ok(())
+        Ok((moov, moofs))
     }
 
     fn in_file(&self, s: &Sample) -> bool {

@@ -8,7 +8,6 @@
 pub mod fmp4;
 pub mod mp4;
 pub mod ts;
-pub mod tsjoin;
 pub mod wav;
 
 use std::io::Write;

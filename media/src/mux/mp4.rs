@@ -284,6 +284,49 @@ fn push_run<T: PartialEq + Copy>(runs: &mut Vec<(u32, T)>, value: T) {
     }
 }
 
+/// The duration of a track's last sample: the packet's own, else the previous sample's,
+/// else one AAC frame or 1/25 s.
+fn close_track(t: &mut Track) {
+    if t.sizes.is_empty() {
+        return;
+    }
+    let d = if t.last_duration > 0 {
+        t.last_duration
+    } else if let Some((_, d)) = t.stts.last() {
+        *d as i64
+    } else if t.kind == MediaKind::Audio {
+        rescale(1024, t.timescale.max(1), t.timescale).max(1)
+    } else {
+        (t.timescale as i64 / 25).max(1)
+    };
+    let d = u32::try_from(d).unwrap_or(u32::MAX);
+    push_run(&mut t.stts, d);
+    t.max_end = t.max_end.max(t.last_pts + d as i64);
+}
+
+/// The stts delta of a sample of `t` at `dts` (track timescale; `in_dts` as given, for
+/// messages): `None` for the first sample; an error unless the DTS increases by less
+/// than 2^32 ticks.
+fn dts_delta(t: &Track, dts: i64, in_dts: i64) -> Result<Option<u32>> {
+    if t.sizes.is_empty() {
+        return Ok(None);
+    }
+    let s = t.stream;
+    if dts <= t.last_dts {
+        return Err(Error::invalid(format!(
+            "mp4 mux: stream {s}: dts {in_dts} does not increase (previous dts {}, timebase 1/{})",
+            t.last_in_dts, t.in_tb
+        )));
+    }
+    let d = u32::try_from(dts - t.last_dts).map_err(|_| {
+        Error::invalid(format!(
+            "mp4 mux: stream {s}: dts jumps from {} to {in_dts} (more than 2^32 ticks)",
+            t.last_in_dts
+        ))
+    })?;
+    Ok(Some(d))
+}
+
 /// Annex B access unit to 4-byte length-prefixed NAL units, dropping AUDs and the SPS/PPS
 /// that are (or will be) in `avcC`.
 pub(crate) fn avc_sample(st: &mut AvcState, data: &[u8], stream: usize) -> Result<Vec<u8>> {
@@ -375,23 +418,7 @@ impl Mp4Writer {
         let s = t.stream;
         let dts = rescale(pkt.dts, t.in_tb, t.timescale);
         let pts = rescale(pkt.pts, t.in_tb, t.timescale);
-        let first = t.sizes.is_empty();
-        let mut delta = None;
-        if !first {
-            if dts <= t.last_dts {
-                return Err(Error::invalid(format!(
-                    "mp4 mux: stream {s}: dts {} does not increase (previous dts {}, timebase 1/{})",
-                    pkt.dts, t.last_in_dts, t.in_tb
-                )));
-            }
-            let d = u32::try_from(dts - t.last_dts).map_err(|_| {
-                Error::invalid(format!(
-                    "mp4 mux: stream {s}: dts jumps from {} to {} (more than 2^32 ticks)",
-                    t.last_in_dts, pkt.dts
-                ))
-            })?;
-            delta = Some(d);
-        }
+        let delta = dts_delta(t, dts, pkt.dts)?;
         let off = i32::try_from(pts - dts).map_err(|_| {
             Error::invalid(format!("mp4 mux: stream {s}: pts {} too far from dts {}", pkt.pts, pkt.dts))
         })?;
@@ -457,21 +484,7 @@ impl Mp4Writer {
 
         // Last sample durations.
         for t in &mut self.tracks {
-            if t.sizes.is_empty() {
-                continue;
-            }
-            let d = if t.last_duration > 0 {
-                t.last_duration
-            } else if let Some((_, d)) = t.stts.last() {
-                *d as i64
-            } else if t.kind == MediaKind::Audio {
-                rescale(1024, t.timescale.max(1), t.timescale).max(1)
-            } else {
-                (t.timescale as i64 / 25).max(1)
-            };
-            let d = u32::try_from(d).unwrap_or(u32::MAX);
-            push_run(&mut t.stts, d);
-            t.max_end = t.max_end.max(t.last_pts + d as i64);
+            close_track(t);
         }
 
         let plans = self

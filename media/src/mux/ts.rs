@@ -64,7 +64,10 @@ use crate::codec::aac::{sample_rate_index, AdtsHeader, AudioConfig, FRAME_SAMPLE
 use crate::codec::h264::{self, AvcConfig};
 use crate::packet::{Codec, Packet, StreamInfo};
 use crate::time::{rescale, VIDEO_HZ};
+use crate::ts::{encode_pts, long_section, packet_header, pcr_field, PTS_WRAP};
 use crate::{Error, Result};
+
+pub use crate::ts::{crc32_mpeg2, ContinuityFixer};
 
 /// Size of a transport stream packet.
 pub const TS_PACKET: usize = 188;
@@ -86,37 +89,10 @@ pub const MAX_AUDIO_PES_PAYLOAD: usize = 2930;
 
 const PCR_INTERVAL: i64 = 3_600; // 40 ms at 90 kHz
 const PSI_INTERVAL: i64 = 9_000; // 100 ms at 90 kHz
-const TS_MASK: i64 = (1 << 33) - 1;
+const TS_MASK: i64 = PTS_WRAP - 1;
 const AUD: [u8; 6] = [0, 0, 0, 1, 9, 0xf0];
 const STREAM_TYPE_H264: u8 = 0x1b;
 const STREAM_TYPE_AAC_ADTS: u8 = 0x0f;
-
-const fn crc_table() -> [u32; 256] {
-    let mut t = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = (i as u32) << 24;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 0x8000_0000 != 0 { (c << 1) ^ 0x04c1_1db7 } else { c << 1 };
-            k += 1;
-        }
-        t[i] = c;
-        i += 1;
-    }
-    t
-}
-static CRC_TABLE: [u32; 256] = crc_table();
-
-/// CRC-32/MPEG-2 (ISO/IEC 13818-1 Annex A): polynomial 0x04c11db7, initial value
-/// 0xffffffff, no reflection, no final xor. Computed over a PSI section up to its CRC field.
-pub fn crc32_mpeg2(data: &[u8]) -> u32 {
-    let mut crc = 0xffff_ffffu32;
-    for &b in data {
-        crc = (crc << 8) ^ CRC_TABLE[((crc >> 24) as u8 ^ b) as usize];
-    }
-    crc
-}
 
 enum Kind {
     /// Annex B SPS+PPS to insert before keyframes lacking them (may be empty).
@@ -169,36 +145,106 @@ fn ts_90k(v: i64, timebase: u32) -> i64 {
 
 /// Append the 5-byte PTS/DTS field with 4-bit `prefix` (§2.4.3.7).
 fn put_ts(out: &mut Vec<u8>, prefix: u8, ts: i64) {
-    let t = (ts & TS_MASK) as u64;
-    out.push((prefix << 4) | (((t >> 30) as u8 & 7) << 1) | 1);
-    out.push((t >> 22) as u8);
-    out.push((((t >> 15) as u8 & 0x7f) << 1) | 1);
-    out.push((t >> 7) as u8);
-    out.push(((t as u8 & 0x7f) << 1) | 1);
+    out.extend_from_slice(&encode_pts(prefix, (ts & TS_MASK) as u64));
 }
 
-/// The 6-byte PCR field for a 90 kHz base (extension 0).
-fn pcr_bytes(base90: i64) -> [u8; 6] {
-    let b = (base90 & TS_MASK) as u64;
-    [(b >> 25) as u8, (b >> 17) as u8, (b >> 9) as u8, (b >> 1) as u8, ((b & 1) << 7) as u8 | 0x7e, 0]
+/// The language of a stream for an ISO_639_language_descriptor: three ASCII letters, lowercased.
+fn iso639(s: &StreamInfo) -> Option<[u8; 3]> {
+    s.language.as_deref().and_then(|l| {
+        let b = l.as_bytes();
+        (b.len() == 3 && b.iter().all(|c| c.is_ascii_alphabetic()))
+            .then(|| [b[0].to_ascii_lowercase(), b[1].to_ascii_lowercase(), b[2].to_ascii_lowercase()])
+    })
 }
 
-/// A complete PSI section (header, `body`, CRC) for a long-form table.
-fn psi_section(table_id: u8, id: u16, body: &[u8]) -> Vec<u8> {
-    // section_length counts from after the length field: 5 header bytes + body + CRC.
-    let len = 5 + body.len() + 4;
-    let mut s = Vec::with_capacity(3 + len);
-    s.push(table_id);
-    s.push(0xb0 | ((len >> 8) as u8 & 0x0f)); // section_syntax_indicator=1, '0', reserved '11'
-    s.push(len as u8);
-    s.extend_from_slice(&id.to_be_bytes());
-    s.push(0xc1); // reserved '11', version_number 0, current_next_indicator 1
-    s.push(0); // section_number
-    s.push(0); // last_section_number
-    s.extend_from_slice(body);
-    let crc = crc32_mpeg2(&s);
-    s.extend_from_slice(&crc.to_be_bytes());
-    s
+/// The AudioSpecificConfig of AAC stream `i` as ADTS carries it (ISO/IEC 13818-7 §6.2):
+/// from its config or its sample rate; HE-AAC (v2) signalled implicitly (LC at the core
+/// rate); object types, rates and channel layouts ADTS cannot express are refused.
+fn adts_config(i: usize, s: &StreamInfo) -> Result<AudioConfig> {
+    let mut cfg = if !s.config.is_empty() {
+        AudioConfig::parse(&s.config)?
+    } else if s.sample_rate > 0 {
+        AudioConfig::lc(s.sample_rate, s.channels.max(1))
+    } else {
+        return Err(Error::invalid(format!(
+            "TS muxer: AAC stream {i} has neither AudioSpecificConfig nor sample rate"
+        )));
+    };
+    // ADTS signals HE-AAC (v2) implicitly: LC profile at the core rate.
+    if matches!(cfg.object_type, 5 | 29) {
+        cfg.object_type = 2;
+    }
+    if !(1..=4).contains(&cfg.object_type) {
+        return Err(Error::UnsupportedCodec(format!(
+            "aac object type {} (cannot be carried in ADTS)",
+            cfg.object_type
+        )));
+    }
+    if sample_rate_index(cfg.sample_rate).is_none() {
+        return Err(Error::UnsupportedCodec(format!("aac at {} Hz (no ADTS sampling index)", cfg.sample_rate)));
+    }
+    if cfg.channels == 0 || cfg.channels == 7 || cfg.channels > 8 {
+        return Err(Error::UnsupportedCodec(format!("aac with {} channels in ADTS", cfg.channels)));
+    }
+    Ok(cfg)
+}
+
+/// The PAT (§2.4.4.3) and PMT (§2.4.4.8) sections of the one program.
+fn program_tables(list: &[Stream], pcr_stream: usize) -> Result<(Vec<u8>, Vec<u8>)> {
+    // PAT: program 1 -> PMT PID.
+    let mut body = vec![0, 1];
+    body.extend_from_slice(&(0xe000 | PMT_PID).to_be_bytes());
+    let pat = long_section(0x00, 1, 0, &body);
+    // PMT: video first, then audio in the given order.
+    let mut body = Vec::new();
+    body.extend_from_slice(&(0xe000 | list[pcr_stream].pid).to_be_bytes());
+    body.extend_from_slice(&[0xf0, 0x00]); // program_info_length 0
+    let mut order: Vec<&Stream> = list.iter().collect();
+    order.sort_by_key(|s| s.pid);
+    for s in order {
+        body.push(s.stream_type);
+        body.extend_from_slice(&(0xe000 | s.pid).to_be_bytes());
+        match s.language {
+            Some(l) => {
+                body.extend_from_slice(&[0xf0, 6, 0x0a, 4, l[0], l[1], l[2], 0]);
+            }
+            None => body.extend_from_slice(&[0xf0, 0]),
+        }
+    }
+    let pmt = long_section(0x02, 1, 0, &body);
+    if pmt.len() > TS_PACKET - 5 {
+        return Err(Error::invalid("TS muxer: program map table does not fit one packet"));
+    }
+    Ok((pat, pmt))
+}
+
+/// A PES header (§2.4.3.6) for `es_len` bytes of stream `stream_id`: data_alignment_indicator
+/// set, PTS always, DTS only when it differs. PES_packet_length is 0 (unbounded) for a video
+/// PES over 65535 bytes; an audio one that large is an error.
+fn pes_header(stream_id: u8, pts: i64, dts: i64, es_len: usize, is_video: bool) -> Result<Vec<u8>> {
+    let with_dts = dts != pts;
+    let hdr_data_len: usize = if with_dts { 10 } else { 5 };
+    let pes_len = 3 + hdr_data_len + es_len;
+    let pes_len_field = if pes_len <= 0xffff {
+        pes_len as u16
+    } else if is_video {
+        0
+    } else {
+        return Err(Error::invalid(format!("TS muxer: audio PES of {} bytes is too large", es_len)));
+    };
+    let mut hdr = Vec::with_capacity(19);
+    hdr.extend_from_slice(&[0, 0, 1, stream_id]);
+    hdr.extend_from_slice(&pes_len_field.to_be_bytes());
+    hdr.push(0x84); // '10', not scrambled, data_alignment_indicator
+    hdr.push(if with_dts { 0xc0 } else { 0x80 });
+    hdr.push(hdr_data_len as u8);
+    if with_dts {
+        put_ts(&mut hdr, 0b0011, pts);
+        put_ts(&mut hdr, 0b0001, dts);
+    } else {
+        put_ts(&mut hdr, 0b0010, pts);
+    }
+    Ok(hdr)
 }
 
 impl<W: Write> TsWriter<W> {
@@ -215,11 +261,7 @@ impl<W: Write> TsWriter<W> {
             if s.timebase == 0 {
                 return Err(Error::invalid(format!("TS muxer: stream {i} has timebase 0")));
             }
-            let language = s.language.as_deref().and_then(|l| {
-                let b = l.as_bytes();
-                (b.len() == 3 && b.iter().all(|c| c.is_ascii_alphabetic()))
-                    .then(|| [b[0].to_ascii_lowercase(), b[1].to_ascii_lowercase(), b[2].to_ascii_lowercase()])
-            });
+            let language = iso639(s);
             let (pid, stream_id, stream_type, kind) = match &s.codec {
                 Codec::H264 => {
                     if videos == 1 {
@@ -237,34 +279,7 @@ impl<W: Write> TsWriter<W> {
                     if audios == MAX_AUDIO_STREAMS {
                         return Err(Error::invalid(format!("TS muxer: more than {MAX_AUDIO_STREAMS} audio streams")));
                     }
-                    let mut cfg = if !s.config.is_empty() {
-                        AudioConfig::parse(&s.config)?
-                    } else if s.sample_rate > 0 {
-                        AudioConfig::lc(s.sample_rate, s.channels.max(1))
-                    } else {
-                        return Err(Error::invalid(format!(
-                            "TS muxer: AAC stream {i} has neither AudioSpecificConfig nor sample rate"
-                        )));
-                    };
-                    // ADTS signals HE-AAC (v2) implicitly: LC profile at the core rate.
-                    if matches!(cfg.object_type, 5 | 29) {
-                        cfg.object_type = 2;
-                    }
-                    if !(1..=4).contains(&cfg.object_type) {
-                        return Err(Error::UnsupportedCodec(format!(
-                            "aac object type {} (cannot be carried in ADTS)",
-                            cfg.object_type
-                        )));
-                    }
-                    if sample_rate_index(cfg.sample_rate).is_none() {
-                        return Err(Error::UnsupportedCodec(format!(
-                            "aac at {} Hz (no ADTS sampling index)",
-                            cfg.sample_rate
-                        )));
-                    }
-                    if cfg.channels == 0 || cfg.channels == 7 || cfg.channels > 8 {
-                        return Err(Error::UnsupportedCodec(format!("aac with {} channels in ADTS", cfg.channels)));
-                    }
+                    let cfg = adts_config(i, s)?;
                     let frame90 = rescale(FRAME_SAMPLES as i64, cfg.sample_rate, VIDEO_HZ);
                     let n = audios as u16;
                     audios += 1;
@@ -278,30 +293,7 @@ impl<W: Write> TsWriter<W> {
         }
         let pcr_stream = list.iter().position(|s| matches!(s.kind, Kind::Video { .. })).unwrap_or(0);
 
-        // PAT: program 1 -> PMT PID.
-        let mut body = vec![0, 1];
-        body.extend_from_slice(&(0xe000 | PMT_PID).to_be_bytes());
-        let pat = psi_section(0x00, 1, &body);
-        // PMT: video first, then audio in the given order.
-        let mut body = Vec::new();
-        body.extend_from_slice(&(0xe000 | list[pcr_stream].pid).to_be_bytes());
-        body.extend_from_slice(&[0xf0, 0x00]); // program_info_length 0
-        let mut order: Vec<&Stream> = list.iter().collect();
-        order.sort_by_key(|s| s.pid);
-        for s in order {
-            body.push(s.stream_type);
-            body.extend_from_slice(&(0xe000 | s.pid).to_be_bytes());
-            match s.language {
-                Some(l) => {
-                    body.extend_from_slice(&[0xf0, 6, 0x0a, 4, l[0], l[1], l[2], 0]);
-                }
-                None => body.extend_from_slice(&[0xf0, 0]),
-            }
-        }
-        let pmt = psi_section(0x02, 1, &body);
-        if pmt.len() > TS_PACKET - 5 {
-            return Err(Error::invalid("TS muxer: program map table does not fit one packet"));
-        }
+        let (pat, pmt) = program_tables(&list, pcr_stream)?;
         let n = list.len();
         Ok(TsWriter {
             out,
@@ -505,7 +497,8 @@ impl<W: Write> TsWriter<W> {
     fn write_section(&mut self, pid: u16, section: &[u8]) {
         let cc = self.next_cc(pid);
         let start = self.buf.len();
-        self.buf.extend_from_slice(&[0x47, 0x40 | (pid >> 8) as u8, pid as u8, 0x10 | cc, 0]);
+        self.buf.extend_from_slice(&packet_header(true, pid, 1, cc));
+        self.buf.push(0); // pointer_field
         self.buf.extend_from_slice(section);
         self.buf.resize(start + TS_PACKET, 0xff);
     }
@@ -522,8 +515,9 @@ impl<W: Write> TsWriter<W> {
         let pid = self.streams[self.pcr_stream].pid;
         let cc = self.cc[pid as usize] & 0x0f; // repeated, not incremented
         let start = self.buf.len();
-        self.buf.extend_from_slice(&[0x47, (pid >> 8) as u8, pid as u8, 0x20 | cc, 183, 0x10]);
-        self.buf.extend_from_slice(&pcr_bytes(pcr));
+        self.buf.extend_from_slice(&packet_header(false, pid, 2, cc));
+        self.buf.extend_from_slice(&[183, 0x10]);
+        self.buf.extend_from_slice(&pcr_field(pcr));
         self.buf.resize(start + TS_PACKET, 0xff);
     }
 
@@ -534,6 +528,23 @@ impl<W: Write> TsWriter<W> {
             let v = self.next_pcr(dts);
             self.write_pcr_only(v);
         }
+    }
+
+    /// Before a PES of stream `si` due at `dts`: the program tables when due (always before
+    /// a video keyframe, `video_key`), a PCR-only packet when due; returns the PCR the PES
+    /// carries itself (on the PCR PID).
+    fn before_pes(&mut self, si: usize, dts: i64, video_key: bool) -> Option<i64> {
+        let psi_due = match self.last_psi {
+            None => true,
+            Some(t) => video_key || dts - t >= PSI_INTERVAL,
+        };
+        if psi_due {
+            self.write_psi();
+            self.last_psi = Some(self.last_psi.map_or(dts, |t| t.max(dts)));
+        }
+        let pcr = if si == self.pcr_stream { Some(self.next_pcr(dts)) } else { None };
+        self.pcr_if_due(si, dts);
+        pcr
     }
 
     /// Packetize one PES of `es` bytes for stream `si`. `frames`: (offset in `es`, PTS) of
@@ -551,41 +562,8 @@ impl<W: Write> TsWriter<W> {
             let s = &self.streams[si];
             (s.pid, s.stream_id, matches!(s.kind, Kind::Video { .. }))
         };
-        // Program tables first.
-        let psi_due = match self.last_psi {
-            None => true,
-            Some(t) => (is_video && key) || dts - t >= PSI_INTERVAL,
-        };
-        if psi_due {
-            self.write_psi();
-            self.last_psi = Some(self.last_psi.map_or(dts, |t| t.max(dts)));
-        }
-        // Clock reference.
-        let pcr = if si == self.pcr_stream { Some(self.next_pcr(dts)) } else { None };
-        self.pcr_if_due(si, dts);
-        // PES header.
-        let with_dts = dts != pts;
-        let hdr_data_len: usize = if with_dts { 10 } else { 5 };
-        let pes_len = 3 + hdr_data_len + es.len();
-        let pes_len_field = if pes_len <= 0xffff {
-            pes_len as u16
-        } else if is_video {
-            0
-        } else {
-            return Err(Error::invalid(format!("TS muxer: audio PES of {} bytes is too large", es.len())));
-        };
-        let mut hdr = Vec::with_capacity(19);
-        hdr.extend_from_slice(&[0, 0, 1, stream_id]);
-        hdr.extend_from_slice(&pes_len_field.to_be_bytes());
-        hdr.push(0x84); // '10', not scrambled, data_alignment_indicator
-        hdr.push(if with_dts { 0xc0 } else { 0x80 });
-        hdr.push(hdr_data_len as u8);
-        if with_dts {
-            put_ts(&mut hdr, 0b0011, pts);
-            put_ts(&mut hdr, 0b0001, dts);
-        } else {
-            put_ts(&mut hdr, 0b0010, pts);
-        }
+        let pcr = self.before_pes(si, dts, is_video && key);
+        let hdr = pes_header(stream_id, pts, dts, es.len(), is_video)?;
 
         // TS packets.
         let total = hdr.len() + es.len();
@@ -616,16 +594,15 @@ impl<W: Write> TsWriter<W> {
                 self.pcr_if_due(si, t);
             }
             let cc = self.next_cc(pid);
-            let pusi = if first { 0x40 } else { 0 };
-            let afc = if af_total > 0 { 0x30 } else { 0x10 };
+            let afc = if af_total > 0 { 3 } else { 1 };
             let start = self.buf.len();
-            self.buf.extend_from_slice(&[0x47, pusi | (pid >> 8) as u8, pid as u8, afc | cc]);
+            self.buf.extend_from_slice(&packet_header(first, pid, afc, cc));
             if af_total > 0 {
                 self.buf.push((af_total - 1) as u8);
                 if af_total > 1 {
                     self.buf.push(flags);
                     if flags & 0x10 != 0 {
-                        self.buf.extend_from_slice(&pcr_bytes(pcr.unwrap_or(0)));
+                        self.buf.extend_from_slice(&pcr_field(pcr.unwrap_or(0)));
                     }
                     self.buf.resize(start + 4 + af_total, 0xff);
                 }
@@ -647,47 +624,6 @@ impl<W: Write> TsWriter<W> {
             first = false;
         }
         Ok(())
-    }
-}
-
-/// Rewrites continuity counters so they run on per PID: a packet with payload gets the
-/// previous value + 1 (mod 16), an adaptation-only packet repeats the previous value. The
-/// first packet seen on a PID keeps its own counter. Null packets (PID 0x1fff) and packets
-/// without the 0x47 sync byte are left alone.
-pub struct ContinuityFixer {
-    last: Box<[u8; 8192]>,
-}
-
-impl Default for ContinuityFixer {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl ContinuityFixer {
-    pub fn new() -> Self {
-        ContinuityFixer { last: Box::new([0xff; 8192]) }
-    }
-
-    pub fn fix(&mut self, pkt: &mut [u8; 188]) {
-        if pkt[0] != 0x47 {
-            return;
-        }
-        let pid = (((pkt[1] & 0x1f) as usize) << 8) | pkt[2] as usize;
-        if pid == 0x1fff {
-            return;
-        }
-        let has_payload = (pkt[3] >> 4) & 1 == 1;
-        let last = self.last[pid];
-        let cc = if last == 0xff {
-            pkt[3] & 0x0f
-        } else if has_payload {
-            (last + 1) & 0x0f
-        } else {
-            last
-        };
-        pkt[3] = (pkt[3] & 0xf0) | cc;
-        self.last[pid] = cc;
     }
 }
 

@@ -1,4 +1,4 @@
-//! Unit tests of `crate::mux::tsjoin` (kept in `tests/` beside the code: they may run
+//! Unit tests of `crate::remux::tsjoin` (kept in `tests/` beside the code: they may run
 //! Debian's ffmpeg/ffprobe as an independent oracle, which product code never does).
 
 use super::*;
@@ -165,11 +165,11 @@ fn sps_helper_roundtrips() {
 
 #[test]
 fn wrap_arithmetic() {
-    assert_eq!(wrap_diff(5, WRAP as u64 - 5), 10);
-    assert_eq!(wrap_diff(WRAP as u64 - 5, 5), -10);
-    assert_eq!(wrap_add(WRAP as u64 - 1, 2), 1);
-    assert_eq!(wrap_add(1, -2), WRAP as u64 - 1);
-    assert_eq!(norm_offset(WRAP - 7), -7);
+    assert_eq!(wrap_diff(5, PTS_WRAP as u64 - 5), 10);
+    assert_eq!(wrap_diff(PTS_WRAP as u64 - 5, 5), -10);
+    assert_eq!(wrap_add(PTS_WRAP as u64 - 1, 2), 1);
+    assert_eq!(wrap_add(1, -2), PTS_WRAP as u64 - 1);
+    assert_eq!(norm_offset(PTS_WRAP - 7), -7);
 }
 
 #[test]
@@ -231,7 +231,7 @@ fn continuous_run_is_not_shifted() {
 #[test]
 fn wrap_inside_continuous_run_is_not_a_jump() {
     // One writer whose timestamps cross 2^33 three seconds in.
-    let start = WRAP - TS_OFFSET - 3 * 90_000;
+    let start = PTS_WRAP - TS_OFFSET - 3 * 90_000;
     let whole = segment(150, start);
     let n = whole.len() / PKT;
     let segs = cut(&whole, &[n / 2 - 3, n / 2 + 40]);
@@ -239,13 +239,13 @@ fn wrap_inside_continuous_run_is_not_a_jump() {
     assert!(infos.iter().all(|i| i.offset_applied == 0 && !i.discontinuity_detected), "{infos:?}");
     assert_eq!(out, whole);
     let c = check_ts(&out);
-    assert!(*c.video_dts.last().unwrap() > WRAP, "timestamps do wrap");
+    assert!(*c.video_dts.last().unwrap() > PTS_WRAP, "timestamps do wrap");
     assert_eq!(c.pts_jumps_over(FRAME), 0);
     assert_eq!(c.cc_errors, 0);
 
     // Independent writers whose timestamps continue across the wrap: CCs fixed, no shift.
-    let s1 = WRAP - TS_OFFSET - 50 * FRAME + 2 * FRAME;
-    let segs = vec![segment(50, s1), segment(50, s1 + 50 * FRAME - WRAP), segment(50, s1 + 100 * FRAME - WRAP)];
+    let s1 = PTS_WRAP - TS_OFFSET - 50 * FRAME + 2 * FRAME;
+    let segs = vec![segment(50, s1), segment(50, s1 + 50 * FRAME - PTS_WRAP), segment(50, s1 + 100 * FRAME - PTS_WRAP)];
     let (out, infos) = join(&segs, &[false, false, false]);
     assert!(infos.iter().all(|i| i.offset_applied == 0 && !i.discontinuity_detected), "{infos:?}");
     let c = check_ts(&out);
@@ -259,7 +259,7 @@ fn patch_pids(ts: &[u8], map: &[(u16, u16)]) -> Vec<u8> {
     let m = |pid: u16| map.iter().find(|x| x.0 == pid).map(|x| x.1).unwrap_or(pid);
     let mut out = ts.to_vec();
     for p in out.chunks_exact_mut(PKT) {
-        let pid = pkt_pid(p);
+        let pid = packet_pid(p);
         let np = m(pid);
         p[1] = (p[1] & 0xe0) | (np >> 8) as u8;
         p[2] = np as u8;
@@ -311,7 +311,7 @@ fn pid_remap_to_first_segment() {
 /// PMT sections (parsed) found in `ts`, in order.
 fn pmts(ts: &[u8]) -> Vec<Pmt> {
     ts.chunks_exact(PKT)
-        .filter(|p| pkt_pid(p) == PMT_PID && p[1] & 0x40 != 0)
+        .filter(|p| packet_pid(p) == PMT_PID && p[1] & 0x40 != 0)
         .filter_map(|p| Pmt::parse(&p[5..]).ok())
         .collect()
 }
@@ -335,8 +335,8 @@ fn stream_set_change_bumps_pmt_version() {
     );
     // The new PMT comes before the segment's first PES.
     let seg2_start = infos[0].packets * PKT;
-    assert_eq!(pkt_pid(&out[seg2_start..]), 0);
-    assert_eq!(pkt_pid(&out[seg2_start + PKT..]), PMT_PID);
+    assert_eq!(packet_pid(&out[seg2_start..]), 0);
+    assert_eq!(packet_pid(&out[seg2_start + PKT..]), PMT_PID);
     // Audio continues (one offset for the program).
     let a = &c.pes_pts[&AUDIO_PID];
     assert!(a.windows(2).all(|w| w[1] > w[0] - 2 * AFRAME && w[1] - w[0] < 90_000), "{a:?}");
@@ -627,14 +627,14 @@ mod external {
         assert_eq!(frame, 3750); // 24 fps
         assert_eq!(c.cc_errors, 0, "{:?}", c.cc_errors_by_pid);
         assert_eq!(c.pts_jumps_over(frame), 0);
-        assert!(*c.video_dts.last().unwrap() >= WRAP && c.video_dts[0] < WRAP, "crosses the rollover");
+        assert!(*c.video_dts.last().unwrap() >= PTS_WRAP && c.video_dts[0] < PTS_WRAP, "crosses the rollover");
         let sum: i64 = infos.iter().map(|i| i.duration_90k).sum();
         assert_eq!(c.video_duration_90k(), Some(sum));
         let cat = check_ts(&segs.concat());
         eprintln!("rollover corpus: joined {} packets; `cat` would have {} CC errors", c.packets, cat.cc_errors);
         // A continuous run: the output is the input minus null packets.
         let no_null: Vec<u8> =
-            segs.concat().chunks(PKT).filter(|p| pkt_pid(p) != NULL_PID).flatten().copied().collect();
+            segs.concat().chunks(PKT).filter(|p| packet_pid(p) != PID_NULL).flatten().copied().collect();
         assert_eq!(out, no_null);
         if have_ffmpeg() {
             let tmp = tmpdir("rollover");

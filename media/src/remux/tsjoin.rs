@@ -11,7 +11,7 @@
 //!    [`SegmentInfo::skipped_bytes`]), lost sync in the middle is regained the same way.
 //! 2. **Continuity counters** (§2.4.3.3) are rewritten per *output* PID: +1 mod 16 on every
 //!    packet with payload, repeated on adaptation-field-only packets; the first packet of a
-//!    PID keeps its counter ([`crate::mux::ts::ContinuityFixer`]). A packet that repeats the
+//!    PID keeps its counter ([`crate::ts::ContinuityFixer`]). A packet that repeats the
 //!    previous packet of its PID byte for byte (a legal duplicate, §2.4.3.3) is dropped so
 //!    that renumbering does not turn it into new data. **Null packets (PID 0x1FFF) are
 //!    dropped**: they only pad constant-bitrate links and a file does not need them.
@@ -75,14 +75,13 @@ use std::io::Write;
 
 use crate::codec::aac::AdtsHeader;
 use crate::codec::h264::{self, Sps};
-use crate::demux::ts::{crc32_mpeg2, encode_pts, parse_pts, Pat, Pmt, PmtStream, TsPacket};
-use crate::mux::ts::ContinuityFixer;
+use crate::ts::{
+    crc32_mpeg2, encode_pts, long_section, packet_header, packet_pid, parse_pts, payload_offset, pcr_field_base,
+    set_pcr_field_base, wrap_add, wrap_diff, ContinuityFixer, Pat, Pmt, PmtStream, TsPacket, PID_NULL, PTS_WRAP,
+    SYNC_BYTE, TS_PACKET_SIZE as PKT,
+};
 use crate::Result;
 
-const PKT: usize = 188;
-const SYNC: u8 = 0x47;
-const NULL_PID: u16 = 0x1fff;
-const WRAP: i64 = 1 << 33;
 /// Jump (90 kHz ticks) beyond which a segment without the discontinuity flag is taken to
 /// restart its timestamps: 1 s.
 pub const JUMP_THRESHOLD_90K: i64 = 90_000;
@@ -93,24 +92,9 @@ const SPS_SCAN_BYTES: usize = 8 * 1024;
 /// Largest PSI section (§2.4.4.10: section_length <= 1021 for PAT/PMT).
 const MAX_SECTION: usize = 1024;
 
-/// `a - b` for two 33-bit timestamps, in (-2^32, 2^32].
-fn wrap_diff(a: u64, b: u64) -> i64 {
-    let d = ((a & (WRAP as u64 - 1)) as i64 - (b & (WRAP as u64 - 1)) as i64).rem_euclid(WRAP);
-    if d > WRAP / 2 {
-        d - WRAP
-    } else {
-        d
-    }
-}
-
-/// `a + off` modulo 2^33.
-fn wrap_add(a: u64, off: i64) -> u64 {
-    ((a & (WRAP as u64 - 1)) as i64 + off.rem_euclid(WRAP)).rem_euclid(WRAP) as u64
-}
-
 /// An offset as a signed value in (-2^32, 2^32].
 fn norm_offset(off: i64) -> i64 {
-    wrap_diff(off.rem_euclid(WRAP) as u64, 0)
+    wrap_diff(off.rem_euclid(PTS_WRAP) as u64, 0)
 }
 
 fn is_video_type(t: u8) -> bool {
@@ -240,7 +224,8 @@ fn sync_packets(data: &[u8]) -> (Vec<usize>, usize) {
     let mut locked = false;
     let mut skipped = 0usize;
     while pos + PKT <= data.len() {
-        let ok = data[pos] == SYNC && (locked || pos + PKT == data.len() || data.get(pos + PKT) == Some(&SYNC));
+        let ok =
+            data[pos] == SYNC_BYTE && (locked || pos + PKT == data.len() || data.get(pos + PKT) == Some(&SYNC_BYTE));
         if ok {
             pkts.push(pos);
             pos += PKT;
@@ -253,22 +238,6 @@ fn sync_packets(data: &[u8]) -> (Vec<usize>, usize) {
     }
     skipped += data.len() - pos.min(data.len());
     (pkts, skipped)
-}
-
-fn pkt_pid(p: &[u8]) -> u16 {
-    ((p[1] as u16 & 0x1f) << 8) | p[2] as u16
-}
-
-/// Start of the payload in a 188-byte packet, if it has one.
-fn payload_start(p: &[u8]) -> Option<usize> {
-    match (p[3] >> 4) & 3 {
-        1 => Some(4),
-        3 => {
-            let s = 5 + p[4] as usize;
-            (s <= PKT).then_some(s)
-        }
-        _ => None,
-    }
 }
 
 enum Sec {
@@ -306,10 +275,10 @@ fn find_section(data: &[u8], pkts: &[usize], pid: u16, table_id: u8) -> Option<V
     let mut active = false;
     for &o in pkts {
         let p = &data[o..o + PKT];
-        if pkt_pid(p) != pid || p[1] & 0x80 != 0 {
+        if packet_pid(p) != pid || p[1] & 0x80 != 0 {
             continue;
         }
-        let Some(ps) = payload_start(p) else { continue };
+        let Some(ps) = payload_offset(p) else { continue };
         let pl = &p[ps..];
         if p[1] & 0x40 != 0 {
             let Some(&ptr) = pl.first() else { continue };
@@ -340,27 +309,10 @@ fn find_section(data: &[u8], pkts: &[usize], pid: u16, table_id: u8) -> Option<V
     None
 }
 
-/// A long-form PSI section with CRC (§2.4.4.10).
-fn build_section(table_id: u8, id: u16, version: u8, body: &[u8]) -> Vec<u8> {
-    let len = 5 + body.len() + 4;
-    let mut s = Vec::with_capacity(3 + len);
-    s.push(table_id);
-    s.push(0xb0 | ((len >> 8) as u8 & 0x0f));
-    s.push(len as u8);
-    s.extend_from_slice(&id.to_be_bytes());
-    s.push(0xc1 | ((version & 0x1f) << 1));
-    s.push(0);
-    s.push(0);
-    s.extend_from_slice(body);
-    let crc = crc32_mpeg2(&s);
-    s.extend_from_slice(&crc.to_be_bytes());
-    s
-}
-
 fn build_pat(ts_id: u16, program_number: u16, pmt_pid: u16) -> Vec<u8> {
     let mut body = program_number.to_be_bytes().to_vec();
     body.extend_from_slice(&(0xe000 | pmt_pid).to_be_bytes());
-    build_section(0x00, ts_id, 0, &body)
+    long_section(0x00, ts_id, 0, &body)
 }
 
 fn build_pmt(
@@ -382,7 +334,7 @@ fn build_pmt(
         body.extend_from_slice(&(0xf000 | d.len() as u16).to_be_bytes());
         body.extend_from_slice(d);
     }
-    build_section(0x02, program_number, version, &body)
+    long_section(0x02, program_number, version, &body)
 }
 
 /// TS packets (CC 0, fixed later) carrying `section` on `pid`.
@@ -393,10 +345,7 @@ fn psi_packets(pid: u16, section: &[u8]) -> Vec<[u8; PKT]> {
         .enumerate()
         .map(|(i, c)| {
             let mut p = [0xffu8; PKT];
-            p[0] = SYNC;
-            p[1] = (if i == 0 { 0x40 } else { 0 }) | ((pid >> 8) as u8 & 0x1f);
-            p[2] = pid as u8;
-            p[3] = 0x10;
+            p[..4].copy_from_slice(&packet_header(i == 0, pid, 1, 0));
             p[4..4 + c.len()].copy_from_slice(c);
             p
         })
@@ -405,23 +354,14 @@ fn psi_packets(pid: u16, section: &[u8]) -> Vec<[u8; PKT]> {
 
 /// Rewrite one PCR/OPCR field (6 bytes) by `off` 90 kHz ticks.
 fn shift_clock(f: &mut [u8], off: i64) {
-    let base = clock_base(f);
-    let b = wrap_add(base, off);
-    f[0] = (b >> 25) as u8;
-    f[1] = (b >> 17) as u8;
-    f[2] = (b >> 9) as u8;
-    f[3] = (b >> 1) as u8;
-    f[4] = ((b & 1) << 7) as u8 | (f[4] & 0x7f);
+    let base = pcr_field_base(f);
+    set_pcr_field_base(f, wrap_add(base, off));
 }
 
 /// Offset in the packet of the 6-byte PCR field, if the adaptation field has one.
 fn pcr_pos(p: &[u8]) -> Option<usize> {
     let len = p[4] as usize;
     (p[3] & 0x20 != 0 && len >= 7 && 5 + len <= PKT && p[5] & 0x10 != 0).then_some(6)
-}
-
-fn clock_base(f: &[u8]) -> u64 {
-    ((f[0] as u64) << 25) | ((f[1] as u64) << 17) | ((f[2] as u64) << 9) | ((f[3] as u64) << 1) | (f[4] as u64 >> 7)
 }
 
 /// Shift the PCR and OPCR of a packet's adaptation field.
@@ -453,7 +393,7 @@ fn pes_ts_fields(p: &[u8]) -> Option<(usize, usize)> {
     if p[1] & 0x40 == 0 || p[3] & 0xc0 != 0 {
         return None;
     }
-    let s = payload_start(p)?;
+    let s = payload_offset(p)?;
     let h = p.get(s..)?;
     if h.len() < 9 || h[..3] != [0, 0, 1] {
         return None;
@@ -498,7 +438,7 @@ fn shift_pes(p: &mut [u8; PKT], off: i64) {
 
 /// The 27 MHz PCR base (90 kHz) of a packet, if any.
 fn pcr_base(p: &[u8]) -> Option<u64> {
-    TsPacket::parse(p)?.pcr().map(|v| (v / 300) & (WRAP as u64 - 1))
+    TsPacket::parse(p)?.pcr().map(|v| (v / 300) & (PTS_WRAP as u64 - 1))
 }
 
 /// Look for an SPS in the first bytes of each PES of `pid`; returns the picture size.
@@ -513,10 +453,10 @@ fn scan_sps(data: &[u8], pkts: &[usize], pid: u16) -> Option<(u32, u32)> {
     };
     for &o in pkts {
         let p = &data[o..o + PKT];
-        if pkt_pid(p) != pid || p[3] & 0xc0 != 0 {
+        if packet_pid(p) != pid || p[3] & 0xc0 != 0 {
             continue;
         }
-        let Some(s) = payload_start(p) else { continue };
+        let Some(s) = payload_offset(p) else { continue };
         if p[1] & 0x40 != 0 {
             if active {
                 if let Some(sz) = check(&buf) {
@@ -593,10 +533,10 @@ fn collect_audio(data: &[u8], pkts: &[usize], pid: u16) -> Vec<AudioPes> {
     let mut cur: Option<AudioPes> = None;
     for (i, &o) in pkts.iter().enumerate() {
         let p = &data[o..o + PKT];
-        if pkt_pid(p) != pid || p[3] & 0xc0 != 0 {
+        if packet_pid(p) != pid || p[3] & 0xc0 != 0 {
             continue;
         }
-        let Some(s) = payload_start(p) else { continue };
+        let Some(s) = payload_offset(p) else { continue };
         if p[1] & 0x40 != 0 {
             if let Some(mut a) = cur.take() {
                 a.finish();
@@ -660,12 +600,9 @@ fn pes_packets(pid: u16, af: &[u8], data: &[u8]) -> Vec<[u8; PKT]> {
         let cap = 184 - if af_body.is_empty() { 0 } else { 1 + af_body.len() };
         let n = (data.len() - pos).min(cap);
         let mut p = [0xffu8; PKT];
-        p[0] = SYNC;
-        p[1] = (if out.is_empty() { 0x40 } else { 0 }) | ((pid >> 8) as u8 & 0x1f);
-        p[2] = pid as u8;
+        p[..4].copy_from_slice(&packet_header(out.is_empty(), pid, if n < 184 { 3 } else { 1 }, 0));
         let start = if n < 184 {
             let af_total = 184 - n; // length byte + field
-            p[3] = 0x30;
             p[4] = (af_total - 1) as u8;
             if af_total >= 2 {
                 if af_body.is_empty() {
@@ -676,7 +613,6 @@ fn pes_packets(pid: u16, af: &[u8], data: &[u8]) -> Vec<[u8; PKT]> {
             }
             4 + af_total
         } else {
-            p[3] = 0x10;
             4
         };
         p[start..start + n].copy_from_slice(&data[pos..pos + n]);
@@ -699,6 +635,124 @@ fn pcr_only_packet(p: &[u8; PKT]) -> Option<[u8; PKT]> {
     q[5] = p[5] & 0x90;
     q[6..12].copy_from_slice(&p[at..at + 6]);
     Some(q)
+}
+
+/// One input segment: its bytes and the offsets of its packets.
+struct Segment<'a> {
+    data: &'a [u8],
+    pkts: &'a [usize],
+}
+
+/// How a segment's program maps onto the output program.
+struct Mapping {
+    /// Input PID -> output PID (PIDs not listed keep theirs).
+    pid_map: HashMap<u16, u16>,
+    /// The segment's PAT/PMT packets are copied as they are (else replaced by the output's).
+    psi_passthrough: bool,
+    /// The output's PAT/PMT are written before the segment.
+    inject_psi: bool,
+}
+
+/// Audio removed at a join: by index in the segment's packet list.
+#[derive(Default)]
+struct Trim {
+    /// The first packet of a partly overlapping PES -> the PES rebuilt without the overlap.
+    first: HashMap<usize, Vec<u8>>,
+    /// Packets of removed audio (their PCR is kept in an adaptation-only packet).
+    drop: HashSet<usize>,
+}
+
+/// A free PID for a stream that wants `want`: `want` itself when free and in range, else
+/// the first free one from 0x100.
+fn alloc_pid(want: u16, taken: &mut Vec<u16>) -> u16 {
+    if (0x20..PID_NULL).contains(&want) && !taken.contains(&want) {
+        taken.push(want);
+        return want;
+    }
+    let mut c = 0x100u16;
+    while taken.contains(&c) && c < 0x1ffe {
+        c += 1;
+    }
+    taken.push(c);
+    c
+}
+
+/// A new PMT on the output program for the input program `inp`: streams keep the output
+/// PID of the same type (`mapped`), new ones their own PID or a free one; version_number
+/// bumped mod 32. Fills `pid_map`.
+fn new_pmt(out: &mut OutProgram, inp: &InProgram, mapped: &[Option<u16>], pid_map: &mut HashMap<u16, u16>) {
+    let mut taken: Vec<u16> = vec![0, 1, 2, PID_NULL, out.pmt_pid];
+    taken.extend(mapped.iter().flatten().copied());
+    let mut streams: Vec<(u8, u16, &[u8])> = Vec::new();
+    for (s, m) in inp.pmt.streams.iter().zip(mapped) {
+        let pid = match m {
+            Some(m) => *m,
+            None => alloc_pid(s.pid, &mut taken),
+        };
+        pid_map.insert(s.pid, pid);
+        streams.push((s.stream_type, pid, &s.descriptors));
+    }
+    let pcr_pid = match pid_map.get(&inp.pmt.pcr_pid) {
+        Some(&p) => p,
+        None if inp.pmt.pcr_pid == PID_NULL => PID_NULL,
+        None => {
+            let p = alloc_pid(inp.pmt.pcr_pid, &mut taken);
+            pid_map.insert(inp.pmt.pcr_pid, p);
+            p
+        }
+    };
+    out.version = (out.version + 1) & 0x1f;
+    out.pcr_pid = pcr_pid;
+    out.streams = streams.iter().map(|s| (s.0, s.1)).collect();
+    out.pmt_section = build_pmt(out.program_number, out.version, pcr_pid, &inp.pmt.descriptors, &streams);
+}
+
+/// The leading ADTS frames of `pes` (shifted by `offset`) that start more than half a frame
+/// before `end`, the end of the previous segment's audio on the same output PID: whole PES
+/// are dropped, the first partly overlapping one is rebuilt without them.
+fn trim_overlap(pes: &[AudioPes], end: u64, offset: i64, trim: &mut Trim) {
+    for a in pes {
+        let (Some(pts), Some((frames, _, rate))) = (a.pts, a.frames.as_ref()) else {
+            return;
+        };
+        let start = wrap_add(pts, offset);
+        let half = samples_90k(512, *rate);
+        let d = frames
+            .iter()
+            .take_while(|f| {
+                let over = wrap_diff(end, wrap_add(start, samples_90k(f.1, *rate)));
+                over > half && over <= JUMP_THRESHOLD_90K
+            })
+            .count();
+        if d == 0 {
+            return;
+        }
+        if d == frames.len() {
+            trim.drop.extend(a.pkts.iter().copied());
+            continue;
+        }
+        trim.drop.extend(a.pkts.iter().skip(1).copied());
+        trim.first.insert(a.pkts[0], rebuilt_pes(a, frames[d], start, *rate));
+        return;
+    }
+}
+
+/// `a` without the frames before `from` (offset in the payload, samples before it): PTS
+/// (and DTS) advanced by their duration from `start`, PES_packet_length recomputed.
+fn rebuilt_pes(a: &AudioPes, from: (usize, u64), start: u64, rate: u32) -> Vec<u8> {
+    let mut h = a.header.clone();
+    let new_pts = wrap_add(start, samples_90k(from.1, rate));
+    let prefix = h[9] >> 4;
+    h[9..14].copy_from_slice(&encode_pts(prefix, new_pts));
+    if h[7] >> 6 == 3 {
+        h[14..19].copy_from_slice(&encode_pts(1, new_pts));
+    }
+    let body = &a.payload[from.0..];
+    let len = h.len() - 6 + body.len();
+    let plen = if h[4] == 0 && h[5] == 0 || len > 0xffff { 0 } else { len as u16 };
+    h[4..6].copy_from_slice(&plen.to_be_bytes());
+    h.extend_from_slice(body);
+    h
 }
 
 impl<W: Write> TsJoiner<W> {
@@ -731,137 +785,120 @@ impl<W: Write> TsJoiner<W> {
 
     /// Append one whole segment. `discontinuity`: the playlist marked it with
     /// EXT-X-DISCONTINUITY. Damaged input never fails; only write errors are returned.
+    ///
+    /// The steps of the module docs, in order: sync, the segment's program, its mapping
+    /// onto the output program, the reference timing and format checks, the offset, the
+    /// audio overlap at a join, and the rewrite of every packet.
     pub fn push_segment(&mut self, data: &[u8], discontinuity: bool) -> Result<SegmentInfo> {
         let mut info = SegmentInfo::default();
         let (pkts, skipped) = sync_packets(data);
         info.skipped_bytes = skipped;
         self.segments += 1;
+        let seg = Segment { data, pkts: &pkts };
+        self.read_program(&seg);
+        let mapping = self.map_program(&seg, &mut info);
+        let (ref_pid, video_pid) = self.reference_pids(data, &pkts);
+        let timing = self.reference_timing(&seg, ref_pid);
+        self.check_format(&seg, video_pid, &mut info);
+        let audio_ref = self.audio_reference(&seg, ref_pid, video_pid);
+        self.apply_offset(&timing, audio_ref, discontinuity, &mut info);
+        let trim = self.trim_audio(&seg, &mapping.pid_map, &info);
+        self.buf.clear();
+        info.packets = self.rewrite(&seg, &mapping, &trim, &info);
+        self.out.write_all(&self.buf)?;
+        Ok(info)
+    }
 
-        // --- Program of this segment.
-        let pat_sec = find_section(data, &pkts, 0, 0x00);
+    /// Step 4a: the segment's PAT and PMT become the input program (kept from the previous
+    /// segment when this one has none).
+    fn read_program(&mut self, seg: &Segment) {
+        let (data, pkts) = (seg.data, seg.pkts);
+        let pat_sec = find_section(data, pkts, 0, 0x00);
         let pat = pat_sec.as_deref().and_then(|s| Pat::parse(s).ok());
         let pmt_pid = pat.as_ref().and_then(|p| p.first_pmt_pid()).or(self.in_prog.as_ref().map(|p| p.pmt_pid));
-        if let Some(pmt_pid) = pmt_pid {
-            if let Some(sec) = find_section(data, &pkts, pmt_pid, 0x02) {
-                if let Ok(pmt) = Pmt::parse(&sec) {
-                    let pat_section = match (&pat_sec, &pat) {
-                        (Some(s), Some(_)) => s.clone(),
-                        _ => self
-                            .in_prog
-                            .as_ref()
-                            .map(|p| p.pat_section.clone())
-                            .unwrap_or_else(|| build_pat(1, pmt.program_number, pmt_pid)),
-                    };
-                    self.in_prog = Some(InProgram { pmt_pid, pmt, pat_section, pmt_section: sec });
+        let Some(pmt_pid) = pmt_pid else { return };
+        let Some(sec) = find_section(data, pkts, pmt_pid, 0x02) else { return };
+        let Ok(pmt) = Pmt::parse(&sec) else { return };
+        let pat_section = match (&pat_sec, &pat) {
+            (Some(s), Some(_)) => s.clone(),
+            _ => self
+                .in_prog
+                .as_ref()
+                .map(|p| p.pat_section.clone())
+                .unwrap_or_else(|| build_pat(1, pmt.program_number, pmt_pid)),
+        };
+        self.in_prog = Some(InProgram { pmt_pid, pmt, pat_section, pmt_section: sec });
+    }
+
+    /// Step 4b: how the input program maps onto the output program (the first segment's
+    /// program becomes the output's; later ones are remapped, or get a new PMT).
+    fn map_program(&mut self, seg: &Segment, info: &mut SegmentInfo) -> Mapping {
+        let mut m = Mapping { pid_map: HashMap::new(), psi_passthrough: true, inject_psi: false };
+        let Some(inp) = self.in_prog.clone() else { return m };
+        if self.out_prog.is_none() {
+            self.out_prog = Some(OutProgram {
+                program_number: inp.pmt.program_number,
+                pmt_pid: inp.pmt_pid,
+                pcr_pid: inp.pmt.pcr_pid,
+                streams: inp.pmt.streams.iter().map(|s| (s.stream_type, s.pid)).collect(),
+                version: inp.pmt.version,
+                pat_section: inp.pat_section.clone(),
+                pmt_section: inp.pmt_section.clone(),
+            });
+            let starts_with_pat = seg.pkts.first().is_some_and(|&o| packet_pid(&seg.data[o..o + PKT]) == 0);
+            m.inject_psi = !starts_with_pat;
+            return m;
+        }
+        let Some(out) = self.out_prog.as_mut() else { return m };
+        // Streams matched in order per stream_type.
+        let mut used = vec![false; out.streams.len()];
+        let mut mapped: Vec<Option<u16>> = Vec::new();
+        for s in &inp.pmt.streams {
+            let j = (0..out.streams.len()).find(|&j| !used[j] && out.streams[j].0 == s.stream_type);
+            if let Some(j) = j {
+                used[j] = true;
+            }
+            mapped.push(j.map(|j| out.streams[j].1));
+        }
+        let same_types = mapped.iter().all(|m| m.is_some()) && used.iter().all(|&u| u);
+        let es_of = |pid: u16| inp.pmt.streams.iter().position(|s| s.pid == pid);
+        let out_pcr_is_es = out.streams.iter().any(|s| s.1 == out.pcr_pid);
+        let pcr_consistent = match es_of(inp.pmt.pcr_pid) {
+            Some(i) => mapped[i] == Some(out.pcr_pid),
+            // A PCR PID of its own maps onto the output's, unless that is 0x1FFF
+            // ("no PCR"): its packets would become null packets. New PMT then.
+            None => !out_pcr_is_es && (out.pcr_pid != PID_NULL || inp.pmt.pcr_pid == PID_NULL),
+        };
+        if same_types && pcr_consistent {
+            for (s, mp) in inp.pmt.streams.iter().zip(&mapped) {
+                if let Some(mp) = mp {
+                    m.pid_map.insert(s.pid, *mp);
                 }
             }
-        }
-
-        // --- Map to the output program.
-        let mut pid_map: HashMap<u16, u16> = HashMap::new();
-        let mut psi_passthrough = true;
-        let mut inject_psi = false;
-        if let Some(inp) = self.in_prog.clone() {
-            match self.out_prog.as_mut() {
-                None => {
-                    self.out_prog = Some(OutProgram {
-                        program_number: inp.pmt.program_number,
-                        pmt_pid: inp.pmt_pid,
-                        pcr_pid: inp.pmt.pcr_pid,
-                        streams: inp.pmt.streams.iter().map(|s| (s.stream_type, s.pid)).collect(),
-                        version: inp.pmt.version,
-                        pat_section: inp.pat_section.clone(),
-                        pmt_section: inp.pmt_section.clone(),
-                    });
-                    let starts_with_pat = pkts.first().is_some_and(|&o| pkt_pid(&data[o..o + PKT]) == 0);
-                    inject_psi = !starts_with_pat;
-                }
-                Some(out) => {
-                    let mut used = vec![false; out.streams.len()];
-                    let mut mapped: Vec<Option<u16>> = Vec::new();
-                    for s in &inp.pmt.streams {
-                        let j = (0..out.streams.len()).find(|&j| !used[j] && out.streams[j].0 == s.stream_type);
-                        if let Some(j) = j {
-                            used[j] = true;
-                        }
-                        mapped.push(j.map(|j| out.streams[j].1));
-                    }
-                    let same_types = mapped.iter().all(|m| m.is_some()) && used.iter().all(|&u| u);
-                    let es_of = |pid: u16| inp.pmt.streams.iter().position(|s| s.pid == pid);
-                    let out_pcr_is_es = out.streams.iter().any(|s| s.1 == out.pcr_pid);
-                    let pcr_consistent = match es_of(inp.pmt.pcr_pid) {
-                        Some(i) => mapped[i] == Some(out.pcr_pid),
-                        // A PCR PID of its own maps onto the output's, unless that is 0x1FFF
-                        // ("no PCR"): its packets would become null packets. New PMT then.
-                        None => !out_pcr_is_es && (out.pcr_pid != NULL_PID || inp.pmt.pcr_pid == NULL_PID),
-                    };
-                    if same_types && pcr_consistent {
-                        for (s, m) in inp.pmt.streams.iter().zip(&mapped) {
-                            if let Some(m) = m {
-                                pid_map.insert(s.pid, *m);
-                            }
-                        }
-                        if es_of(inp.pmt.pcr_pid).is_none() {
-                            pid_map.insert(inp.pmt.pcr_pid, out.pcr_pid);
-                        }
-                        psi_passthrough = inp.pmt_pid == out.pmt_pid
-                            && inp.pat_section == out.pat_section
-                            && inp.pmt_section == out.pmt_section;
-                    } else {
-                        // New set of streams: new PMT, version bumped.
-                        info.codec_change |= !same_types;
-                        let mut taken: Vec<u16> = vec![0, 1, 2, NULL_PID, out.pmt_pid];
-                        taken.extend(mapped.iter().flatten().copied());
-                        let alloc = |want: u16, taken: &mut Vec<u16>| -> u16 {
-                            if (0x20..NULL_PID).contains(&want) && !taken.contains(&want) {
-                                taken.push(want);
-                                return want;
-                            }
-                            let mut c = 0x100u16;
-                            while taken.contains(&c) && c < 0x1ffe {
-                                c += 1;
-                            }
-                            taken.push(c);
-                            c
-                        };
-                        let mut streams: Vec<(u8, u16, &[u8])> = Vec::new();
-                        for (s, m) in inp.pmt.streams.iter().zip(&mapped) {
-                            let pid = match m {
-                                Some(m) => *m,
-                                None => alloc(s.pid, &mut taken),
-                            };
-                            pid_map.insert(s.pid, pid);
-                            streams.push((s.stream_type, pid, &s.descriptors));
-                        }
-                        let pcr_pid = match pid_map.get(&inp.pmt.pcr_pid) {
-                            Some(&p) => p,
-                            None if inp.pmt.pcr_pid == NULL_PID => NULL_PID,
-                            None => {
-                                let p = alloc(inp.pmt.pcr_pid, &mut taken);
-                                pid_map.insert(inp.pmt.pcr_pid, p);
-                                p
-                            }
-                        };
-                        out.version = (out.version + 1) & 0x1f;
-                        out.pcr_pid = pcr_pid;
-                        out.streams = streams.iter().map(|s| (s.0, s.1)).collect();
-                        out.pmt_section =
-                            build_pmt(out.program_number, out.version, pcr_pid, &inp.pmt.descriptors, &streams);
-                        psi_passthrough = false;
-                        inject_psi = true;
-                    }
-                }
+            if es_of(inp.pmt.pcr_pid).is_none() {
+                m.pid_map.insert(inp.pmt.pcr_pid, out.pcr_pid);
             }
+            m.psi_passthrough =
+                inp.pmt_pid == out.pmt_pid && inp.pat_section == out.pat_section && inp.pmt_section == out.pmt_section;
+        } else {
+            // New set of streams: new PMT, version bumped.
+            info.codec_change |= !same_types;
+            new_pmt(out, &inp, &mapped, &mut m.pid_map);
+            m.psi_passthrough = false;
+            m.inject_psi = true;
         }
+        m
+    }
 
-        // --- Reference stream and its timing (input clock).
-        let (ref_pid, video_pid) = self.reference_pids(data, &pkts);
+    /// Step 3a: the timing of the segment's reference stream (input clock); the PCR when
+    /// the reference stream has no timestamps.
+    fn reference_timing(&self, seg: &Segment, ref_pid: Option<u16>) -> ScanTiming {
         let mut timing = ScanTiming::default();
         let mut pcr_timing = ScanTiming::default();
         let pcr_pid = self.in_prog.as_ref().map(|p| p.pmt.pcr_pid);
-        for &o in &pkts {
-            let p = &data[o..o + PKT];
-            let pid = pkt_pid(p);
+        for &o in seg.pkts {
+            let p = &seg.data[o..o + PKT];
+            let pid = packet_pid(p);
             if Some(pid) == ref_pid {
                 if let Some((pts, dts)) = pes_timestamps(p) {
                     timing.add(pts, dts);
@@ -874,10 +911,14 @@ impl<W: Write> TsJoiner<W> {
             }
         }
         if timing.first_dts.is_none() {
-            timing = pcr_timing;
+            pcr_timing
+        } else {
+            timing
         }
+    }
 
-        // --- Video size / codec change.
+    /// Step 5: the picture size of the segment's H.264 stream; a new size is a codec change.
+    fn check_format(&mut self, seg: &Segment, video_pid: Option<u16>, info: &mut SegmentInfo) {
         if let Some(vp) = video_pid {
             let h264 = self
                 .in_prog
@@ -885,7 +926,7 @@ impl<W: Write> TsJoiner<W> {
                 .map(|p| p.pmt.streams.iter().any(|s| s.pid == vp && s.stream_type == 0x1b))
                 .unwrap_or(true);
             if h264 {
-                info.video_size = scan_sps(data, &pkts, vp);
+                info.video_size = scan_sps(seg.data, seg.pkts, vp);
             }
         }
         if let Some(sz) = info.video_size {
@@ -894,26 +935,30 @@ impl<W: Write> TsJoiner<W> {
             }
             self.last_size = Some(sz);
         }
+    }
 
-        // An audio reference (no video): its PES packets bundle several ADTS frames, so the
-        // median PES step is not a frame; the segment ends where its last frame's samples end.
-        let audio_ref = match (ref_pid, video_pid) {
-            (Some(rp), None) => self
-                .in_prog
-                .as_ref()
-                .filter(|p| p.pmt.streams.iter().any(|s| s.pid == rp && s.stream_type == 0x0f))
-                .and_then(|_| {
-                    let pes = collect_audio(data, &pkts, rp);
-                    let a = pes.iter().rev().find(|a| a.pts.is_some() && a.frames.is_some())?;
-                    let (pts, (_, total, rate)) = (a.pts?, a.frames.as_ref()?);
-                    let frame = samples_90k(1024, *rate).max(1);
-                    // (last frame's start, in input clock; one AAC frame)
-                    Some((wrap_add(pts, samples_90k(*total, *rate) - frame), frame))
-                }),
-            _ => None,
-        };
+    /// Step 3b: an audio reference (no video): its PES packets bundle several ADTS frames,
+    /// so the median PES step is not a frame; the segment ends where its last frame's
+    /// samples end. Returns (last frame's start, input clock; one AAC frame).
+    fn audio_reference(&self, seg: &Segment, ref_pid: Option<u16>, video_pid: Option<u16>) -> Option<(u64, i64)> {
+        let (Some(rp), None) = (ref_pid, video_pid) else { return None };
+        self.in_prog.as_ref().filter(|p| p.pmt.streams.iter().any(|s| s.pid == rp && s.stream_type == 0x0f))?;
+        let pes = collect_audio(seg.data, seg.pkts, rp);
+        let a = pes.iter().rev().find(|a| a.pts.is_some() && a.frames.is_some())?;
+        let (pts, (_, total, rate)) = (a.pts?, a.frames.as_ref()?);
+        let frame = samples_90k(1024, *rate).max(1);
+        Some((wrap_add(pts, samples_90k(*total, *rate) - frame), frame))
+    }
 
-        // --- Offset.
+    /// Step 3c: a new offset when the segment does not continue the previous one; the
+    /// reference timing carried to the next segment; the segment's timing in `info`.
+    fn apply_offset(
+        &mut self,
+        timing: &ScanTiming,
+        audio_ref: Option<(u64, i64)>,
+        discontinuity: bool,
+        info: &mut SegmentInfo,
+    ) {
         if let Some(first) = timing.first_dts {
             if let Some(prev) = self.prev {
                 let expected = wrap_add(prev.last_dts, prev.frame);
@@ -938,11 +983,13 @@ impl<W: Write> TsJoiner<W> {
             };
         }
         info.offset_applied = norm_offset(self.offset);
+    }
 
-        // --- Audio overlapping the previous segment's (independently encoded segments:
-        // priming and padding), trimmed by whole ADTS frames at a join.
-        let mut trim_first: HashMap<usize, Vec<u8>> = HashMap::new();
-        let mut drop_pkts: HashSet<usize> = HashSet::new();
+    /// Step 3d: audio overlapping the previous segment's (independently encoded segments:
+    /// priming and padding), trimmed by whole ADTS frames at a join; the end of each ADTS
+    /// stream's audio remembered for the next join.
+    fn trim_audio(&mut self, seg: &Segment, pid_map: &HashMap<u16, u16>, info: &SegmentInfo) -> Trim {
+        let mut trim = Trim::default();
         let adts_pids: Vec<u16> = self
             .in_prog
             .as_ref()
@@ -950,45 +997,10 @@ impl<W: Write> TsJoiner<W> {
             .unwrap_or_default();
         for &apid in &adts_pids {
             let out_pid = *pid_map.get(&apid).unwrap_or(&apid);
-            let pes = collect_audio(data, &pkts, apid);
+            let pes = collect_audio(seg.data, seg.pkts, apid);
             if info.discontinuity_detected {
                 if let Some(&end) = self.audio_end.get(&out_pid) {
-                    'pes: for a in &pes {
-                        let (Some(pts), Some((frames, _, rate))) = (a.pts, a.frames.as_ref()) else {
-                            break;
-                        };
-                        let start = wrap_add(pts, self.offset);
-                        let half = samples_90k(512, *rate);
-                        let d = frames
-                            .iter()
-                            .take_while(|f| {
-                                let over = wrap_diff(end, wrap_add(start, samples_90k(f.1, *rate)));
-                                over > half && over <= JUMP_THRESHOLD_90K
-                            })
-                            .count();
-                        if d == 0 {
-                            break 'pes;
-                        }
-                        if d == frames.len() {
-                            drop_pkts.extend(a.pkts.iter().copied());
-                            continue;
-                        }
-                        drop_pkts.extend(a.pkts.iter().skip(1).copied());
-                        let mut h = a.header.clone();
-                        let new_pts = wrap_add(start, samples_90k(frames[d].1, *rate));
-                        let prefix = h[9] >> 4;
-                        h[9..14].copy_from_slice(&encode_pts(prefix, new_pts));
-                        if h[7] >> 6 == 3 {
-                            h[14..19].copy_from_slice(&encode_pts(1, new_pts));
-                        }
-                        let body = &a.payload[frames[d].0..];
-                        let len = h.len() - 6 + body.len();
-                        let plen = if h[4] == 0 && h[5] == 0 || len > 0xffff { 0 } else { len as u16 };
-                        h[4..6].copy_from_slice(&plen.to_be_bytes());
-                        h.extend_from_slice(body);
-                        trim_first.insert(a.pkts[0], h);
-                        break 'pes;
-                    }
+                    trim_overlap(&pes, end, self.offset, &mut trim);
                 }
             }
             if let Some(a) = pes.iter().rev().find(|a| a.pts.is_some() && a.frames.is_some()) {
@@ -998,9 +1010,13 @@ impl<W: Write> TsJoiner<W> {
                 }
             }
         }
+        trim
+    }
 
-        // --- Rewrite and write.
-        self.buf.clear();
+    /// Step 6: every packet rewritten into `self.buf` (PSI injected or replaced, PIDs
+    /// remapped, timestamps shifted, PCR kept from going back, trimmed audio re-packetized,
+    /// continuity counters fixed). Returns the packets written.
+    fn rewrite(&mut self, seg: &Segment, m: &Mapping, trim: &Trim, info: &SegmentInfo) -> usize {
         let out = self.out_prog.clone();
         let mut reserved: Vec<u16> = Vec::new();
         if let Some(o) = &out {
@@ -1009,108 +1025,99 @@ impl<W: Write> TsJoiner<W> {
             reserved.extend(o.streams.iter().map(|s| s.1));
         }
         let in_pmt_pid = self.in_prog.as_ref().map(|p| p.pmt_pid);
-        fn emit(buf: &mut Vec<u8>, cc: &mut ContinuityFixer, mut p: [u8; PKT], n: &mut usize) {
-            cc.fix(&mut p);
-            buf.extend_from_slice(&p);
-            *n += 1;
-        }
         let mut n = 0usize;
-        if inject_psi {
+        if m.inject_psi {
             if let Some(o) = &out {
                 for p in psi_packets(0, &o.pat_section).into_iter().chain(psi_packets(o.pmt_pid, &o.pmt_section)) {
-                    emit(&mut self.buf, &mut self.cc, p, &mut n);
+                    self.emit(p, &mut n);
                 }
             }
         }
         let mut last_in: HashMap<u16, usize> = HashMap::new();
-        for (i, &o) in pkts.iter().enumerate() {
-            let src = &data[o..o + PKT];
-            let pid = pkt_pid(src);
-            if pid == NULL_PID {
+        for (i, &o) in seg.pkts.iter().enumerate() {
+            let src = &seg.data[o..o + PKT];
+            let pid = packet_pid(src);
+            if pid == PID_NULL {
                 continue;
             }
-            let has_payload = src[3] & 0x10 != 0;
-            if has_payload {
-                if let Some(&prev) = last_in.get(&pid) {
-                    if data[prev..prev + PKT] == *src {
-                        continue; // duplicate packet
-                    }
+            if src[3] & 0x10 != 0 {
+                if last_in.get(&pid).is_some_and(|&prev| seg.data[prev..prev + PKT] == *src) {
+                    continue; // duplicate packet
                 }
                 last_in.insert(pid, o);
             }
-            let is_pat = pid == 0;
-            let is_pmt = Some(pid) == in_pmt_pid;
-            if (is_pat || is_pmt) && !psi_passthrough {
+            let is_psi = pid == 0 || Some(pid) == in_pmt_pid;
+            if is_psi && !m.psi_passthrough {
                 if let Some(op) = &out {
                     if src[1] & 0x40 != 0 {
-                        let pk = if is_pat {
-                            psi_packets(0, &op.pat_section)
-                        } else {
-                            psi_packets(op.pmt_pid, &op.pmt_section)
-                        };
-                        for p in pk {
-                            emit(&mut self.buf, &mut self.cc, p, &mut n);
+                        let pmt = (op.pmt_pid, &op.pmt_section);
+                        let (ppid, sec) = if pid == 0 { (0, &op.pat_section) } else { pmt };
+                        for p in psi_packets(ppid, sec) {
+                            self.emit(p, &mut n);
                         }
                     }
                     continue;
                 }
             }
+            let out_pid = match m.pid_map.get(&pid) {
+                Some(&mp) => mp,
+                // A PID colliding with an output PID is dropped.
+                None if !is_psi && reserved.contains(&pid) && !m.psi_passthrough => continue,
+                None => pid,
+            };
             let mut p = [0u8; PKT];
             p.copy_from_slice(src);
-            let out_pid = match pid_map.get(&pid) {
-                Some(&m) => m,
-                None => {
-                    if !is_pat && !is_pmt && reserved.contains(&pid) && !psi_passthrough {
-                        continue; // collides with an output PID
-                    }
-                    pid
-                }
-            };
-            if out_pid != pid {
-                p[1] = (p[1] & 0xe0) | ((out_pid >> 8) as u8 & 0x1f);
-                p[2] = out_pid as u8;
-            }
-            if self.offset != 0 {
-                shift_pcr(&mut p, self.offset);
-                if !is_pat && !is_pmt && pid >= 0x20 {
-                    shift_pes(&mut p, self.offset);
-                }
-            }
-            if let Some(at) = pcr_pos(&p) {
-                let base = clock_base(&p[at..]);
-                match self.last_pcr.get(&out_pid) {
-                    // At a join the previous segment may have run past the next one's first
-                    // frame (audio longer than video): keep the clock from going back.
-                    Some(last)
-                        if info.discontinuity_detected
-                            && (-JUMP_THRESHOLD_90K..0).contains(&wrap_diff(base, clock_base(last))) =>
-                    {
-                        p[at..at + 6].copy_from_slice(last);
-                    }
-                    _ => {
-                        let mut f = [0u8; 6];
-                        f.copy_from_slice(&p[at..at + 6]);
-                        self.last_pcr.insert(out_pid, f);
-                    }
-                }
-            }
-            if let Some(pes) = trim_first.get(&i) {
+            self.rewrite_packet(&mut p, pid, out_pid, is_psi, info.discontinuity_detected);
+            if let Some(pes) = trim.first.get(&i) {
                 for q in pes_packets(out_pid, &af_keep(&p), pes) {
-                    emit(&mut self.buf, &mut self.cc, q, &mut n);
+                    self.emit(q, &mut n);
                 }
-                continue;
-            }
-            if drop_pkts.contains(&i) {
+            } else if trim.drop.contains(&i) {
                 if let Some(q) = pcr_only_packet(&p) {
-                    emit(&mut self.buf, &mut self.cc, q, &mut n);
+                    self.emit(q, &mut n);
                 }
-                continue;
+            } else {
+                self.emit(p, &mut n);
             }
-            emit(&mut self.buf, &mut self.cc, p, &mut n);
         }
-        info.packets = n;
-        self.out.write_all(&self.buf)?;
-        Ok(info)
+        n
+    }
+
+    /// One packet: its PID set to `out_pid`, PCR/OPCR and PES timestamps shifted by the
+    /// offset, and a PCR that would go back at a join (`join`) replaced by the last one.
+    fn rewrite_packet(&mut self, p: &mut [u8; PKT], pid: u16, out_pid: u16, is_psi: bool, join: bool) {
+        if out_pid != pid {
+            p[1] = (p[1] & 0xe0) | ((out_pid >> 8) as u8 & 0x1f);
+            p[2] = out_pid as u8;
+        }
+        if self.offset != 0 {
+            shift_pcr(p, self.offset);
+            if !is_psi && pid >= 0x20 {
+                shift_pes(p, self.offset);
+            }
+        }
+        if let Some(at) = pcr_pos(p) {
+            let base = pcr_field_base(&p[at..]);
+            match self.last_pcr.get(&out_pid) {
+                // At a join the previous segment may have run past the next one's first
+                // frame (audio longer than video): keep the clock from going back.
+                Some(last) if join && (-JUMP_THRESHOLD_90K..0).contains(&wrap_diff(base, pcr_field_base(last))) => {
+                    p[at..at + 6].copy_from_slice(last);
+                }
+                _ => {
+                    let mut f = [0u8; 6];
+                    f.copy_from_slice(&p[at..at + 6]);
+                    self.last_pcr.insert(out_pid, f);
+                }
+            }
+        }
+    }
+
+    /// Write a packet with its continuity counter fixed.
+    fn emit(&mut self, mut p: [u8; PKT], n: &mut usize) {
+        self.cc.fix(&mut p);
+        self.buf.extend_from_slice(&p);
+        *n += 1;
     }
 
     /// (reference PID, video PID) of the current segment's program, falling back on PES
@@ -1127,12 +1134,12 @@ impl<W: Write> TsJoiner<W> {
             if p[1] & 0x40 == 0 || p[3] & 0xc0 != 0 {
                 continue;
             }
-            let Some(s) = payload_start(p) else { continue };
+            let Some(s) = payload_offset(p) else { continue };
             let h = &p[s..];
             if h.len() >= 4 && h[..3] == [0, 0, 1] {
                 match h[3] {
-                    0xe0..=0xef => return (Some(pkt_pid(p)), Some(pkt_pid(p))),
-                    0xc0..=0xdf if audio.is_none() => audio = Some(pkt_pid(p)),
+                    0xe0..=0xef => return (Some(packet_pid(p)), Some(packet_pid(p))),
+                    0xc0..=0xdf if audio.is_none() => audio = Some(packet_pid(p)),
                     _ => {}
                 }
             }
@@ -1213,156 +1220,194 @@ impl TsCheck {
 /// Parse a whole transport stream and report continuity errors and timestamp jumps (see
 /// [`TsCheck`]). Independent of the joiner: its own packet, PSI and PES parsing.
 pub fn check_ts(data: &[u8]) -> TsCheck {
-    fn unwrap(raw: u64, last: Option<i64>) -> i64 {
-        let raw = (raw & ((1u64 << 33) - 1)) as i64;
-        match last {
-            None => raw,
-            Some(l) => {
-                let m = 1i64 << 33;
-                let mut d = (raw - l).rem_euclid(m);
-                if d >= m / 2 {
-                    d -= m;
-                }
-                l + d
-            }
-        }
-    }
-    fn ts5(b: &[u8]) -> u64 {
-        (((b[0] >> 1) & 7) as u64) << 30
-            | (b[1] as u64) << 22
-            | ((b[2] >> 1) as u64) << 15
-            | (b[3] as u64) << 7
-            | (b[4] >> 1) as u64
-    }
-    let mut r = TsCheck::default();
-    let mut last_cc: HashMap<u16, u8> = HashMap::new();
-    let mut last_pts: HashMap<u16, i64> = HashMap::new();
-    let mut last_pcr: HashMap<u16, i64> = HashMap::new();
-    let mut last_vdts: Option<i64> = None;
-    let mut pmt_pids: Vec<u16> = Vec::new();
+    let mut c = Checker::default();
     let mut pos = 0usize;
     while pos + 188 <= data.len() {
         if data[pos] != 0x47 || (pos + 188 < data.len() && data[pos + 188] != 0x47 && pos + 376 <= data.len()) {
             pos += 1;
-            r.skipped_bytes += 1;
+            c.r.skipped_bytes += 1;
             continue;
         }
-        let p = &data[pos..pos + 188];
+        c.packet(&data[pos..pos + 188]);
         pos += 188;
+    }
+    c.r.skipped_bytes += data.len() - pos.min(data.len());
+    c.r
+}
+
+/// A 33-bit timestamp unwrapped to the value nearest `last` (the checker's own).
+fn check_unwrap(raw: u64, last: Option<i64>) -> i64 {
+    let raw = (raw & ((1u64 << 33) - 1)) as i64;
+    match last {
+        None => raw,
+        Some(l) => {
+            let m = 1i64 << 33;
+            let mut d = (raw - l).rem_euclid(m);
+            if d >= m / 2 {
+                d -= m;
+            }
+            l + d
+        }
+    }
+}
+
+/// A 5-byte PTS/DTS field (the checker's own).
+fn check_ts5(b: &[u8]) -> u64 {
+    (((b[0] >> 1) & 7) as u64) << 30
+        | (b[1] as u64) << 22
+        | ((b[2] >> 1) as u64) << 15
+        | (b[3] as u64) << 7
+        | (b[4] >> 1) as u64
+}
+
+/// The state of [`check_ts`] between packets.
+#[derive(Default)]
+struct Checker {
+    r: TsCheck,
+    last_cc: HashMap<u16, u8>,
+    last_pts: HashMap<u16, i64>,
+    last_pcr: HashMap<u16, i64>,
+    last_vdts: Option<i64>,
+    pmt_pids: Vec<u16>,
+}
+
+impl Checker {
+    /// One 188-byte packet.
+    fn packet(&mut self, p: &[u8]) {
+        let r = &mut self.r;
         r.packets += 1;
         let pid = ((p[1] as u16 & 0x1f) << 8) | p[2] as u16;
         *r.pids.entry(pid).or_default() += 1;
         if pid == 0x1fff {
-            continue;
+            return;
         }
         let pusi = p[1] & 0x40 != 0;
         let afc = (p[3] >> 4) & 3;
-        let cc = p[3] & 15;
         let af_len = if afc & 2 != 0 { p[4] as usize } else { 0 };
         let af: &[u8] = if afc & 2 != 0 { p.get(5..5 + af_len).unwrap_or(&[]) } else { &[] };
-        let disc = af.first().is_some_and(|f| f & 0x80 != 0);
-        if let Some(&l) = last_cc.get(&pid) {
-            let ok = if afc & 1 != 0 { cc == (l + 1) & 15 || cc == l } else { cc == l };
-            if !ok && !disc {
-                r.cc_errors += 1;
-                *r.cc_errors_by_pid.entry(pid).or_default() += 1;
-            }
-        }
-        last_cc.insert(pid, cc);
-        // PCR
-        if af.first().is_some_and(|f| f & 0x10 != 0) && af.len() >= 7 {
-            let b = &af[1..7];
-            let base = (b[0] as u64) << 25
-                | (b[1] as u64) << 17
-                | (b[2] as u64) << 9
-                | (b[3] as u64) << 1
-                | (b[4] as u64) >> 7;
-            let prev = last_pcr.get(&pid).copied();
-            let v = unwrap(base, prev);
-            if let Some(l) = prev {
-                if v < l {
-                    r.pcr_backwards += 1;
-                }
-                r.max_pcr_gap_90k = r.max_pcr_gap_90k.max(v - l);
-            }
-            last_pcr.insert(pid, v);
-        }
+        self.continuity(pid, afc, p[3] & 15, af);
+        self.pcr(pid, af);
         if afc & 1 == 0 || !pusi {
-            continue;
+            return;
         }
         let start = if afc == 3 { 5 + af_len } else { 4 };
-        let Some(pl) = p.get(start..) else { continue };
+        let Some(pl) = p.get(start..) else { return };
         if pid == 0 {
-            // PAT (single-packet sections only)
-            let ptr = *pl.first().unwrap_or(&0) as usize;
-            if let Some(s) = pl.get(1 + ptr..) {
-                if s.len() >= 12 && s[0] == 0 {
-                    let len = ((s[1] as usize & 15) << 8 | s[2] as usize).min(s.len().saturating_sub(3));
-                    let end = (3 + len).saturating_sub(4);
-                    let mut i = 8;
-                    while i + 4 <= end {
-                        let prog = u16::from_be_bytes([s[i], s[i + 1]]);
-                        let pp = u16::from_be_bytes([s[i + 2] & 0x1f, s[i + 3]]);
-                        if prog != 0 && !pmt_pids.contains(&pp) {
-                            pmt_pids.push(pp);
-                        }
-                        i += 4;
-                    }
-                }
-            }
-            continue;
+            self.pat(pl);
+        } else if self.pmt_pids.contains(&pid) {
+            self.pmt(pid, pl);
+        } else {
+            self.pes(pid, pl);
         }
-        if pmt_pids.contains(&pid) {
-            let ptr = *pl.first().unwrap_or(&0) as usize;
-            if let Some(s) = pl.get(1 + ptr..) {
-                if s.len() >= 16 && s[0] == 2 {
-                    let ver = (s[5] >> 1) & 31;
-                    if r.pmt_versions.last() != Some(&ver) {
-                        r.pmt_versions.push(ver);
-                    }
-                    if r.pmt_pid.is_none() {
-                        r.pmt_pid = Some(pid);
-                        let len = ((s[1] as usize & 15) << 8 | s[2] as usize).min(s.len().saturating_sub(3));
-                        let end = (3 + len).saturating_sub(4);
-                        let pil = (s[10] as usize & 15) << 8 | s[11] as usize;
-                        let mut i = 12 + pil;
-                        while i + 5 <= end {
-                            let t = s[i];
-                            let ep = u16::from_be_bytes([s[i + 1] & 0x1f, s[i + 2]]);
-                            let eil = (s[i + 3] as usize & 15) << 8 | s[i + 4] as usize;
-                            r.streams.push((t, ep));
-                            if r.video_pid.is_none() && matches!(t, 0x01 | 0x02 | 0x10 | 0x1b | 0x24) {
-                                r.video_pid = Some(ep);
-                            }
-                            i += 5 + eil;
-                        }
-                    }
-                }
+    }
+
+    /// Continuity counter `cc` of a packet with adaptation_field_control `afc`.
+    fn continuity(&mut self, pid: u16, afc: u8, cc: u8, af: &[u8]) {
+        let disc = af.first().is_some_and(|f| f & 0x80 != 0);
+        if let Some(&l) = self.last_cc.get(&pid) {
+            let ok = if afc & 1 != 0 { cc == (l + 1) & 15 || cc == l } else { cc == l };
+            if !ok && !disc {
+                self.r.cc_errors += 1;
+                *self.r.cc_errors_by_pid.entry(pid).or_default() += 1;
             }
-            continue;
         }
-        // PES
+        self.last_cc.insert(pid, cc);
+    }
+
+    /// The PCR of an adaptation field `af` (after its length byte).
+    fn pcr(&mut self, pid: u16, af: &[u8]) {
+        if !(af.first().is_some_and(|f| f & 0x10 != 0) && af.len() >= 7) {
+            return;
+        }
+        let b = &af[1..7];
+        let base =
+            (b[0] as u64) << 25 | (b[1] as u64) << 17 | (b[2] as u64) << 9 | (b[3] as u64) << 1 | (b[4] as u64) >> 7;
+        let prev = self.last_pcr.get(&pid).copied();
+        let v = check_unwrap(base, prev);
+        if let Some(l) = prev {
+            if v < l {
+                self.r.pcr_backwards += 1;
+            }
+            self.r.max_pcr_gap_90k = self.r.max_pcr_gap_90k.max(v - l);
+        }
+        self.last_pcr.insert(pid, v);
+    }
+
+    /// A PAT (single-packet sections only): its PMT PIDs.
+    fn pat(&mut self, pl: &[u8]) {
+        let ptr = *pl.first().unwrap_or(&0) as usize;
+        let Some(s) = pl.get(1 + ptr..) else { return };
+        if s.len() < 12 || s[0] != 0 {
+            return;
+        }
+        let len = ((s[1] as usize & 15) << 8 | s[2] as usize).min(s.len().saturating_sub(3));
+        let end = (3 + len).saturating_sub(4);
+        let mut i = 8;
+        while i + 4 <= end {
+            let prog = u16::from_be_bytes([s[i], s[i + 1]]);
+            let pp = u16::from_be_bytes([s[i + 2] & 0x1f, s[i + 3]]);
+            if prog != 0 && !self.pmt_pids.contains(&pp) {
+                self.pmt_pids.push(pp);
+            }
+            i += 4;
+        }
+    }
+
+    /// A PMT (single-packet sections only): its version; the first one's streams.
+    fn pmt(&mut self, pid: u16, pl: &[u8]) {
+        let r = &mut self.r;
+        let ptr = *pl.first().unwrap_or(&0) as usize;
+        let Some(s) = pl.get(1 + ptr..) else { return };
+        if s.len() < 16 || s[0] != 2 {
+            return;
+        }
+        let ver = (s[5] >> 1) & 31;
+        if r.pmt_versions.last() != Some(&ver) {
+            r.pmt_versions.push(ver);
+        }
+        if r.pmt_pid.is_some() {
+            return;
+        }
+        r.pmt_pid = Some(pid);
+        let len = ((s[1] as usize & 15) << 8 | s[2] as usize).min(s.len().saturating_sub(3));
+        let end = (3 + len).saturating_sub(4);
+        let pil = (s[10] as usize & 15) << 8 | s[11] as usize;
+        let mut i = 12 + pil;
+        while i + 5 <= end {
+            let t = s[i];
+            let ep = u16::from_be_bytes([s[i + 1] & 0x1f, s[i + 2]]);
+            let eil = (s[i + 3] as usize & 15) << 8 | s[i + 4] as usize;
+            r.streams.push((t, ep));
+            if r.video_pid.is_none() && matches!(t, 0x01 | 0x02 | 0x10 | 0x1b | 0x24) {
+                r.video_pid = Some(ep);
+            }
+            i += 5 + eil;
+        }
+    }
+
+    /// The start of a PES: its PTS, and the DTS of video.
+    fn pes(&mut self, pid: u16, pl: &[u8]) {
+        let r = &mut self.r;
         if pl.len() < 14 || pl[..3] != [0, 0, 1] || pl[6] & 0xc0 != 0x80 || pl[7] & 0x80 == 0 {
-            continue;
+            return;
         }
         if r.video_pid.is_none() && r.pmt_pid.is_none() && (0xe0..=0xef).contains(&pl[3]) {
             r.video_pid = Some(pid);
         }
-        let prev = last_pts.get(&pid).copied();
-        let pts = unwrap(ts5(&pl[9..14]), prev);
-        last_pts.insert(pid, pts);
+        let prev = self.last_pts.get(&pid).copied();
+        let pts = check_unwrap(check_ts5(&pl[9..14]), prev);
+        self.last_pts.insert(pid, pts);
         r.pes_pts.entry(pid).or_default().push(pts);
         if Some(pid) == r.video_pid {
-            let dts = if pl[7] & 0x40 != 0 && pl.len() >= 19 { unwrap(ts5(&pl[14..19]), Some(pts)) } else { pts };
-            if let Some(l) = last_vdts {
+            let dts =
+                if pl[7] & 0x40 != 0 && pl.len() >= 19 { check_unwrap(check_ts5(&pl[14..19]), Some(pts)) } else { pts };
+            if let Some(l) = self.last_vdts {
                 r.max_pts_gap = r.max_pts_gap.max((dts - l).abs());
             }
-            last_vdts = Some(dts);
+            self.last_vdts = Some(dts);
             r.video_dts.push(dts);
         }
     }
-    r.skipped_bytes += data.len() - pos.min(data.len());
-    r
 }
 
 #[cfg(test)]
