@@ -26,8 +26,8 @@ use super::draw;
 use super::layout::{place, LayoutKind, Rect, TileSlots};
 use super::main_area::{self, choose_main, Contender, MainState};
 use super::text::TextRenderer;
+use crate::clip::{ChatLine, SourceKind};
 use crate::frame::Picture;
-use crate::timeline::{ChatLine, SourceKind};
 
 /// One active source at this output frame.
 #[derive(Clone, Debug)]

@@ -22,59 +22,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+pub use crate::clip::{is_http_url, ChatLine, ClipSpec, Flow, Remote, SlideSpec, SourceInfo, SourceKind};
 use crate::time::{Time, VIDEO_HZ};
 use crate::{Error, Result};
-
-/// One clip on the timeline.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ClipSpec {
-    /// Position in the flow's event list (stable identity for reports).
-    pub index: usize,
-    /// The url as written in the flow.
-    pub url: String,
-    /// Resolved local path (empty while [`ClipSpec::remote`] is set).
-    pub path: PathBuf,
-    /// `Some` while the url is an http(s) url not on disk: such a clip is skipped (with the
-    /// failure's reason) unless the application downloaded it and cleared this.
-    pub remote: Option<Remote>,
-    /// Start on the timeline, 90 kHz ticks.
-    pub start: i64,
-    /// Maximum length from the flow (`duration` of the event or of a matching
-    /// `mediasession.update`), 90 kHz ticks. The data decides when it is shorter.
-    pub max_len: Option<i64>,
-    /// `data.id` when present.
-    pub id: Option<String>,
-    /// `data.offset`: how much of the file's start to skip (preroll, or a chunk that began
-    /// during a cut), 90 kHz ticks. The file's content at `offset` shows at `start`.
-    pub offset: i64,
-    /// Who or what the clip shows (for the composite layouts).
-    pub source: SourceInfo,
-}
-
-/// The state of an http(s) clip or slide (see the module doc).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Remote {
-    /// Not downloaded (yet).
-    Pending,
-    /// Its download failed for this reason.
-    Failed(String),
-}
-
-impl Remote {
-    /// Why the clip or slide cannot be read.
-    pub fn reason(&self, url: &str) -> String {
-        match self {
-            Remote::Pending => format!("remote url not downloaded ({url})"),
-            Remote::Failed(why) => format!("download failed: {why}"),
-        }
-    }
-}
-
-/// Is `url` an http(s) url (case-insensitive scheme)?
-pub fn is_http_url(url: &str) -> bool {
-    let u = url.trim_start();
-    ["http://", "https://"].iter().any(|p| u.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p)))
-}
 
 /// The scheme of `url` when it looks like a url and not a path: `scheme://...` (RFC 3986
 /// scheme characters, at least two so `C:` stays a path) or `data:`.
@@ -101,89 +51,24 @@ fn locate(url: &str, base: &Path) -> std::result::Result<(PathBuf, Option<Remote
     }
 }
 
-/// What a clip shows.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum SourceKind {
-    /// Not said (plain flows): treated as a camera when it has pictures.
-    #[default]
-    Unknown,
-    Camera,
-    Screen,
-    AudioOnly,
-}
-
-/// Who a clip belongs to: `data.kind` (`camera`, `screen`, `audio_only`), `data.userId`,
-/// `data.userName`, `data.role`, or MTS Link's own `data.stream.conference.user` /
-/// `data.stream.screensharing`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SourceInfo {
-    pub kind: SourceKind,
-    /// Participant identity (user id), if known.
-    pub participant: Option<String>,
-    /// Display name, if known.
-    pub name: Option<String>,
-    /// Lecturer or admin: first in the tile order.
-    pub presenter: bool,
-}
-
-impl SourceInfo {
-    fn from_data(data: &Value) -> SourceInfo {
-        let st =
-            |v: Option<&Value>| v.and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(String::from);
-        let conf_user = data.get("stream").and_then(|s| s.get("conference")).and_then(|c| c.get("user"));
-        let kind = match data.get("kind").and_then(Value::as_str) {
-            Some("camera") => SourceKind::Camera,
-            Some("screen") => SourceKind::Screen,
-            Some("audio_only") => SourceKind::AudioOnly,
-            _ if data.get("stream").and_then(|s| s.get("screensharing")).is_some() => SourceKind::Screen,
-            _ if conf_user.is_some() => SourceKind::Camera,
-            _ => SourceKind::Unknown,
-        };
-        let participant =
-            data.get("userId").and_then(id_of).or_else(|| conf_user.and_then(|u| u.get("id")).and_then(id_of));
-        let name = st(data.get("userName")).or_else(|| st(conf_user.and_then(|u| u.get("nickname"))));
-        let role = st(data.get("role")).or_else(|| st(conf_user.and_then(|u| u.get("role"))));
-        let presenter = matches!(role.as_deref(), Some("ADMIN" | "LECTURER" | "admin" | "lecturer"));
-        SourceInfo { kind, participant, name, presenter }
-    }
-}
-
-/// A slide image shown in the composite's main area (`module: "slide.show"`,
-/// `data.image`: the image file, `data.duration` optional).
-#[derive(Clone, Debug, PartialEq)]
-pub struct SlideSpec {
-    /// Shown from, 90 kHz ticks.
-    pub start: i64,
-    /// Shown until (its own duration, else the next slide's start; `None`: to the end).
-    pub end: Option<i64>,
-    pub url: String,
-    /// Resolved local path (empty while `remote` is set).
-    pub path: PathBuf,
-    /// `Some` while the image is an http(s) url not on disk (then it is not shown).
-    pub remote: Option<Remote>,
-}
-
-/// A chat message (`module: "chat.message"`, `data.author`, `data.text`), shown by the
-/// composite's chat panel from its time on.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ChatLine {
-    /// 90 kHz ticks.
-    pub at: i64,
-    pub author: String,
-    pub text: String,
-}
-
-/// A parsed flow.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Flow {
-    pub name: String,
-    /// Timeline length from the JSON, 90 kHz ticks.
-    pub duration: Option<i64>,
-    pub clips: Vec<ClipSpec>,
-    /// Slides in time order (only the composite shows them).
-    pub slides: Vec<SlideSpec>,
-    /// Chat messages in time order (only the composite's chat panel shows them).
-    pub chat: Vec<ChatLine>,
+/// The clip's [`SourceInfo`] from its event's `data`.
+fn source_info(data: &Value) -> SourceInfo {
+    let st = |v: Option<&Value>| v.and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(String::from);
+    let conf_user = data.get("stream").and_then(|s| s.get("conference")).and_then(|c| c.get("user"));
+    let kind = match data.get("kind").and_then(Value::as_str) {
+        Some("camera") => SourceKind::Camera,
+        Some("screen") => SourceKind::Screen,
+        Some("audio_only") => SourceKind::AudioOnly,
+        _ if data.get("stream").and_then(|s| s.get("screensharing")).is_some() => SourceKind::Screen,
+        _ if conf_user.is_some() => SourceKind::Camera,
+        _ => SourceKind::Unknown,
+    };
+    let participant =
+        data.get("userId").and_then(id_of).or_else(|| conf_user.and_then(|u| u.get("id")).and_then(id_of));
+    let name = st(data.get("userName")).or_else(|| st(conf_user.and_then(|u| u.get("nickname"))));
+    let role = st(data.get("role")).or_else(|| st(conf_user.and_then(|u| u.get("role"))));
+    let presenter = matches!(role.as_deref(), Some("ADMIN" | "LECTURER" | "admin" | "lecturer"));
+    SourceInfo { kind, participant, name, presenter }
 }
 
 fn secs(v: &Value) -> Option<f64> {
@@ -328,7 +213,7 @@ impl Flow {
                 max_len,
                 id,
                 offset,
-                source: SourceInfo::from_data(data),
+                source: source_info(data),
             });
             if clips.len() > MAX_CLIPS {
                 return Err(Error::Flow(format!("more than {MAX_CLIPS} clips")));

@@ -32,8 +32,11 @@ use crate::mux::{Muxer, OutputKind};
 use crate::packet::{Codec, MediaKind, Packet, StreamInfo};
 use crate::stats::{Collector, Span, Stage, StageStats};
 use crate::time::{rescale, VIDEO_HZ};
-use crate::timeline::{ClipEvent, ClipOpener, ClipOutcome, ClipSpec, Flow, OutputFormat, Scheduler};
+use crate::timeline::{ClipEvent, ClipOpener, ClipOutcome, ClipSpec, Flow, OutputFormat};
+
+pub mod program;
 use crate::{Error, Result};
+pub use program::{Look, OutputFrame, Program};
 
 /// Everything `compile` needs besides the flow.
 #[derive(Clone)]
@@ -305,32 +308,30 @@ fn compile_to(
                 }
                 None => spawn_reader(spec.path.clone(), spec.offset, fmt, waiter.clone(), reading.clone()),
             });
-            let mut s = Scheduler::new(fmt, clips, flow_duration, start, max_len, opener).normalize(normalize);
-            if let Some(l) = layout {
-                s = s.with_layout(l).hide_silent(hide_silent).switch_hold(switch_hold);
-                if let Some(sink) = on_layout {
-                    s = s.on_layout(sink);
-                }
-                if chat_panel {
-                    s = s.with_chat_panel(chat);
-                }
-                if !slides.is_empty() {
-                    let wait = slide_waiter;
-                    s = s.with_slides(
-                        slides,
-                        Box::new(move |spec: &crate::timeline::SlideSpec| {
-                            if let Some(r) = &spec.remote {
-                                return Err(r.reason(&spec.url));
-                            }
-                            let path = match &wait {
-                                Some(w) => w(&spec.path)?,
-                                None => spec.path.clone(),
-                            };
-                            std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))
-                        }),
-                    );
-                }
-            }
+            let slide_loader = (!slides.is_empty()).then(|| {
+                let wait = slide_waiter;
+                let load: crate::compose::SlideLoader = Box::new(move |spec: &crate::timeline::SlideSpec| {
+                    if let Some(r) = &spec.remote {
+                        return Err(r.reason(&spec.url));
+                    }
+                    let path = match &wait {
+                        Some(w) => w(&spec.path)?,
+                        None => spec.path.clone(),
+                    };
+                    std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))
+                });
+                (slides, load)
+            });
+            let look = Look {
+                layout,
+                normalize,
+                hide_silent,
+                switch_hold,
+                on_layout,
+                chat: chat_panel.then_some(chat),
+                slides: slide_loader,
+            };
+            let mut s = Program::new(fmt, clips, (flow_duration, start, max_len), opener, look);
             // The chunk being produced: its pictures go straight to the worker encoding it.
             let mut cur: Option<Sender<Arc<Picture>>> = None;
             let mut in_chunk = 0u32;
@@ -388,7 +389,7 @@ fn compile_to(
             if !apkts.is_empty() {
                 let _ = aud_tx.send(apkts);
             }
-            Ok((s.outcomes().to_vec(), (s.compose_stats(), s.slide_problems.clone())))
+            Ok((s.outcomes().to_vec(), (s.compose_stats(), s.slide_problems().to_vec())))
         })
         .map_err(|e| Error::Encode(format!("cannot start the timeline thread: {e}")))?;
     let encoder_thread = std::thread::Builder::new()
@@ -1056,5 +1057,5 @@ fn read_clip(path: &Path, offset: i64, fmt: OutputFormat, how: &ReadOptions, tx:
 }
 
 #[cfg(test)]
-#[path = "tests/pipeline_stdout.rs"]
+#[path = "tests/stdout.rs"]
 mod stdout_tests;
