@@ -17,7 +17,6 @@ use anyhow::{anyhow, bail, Context, Result};
 use media::mux::OutputKind;
 use media::pipeline::{compile, CompileOptions, CompileReport};
 use media::time::{hms, Time, VIDEO_HZ};
-use media::timeline::Flow;
 
 use crate::download::{DownloadEvent, DownloadItem, DownloadOptions, Downloader};
 use crate::exit::UsageError;
@@ -374,15 +373,9 @@ fn run_record(
     if clips.is_empty() {
         bail!("the record has no media chunks");
     }
-    // Flow for the compiler: chunk files in the job folder.
-    let mut flow_json = plan.to_flow_json(|c| c.file_name());
-    if let Some(logs) = flow_json.get_mut("eventLogs").and_then(|l| l.as_array_mut()) {
-        logs.extend(plan.slide_flow_events(|i, s| s.file_name(i)));
-        logs.extend(plan.chat_flow_events());
-    }
-    let flow_path = job.join("flow.json");
-    std::fs::write(&flow_path, serde_json::to_vec_pretty(&flow_json)?)?;
-    let flow = Flow::load(&flow_path).map_err(anyhow::Error::new)?;
+    // The flow the compiler runs (chunk files in the job folder), and flow.json for the user.
+    let flow = plan.to_flow(&job).map_err(anyhow::Error::new)?;
+    write_flow_json(&plan, &job)?;
 
     // Downloads in timeline order, so the compile can follow them.
     let mut items: Vec<DownloadItem> = Vec::new();
@@ -554,6 +547,18 @@ fn run_record(
         report: Some(report),
         outputs,
     })
+}
+
+/// `job/flow.json`: the plan's flow for the user to read (and to run again with `stitch
+/// compile`); the webinar itself compiles [`Plan::to_flow`].
+fn write_flow_json(plan: &Plan, job: &Path) -> Result<()> {
+    let mut flow_json = plan.to_flow_json(|c| c.file_name());
+    if let Some(logs) = flow_json.get_mut("eventLogs").and_then(|l| l.as_array_mut()) {
+        logs.extend(plan.slide_flow_events(|i, s| s.file_name(i)));
+        logs.extend(plan.chat_flow_events());
+    }
+    std::fs::write(job.join("flow.json"), serde_json::to_vec_pretty(&flow_json)?)?;
+    Ok(())
 }
 
 /// Where a chunk's HLS twin goes: beside the chunk, `<chunk>.hls.mp4`.

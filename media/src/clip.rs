@@ -80,9 +80,7 @@ pub enum SourceKind {
     AudioOnly,
 }
 
-/// Who a clip belongs to: `data.kind` (`camera`, `screen`, `audio_only`), `data.userId`,
-/// `data.userName`, `data.role`, or MTS Link's own `data.stream.conference.user` /
-/// `data.stream.screensharing`.
+/// Who a clip belongs to and what it shows (for the composite layouts).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SourceInfo {
     pub kind: SourceKind,
