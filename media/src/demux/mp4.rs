@@ -1614,6 +1614,17 @@ impl Mp4Demuxer {
                     info.presentation_end = Some(delay.saturating_add(dur).saturating_add(more));
                 }
             }
+            if t.kind == MediaKind::Audio {
+                // Priming before the edit, and what the last frame holds past its end.
+                if let Some((m, dur)) = first {
+                    info.encoder_delay = m.clamp(0, u32::MAX as i64) as u32;
+                    let data_end = t.samples.last().map(|s| s.dts.saturating_add(s.duration as i64));
+                    if let (Some(end), true) = (data_end, dur > 0) {
+                        let past = end.saturating_sub(m.saturating_add(dur).saturating_add(more));
+                        info.padding = past.clamp(0, u32::MAX as i64) as u32;
+                    }
+                }
+            }
 
             // Negative composition offsets: lower dts like FFmpeg (ignoring absurd values).
             let min_cts = t.samples.iter().map(|s| s.cts).filter(|&c| c > -(1 << 28)).min().unwrap_or(0);
