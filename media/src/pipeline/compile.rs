@@ -95,17 +95,15 @@ pub(super) fn compile_to(
     let counters = Arc::new(ReadCounters::default());
     let reading = ReadOptions { seek: opts.seek_clips, counters: counters.clone(), stats: stats.clone() };
     let wav = wav_tap(opts)?;
-    let out = TimelineOut { gop: settings.gop, chunk_tx: q.chunk_tx, aud_tx: q.aud_tx, aac, wav };
+    // The mixed audio of each output frame, to the AAC encoder's thread.
+    let (pcm_tx, pcm_rx) = bounded::<Vec<f32>>(64);
+    let out = TimelineOut { gop: settings.gop, chunk_tx: q.chunk_tx, pcm_tx, wav };
     let job = (flow.clone(), opts.clone(), fmt, reading, cancel_flag.clone(), stats.clone());
-    let timeline = std::thread::Builder::new()
-        .name("timeline".into())
-        .spawn(move || run_timeline(job, out))
-        .map_err(|e| Error::Encode(format!("cannot start the timeline thread: {e}")))?;
+    let timeline = spawn("timeline", move || run_timeline(job, out))?;
+    let (aud_tx, aac_stats) = (q.aud_tx, stats.clone());
+    let audio_encoder = spawn("aac", move || encode_audio(aac, pcm_rx, aud_tx, &aac_stats))?;
     let (chunk_rx, enc_tx) = (q.chunk_rx, q.enc_tx);
-    let encoder_thread = std::thread::Builder::new()
-        .name("encoder".into())
-        .spawn(move || encoder.run(chunk_rx, enc_tx))
-        .map_err(|e| Error::Encode(format!("cannot start the encoder thread: {e}")))?;
+    let encoder_thread = spawn("encoder", move || encoder.run(chunk_rx, enc_tx))?;
 
     // Mux on this thread: chunks in index order, audio interleaved by time.
     let mux_worker = stats.enter(Stage::Mux);
@@ -117,6 +115,9 @@ pub(super) fn compile_to(
     }
     let _ = encoder_thread.join();
     let made = timeline.join().map_err(|_| Error::Encode("the timeline thread panicked".into()))?;
+    let audio_done = audio_encoder.join().map_err(|_| Error::Encode("the audio encoder thread panicked".into()))?;
+    // The encoder's own error first: the timeline then only saw its queue close.
+    let made = audio_done.and(made);
     let (muxed, made) = match result.and_then(|r| made.map(|s| (r, s))).and_then(|(r, s)| usable(s).map(|s| (r, s))) {
         Ok(v) => v,
         Err(e) => {
@@ -147,6 +148,14 @@ pub(super) fn compile_to(
         clips_seeked: counters.seeks.load(Ordering::Relaxed),
         stages: stats.snapshot(),
     })
+}
+
+/// Start a thread named `name`.
+fn spawn<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> Result<std::thread::JoinHandle<T>> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map_err(|e| Error::Encode(format!("cannot start the {name} thread: {e}")))
 }
 
 /// The output format and the H.264 settings, after checking the canvas and frame rate.
@@ -242,8 +251,7 @@ fn wav_tap(opts: &CompileOptions) -> Result<Option<WavTap>> {
 struct TimelineOut {
     gop: u32,
     chunk_tx: Sender<VideoChunk>,
-    aud_tx: Sender<Vec<Packet>>,
-    aac: AacEncoder,
+    pcm_tx: Sender<Vec<f32>>,
     wav: Option<WavTap>,
 }
 
@@ -252,15 +260,15 @@ struct TimelineOut {
 type TimelineJob = (Flow, CompileOptions, OutputFormat, ReadOptions, Arc<AtomicBool>, Arc<Collector>);
 
 /// The timeline thread: timeline, mix and compose per output frame ([`Program`]); pictures
-/// to the encoder in GOP chunks, audio to the AAC encoder and the WAV tap.
+/// to the encoder in GOP chunks, audio to the AAC encoder's thread and the WAV tap.
 fn run_timeline((flow, opts, fmt, reading, cancel, stats): TimelineJob, out: TimelineOut) -> Result<Timelined> {
-    // Compose: this thread's time, less the AAC encoder's (counted as encode).
+    // Compose: this thread's time (timeline, mix and compose).
     let _worker = stats.enter(Stage::Compose);
     let span = Span::start();
     let mut program = program(&flow, &opts, fmt, reading);
     let mut video = ChunkFeeder { gop: out.gop, tx: out.chunk_tx, cur: None, in_chunk: 0, index: 0 };
     let ch_out = (opts.channels as usize).max(1);
-    let mut audio = AudioOut { aac: out.aac, tx: out.aud_tx, wav: out.wav, ch_out, packets: Vec::new(), time: (0, 0) };
+    let mut audio = AudioOut { tx: out.pcm_tx, wav: out.wav, ch_out };
     let mut frames_made = 0u64;
     while let Some(f) = program.next() {
         if cancel.load(Ordering::Relaxed) {
@@ -268,14 +276,11 @@ fn run_timeline((flow, opts, fmt, reading, cancel, stats): TimelineJob, out: Tim
         }
         video.push(f.index, f.picture)?;
         frames_made += 1;
-        audio.push(&f.audio)?;
+        audio.push(f.audio)?;
     }
     drop(video);
-    let (aac_cpu, aac_wall) = audio.time;
-    audio.finish(&stats)?;
-    let (cpu, wall) = span.elapsed();
-    stats.add(Stage::Compose, cpu.saturating_sub(aac_cpu), wall.saturating_sub(aac_wall));
-    stats.add(Stage::Encode, aac_cpu, aac_wall);
+    audio.finish()?;
+    stats.add_span(Stage::Compose, span);
     stats.add_items(Stage::Compose, frames_made);
     Ok(Timelined {
         clips: program.outcomes().to_vec(),
@@ -360,46 +365,54 @@ impl ChunkFeeder {
     }
 }
 
-/// The mixed audio to the AAC encoder (packets to the muxer) and the WAV tap.
+/// The mixed audio to the AAC encoder's thread and the WAV tap.
 struct AudioOut {
-    aac: AacEncoder,
-    tx: Sender<Vec<Packet>>,
+    tx: Sender<Vec<f32>>,
     wav: Option<WavTap>,
     ch_out: usize,
-    packets: Vec<Packet>,
-    /// CPU and wall time of the AAC encoder (counted as encode).
-    time: (u64, u64),
 }
 
 impl AudioOut {
-    fn push(&mut self, audio: &[f32]) -> Result<()> {
-        let a = Span::start();
-        self.aac.push(audio, &mut self.packets)?;
-        let (c, w) = a.elapsed();
-        self.time = (self.time.0 + c, self.time.1 + w);
-        if !self.packets.is_empty() && self.tx.send(std::mem::take(&mut self.packets)).is_err() {
-            return Err(Error::Cancelled);
-        }
+    fn push(&mut self, audio: Vec<f32>) -> Result<()> {
         if let Some((w, r, n)) = self.wav.as_mut() {
             let ch = self.ch_out;
             let mono: Vec<f32> = audio.chunks(ch).map(|c| c.iter().sum::<f32>() / ch as f32).collect();
             *n += mono.len() as u64;
             w.write(&r.process(&mono))?;
         }
-        Ok(())
+        // The encoder thread failed: its error ends the compile.
+        self.tx.send(audio).map_err(|_| Error::Cancelled)
     }
 
-    fn finish(mut self, stats: &Collector) -> Result<()> {
-        stats.time(Stage::Encode, || self.aac.finish(&mut self.packets))?;
+    fn finish(mut self) -> Result<()> {
         if let Some((mut w, mut r, n)) = self.wav.take() {
             w.write(&r.finish(n))?;
             w.finish()?;
         }
-        if !self.packets.is_empty() {
-            let _ = self.tx.send(self.packets);
-        }
         Ok(())
     }
+}
+
+/// The audio encoder's thread (encode stage): each output frame's mixed audio into AAC
+/// packets for the muxer, until the timeline closes its queue.
+fn encode_audio(mut aac: AacEncoder, rx: Receiver<Vec<f32>>, tx: Sender<Vec<Packet>>, stats: &Collector) -> Result<()> {
+    let mut packets = Vec::new();
+    let (mut cpu, mut wall) = (0u64, 0u64);
+    for audio in rx {
+        let a = Span::start();
+        aac.push(&audio, &mut packets)?;
+        let (c, w) = a.elapsed();
+        (cpu, wall) = (cpu + c, wall + w);
+        if !packets.is_empty() && tx.send(std::mem::take(&mut packets)).is_err() {
+            return Err(Error::Cancelled);
+        }
+    }
+    stats.time(Stage::Encode, || aac.finish(&mut packets))?;
+    stats.add(Stage::Encode, cpu, wall);
+    if !packets.is_empty() {
+        let _ = tx.send(packets);
+    }
+    Ok(())
 }
 
 /// Writes encoded chunks in index order and the audio packets interleaved by time.

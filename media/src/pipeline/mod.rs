@@ -9,9 +9,11 @@
 //!                     ▼
 //!               [timeline thread (Program): timeline::Timeline ► FrameSlice ►
 //!                mix::Mixer (audio) + compose::Canvas (picture) ► OutputFrame;
-//!                AAC encode (encode::AacEncoder), optional WAV tap]
-//!                     │ bounded(0) VideoChunk (whole GOPs)      │ bounded(64) audio packets
-//!                     ▼                                           │
+//!                optional WAV tap]
+//!                     │ bounded(0) VideoChunk (whole GOPs)      │ bounded(64) mixed PCM
+//!                     │                                           ▼
+//!                     │                 [aac thread: encode::AacEncoder]
+//!                     ▼                                           │ bounded(64) packets
 //!               [rayon pool: encode::ChunkEncoder, N workers]     │
 //!                     │ bounded(N+1) EncodedChunk (any order)     │
 //!                     ▼                                           ▼
