@@ -319,7 +319,7 @@ pub struct Compiled {
 
 /// Run the command; returns the report for the caller to print.
 pub fn run(args: &CompileArgs, cancel: Arc<AtomicBool>) -> Result<Compiled> {
-    let mut flow = Flow::load(&args.flow).map_err(anyhow::Error::new)?;
+    let mut flow = crate::mtslink::flow::load(&args.flow).map_err(anyhow::Error::new)?;
     let opts = prepare(args, &flow)?;
     let fetch_start = std::time::Instant::now();
     let remote = crate::remote::fetch_remote(

@@ -17,7 +17,6 @@ use anyhow::{anyhow, bail, Context, Result};
 use media::mux::OutputKind;
 use media::pipeline::{compile, CompileOptions, CompileReport};
 use media::time::{hms, Time, VIDEO_HZ};
-use media::timeline::Flow;
 
 use crate::download::{DownloadEvent, DownloadItem, DownloadOptions, Downloader};
 use crate::exit::UsageError;
@@ -87,6 +86,14 @@ struct RecordDone {
     already_done: bool,
     report: Option<CompileReport>,
     outputs: Vec<PathBuf>,
+}
+
+impl RecordDone {
+    /// Nothing compiled: the final file was already there (`output`), or a dry run.
+    fn not_compiled(name: String, output: Option<PathBuf>, summary: Option<String>) -> RecordDone {
+        let outputs = output.iter().cloned().collect();
+        RecordDone { name, already_done: output.is_some(), output, summary, report: None, outputs }
+    }
 }
 
 impl RecordResult {
@@ -302,6 +309,100 @@ fn run_record(
     args: &WebinarArgs,
     cancel: &Arc<AtomicBool>,
 ) -> Result<RecordDone> {
+    let Job { plan, stem, dir: job, output } = open_job(rt, api, link, name_override, args)?;
+    if !args.dry_run && !args.force && output.exists() {
+        let summary = format!("already done: {}\n", output.display());
+        return Ok(RecordDone::not_compiled(plan.name.clone(), Some(output), Some(summary)));
+    }
+    write_job_files(&plan, &job, &stem)?;
+    // The clips of the flow: a non-zero length, in timeline order.
+    let clips = plan.flow_clips();
+    if !args.quiet || args.dry_run {
+        announce(&plan, &clips, &job);
+    }
+    if args.dry_run {
+        return Ok(RecordDone::not_compiled(plan.name.clone(), None, None));
+    }
+    if clips.is_empty() {
+        bail!("the record has no media chunks");
+    }
+    // The flow the compiler runs (chunk files in the job folder), and flow.json for the user.
+    let flow = plan.to_flow(&job).map_err(anyhow::Error::new)?;
+    write_flow_json(&plan, &job)?;
+    let items = download_items(&plan, &clips, &job);
+    let ready = Arc::new(Readiness { cancel: cancel.clone(), ..Default::default() });
+    let downloads = start_downloads(rt, args, &items, twins_of(&items, &clips, &job), &ready)?;
+
+    // Compile on this thread while the downloads run.
+    let opts = compile_options(args, &output, &ready);
+    let total = crate::compile::total_frames(&flow, &opts);
+    let bar = crate::progress::Bar::new("webinar", total, opts.fps_num as f64 / opts.fps_den as f64, args.quiet);
+    let status_r = downloads.status.clone();
+    let report: media::Result<CompileReport> = compile(
+        &flow,
+        &opts,
+        &mut |p| {
+            bar.update(p.frames_done, p.elapsed_secs);
+            bar.set_status(&status_r.lock().unwrap_or_else(|e| e.into_inner()));
+        },
+        cancel,
+    );
+    bar.finish();
+    let (failed, download_stats) = downloads.wait(rt, cancel);
+    let mut report = report.map_err(anyhow::Error::new).with_context(|| format!("compiling {}", plan.name))?;
+    if let Some((secs, o)) = download_stats {
+        let files = o.files_done.saturating_sub(o.files_cached) as u64;
+        report.stages =
+            crate::stats::with_download(report.stages, secs, files, o.bytes_done, args.jobs.max(1) as u32, true);
+    }
+    let mut outputs = vec![output.clone()];
+    outputs.extend(opts.export_audio.clone());
+    if args.export.sources && !cancel.load(Ordering::SeqCst) {
+        outputs.extend(crate::compile::export_sources(&flow, &opts, cancel, args.quiet)?);
+    }
+    let summary = record_summary(&report, &output, &failed);
+    if !args.keep_files && failed.is_empty() {
+        remove_downloads(&items);
+    }
+    let (name, output) = (plan.name.clone(), Some(output));
+    Ok(RecordDone { name, output, summary: Some(summary), already_done: false, report: Some(report), outputs })
+}
+
+/// The job folder with the plan (`manifest.json`) and the chat export.
+fn write_job_files(plan: &Plan, job: &Path, stem: &str) -> Result<()> {
+    std::fs::create_dir_all(job).with_context(|| format!("creating {}", job.display()))?;
+    plan.write_manifest(job).with_context(|| format!("writing {}/manifest.json", job.display()))?;
+    crate::mtslink::chat::export(&plan.chat, job, stem)
+        .with_context(|| format!("writing {}/{stem}.chat.srt", job.display()))?;
+    Ok(())
+}
+
+/// The downloaded chunks, slides and HLS twins (the output is complete without them).
+fn remove_downloads(items: &[DownloadItem]) {
+    for i in items {
+        let _ = std::fs::remove_file(&i.dest);
+        let _ = std::fs::remove_file(twin_path(&i.dest));
+    }
+}
+
+/// A record's plan and where its files go.
+struct Job {
+    plan: Plan,
+    /// File-name-safe webinar name.
+    stem: String,
+    /// The job folder, and the final file in it.
+    dir: PathBuf,
+    output: PathBuf,
+}
+
+/// Fetch the record of `link` and plan it: the job folder is `<name>_<date or session id>`.
+fn open_job(
+    rt: &tokio::runtime::Runtime,
+    api: &ApiClient,
+    link: &Link,
+    name_override: Option<&str>,
+    args: &WebinarArgs,
+) -> Result<Job> {
     tracing::info!(link = %link, "fetching the record from the API");
     let (record, host) = rt.block_on(api.fetch_record(link)).map_err(|e| anyhow!("{e}"))?;
     tracing::debug!(?host, "record fetched");
@@ -314,120 +415,63 @@ fn run_record(
         Link::Record { session_id, .. } => session_id.clone(),
         Link::Event { event_id, .. } => event_id.clone(),
     };
-    let job = args.output_dir.join(format!("{stem}_{}", record_date(&record).unwrap_or(sid)));
+    let dir = args.output_dir.join(format!("{stem}_{}", record_date(&record).unwrap_or(sid)));
     let ext = match args.format {
         OutputKind::Mp4 => "mp4",
         OutputKind::Ts => "ts",
     };
-    let output = job.join(format!("{stem}.{ext}"));
+    let output = dir.join(format!("{stem}.{ext}"));
     if let Some(c) = &args.cookies {
         crate::outpath::refuse_inputs(&output, [("cookies file", c.as_path())])?;
     }
-    if !args.dry_run && !args.force && output.exists() {
-        let summary = format!("already done: {}\n", output.display());
-        return Ok(RecordDone {
-            name: plan.name.clone(),
-            output: Some(output.clone()),
-            summary: Some(summary),
-            already_done: true,
-            report: None,
-            outputs: vec![output],
-        });
-    }
-    std::fs::create_dir_all(&job).with_context(|| format!("creating {}", job.display()))?;
-    plan.write_manifest(&job).with_context(|| format!("writing {}/manifest.json", job.display()))?;
-    crate::mtslink::chat::export(&plan.chat, &job, &stem)
-        .with_context(|| format!("writing {}/{stem}.chat.srt", job.display()))?;
-    let clips: Vec<_> = plan.clips.iter().filter(|c| c.length().is_none_or(|l| l > 0.0)).collect();
-    if !args.quiet || args.dry_run {
-        eprintln!(
-            "{}: {} clips ({} cameras, {} screen, {} audio-only), {} participants, {} slides, {} chat messages, timeline {}",
-            plan.name,
-            clips.len(),
-            clips.iter().filter(|c| c.kind == crate::mtslink::ClipKind::Camera).count(),
-            clips.iter().filter(|c| c.kind == crate::mtslink::ClipKind::Screen).count(),
-            clips.iter().filter(|c| c.kind == crate::mtslink::ClipKind::AudioOnly).count(),
-            plan.participants.len(),
-            plan.slides.len(),
-            plan.chat.len(),
-            plan.duration.map(hms).unwrap_or_else(|| "unknown".into()),
-        );
-        let parts = clips.iter().filter(|c| c.chunk_id.is_some()).count();
-        if !plan.cuts.is_empty() {
-            eprintln!(
-                "  {} cut(s) removed; {parts} of the clips are later parts of chunks recorded across a cut",
-                plan.cuts.len()
-            );
-        }
-        eprintln!("  job folder: {}", job.display());
-    }
-    if args.dry_run {
-        return Ok(RecordDone {
-            name: plan.name.clone(),
-            output: None,
-            summary: None,
-            already_done: false,
-            report: None,
-            outputs: Vec::new(),
-        });
-    }
-    if clips.is_empty() {
-        bail!("the record has no media chunks");
-    }
-    // Flow for the compiler: chunk files in the job folder.
-    let mut flow_json = plan.to_flow_json(|c| c.file_name());
-    if let Some(logs) = flow_json.get_mut("eventLogs").and_then(|l| l.as_array_mut()) {
-        logs.extend(plan.slide_flow_events(|i, s| s.file_name(i)));
-        logs.extend(plan.chat_flow_events());
-    }
-    let flow_path = job.join("flow.json");
-    std::fs::write(&flow_path, serde_json::to_vec_pretty(&flow_json)?)?;
-    let flow = Flow::load(&flow_path).map_err(anyhow::Error::new)?;
+    Ok(Job { plan, stem, dir, output })
+}
 
-    // Downloads in timeline order, so the compile can follow them.
-    let mut items: Vec<DownloadItem> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    let mut sorted = clips.clone();
-    sorted.sort_by(|a, b| a.start.total_cmp(&b.start));
-    // Chunks and slides in timeline order.
+/// What the record holds (standard error).
+fn announce(plan: &Plan, clips: &[&crate::mtslink::PlanClip], job: &Path) {
+    let count = |k: crate::mtslink::ClipKind| clips.iter().filter(|c| c.kind == k).count();
+    eprintln!(
+        "{}: {} clips ({} cameras, {} screen, {} audio-only), {} participants, {} slides, {} chat messages, timeline {}",
+        plan.name,
+        clips.len(),
+        count(crate::mtslink::ClipKind::Camera),
+        count(crate::mtslink::ClipKind::Screen),
+        count(crate::mtslink::ClipKind::AudioOnly),
+        plan.participants.len(),
+        plan.slides.len(),
+        plan.chat.len(),
+        plan.duration.map(hms).unwrap_or_else(|| "unknown".into()),
+    );
+    let parts = clips.iter().filter(|c| c.chunk_id.is_some()).count();
+    if !plan.cuts.is_empty() {
+        eprintln!(
+            "  {} cut(s) removed; {parts} of the clips are later parts of chunks recorded across a cut",
+            plan.cuts.len()
+        );
+    }
+    eprintln!("  job folder: {}", job.display());
+}
+
+/// Chunks and slides to download, in timeline order (so the compile can follow), each
+/// file once.
+fn download_items(plan: &Plan, sorted: &[&crate::mtslink::PlanClip], job: &Path) -> Vec<DownloadItem> {
     let mut wanted: Vec<(f64, String, PathBuf)> =
         sorted.iter().map(|c| (c.start, c.url.clone(), job.join(c.file_name()))).collect();
     wanted.extend(plan.slides.iter().enumerate().map(|(i, s)| (s.start, s.url.clone(), job.join(s.file_name(i)))));
     wanted.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut seen = std::collections::HashSet::new();
+    let mut items = Vec::new();
     for (_, url, dest) in wanted {
         if seen.insert(dest.clone()) {
             items.push(DownloadItem { url, dest, expected_size: None });
         }
     }
-    let ready = Arc::new(Readiness { cancel: cancel.clone(), ..Default::default() });
-    let dl =
-        Downloader::new(DownloadOptions { concurrency: args.jobs.max(1), net: args.net.clone(), ..Default::default() })
-            .map_err(|e| anyhow!("{e}"))?;
-    let quiet = args.quiet;
-    let status = Arc::new(Mutex::new(String::new()));
-    let status_w = status.clone();
-    // The downloads' last overall figures and when they came (for --stats).
-    let dl_start = std::time::Instant::now();
-    let dl_last: Arc<Mutex<Option<(crate::download::OverallProgress, std::time::Instant)>>> = Default::default();
-    let dl_last_w = dl_last.clone();
-    let (handle, mut rx) = {
-        let _g = rt.enter();
-        dl.spawn(items.clone(), move |ev: &DownloadEvent| {
-            if let Some(l) = ev.log_line() {
-                if !quiet {
-                    eprintln!("  {l}");
-                }
-            }
-            if let DownloadEvent::Overall(o) = ev {
-                *status_w.lock().unwrap_or_else(|e| e.into_inner()) = o.render();
-                *dl_last_w.lock().unwrap_or_else(|e| e.into_inner()) = Some((o.clone(), std::time::Instant::now()));
-            }
-        })
-    };
-    let ready_w = ready.clone();
-    let paths: Vec<PathBuf> = items.iter().map(|i| i.dest.clone()).collect();
-    // Per download: the HLS twin to fall back on when the chunk should show video.
-    let twins: Vec<Option<String>> = items
+    items
+}
+
+/// Per download: the HLS twin to fall back on when the chunk should show video.
+fn twins_of(items: &[DownloadItem], sorted: &[&crate::mtslink::PlanClip], job: &Path) -> Vec<Option<String>> {
+    items
         .iter()
         .map(|i| {
             sorted
@@ -436,22 +480,103 @@ fn run_record(
                 .filter(|c| c.kind != crate::mtslink::ClipKind::AudioOnly && c.has_video != Some(false))
                 .and_then(|c| c.hls_url.clone())
         })
-        .collect();
+        .collect()
+}
+
+/// The downloads running beside the compile.
+struct Downloads {
+    handle: tokio::task::JoinHandle<()>,
+    watcher: tokio::task::JoinHandle<()>,
+    /// The latest overall progress line (shown with the compile's bar).
+    status: Arc<Mutex<String>>,
+    /// When they started, and their last overall figures and when they came (for --stats).
+    start: std::time::Instant,
+    last: Arc<Mutex<Option<(crate::download::OverallProgress, std::time::Instant)>>>,
+    /// Downloads that failed, with why.
+    failures: Arc<Mutex<Vec<String>>>,
+}
+
+impl Downloads {
+    /// Let the downloads finish (they are needed for --keep-files and resume anyway) unless
+    /// the user asked to stop: the failures, and (seconds, last figures) for --stats.
+    fn wait(
+        self,
+        rt: &tokio::runtime::Runtime,
+        cancel: &AtomicBool,
+    ) -> (Vec<String>, Option<(f64, crate::download::OverallProgress)>) {
+        if cancel.load(Ordering::SeqCst) {
+            self.handle.abort();
+        }
+        let _ = rt.block_on(async { tokio::join!(self.handle, self.watcher) });
+        let last = self.last.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let stats = last.map(|(o, at)| (at.duration_since(self.start).as_secs_f64(), o));
+        (self.failures.lock().unwrap_or_else(|e| e.into_inner()).clone(), stats)
+    }
+}
+
+/// Start downloading `items`; each file is reported to `ready` when it is there (or its HLS
+/// twin, `twins[i]`, when the chunk lacks its video), or why it never will be.
+fn start_downloads(
+    rt: &tokio::runtime::Runtime,
+    args: &WebinarArgs,
+    items: &[DownloadItem],
+    twins: Vec<Option<String>>,
+    ready: &Arc<Readiness>,
+) -> Result<Downloads> {
+    let dl =
+        Downloader::new(DownloadOptions { concurrency: args.jobs.max(1), net: args.net.clone(), ..Default::default() })
+            .map_err(|e| anyhow!("{e}"))?;
+    let quiet = args.quiet;
+    let status = Arc::new(Mutex::new(String::new()));
+    let status_w = status.clone();
+    let last: Arc<Mutex<Option<(crate::download::OverallProgress, std::time::Instant)>>> = Default::default();
+    let last_w = last.clone();
+    let start = std::time::Instant::now();
+    let (handle, rx) = {
+        let _g = rt.enter();
+        dl.spawn(items.to_vec(), move |ev: &DownloadEvent| {
+            if let Some(l) = ev.log_line() {
+                if !quiet {
+                    eprintln!("  {l}");
+                }
+            }
+            if let DownloadEvent::Overall(o) = ev {
+                *status_w.lock().unwrap_or_else(|e| e.into_inner()) = o.render();
+                *last_w.lock().unwrap_or_else(|e| e.into_inner()) = Some((o.clone(), std::time::Instant::now()));
+            }
+        })
+    };
+    let paths: Vec<PathBuf> = items.iter().map(|i| i.dest.clone()).collect();
     let failures = Arc::new(Mutex::new(Vec::<String>::new()));
-    let failures_w = failures.clone();
-    let twin_cancel = cancel.clone();
-    let twin_net = args.net.clone();
-    let watcher = rt.spawn(async move {
+    let watch = Watch { ready: ready.clone(), failures: failures.clone(), net: args.net.clone() };
+    let watcher = rt.spawn(watch.run(rx, paths, twins));
+    Ok(Downloads { handle, watcher, status, start, last, failures })
+}
+
+/// Turns download results into [`Readiness`].
+struct Watch {
+    ready: Arc<Readiness>,
+    failures: Arc<Mutex<Vec<String>>>,
+    net: crate::net::NetOptions,
+}
+
+impl Watch {
+    async fn run(
+        self,
+        mut rx: tokio::sync::mpsc::UnboundedReceiver<crate::download::ItemResult>,
+        paths: Vec<PathBuf>,
+        twins: Vec<Option<String>>,
+    ) {
         let mut twin_tasks = Vec::new();
         while let Some((i, r)) = rx.recv().await {
             let path = paths[i].clone();
             match (r, twins[i].clone()) {
-                (Ok(_), None) => ready_w.set(path.clone(), Ok(path)),
+                (Ok(_), None) => self.ready.set(path.clone(), Ok(path)),
                 (r, Some(hls)) => {
                     // The chunk may lack the video its HLS twin has (or be missing): decided
                     // off the async threads, the twin recorded in-process.
-                    let (ready_t, failures_t, stop) = (ready_w.clone(), failures_w.clone(), twin_cancel.clone());
-                    let net = twin_net.clone();
+                    let (ready_t, failures_t) = (self.ready.clone(), self.failures.clone());
+                    let (stop, net) = (self.ready.cancel.clone(), self.net.clone());
                     twin_tasks.push(tokio::spawn(async move {
                         let outcome =
                             resolve_with_twin(&path, r.map(|_| ()).map_err(|e| e.to_string()), &hls, &net, stop).await;
@@ -462,19 +587,21 @@ fn run_record(
                     }));
                 }
                 (Err(e), None) => {
-                    failures_w.lock().unwrap_or_else(|e| e.into_inner()).push(e.to_string());
-                    ready_w.set(path, Err(format!("download failed: {e}")));
+                    self.failures.lock().unwrap_or_else(|e| e.into_inner()).push(e.to_string());
+                    self.ready.set(path, Err(format!("download failed: {e}")));
                 }
             }
         }
         for t in twin_tasks {
             let _ = t.await;
         }
-        ready_w.finish();
-    });
+        self.ready.finish();
+    }
+}
 
-    // Compile on this thread while the downloads run.
-    let mut opts = CompileOptions::new(&output);
+/// The compile's options from the command line; clips wait for their downloads.
+fn compile_options(args: &WebinarArgs, output: &Path, ready: &Arc<Readiness>) -> CompileOptions {
+    let mut opts = CompileOptions::new(output);
     opts.kind = args.format;
     opts.replace_existing = args.force;
     if let Some((w, h)) = args.size {
@@ -490,70 +617,37 @@ fn run_record(
     opts.normalize = args.normalize;
     opts.switch_hold = crate::compile::switch_hold_ticks(args.switch_hold);
     if args.export.audio {
-        opts.export_audio = Some(crate::compile::audio_export_path(&output));
+        opts.export_audio = Some(crate::compile::audio_export_path(output));
     }
     opts.start = args.start.map(|s| Time::from_secs_f64(s.max(0.0), VIDEO_HZ).ticks).unwrap_or(0);
     opts.max_duration = args.max_duration.map(|s| Time::from_secs_f64(s.max(0.0), VIDEO_HZ).ticks);
     let waiter = ready.clone();
     opts.wait_for_clip = Some(Arc::new(move |p: &Path| waiter.wait(p)));
-    let fps = opts.fps_num as f64 / opts.fps_den as f64;
-    let total = crate::compile::total_frames(&flow, &opts);
-    let bar = crate::progress::Bar::new("webinar", total, fps, args.quiet);
-    let status_r = status.clone();
-    let report: media::Result<CompileReport> = compile(
-        &flow,
-        &opts,
-        &mut |p| {
-            bar.update(p.frames_done, p.elapsed_secs);
-            bar.set_status(&status_r.lock().unwrap_or_else(|e| e.into_inner()));
-        },
-        cancel,
-    );
-    bar.finish();
-    // Let the downloads finish (they are needed for --keep-files and resume anyway) unless
-    // the user asked to stop.
-    if cancel.load(Ordering::SeqCst) {
-        handle.abort();
-    }
-    let _ = rt.block_on(async { tokio::join!(handle, watcher) });
-    let mut report = report.map_err(anyhow::Error::new).with_context(|| format!("compiling {}", plan.name))?;
-    if let Some((o, at)) = dl_last.lock().unwrap_or_else(|e| e.into_inner()).clone() {
-        report.stages = crate::stats::with_download(
-            report.stages,
-            at.duration_since(dl_start).as_secs_f64(),
-            o.files_done.saturating_sub(o.files_cached) as u64,
-            o.bytes_done,
-            args.jobs.max(1) as u32,
-            true,
-        );
-    }
-    let mut outputs = vec![output.clone()];
-    outputs.extend(opts.export_audio.clone());
-    if args.export.sources && !cancel.load(Ordering::SeqCst) {
-        outputs.extend(crate::compile::export_sources(&flow, &opts, cancel, args.quiet)?);
-    }
-    let failed = failures.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let mut summary = crate::compile::summary(&report, &output);
+    opts
+}
+
+/// The compile's summary, and the downloads that failed.
+fn record_summary(report: &CompileReport, output: &Path, failed: &[String]) -> String {
+    let mut summary = crate::compile::summary(report, output);
     if !failed.is_empty() {
         summary.push_str(&format!("downloads failed: {}\n", failed.len()));
-        for f in &failed {
+        for f in failed {
             summary.push_str(&format!("  {f}\n"));
         }
     }
-    if !args.keep_files && failed.is_empty() {
-        for i in &items {
-            let _ = std::fs::remove_file(&i.dest);
-            let _ = std::fs::remove_file(twin_path(&i.dest));
-        }
+    summary
+}
+
+/// `job/flow.json`: the plan's flow for the user to read (and to run again with `stitch
+/// compile`); the webinar itself compiles [`Plan::to_flow`].
+fn write_flow_json(plan: &Plan, job: &Path) -> Result<()> {
+    let mut flow_json = plan.to_flow_json(|c| c.file_name());
+    if let Some(logs) = flow_json.get_mut("eventLogs").and_then(|l| l.as_array_mut()) {
+        logs.extend(plan.slide_flow_events(|i, s| s.file_name(i)));
+        logs.extend(plan.chat_flow_events());
     }
-    Ok(RecordDone {
-        name: plan.name.clone(),
-        output: Some(output),
-        summary: Some(summary),
-        already_done: false,
-        report: Some(report),
-        outputs,
-    })
+    std::fs::write(job.join("flow.json"), serde_json::to_vec_pretty(&flow_json)?)?;
+    Ok(())
 }
 
 /// Where a chunk's HLS twin goes: beside the chunk, `<chunk>.hls.mp4`.

@@ -186,6 +186,6 @@ fn mtslink_plan_regression(data: &[u8]) {
     assert_eq!(back.clips.len(), p.clips.len());
     let flow = serde_json::to_vec(&p.to_flow_json(|c| c.file_name())).unwrap();
     if p.clips.iter().any(|c| c.length().is_none_or(|l| l > 0.0)) || p.duration.is_some() {
-        stitch::media::timeline::Flow::parse(&flow, std::path::Path::new("/job")).unwrap();
+        stitch::mtslink::flow::parse(&flow, std::path::Path::new("/job")).unwrap();
     }
 }

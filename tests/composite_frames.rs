@@ -29,7 +29,6 @@ use common::*;
 use stitch::media::compose::compositor::{DrawnLayout, Shown};
 use stitch::media::compose::layout::{LayoutKind, Rect};
 use stitch::media::pipeline::{compile, CompileOptions};
-use stitch::media::timeline::Flow;
 
 const W: u32 = 320;
 const H: u32 = 180;
@@ -39,7 +38,7 @@ const HOLD: f64 = 2.0;
 
 /// Compiles `flow` at 320x180 with `layout`, recording the layout of every frame.
 fn compile_logged(flow: &Path, out: &Path, layout: LayoutKind) -> Vec<DrawnLayout> {
-    let flow = Flow::load(flow).unwrap();
+    let flow = stitch::mtslink::flow::load(flow).unwrap();
     let mut opts = CompileOptions::new(out);
     (opts.width, opts.height) = (W, H);
     opts.layout = Some(layout);

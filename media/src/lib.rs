@@ -1,11 +1,15 @@
 //! `media`: stitch's in-process media pipeline.
 //!
 //! Stages, in data order, one module each: [`demux`] (containers to packets), [`decode`]
-//! (packets to pictures and PCM), [`timeline`] (clips placed on one clock, gaps filled),
-//! [`compose`] (pictures onto the output canvas), [`encode`] (H.264/AAC), [`mux`]
-//! (MP4 / MPEG-TS). They share only the vocabulary in [`time`], [`packet`] and [`frame`];
-//! [`pipeline`] wires them with bounded channels. No network, no async runtime.
+//! (packets to pictures and PCM), [`timeline`] (what is active at each output frame, gaps
+//! filled, audio placed on the sample clock), [`compose`] (pictures onto the output
+//! canvas), [`mix`] (audio summed, levelled, limited), [`encode`] (H.264/AAC), [`mux`]
+//! (MP4 / MPEG-TS). They share only the vocabulary in [`time`], [`packet`], [`frame`] and
+//! [`clip`] (and the bitstream helpers in [`codec`]); no stage imports a later one
+//! (`.ci/check_arch.py`). [`pipeline`] wires them with bounded channels. No network, no
+//! async runtime.
 
+pub mod clip;
 pub mod codec;
 pub mod error;
 pub mod frame;
@@ -17,6 +21,7 @@ pub mod compose;
 pub mod decode;
 pub mod demux;
 pub mod encode;
+pub mod mix;
 pub mod mux;
 pub mod pipeline;
 pub mod remux;

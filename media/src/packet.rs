@@ -72,6 +72,17 @@ pub struct StreamInfo {
     pub presentation_end: Option<i64>,
     /// Language tag when the container has one (ISO 639-2).
     pub language: Option<String>,
+    /// Where the track's presentation starts (its time zero), in `timebase` ticks: `Some(0)`
+    /// when the container's timestamps start there (MP4 after edit lists, raw ADTS); `None`
+    /// when they are an absolute clock (MPEG-TS), so the earliest timestamp of the first
+    /// packets is the time zero.
+    pub start: Option<i64>,
+    /// Audio: encoder delay (priming samples) the container says the decoder output starts
+    /// with and that is not presented (MP4: the edit list's `media_time`); 0 when not said.
+    pub encoder_delay: u32,
+    /// Audio: samples at the end of the last frame that are not presented (MP4: past the
+    /// edit's end); 0 when not said.
+    pub padding: u32,
 }
 
 impl StreamInfo {
@@ -91,6 +102,9 @@ impl StreamInfo {
             declared_duration: None,
             presentation_end: None,
             language: None,
+            start: Some(0),
+            encoder_delay: 0,
+            padding: 0,
         }
     }
 }

@@ -4,7 +4,9 @@
 //! - [`api`]: the HTTP client that fetches a record's event log or expands an event page
 //!   ([`ApiClient`]); credentials only ever go to MTS Link API hosts.
 //! - [`plan`]: the event log reduced to a [`Plan`] (participants, clips, slides, chat, cuts),
-//!   saved as `manifest.json` and turned into the flow JSON the compiler reads.
+//!   saved as `manifest.json`, turned into the [`media::timeline::Flow`] the compiler runs
+//!   ([`Plan::to_flow`]) and into `flow.json` for the user to read.
+//! - [`flow`]: MTS Link's field names in flow JSON ([`flow::load`]), and `Plan::to_flow`.
 //! - [`chat`]: the chat exported as SubRip subtitles and JSON.
 //!
 //! ```no_run
@@ -26,6 +28,7 @@
 
 pub mod api;
 pub mod chat;
+pub mod flow;
 pub mod link;
 pub mod plan;
 

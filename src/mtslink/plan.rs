@@ -118,17 +118,9 @@ impl Participant {
     }
 }
 
-/// What a clip shows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ClipKind {
-    /// A participant's camera (with or without audio).
-    Camera,
-    /// A screen share.
-    Screen,
-    /// A microphone without video.
-    AudioOnly,
-}
+/// What a clip shows: `media`'s one enum for it (serialized `camera`, `screen`,
+/// `audio_only`; a plan never holds `unknown`).
+pub use media::clip::SourceKind as ClipKind;
 
 /// One media chunk (one mediasession) placed on the timeline.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -314,9 +306,8 @@ impl Plan {
     /// the timeline (from `mediasession.update` and end events) when known, `data.offset` =
     /// [`PlanClip::offset`] when non-zero, `data.kind`.
     pub fn to_flow_json(&self, local_path_of: impl Fn(&PlanClip) -> String) -> Value {
-        let mut clips: Vec<&PlanClip> = self.clips.iter().filter(|c| c.length().is_none_or(|l| l > 0.0)).collect();
-        clips.sort_by(|a, b| a.start.total_cmp(&b.start));
-        let logs: Vec<Value> = clips
+        let logs: Vec<Value> = self
+            .flow_clips()
             .iter()
             .map(|c| {
                 let mut data = Map::new();
@@ -352,13 +343,25 @@ impl Plan {
         Value::Object(top)
     }
 
+    /// The clips of the flow: those with a non-zero length, by start.
+    pub fn flow_clips(&self) -> Vec<&PlanClip> {
+        let mut clips: Vec<&PlanClip> = self.clips.iter().filter(|c| c.length().is_none_or(|l| l > 0.0)).collect();
+        clips.sort_by(|a, b| a.start.total_cmp(&b.start));
+        clips
+    }
+
+    /// Whether a slide is in the flow (a known start, and an end after it if any).
+    pub(crate) fn slide_shown(s: &Slide) -> bool {
+        s.start.is_finite() && s.end.is_none_or(|e| e > s.start)
+    }
+
     /// Flow events for the slides (`module: "slide.show"`, `data.image` = `local_path_of(i,
     /// slide)`, `data.duration` when the slide's end is known), for the composite.
     pub fn slide_flow_events(&self, local_path_of: impl Fn(usize, &Slide) -> String) -> Vec<Value> {
         self.slides
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.start.is_finite() && s.end.is_none_or(|e| e > s.start))
+            .filter(|(_, s)| Self::slide_shown(s))
             .map(|(i, s)| {
                 let mut data = Map::new();
                 data.insert("image".into(), json!(local_path_of(i, s)));

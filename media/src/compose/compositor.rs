@@ -23,11 +23,11 @@ use std::sync::Arc;
 
 use super::card;
 use super::draw;
-use super::layout::{place, LayoutKind, Rect, TileSlots};
+use super::layout::{place, LayoutKind, Placement, Rect, TileSlots};
 use super::main_area::{self, choose_main, Contender, MainState};
 use super::text::TextRenderer;
+use crate::clip::{ChatLine, SourceKind};
 use crate::frame::Picture;
-use crate::timeline::{ChatLine, SourceKind};
 
 /// One active source at this output frame.
 #[derive(Clone, Debug)]
@@ -99,6 +99,14 @@ struct Signature {
 
 fn pic_id(p: &Arc<Picture>) -> usize {
     Arc::as_ptr(p) as usize
+}
+
+/// What the main area shows: a picture (none: black), the name on it, its source's key
+/// (none: the slide).
+struct MainArea<'s> {
+    picture: Option<Arc<Picture>>,
+    name: String,
+    key: Option<&'s str>,
 }
 
 /// Builds composite canvases; one per timeline.
@@ -174,7 +182,6 @@ impl Compositor {
         slide: Option<&Arc<Picture>>,
         chat: &[ChatLine],
     ) -> Arc<Picture> {
-        // Main area.
         let screen =
             sources.iter().filter(|s| s.kind == SourceKind::Screen && s.picture.is_some()).max_by_key(|s| s.start);
         // Cameras with a picture (minus black, silent ones with --hide-silent).
@@ -186,73 +193,16 @@ impl Compositor {
         if self.black.len() > 256 {
             self.black.clear();
         }
-        let is_camera = |s: &Source| cameras.iter().any(|c| std::ptr::eq(*c, s));
-        let (main_pic, main_name, main_key): (Option<Arc<Picture>>, String, Option<&str>) = match self.layout {
-            LayoutKind::Grid => match (screen, slide) {
-                (Some(s), _) => (s.picture.clone(), s.name.clone(), Some(s.key.as_str())),
-                (None, Some(p)) => (Some(p.clone()), String::new(), None),
-                _ => (None, String::new(), None),
-            },
-            LayoutKind::Speaker => {
-                let speaking_camera = cameras.iter().copied().filter(|s| s.speaking).max_by_key(|s| s.presenter);
-                let any_camera = cameras.iter().copied().max_by_key(|s| s.presenter);
-                match speaking_camera.or(screen).or(any_camera) {
-                    Some(s) => (s.picture.clone(), s.name.clone(), Some(s.key.as_str())),
-                    None => (slide.cloned(), String::new(), None),
-                }
-            }
-            LayoutKind::Sidebar | LayoutKind::Pip => {
-                // Updated on every frame, also while a screen share or a slide is shown.
-                self.main = choose_main(&self.main, &cameras, now, self.switch_hold);
-                let owner = self.main.owner().and_then(|k| cameras.iter().copied().find(|c| c.key == k));
-                match (screen, slide, owner) {
-                    (Some(s), _, _) => (s.picture.clone(), s.name.clone(), Some(s.key.as_str())),
-                    (None, Some(p), _) => (Some(p.clone()), String::new(), None),
-                    (None, None, Some(c)) => (c.picture.clone(), c.name.clone(), Some(c.key.as_str())),
-                    _ => (None, String::new(), None),
-                }
-            }
-        };
-        // Tiles: cameras not in the main area, speaking audio-only participants.
-        let mut tile_src: Vec<&Source> = Vec::new();
-        if self.layout != LayoutKind::Speaker {
-            for s in sources {
-                if Some(s.key.as_str()) == main_key {
-                    continue;
-                }
-                let wanted = is_camera(s) || (s.picture.is_none() && s.speaking && s.kind != SourceKind::Screen);
-                if wanted && !tile_src.iter().any(|t| t.key == s.key) {
-                    tile_src.push(s);
-                }
-            }
-        }
-        let keys: Vec<String> = tile_src.iter().map(|s| s.key.clone()).collect();
-        let prio: HashMap<&str, i32> = tile_src.iter().map(|s| (s.key.as_str(), i32::from(s.presenter))).collect();
-        let order = self.slots.update(&keys, |k| prio.get(k.as_str()).copied().unwrap_or(0));
-        let ordered: Vec<&Source> =
-            order.iter().filter_map(|k| tile_src.iter().find(|s| &s.key == k).copied()).collect();
-        let placement = place(self.layout, self.width, self.height, main_pic.is_some(), ordered.len(), self.chat_panel);
+        let main = self.main_area(now, screen, slide, &cameras);
+        let ordered = self.tiles(sources, &cameras, main.key);
+        let placement =
+            place(self.layout, self.width, self.height, main.picture.is_some(), ordered.len(), self.chat_panel);
         if self.record_layout {
-            self.drawn.main = match (&main_pic, placement.main) {
-                (Some(_), Some(rect)) => {
-                    let shown = main_key.map_or(Shown::Slide, |k| Shown::Picture(k.to_string()));
-                    Some(Placed { shown, rect })
-                }
-                _ => None,
-            };
-            self.drawn.tiles.clear();
-            self.drawn.tiles.extend(ordered.iter().zip(&placement.tiles).map(|(s, r)| Placed {
-                shown: match s.picture {
-                    Some(_) => Shown::Picture(s.key.clone()),
-                    None => Shown::Card(s.key.clone()),
-                },
-                rect: *r,
-            }));
+            self.record(&main, &ordered, &placement);
         }
-
         let sig = Signature {
-            main: match (&main_pic, placement.main) {
-                (Some(p), Some(r)) => Some((pic_id(p), r, main_name.clone())),
+            main: match (&main.picture, placement.main) {
+                (Some(p), Some(r)) => Some((pic_id(p), r, main.name.clone())),
                 _ => None,
             },
             tiles: ordered
@@ -269,14 +219,100 @@ impl Compositor {
             }
         }
         self.frames_drawn += 1;
+        let canvas = Arc::new(self.draw(&main, &ordered, &placement, chat));
+        self.last = Some((sig, canvas.clone()));
+        canvas
+    }
 
+    /// What the main area shows (see the module doc for the priorities).
+    fn main_area<'s>(
+        &mut self,
+        now: i64,
+        screen: Option<&'s Source>,
+        slide: Option<&Arc<Picture>>,
+        cameras: &[&'s Source],
+    ) -> MainArea<'s> {
+        let of = |s: &'s Source| MainArea { picture: s.picture.clone(), name: s.name.clone(), key: Some(&s.key) };
+        let slide_or_black =
+            |p: Option<&Arc<Picture>>| MainArea { picture: p.cloned(), name: String::new(), key: None };
+        match self.layout {
+            LayoutKind::Grid => match screen {
+                Some(s) => of(s),
+                None => slide_or_black(slide),
+            },
+            LayoutKind::Speaker => {
+                let speaking_camera = cameras.iter().copied().filter(|s| s.speaking).max_by_key(|s| s.presenter);
+                let any_camera = cameras.iter().copied().max_by_key(|s| s.presenter);
+                match speaking_camera.or(screen).or(any_camera) {
+                    Some(s) => of(s),
+                    None => slide_or_black(slide),
+                }
+            }
+            LayoutKind::Sidebar | LayoutKind::Pip => {
+                // Updated on every frame, also while a screen share or a slide is shown.
+                self.main = choose_main(&self.main, cameras, now, self.switch_hold);
+                let owner = self.main.owner().and_then(|k| cameras.iter().copied().find(|c| c.key == k));
+                match (screen, slide, owner) {
+                    (Some(s), _, _) => of(s),
+                    (None, Some(p), _) => slide_or_black(Some(p)),
+                    (None, None, Some(c)) => of(c),
+                    _ => slide_or_black(None),
+                }
+            }
+        }
+    }
+
+    /// Tiles, in their slots' order: cameras not in the main area, speaking audio-only
+    /// participants (none in the speaker layout).
+    fn tiles<'s>(&mut self, sources: &'s [Source], cameras: &[&'s Source], main_key: Option<&str>) -> Vec<&'s Source> {
+        let is_camera = |s: &Source| cameras.iter().any(|c| std::ptr::eq(*c, s));
+        let mut tile_src: Vec<&Source> = Vec::new();
+        if self.layout != LayoutKind::Speaker {
+            for s in sources {
+                if Some(s.key.as_str()) == main_key {
+                    continue;
+                }
+                let wanted = is_camera(s) || (s.picture.is_none() && s.speaking && s.kind != SourceKind::Screen);
+                if wanted && !tile_src.iter().any(|t| t.key == s.key) {
+                    tile_src.push(s);
+                }
+            }
+        }
+        let keys: Vec<String> = tile_src.iter().map(|s| s.key.clone()).collect();
+        let prio: HashMap<&str, i32> = tile_src.iter().map(|s| (s.key.as_str(), i32::from(s.presenter))).collect();
+        let order = self.slots.update(&keys, |k| prio.get(k.as_str()).copied().unwrap_or(0));
+        order.iter().filter_map(|k| tile_src.iter().find(|s| &s.key == k).copied()).collect()
+    }
+
+    /// Keep what this frame draws where ([`Compositor::record_layout`]).
+    fn record(&mut self, main: &MainArea, ordered: &[&Source], placement: &Placement) {
+        self.drawn.main = match (&main.picture, placement.main) {
+            (Some(_), Some(rect)) => {
+                let shown = main.key.map_or(Shown::Slide, |k| Shown::Picture(k.to_string()));
+                Some(Placed { shown, rect })
+            }
+            _ => None,
+        };
+        self.drawn.tiles.clear();
+        self.drawn.tiles.extend(ordered.iter().zip(&placement.tiles).map(|(s, r)| Placed {
+            shown: match s.picture {
+                Some(_) => Shown::Picture(s.key.clone()),
+                None => Shown::Card(s.key.clone()),
+            },
+            rect: *r,
+        }));
+    }
+
+    /// Draw the canvas: the main area, the tiles (pictures with labels, name cards), the
+    /// chat panel.
+    fn draw(&mut self, main: &MainArea, ordered: &[&Source], placement: &Placement, chat: &[ChatLine]) -> Picture {
         let mut canvas = Picture::black(self.width, self.height);
         let mut used: HashMap<(usize, u32, u32), (Arc<Picture>, Arc<Picture>)> = HashMap::new();
-        if let (Some(p), Some(r)) = (&main_pic, placement.main) {
+        if let (Some(p), Some(r)) = (&main.picture, placement.main) {
             self.put(&mut canvas, p, r, &mut used);
-            if !main_name.is_empty() && placement.tiles.is_empty() && self.layout != LayoutKind::Pip {
+            if !main.name.is_empty() && placement.tiles.is_empty() && self.layout != LayoutKind::Pip {
                 // Nothing beside it says who this is.
-                card::label(&mut canvas, r, &main_name, self.text);
+                card::label(&mut canvas, r, &main.name, self.text);
             }
         }
         for (s, r) in ordered.iter().zip(&placement.tiles) {
@@ -302,8 +338,6 @@ impl Compositor {
             self.cards.clear();
         }
         self.scaled = used;
-        let canvas = Arc::new(canvas);
-        self.last = Some((sig, canvas.clone()));
         canvas
     }
 

@@ -1,4 +1,5 @@
-//! Compose: source pictures onto the output canvas.
+//! Compose: source pictures onto the output canvas. The stage itself is [`canvas::Canvas`]:
+//! one picture per [`crate::clip::FrameSlice`] the timeline decided.
 //!
 //! Single layer (`stitch compile` without a layout): [`scale::fit`], each source picture
 //! scaled once (per source frame, not per output frame) into the canvas, preserving its
@@ -17,6 +18,7 @@
 //! and the previous owner takes the freed slot, the other tiles keep their positions.
 //! [`compositor::Compositor::record_layout`] reports what each frame drew where.
 
+pub mod canvas;
 pub mod card;
 pub mod compositor;
 pub mod draw;
@@ -25,3 +27,5 @@ pub mod main_area;
 pub mod scale;
 pub mod slides;
 pub mod text;
+
+pub use canvas::{Canvas, Drawn, SlideLoader};

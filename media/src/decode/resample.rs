@@ -5,6 +5,12 @@
 //! computed from integers, so the output length is exactly `ceil(n * to / from)` however
 //! long the stream is (no drift). Channels: mono is duplicated to stereo, stereo is averaged
 //! to mono, more channels keep the first two.
+//!
+//! [`ClipResampler`]: one clip's decoded audio resampled and placed on the output sample
+//! clock, segment by segment.
+
+use crate::frame::AudioFrame;
+use crate::time::{rescale, VIDEO_HZ};
 
 const TAPS: usize = 32;
 const MAX_PHASES: u64 = 1024;
@@ -161,6 +167,141 @@ impl Resampler {
             self.base += drop as u64;
         }
         out
+    }
+}
+
+/// Audio of one clip: PCM at the source rate in, output-rate samples placed by timestamp
+/// out (pts in output samples relative to the clip's time zero). A gap or a format change
+/// in the input starts a new resampling segment at the input's own timestamp, so a clip's
+/// audio stays in place on the sample clock however its frames were timed.
+pub struct ClipResampler {
+    out_rate: u32,
+    out_ch: u16,
+    res: Option<(Resampler, u32, u16)>,
+    /// Next expected input pts (source rate) and the output position of that sample.
+    next_in: i64,
+    out_pos: i64,
+    seg_in: u64,
+    end_out: Option<i64>,
+    /// Output samples before this position are not sent: 0 (priming and pre-roll before
+    /// the clip's time zero), or after a seek the seek point (what lies before it is not
+    /// heard anyway, and reaches the scheduler only partly).
+    min_out: i64,
+    /// After a seek: (input position, rate) of the first audio frame a read from the file's
+    /// start decodes. The first segment is then laid on the grid that read would have
+    /// used: its first input sample is snapped to a whole number of frames after that
+    /// position (as the decoder's own timestamp smoothing would have) and moved to a
+    /// sample where input and output positions coincide, so the resampled output is
+    /// sample for sample that of a read from the start.
+    grid: Option<(i64, u32)>,
+}
+
+fn gcd_i(a: i64, b: i64) -> i64 {
+    if b == 0 {
+        a.abs()
+    } else {
+        gcd_i(b, a % b)
+    }
+}
+
+impl ClipResampler {
+    /// To `out_rate` Hz, `out_ch` channels. Output before `min_out` is dropped (priming and
+    /// pre-roll before the clip's time zero, or a seek point), and from `end_out` on (the
+    /// container's presentation end). `grid`: after a seek, (input position, rate) of the
+    /// first audio frame a read from the file's start decodes (see the field).
+    pub fn new(out_rate: u32, out_ch: u16, min_out: i64, end_out: Option<i64>, grid: Option<(i64, u32)>) -> Self {
+        ClipResampler { out_rate, out_ch, res: None, next_in: 0, out_pos: 0, seg_in: 0, end_out, min_out, grid }
+    }
+
+    /// One decoded frame (pts in its own rate, the clip's time zero at `origin_90k`); the
+    /// placed output frames are appended to `out`.
+    pub fn push(&mut self, mut f: AudioFrame, origin_90k: i64, out: &mut Vec<AudioFrame>) {
+        if f.is_empty() || f.sample_rate == 0 {
+            return;
+        }
+        let origin_in = rescale(origin_90k, VIDEO_HZ, f.sample_rate);
+        let mut pts_in = f.pts - origin_in;
+        let tol = (f.sample_rate / 100) as i64; // 10 ms
+        let restart = match &self.res {
+            None => true,
+            Some((_, rate, ch)) => *rate != f.sample_rate || *ch != f.channels || (pts_in - self.next_in).abs() > tol,
+        };
+        if restart {
+            if let Some((mut r, _, _)) = self.res.take() {
+                let tail = r.finish(self.seg_in);
+                self.place(tail, out);
+            }
+            let mut out_pos = rescale(pts_in, f.sample_rate, self.out_rate);
+            if let Some((anchor, rate)) = self.grid.take().filter(|g| g.1 == f.sample_rate) {
+                let (n, rate) = (f.len() as i64, rate as i64);
+                let k = (pts_in - anchor + n / 2).div_euclid(n);
+                if (pts_in - (anchor + k * n)).abs() <= (rate / 1000).max(1) {
+                    pts_in = anchor + k * n;
+                }
+                let g = gcd_i(rate, self.out_rate as i64).max(1);
+                let (step_in, step_out) = (rate / g, self.out_rate as i64 / g);
+                let skip = (anchor - pts_in).rem_euclid(step_in);
+                if skip >= n {
+                    self.grid = Some((anchor, rate as u32)); // the next frame starts the segment
+                    return;
+                }
+                f.samples.drain(..skip as usize * f.channels as usize);
+                pts_in += skip;
+                out_pos =
+                    rescale(anchor, rate as u32, self.out_rate) + (pts_in - anchor).div_euclid(step_in) * step_out;
+            }
+            self.res = Some((Resampler::new(f.sample_rate, self.out_rate, self.out_ch), f.sample_rate, f.channels));
+            self.next_in = pts_in;
+            self.out_pos = out_pos;
+            self.seg_in = 0;
+        }
+        let n = f.len() as i64;
+        let mixed = remix(&f.samples, f.channels, self.out_ch);
+        let mut samples = Vec::new();
+        if let Some((r, _, _)) = self.res.as_mut() {
+            samples = r.process(&mixed);
+        }
+        self.next_in += n;
+        self.seg_in += n as u64;
+        self.place(samples, out);
+    }
+
+    /// Output samples at the current position, less what lies outside [min_out, end_out).
+    fn place(&mut self, samples: Vec<f32>, out: &mut Vec<AudioFrame>) {
+        let ch = self.out_ch as usize;
+        let mut n = (samples.len() / ch) as i64;
+        if n == 0 {
+            return;
+        }
+        let mut samples = samples;
+        let mut pts = self.out_pos;
+        self.out_pos += n;
+        // Priming and pre-roll (before the clip's time zero, or the seek point) are never heard.
+        if pts < self.min_out {
+            let skip = (self.min_out - pts).min(n);
+            samples.drain(..(skip as usize) * ch);
+            pts += skip;
+            n -= skip;
+        }
+        if let Some(end) = self.end_out {
+            if pts + n > end {
+                let keep = (end - pts).max(0);
+                samples.truncate(keep as usize * ch);
+                n = keep;
+            }
+        }
+        if n <= 0 {
+            return;
+        }
+        out.push(AudioFrame { pts, sample_rate: self.out_rate, channels: self.out_ch, samples });
+    }
+
+    /// The end of the input: the last segment's tail.
+    pub fn finish(&mut self, out: &mut Vec<AudioFrame>) {
+        if let Some((mut r, _, _)) = self.res.take() {
+            let tail = r.finish(self.seg_in);
+            self.place(tail, out);
+        }
     }
 }
 

@@ -1477,9 +1477,10 @@ fn movie_to_media(v: u64, from: Option<u32>, timescale: u32) -> i64 {
     }
 }
 
-/// The edit list (ISO/IEC 14496-12 §8.6.6) of a track as the shift added to its
-/// timestamps, and the end of its presentation (media ticks) when the edit declares one.
-fn edit_shift(t: &BuildTrack, movie_ts: Option<u32>) -> (i64, Option<i64>) {
+/// A track's edit list (ISO/IEC 14496-12 §8.6.6) in media ticks: the empty edits before
+/// the first media edit (delay), the first media edit (media_time, duration) and the
+/// duration of the later media edits.
+fn edit_parts(t: &BuildTrack, movie_ts: Option<u32>) -> (i64, Option<(i64, i64)>, i64) {
     let to_media = |v: u64, from: Option<u32>| movie_to_media(v, from, t.timescale);
     let mut delay: i64 = 0;
     let mut first: Option<(i64, i64)> = None; // (media_time, duration in media ticks)
@@ -1497,6 +1498,27 @@ fn edit_shift(t: &BuildTrack, movie_ts: Option<u32>) -> (i64, Option<i64>) {
             }
         }
     }
+    (delay, first, more)
+}
+
+/// An audio track's priming (samples before its first media edit) and padding (what its
+/// last frame holds past the edit's end), as Symphonia's `Track` reports them.
+fn audio_trim(t: &BuildTrack, movie_ts: Option<u32>) -> (u32, u32) {
+    let (_, first, more) = edit_parts(t, movie_ts);
+    let Some((m, dur)) = first else { return (0, 0) };
+    let delay = m.clamp(0, u32::MAX as i64) as u32;
+    let data_end = t.samples.last().map(|s| s.dts.saturating_add(s.duration as i64));
+    let padding = match (data_end, dur > 0) {
+        (Some(end), true) => end.saturating_sub(m.saturating_add(dur).saturating_add(more)).clamp(0, u32::MAX as i64) as u32,
+        _ => 0,
+    };
+    (delay, padding)
+}
+
+/// The edit list (ISO/IEC 14496-12 §8.6.6) of a track as the shift added to its
+/// timestamps, and the end of its presentation (media ticks) when the edit declares one.
+fn edit_shift(t: &BuildTrack, movie_ts: Option<u32>) -> (i64, Option<i64>) {
+    let (delay, first, more) = edit_parts(t, movie_ts);
     // Like FFmpeg (mov_fix_index + min_corrected_pts): for video, pictures that
     // start before the edit are not presented, so the first picture whose pts is at
     // or after media_time is the one that starts the presentation (at `delay`).
@@ -1630,6 +1652,9 @@ impl Mp4Demuxer {
             let mut info = stream_info(self.streams.len(), &t, &m, movie_ts);
             let (shift, presentation_end) = edit_shift(&t, movie_ts);
             info.presentation_end = presentation_end;
+            if t.kind == MediaKind::Audio {
+                (info.encoder_delay, info.padding) = audio_trim(&t, movie_ts);
+            }
             // Negative composition offsets: lower dts like FFmpeg (ignoring absurd values).
             let min_cts = t.samples.iter().map(|s| s.cts).filter(|&c| c > -(1 << 28)).min().unwrap_or(0);
             let dts_shift = if min_cts < 0 { -(min_cts as i64) } else { 0 };

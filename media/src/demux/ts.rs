@@ -637,6 +637,7 @@ impl TsDemuxer {
             let index = self.streams.len();
             let mut info = StreamInfo::new(index, kind, codec, VIDEO_HZ);
             info.id = s.pid as u32;
+            info.start = None; // PTS is a free-running 90 kHz clock (ISO/IEC 13818-1 2.4.3.7)
             info.language = descriptors(&s.descriptors)
                 .find(|(t, b)| *t == 0x0a && b.len() >= 3)
                 .and_then(|(_, b)| std::str::from_utf8(&b[..3]).ok())

@@ -135,6 +135,17 @@ impl Muxer {
         }
     }
 
+    /// Whether the container keeps the audio encoder's priming samples and hides them
+    /// itself (MP4 and fragmented MP4: an edit list, ISO/IEC 14496-12 8.6.6). MPEG-TS has no
+    /// such means: the writer should drop all but the last priming frame (the MDCT overlap
+    /// the first real frame needs).
+    pub fn keeps_priming(&self) -> bool {
+        match self.kind() {
+            OutputKind::Mp4 => true,
+            OutputKind::Ts => false,
+        }
+    }
+
     pub fn write(&mut self, pkt: &Packet) -> Result<()> {
         match self {
             Muxer::Mp4(w) => w.write(pkt),

@@ -1,4 +1,5 @@
-//! The flow JSON: MTS Link's event-log shape, reduced to what places clips on a timeline.
+//! The flow JSON: an event log (the shape of MTS Link's), reduced to what places clips on a
+//! timeline. [`FlowBuilder`] builds the same [`Flow`] from an application's own data.
 //!
 //! ```json
 //! {"name": "...", "duration": 1234.5,
@@ -16,65 +17,19 @@
 //! downloads them and fills in `path` (or records why it could not, [`Remote::Failed`]).
 //! Any other scheme (`ftp://`, `data:`, ...) is an error that names the event. Seconds (f64) are converted to 90 kHz ticks here, once; nothing downstream
 //! sees floating-point time. Unknown modules and fields are ignored.
+//!
+//! Who or what a clip shows is read from its `data` by a [`DescribeSource`]: the neutral
+//! [`describe_source`] here; an application passes its own dialect's field names to
+//! [`Flow::parse_with`] (stitch's MTS Link dialect lives in the application, not here).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+pub use crate::clip::{is_http_url, ChatLine, ClipSpec, Flow, Remote, SlideSpec, SourceInfo, SourceKind};
 use crate::time::{Time, VIDEO_HZ};
 use crate::{Error, Result};
-
-/// One clip on the timeline.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ClipSpec {
-    /// Position in the flow's event list (stable identity for reports).
-    pub index: usize,
-    /// The url as written in the flow.
-    pub url: String,
-    /// Resolved local path (empty while [`ClipSpec::remote`] is set).
-    pub path: PathBuf,
-    /// `Some` while the url is an http(s) url not on disk: such a clip is skipped (with the
-    /// failure's reason) unless the application downloaded it and cleared this.
-    pub remote: Option<Remote>,
-    /// Start on the timeline, 90 kHz ticks.
-    pub start: i64,
-    /// Maximum length from the flow (`duration` of the event or of a matching
-    /// `mediasession.update`), 90 kHz ticks. The data decides when it is shorter.
-    pub max_len: Option<i64>,
-    /// `data.id` when present.
-    pub id: Option<String>,
-    /// `data.offset`: how much of the file's start to skip (preroll, or a chunk that began
-    /// during a cut), 90 kHz ticks. The file's content at `offset` shows at `start`.
-    pub offset: i64,
-    /// Who or what the clip shows (for the composite layouts).
-    pub source: SourceInfo,
-}
-
-/// The state of an http(s) clip or slide (see the module doc).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Remote {
-    /// Not downloaded (yet).
-    Pending,
-    /// Its download failed for this reason.
-    Failed(String),
-}
-
-impl Remote {
-    /// Why the clip or slide cannot be read.
-    pub fn reason(&self, url: &str) -> String {
-        match self {
-            Remote::Pending => format!("remote url not downloaded ({url})"),
-            Remote::Failed(why) => format!("download failed: {why}"),
-        }
-    }
-}
-
-/// Is `url` an http(s) url (case-insensitive scheme)?
-pub fn is_http_url(url: &str) -> bool {
-    let u = url.trim_start();
-    ["http://", "https://"].iter().any(|p| u.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p)))
-}
 
 /// The scheme of `url` when it looks like a url and not a path: `scheme://...` (RFC 3986
 /// scheme characters, at least two so `C:` stays a path) or `data:`.
@@ -101,89 +56,26 @@ fn locate(url: &str, base: &Path) -> std::result::Result<(PathBuf, Option<Remote
     }
 }
 
-/// What a clip shows.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum SourceKind {
-    /// Not said (plain flows): treated as a camera when it has pictures.
-    #[default]
-    Unknown,
-    Camera,
-    Screen,
-    AudioOnly,
-}
+/// Reads who or what a clip shows from its event's `data` object: the field names of one
+/// flow dialect. The application supplies its own ([`Flow::parse_with`]).
+pub type DescribeSource = fn(&Value) -> SourceInfo;
 
-/// Who a clip belongs to: `data.kind` (`camera`, `screen`, `audio_only`), `data.userId`,
-/// `data.userName`, `data.role`, or MTS Link's own `data.stream.conference.user` /
-/// `data.stream.screensharing`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SourceInfo {
-    pub kind: SourceKind,
-    /// Participant identity (user id), if known.
-    pub participant: Option<String>,
-    /// Display name, if known.
-    pub name: Option<String>,
-    /// Lecturer or admin: first in the tile order.
-    pub presenter: bool,
-}
-
-impl SourceInfo {
-    fn from_data(data: &Value) -> SourceInfo {
-        let st =
-            |v: Option<&Value>| v.and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(String::from);
-        let conf_user = data.get("stream").and_then(|s| s.get("conference")).and_then(|c| c.get("user"));
-        let kind = match data.get("kind").and_then(Value::as_str) {
-            Some("camera") => SourceKind::Camera,
-            Some("screen") => SourceKind::Screen,
-            Some("audio_only") => SourceKind::AudioOnly,
-            _ if data.get("stream").and_then(|s| s.get("screensharing")).is_some() => SourceKind::Screen,
-            _ if conf_user.is_some() => SourceKind::Camera,
-            _ => SourceKind::Unknown,
-        };
-        let participant =
-            data.get("userId").and_then(id_of).or_else(|| conf_user.and_then(|u| u.get("id")).and_then(id_of));
-        let name = st(data.get("userName")).or_else(|| st(conf_user.and_then(|u| u.get("nickname"))));
-        let role = st(data.get("role")).or_else(|| st(conf_user.and_then(|u| u.get("role"))));
-        let presenter = matches!(role.as_deref(), Some("ADMIN" | "LECTURER" | "admin" | "lecturer"));
-        SourceInfo { kind, participant, name, presenter }
+/// The neutral fields: `data.kind` (`camera`, `screen`, `audio_only`), `data.userId`,
+/// `data.userName` and `data.presenter` (`true`: first in the tile order).
+pub fn describe_source(data: &Value) -> SourceInfo {
+    let kind = match data.get("kind").and_then(Value::as_str) {
+        Some("camera") => SourceKind::Camera,
+        Some("screen") => SourceKind::Screen,
+        Some("audio_only") => SourceKind::AudioOnly,
+        _ => SourceKind::Unknown,
+    };
+    let name = data.get("userName").and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
+    SourceInfo {
+        kind,
+        participant: data.get("userId").and_then(id_of),
+        name: name.map(String::from),
+        presenter: data.get("presenter").and_then(Value::as_bool).unwrap_or(false),
     }
-}
-
-/// A slide image shown in the composite's main area (`module: "slide.show"`,
-/// `data.image`: the image file, `data.duration` optional).
-#[derive(Clone, Debug, PartialEq)]
-pub struct SlideSpec {
-    /// Shown from, 90 kHz ticks.
-    pub start: i64,
-    /// Shown until (its own duration, else the next slide's start; `None`: to the end).
-    pub end: Option<i64>,
-    pub url: String,
-    /// Resolved local path (empty while `remote` is set).
-    pub path: PathBuf,
-    /// `Some` while the image is an http(s) url not on disk (then it is not shown).
-    pub remote: Option<Remote>,
-}
-
-/// A chat message (`module: "chat.message"`, `data.author`, `data.text`), shown by the
-/// composite's chat panel from its time on.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ChatLine {
-    /// 90 kHz ticks.
-    pub at: i64,
-    pub author: String,
-    pub text: String,
-}
-
-/// A parsed flow.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Flow {
-    pub name: String,
-    /// Timeline length from the JSON, 90 kHz ticks.
-    pub duration: Option<i64>,
-    pub clips: Vec<ClipSpec>,
-    /// Slides in time order (only the composite shows them).
-    pub slides: Vec<SlideSpec>,
-    /// Chat messages in time order (only the composite's chat panel shows them).
-    pub chat: Vec<ChatLine>,
 }
 
 fn secs(v: &Value) -> Option<f64> {
@@ -195,7 +87,8 @@ fn secs(v: &Value) -> Option<f64> {
     .filter(|x| x.is_finite())
 }
 
-fn id_of(v: &Value) -> Option<String> {
+/// A JSON id (number or non-empty string) as text.
+pub fn id_of(v: &Value) -> Option<String> {
     match v {
         Value::Number(n) => Some(n.to_string()),
         Value::String(s) if !s.is_empty() => Some(s.clone()),
@@ -206,136 +99,135 @@ fn id_of(v: &Value) -> Option<String> {
 /// Limit on the number of clips (a guard against absurd inputs; real webinars have ~2000).
 pub const MAX_CLIPS: usize = 1_000_000;
 
-impl Flow {
-    pub fn load(path: &Path) -> Result<Flow> {
-        let text = std::fs::read(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
-        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Self::parse(&text, &base).map_err(|e| match e {
-            Error::Flow(m) => Error::Flow(format!("{}: {m}", path.display())),
-            other => other,
-        })
+/// One clip for [`FlowBuilder::clip`]: times in seconds as the flow gives them.
+#[derive(Clone, Debug)]
+pub struct ClipEntry<'a> {
+    /// Position of the event in the flow (named in errors).
+    pub event: usize,
+    pub url: &'a str,
+    /// `relativeTime`: start on the timeline.
+    pub at: f64,
+    /// `data.id`, when present (non-empty).
+    pub id: Option<String>,
+    /// `data.duration`: length on the timeline (ignored unless positive).
+    pub duration: Option<f64>,
+    /// `data.offset`: how much of the file's start to skip (ignored unless positive).
+    pub offset: Option<f64>,
+    pub source: SourceInfo,
+}
+
+/// Builds a [`Flow`] from its events, whatever they come from (the flow JSON, or an
+/// application's own plan): converts seconds to 90 kHz ticks once, resolves urls against
+/// `base`, bounds clips by their updates, orders slides and chat.
+pub struct FlowBuilder {
+    base: PathBuf,
+    name: String,
+    duration: Option<i64>,
+    updates: HashMap<String, i64>,
+    clips: Vec<ClipSpec>,
+    /// Each clip's own `duration` (ticks), applied when no update names it.
+    own: Vec<Option<i64>>,
+    slides: Vec<SlideSpec>,
+    chat: Vec<ChatLine>,
+}
+
+impl FlowBuilder {
+    /// Relative urls resolve against `base`.
+    pub fn new(base: &Path) -> FlowBuilder {
+        FlowBuilder {
+            base: base.to_path_buf(),
+            name: "stitch".into(),
+            duration: None,
+            updates: HashMap::new(),
+            clips: Vec::new(),
+            own: Vec::new(),
+            slides: Vec::new(),
+            chat: Vec::new(),
+        }
     }
 
-    /// Parse flow JSON; relative urls resolve against `base`.
-    pub fn parse(json: &[u8], base: &Path) -> Result<Flow> {
-        let v: Value = serde_json::from_slice(json).map_err(|e| {
-            if e.is_eof() {
-                Error::Flow(format!("truncated JSON (ends at line {} column {})", e.line(), e.column()))
-            } else {
-                Error::Flow(format!("not valid JSON: {e}"))
-            }
-        })?;
-        let obj = v.as_object().ok_or_else(|| Error::Flow("top level is not a JSON object".into()))?;
-        let name = obj.get("name").and_then(Value::as_str).unwrap_or("stitch").to_string();
-        let duration = match obj.get("duration") {
-            None | Some(Value::Null) => None,
-            Some(d) => {
-                let s = secs(d).ok_or_else(|| Error::Flow(format!("\"duration\" is not a number: {d}")))?;
-                if s < 0.0 {
-                    return Err(Error::Flow(format!("negative duration {s}")));
-                }
-                Some(Time::from_secs_f64(s, VIDEO_HZ).ticks)
-            }
-        };
-        let logs = match obj.get("eventLogs") {
-            Some(Value::Array(a)) => a.as_slice(),
-            Some(_) => return Err(Error::Flow("\"eventLogs\" is not an array".into())),
-            None => return Err(Error::Flow("no \"eventLogs\" array".into())),
-        };
-        let mut updates: HashMap<String, i64> = HashMap::new();
-        for ev in logs {
-            if ev.get("module").and_then(Value::as_str) == Some("mediasession.update") {
-                let data = ev.get("data");
-                if let (Some(id), Some(d)) = (
-                    data.and_then(|d| d.get("id")).and_then(id_of),
-                    data.and_then(|d| d.get("duration")).and_then(secs),
-                ) {
-                    if d >= 0.0 {
-                        updates.insert(id, Time::from_secs_f64(d, VIDEO_HZ).ticks);
-                    }
-                }
-            }
+    pub fn name(&mut self, name: &str) {
+        self.name = name.to_string();
+    }
+
+    /// The timeline's length in seconds (not finite: unknown).
+    pub fn duration(&mut self, secs: f64) -> Result<()> {
+        if !secs.is_finite() {
+            self.duration = None;
+            return Ok(());
         }
-        let mut clips = Vec::new();
-        let mut slides: Vec<SlideSpec> = Vec::new();
-        let mut chat: Vec<ChatLine> = Vec::new();
-        for (i, ev) in logs.iter().enumerate() {
-            let Some(data) = ev.get("data").filter(|d| d.is_object()) else {
-                continue;
-            };
-            if ev.get("module").and_then(Value::as_str) == Some("chat.message") {
-                if let Some(t) = ev.get("relativeTime").and_then(secs) {
-                    let s = |k: &str| data.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-                    chat.push(ChatLine {
-                        at: Time::from_secs_f64(t.max(0.0), VIDEO_HZ).ticks,
-                        author: s("author"),
-                        text: s("text"),
-                    });
-                }
-                continue;
-            }
-            if ev.get("module").and_then(Value::as_str) == Some("slide.show") {
-                let (Some(img), Some(t)) =
-                    (data.get("image").and_then(Value::as_str), ev.get("relativeTime").and_then(secs))
-                else {
-                    return Err(Error::Flow(format!("event {i}: slide.show needs data.image and relativeTime")));
-                };
-                let start = Time::from_secs_f64(t.max(0.0), VIDEO_HZ).ticks;
-                let end = data
-                    .get("duration")
-                    .and_then(secs)
-                    .filter(|d| *d > 0.0)
-                    .map(|d| start + Time::from_secs_f64(d, VIDEO_HZ).ticks);
-                let (path, remote) = locate(img, base).map_err(|e| Error::Flow(format!("event {i} (slide): {e}")))?;
-                slides.push(SlideSpec { start, end, url: img.to_string(), path, remote });
-                continue;
-            }
-            let Some(url) = data.get("url").and_then(Value::as_str) else {
-                continue;
-            };
-            if ev.get("module").and_then(Value::as_str) == Some("mediasession.update") {
-                continue;
-            }
-            if url.trim().is_empty() {
-                return Err(Error::Flow(format!("event {i}: empty url")));
-            }
-            let rt =
-                ev.get("relativeTime").ok_or_else(|| Error::Flow(format!("event {i} ({url}): no relativeTime")))?;
-            let rt = secs(rt).ok_or_else(|| Error::Flow(format!("event {i} ({url}): relativeTime is not a number")))?;
-            if rt < 0.0 {
-                return Err(Error::Flow(format!("event {i} ({url}): negative relativeTime {rt}")));
-            }
-            let id = data.get("id").and_then(id_of);
-            let own = data
-                .get("duration")
-                .and_then(secs)
-                .filter(|d| *d > 0.0)
-                .map(|d| Time::from_secs_f64(d, VIDEO_HZ).ticks);
-            let max_len = id.as_ref().and_then(|id| updates.get(id).copied()).or(own);
-            let offset = data
-                .get("offset")
-                .and_then(secs)
-                .filter(|o| *o > 0.0)
-                .map(|o| Time::from_secs_f64(o, VIDEO_HZ).ticks)
-                .unwrap_or(0);
-            let (path, remote) = locate(url, base).map_err(|e| Error::Flow(format!("event {i} (clip): {e}")))?;
-            clips.push(ClipSpec {
-                index: clips.len(),
-                url: url.to_string(),
-                path,
-                remote,
-                start: Time::from_secs_f64(rt, VIDEO_HZ).ticks,
-                max_len,
-                id,
-                offset,
-                source: SourceInfo::from_data(data),
-            });
-            if clips.len() > MAX_CLIPS {
-                return Err(Error::Flow(format!("more than {MAX_CLIPS} clips")));
-            }
+        if secs < 0.0 {
+            return Err(Error::Flow(format!("negative duration {secs}")));
         }
+        self.duration = Some(Time::from_secs_f64(secs, VIDEO_HZ).ticks);
+        Ok(())
+    }
+
+    /// A `mediasession.update`: the clip with this id lasts `secs` on the timeline.
+    pub fn update(&mut self, id: String, secs: f64) {
+        if secs.is_finite() && secs >= 0.0 {
+            self.updates.insert(id, Time::from_secs_f64(secs, VIDEO_HZ).ticks);
+        }
+    }
+
+    /// A clip.
+    pub fn clip(&mut self, c: ClipEntry) -> Result<()> {
+        let (i, url) = (c.event, c.url);
+        if url.trim().is_empty() {
+            return Err(Error::Flow(format!("event {i}: empty url")));
+        }
+        if !c.at.is_finite() {
+            return Err(Error::Flow(format!("event {i} ({url}): relativeTime is not a number")));
+        }
+        if c.at < 0.0 {
+            return Err(Error::Flow(format!("event {i} ({url}): negative relativeTime {}", c.at)));
+        }
+        let ticks =
+            |x: Option<f64>| x.filter(|d| d.is_finite() && *d > 0.0).map(|d| Time::from_secs_f64(d, VIDEO_HZ).ticks);
+        let (path, remote) = locate(url, &self.base).map_err(|e| Error::Flow(format!("event {i} (clip): {e}")))?;
+        self.clips.push(ClipSpec {
+            index: self.clips.len(),
+            url: url.to_string(),
+            path,
+            remote,
+            start: Time::from_secs_f64(c.at, VIDEO_HZ).ticks,
+            max_len: None,
+            id: c.id,
+            offset: ticks(c.offset).unwrap_or(0),
+            source: c.source,
+        });
+        self.own.push(ticks(c.duration));
+        if self.clips.len() > MAX_CLIPS {
+            return Err(Error::Flow(format!("more than {MAX_CLIPS} clips")));
+        }
+        Ok(())
+    }
+
+    /// A slide: `image` shown from `at` (seconds, negative: 0) for `duration` (if positive).
+    pub fn slide(&mut self, event: usize, image: &str, at: f64, duration: Option<f64>) -> Result<()> {
+        let start = Time::from_secs_f64(at.max(0.0), VIDEO_HZ).ticks;
+        let end =
+            duration.filter(|d| d.is_finite() && *d > 0.0).map(|d| start + Time::from_secs_f64(d, VIDEO_HZ).ticks);
+        let (path, remote) =
+            locate(image, &self.base).map_err(|e| Error::Flow(format!("event {event} (slide): {e}")))?;
+        self.slides.push(SlideSpec { start, end, url: image.to_string(), path, remote });
+        Ok(())
+    }
+
+    /// A chat message said at `at` (seconds, negative: 0).
+    pub fn chat(&mut self, at: f64, author: &str, text: &str) {
+        let at = Time::from_secs_f64(at.max(0.0), VIDEO_HZ).ticks;
+        self.chat.push(ChatLine { at, author: author.to_string(), text: text.to_string() });
+    }
+
+    /// The flow: needs a clip or a duration.
+    pub fn build(self) -> Result<Flow> {
+        let FlowBuilder { name, duration, updates, mut clips, own, mut slides, mut chat, .. } = self;
         if clips.is_empty() && duration.is_none() {
             return Err(Error::Flow("no clips (no event has data.url) and no duration".into()));
+        }
+        for (c, own) in clips.iter_mut().zip(own) {
+            c.max_len = c.id.as_ref().and_then(|id| updates.get(id).copied()).or(own);
         }
         slides.sort_by_key(|s| s.start);
         for i in 0..slides.len() {
@@ -349,6 +241,107 @@ impl Flow {
         chat.sort_by_key(|c| c.at);
         Ok(Flow { name, duration, clips, slides, chat })
     }
+}
+
+impl Flow {
+    /// Read a flow JSON file with the neutral source fields ([`describe_source`]).
+    pub fn load(path: &Path) -> Result<Flow> {
+        Self::load_with(path, describe_source)
+    }
+
+    /// Read a flow JSON file; `describe` reads each clip's source fields.
+    pub fn load_with(path: &Path, describe: DescribeSource) -> Result<Flow> {
+        let text = std::fs::read(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::parse_with(&text, &base, describe).map_err(|e| match e {
+            Error::Flow(m) => Error::Flow(format!("{}: {m}", path.display())),
+            other => other,
+        })
+    }
+
+    /// Parse flow JSON with the neutral source fields; relative urls resolve against `base`.
+    pub fn parse(json: &[u8], base: &Path) -> Result<Flow> {
+        Self::parse_with(json, base, describe_source)
+    }
+
+    /// Parse flow JSON; `describe` reads each clip's source fields.
+    pub fn parse_with(json: &[u8], base: &Path, describe: DescribeSource) -> Result<Flow> {
+        let v: Value = serde_json::from_slice(json).map_err(|e| {
+            if e.is_eof() {
+                Error::Flow(format!("truncated JSON (ends at line {} column {})", e.line(), e.column()))
+            } else {
+                Error::Flow(format!("not valid JSON: {e}"))
+            }
+        })?;
+        let obj = v.as_object().ok_or_else(|| Error::Flow("top level is not a JSON object".into()))?;
+        let mut b = FlowBuilder::new(base);
+        b.name(obj.get("name").and_then(Value::as_str).unwrap_or("stitch"));
+        match obj.get("duration") {
+            None | Some(Value::Null) => {}
+            Some(d) => b.duration(secs(d).ok_or_else(|| Error::Flow(format!("\"duration\" is not a number: {d}")))?)?,
+        }
+        let logs = match obj.get("eventLogs") {
+            Some(Value::Array(a)) => a.as_slice(),
+            Some(_) => return Err(Error::Flow("\"eventLogs\" is not an array".into())),
+            None => return Err(Error::Flow("no \"eventLogs\" array".into())),
+        };
+        for ev in logs {
+            if ev.get("module").and_then(Value::as_str) == Some("mediasession.update") {
+                let data = ev.get("data");
+                if let (Some(id), Some(d)) = (
+                    data.and_then(|d| d.get("id")).and_then(id_of),
+                    data.and_then(|d| d.get("duration")).and_then(secs),
+                ) {
+                    b.update(id, d);
+                }
+            }
+        }
+        for (i, ev) in logs.iter().enumerate() {
+            if let Some(data) = ev.get("data").filter(|d| d.is_object()) {
+                event(&mut b, i, ev, data, describe)?;
+            }
+        }
+        b.build()
+    }
+}
+
+/// One event of the flow JSON into the builder (events of unknown shape are ignored).
+fn event(b: &mut FlowBuilder, i: usize, ev: &Value, data: &Value, describe: DescribeSource) -> Result<()> {
+    let module = ev.get("module").and_then(Value::as_str);
+    let at = ev.get("relativeTime");
+    if module == Some("chat.message") {
+        if let Some(t) = at.and_then(secs) {
+            let s = |k: &str| data.get(k).and_then(Value::as_str).unwrap_or("");
+            b.chat(t, s("author"), s("text"));
+        }
+        return Ok(());
+    }
+    if module == Some("slide.show") {
+        let (Some(img), Some(t)) = (data.get("image").and_then(Value::as_str), at.and_then(secs)) else {
+            return Err(Error::Flow(format!("event {i}: slide.show needs data.image and relativeTime")));
+        };
+        return b.slide(i, img, t, data.get("duration").and_then(secs));
+    }
+    let Some(url) = data.get("url").and_then(Value::as_str) else {
+        return Ok(());
+    };
+    if module == Some("mediasession.update") {
+        return Ok(());
+    }
+    if url.trim().is_empty() {
+        return Err(Error::Flow(format!("event {i}: empty url")));
+    }
+    let rt = at.ok_or_else(|| Error::Flow(format!("event {i} ({url}): no relativeTime")))?;
+    let rt = secs(rt).ok_or_else(|| Error::Flow(format!("event {i} ({url}): relativeTime is not a number")))?;
+    b.clip(ClipEntry {
+        event: i,
+        url,
+        at: rt,
+        id: data.get("id").and_then(id_of),
+        duration: data.get("duration").and_then(secs),
+        offset: data.get("offset").and_then(secs),
+        source: describe(data),
+    })
 }
 
 fn resolve(url: &str, base: &Path) -> PathBuf {

@@ -9,11 +9,16 @@
 //! pts `p` at timeline time `R + p`.
 //!
 //! Rules (core pipeline): one video layer, the later-starting clip wins where clips
-//! overlap (a clip without pictures at that time leaves the layer to the others); every
-//! sounding clip is mixed, with a soft limiter above 0.8 full scale so sums never clip;
-//! gaps are black (Y=16, U=V=128) and digital silence (exact zeros). The scheduler pulls
-//! from per-clip bounded channels fed by reader threads, opening each clip shortly before
-//! it starts and dropping it when it ends, so memory does not grow with the timeline.
+//! overlap (a clip without pictures at that time leaves the layer to the others); in a
+//! composite every clip started by the frame's time is reported; every sounding clip's
+//! audio is placed on the output sample clock (the [`crate::mix`] stage sums it); gaps are
+//! black and digital silence (exact zeros). The timeline pulls from per-clip bounded
+//! channels fed by reader threads, opening each clip shortly before it starts and dropping
+//! it when it ends, so memory does not grow with the timeline.
+//!
+//! Output: one [`FrameSlice`] per output frame (which clips show which picture, each clip's
+//! placed audio, the slide and chat state); [`crate::compose`] draws it and
+//! [`crate::mix`] mixes it.
 
 pub mod flow;
 
@@ -22,10 +27,11 @@ use std::sync::Arc;
 
 use crossbeam_channel::Receiver;
 
+use crate::clip::{FrameSlice, Layer, PlacedAudio};
 use crate::frame::{AudioFrame, Picture, VideoFrame};
 use crate::time::{rescale, rescale_ceil, VIDEO_HZ};
 
-pub use flow::{is_http_url, ChatLine, ClipSpec, Flow, Remote, SlideSpec, SourceInfo, SourceKind};
+pub use crate::clip::{is_http_url, ChatLine, ClipSpec, Flow, OutputFormat, Remote, SlideSpec, SourceInfo, SourceKind};
 
 /// What a clip reader sends to the scheduler, in this order: one `Start`, then pictures
 /// (pts: 90 kHz relative to the clip start, canvas-sized) and audio (output rate and
@@ -46,28 +52,6 @@ pub enum ClipEvent {
         problem: Option<String>,
         fatal: bool,
     },
-}
-
-/// Output format the scheduler produces.
-#[derive(Clone, Copy, Debug)]
-pub struct OutputFormat {
-    pub width: u32,
-    pub height: u32,
-    pub fps_num: u32,
-    pub fps_den: u32,
-    pub sample_rate: u32,
-    pub channels: u16,
-}
-
-impl OutputFormat {
-    /// Timeline offset (90 kHz) of output frame `n`.
-    pub fn frame_time(&self, n: u64) -> i64 {
-        rescale(n as i64 * self.fps_den as i64, self.fps_num, VIDEO_HZ)
-    }
-    /// Output audio sample index at which frame `n` starts.
-    pub fn frame_audio_start(&self, n: u64) -> i64 {
-        rescale(n as i64 * self.fps_den as i64, self.fps_num, self.sample_rate)
-    }
 }
 
 /// How a clip ended up in the output.
@@ -92,17 +76,6 @@ pub struct ClipOutcome {
     pub frames_shown: u64,
     /// End of the clip's content on the timeline (90 kHz), when known.
     pub content_end: Option<i64>,
-}
-
-/// One output frame: its picture and the mixed audio for its time slice.
-pub struct OutputFrame {
-    pub index: u64,
-    pub picture: Arc<Picture>,
-    /// Interleaved samples for `[frame_audio_start(n), frame_audio_start(n+1))`, clipped to
-    /// the audio end of the timeline.
-    pub audio: Vec<f32>,
-    /// Whether any clip's picture is shown (false: black gap).
-    pub has_content: bool,
 }
 
 /// Opens a clip: returns the receiving end of its reader's channel.
@@ -141,23 +114,11 @@ struct Active {
     /// First audio sample (relative index) that can be heard: the skipped offset. Audio
     /// wholly before it is dropped on arrival, so a large offset never fills the buffer.
     heard_from: i64,
-    /// Output frames left during which the clip counts as speaking (hold after the last
-    /// frame whose audio was above the threshold).
-    speak_hold: u32,
 }
 
-/// Soft limiter: identity up to 0.8 full scale, then a tanh knee that never reaches 1.0.
-pub fn soft_limit(x: f32) -> f32 {
-    const T: f32 = 0.8;
-    let a = x.abs();
-    if a <= T {
-        x
-    } else {
-        x.signum() * (T + (1.0 - T) * ((a - T) / (1.0 - T)).tanh())
-    }
-}
-
-pub struct Scheduler {
+/// Decides, frame by frame, what is active: which clips show which picture, each clip's
+/// audio placed on the output sample clock, the slide and the chat said so far.
+pub struct Timeline {
     fmt: OutputFormat,
     clips: Vec<ClipSpec>,
     outcomes: Vec<ClipOutcome>,
@@ -175,81 +136,17 @@ pub struct Scheduler {
     /// Upper bound on the output length (`--max-duration`), 90 kHz.
     max_len: Option<i64>,
     n: u64,
-    black: Arc<Picture>,
     /// Clips are opened this long before they start so their decoders are warm.
     lookahead: i64,
     content_end: i64,
-    /// Webinar composite (a layout); `None`: one video layer, the later clip wins.
-    compose: Option<crate::compose::compositor::Compositor>,
-    /// Composite: slides in time order, their loader (bytes of the image file) and the
-    /// decoded, canvas-fitted pictures.
+    /// Webinar composite: report every visible clip (else only the one on top).
+    composite: bool,
+    /// Composite: slides and chat messages in time order.
     slides: Vec<SlideSpec>,
-    slide_loader: Option<SlideLoader>,
-    slide_cache: crate::compose::slides::SlideCache,
-    /// Slides that could not be shown, with why (reported once each), and their indices.
-    pub slide_problems: Vec<String>,
-    slides_failed: std::collections::HashSet<usize>,
-    /// Composite chat panel: the messages, in time order.
     chat: Vec<ChatLine>,
-    /// Loudness normalisation of the mix (`--normalize`), when on.
-    leveler: Option<Leveler>,
-    /// Composite: told what every output frame drew where (only when asked).
-    layout_sink: Option<crate::compose::compositor::LayoutSink>,
 }
 
-/// Slow automatic gain on the mix, before the limiter: the mix's RMS (above a -50 dBFS
-/// gate, so silence does not pull the gain up) is followed with a ~3 s time constant and
-/// the gain moves towards `TARGET_RMS / level`, between -12 and +18 dB, smoothly (~1 s).
-/// Speech recorded too quietly comes up to a common level; the limiter still catches peaks.
-#[derive(Clone, Debug)]
-pub struct Leveler {
-    level: f32,
-    gain: f32,
-}
-
-impl Leveler {
-    /// About -20 dBFS RMS.
-    pub const TARGET_RMS: f32 = 0.1;
-    const GATE_RMS: f32 = 0.003;
-
-    pub fn new() -> Leveler {
-        Leveler { level: Self::TARGET_RMS, gain: 1.0 }
-    }
-
-    /// Apply to one frame's interleaved samples lasting `secs`.
-    pub fn process(&mut self, samples: &mut [f32], secs: f32) {
-        if samples.is_empty() {
-            return;
-        }
-        let rms = (samples.iter().map(|x| x * x).sum::<f32>() / samples.len() as f32).sqrt();
-        if rms > Self::GATE_RMS {
-            let a = (secs / 3.0).min(1.0);
-            self.level += (rms - self.level) * a;
-        }
-        let want = (Self::TARGET_RMS / self.level.max(1e-6)).clamp(0.25, 8.0);
-        let g0 = self.gain;
-        let g1 = g0 + (want - g0) * (secs / 1.0).min(1.0);
-        let n = samples.len() as f32;
-        for (i, x) in samples.iter_mut().enumerate() {
-            *x *= g0 + (g1 - g0) * (i as f32 / n);
-        }
-        self.gain = g1;
-    }
-}
-
-impl Default for Leveler {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// Reads a slide's image bytes (may wait for its download).
-pub type SlideLoader = Box<dyn FnMut(&SlideSpec) -> std::result::Result<Vec<u8>, String> + Send>;
-
-/// RMS above which a clip's audio counts as speech (-40 dBFS).
-const SPEAKING_RMS: f32 = 0.01;
-
-impl Scheduler {
+impl Timeline {
     /// `flow_duration`: the flow's `duration` (90 kHz) if any; `start`/`max_len`: the cut.
     pub fn new(
         fmt: OutputFormat,
@@ -258,7 +155,7 @@ impl Scheduler {
         start: i64,
         max_len: Option<i64>,
         open: ClipOpener,
-    ) -> Scheduler {
+    ) -> Timeline {
         let mut order: Vec<usize> = (0..clips.len()).collect();
         order.sort_by_key(|&i| (clips[i].start, i));
         let outcomes = clips
@@ -272,7 +169,7 @@ impl Scheduler {
             })
             .collect();
         let start = start.max(0);
-        let mut s = Scheduler {
+        let mut s = Timeline {
             fmt,
             clips,
             outcomes,
@@ -286,18 +183,11 @@ impl Scheduler {
             total_samples: None,
             max_len,
             n: 0,
-            black: Arc::new(Picture::black(fmt.width, fmt.height)),
             lookahead: VIDEO_HZ as i64,
             content_end: 0,
-            compose: None,
+            composite: false,
             slides: Vec::new(),
-            slide_loader: None,
-            slide_cache: Default::default(),
-            slide_problems: Vec::new(),
-            slides_failed: Default::default(),
             chat: Vec::new(),
-            leveler: None,
-            layout_sink: None,
         };
         if let Some(d) = flow_duration {
             s.set_length((d - start).max(0));
@@ -308,87 +198,27 @@ impl Scheduler {
         s
     }
 
-    /// Compose every visible clip with `layout` instead of showing one layer.
-    pub fn with_layout(mut self, layout: crate::compose::layout::LayoutKind) -> Scheduler {
-        self.compose = Some(crate::compose::compositor::Compositor::new(layout, self.fmt.width, self.fmt.height));
-        self
-    }
-
-    /// Loudness normalisation of the mix ([`Leveler`]).
-    pub fn normalize(mut self, on: bool) -> Scheduler {
-        self.leveler = on.then(Leveler::new);
-        self
-    }
-
-    /// Composite: cameras that are black and silent get no tile (`--hide-silent`).
-    pub fn hide_silent(mut self, on: bool) -> Scheduler {
-        if let Some(c) = self.compose.as_mut() {
-            c.hide_silent = on;
-        }
-        self
-    }
-
-    /// Composite, sidebar and pip: how long (90 kHz) a new speaker must lead before it takes
-    /// the main area (`--switch-hold`, see [`crate::compose::main_area`]).
-    pub fn switch_hold(mut self, ticks: i64) -> Scheduler {
-        if let Some(c) = self.compose.as_mut() {
-            c.switch_hold = ticks.max(0);
-        }
-        self
-    }
-
-    /// Composite: `sink` is told, for every output frame, what the compositor drew where
-    /// (main area and tiles with their owners). Without a sink nothing is recorded.
-    pub fn on_layout(mut self, sink: crate::compose::compositor::LayoutSink) -> Scheduler {
-        if let Some(c) = self.compose.as_mut() {
-            c.record_layout = true;
-            self.layout_sink = Some(sink);
-        }
-        self
-    }
-
-    /// Chat messages for the composite's chat panel (drawn when `chat` is not empty).
-    pub fn with_chat_panel(mut self, chat: Vec<ChatLine>) -> Scheduler {
-        if let Some(c) = self.compose.as_mut() {
-            c.chat_panel = true;
-        }
+    /// Webinar composite: report every visible clip, the slide shown at each frame's time
+    /// and how many of the `chat` messages are said by then.
+    pub fn composite(mut self, slides: Vec<SlideSpec>, chat: Vec<ChatLine>) -> Timeline {
+        self.composite = true;
+        self.slides = slides;
         self.chat = chat;
         self
     }
 
-    /// Slides for the composite's main area.
-    pub fn with_slides(mut self, slides: Vec<SlideSpec>, loader: SlideLoader) -> Scheduler {
-        self.slides = slides;
-        self.slide_loader = Some(loader);
-        self
+    /// The chat messages given to [`Timeline::composite`].
+    pub fn chat(&self) -> &[ChatLine] {
+        &self.chat
     }
 
-    /// The slide shown at timeline time `t`, decoded and fitted to the canvas once.
-    fn slide_at(&mut self, t: i64) -> Option<Arc<Picture>> {
+    /// The slide shown at timeline time `t` (index into the slides).
+    fn slide_at(&self, t: i64) -> Option<usize> {
         let i = self.slides.iter().rposition(|s| s.start <= t)?;
-        let spec = self.slides[i].clone();
-        if spec.end.is_some_and(|e| t >= e) {
+        if self.slides[i].end.is_some_and(|e| t >= e) {
             return None;
         }
-        let loader = self.slide_loader.as_mut()?;
-        let (w, h) = (self.fmt.width, self.fmt.height);
-        if self.slides_failed.contains(&i) {
-            return None; // reported once; not fetched again every frame
-        }
-        let key = spec.path.to_string_lossy().into_owned();
-        match self.slide_cache.get(&key, || loader(&spec).map_err(crate::Error::Invalid), w, h) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                self.slides_failed.insert(i);
-                self.slide_problems.push(format!("slide {}: {e}", spec.url));
-                None
-            }
-        }
-    }
-
-    /// (frames drawn, frames that reused the previous canvas) of the composite.
-    pub fn compose_stats(&self) -> Option<(u64, u64)> {
-        self.compose.as_ref().map(|c| (c.frames_drawn, c.frames_reused))
+        Some(i)
     }
 
     fn set_length(&mut self, len: i64) {
@@ -444,7 +274,6 @@ impl Scheduler {
                 video_end: 0,
                 video_over: false,
                 heard_from: rescale(spec.offset.max(0), VIDEO_HZ, self.fmt.sample_rate),
-                speak_hold: 0,
             });
         }
     }
@@ -569,21 +398,16 @@ impl Scheduler {
         Some(cur.picture.clone())
     }
 
-    /// Mix clip `a`'s audio for relative sample range [from, to) into `out`.
-    /// Returns the sum of squares and the count of the samples it added (speech detection).
-    fn mix_audio(
+    /// Copy clip `a`'s audio for relative sample range [from, to) into `out` (which
+    /// starts at `from`). Returns how many samples (x channels) it copied.
+    fn take_audio(
         a: &mut Active,
         outcome: &mut ClipOutcome,
-        from: i64,
-        to: i64,
+        (from, to): (i64, i64),
         out: &mut [f32],
         ch: usize,
         limit: Option<i64>,
-    ) -> (f32, usize) {
-        let mut energy = (0f32, 0usize);
-        if !a.has_audio {
-            return energy;
-        }
+    ) -> usize {
         while !a.ended && a.audio_end < to && a.video.len() < VIDEO_CAP_FRAMES {
             Self::pump(a, outcome, ch);
         }
@@ -595,9 +419,7 @@ impl Scheduler {
                 let src = ((k - a.audio_front) as usize) * ch;
                 let dst = ((k - from) as usize) * ch;
                 for c in 0..ch {
-                    let x = a.audio[src + c];
-                    out[dst + c] += x;
-                    energy.0 += x * x;
+                    out[dst + c] = a.audio[src + c];
                 }
             }
         }
@@ -608,8 +430,7 @@ impl Scheduler {
         if a.audio.is_empty() && a.audio_front < a.audio_end {
             a.audio_front = a.audio_end;
         }
-        energy.1 = (hi - lo).max(0) as usize * ch;
-        energy
+        (hi - lo).max(0) as usize * ch
     }
 
     fn finished(&self) -> bool {
@@ -626,8 +447,8 @@ impl Scheduler {
         }
     }
 
-    /// Produce the next output frame, or `None` at the end of the timeline.
-    pub fn next(&mut self) -> Option<OutputFrame> {
+    /// What is active at the next output frame, or `None` at the end of the timeline.
+    pub fn next(&mut self) -> Option<FrameSlice> {
         let ch = self.fmt.channels as usize;
         let n = self.n;
         let t = self.origin + self.fmt.frame_time(n);
@@ -659,55 +480,60 @@ impl Scheduler {
                 return self.next();
             }
         }
-        if self.compose.is_some() {
-            return Some(self.next_composite(n, t, period));
-        }
-        // Video: the latest-starting active clip with a picture at t.
-        let mut pic = None;
+        // Composite: the audio first (the frame's own audio says who speaks in it).
+        let (samples, audio, layers) = if self.composite {
+            let (samples, audio) = self.place_audio(n);
+            (samples, audio, self.visible_layers(t, period))
+        } else {
+            let layers = self.top_layer(t, period);
+            let (samples, audio) = self.place_audio(n);
+            (samples, audio, layers)
+        };
+        let slide = if self.composite { self.slide_at(t) } else { None };
+        let chat_said = self.chat.partition_point(|m| m.at <= t);
+        self.retire(t + period);
+        self.n += 1;
+        Some(FrameSlice { index: n, t, samples, audio, layers, slide, chat_said })
+    }
+
+    fn layer(&self, a: &Active, picture: Option<Arc<Picture>>) -> Layer {
+        let spec = &self.clips[a.spec_idx];
+        Layer { clip: a.spec_idx, index: spec.index, source: spec.source.clone(), start: a.start, picture }
+    }
+
+    /// Single layer: the latest-starting active clip with a picture at `t`, if any.
+    fn top_layer(&mut self, t: i64, period: i64) -> Vec<Layer> {
+        let ch = self.fmt.channels as usize;
         let mut shown = None;
         let mut cands: Vec<usize> = (0..self.active.len()).filter(|&i| self.active[i].start <= t).collect();
         cands.sort_by_key(|&i| std::cmp::Reverse((self.active[i].start, self.active[i].spec_idx)));
         for i in cands {
             let a = &mut self.active[i];
             let oc = &mut self.outcomes[a.spec_idx];
-            let rel = t - a.origin;
-            if let Some(p) = Self::picture_at(a, oc, rel, period, ch) {
-                pic = Some(p);
-                shown = Some(a.spec_idx);
+            if let Some(p) = Self::picture_at(a, oc, t - a.origin, period, ch) {
+                shown = Some((i, p));
                 break;
             }
         }
+        let shown_idx = shown.as_ref().map(|(i, _)| self.active[*i].spec_idx);
         // Also advance the video of clips that are hidden, so they do not fall behind.
         for a in self.active.iter_mut() {
-            if a.start <= t && Some(a.spec_idx) != shown && a.has_video {
-                let rel = t - a.origin;
+            if a.start <= t && Some(a.spec_idx) != shown_idx && a.has_video {
                 let oc = &mut self.outcomes[a.spec_idx];
-                let _ = Self::picture_at(a, oc, rel, period, ch);
+                let _ = Self::picture_at(a, oc, t - a.origin, period, ch);
             }
         }
-        if let Some(s) = shown {
-            self.outcomes[s].frames_shown += 1;
-        }
-        let has_content = pic.is_some();
-        let picture = match pic {
-            Some(p) if p.width == self.fmt.width && p.height == self.fmt.height => p,
-            Some(p) => crate::compose::scale::fit(&p, self.fmt.width, self.fmt.height),
-            None => self.black.clone(),
-        };
-        let audio = self.mix_frame_audio(n);
-        self.retire(t + period);
-        self.n += 1;
-        Some(OutputFrame { index: n, picture, audio, has_content })
+        let Some((i, p)) = shown else { return Vec::new() };
+        self.outcomes[self.active[i].spec_idx].frames_shown += 1;
+        vec![self.layer(&self.active[i], Some(p))]
     }
 
-    /// Composite mode: every visible clip is a source of the compositor.
-    fn next_composite(&mut self, n: u64, t: i64, period: i64) -> OutputFrame {
-        use crate::compose::compositor::Source;
+    /// Composite: every clip started by `t`, with its picture if it shows one.
+    fn visible_layers(&mut self, t: i64, period: i64) -> Vec<Layer> {
         let ch = self.fmt.channels as usize;
-        // Mixed first: the frame's own audio says who speaks in it.
-        let audio = self.mix_frame_audio(n);
-        let mut sources: Vec<Source> = Vec::new();
-        for a in self.active.iter_mut() {
+        let mut layers = Vec::new();
+        for i in 0..self.active.len() {
+            let a = &mut self.active[i];
             if a.start > t {
                 continue;
             }
@@ -716,85 +542,47 @@ impl Scheduler {
             if picture.is_some() {
                 oc.frames_shown += 1;
             }
-            let spec = &self.clips[a.spec_idx];
-            let info = &spec.source;
-            let key = match (&info.participant, info.kind) {
-                (Some(p), SourceKind::Screen) => format!("screen:{p}"),
-                (Some(p), _) => format!("user:{p}"),
-                (None, _) => format!("clip:{}", spec.index),
-            };
-            sources.push(Source {
-                key,
-                name: info.name.clone().unwrap_or_default(),
-                kind: info.kind,
-                presenter: info.presenter,
-                picture,
-                speaking: a.speak_hold > 0,
-                start: a.start,
-            });
+            layers.push(self.layer(&self.active[i], picture));
         }
-        // A participant's clip with pictures before one without (chunk overlaps).
-        sources.sort_by_key(|s| (s.picture.is_none(), std::cmp::Reverse(s.start)));
-        let slide = self.slide_at(t);
-        let has_content = slide.is_some() || sources.iter().any(|s| s.picture.is_some());
-        let picture = match self.compose.as_mut() {
-            Some(c) => {
-                let said = self.chat.partition_point(|m| m.at <= t);
-                let pic = c.compose(t, &sources, slide.as_ref(), &self.chat[..said]);
-                if let Some(sink) = &self.layout_sink {
-                    sink(n, c.drawn());
-                }
-                pic
-            }
-            None => self.black.clone(),
-        };
-        self.retire(t + period);
-        self.n += 1;
-        OutputFrame { index: n, picture, audio, has_content }
+        layers
     }
 
-    /// Mixed audio of output frame `n` (every sounding clip, soft-limited); updates each
-    /// clip's speaking state.
-    fn mix_frame_audio(&mut self, n: u64) -> Vec<f32> {
+    /// The audio of every clip started by the end of output frame `n`'s sample range,
+    /// placed on the output sample clock: (samples per channel in the range, the clips).
+    fn place_audio(&mut self, n: u64) -> (usize, Vec<PlacedAudio>) {
         let ch = self.fmt.channels as usize;
-        let hold = (self.fmt.fps_num / self.fmt.fps_den.max(1)).max(1);
-        // Audio slice.
+        let sr = self.fmt.sample_rate;
         let a0 = self.fmt.frame_audio_start(n);
         let mut a1 = self.fmt.frame_audio_start(n + 1);
         if let Some(ts) = self.total_samples {
             a1 = a1.min(ts);
         }
         let len = (a1 - a0).max(0) as usize;
-        let mut audio = vec![0f32; len * ch];
-        if len > 0 {
-            let abs0 = self.origin_samples + a0;
-            let abs1 = self.origin_samples + a1;
-            for a in self.active.iter_mut() {
-                let vis = rescale(a.start, VIDEO_HZ, self.fmt.sample_rate);
-                if vis >= abs1 {
-                    continue;
-                }
-                let cs = rescale(a.origin, VIDEO_HZ, self.fmt.sample_rate);
-                let lim = a.limit_end.map(|e| rescale(e, VIDEO_HZ, self.fmt.sample_rate) - cs);
+        let mut placed = Vec::new();
+        if len == 0 {
+            return (0, placed);
+        }
+        let abs0 = self.origin_samples + a0;
+        let abs1 = self.origin_samples + a1;
+        for a in self.active.iter_mut() {
+            let vis = rescale(a.start, VIDEO_HZ, sr);
+            if vis >= abs1 {
+                continue;
+            }
+            let (mut samples, mut heard) = (Vec::new(), 0);
+            if a.has_audio {
+                let cs = rescale(a.origin, VIDEO_HZ, sr);
+                let lim = a.limit_end.map(|e| rescale(e, VIDEO_HZ, sr) - cs);
                 let oc = &mut self.outcomes[a.spec_idx];
                 // Nothing before the visible start (the skipped offset) is heard.
                 let from = (abs0 - cs).max(vis - cs);
                 let skip = (from - (abs0 - cs)) as usize;
-                let (e, k) = Self::mix_audio(a, oc, from, abs1 - cs, &mut audio[skip * ch..], ch, lim);
-                if k > 0 && (e / k as f32).sqrt() > SPEAKING_RMS {
-                    a.speak_hold = hold;
-                } else {
-                    a.speak_hold = a.speak_hold.saturating_sub(1);
-                }
+                samples = vec![0f32; len * ch];
+                heard = Self::take_audio(a, oc, (from, abs1 - cs), &mut samples[skip * ch..], ch, lim);
             }
-            if let Some(l) = self.leveler.as_mut() {
-                l.process(&mut audio, len as f32 / self.fmt.sample_rate as f32);
-            }
-            for s in audio.iter_mut() {
-                *s = soft_limit(*s);
-            }
+            placed.push(PlacedAudio { clip: a.spec_idx, samples, heard });
         }
-        audio
+        (len, placed)
     }
 
     /// Drop clips whose content is over at timeline time `t`.
@@ -824,6 +612,3 @@ impl Scheduler {
         }
     }
 }
-
-#[cfg(test)]
-mod tests;

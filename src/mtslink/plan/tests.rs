@@ -165,6 +165,7 @@ fn slides_all_variants() {
         ]
     );
     assert_eq!(p.slides[0].presentation.as_deref(), Some("deck.pdf"));
+    flow_in_code_is_the_flow_json(&p);
 }
 
 #[test]
@@ -178,6 +179,9 @@ fn chat_messages() {
     let p = build_plan(&j).unwrap();
     let got: Vec<(f64, &str, &str)> = p.chat.iter().map(|m| (m.time, m.author.as_str(), m.text.as_str())).collect();
     assert_eq!(got, [(3.0, "Bob", "first"), (12.5, "Анна", "Привет")]);
+    let mut p = p;
+    p.duration = Some(20.0);
+    flow_in_code_is_the_flow_json(&p);
 }
 
 #[test]
@@ -313,7 +317,7 @@ fn flow_json_is_what_the_compiler_reads() {
     let p = build_plan(&webinar()).unwrap();
     let flow = p.to_flow_json(|c| c.file_name());
     let bytes = serde_json::to_vec(&flow).unwrap();
-    let f = media::timeline::Flow::parse(&bytes, Path::new("/job")).unwrap();
+    let f = crate::mtslink::flow::parse(&bytes, Path::new("/job")).unwrap();
     assert_eq!(f.name, "Вебинар: тест");
     assert_eq!(f.duration, Some(300 * 90_000));
     assert_eq!(f.clips.len(), 4);
@@ -327,6 +331,20 @@ fn flow_json_is_what_the_compiler_reads() {
     let mut p2 = p.clone();
     p2.clips[0].end = Some(p2.clips[0].start);
     assert_eq!(p2.to_flow_json(|c| c.file_name())["eventLogs"].as_array().unwrap().len(), 3);
+    flow_in_code_is_the_flow_json(&p);
+    flow_in_code_is_the_flow_json(&p2);
+}
+
+/// [`Plan::to_flow`] (what the webinar compiles) is exactly the flow `stitch compile` reads
+/// from the plan's flow.json: clips, sources (kind, user, name, presenter), slides, chat.
+fn flow_in_code_is_the_flow_json(p: &Plan) {
+    let job = Path::new("/job");
+    let mut json = p.to_flow_json(|c| c.file_name());
+    let logs = json["eventLogs"].as_array_mut().unwrap();
+    logs.extend(p.slide_flow_events(|i, s| s.file_name(i)));
+    logs.extend(p.chat_flow_events());
+    let read = crate::mtslink::flow::parse(&serde_json::to_vec_pretty(&json).unwrap(), job).unwrap();
+    assert_eq!(p.to_flow(job).unwrap(), read);
 }
 
 #[test]
@@ -415,11 +433,12 @@ fn chunk_across_a_cut_is_split_in_two() {
 
     // The flow JSON: two clips on one file, the second skipping the cut part.
     let flow = p.to_flow_json(|c| c.file_name());
-    let f = media::timeline::Flow::parse(&serde_json::to_vec(&flow).unwrap(), Path::new("/job")).unwrap();
+    let f = crate::mtslink::flow::parse(&serde_json::to_vec(&flow).unwrap(), Path::new("/job")).unwrap();
     let got: Vec<(&Path, i64, i64, Option<i64>)> =
         f.clips.iter().map(|c| (c.path.as_path(), c.start, c.offset, c.max_len)).collect();
     let job = Path::new("/job/chunk_1_c1.mp4");
     assert_eq!(got, [(job, 50 * 90_000, 0, Some(50 * 90_000)), (job, 100 * 90_000, 150 * 90_000, Some(50 * 90_000))]);
+    flow_in_code_is_the_flow_json(&p);
 
     // The manifest keeps the parts.
     let back: Plan = serde_json::from_slice(&serde_json::to_vec(&p).unwrap()).unwrap();

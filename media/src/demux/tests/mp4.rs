@@ -238,6 +238,16 @@ fn drain(d: &mut Mp4Demuxer) -> (Vec<Packet>, Option<Error>) {
 }
 
 #[test]
+fn audio_track_reports_its_start_priming_and_padding() {
+    let d = Mp4Demuxer::from_reader(Cursor::new(progressive())).unwrap();
+    let s = d.streams();
+    // Audio: edit at media_time 1024 for 2029 ticks; three 1024-sample frames end at 3072.
+    assert_eq!((s[1].start, s[1].encoder_delay, s[1].padding), (Some(0), 1024, 3072 - 1024 - 2029));
+    // Video: the edit is a composition delay, not priming.
+    assert_eq!((s[0].start, s[0].encoder_delay, s[0].padding), (Some(0), 0, 0));
+}
+
+#[test]
 fn progressive_ctts_and_edit_lists() {
     let file = progressive();
     let mut d = Mp4Demuxer::from_reader(Cursor::new(file)).unwrap();

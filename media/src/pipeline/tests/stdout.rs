@@ -2,9 +2,14 @@
 //! ([`CompileOptions::to_stdout`]; here a test buffer stands in for standard output through
 //! `compile_to`). ffprobe/ffmpeg are the oracle (tests only; product code spawns nothing).
 
+use super::compile::compile_to;
 use super::*;
 use crate::mux::fmp4::tests::{decode_errors, probe_rows, testdata, ClosedAfter};
 use crate::mux::tests::Shared;
+use crate::time::VIDEO_HZ;
+use crate::timeline::Flow;
+use crate::Error;
+use std::sync::atomic::AtomicBool;
 
 fn tmpdir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("stitch-pipeline-stdout-{}-{name}", std::process::id()));

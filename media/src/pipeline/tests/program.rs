@@ -1,6 +1,24 @@
 use super::*;
+use crate::frame::{AudioFrame, VideoFrame};
+use crate::timeline::{ClipEvent, ClipStatus};
 use crossbeam_channel::bounded;
 use std::path::PathBuf;
+
+/// The stages as one compile runs them, single layer.
+struct Scheduler;
+
+impl Scheduler {
+    fn new(
+        fmt: OutputFormat,
+        clips: Vec<ClipSpec>,
+        flow_duration: Option<i64>,
+        start: i64,
+        max_len: Option<i64>,
+        open: ClipOpener,
+    ) -> Program {
+        Program::new(fmt, clips, (flow_duration, start, max_len), open, Look::default())
+    }
+}
 
 const W: u32 = 32;
 const H: u32 = 16;
@@ -214,32 +232,6 @@ fn offset_skips_the_start_of_the_file() {
     assert_eq!(lumas[25], 100);
     assert_eq!(audio[(48000 - 1) * 2], 0.0);
     assert_eq!(audio[48000 * 2], 0.25);
-}
-
-#[test]
-fn leveler_brings_quiet_speech_up_and_leaves_silence_alone() {
-    let rate = 48_000usize;
-    let frame = rate / 25;
-    let tone = |amp: f32, n: usize, k0: usize| -> Vec<f32> {
-        (0..n).map(|k| amp * (2.0 * std::f32::consts::PI * 440.0 * (k0 + k) as f32 / rate as f32).sin()).collect()
-    };
-    let rms = |x: &[f32]| (x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32).sqrt();
-    for (amp, want) in [(0.02f32, Leveler::TARGET_RMS), (0.6, Leveler::TARGET_RMS)] {
-        let mut l = Leveler::new();
-        let mut last = Vec::new();
-        for f in 0..25 * 15 {
-            let mut x = tone(amp, frame, f * frame);
-            l.process(&mut x, 0.04);
-            last = x;
-        }
-        let r = rms(&last);
-        assert!((r - want).abs() < want * 0.15, "amp {amp}: rms {r} after 15 s, want ~{want}");
-    }
-    // Silence stays exactly silent.
-    let mut l = Leveler::new();
-    let mut z = vec![0f32; frame];
-    l.process(&mut z, 0.04);
-    assert!(z.iter().all(|&v| v == 0.0));
 }
 
 /// A reader of `secs` of pictures whose luma counts frames (16 + f % 200) and constant
