@@ -89,6 +89,8 @@ pub struct CompileOptions {
     /// Replace a file that appears under `output`'s name while the compile runs (default
     /// true); `false` keeps it and fails (the CLI's rule without `--force`).
     pub replace_existing: bool,
+    /// Which library decodes H.264 (`--decoder`).
+    pub decoder: crate::decode::DecoderChoice,
 }
 
 /// Sample rate of `--export audio` (mono).
@@ -127,6 +129,7 @@ impl CompileOptions {
             on_layout: None,
             to_stdout: false,
             replace_existing: true,
+            decoder: Default::default(),
         }
     }
 }
@@ -272,8 +275,12 @@ fn compile_to(
     let chat_panel = opts.chat_panel;
     let switch_hold = opts.switch_hold;
     let on_layout = opts.on_layout.clone();
-    let reading =
-        ReadOptions { seek: opts.seek_clips, counters: Arc::new(ReadCounters::default()), stats: stats.clone() };
+    let reading = ReadOptions {
+        seek: opts.seek_clips,
+        counters: Arc::new(ReadCounters::default()),
+        stats: stats.clone(),
+        decoder: opts.decoder,
+    };
     let sched_stats = stats.clone();
     let counters = reading.counters.clone();
     let chat = flow.chat.clone();
@@ -593,6 +600,7 @@ pub struct ReadOptions {
     pub counters: Arc<ReadCounters>,
     /// Demux and decode time of the reader threads.
     pub stats: Arc<Collector>,
+    pub decoder: decode::DecoderChoice,
 }
 
 /// Totals over every reader thread sharing them.
@@ -873,7 +881,7 @@ fn read_clip(path: &Path, offset: i64, fmt: OutputFormat, how: &ReadOptions, tx:
         let s = s.as_ref()?;
         open(s).map_err(|e| notes.push(format!("{what}: {e}"))).ok()
     }
-    let mut vdec = open_or_note(&vs, "video", decode::open_video, &mut notes);
+    let mut vdec = open_or_note(&vs, "video", |s| decode::open_video(s, how.decoder), &mut notes);
     let mut adec = open_or_note(&aus, "audio", decode::open_audio, &mut notes);
     if vdec.is_none() && adec.is_none() {
         let why = if notes.is_empty() { "no audio or video stream".to_string() } else { notes.join("; ") };
