@@ -102,8 +102,8 @@ impl DecoderChoice {
         self != DecoderChoice::Ffmpeg || cfg!(feature = "ffmpeg")
     }
 
-    /// Whether H.264 goes to libavcodec in this build.
-    fn h264_through_ffmpeg(self) -> bool {
+    /// Whether H.264 (of a profile OpenH264 decodes) goes to libavcodec in this build.
+    pub fn h264_through_ffmpeg(self) -> bool {
         match self {
             DecoderChoice::Auto | DecoderChoice::Ffmpeg => cfg!(feature = "ffmpeg"),
             DecoderChoice::OpenH264 => false,
