@@ -37,6 +37,8 @@ pub struct CompileArgs {
     pub normalize: bool,
     /// Composite (sidebar, pip): `--switch-hold` seconds; `None`: the default (2 s).
     pub switch_hold: Option<f64>,
+    /// `--decoder`: which library decodes H.264.
+    pub decoder: media::decode::DecoderChoice,
     pub quiet: bool,
     /// `--force`/`-y`: replace existing outputs.
     pub force: bool,
@@ -221,6 +223,19 @@ pub fn secs_arg(name: &str, v: Option<f64>) -> Result<Option<i64>, UsageError> {
     }
 }
 
+/// Parse `--decoder`: auto, openh264 or ffmpeg; `ffmpeg` only in a build that has it
+/// (a usage error otherwise, exit 2).
+pub fn parse_decoder(s: &str) -> std::result::Result<media::decode::DecoderChoice, String> {
+    let d: media::decode::DecoderChoice = s.parse()?;
+    if !d.available() {
+        return Err(format!(
+            "'{d}' (libavcodec) is not in this build of stitch: it was built without the `ffmpeg` feature \
+             (cargo build --features ffmpeg); use auto or openh264"
+        ));
+    }
+    Ok(d)
+}
+
 /// Parse `--switch-hold`: seconds, from 0 to 3600.
 pub fn parse_switch_hold(s: &str) -> std::result::Result<f64, String> {
     match s.trim().parse::<f64>() {
@@ -279,6 +294,7 @@ pub fn prepare(args: &CompileArgs, flow: &Flow) -> Result<CompileOptions> {
     opts.chat_panel = args.chat_panel;
     opts.normalize = args.normalize;
     opts.switch_hold = switch_hold_ticks(args.switch_hold);
+    opts.decoder = args.decoder;
     if args.export.audio {
         opts.export_audio = Some(audio_export_path(&args.output));
     }

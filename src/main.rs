@@ -8,9 +8,12 @@ use std::sync::Arc;
 use std::io::IsTerminal;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
-use stitch::compile::{parse_exports, parse_fps, parse_size, parse_switch_hold, run, summary, CompileArgs, Exports};
+use stitch::compile::{
+    parse_decoder, parse_exports, parse_fps, parse_size, parse_switch_hold, run, summary, CompileArgs, Exports,
+};
 use stitch::exit;
 use stitch::media::compose::layout::LayoutKind;
+use stitch::media::decode::DecoderChoice;
 use stitch::media::mux::OutputKind;
 use stitch::net::NetOptions;
 use stitch::webinar::{self, WebinarArgs};
@@ -82,6 +85,10 @@ struct MixArgs {
     /// Sidebar/pip: a new speaker takes the main area after leading this long [default: 2].
     #[arg(long, value_name = "SECONDS", value_parser = parse_switch_hold, help_heading = "Composite")]
     switch_hold: Option<f64>,
+    /// H.264 decoder: auto, openh264, or ffmpeg (libavcodec with frame threads; only in a
+    /// build with the `ffmpeg` feature) [default: auto = ffmpeg when built in, else openh264]
+    #[arg(long, value_name = "NAME", value_parser = parse_decoder, help_heading = "Performance")]
+    decoder: Option<DecoderChoice>,
 }
 
 impl MixArgs {
@@ -362,6 +369,7 @@ fn main() -> ExitCode {
                 chat_panel: mix.chat_panel,
                 normalize: mix.normalize,
                 switch_hold: mix.switch_hold,
+                decoder: mix.decoder.unwrap_or_default(),
                 threads,
                 force,
                 net: net.options(),
@@ -440,6 +448,7 @@ fn main() -> ExitCode {
                 chat_panel: mix.chat_panel,
                 normalize: mix.normalize,
                 switch_hold: mix.switch_hold,
+                decoder: mix.decoder.unwrap_or_default(),
                 quiet,
                 force,
                 keep_files,

@@ -55,6 +55,8 @@ pub struct WebinarArgs {
     pub normalize: bool,
     /// `--switch-hold` seconds (`None`: 2 s).
     pub switch_hold: Option<f64>,
+    /// `--decoder`: which library decodes H.264.
+    pub decoder: media::decode::DecoderChoice,
     pub threads: Option<usize>,
     /// `--force`: compile again a record whose final file exists.
     pub force: bool,
@@ -616,6 +618,7 @@ fn compile_options(args: &WebinarArgs, output: &Path, ready: &Arc<Readiness>) ->
     opts.chat_panel = args.chat_panel;
     opts.normalize = args.normalize;
     opts.switch_hold = crate::compile::switch_hold_ticks(args.switch_hold);
+    opts.decoder = args.decoder;
     if args.export.audio {
         opts.export_audio = Some(crate::compile::audio_export_path(output));
     }

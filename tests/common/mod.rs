@@ -127,7 +127,7 @@ pub fn media_decode(path: &Path) -> (Vec<stitch::media::frame::VideoFrame>, Vec<
     let streams = d.streams().to_vec();
     let vs = streams.iter().find(|s| s.kind == MediaKind::Video).unwrap().clone();
     let aus = streams.iter().find(|s| s.kind == MediaKind::Audio).unwrap().clone();
-    let mut vd = stitch::media::decode::open_video(&vs).unwrap();
+    let mut vd = stitch::media::decode::open_video(&vs, Default::default()).unwrap();
     let mut ad = stitch::media::decode::open_audio(&aus).unwrap();
     let (mut vf, mut af) = (Vec::new(), Vec::new());
     while let Some(p) = d.next_packet().unwrap() {

@@ -1,16 +1,23 @@
-//! Decoding of every codec other than H.264/AAC through the system FFmpeg libraries
-//! (libavcodec, libswscale, libswresample via `ffmpeg-next`; FFmpeg >= 5.1 for the
-//! `AVChannelLayout` API). Only built with the `ffmpeg` cargo feature; never spawns a process.
+//! Decoding through the system FFmpeg libraries (libavcodec, libswscale, libswresample via
+//! `ffmpeg-next`; FFmpeg >= 5.1 for the `AVChannelLayout` API): H.264 when
+//! [`super::DecoderChoice`] says so (the default in this build) and every codec other than
+//! AAC. Only built with the `ffmpeg` cargo feature; never spawns a process.
 //!
 //! - Codec configuration: [`StreamInfo::config`] holds the MP4 configuration box payload
 //!   (see [`crate::packet`]). It becomes `extradata` in the form libavcodec's own MP4
-//!   demuxer produces: `hvcC`/`av1C` and MPEG-4 `esds` DecoderSpecificInfo as is, `dOps`
+//!   demuxer produces: H.264's `avcC` as its parameter sets in Annex B form (ITU-T H.264
+//!   Annex B; our H.264 packets are Annex B, see [`crate::packet`], so the decoder must
+//!   not expect length prefixes), `hvcC`/`av1C` and MPEG-4 `esds` DecoderSpecificInfo as is, `dOps`
 //!   rewritten as an `OpusHead` (RFC 7845 §5.1), `dfLa` reduced to its STREAMINFO block,
 //!   `alac` with its box header; VP8/VP9, MPEG audio, (E-)AC-3 and DTS need none.
 //! - Packets go in with their pts/dts in the stream timebase (`pkt_timebase` =
 //!   1/timebase); frames come out in presentation order (send/receive API, `EAGAIN` and
 //!   `EOF` handled; [`VideoDecoder::flush`] sends EOF and drains).
-//! - Video: any pixel format is converted by swscale to tightly packed I420 at the same
+//! - Video: decoded with frame and slice threads (`thread_count` = the available cores, at
+//!   most 16, libavcodec's own limit for automatic counts). 8-bit 4:2:0 limited-range
+//!   pictures are copied once, row by row, into the crate's packed I420 [`Picture`] (the
+//!   decoder's frames are padded and shared with its reference list, so that one copy is
+//!   the minimum); any other pixel format is converted by swscale to packed I420 at the same
 //!   size (full-range input to limited range); pts = `best_effort_timestamp` in 90 kHz,
 //!   strictly increasing (a frame not after the previous one is dropped).
 //! - Audio: converted by swresample to interleaved `f32` at the decoded sample rate,
@@ -80,6 +87,11 @@ fn extradata(codec: &str, config: &[u8]) -> Option<Vec<u8>> {
     }
     match codec {
         "vp8" | "vp9" | "ac3" | "eac3" | "dts" | "mp1" | "mp2" | "mp3" => None,
+        // avcC (ISO/IEC 14496-15 §5.3.3.1) to Annex B SPS/PPS: packets are Annex B.
+        "h264" if config[0] == 1 => {
+            let x = crate::codec::h264::AvcConfig::parse(config).ok()?.parameter_sets_annexb();
+            (!x.is_empty()).then_some(x)
+        }
         "opus" if config.starts_with(b"OpusHead") => Some(config.to_vec()),
         "opus" => {
             // dOps (ISO/IEC 23003-5 / Opus-in-ISOBMFF §4.3.2): Version, OutputChannelCount,
@@ -164,9 +176,10 @@ impl Core {
                 MediaKind::Video => {
                     (*c).width = info.width.min(1 << 15) as i32;
                     (*c).height = info.height.min(1 << 15) as i32;
-                    // Several clips may decode at once: a few threads each is enough.
-                    let n = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
-                    (*c).thread_count = n as i32;
+                    // Frame threads (a picture per thread, one picture of latency each)
+                    // and slice threads where the codec has no frame threading.
+                    (*c).thread_count = video_threads() as i32;
+                    (*c).thread_type = ffi::FF_THREAD_FRAME | ffi::FF_THREAD_SLICE;
                 }
                 MediaKind::Audio => {
                     (*c).sample_rate = info.sample_rate.min(i32::MAX as u32) as i32;
@@ -271,6 +284,12 @@ impl Core {
     }
 }
 
+/// Decoder threads per video stream: the available cores, at most 16 (libavcodec's own
+/// ceiling for automatic thread counts: more frame threads only add latency and memory).
+fn video_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(16)
+}
+
 /// The frame's timestamp in stream ticks, if it has one.
 fn frame_ts(f: &ff::Frame) -> Option<i64> {
     f.timestamp().or_else(|| f.pts())
@@ -330,11 +349,12 @@ impl ToI420 {
                 return None;
             }
             let full = (*f).color_range == ffi::AVColorRange::AVCOL_RANGE_JPEG;
-            let mut pic = Picture::black(w as u32, h as u32);
             let (wu, hu) = (w as usize, h as usize);
             let (cw, ch) = Picture::chroma_size(w as u32, h as u32);
             let (cw, ch) = (cw as usize, ch as usize);
             if fmt == ffi::AVPixelFormat::AV_PIX_FMT_YUV420P as i32 && !full {
+                // Every byte of every plane is written below (or the picture is dropped).
+                let mut pic = Picture::uninit(w as u32, h as u32);
                 let (py, pu, pv) = pic.planes_mut();
                 for (i, dst, pw, ph) in [(0usize, py, wu, hu), (1, pu, cw, ch), (2, pv, cw, ch)] {
                     let (src, stride) = ((*f).data[i], (*f).linesize[i]);
@@ -348,6 +368,7 @@ impl ToI420 {
                 }
                 return Some(pic);
             }
+            let mut pic = Picture::black(w as u32, h as u32);
             let src_fmt = pix_fmt(fmt)?;
             let key = (fmt, w, h, full);
             if self.key != Some(key) {

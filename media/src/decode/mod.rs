@@ -1,10 +1,11 @@
 //! Decode: compressed packets to pictures and PCM.
 //!
-//! H.264 through OpenH264 ([`h264`]), AAC through FDK AAC ([`aac`]). Any other codec goes
-//! through FFmpeg's libraries when the crate is built with the `ffmpeg` feature
-//! ([`ffmpeg`]); without it, [`open_video`]/[`open_audio`] return
-//! [`Error::UnsupportedCodec`] naming the codec and the feature. [`resample`] converts PCM
-//! to the output rate and channel layout.
+//! H.264 through OpenH264 ([`h264`]) or libavcodec ([`ffmpeg`], the `ffmpeg` feature),
+//! chosen per run by [`DecoderChoice`] (`--decoder`; `auto` is libavcodec when it is built
+//! in); AAC through FDK AAC ([`aac`]). Any other codec goes through FFmpeg's libraries
+//! when the crate is built with the `ffmpeg` feature; without it,
+//! [`open_video`]/[`open_audio`] return [`Error::UnsupportedCodec`] naming the codec and
+//! the feature. [`resample`] converts PCM to the output rate and channel layout.
 
 pub mod aac;
 #[cfg(feature = "ffmpeg")]
@@ -69,10 +70,82 @@ fn h264_unsupported_profile(info: &StreamInfo) -> Option<String> {
     None
 }
 
-pub fn open_video(info: &StreamInfo) -> Result<Box<dyn VideoDecoder>> {
+/// Which library decodes H.264 (`--decoder`). Other video codecs always go through
+/// libavcodec (when built in), whatever the choice.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DecoderChoice {
+    /// libavcodec when this build has it (the `ffmpeg` feature), else OpenH264.
+    #[default]
+    Auto,
+    /// OpenH264 for every H.264 stream it can decode (8-bit 4:2:0); what it cannot decode
+    /// still goes to libavcodec when built in.
+    OpenH264,
+    /// libavcodec (frame threads); only in a build with the `ffmpeg` feature.
+    Ffmpeg,
+}
+
+impl DecoderChoice {
+    /// The names `--decoder` accepts.
+    pub const NAMES: &'static str = "auto|openh264|ffmpeg";
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DecoderChoice::Auto => "auto",
+            DecoderChoice::OpenH264 => "openh264",
+            DecoderChoice::Ffmpeg => "ffmpeg",
+        }
+    }
+
+    /// Whether this build can decode with this choice (`ffmpeg` needs the feature).
+    pub fn available(self) -> bool {
+        self != DecoderChoice::Ffmpeg || cfg!(feature = "ffmpeg")
+    }
+
+    /// Whether H.264 (of a profile OpenH264 decodes) goes to libavcodec in this build.
+    pub fn h264_through_ffmpeg(self) -> bool {
+        match self {
+            DecoderChoice::Auto | DecoderChoice::Ffmpeg => cfg!(feature = "ffmpeg"),
+            DecoderChoice::OpenH264 => false,
+        }
+    }
+}
+
+impl std::fmt::Display for DecoderChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for DecoderChoice {
+    type Err = String;
+
+    /// One of [`DecoderChoice::NAMES`] (any case); says what is accepted otherwise.
+    fn from_str(s: &str) -> std::result::Result<DecoderChoice, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(DecoderChoice::Auto),
+            "openh264" => Ok(DecoderChoice::OpenH264),
+            "ffmpeg" | "libavcodec" => Ok(DecoderChoice::Ffmpeg),
+            _ => Err(format!("unknown decoder '{s}' (expected {})", DecoderChoice::NAMES)),
+        }
+    }
+}
+
+/// A video decoder for the stream: H.264 by the library `choice` names (see
+/// [`DecoderChoice`]), any other codec by libavcodec when built in.
+/// [`DecoderChoice::Ffmpeg`] in a build without the `ffmpeg` feature is an error.
+pub fn open_video(info: &StreamInfo, choice: DecoderChoice) -> Result<Box<dyn VideoDecoder>> {
+    if !choice.available() {
+        return Err(Error::UnsupportedCodec(format!(
+            "{} through libavcodec (--decoder ffmpeg needs a build with --features ffmpeg)",
+            info.codec.name()
+        )));
+    }
     match &info.codec {
         #[cfg(feature = "ffmpeg")]
-        Codec::H264 if h264_unsupported_profile(info).is_some() => Ok(Box::new(ffmpeg::FfVideoDecoder::new(info)?)),
+        Codec::H264 if choice.h264_through_ffmpeg() || h264_unsupported_profile(info).is_some() => {
+            Ok(Box::new(ffmpeg::FfVideoDecoder::new(info)?))
+        }
         #[cfg(not(feature = "ffmpeg"))]
         Codec::H264 if h264_unsupported_profile(info).is_some() => {
             let what = h264_unsupported_profile(info).unwrap_or_default();
@@ -93,3 +166,7 @@ pub fn open_audio(info: &StreamInfo) -> Result<Box<dyn AudioDecoder>> {
         c => Err(unsupported(c)),
     }
 }
+
+#[cfg(all(test, feature = "ffmpeg"))]
+#[path = "tests/decoders.rs"]
+mod decoders_tests;

@@ -93,6 +93,8 @@ pub struct CompileOptions {
     /// Replace a file that appears under `output`'s name while the compile runs (default
     /// true); `false` keeps it and fails (the CLI's rule without `--force`).
     pub replace_existing: bool,
+    /// Which library decodes H.264 (`--decoder`).
+    pub decoder: crate::decode::DecoderChoice,
 }
 
 /// Sample rate of `--export audio` (mono).
@@ -131,6 +133,7 @@ impl CompileOptions {
             on_layout: None,
             to_stdout: false,
             replace_existing: true,
+            decoder: Default::default(),
         }
     }
 }

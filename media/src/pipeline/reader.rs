@@ -38,6 +38,8 @@ pub struct ReadOptions {
     pub counters: Arc<ReadCounters>,
     /// Demux and decode time of the reader threads.
     pub stats: Arc<Collector>,
+    /// Which library decodes H.264.
+    pub decoder: decode::DecoderChoice,
 }
 
 /// Totals over every reader thread sharing them.
@@ -227,7 +229,7 @@ impl<'a> ClipReader<'a> {
         let mut notes = Vec::new();
         let vs = streams.iter().find(|s| s.kind == MediaKind::Video).cloned();
         let aus = streams.iter().find(|s| s.kind == MediaKind::Audio).cloned();
-        let vdec = open_or_note(&vs, "video", decode::open_video, &mut notes);
+        let vdec = open_or_note(&vs, "video", |s| decode::open_video(s, how.decoder), &mut notes);
         let adec = open_or_note(&aus, "audio", decode::open_audio, &mut notes);
         if vdec.is_none() && adec.is_none() {
             end(if notes.is_empty() { "no audio or video stream".to_string() } else { notes.join("; ") });

@@ -42,7 +42,7 @@ fn has_encoder(enc: &str) -> bool {
 fn decode_video(path: &Path) -> (StreamInfo, Vec<VideoFrame>, u64) {
     let (_, mut d) = crate::demux::open(path).unwrap();
     let s = d.streams().iter().find(|s| s.kind == MediaKind::Video).unwrap().clone();
-    let mut dec = open_video(&s).unwrap();
+    let mut dec = open_video(&s, Default::default()).unwrap();
     let mut out = Vec::new();
     while let Some(p) = d.next_packet().unwrap() {
         if p.stream == s.index {

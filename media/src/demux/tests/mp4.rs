@@ -983,7 +983,7 @@ fn decoding_after_seek_matches_decoding_everything() {
         if let Some(t) = seek {
             assert!(d.seek(t, 1000));
         }
-        let mut vd = crate::decode::open_video(&s[0]).unwrap();
+        let mut vd = crate::decode::open_video(&s[0], Default::default()).unwrap();
         let mut ad = crate::decode::open_audio(&s[1]).unwrap();
         let (mut v, mut a) = (Vec::new(), Vec::new());
         while let Some(p) = d.next_packet().unwrap() {
