@@ -50,7 +50,8 @@ fn embedded_default_compile_end_to_end() {
     let probe = common::ffprobe(&file);
     let dur: f64 = probe["format"]["duration"].as_str().unwrap().parse().unwrap();
     assert!((dur - 6.0).abs() < 0.3, "duration {dur}");
-    let codecs: Vec<&str> = probe["streams"].as_array().unwrap().iter().filter_map(|s| s["codec_name"].as_str()).collect();
+    let codecs: Vec<&str> =
+        probe["streams"].as_array().unwrap().iter().filter_map(|s| s["codec_name"].as_str()).collect();
     assert!(codecs.contains(&"h264") && codecs.contains(&"aac"), "{codecs:?}");
     assert_eq!(common::ffmpeg_decode_errors(&file), "");
     // The output route streams the same bytes.
@@ -91,7 +92,12 @@ fn refusals() {
     let (_srv, port) = serve(&data, &["--workers", "0"]);
     let rec = json!({"kind": "record", "params": {"url": "http://93.184.215.14/x.m3u8"}}).to_string();
     // No token, wrong token: 401 on every /api/v1 route.
-    for (m, p) in [("GET", "/api/v1/jobs"), ("POST", "/api/v1/jobs"), ("GET", "/api/v1/jobs/x"), ("PUT", "/api/v1/inputs/u/a.mp4")] {
+    for (m, p) in [
+        ("GET", "/api/v1/jobs"),
+        ("POST", "/api/v1/jobs"),
+        ("GET", "/api/v1/jobs/x"),
+        ("PUT", "/api/v1/inputs/u/a.mp4"),
+    ] {
         assert_eq!(http(port, m, p, None, Some(rec.as_bytes())).0, 401, "{m} {p}");
         assert_eq!(http(port, m, p, Some("test-token-2"), Some(rec.as_bytes())).0, 401, "{m} {p}");
         assert_eq!(http(port, m, p, Some("test-token-"), Some(rec.as_bytes())).0, 401, "{m} {p}");
@@ -110,14 +116,24 @@ fn refusals() {
         let msg = v["error"]["message"].as_str().unwrap();
         assert!(msg.contains("SSRF policy") && msg.contains("--allow-hosts"), "{msg}");
     }
-    let (st, v) = json_of(port, "POST", "/api/v1/jobs", Some(json!({"kind": "webinar", "params": {"link": "http://192.168.1.1/r/1"}})));
+    let (st, v) = json_of(
+        port,
+        "POST",
+        "/api/v1/jobs",
+        Some(json!({"kind": "webinar", "params": {"link": "http://192.168.1.1/r/1"}})),
+    );
     assert_eq!((st, v["error"]["id"].as_str()), (400, Some("ssrf_policy")), "{v}");
     // Bad JSON, unknown kind, unknown parameter: 400 with the reason.
     let (st, b) = http(port, "POST", "/api/v1/jobs", Some(TOKEN), Some(b"{\"kind\": "));
     assert_eq!(st, 400, "{}", String::from_utf8_lossy(&b));
     let (st, v) = json_of(port, "POST", "/api/v1/jobs", Some(json!({"kind": "transcode", "params": {}})));
     assert_eq!(st, 400, "{v}");
-    let (st, v) = json_of(port, "POST", "/api/v1/jobs", Some(json!({"kind": "record", "params": {"url": "http://93.184.215.14/", "fromat": "mp4"}})));
+    let (st, v) = json_of(
+        port,
+        "POST",
+        "/api/v1/jobs",
+        Some(json!({"kind": "record", "params": {"url": "http://93.184.215.14/", "fromat": "mp4"}})),
+    );
     assert_eq!(st, 400);
     assert!(v["error"]["message"].as_str().unwrap().contains("fromat"), "{v}");
     // `../` cannot escape: uploads, flow keys, output names.
@@ -126,22 +142,41 @@ fn refusals() {
         assert_eq!(st, 400, "{p}: {}", String::from_utf8_lossy(&b));
     }
     assert!(!dir.join("escape.txt").exists() && !data.join("escape.txt").exists());
-    let (st, v) = json_of(port, "POST", "/api/v1/jobs", Some(json!({"kind": "compile", "params": {"flow": "inputs/../../etc/passwd"}})));
+    let (st, v) = json_of(
+        port,
+        "POST",
+        "/api/v1/jobs",
+        Some(json!({"kind": "compile", "params": {"flow": "inputs/../../etc/passwd"}})),
+    );
     assert_eq!((st, v["error"]["id"].as_str()), (400, Some("bad_params")), "{v}");
-    let (st, v) = json_of(port, "POST", "/api/v1/jobs", Some(json!({"kind": "record", "params": {"url": "http://93.184.215.14/", "name": "../../x"}})));
+    let (st, v) = json_of(
+        port,
+        "POST",
+        "/api/v1/jobs",
+        Some(json!({"kind": "record", "params": {"url": "http://93.184.215.14/", "name": "../../x"}})),
+    );
     assert_eq!(st, 400, "{v}");
     // A batch is all or nothing; a good one queues (no worker runs it here) and can be cancelled.
     let (st, v) = json_of(
         port,
         "POST",
         "/api/v1/jobs",
-        Some(json!([{"kind": "record", "params": {"url": "http://93.184.215.14/a.m3u8"}}, {"kind": "record", "params": {"url": "http://10.0.0.1/"}}])),
+        Some(
+            json!([{"kind": "record", "params": {"url": "http://93.184.215.14/a.m3u8"}}, {"kind": "record", "params": {"url": "http://10.0.0.1/"}}]),
+        ),
     );
     assert_eq!(st, 400, "{v}");
     assert!(v["error"]["message"].as_str().unwrap().starts_with("job 1:"), "{v}");
     let (_, l) = json_of(port, "GET", "/api/v1/jobs", None);
     assert_eq!(l["jobs"].as_array().unwrap().len(), 0, "{l}");
-    let (st, v) = json_of(port, "POST", "/api/v1/jobs", Some(json!({"kind": "webinar", "params": {"link": "https://93.184.215.14/r/1", "session_id": "SECRET-SESSION"}})));
+    let (st, v) = json_of(
+        port,
+        "POST",
+        "/api/v1/jobs",
+        Some(
+            json!({"kind": "webinar", "params": {"link": "https://93.184.215.14/r/1", "session_id": "SECRET-SESSION"}}),
+        ),
+    );
     assert_eq!(st, 202, "{v}");
     assert_eq!(v["status"], "queued");
     let id = v["id"].as_str().unwrap().to_string();
@@ -226,7 +261,8 @@ fn killed_worker_job_is_retaken_and_completed_once() {
     let count = |logs: &str| logs.lines().filter(|l| l.contains("\"output published\"") && l.contains(&id)).count();
     assert_eq!(count(&a.logs()), 0);
     assert_eq!(count(&b.logs()), 1, "{}", b.logs());
-    let listed: Vec<_> = std::fs::read_dir(data.join("jobs").join(&id)).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let listed: Vec<_> =
+        std::fs::read_dir(data.join("jobs").join(&id)).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(listed, vec![std::ffi::OsString::from("lecture.mp4")]);
     let file = data.join("jobs").join(&id).join("lecture.mp4");
     assert_eq!(sha256_of(&file), j["outputs"][0]["sha256"].as_str().unwrap());
@@ -245,5 +281,77 @@ fn killed_worker_job_is_retaken_and_completed_once() {
     // The segments fetched before the kill are reused: at most the one in flight is fetched again.
     assert!(refetched.len() <= 1, "{segs:?}");
     drop(srv);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Cancellation reaches the running worker within 5 s (`stitch jobs cancel`), nothing is
+/// published; SIGTERM releases a running job to the queue and the next start finishes it.
+#[test]
+fn cancel_and_sigterm_release() {
+    if !common::have_ffmpeg() {
+        eprintln!("skipped: no ffmpeg");
+        return;
+    }
+    let dir = common::scratch("serve-cancel");
+    let data = dir.join("stitch-data");
+    let (clip, _plain) = hls_origin::ramp_vod(&dir, 16);
+    let mut files = HashMap::new();
+    let mut entries = Vec::new();
+    for (i, (d, b)) in clip.segments.iter().enumerate() {
+        files.insert(format!("/s{i}.ts"), b.clone());
+        entries.push((String::new(), *d, format!("s{i}.ts")));
+    }
+    files.insert("/index.m3u8".into(), hls_origin::media_playlist(2, 0, &entries, true, "").into_bytes());
+    let origin = hls_origin::Origin::start_delayed(
+        hls_origin::static_files(files),
+        Arc::new(|p: &str| if p.ends_with(".ts") { Duration::from_millis(600) } else { Duration::ZERO }),
+    );
+    let args = ["--workers", "1", "--allow-hosts", "127.0.0.1", "--lease-secs", "3"];
+    let (srv, port) = serve(&data, &args);
+    let submit = |name: &str| {
+        let (st, v) = json_of(
+            port,
+            "POST",
+            "/api/v1/jobs",
+            Some(json!({"kind": "record", "params": {"url": origin.url("/index.m3u8"), "name": name, "jobs": 1}})),
+        );
+        assert_eq!(st, 202, "{v}");
+        v["id"].as_str().unwrap().to_string()
+    };
+    let id = submit("cancelled");
+    wait_job(port, &id, Duration::from_secs(60), |j| j["status"] == "running");
+    std::thread::sleep(Duration::from_millis(800));
+    let t0 = Instant::now();
+    let out = jobs_cli(port, &["cancel", &id]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let j = wait_job(port, &id, Duration::from_secs(5), |j| j["status"] == "cancelled");
+    eprintln!("cancel reached the worker in {:.2} s", t0.elapsed().as_secs_f64());
+    assert!(j["outputs"].as_array().unwrap().is_empty(), "{j}");
+    assert!(!data.join("jobs").join(&id).exists());
+    // SIGTERM: the running job goes back to the queue, the process exits.
+    let id2 = submit("released");
+    wait_job(port, &id2, Duration::from_secs(60), |j| j["status"] == "running");
+    std::thread::sleep(Duration::from_millis(800));
+    let mut srv = srv;
+    assert!(Command::new("kill").args(["-TERM", &srv.child.id().to_string()]).status().unwrap().success());
+    let t0 = Instant::now();
+    loop {
+        if let Some(st) = srv.child.try_wait().unwrap() {
+            assert!(st.success(), "serve exit {st:?}: {}", srv.logs());
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(15), "serve did not stop on SIGTERM: {}", srv.logs());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(srv.logs().contains("released on shutdown"), "{}", srv.logs());
+    let (srv2, port2) = serve(&data, &args);
+    let j = wait_job(port2, &id2, Duration::from_secs(90), |j| j["status"] == "succeeded" || j["status"] == "failed");
+    assert_eq!(j["status"], "succeeded", "{j}\n{}", srv2.logs());
+    assert_eq!(j["attempts"], 2, "{j}");
+    let f = data.join("jobs").join(&id2).join("released.ts");
+    let probe = common::ffprobe(&f);
+    let dur: f64 = probe["format"]["duration"].as_str().unwrap().parse().unwrap();
+    assert!((dur - 16.0).abs() < 0.5, "{dur}");
+    drop(srv2);
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -53,18 +53,23 @@ impl Pg {
             assert!(Command::new("chown").args(["-R", "postgres"]).arg(&dir).status().unwrap().success());
         }
         let data = dir.join("data");
-        let st = pg_cmd("initdb", &["-D", data.to_str().unwrap(), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
+        let st = pg_cmd(
+            "initdb",
+            &["-D", data.to_str().unwrap(), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
+        )
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
         assert!(st.success(), "initdb failed");
         let port = free_port();
-        let opts = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", dir.display());
+        let opts =
+            format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", dir.display());
         let log = dir.join("pg.log");
-        let st = pg_cmd("pg_ctl", &["-D", data.to_str().unwrap(), "-o", &opts, "-l", log.to_str().unwrap(), "-w", "start"])
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
+        let st =
+            pg_cmd("pg_ctl", &["-D", data.to_str().unwrap(), "-o", &opts, "-l", log.to_str().unwrap(), "-w", "start"])
+                .stdout(Stdio::null())
+                .status()
+                .unwrap();
         assert!(st.success(), "postgres did not start: {}", std::fs::read_to_string(&log).unwrap_or_default());
         Some(Pg { dir, port })
     }
@@ -77,7 +82,8 @@ impl Pg {
 impl Drop for Pg {
     fn drop(&mut self) {
         let data = self.dir.join("data");
-        let _ = pg_cmd("pg_ctl", &["-D", data.to_str().unwrap(), "-m", "immediate", "stop"]).stdout(Stdio::null()).status();
+        let _ =
+            pg_cmd("pg_ctl", &["-D", data.to_str().unwrap(), "-m", "immediate", "stop"]).stdout(Stdio::null()).status();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -85,8 +91,9 @@ impl Drop for Pg {
 /// s3s-fs (SigV4-verifying S3 server over a folder): PATH or ~/.cargo/bin.
 fn s3s_fs() -> Option<PathBuf> {
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-    let mut cands: Vec<PathBuf> =
-        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).map(|d| d.join("s3s-fs")).collect()).unwrap_or_default();
+    let mut cands: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).map(|d| d.join("s3s-fs")).collect())
+        .unwrap_or_default();
     cands.push(home.join(".cargo/bin/s3s-fs"));
     cands.into_iter().find(|p| p.is_file())
 }
@@ -189,7 +196,8 @@ fn postgres_s3_two_workers_forty_record_jobs() {
         }
     }));
     let db = pg.url();
-    let common_args = ["--database", &db, "--storage", "s3://archive/stitch", "--allow-hosts", "127.0.0.1", "--lease-secs", "6"];
+    let common_args =
+        ["--database", &db, "--storage", "s3://archive/stitch", "--allow-hosts", "127.0.0.1", "--lease-secs", "6"];
     let (srv, port) = serve_env(&dir.join("api"), &[&["--workers", "0"][..], &common_args[..]].concat(), &env, 200);
     let wargs = [&["--workers", "2"][..], &common_args[..]].concat();
     let w1 = Proc::start_env("worker", &dir.join("w1"), &wargs, "w1.log", &env);
@@ -242,17 +250,26 @@ fn postgres_s3_two_workers_forty_record_jobs() {
     let (st, bytes) = http(s3.port, "GET", &path, None, None);
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&bytes));
     assert_eq!(sha256_hex(&bytes), recorded[&ids[0]]["sha256"].as_str().unwrap());
-    let forged = if path.ends_with('0') { format!("{}1", &path[..path.len() - 1]) } else { format!("{}0", &path[..path.len() - 1]) };
+    let forged = if path.ends_with('0') {
+        format!("{}1", &path[..path.len() - 1])
+    } else {
+        format!("{}0", &path[..path.len() - 1])
+    };
     assert_eq!(http(s3.port, "GET", &forged, None, None).0, 403);
     // A wrong S3 secret: the health check says which part is down, with 503.
     let bad_owned = s3.env("wrong-secret");
     let bad: Vec<(&str, &str)> = bad_owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (bad_srv, bad_port) = serve_env(&dir.join("bad"), &[&["--workers", "0"][..], &common_args[..]].concat(), &bad, 503);
+    let (bad_srv, bad_port) =
+        serve_env(&dir.join("bad"), &[&["--workers", "0"][..], &common_args[..]].concat(), &bad, 503);
     let (st, h) = http(bad_port, "GET", "/health", None, None);
     let h: Value = serde_json::from_slice(&h).unwrap();
     assert_eq!(st, 503);
     assert_eq!(h["checks"]["database"], "ok");
-    assert!(h["checks"]["storage"].as_str().unwrap().contains("403") || h["checks"]["storage"].as_str().unwrap().to_lowercase().contains("signature"), "{h}");
+    assert!(
+        h["checks"]["storage"].as_str().unwrap().contains("403")
+            || h["checks"]["storage"].as_str().unwrap().to_lowercase().contains("signature"),
+        "{h}"
+    );
     eprintln!("40 record jobs on PostgreSQL + S3, 2 worker processes x 2 slots: {:.1} s", took.as_secs_f64());
     drop((bad_srv, srv, w1, w2));
     std::fs::remove_dir_all(&dir).ok();
@@ -270,7 +287,11 @@ fn sha256_hex(b: &[u8]) -> String {
 fn http_head(port: u16, path: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = Vec::new();
     s.read_to_end(&mut out).unwrap();
     let text = String::from_utf8_lossy(&out).to_string();

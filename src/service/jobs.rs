@@ -538,16 +538,14 @@ async fn run_job(ctx: &Arc<Ctx>, id: &str, worker: &str) -> Result<()> {
 /// A failure's error id and whether another attempt may succeed.
 fn error_id(e: &anyhow::Error) -> (&'static str, bool) {
     if let Some(r) = e.downcast_ref::<crate::record::RecordError>() {
-        let id = serde_json::to_value(r.error_id()).ok().and_then(|v| v.as_str().map(str::to_string));
-        return (
-            match id.as_deref() {
-                Some("network") => "network",
-                Some("http") => "http",
-                Some("io") => "io",
-                _ => "record",
-            },
-            true,
-        );
+        use crate::record::ErrorId;
+        return match r.error_id() {
+            // Another attempt cannot help.
+            ErrorId::DrmProtected => ("drm_protected", false),
+            ErrorId::Forbidden => ("forbidden", false),
+            ErrorId::Timeout => ("timeout", true),
+            _ => ("record", true),
+        };
     }
     if e.downcast_ref::<Invalid>().is_some() || e.downcast_ref::<crate::exit::UsageError>().is_some() {
         return ("bad_params", false);

@@ -148,4 +148,3 @@ pub fn jobs_cli(port: u16, args: &[&str]) -> std::process::Output {
         .output()
         .unwrap()
 }
-
