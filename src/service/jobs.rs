@@ -911,4 +911,47 @@ mod tests {
         assert!(validate("nope", &serde_json::json!({}), &allow).await.is_err());
         validate("compile", &serde_json::json!({"flow": "inputs/u1/flow.json"}), &allow).await.unwrap();
     }
+
+    /// A worker died after its upload and before its last write: the next start finds the
+    /// verified output in storage and marks the job succeeded; a wrong or missing object does not.
+    #[tokio::test]
+    async fn reconcile_repairs_a_running_job_whose_outputs_are_stored() {
+        let dir = std::env::temp_dir().join(format!("stitch-reconcile-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let args = super::super::config::ServiceArgs {
+            data_dir: Some(dir.clone()),
+            lease_secs: Some(3),
+            ..Default::default()
+        };
+        let cfg = Config::resolve(&args, true).unwrap();
+        let db = Db::open(&cfg.database).await.unwrap();
+        let ctx = Ctx {
+            queue: Queue::new(&db, 3),
+            db,
+            storage: Storage::open(dir.to_str().unwrap()).unwrap(),
+            cfg,
+            draining: Arc::new(AtomicBool::new(false)),
+        };
+        let src = dir.join("out.ts");
+        std::fs::write(&src, b"0123456789").unwrap();
+        for id in ["ok", "bad"] {
+            ctx.db.insert(id, "record", &serde_json::json!({}), 3).await.unwrap();
+            let t = ctx.db.claim(id, "dead-worker").await.unwrap().unwrap();
+            let d = storage::digest_file(&src).await.unwrap();
+            let sha = if id == "ok" { d.sha256 } else { "0".repeat(64) };
+            assert!(ctx
+                .db
+                .fence_outputs(id, t, &[OutputRecord { name: "out.ts".into(), size: d.size, sha256: sha }])
+                .await
+                .unwrap());
+            ctx.storage.put_file(&storage::key(&["jobs", id, "out.ts"]).unwrap(), &src).await.unwrap();
+        }
+        // Heartbeats still fresh: nothing is touched.
+        assert_eq!(reconcile(&ctx).await.unwrap(), 0);
+        tokio::time::sleep(Duration::from_millis(3100)).await;
+        assert_eq!(reconcile(&ctx).await.unwrap(), 1);
+        assert_eq!(ctx.db.get("ok").await.unwrap().unwrap().status, "succeeded");
+        assert_eq!(ctx.db.get("bad").await.unwrap().unwrap().status, "running");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
