@@ -340,7 +340,7 @@ fn cancel_and_sigterm_release() {
             assert!(st.success(), "serve exit {st:?}: {}", srv.logs());
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(15), "serve did not stop on SIGTERM: {}", srv.logs());
+        assert!(t0.elapsed() < Duration::from_secs(30), "serve did not stop on SIGTERM: {}", srv.logs());
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(srv.logs().contains("released on shutdown"), "{}", srv.logs());

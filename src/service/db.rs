@@ -200,18 +200,21 @@ impl Db {
         rows.iter().map(|r| Ok((r.try_get("status")?, r.try_get("kind")?, r.try_get("n")?))).collect()
     }
 
-    /// Take the job for a run: `running`, attempts + 1. Returns the new attempt number (the
-    /// fencing token of every later write of this run), or None when the job is finished.
-    pub async fn claim(&self, id: &str, worker: &str) -> Result<Option<i64>> {
+    /// Take the job for a run: `running`, attempts + 1, when it is queued or its last run's
+    /// heartbeat is older than `lease_ms` (a lease). Returns the new attempt number (the
+    /// fencing token of every later write of this run), or None when the job is finished or
+    /// a live run holds it.
+    pub async fn claim(&self, id: &str, worker: &str, lease_ms: i64) -> Result<Option<i64>> {
         let now = now_ms();
         let r = sqlx::query(
             "UPDATE stitch_jobs SET status = 'running', attempts = attempts + 1, worker = $2, heartbeat_at = $3, \
-             started_at = COALESCE(started_at, $3), progress_stage = 'starting' WHERE id = $1 AND status IN \
-             ('queued', 'running') RETURNING attempts",
+             started_at = COALESCE(started_at, $3), progress_stage = 'starting' WHERE id = $1 AND (status = 'queued' \
+             OR (status = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < $4))) RETURNING attempts",
         )
         .bind(id)
         .bind(worker)
         .bind(now)
+        .bind(now - lease_ms)
         .fetch_optional(&self.any)
         .await?;
         Ok(match r {
@@ -337,8 +340,10 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let db = Db::open(&format!("sqlite://{}", dir.join("t.db").display())).await.unwrap();
         db.insert("j1", "record", &serde_json::json!({"url": "http://x/"}), 3).await.unwrap();
-        let t1 = db.claim("j1", "w1").await.unwrap().unwrap();
-        let t2 = db.claim("j1", "w2").await.unwrap().unwrap();
+        let t1 = db.claim("j1", "w1", 60_000).await.unwrap().unwrap();
+        // A live run holds the lease; once its heartbeat is older than the lease, another takes it.
+        assert_eq!(db.claim("j1", "w2", 60_000).await.unwrap(), None);
+        let t2 = db.claim("j1", "w2", -1).await.unwrap().unwrap();
         assert_eq!((t1, t2), (1, 2));
         // The first run lost the job: its heartbeat and its publish are refused.
         assert_eq!(db.beat("j1", t1, Some(10.0), "x").await.unwrap(), None);
@@ -347,7 +352,7 @@ mod tests {
         let out = OutputRecord { name: "a.ts".into(), size: 3, sha256: "ab".into() };
         assert!(db.fence_outputs("j1", t2, &[out.clone()]).await.unwrap());
         assert!(db.finish("j1", Some(t2), "succeeded", None).await.unwrap());
-        assert!(db.claim("j1", "w3").await.unwrap().is_none());
+        assert!(db.claim("j1", "w3", -1).await.unwrap().is_none());
         let j = db.get("j1").await.unwrap().unwrap();
         assert_eq!((j.status.as_str(), j.outputs, j.progress_percent), ("succeeded", vec![out], Some(100.0)));
         db.insert("j2", "compile", &serde_json::json!({}), 3).await.unwrap();

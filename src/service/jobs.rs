@@ -356,46 +356,79 @@ pub async fn run_workers(ctx: Arc<Ctx>, n: usize, shutdown: tokio::sync::watch::
     for i in 0..n {
         let name = format!("{host}-{}-{i}", std::process::id());
         let ctx2 = ctx.clone();
-        let mut rx = shutdown.clone();
-        let signal = async move {
-            while !*rx.borrow() {
-                if rx.changed().await.is_err() {
+        let rx = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            // The engine's worker ends on a backend error (database down): start it again
+            // until shutdown.
+            loop {
+                let mut rx2 = rx.clone();
+                let signal = async move {
+                    while !*rx2.borrow() {
+                        if rx2.changed().await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok::<(), std::io::Error>(())
+                };
+                let r = match ctx2.queue.clone() {
+                    Queue::Sqlite(q) => {
+                        WorkerBuilder::new(name.as_str())
+                            .backend(q)
+                            .data(ctx2.clone())
+                            .concurrency(1)
+                            .build(handle)
+                            .run_until(signal)
+                            .await
+                    }
+                    Queue::Postgres(q) => {
+                        WorkerBuilder::new(name.as_str())
+                            .backend(q)
+                            .data(ctx2.clone())
+                            .concurrency(1)
+                            .build(handle)
+                            .run_until(signal)
+                            .await
+                    }
+                };
+                if *rx.borrow() {
                     break;
                 }
-            }
-            Ok::<(), std::io::Error>(())
-        };
-        let queue = ctx.queue.clone();
-        tasks.push(tokio::spawn(async move {
-            let r = match queue {
-                Queue::Sqlite(q) => {
-                    WorkerBuilder::new(name.as_str())
-                        .backend(q)
-                        .data(ctx2)
-                        .concurrency(1)
-                        .build(handle)
-                        .run_until(signal)
-                        .await
-                }
-                Queue::Postgres(q) => {
-                    WorkerBuilder::new(name.as_str())
-                        .backend(q)
-                        .data(ctx2)
-                        .concurrency(1)
-                        .build(handle)
-                        .run_until(signal)
-                        .await
-                }
-            };
-            if let Err(e) = r {
-                tracing::error!(worker = %name, error = %e, "worker stopped");
+                tracing::warn!(worker = %name, error = ?r.err().map(|e| e.to_string()), "worker stopped; restarting in 2 s");
+                tokio::time::sleep(Duration::from_secs(2)).await;
             }
         }));
+    }
+    if n > 0 {
+        tasks.push(tokio::spawn(reaper(ctx.clone(), shutdown.clone())));
     }
     for t in tasks {
         let _ = t.await;
     }
     Ok(())
+}
+
+/// Every lease: a job marked running whose heartbeat is older than two leases (its run died
+/// and its engine task was lost, e.g. while the database was down) is queued again; the
+/// lease in [`Db::claim`] makes extra copies harmless.
+async fn reaper(ctx: Arc<Ctx>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let lease = Duration::from_secs(ctx.cfg.lease_secs);
+    while !*shutdown.borrow() {
+        tokio::select! {
+            _ = tokio::time::sleep(lease) => {}
+            _ = shutdown.changed() => continue,
+        }
+        match ctx.db.stale_running(2 * lease.as_millis() as i64).await {
+            Ok(jobs) => {
+                for j in jobs {
+                    tracing::info!(job_id = %j.id, "no heartbeat for two leases: queued again");
+                    if let Err(e) = ctx.queue.push(&j.id, None).await {
+                        tracing::warn!(job_id = %j.id, error = %e, "queueing again failed");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reaper: database unavailable"),
+        }
+    }
 }
 
 /// On start: jobs marked running whose outputs are all in storage, complete and verified,
@@ -436,7 +469,15 @@ async fn run_job(ctx: &Arc<Ctx>, id: &str, worker: &str) -> Result<()> {
         ctx.db.finish(id, None, "cancelled", None).await?;
         return Ok(());
     }
-    let Some(token) = ctx.db.claim(id, worker).await? else { return Ok(()) };
+    let lease_ms = (ctx.cfg.lease_secs * 1000) as i64;
+    let Some(token) = ctx.db.claim(id, worker, lease_ms).await? else {
+        // A live run holds it (a duplicate delivery): look again after a lease, so the job is
+        // never dropped if that run dies.
+        if ctx.db.get(id).await?.is_some_and(|j| j.status == "running") {
+            ctx.queue.push(id, Some(Duration::from_secs(ctx.cfg.lease_secs))).await?;
+        }
+        return Ok(());
+    };
     tracing::info!(attempt = token, kind = %job.kind, "job started");
     if !job.outputs.is_empty() && outputs_present(ctx, id, &job.outputs).await? {
         ctx.db.finish(id, Some(token), "succeeded", None).await?;
@@ -936,7 +977,7 @@ mod tests {
         std::fs::write(&src, b"0123456789").unwrap();
         for id in ["ok", "bad"] {
             ctx.db.insert(id, "record", &serde_json::json!({}), 3).await.unwrap();
-            let t = ctx.db.claim(id, "dead-worker").await.unwrap().unwrap();
+            let t = ctx.db.claim(id, "dead-worker", 3000).await.unwrap().unwrap();
             let d = storage::digest_file(&src).await.unwrap();
             let sha = if id == "ok" { d.sha256 } else { "0".repeat(64) };
             assert!(ctx

@@ -95,6 +95,11 @@ impl Storage {
                 bail!("--storage {spec:?}: no bucket name");
             }
             let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            // Every outgoing request has a timeout (set key by key: the client options read
+            // from the environment stay).
+            use object_store::aws::AmazonS3ConfigKey as K;
+            use object_store::ClientConfigKey as C;
+            b = b.with_config(K::Client(C::Timeout), "300s").with_config(K::Client(C::ConnectTimeout), "10s");
             if let Ok(ep) = std::env::var("AWS_ENDPOINT_URL").or_else(|_| std::env::var("AWS_ENDPOINT")) {
                 b = b.with_endpoint(&ep).with_allow_http(ep.starts_with("http://"));
             }
@@ -104,12 +109,6 @@ impl Storage {
             if let Ok(v) = std::env::var("AWS_S3_FORCE_PATH_STYLE") {
                 b = b.with_virtual_hosted_style_request(!matches!(v.as_str(), "1" | "true"));
             }
-            // Every outgoing request has a timeout.
-            b = b.with_client_options(
-                object_store::ClientOptions::new()
-                    .with_timeout(std::time::Duration::from_secs(300))
-                    .with_connect_timeout(std::time::Duration::from_secs(10)),
-            );
             let s3 = Arc::new(b.build().with_context(|| format!("--storage {spec}"))?);
             let prefix = prefix.trim_matches('/').to_string();
             for seg in prefix.split('/').filter(|s| !s.is_empty()) {
