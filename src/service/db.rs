@@ -286,6 +286,16 @@ impl Db {
         Ok(r.rows_affected() == 1)
     }
 
+    /// A queued job's last run does not count against its attempts (it failed for want of
+    /// the database or storage, not by its own fault).
+    pub async fn refund_attempt(&self, id: &str) -> Result<()> {
+        sqlx::query("UPDATE stitch_jobs SET max_attempts = max_attempts + 1 WHERE id = $1 AND status = 'queued'")
+            .bind(id)
+            .execute(&self.any)
+            .await?;
+        Ok(())
+    }
+
     /// Ask for cancellation: a queued job is cancelled at once, a running one by its worker.
     pub async fn request_cancel(&self, id: &str) -> Result<Option<String>> {
         sqlx::query("UPDATE stitch_jobs SET cancel_requested = 1 WHERE id = $1 AND status IN ('queued', 'running')")

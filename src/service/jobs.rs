@@ -551,7 +551,16 @@ async fn run_job(ctx: &Arc<Ctx>, id: &str, worker: &str) -> Result<()> {
         }
         (Ok(files), _) => {
             progress.set(Some(100.0), "publishing");
-            publish(ctx, id, token, &files).await?;
+            if let Err(e) = publish(ctx, id, token, &files).await {
+                // Storage (or the database) unavailable: not the job's fault, so no attempt is
+                // used up; the outputs stay in scratch and the job is queued again.
+                let msg = format!("{e:#}");
+                tracing::warn!(error = %msg, "publishing failed; queued again in 5 s");
+                ctx.db.finish(id, Some(token), "queued", Some(("storage_unavailable", &msg))).await?;
+                ctx.db.refund_attempt(id).await?;
+                ctx.queue.push(id, Some(Duration::from_secs(5))).await?;
+                return Ok(());
+            }
             let _ = std::fs::remove_dir_all(&scratch);
             outcome = "succeeded";
         }
