@@ -28,6 +28,7 @@ use tracing::Instrument;
 
 use super::config::Config;
 use super::db::{Db, EnginePool, OutputRecord};
+use super::names::safe_file_name;
 use super::ssrf;
 use super::storage::{self, sanitize_name, Storage};
 
@@ -244,14 +245,7 @@ pub async fn validate(kind: &str, params: &serde_json::Value, allow: &[String]) 
 
 /// `inputs/<upload>/<name>` as (upload, name), sanitized.
 pub fn input_key(k: &str) -> Result<(String, String), Invalid> {
-    let parts: Vec<&str> = k.split('/').collect();
-    match parts.as_slice() {
-        ["inputs", upload, name] => Ok((
-            sanitize_name(upload).map_err(|e| Invalid::Params(e.0))?,
-            sanitize_name(name).map_err(|e| Invalid::Params(e.0))?,
-        )),
-        _ => Err(Invalid::Params(format!("flow {k:?}: expected an uploaded input key inputs/<upload>/<name>"))),
-    }
+    super::names::split_input_key(k).map_err(|e| Invalid::Params(e.0))
 }
 
 /// The job engine's queue of one database.
@@ -627,19 +621,6 @@ async fn publish(ctx: &Ctx, id: &str, token: i64, files: &[(String, PathBuf)]) -
     }
     ctx.db.finish(id, Some(token), "succeeded", None).await?;
     Ok(())
-}
-
-/// A name that passes [`sanitize_name`], from any file name.
-pub fn safe_file_name(s: &str) -> String {
-    let mut out: String =
-        s.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).collect();
-    while out.contains("..") {
-        out = out.replace("..", "_");
-    }
-    let out = out.trim_start_matches('.').to_string();
-    let mut out = if out.is_empty() { "output".to_string() } else { out };
-    out.truncate(200);
-    out
 }
 
 async fn execute(

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod jobs;
+pub mod names;
 pub mod ssrf;
 pub mod storage;
 

@@ -19,27 +19,7 @@ use object_store::{ObjectStore, PutPayload};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 
-/// A name refused as (part of) an object key.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct BadName(pub String);
-
-/// `name` as one path segment of an object key, or why not.
-pub fn sanitize_name(name: &str) -> Result<String, BadName> {
-    if name.is_empty() || name.len() > 200 {
-        return Err(BadName(format!("name {name:?}: 1 to 200 characters")));
-    }
-    if name == "." || name == ".." || name.contains("..") {
-        return Err(BadName(format!("name {name:?}: `..` is not allowed")));
-    }
-    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
-        return Err(BadName(format!("name {name:?}: character {c:?} is not allowed (letters, digits, `.`, `_`, `-`)")));
-    }
-    if name.starts_with('.') {
-        return Err(BadName(format!("name {name:?}: may not start with `.`")));
-    }
-    Ok(name.to_string())
-}
+pub use super::names::{sanitize_name, BadName};
 
 /// An object key from sanitized segments.
 pub fn key(segments: &[&str]) -> Result<Path, BadName> {
