@@ -46,7 +46,9 @@ impl Pg {
         if !Path::new(PG_BIN).join("initdb").exists() {
             return None;
         }
-        let dir = std::env::temp_dir().join(format!("stitch-pg-{}", std::process::id()));
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("stitch-pg-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         if is_root() {
