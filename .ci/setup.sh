@@ -13,6 +13,8 @@ command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v chromium >/dev/null || need+=(chromium)
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
+# tests/serve_scale.rs: PostgreSQL 15 (initdb into a temp folder; no cluster is started here).
+[[ -x /usr/lib/postgresql/15/bin/initdb ]] || need+=(postgresql-15)
 if [[ "${STITCH_FFMPEG_FEATURE:-1}" == 1 ]]; then
   dpkg -s libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev clang libclang-dev >/dev/null 2>&1 \
     || need+=(libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev clang libclang-dev)
@@ -30,4 +32,9 @@ if ! (cd "$browser" && node -e '
   for (const [n, v] of Object.entries(deps))
     if (require("./node_modules/" + n + "/package.json").version !== v) process.exit(1);' 2>/dev/null); then
   (cd "$browser" && npm ci --no-audit --no-fund --ignore-scripts >/dev/null)
+fi
+# tests/serve_scale.rs: an S3 server that verifies SigV4 signatures, into ~/.cargo/bin;
+# skipped when that version is there.
+if ! s3s-fs --version 2>/dev/null | grep -q '0\.14\.1' && ! "$HOME/.cargo/bin/s3s-fs" --version 2>/dev/null | grep -q '0\.14\.1'; then
+  cargo install s3s-fs --version 0.14.1 --features binary --locked
 fi

@@ -23,6 +23,7 @@ pub mod progress;
 pub mod record;
 pub mod remote;
 pub mod report;
+pub mod service;
 pub mod stats;
 pub mod webinar;
 

@@ -217,6 +217,12 @@ enum Cmd {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Run the job service: API and workers (SQLite + ./stitch-data by default).
+    Serve(stitch::service::config::ServiceArgs),
+    /// Run workers only, on the database and storage of a `stitch serve`.
+    Worker(stitch::service::config::ServiceArgs),
+    /// Submit, list, watch and cancel jobs of a `stitch serve`.
+    Jobs(stitch::service::cli::JobsArgs),
     /// Print a shell completion script: `stitch completions bash > /etc/bash_completion.d/stitch`.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -298,9 +304,13 @@ fn init_logging(verbose: u8) {
 fn main() -> ExitCode {
     tune_allocator();
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    match &cli.cmd {
+        Cmd::Serve(_) | Cmd::Worker(_) => stitch::service::init_json_logging(cli.verbose),
+        _ => init_logging(cli.verbose),
+    }
     let cancel = Arc::new(AtomicBool::new(false));
-    {
+    // The service handles SIGTERM / Ctrl-C itself (running jobs are released).
+    if !matches!(cli.cmd, Cmd::Serve(_) | Cmd::Worker(_)) {
         let c = cancel.clone();
         let _ = ctrlc::set_handler(move || {
             if c.swap(true, Ordering::SeqCst) {
@@ -321,6 +331,23 @@ fn main() -> ExitCode {
             }
         },
         Cmd::Record(args) => run_record(args, cancel.clone()),
+        Cmd::Serve(ref a) | Cmd::Worker(ref a) => {
+            let serve = matches!(cli.cmd, Cmd::Serve(_));
+            match if serve { stitch::service::serve(a) } else { stitch::service::worker(a) } {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("stitch: error: {e:#}");
+                    ExitCode::from(exit::FAILURE)
+                }
+            }
+        }
+        Cmd::Jobs(a) => match stitch::service::cli::run(a) {
+            Ok(code) => ExitCode::from(code),
+            Err(e) => {
+                eprintln!("stitch: error: {e:#}");
+                ExitCode::from(exit::FAILURE)
+            }
+        },
         Cmd::Webinar {
             links,
             input,

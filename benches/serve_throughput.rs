@@ -1,0 +1,113 @@
+//! `stitch serve` overhead: N short record jobs (10-segment VODs from a loopback origin) run
+//! as a loop of plain `stitch record` processes, then as jobs of `stitch serve` (SQLite,
+//! local storage) with 1, 2 and 4 `stitch worker` processes of one slot, in one run.
+//! Also the queue overhead per job (submit -> start from the job record). Run:
+//! `cargo bench --bench serve_throughput` (needs ffmpeg; BENCH_JOBS, default 20).
+
+#[path = "../tests/hls_origin/mod.rs"]
+#[allow(dead_code)]
+mod hls_origin;
+#[path = "../tests/serve_common/mod.rs"]
+#[allow(dead_code)]
+mod serve_common;
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use serve_common::*;
+
+fn main() {
+    let n: usize = std::env::var("BENCH_JOBS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let dir = std::env::temp_dir().join(format!("stitch-serve-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // 10 segments of 1 s (the clip is cut at 2 s by ramp_vod: 20 s -> 10 segments).
+    let (clip, _plain) = hls_origin::ramp_vod(&dir, 20);
+    let mut entries = Vec::new();
+    let mut segs: HashMap<String, Vec<u8>> = HashMap::new();
+    for (i, (d, b)) in clip.segments.iter().enumerate() {
+        segs.insert(format!("s{i}.ts"), b.clone());
+        entries.push((String::new(), *d, format!("s{i}.ts")));
+    }
+    let playlist = hls_origin::media_playlist(2, 0, &entries, true, "");
+    let origin = hls_origin::Origin::start(Arc::new(move |pq: &str, range: Option<&str>| {
+        let file = pq.split('?').next().unwrap().rsplit('/').next().unwrap().to_string();
+        if file == "index.m3u8" {
+            hls_origin::Reply::m3u8(&playlist)
+        } else {
+            match segs.get(&file) {
+                Some(b) => hls_origin::serve_range(b, range, "video/mp2t"),
+                None => hls_origin::Reply::status(404),
+            }
+        }
+    }));
+    println!("{n} record jobs of {} segments each", clip.segments.len());
+
+    // Plain CLI loop.
+    let t0 = Instant::now();
+    for i in 0..n {
+        let out = dir.join(format!("plain{i}.ts"));
+        let st = Command::new(env!("CARGO_BIN_EXE_stitch"))
+            .args(["record", &origin.url(&format!("/p{i}/index.m3u8")), "-q", "-o"])
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    let plain = t0.elapsed().as_secs_f64();
+    println!("plain `stitch record` loop: {plain:.2} s ({:.3} s/job)", plain / n as f64);
+
+    for workers in [1usize, 2, 4] {
+        let data = dir.join(format!("svc{workers}"));
+        let args = ["--allow-hosts", "127.0.0.1", "--lease-secs", "6"];
+        let (srv, port) = serve(&data, &[&["--workers", "0"][..], &args[..]].concat());
+        let procs: Vec<Proc> = (0..workers)
+            .map(|w| {
+                Proc::start(
+                    "worker",
+                    &data,
+                    &[&["--workers", "1"][..], &args[..]].concat(),
+                    &format!("w{workers}-{w}.log"),
+                )
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(500));
+        let batch: Vec<Value> = (0..n)
+            .map(|i| json!({"kind": "record", "params": {"url": origin.url(&format!("/w{workers}/{i}/index.m3u8"))}}))
+            .collect();
+        let t0 = Instant::now();
+        let (st, v) = json_of(port, "POST", "/api/v1/jobs", Some(Value::Array(batch)));
+        assert_eq!(st, 202, "{v}");
+        let ids: Vec<String> = v.as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap().to_string()).collect();
+        let mut waits = Vec::new();
+        for id in &ids {
+            let j =
+                wait_job(port, id, Duration::from_secs(600), |j| j["status"] == "succeeded" || j["status"] == "failed");
+            assert_eq!(j["status"], "succeeded", "{j}");
+            waits.push(j);
+        }
+        let wall = t0.elapsed().as_secs_f64();
+        // Submit -> start of the first job on an idle queue: the queue overhead.
+        let ms = |s: &Value| -> f64 {
+            let t = s.as_str().unwrap();
+            let (h, m, sec) = (&t[11..13], &t[14..16], &t[17..23]);
+            (h.parse::<f64>().unwrap() * 3600.0 + m.parse::<f64>().unwrap() * 60.0 + sec.parse::<f64>().unwrap())
+                * 1000.0
+        };
+        let first_wait = waits.iter().map(|j| ms(&j["started_at"]) - ms(&j["created_at"])).fold(f64::MAX, f64::min);
+        let run_secs: f64 = waits.iter().map(|j| ms(&j["finished_at"]) - ms(&j["started_at"])).sum::<f64>() / 1000.0;
+        println!(
+            "serve, {workers} worker process(es): {wall:.2} s ({:.3} s/job; vs plain loop {:+.1}%); first submit->start \
+             {first_wait:.0} ms; mean run {:.3} s",
+            wall / n as f64,
+            (wall / plain - 1.0) * 100.0,
+            run_secs / n as f64
+        );
+        drop(procs);
+        drop(srv);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

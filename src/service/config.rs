@@ -1,0 +1,212 @@
+//! Configuration of `stitch serve` / `stitch worker`: command-line flags, environment
+//! variables and a TOML file (`--config FILE`) with the same keys (the flag names without
+//! the dashes: `database`, `storage`, `listen`, `workers`, `api-token`, `allow-hosts`, ...).
+//! Precedence: flag, then environment, then file, then the default.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+/// The flags (all optional: unset ones fall back to the environment, the file, the default).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ServiceArgs {
+    /// TOML file with the same keys as these flags (`database = "postgres://..."`).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Database URL: sqlite://FILE or postgres://... [env: DATABASE_URL]
+    /// [default: sqlite://<data-dir>/stitch.db]
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
+    /// Object storage: a folder, or s3://bucket/prefix (endpoint, region, credentials from
+    /// AWS_*) [env: STITCH_STORAGE] [default: <data-dir>]
+    #[arg(long, value_name = "URL")]
+    pub storage: Option<String>,
+    /// Folder of the embedded database, local storage, scratch files and the generated
+    /// token [env: STITCH_DATA_DIR] [default: ./stitch-data]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// API address (serve) [env: STITCH_LISTEN] [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Jobs run at once by this process [env: STITCH_WORKERS] [default: 2 for serve, 1 for worker]
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// API token (repeatable; comma-separated in the environment) [env: STITCH_API_TOKEN]
+    /// [default: one generated at first start, kept in <data-dir>/api-token]
+    #[arg(long = "api-token", value_name = "TOKEN")]
+    pub api_tokens: Vec<String>,
+    /// Hosts (name, IP, or name:port) a job may fetch from although they are loopback,
+    /// link-local or private (repeatable; comma-separated in the environment) [env: STITCH_ALLOW_HOSTS]
+    #[arg(long = "allow-hosts", value_name = "HOST", value_delimiter = ',')]
+    pub allow_hosts: Vec<String>,
+    /// A job's lease: a worker silent this long loses its jobs to another [env: STITCH_LEASE_SECS] [default: 30]
+    #[arg(long, value_name = "SECONDS")]
+    pub lease_secs: Option<u64>,
+    /// A job running longer than this fails with `timeout` [env: STITCH_JOB_TIMEOUT] [default: 21600]
+    #[arg(long, value_name = "SECONDS")]
+    pub job_timeout: Option<u64>,
+    /// Runs of a job before it is marked failed [env: STITCH_MAX_ATTEMPTS] [default: 3]
+    #[arg(long, value_name = "N")]
+    pub max_attempts: Option<u32>,
+    /// Largest upload accepted by PUT /api/v1/inputs (bytes) [env: STITCH_MAX_UPLOAD] [default: 4 GiB]
+    #[arg(long, value_name = "BYTES")]
+    pub max_upload: Option<u64>,
+}
+
+/// The same keys in the TOML file.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileConfig {
+    database: Option<String>,
+    storage: Option<String>,
+    data_dir: Option<PathBuf>,
+    listen: Option<String>,
+    workers: Option<usize>,
+    api_token: Option<Vec<String>>,
+    allow_hosts: Option<Vec<String>>,
+    lease_secs: Option<u64>,
+    job_timeout: Option<u64>,
+    max_attempts: Option<u32>,
+    max_upload: Option<u64>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database: String,
+    pub storage: String,
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub workers: usize,
+    pub api_tokens: Vec<String>,
+    pub allow_hosts: Vec<String>,
+    pub lease_secs: u64,
+    pub job_timeout: u64,
+    pub max_attempts: u32,
+    pub max_upload: u64,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn list(v: &str) -> Vec<String> {
+    v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+}
+
+fn num<T: std::str::FromStr>(name: &str) -> Result<Option<T>> {
+    match env(name) {
+        None => Ok(None),
+        Some(v) => v.trim().parse().map(Some).map_err(|_| anyhow::anyhow!("{name}={v:?} is not a number")),
+    }
+}
+
+impl Config {
+    /// Flags over environment over file over defaults. `worker`: the default of `--workers` is 1.
+    pub fn resolve(a: &ServiceArgs, worker: bool) -> Result<Config> {
+        let file: FileConfig = match &a.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+                toml::from_str(&text).with_context(|| format!("{} is not a valid stitch configuration", p.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let data_dir = a
+            .data_dir
+            .clone()
+            .or_else(|| env("STITCH_DATA_DIR").map(PathBuf::from))
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("stitch-data"));
+        let database = a
+            .database
+            .clone()
+            .or_else(|| env("DATABASE_URL"))
+            .or(file.database)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("stitch.db").display()));
+        let storage = a
+            .storage
+            .clone()
+            .or_else(|| env("STITCH_STORAGE"))
+            .or(file.storage)
+            .unwrap_or_else(|| data_dir.display().to_string());
+        let listen_s = a
+            .listen
+            .clone()
+            .or_else(|| env("STITCH_LISTEN"))
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr = listen_s
+            .parse()
+            .map_err(|_| anyhow::anyhow!("--listen {listen_s:?} is not an address like 127.0.0.1:8080"))?;
+        let workers = match a.workers {
+            Some(n) => n,
+            None => num("STITCH_WORKERS")?.or(file.workers).unwrap_or(if worker { 1 } else { 2 }),
+        };
+        let mut api_tokens = a.api_tokens.clone();
+        if api_tokens.is_empty() {
+            api_tokens = env("STITCH_API_TOKEN").map(|v| list(&v)).or(file.api_token).unwrap_or_default();
+        }
+        let mut allow_hosts = a.allow_hosts.clone();
+        if allow_hosts.is_empty() {
+            allow_hosts = env("STITCH_ALLOW_HOSTS").map(|v| list(&v)).or(file.allow_hosts).unwrap_or_default();
+        }
+        let lease_secs = a.lease_secs.or(num("STITCH_LEASE_SECS")?).or(file.lease_secs).unwrap_or(30);
+        if lease_secs < 3 {
+            bail!("--lease-secs must be at least 3");
+        }
+        let job_timeout = a.job_timeout.or(num("STITCH_JOB_TIMEOUT")?).or(file.job_timeout).unwrap_or(6 * 3600);
+        let max_attempts = a.max_attempts.or(num("STITCH_MAX_ATTEMPTS")?).or(file.max_attempts).unwrap_or(3).max(1);
+        let max_upload = a.max_upload.or(num("STITCH_MAX_UPLOAD")?).or(file.max_upload).unwrap_or(4 << 30);
+        Ok(Config {
+            database,
+            storage,
+            data_dir,
+            listen,
+            workers: workers.max(if worker { 1 } else { 0 }),
+            api_tokens,
+            allow_hosts,
+            lease_secs,
+            job_timeout,
+            max_attempts,
+            max_upload,
+        })
+    }
+
+    /// Local files of running jobs (checkpoints: downloaded chunks and segments).
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.data_dir.join("scratch")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_keys_equal_flag_names_and_flags_win() {
+        let dir = std::env::temp_dir().join(format!("stitch-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("stitch.toml");
+        std::fs::write(
+            &p,
+            "database = \"postgres://db/x\"\nstorage = \"s3://b/p\"\nlisten = \"127.0.0.1:9000\"\nworkers = 7\n\
+             api-token = [\"a\", \"b\"]\nallow-hosts = [\"127.0.0.1\"]\nlease-secs = 9\n",
+        )
+        .unwrap();
+        let a = ServiceArgs { config: Some(p.clone()), workers: Some(3), ..Default::default() };
+        let c = Config::resolve(&a, false).unwrap();
+        assert_eq!(c.database, "postgres://db/x");
+        assert_eq!(c.storage, "s3://b/p");
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.workers, 3);
+        assert_eq!(c.api_tokens, vec!["a", "b"]);
+        assert_eq!(c.allow_hosts, vec!["127.0.0.1"]);
+        assert_eq!(c.lease_secs, 9);
+        std::fs::write(&p, "databse = \"typo\"\n").unwrap();
+        let e = Config::resolve(&a, false).unwrap_err();
+        assert!(format!("{e:#}").contains("databse"), "{e:#}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

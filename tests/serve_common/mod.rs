@@ -1,0 +1,150 @@
+//! Helpers of the `stitch serve` tests: raw HTTP/1.1 requests, service processes with their
+//! JSON logs in files, job polling.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const TOKEN: &str = "test-token-1";
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A raw HTTP/1.1 request; (status, body).
+pub fn http(port: u16, method: &str, path: &str, token: Option<&str>, body: Option<&[u8]>) -> (u16, Vec<u8>) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    if let Some(t) = token {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    let body = body.unwrap_or(b"");
+    req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len()));
+    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let head_end = out.windows(4).position(|w| w == b"\r\n\r\n").expect("http head") + 4;
+    let head = String::from_utf8_lossy(&out[..head_end]).to_string();
+    let status: u16 = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let mut body = out[head_end..].to_vec();
+    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        body = dechunk(&body);
+    }
+    (status, body)
+}
+
+pub fn dechunk(b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(nl) = b[i..].windows(2).position(|w| w == b"\r\n") {
+        let n = usize::from_str_radix(String::from_utf8_lossy(&b[i..i + nl]).trim(), 16).unwrap_or(0);
+        i += nl + 2;
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&b[i..i + n]);
+        i += n + 2;
+    }
+    out
+}
+
+pub fn json_of(port: u16, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let b = body.map(|v| v.to_string().into_bytes());
+    let (st, out) = http(port, method, path, Some(TOKEN), b.as_deref());
+    (st, serde_json::from_slice(&out).unwrap_or(Value::Null))
+}
+
+/// A `stitch serve|worker` process; killed on drop. Its stderr (JSON logs) goes to a file.
+pub struct Proc {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    pub fn start(cmd: &str, data: &Path, extra: &[&str], log_name: &str) -> Proc {
+        Proc::start_env(cmd, data, extra, log_name, &[])
+    }
+
+    /// With extra environment variables (AWS_*).
+    pub fn start_env(cmd: &str, data: &Path, extra: &[&str], log_name: &str, env: &[(&str, &str)]) -> Proc {
+        let log = data.parent().unwrap().join(log_name);
+        let mut c = Command::new(env!("CARGO_BIN_EXE_stitch"));
+        c.arg(cmd)
+            .arg("--data-dir")
+            .arg(data)
+            .args(["--api-token", TOKEN])
+            .args(extra)
+            .env_remove("DATABASE_URL")
+            .env_remove("STITCH_STORAGE")
+            .envs(env.iter().copied())
+            .env("RUST_LOG", "stitch=info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        Proc { child: c.spawn().unwrap(), log }
+    }
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+pub fn serve(data: &Path, extra: &[&str]) -> (Proc, u16) {
+    serve_env(data, extra, &[], 200)
+}
+
+/// `stitch serve` with `env`, once `/health` answers `health`.
+pub fn serve_env(data: &Path, extra: &[&str], env: &[(&str, &str)], health: u16) -> (Proc, u16) {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut args = vec!["--listen", listen.as_str()];
+    args.extend_from_slice(extra);
+    let p = Proc::start_env("serve", data, &args, &format!("serve-{port}.log"), env);
+    let t0 = Instant::now();
+    loop {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() && http(port, "GET", "/health", None, None).0 == health {
+            return (p, port);
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "serve did not start: {}", p.logs());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub fn wait_job(port: u16, id: &str, limit: Duration, until: impl Fn(&Value) -> bool) -> Value {
+    let t0 = Instant::now();
+    loop {
+        let (st, j) = json_of(port, "GET", &format!("/api/v1/jobs/{id}"), None);
+        assert_eq!(st, 200, "{j}");
+        if until(&j) {
+            return j;
+        }
+        assert!(t0.elapsed() < limit, "job {id} not there in {limit:?}: {j}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+pub fn sha256_of(p: &Path) -> String {
+    let out = Command::new("sha256sum").arg(p).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_string()
+}
+
+pub fn jobs_cli(port: u16, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_stitch"))
+        .arg("jobs")
+        .args(["--server", &format!("http://127.0.0.1:{port}"), "--token", TOKEN])
+        .args(args)
+        .output()
+        .unwrap()
+}
