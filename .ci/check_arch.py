@@ -4,7 +4,9 @@
 Every top-level module of media/src is either vocabulary (shared data types and helpers)
 or a stage. Stages run in data order:
 
-    demux -> decode -> timeline -> compose | mix -> encode -> mux -> pipeline
+    demux -> decode -> timeline -> compose | mix -> encode -> mux -> remux -> pipeline
+
+(`remux` is the recorder's path: demuxers straight into a muxer, no decoding.)
 
 A stage may use the vocabulary and earlier stages' types, never a later stage, and no two
 top-level modules may depend on each other in a cycle. References are `use crate::X`,
@@ -17,8 +19,8 @@ import os
 import re
 import sys
 
-VOCABULARY = {"time", "packet", "frame", "clip", "codec", "error", "stats", "lib"}
-STAGES = {"demux": 1, "decode": 2, "timeline": 3, "compose": 4, "mix": 4, "encode": 5, "mux": 6, "pipeline": 7}
+VOCABULARY = {"time", "packet", "frame", "clip", "codec", "ts", "error", "stats", "lib", "testutil"}
+STAGES = {"demux": 1, "decode": 2, "timeline": 3, "compose": 4, "mix": 4, "encode": 5, "mux": 6, "remux": 7, "pipeline": 8}
 
 
 def strip_comments(text):

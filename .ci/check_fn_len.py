@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """List Rust functions longer than a limit (default 80 lines) in the given files or folders.
 
-A function counts from its `fn` line to the line of its closing brace. Braces inside string
+Test code is not counted: files in a `tests` folder or named `tests.rs`, and everything
+after a `#[cfg(test)] mod x {` line. A function counts from its `fn` line to the line of its closing brace. Braces inside string
 literals (plain, byte and raw strings), char literals and comments are skipped. Exit status 1
 when any function is over the limit, 0 otherwise.
 
@@ -68,6 +69,9 @@ def strip_code(text):
 def long_functions(path, limit):
     with open(path, encoding="utf-8") as f:
         code = strip_code(f.read())
+    cut = re.search(r"#\[cfg\(test\)\]\s*mod \w+\s*\{", code)
+    if cut:
+        code = code[: cut.start()]
     lines = code.split("\n")
     starts = [0]
     for line in lines:
@@ -122,8 +126,9 @@ def rust_files(paths):
         if os.path.isdir(p):
             for root, dirs, files in os.walk(p):
                 dirs.sort()
+                dirs[:] = [d for d in dirs if d != "tests"]
                 for f in sorted(files):
-                    if f.endswith(".rs"):
+                    if f.endswith(".rs") and f != "tests.rs":
                         yield os.path.join(root, f)
         else:
             yield p

@@ -23,7 +23,7 @@ use crate::frame::VideoFrame;
 use crate::packet::{Codec, MediaKind};
 
 fn testdata() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata")
+    crate::testutil::testdata("")
 }
 
 /// Every picture of the file's video stream through `choice`, and the decode errors.

@@ -1,14 +1,12 @@
 //! Unit tests of `crate::remux::remux` on the real fixtures of `testdata/` (TS and MP4
 //! with B-frames, raw ADTS), read back with the crate's own demuxers.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::*;
 use crate::mux::OutputKind;
 
-fn testdata(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata").join(name)
-}
+use crate::testutil::testdata;
 
 fn open(name: &str) -> Box<dyn Demuxer> {
     crate::demux::open(&testdata(name)).unwrap().1
