@@ -112,6 +112,9 @@ pub struct CompileParams {
     pub switch_hold: Option<f64>,
     #[serde(default)]
     pub threads: Option<usize>,
+    /// Which library decodes H.264: auto, openh264 or ffmpeg (`--decoder`).
+    #[serde(default)]
+    pub decoder: Option<String>,
 }
 
 /// Parameters of a `webinar` job: the flags of `stitch webinar`.
@@ -150,8 +153,19 @@ pub struct WebinarParams {
     pub switch_hold: Option<f64>,
     #[serde(default)]
     pub threads: Option<usize>,
+    /// Which library decodes H.264: auto, openh264 or ffmpeg (`--decoder`).
+    #[serde(default)]
+    pub decoder: Option<String>,
     #[serde(default)]
     pub jobs: Option<usize>,
+}
+
+/// `decoder` of compile and webinar jobs, as `--decoder` takes it.
+fn decoder(v: Option<&str>) -> std::result::Result<media::decode::DecoderChoice, Invalid> {
+    v.map(crate::compile::parse_decoder)
+        .transpose()
+        .map(Option::unwrap_or_default)
+        .map_err(|e| Invalid::Params(format!("decoder: {e}")))
 }
 
 /// Parameter names whose values are secrets: stored for the worker, never logged or returned.
@@ -693,7 +707,7 @@ async fn record_job(
     }
     opts.user_agent = p.user_agent.clone();
     if let Some(k) = &p.key {
-        opts.key_hex = Some(record::parse_key_hex(k).map_err(Invalid::Params)?);
+        opts.key_hex = Some(record::parse_key_hex(k).map_err(|_| Invalid::Params("key: expected 32 hex digits".into()))?);
     }
     opts.live_from_start = p.live_from_start;
     opts.max_duration = p.max_duration;
@@ -776,6 +790,7 @@ async fn compile_job(
         start: p.start,
         max_duration: p.max_duration,
         threads: p.threads,
+        decoder: decoder(p.decoder.as_deref())?,
         layout: p
             .layout
             .as_deref()
@@ -885,6 +900,7 @@ async fn webinar_job(
         normalize: p.normalize,
         switch_hold: p.switch_hold,
         threads: p.threads,
+        decoder: decoder(p.decoder.as_deref())?,
         force: false,
         net: Default::default(),
     };
