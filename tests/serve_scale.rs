@@ -160,16 +160,22 @@ fn files_under(d: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// A missing tool: a loud note, and a failure in CI (the test command installs them).
+fn skipped(why: &str) {
+    assert!(std::env::var_os("CI").is_none(), "{why}: CI requires it");
+    eprintln!("{why}");
+}
+
 /// PostgreSQL + S3: two `stitch worker` processes take 40 record jobs from a loopback HLS
 /// origin: every job succeeds once, no segment fetched twice, one object per job in the bucket.
 #[test]
 fn postgres_s3_two_workers_forty_record_jobs() {
     let (Some(s3bin), true) = (s3s_fs(), common::have_ffmpeg()) else {
-        eprintln!("skipped: s3s-fs or ffmpeg missing (.ci/setup.sh installs them)");
+        skipped("skipped: s3s-fs or ffmpeg missing (.ci/setup.sh installs them)");
         return;
     };
     let Some(pg) = Pg::start() else {
-        eprintln!("skipped: PostgreSQL 15 missing (.ci/setup.sh installs it)");
+        skipped("skipped: PostgreSQL 15 missing (.ci/setup.sh installs it)");
         return;
     };
     let dir = common::scratch("serve-scale");
@@ -366,11 +372,11 @@ impl FaultProxy {
 fn postgres_restart_and_s3_503_lose_nothing() {
     use std::sync::atomic::Ordering;
     let (Some(s3bin), true) = (s3s_fs(), common::have_ffmpeg()) else {
-        eprintln!("skipped: s3s-fs or ffmpeg missing (.ci/setup.sh installs them)");
+        skipped("skipped: s3s-fs or ffmpeg missing (.ci/setup.sh installs them)");
         return;
     };
     let Some(pg) = Pg::start() else {
-        eprintln!("skipped: PostgreSQL 15 missing (.ci/setup.sh installs it)");
+        skipped("skipped: PostgreSQL 15 missing (.ci/setup.sh installs it)");
         return;
     };
     let dir = common::scratch("serve-outages");
