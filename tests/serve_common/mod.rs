@@ -148,3 +148,78 @@ pub fn jobs_cli(port: u16, args: &[&str]) -> std::process::Output {
         .output()
         .unwrap()
 }
+
+pub const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+pub fn is_root() -> bool {
+    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
+}
+
+/// `PG_BIN/<tool> args`, as the `postgres` user when running as root (initdb refuses root).
+pub fn pg_cmd(tool: &str, args: &[&str]) -> Command {
+    let exe = format!("{PG_BIN}/{tool}");
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--", &exe]).args(args);
+        c
+    } else {
+        let mut c = Command::new(exe);
+        c.args(args);
+        c
+    }
+}
+
+/// A throw-away PostgreSQL 15 cluster; stopped (immediate) and removed on drop.
+pub struct Pg {
+    pub dir: PathBuf,
+    pub port: u16,
+}
+
+impl Pg {
+    pub fn start() -> Option<Pg> {
+        if !Path::new(PG_BIN).join("initdb").exists() {
+            return None;
+        }
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("stitch-pg-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        if is_root() {
+            assert!(Command::new("chown").args(["-R", "postgres"]).arg(&dir).status().unwrap().success());
+        }
+        let data = dir.join("data");
+        let st = pg_cmd(
+            "initdb",
+            &["-D", data.to_str().unwrap(), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
+        )
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+        assert!(st.success(), "initdb failed");
+        let port = free_port();
+        let opts =
+            format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", dir.display());
+        let log = dir.join("pg.log");
+        let st =
+            pg_cmd("pg_ctl", &["-D", data.to_str().unwrap(), "-o", &opts, "-l", log.to_str().unwrap(), "-w", "start"])
+                .stdout(Stdio::null())
+                .status()
+                .unwrap();
+        assert!(st.success(), "postgres did not start: {}", std::fs::read_to_string(&log).unwrap_or_default());
+        Some(Pg { dir, port })
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        let data = self.dir.join("data");
+        let _ =
+            pg_cmd("pg_ctl", &["-D", data.to_str().unwrap(), "-m", "immediate", "stop"]).stdout(Stdio::null()).status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
