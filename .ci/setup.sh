@@ -38,3 +38,10 @@ fi
 if ! s3s-fs --version 2>/dev/null | grep -q '0\.14\.1' && ! "$HOME/.cargo/bin/s3s-fs" --version 2>/dev/null | grep -q '0\.14\.1'; then
   cargo install s3s-fs --version 0.14.1 --features binary --locked
 fi
+# tests/serve.rs: an independent OpenAPI validator (PyPI openapi-spec-validator) in a venv of
+# its own (STITCH_PY_TOOLS, default ~/.cache/stitch-tools/venv); skipped when that version is there.
+venv="${STITCH_PY_TOOLS:-$HOME/.cache/stitch-tools/venv}"
+if ! "$venv/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("openapi-spec-validator") != "0.9.0")' 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check openapi-spec-validator==0.9.0
+fi

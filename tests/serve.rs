@@ -77,9 +77,19 @@ fn embedded_default_compile_end_to_end() {
         .collect();
     assert_eq!(published.len(), 1, "{logs}");
     assert_eq!(published[0]["span"]["job_id"], id.as_str(), "{}", published[0]);
-    // `stitch jobs list` shows it.
+    // `--wait` followed the event stream: state and progress lines, the last one succeeded.
+    let watched = String::from_utf8_lossy(&out.stderr);
+    let last = watched.lines().filter(|l| l.starts_with(id.as_str())).last().unwrap_or_default();
+    assert!(last.contains(" succeeded ") && last.contains("100.0%"), "{watched}");
+    // `stitch jobs list` shows it; `stitch jobs watch` of a finished job ends at once, exit 0.
     let l = jobs_cli(port, &["list"]);
     assert!(String::from_utf8_lossy(&l.stdout).contains(&id));
+    let w = jobs_cli(port, &["watch", &id]);
+    assert!(w.status.success(), "{}", String::from_utf8_lossy(&w.stderr));
+    assert!(String::from_utf8_lossy(&w.stderr).contains(&format!("{id} succeeded")), "{w:?}");
+    // A job that does not exist: exit 1 with the API's error.
+    let w = jobs_cli(port, &["watch", "no-such-job"]);
+    assert_eq!(w.status.code(), Some(1), "{w:?}");
     drop(srv);
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -191,6 +201,7 @@ fn refusals() {
     assert_eq!(st, 200);
     let doc: Value = serde_json::from_slice(&doc).unwrap();
     assert!(doc["paths"]["/api/v1/jobs/{id}/events"]["get"].is_object());
+    openapi_validates(&doc, &dir);
     let (st, page) = http(port, "GET", "/api/docs", None, None);
     let page = String::from_utf8_lossy(&page);
     assert_eq!(st, 200);
@@ -354,4 +365,32 @@ fn cancel_and_sigterm_release() {
     assert!((dur - 16.0).abs() < 0.5, "{dur}");
     drop(srv2);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The OpenAPI document checked by an independent validator (openapi-spec-validator, in the
+/// venv `.ci/setup.sh` makes): it must find no error in it.
+fn openapi_validates(doc: &Value, dir: &std::path::Path) {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from).unwrap_or_default();
+    let venv = std::env::var_os("STITCH_PY_TOOLS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| home.join(".cache/stitch-tools/venv"));
+    let py = venv.join("bin/python");
+    if !py.is_file() {
+        assert!(std::env::var_os("CI").is_none(), "CI needs openapi-spec-validator (.ci/setup.sh)");
+        eprintln!("NOTE: openapi-spec-validator missing: OpenAPI document not validated (run .ci/setup.sh)");
+        return;
+    }
+    let file = dir.join("openapi.json");
+    std::fs::write(&file, serde_json::to_vec(doc).unwrap()).unwrap();
+    let out = std::process::Command::new(py)
+        .args(["-c", "import json,sys; from openapi_spec_validator import validate; validate(json.load(open(sys.argv[1]))); print('valid')"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "valid",
+        "openapi-spec-validator: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
