@@ -693,7 +693,7 @@ async fn record_job(
     }
     opts.user_agent = p.user_agent.clone();
     if let Some(k) = &p.key {
-        opts.key_hex = Some(record::parse_key_hex(k).map_err(Invalid::Params)?);
+        opts.key_hex = Some(record::parse_key_hex(k).map_err(|e| Invalid::Params(e.to_string()))?);
     }
     opts.live_from_start = p.live_from_start;
     opts.max_duration = p.max_duration;
@@ -787,6 +787,7 @@ async fn compile_job(
         chat_panel: p.chat_panel,
         normalize: p.normalize,
         switch_hold: p.switch_hold,
+        decoder: Default::default(),
         quiet: true,
         force: true,
         keep_files: false,
@@ -884,6 +885,7 @@ async fn webinar_job(
         chat_panel: p.chat_panel,
         normalize: p.normalize,
         switch_hold: p.switch_hold,
+        decoder: Default::default(),
         threads: p.threads,
         force: false,
         net: Default::default(),
