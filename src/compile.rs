@@ -5,10 +5,10 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use media::mux::OutputKind;
 use media::pipeline::{compile, CompileOptions, CompileReport};
 use media::time::{hms, rescale_ceil, Time, VIDEO_HZ};
 use media::timeline::{ClipStatus, Flow};
+use media::Container;
 
 use crate::exit::UsageError;
 use crate::outpath;
@@ -19,7 +19,7 @@ use crate::progress::Bar;
 pub struct CompileArgs {
     pub flow: PathBuf,
     pub output: PathBuf,
-    pub format: Option<OutputKind>,
+    pub format: Option<Container>,
     pub size: Option<(u32, u32)>,
     pub fps: Option<(u32, u32)>,
     pub start: Option<f64>,

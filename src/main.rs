@@ -14,7 +14,7 @@ use stitch::compile::{
 use stitch::exit;
 use stitch::media::compose::layout::LayoutKind;
 use stitch::media::decode::DecoderChoice;
-use stitch::media::mux::OutputKind;
+use stitch::media::Container;
 use stitch::net::NetOptions;
 use stitch::webinar::{self, WebinarArgs};
 
@@ -50,18 +50,22 @@ struct Cli {
     cmd: Cmd,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Fmt {
-    Mp4,
-    Ts,
+/// `--format`: a [`Container`] the muxers write (`mp4`, `ts`), as a clap value.
+#[derive(Clone, Copy)]
+struct Fmt(Container);
+
+impl ValueEnum for Fmt {
+    fn value_variants<'a>() -> &'a [Fmt] {
+        &[Fmt(Container::Mp4), Fmt(Container::Ts)]
+    }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.0.name()))
+    }
 }
 
-impl From<Fmt> for OutputKind {
-    fn from(f: Fmt) -> OutputKind {
-        match f {
-            Fmt::Mp4 => OutputKind::Mp4,
-            Fmt::Ts => OutputKind::Ts,
-        }
+impl From<Fmt> for Container {
+    fn from(f: Fmt) -> Container {
+        f.0
     }
 }
 
@@ -646,7 +650,7 @@ fn run_record(a: RecordArgs, cancel: Arc<AtomicBool>) -> ExitCode {
             Ok(k) => k,
             Err(e) => return fail(e.0),
         },
-        None => a.format.map(Into::into).unwrap_or(OutputKind::Ts),
+        None => a.format.map(Into::into).unwrap_or(Container::Ts),
     };
     opts.output = a.output;
     opts.rec_dir = a.rec_dir;
@@ -719,10 +723,10 @@ fn run_record(a: RecordArgs, cancel: Arc<AtomicBool>) -> ExitCode {
     // Outputs never destroy inputs, and are not replaced without --force.
     let first = match &opts.output {
         Some(o) => o.clone(),
-        None => opts.rec_dir.clone().unwrap_or_else(|| PathBuf::from(".")).join(match opts.format {
-            OutputKind::Mp4 => "stream_0.mp4",
-            OutputKind::Ts => "stream_0.ts",
-        }),
+        None => {
+            let dir = opts.rec_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+            dir.join(format!("stream_0.{}", opts.format.ext()))
+        }
     };
     let inputs = [("cookies file", opts.cookies_file.clone()), ("key file", key_file)];
     let inputs = inputs.iter().filter_map(|(what, p)| p.as_deref().map(|p| (*what, p)));

@@ -14,9 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use anyhow::{anyhow, bail, Context, Result};
-use media::mux::OutputKind;
 use media::pipeline::{compile, CompileOptions, CompileReport};
 use media::time::{hms, Time, VIDEO_HZ};
+use media::Container;
 
 use crate::download::{DownloadEvent, DownloadItem, DownloadOptions, Downloader};
 use crate::exit::UsageError;
@@ -38,7 +38,7 @@ pub struct WebinarArgs {
     pub keep_files: bool,
     pub start: Option<f64>,
     pub max_duration: Option<f64>,
-    pub format: OutputKind,
+    pub format: Container,
     pub dry_run: bool,
     pub debug: bool,
     pub quiet: bool,
@@ -418,11 +418,7 @@ fn open_job(
         Link::Event { event_id, .. } => event_id.clone(),
     };
     let dir = args.output_dir.join(format!("{stem}_{}", record_date(&record).unwrap_or(sid)));
-    let ext = match args.format {
-        OutputKind::Mp4 => "mp4",
-        OutputKind::Ts => "ts",
-    };
-    let output = dir.join(format!("{stem}.{ext}"));
+    let output = dir.join(format!("{stem}.{}", args.format.ext()));
     if let Some(c) = &args.cookies {
         crate::outpath::refuse_inputs(&output, [("cookies file", c.as_path())])?;
     }
@@ -692,7 +688,7 @@ async fn resolve_with_twin(
     }
     let mut o = crate::record::RecordOptions::new(hls_url);
     o.output = Some(twin.clone());
-    o.format = OutputKind::Mp4;
+    o.format = Container::Mp4;
     o.retries = Some(5);
     o.jobs = 2;
     o.quiet = true;

@@ -40,10 +40,10 @@ use url::Url;
 
 use super::events::{EventSink, RecordEvent, StopReason};
 use super::http::{FetchErr, Http, Resp};
-use super::output::{finalize, Committed, Naming, RawKind, Sections};
+use super::output::{finalize, Committed, Naming, Sections};
 use super::resume::{self, State, StateKey, TrackState};
 use super::ui::{mb, Ui};
-use super::{RecordError, RecordOptions, RecordSummary};
+use super::{Container, RecordError, RecordOptions, RecordSummary};
 use crate::hls::playlist::{
     check_encryption, drm_signal, iv_for, parse, select_audio, select_variant, KeyMethod, MasterPlaylist,
     MediaPlaylist, Playlist, PlaylistError, Quality, Rendition, Segment, Variant,
@@ -141,7 +141,7 @@ fn decrypt(data: &[u8], key: &[u8; 16], iv: &[u8; 16]) -> Result<Vec<u8>, Decryp
 #[derive(Debug, thiserror::Error)]
 enum ResumeError {
     #[error("unknown raw kind {0:?}")]
-    RawKind(String),
+    RawContainer(String),
     #[error("segment {0} is not in the playlist any more")]
     Gone(u64),
     /// The raw file does not match the state (from the output sections).
@@ -794,7 +794,7 @@ fn state_key(opts: &RecordOptions) -> StateKey {
 
 /// Continue `t` from its entry in an earlier run's state; false when that is not possible.
 fn resume_track(t: &mut Track, ts: &TrackState) -> Result<(), ResumeError> {
-    let kind = RawKind::from_ext(&ts.raw_kind).ok_or_else(|| ResumeError::RawKind(ts.raw_kind.clone()))?;
+    let kind = Container::from_ext(&ts.raw_kind).ok_or_else(|| ResumeError::RawContainer(ts.raw_kind.clone()))?;
     let pos =
         t.playlist.segments.iter().position(|s| s.sequence == ts.last_seq).ok_or(ResumeError::Gone(ts.last_seq))?;
     let seqs: Vec<u64> = t.playlist.segments[..=pos].iter().filter(|s| !s.gap).map(|s| s.sequence).collect();

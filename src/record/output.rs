@@ -36,55 +36,34 @@ use std::sync::{Arc, Mutex};
 use media::demux::adts::AdtsDemuxer;
 use media::demux::mp4::Mp4Demuxer;
 use media::demux::ts::TsDemuxer;
-use media::mux::{Muxer, OutputKind};
+use media::mux::Muxer;
 use media::packet::Demuxer;
 use media::remux::tsjoin::TsJoiner;
 use media::remux::{AudioWindow, RemuxError, WINDOW_HZ};
 use media::time::Time;
+use media::Container;
 
-/// Container of a section's raw file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RawKind {
-    Ts,
-    Fmp4,
-    Adts,
-}
-
-impl RawKind {
-    /// [`RawKind::ext`] back (the resume state stores the kind by its extension).
-    pub(crate) fn from_ext(ext: &str) -> Option<RawKind> {
-        [RawKind::Ts, RawKind::Fmp4, RawKind::Adts].into_iter().find(|k| k.ext() == ext)
+/// The container of a segment, from its first bytes (`has_map`: it follows an EXT-X-MAP
+/// init section, so it is a fragment of an fMP4): a section's raw file is in that container.
+pub fn sniff_segment(data: &[u8], has_map: bool) -> Option<Container> {
+    if has_map {
+        return Some(Container::Mp4);
     }
-
-    pub(crate) fn ext(self) -> &'static str {
-        match self {
-            RawKind::Ts => "ts",
-            RawKind::Fmp4 => "mp4",
-            RawKind::Adts => "aac",
-        }
+    if TsDemuxer::probe(data) {
+        return Some(Container::Ts);
     }
-
-    /// From a segment's first bytes.
-    pub fn sniff(data: &[u8], has_map: bool) -> Option<RawKind> {
-        if has_map {
-            return Some(RawKind::Fmp4);
-        }
-        if TsDemuxer::probe(data) {
-            return Some(RawKind::Ts);
-        }
-        if media::demux::mp4::probe(data) {
-            return Some(RawKind::Fmp4);
-        }
-        if AdtsDemuxer::probe(data)
-            || (data.starts_with(b"ID3") && {
-                let skip = media::demux::adts::id3v2_len(data).unwrap_or(0);
-                data.len() > skip && AdtsDemuxer::probe(&data[skip..])
-            })
-        {
-            return Some(RawKind::Adts);
-        }
-        None
+    if media::demux::mp4::probe(data) {
+        return Some(Container::Mp4);
     }
+    if AdtsDemuxer::probe(data)
+        || (data.starts_with(b"ID3") && {
+            let skip = media::demux::adts::id3v2_len(data).unwrap_or(0);
+            data.len() > skip && AdtsDemuxer::probe(&data[skip..])
+        })
+    {
+        return Some(Container::Adts);
+    }
+    None
 }
 
 /// The joiner's own output of one segment, made to start with a PAT packet: a copy of its
@@ -109,15 +88,12 @@ fn replay_tail(tail: Vec<u8>) -> Vec<u8> {
 pub struct Naming {
     pub output: Option<PathBuf>,
     pub dir: PathBuf,
-    pub format: OutputKind,
+    pub format: Container,
 }
 
 impl Naming {
     pub fn path(&self, n: usize) -> PathBuf {
-        let ext = match self.format {
-            OutputKind::Ts => "ts",
-            OutputKind::Mp4 => "mp4",
-        };
+        let ext = self.format.ext();
         match &self.output {
             Some(p) if n == 0 => p.clone(),
             Some(p) => {
@@ -140,7 +116,7 @@ pub fn keep_stale_temps(naming: &Naming) -> Vec<PathBuf> {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let mut kept = Vec::new();
     for tag in ["rec", "audio"] {
-        for kind in [RawKind::Ts, RawKind::Fmp4, RawKind::Adts] {
+        for kind in [Container::Ts, Container::Mp4, Container::Adts] {
             let p = temp_path(&out, tag, kind);
             match std::fs::metadata(&p) {
                 Ok(m) if m.len() == 0 => {
@@ -191,7 +167,7 @@ enum Cur {
 #[derive(Clone, Debug)]
 pub struct Section {
     pub raw: PathBuf,
-    pub raw_kind: RawKind,
+    pub raw_kind: Container,
     pub final_path: PathBuf,
     /// Recorded time (sum of EXTINF before its first segment) at which the section starts,
     /// in [`WINDOW_HZ`] ticks.
@@ -221,7 +197,7 @@ pub struct Sections {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Committed {
     pub raw: PathBuf,
-    pub raw_kind: RawKind,
+    pub raw_kind: Container,
     pub raw_len: u64,
     pub last_start: u64,
     pub map_id: Option<String>,
@@ -231,7 +207,7 @@ fn io<E: std::fmt::Display>(p: &Path) -> impl FnOnce(E) -> String + '_ {
     move |e| format!("{}: {e}", p.display())
 }
 
-fn temp_path(final_path: &Path, tag: &str, kind: RawKind) -> PathBuf {
+fn temp_path(final_path: &Path, tag: &str, kind: Container) -> PathBuf {
     let name = final_path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "stream".into());
     final_path.with_file_name(format!(".{name}.{tag}.{}", kind.ext()))
 }
@@ -275,16 +251,16 @@ impl Sections {
     }
 
     /// Where section `n` of `kind` is written, and its final path.
-    fn paths(&self, n: usize, kind: RawKind) -> (PathBuf, PathBuf) {
+    fn paths(&self, n: usize, kind: Container) -> (PathBuf, PathBuf) {
         match &self.audio_of {
             Some(p) => (p.clone(), temp_path(p, "audio", kind)),
             None => {
                 let f = self.naming.path(n);
-                let raw = if self.naming.is_stdout() && kind != RawKind::Ts {
+                let raw = if self.naming.is_stdout() && kind != Container::Ts {
                     // fMP4 or audio segments: kept in a temporary, remuxed to stdout at the end.
                     std::env::temp_dir().join(format!("stitch-stdout-{}.rec.{}", std::process::id(), kind.ext()))
                 } else if self.naming.is_stdout()
-                    || (kind == RawKind::Ts && self.naming.format == OutputKind::Ts && !self.force_temp)
+                    || (kind == Container::Ts && self.naming.format == Container::Ts && !self.force_temp)
                 {
                     f.clone()
                 } else {
@@ -295,15 +271,15 @@ impl Sections {
         }
     }
 
-    fn open_section(&mut self, kind: RawKind, start_secs: f64) -> Result<Sink, String> {
+    fn open_section(&mut self, kind: Container, start_secs: f64) -> Result<Sink, String> {
         let start = Time::from_secs_f64(start_secs, WINDOW_HZ);
         let n = self.sections.len();
         let (final_path, raw) = self.paths(n, kind);
         self.raw_len = 0;
         self.last_start = 0;
-        if self.naming.is_stdout() && self.audio_of.is_none() && kind == RawKind::Ts {
+        if self.naming.is_stdout() && self.audio_of.is_none() && kind == Container::Ts {
             self.sections.push(Section { raw, raw_kind: kind, final_path, start });
-            if self.naming.format == OutputKind::Mp4 {
+            if self.naming.format == Container::Mp4 {
                 let (rd, wr) = std::io::pipe().map_err(|e| format!("-o -: cannot make a pipe: {e}"))?;
                 let h = std::thread::Builder::new()
                     .name("fmp4-stdout".into())
@@ -347,14 +323,14 @@ impl Sections {
         let file: Sink = BufWriter::with_capacity(1 << 20, Box::new(f));
         self.sections.push(Section { raw, raw_kind: c.raw_kind, final_path, start: Time::zero(WINDOW_HZ) });
         self.cur = Some(match c.raw_kind {
-            RawKind::Ts => {
+            Container::Ts => {
                 let buf = SharedBuf::default();
                 let mut joiner = Box::new(TsJoiner::new(buf.clone()));
                 joiner.push_segment(&replay_tail(tail), false).map_err(|e| e.to_string())?;
                 buf.take();
                 Cur::Ts { joiner, buf, file }
             }
-            RawKind::Fmp4 | RawKind::Adts => Cur::Concat { file, map_id: c.map_id.clone() },
+            Container::Mp4 | Container::Adts => Cur::Concat { file, map_id: c.map_id.clone() },
         });
         self.raw_len = c.raw_len;
         self.last_start = c.last_start;
@@ -422,16 +398,16 @@ impl Sections {
         at_secs: f64,
     ) -> Result<bool, String> {
         let kind = match &self.cur {
-            Some(Cur::Ts { .. }) => RawKind::Ts,
-            Some(Cur::Concat { .. }) => self.sections.last().map(|s| s.raw_kind).unwrap_or(RawKind::Adts),
-            None => RawKind::sniff(data, init.is_some())
+            Some(Cur::Ts { .. }) => Container::Ts,
+            Some(Cur::Concat { .. }) => self.sections.last().map(|s| s.raw_kind).unwrap_or(Container::Adts),
+            None => sniff_segment(data, init.is_some())
                 .ok_or_else(|| "unsupported segment format (not MPEG-TS, fMP4 or ADTS)".to_string())?,
         };
         let mut new_section = false;
         match kind {
-            RawKind::Ts => {
+            Container::Ts => {
                 if self.cur.is_none() {
-                    let file = self.open_section(RawKind::Ts, at_secs)?;
+                    let file = self.open_section(Container::Ts, at_secs)?;
                     let buf = SharedBuf::default();
                     self.cur = Some(Cur::Ts { joiner: Box::new(TsJoiner::new(buf.clone())), buf, file });
                 }
@@ -441,7 +417,7 @@ impl Sections {
                 if info.codec_change && joiner.segments() > 1 && self.audio_of.is_none() && !self.naming.is_stdout() {
                     // Start a new section with this segment.
                     self.close_cur()?;
-                    let file = self.open_section(RawKind::Ts, at_secs)?;
+                    let file = self.open_section(Container::Ts, at_secs)?;
                     let buf = SharedBuf::default();
                     let mut joiner = Box::new(TsJoiner::new(buf.clone()));
                     joiner.push_segment(data, false).map_err(|e| e.to_string())?;
@@ -461,7 +437,7 @@ impl Sections {
                     self.raw_len += out.len() as u64;
                 }
             }
-            RawKind::Fmp4 | RawKind::Adts => {
+            Container::Mp4 | Container::Adts => {
                 let map_id = init.as_ref().map(|(_, id)| id.clone());
                 let same = matches!(&self.cur, Some(Cur::Concat { map_id: m, .. }) if *m == map_id);
                 if !same {
@@ -514,22 +490,22 @@ impl Sections {
     }
 }
 
-fn open_demuxer(path: &Path, kind: RawKind) -> Result<Box<dyn Demuxer>, String> {
+fn open_demuxer(path: &Path, kind: Container) -> Result<Box<dyn Demuxer>, String> {
     let e = |e: media::Error| format!("{}: {e}", path.display());
     Ok(match kind {
-        RawKind::Ts => Box::new(TsDemuxer::open(path).map_err(e)?),
-        RawKind::Fmp4 => Box::new(Mp4Demuxer::open(path).map_err(e)?),
-        RawKind::Adts => Box::new(AdtsDemuxer::open(path).map_err(e)?),
+        Container::Ts => Box::new(TsDemuxer::open(path).map_err(e)?),
+        Container::Mp4 => Box::new(Mp4Demuxer::open(path).map_err(e)?),
+        Container::Adts => Box::new(AdtsDemuxer::open(path).map_err(e)?),
     })
 }
 
 /// Remux `main` (and the audio of `audio`, replacing `main`'s own audio) into `out`.
 /// Streams other than H.264/AAC are dropped for MP4 output.
 pub fn remux(
-    main: (&Path, RawKind),
-    audio: Option<(&Path, RawKind, AudioWindow)>,
+    main: (&Path, Container),
+    audio: Option<(&Path, Container, AudioWindow)>,
     out: &Path,
-    format: OutputKind,
+    format: Container,
 ) -> Result<u64, String> {
     let mut inputs: Vec<Box<dyn Demuxer>> = vec![open_demuxer(main.0, main.1)?];
     let window = audio.map(|a| a.2);
@@ -560,7 +536,7 @@ fn fmp4_to_stdout(ts: std::io::PipeReader) -> Result<u64, String> {
     let dmx = TsDemuxer::from_reader(ts).map_err(|e| format!("-o -: {e}"))?;
     let name = Path::new(media::pipeline::STDOUT_NAME);
     remux_inputs(vec![Box::new(dmx)], None, "the stream", name, |streams| {
-        Muxer::to_writer(OutputKind::Mp4, name, Box::new(std::io::stdout()), streams)
+        Muxer::to_writer(Container::Mp4, name, Box::new(std::io::stdout()), streams)
     })
 }
 
@@ -580,7 +556,7 @@ fn remux_inputs(
 }
 
 /// Turn raw sections into the final files; delete temporaries. Returns the final paths.
-pub fn finalize(main: &mut Sections, audio: Option<&mut Sections>, format: OutputKind) -> Result<Vec<PathBuf>, String> {
+pub fn finalize(main: &mut Sections, audio: Option<&mut Sections>, format: Container) -> Result<Vec<PathBuf>, String> {
     main.close()?;
     let audio_raw = match audio {
         Some(a) => {
@@ -593,7 +569,7 @@ pub fn finalize(main: &mut Sections, audio: Option<&mut Sections>, format: Outpu
     let mut result = Ok(());
     let starts: Vec<Time> = main.sections.iter().map(|s| s.start).collect();
     for (i, s) in main.sections.iter().enumerate() {
-        if s.raw != s.final_path && s.raw_kind == RawKind::Ts && format == OutputKind::Ts && audio_raw.is_none() {
+        if s.raw != s.final_path && s.raw_kind == Container::Ts && format == Container::Ts && audio_raw.is_none() {
             // The joined TS already is the output.
             if let Err(e) = std::fs::rename(&s.raw, &s.final_path) {
                 result = Err(format!("{}: {e}", s.final_path.display()));

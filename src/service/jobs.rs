@@ -654,11 +654,11 @@ async fn execute(
     }
 }
 
-fn kind_of(ext: &str) -> media::mux::OutputKind {
+fn kind_of(ext: &str) -> media::Container {
     if ext == "mp4" {
-        media::mux::OutputKind::Mp4
+        media::Container::Mp4
     } else {
-        media::mux::OutputKind::Ts
+        media::Container::Ts
     }
 }
 
