@@ -427,14 +427,14 @@ fn open_job(
 
 /// What the record holds (standard error).
 fn announce(plan: &Plan, clips: &[&crate::mtslink::PlanClip], job: &Path) {
-    let count = |k: crate::mtslink::ClipKind| clips.iter().filter(|c| c.kind == k).count();
+    let count = |k: media::clip::SourceKind| clips.iter().filter(|c| c.kind == k).count();
     eprintln!(
         "{}: {} clips ({} cameras, {} screen, {} audio-only), {} participants, {} slides, {} chat messages, timeline {}",
         plan.name,
         clips.len(),
-        count(crate::mtslink::ClipKind::Camera),
-        count(crate::mtslink::ClipKind::Screen),
-        count(crate::mtslink::ClipKind::AudioOnly),
+        count(media::clip::SourceKind::Camera),
+        count(media::clip::SourceKind::Screen),
+        count(media::clip::SourceKind::AudioOnly),
         plan.participants.len(),
         plan.slides.len(),
         plan.chat.len(),
@@ -475,7 +475,7 @@ fn twins_of(items: &[DownloadItem], sorted: &[&crate::mtslink::PlanClip], job: &
             sorted
                 .iter()
                 .find(|c| job.join(c.file_name()) == i.dest)
-                .filter(|c| c.kind != crate::mtslink::ClipKind::AudioOnly && c.has_video != Some(false))
+                .filter(|c| c.kind != media::clip::SourceKind::AudioOnly && c.has_video != Some(false))
                 .and_then(|c| c.hls_url.clone())
         })
         .collect()
