@@ -207,7 +207,7 @@ pub(crate) async fn record_mp4(
     }
     let duration = mp4_duration(&target);
     if target != final_path {
-        remux((&target, Container::Mp4), None, &final_path, opts.format).map_err(RecordError::Failure)?;
+        remux((&target, Container::Mp4), None, &final_path, opts.format).map_err(RecordError::from)?;
         let _ = std::fs::remove_file(&target);
     }
     events.emit(&RecordEvent::Progress {

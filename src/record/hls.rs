@@ -146,7 +146,7 @@ enum ResumeError {
     Gone(u64),
     /// The raw file does not match the state (from the output sections).
     #[error("{0}")]
-    Sections(String),
+    Sections(#[from] super::output::OutputError),
 }
 
 impl Fetcher {
@@ -354,7 +354,7 @@ impl Ctx<'_> {
     fn commit(&self, t: &mut Track) -> Result<(), RecordError> {
         let mut g = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let Some((path, state)) = g.as_mut() else { return Ok(()) };
-        match t.sections.commit().map_err(RecordError::Failure)? {
+        match t.sections.commit().map_err(RecordError::from)? {
             Some(c) => {
                 state.tracks[t.index] = Some(TrackState {
                     raw: c.raw,
@@ -475,7 +475,7 @@ impl Ctx<'_> {
     fn store(&self, t: &mut Track, st: &mut RunState, f: Fetched) -> Result<Step<()>, RecordError> {
         let disc = f.seg.discontinuity || t.pending_disc;
         let init = f.init.as_ref().map(|(b, id)| (b.as_slice(), id.clone()));
-        let new_section = t.sections.push(&f.data, disc, init, t.stats.recorded).map_err(RecordError::Failure)?;
+        let new_section = t.sections.push(&f.data, disc, init, t.stats.recorded).map_err(RecordError::from)?;
         if t.playlist.is_live() {
             t.sections.flush();
         }
@@ -1038,7 +1038,7 @@ fn finish(
         return keep_unfinished(ctx, main, audio, mr);
     }
     let files = finalize(&mut main.sections, audio.as_mut().map(|a| &mut a.sections), ctx.opts.format)
-        .map_err(RecordError::Failure);
+        .map_err(RecordError::from);
     // The resume state goes only once the files are final: a failed remux (a full disk)
     // keeps the downloaded segments resumable.
     if let (Some((path, _)), true) = (&state, files.is_ok()) {
@@ -1083,9 +1083,9 @@ fn keep_unfinished(
     mut audio: Option<Track>,
     mr: Result<End, RecordError>,
 ) -> Result<RecordSummary, RecordError> {
-    main.sections.keep().map_err(RecordError::Failure)?;
+    main.sections.keep().map_err(RecordError::from)?;
     if let Some(a) = audio.as_mut() {
-        a.sections.keep().map_err(RecordError::Failure)?;
+        a.sections.keep().map_err(RecordError::from)?;
     }
     let kept = format!(
         "{} of {} segments are kept: run the same command again to resume",

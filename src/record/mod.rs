@@ -185,6 +185,13 @@ impl RecordError {
     }
 }
 
+/// A failure of the recording's files: a [`RecordError::Failure`] in their words.
+impl From<output::OutputError> for RecordError {
+    fn from(e: output::OutputError) -> Self {
+        RecordError::Failure(e.to_string())
+    }
+}
+
 impl From<FetchErr> for RecordError {
     fn from(e: FetchErr) -> Self {
         match e {
