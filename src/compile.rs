@@ -458,3 +458,30 @@ pub fn summary(report: &CompileReport, output: &Path) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The value parsers' messages (clap prints them after "invalid value ... for ...").
+    #[test]
+    fn argument_errors_say_what_is_accepted() {
+        let e = |r: std::result::Result<(u32, u32), ArgError>| r.unwrap_err().to_string();
+        assert_eq!(e(parse_size("big")), "'big' is not WxH (example: 1280x720)");
+        assert_eq!(e(parse_size("axb")), "bad width in 'axb'");
+        assert_eq!(e(parse_size("64xb")), "bad height in '64xb'");
+        assert_eq!(e(parse_size("17x9")), "size 17x9 must be even, from 16x16 up to 3840x2160");
+        assert_eq!(parse_size("720P"), Ok((1280, 720)));
+        assert_eq!(e(parse_fps("a/2")), "bad frame rate 'a/2'");
+        assert_eq!(e(parse_fps("fast")), "bad frame rate 'fast' (examples: 25, 30000/1001)");
+        assert_eq!(
+            e(parse_fps("500")),
+            "frame rate 500 is out of range: it must be above 0 and at most 120 frames per second"
+        );
+        assert_eq!(parse_fps("29.97"), Ok((30000, 1001)));
+        assert_eq!(parse_exports("audio,x").unwrap_err().to_string(), "unknown export 'x' (choose: sources, audio)");
+        assert_eq!(parse_switch_hold("-1").unwrap_err(), ArgError::SwitchHold("-1".into()));
+        assert_eq!(parse_switch_hold("-1").unwrap_err().to_string(), "'-1' is not a hold in seconds from 0 to 3600");
+        assert!(parse_decoder("x264").unwrap_err().to_string().contains("auto|openh264|ffmpeg"));
+    }
+}

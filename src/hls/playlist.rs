@@ -1829,6 +1829,12 @@ mod tests {
         assert_eq!(Quality::parse("1500k"), Ok(Quality::MinBandwidth(1_500_000)));
         assert_eq!(Quality::parse("1.5M"), Ok(Quality::MinBandwidth(1_500_000)));
         assert_eq!("480p".parse::<Quality>(), Ok(Quality::Height(480)));
+        let e = Quality::parse(" abc ").unwrap_err();
+        assert_eq!(e, QualityError("abc".into()));
+        assert_eq!(
+            e.to_string(),
+            "invalid quality \"abc\": expected best, worst, a height like 720p, or a bandwidth in bits/s like 1500000"
+        );
         for bad in ["", "p", "720x", "abc", "-5", "7p20p", "1e9", "99999999999999999999999m", "١٢p"] {
             assert!(Quality::parse(bad).is_err(), "{bad}");
         }
@@ -1970,6 +1976,8 @@ mod tests {
         let b = base();
         let e = parse("#EXTM3U\n#EXTINF:1,\nhttp://[::1\n", &b);
         assert!(matches!(e, Err(PlaylistError::Invalid { line: 3, .. })), "{e:?}");
+        let msg = e.unwrap_err().to_string();
+        assert!(msg.starts_with("invalid HLS playlist at line 3: cannot resolve URI \"http://[::1\": "), "{msg}");
         let m = master("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nhttp://[bad\n#EXT-X-STREAM-INF:BANDWIDTH=2\nok.m3u8\n");
         assert_eq!(m.variants.len(), 1);
         let m = media("#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI=\"http://[bad\"\n#EXTINF:1,\na.ts\n");

@@ -645,3 +645,22 @@ pub fn finalize(
     }
     result.map(|_| out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_sniffed_and_errors_name_their_file() {
+        assert_eq!(sniff_segment(&[0u8; 4], true), Some(Container::Mp4));
+        assert_eq!(sniff_segment(b"hello", false), None);
+        let e = OutputError::Truncated { path: "a/.x.rec.ts".into(), len: 10, recorded: 20 };
+        assert_eq!(e.to_string(), "a/.x.rec.ts: 10 bytes, shorter than the 20 recorded as written");
+        let naming = Naming { output: Some("out.ts".into()), dir: ".".into(), format: Container::Ts };
+        let mut s = Sections::new(naming, true);
+        let c = Committed { raw: "other.ts".into(), raw_kind: Container::Ts, raw_len: 0, last_start: 0, map_id: None };
+        assert_eq!(s.resume(&c).unwrap_err().to_string(), "other.ts: not this recording's temporary file");
+        assert!(matches!(s.push(b"hello", false, None, 0.0), Err(OutputError::UnknownSegment)));
+        assert!(s.sections.is_empty(), "nothing opened");
+    }
+}
