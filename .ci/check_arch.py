@@ -19,7 +19,7 @@ import os
 import re
 import sys
 
-VOCABULARY = {"time", "packet", "frame", "clip", "codec", "ts", "error", "stats", "lib", "testutil"}
+VOCABULARY = {"time", "packet", "frame", "clip", "codec", "container", "ts", "error", "stats", "lib", "testutil"}
 STAGES = {"demux": 1, "decode": 2, "timeline": 3, "compose": 4, "mix": 4, "encode": 5, "mux": 6, "remux": 7, "pipeline": 8}
 
 

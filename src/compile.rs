@@ -5,10 +5,10 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use media::mux::OutputKind;
 use media::pipeline::{compile, CompileOptions, CompileReport};
 use media::time::{hms, rescale_ceil, Time, VIDEO_HZ};
 use media::timeline::{ClipStatus, Flow};
+use media::Container;
 
 use crate::exit::UsageError;
 use crate::outpath;
@@ -19,7 +19,7 @@ use crate::progress::Bar;
 pub struct CompileArgs {
     pub flow: PathBuf,
     pub output: PathBuf,
-    pub format: Option<OutputKind>,
+    pub format: Option<Container>,
     pub size: Option<(u32, u32)>,
     pub fps: Option<(u32, u32)>,
     pub start: Option<f64>,
@@ -57,14 +57,47 @@ pub struct Exports {
     pub audio: bool,
 }
 
+/// A command-line value of `compile`/`webinar` that cannot be used (`--export`, `--size`,
+/// `--fps`, `--decoder`, `--switch-hold`): what was given and what is accepted.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ArgError {
+    #[error("unknown export '{0}' (choose: sources, audio)")]
+    UnknownExport(String),
+    #[error("'{0}' is not WxH (example: 1280x720)")]
+    NotSize(String),
+    #[error("bad width in '{0}'")]
+    Width(String),
+    #[error("bad height in '{0}'")]
+    Height(String),
+    #[error("size {0}x{1} must be even, from 16x16 up to 3840x2160")]
+    SizeRange(u32, u32),
+    /// A `N/D` rate with a part that is not a number.
+    #[error("bad frame rate '{0}'")]
+    Ratio(String),
+    #[error("bad frame rate '{0}' (examples: 25, 30000/1001)")]
+    Fps(String),
+    #[error("frame rate {0} is out of range: it must be above 0 and at most 120 frames per second")]
+    FpsRange(String),
+    /// Not a decoder name (the message of [`media::decode::DecoderChoice`]'s parser).
+    #[error("{0}")]
+    Decoder(String),
+    #[error(
+        "'{0}' (libavcodec) is not in this build of stitch: it was built without the `ffmpeg` feature \
+         (cargo build --features ffmpeg); use auto or openh264"
+    )]
+    DecoderMissing(media::decode::DecoderChoice),
+    #[error("'{0}' is not a hold in seconds from 0 to 3600")]
+    SwitchHold(String),
+}
+
 /// Parse `--export` values: `sources`, `audio`, comma-separated.
-pub fn parse_exports(s: &str) -> std::result::Result<Exports, String> {
+pub fn parse_exports(s: &str) -> std::result::Result<Exports, ArgError> {
     let mut e = Exports::default();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         match part {
             "sources" => e.sources = true,
             "audio" => e.audio = true,
-            other => return Err(format!("unknown export '{other}' (choose: sources, audio)")),
+            other => return Err(ArgError::UnknownExport(other.into())),
         }
     }
     Ok(e)
@@ -164,32 +197,32 @@ pub fn export_sources(flow: &Flow, base: &CompileOptions, cancel: &AtomicBool, q
 }
 
 /// Parse `WxH` (also `720p`/`1080p`).
-pub fn parse_size(s: &str) -> std::result::Result<(u32, u32), String> {
+pub fn parse_size(s: &str) -> std::result::Result<(u32, u32), ArgError> {
     let s = s.trim().to_ascii_lowercase();
     let (w, h) = match s.as_str() {
         "480p" => (854, 480),
         "720p" => (1280, 720),
         "1080p" => (1920, 1080),
         _ => {
-            let (w, h) = s.split_once('x').ok_or_else(|| format!("'{s}' is not WxH (example: 1280x720)"))?;
-            let w: u32 = w.parse().map_err(|_| format!("bad width in '{s}'"))?;
-            let h: u32 = h.parse().map_err(|_| format!("bad height in '{s}'"))?;
+            let (w, h) = s.split_once('x').ok_or_else(|| ArgError::NotSize(s.clone()))?;
+            let w: u32 = w.parse().map_err(|_| ArgError::Width(s.clone()))?;
+            let h: u32 = h.parse().map_err(|_| ArgError::Height(s.clone()))?;
             (w, h)
         }
     };
     if w < 16 || h < 16 || w > 3840 || h > 2160 || w % 2 != 0 || h % 2 != 0 {
-        return Err(format!("size {w}x{h} must be even, from 16x16 up to 3840x2160"));
+        return Err(ArgError::SizeRange(w, h));
     }
     Ok((w, h))
 }
 
 /// Parse a frame rate: `25`, `29.97`, `30000/1001`.
-pub fn parse_fps(s: &str) -> std::result::Result<(u32, u32), String> {
+pub fn parse_fps(s: &str) -> std::result::Result<(u32, u32), ArgError> {
     let s = s.trim();
     let (n, d) = if let Some((n, d)) = s.split_once('/') {
         (
-            n.trim().parse::<u32>().map_err(|_| format!("bad frame rate '{s}'"))?,
-            d.trim().parse::<u32>().map_err(|_| format!("bad frame rate '{s}'"))?,
+            n.trim().parse::<u32>().map_err(|_| ArgError::Ratio(s.into()))?,
+            d.trim().parse::<u32>().map_err(|_| ArgError::Ratio(s.into()))?,
         )
     } else {
         match s {
@@ -197,7 +230,7 @@ pub fn parse_fps(s: &str) -> std::result::Result<(u32, u32), String> {
             "23.976" => (24000, 1001),
             "59.94" => (60000, 1001),
             _ => {
-                let f: f64 = s.parse().map_err(|_| format!("bad frame rate '{s}' (examples: 25, 30000/1001)"))?;
+                let f: f64 = s.parse().map_err(|_| ArgError::Fps(s.into()))?;
                 if f.fract() == 0.0 {
                     (f as u32, 1)
                 } else {
@@ -207,7 +240,7 @@ pub fn parse_fps(s: &str) -> std::result::Result<(u32, u32), String> {
         }
     };
     if d == 0 || n == 0 || n as u64 > 120 * d as u64 {
-        return Err(format!("frame rate {s} is out of range: it must be above 0 and at most 120 frames per second"));
+        return Err(ArgError::FpsRange(s.into()));
     }
     Ok((n, d))
 }
@@ -225,22 +258,19 @@ pub fn secs_arg(name: &str, v: Option<f64>) -> Result<Option<i64>, UsageError> {
 
 /// Parse `--decoder`: auto, openh264 or ffmpeg; `ffmpeg` only in a build that has it
 /// (a usage error otherwise, exit 2).
-pub fn parse_decoder(s: &str) -> std::result::Result<media::decode::DecoderChoice, String> {
-    let d: media::decode::DecoderChoice = s.parse()?;
+pub fn parse_decoder(s: &str) -> std::result::Result<media::decode::DecoderChoice, ArgError> {
+    let d: media::decode::DecoderChoice = s.parse().map_err(ArgError::Decoder)?;
     if !d.available() {
-        return Err(format!(
-            "'{d}' (libavcodec) is not in this build of stitch: it was built without the `ffmpeg` feature \
-             (cargo build --features ffmpeg); use auto or openh264"
-        ));
+        return Err(ArgError::DecoderMissing(d));
     }
     Ok(d)
 }
 
 /// Parse `--switch-hold`: seconds, from 0 to 3600.
-pub fn parse_switch_hold(s: &str) -> std::result::Result<f64, String> {
+pub fn parse_switch_hold(s: &str) -> std::result::Result<f64, ArgError> {
     match s.trim().parse::<f64>() {
         Ok(v) if v.is_finite() && (0.0..=3600.0).contains(&v) => Ok(v),
-        _ => Err(format!("'{s}' is not a hold in seconds from 0 to 3600")),
+        _ => Err(ArgError::SwitchHold(s.into())),
     }
 }
 
@@ -427,4 +457,31 @@ pub fn summary(report: &CompileReport, output: &Path) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The value parsers' messages (clap prints them after "invalid value ... for ...").
+    #[test]
+    fn argument_errors_say_what_is_accepted() {
+        let e = |r: std::result::Result<(u32, u32), ArgError>| r.unwrap_err().to_string();
+        assert_eq!(e(parse_size("big")), "'big' is not WxH (example: 1280x720)");
+        assert_eq!(e(parse_size("axb")), "bad width in 'axb'");
+        assert_eq!(e(parse_size("64xb")), "bad height in '64xb'");
+        assert_eq!(e(parse_size("17x9")), "size 17x9 must be even, from 16x16 up to 3840x2160");
+        assert_eq!(parse_size("720P"), Ok((1280, 720)));
+        assert_eq!(e(parse_fps("a/2")), "bad frame rate 'a/2'");
+        assert_eq!(e(parse_fps("fast")), "bad frame rate 'fast' (examples: 25, 30000/1001)");
+        assert_eq!(
+            e(parse_fps("500")),
+            "frame rate 500 is out of range: it must be above 0 and at most 120 frames per second"
+        );
+        assert_eq!(parse_fps("29.97"), Ok((30000, 1001)));
+        assert_eq!(parse_exports("audio,x").unwrap_err().to_string(), "unknown export 'x' (choose: sources, audio)");
+        assert_eq!(parse_switch_hold("-1").unwrap_err(), ArgError::SwitchHold("-1".into()));
+        assert_eq!(parse_switch_hold("-1").unwrap_err().to_string(), "'-1' is not a hold in seconds from 0 to 3600");
+        assert!(parse_decoder("x264").unwrap_err().to_string().contains("auto|openh264|ffmpeg"));
+    }
 }

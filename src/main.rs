@@ -11,10 +11,10 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use stitch::compile::{
     parse_decoder, parse_exports, parse_fps, parse_size, parse_switch_hold, run, summary, CompileArgs, Exports,
 };
-use stitch::exit;
+use stitch::exit::{self, UsageError};
 use stitch::media::compose::layout::LayoutKind;
 use stitch::media::decode::DecoderChoice;
-use stitch::media::mux::OutputKind;
+use stitch::media::Container;
 use stitch::net::NetOptions;
 use stitch::webinar::{self, WebinarArgs};
 
@@ -50,18 +50,22 @@ struct Cli {
     cmd: Cmd,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Fmt {
-    Mp4,
-    Ts,
+/// `--format`: a [`Container`] the muxers write (`mp4`, `ts`), as a clap value.
+#[derive(Clone, Copy)]
+struct Fmt(Container);
+
+impl ValueEnum for Fmt {
+    fn value_variants<'a>() -> &'a [Fmt] {
+        &[Fmt(Container::Mp4), Fmt(Container::Ts)]
+    }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.0.name()))
+    }
 }
 
-impl From<Fmt> for OutputKind {
-    fn from(f: Fmt) -> OutputKind {
-        match f {
-            Fmt::Mp4 => OutputKind::Mp4,
-            Fmt::Ts => OutputKind::Ts,
-        }
+impl From<Fmt> for Container {
+    fn from(f: Fmt) -> Container {
+        f.0
     }
 }
 
@@ -101,122 +105,13 @@ impl MixArgs {
 enum Cmd {
     /// Compile a flow JSON (MTS Link event-log shape) of media clips into one file.
     #[command(after_help = COMPILE_EXAMPLES)]
-    Compile {
-        /// The flow JSON: {"name", "duration", "eventLogs": [{"relativeTime", "data": {"url"}}]}
-        flow: PathBuf,
-        /// Output file: .mp4/.m4v/.mov (MP4) or .ts/.m2ts/.mts (MPEG-TS); `-` streams to stdout.
-        #[arg(short, long, help_heading = "Output")]
-        output: PathBuf,
-        /// Container; must agree with the output's extension [default: from the extension]
-        #[arg(long, value_enum, help_heading = "Output")]
-        format: Option<Fmt>,
-        /// Replace existing output files.
-        #[arg(short = 'y', long, help_heading = "Output")]
-        force: bool,
-        /// Canvas size WxH, or 720p / 1080p [default: 1280x720]
-        #[arg(long, value_parser = parse_size, help_heading = "Picture")]
-        size: Option<(u32, u32)>,
-        /// Output frame rate: 25, 30, 29.97, 30000/1001... (above 0, at most 120) [default: 25]
-        #[arg(long, value_parser = parse_fps, help_heading = "Picture")]
-        fps: Option<(u32, u32)>,
-        /// Composite every visible clip: sidebar, pip, grid or speaker [default: one layer,
-        /// the later clip wins]
-        #[arg(long, value_parser = parse_layout, help_heading = "Composite")]
-        layout: Option<LayoutKind>,
-        /// Start at this timeline position (seconds).
-        #[arg(long, help_heading = "Timeline")]
-        start: Option<f64>,
-        /// Stop after this many seconds of output.
-        #[arg(long, help_heading = "Timeline")]
-        max_duration: Option<f64>,
-        /// Encoder threads [default: number of cores]
-        #[arg(long, help_heading = "Performance")]
-        threads: Option<usize>,
-        #[command(flatten)]
-        mix: MixArgs,
-        /// Keep the downloaded http(s) clips (<output stem>.clips/) after a successful compile.
-        #[arg(long, help_heading = "Output")]
-        keep_files: bool,
-        #[command(flatten)]
-        net: NetArgs,
-        #[command(flatten)]
-        report: ReportArgs,
-        /// No progress bar and no summary.
-        #[arg(short, long)]
-        quiet: bool,
-    },
+    Compile(CompileCmd),
     /// Record a stream: direct MP4, HLS VOD, live HLS or fMP4 HLS, into TS or MP4.
     #[command(after_help = RECORD_EXAMPLES)]
     Record(RecordArgs),
     /// Download and compile MTS Link (webinar.ru) records from their links.
     #[command(after_help = WEBINAR_EXAMPLES)]
-    Webinar {
-        /// Record links (record-file, quick meeting, /j/, token form) or event pages.
-        links: Vec<String>,
-        /// A file of links, one per line, optionally followed by a name.
-        #[arg(short = 'i', long = "input")]
-        input: Option<PathBuf>,
-        /// The sessionId cookie from your browser (private records).
-        #[arg(long, help_heading = "Access")]
-        session_id: Option<String>,
-        /// A Netscape cookies.txt exported from your browser.
-        #[arg(long, help_heading = "Access")]
-        cookies: Option<PathBuf>,
-        /// The record's password.
-        #[arg(long, help_heading = "Access")]
-        password: Option<String>,
-        /// API host to use instead of the link's host and the fallbacks.
-        #[arg(long, help_heading = "Access")]
-        api_host: Option<String>,
-        /// Where job folders go.
-        #[arg(long, default_value = ".", help_heading = "Output")]
-        output_dir: PathBuf,
-        /// Container of the final file.
-        #[arg(long, value_enum, default_value = "mp4", help_heading = "Output")]
-        format: Fmt,
-        /// Compile again a record whose final file already exists.
-        #[arg(short = 'y', long, help_heading = "Output")]
-        force: bool,
-        /// Keep the downloaded chunks after a successful compile.
-        #[arg(long, help_heading = "Output")]
-        keep_files: bool,
-        /// Parallel downloads (servers reset connections above ~4).
-        #[arg(short = 'j', long, default_value_t = 3, help_heading = "Network")]
-        jobs: usize,
-        #[command(flatten)]
-        net: NetArgs,
-        /// Canvas size WxH [default: 1280x720]
-        #[arg(long, value_parser = parse_size, help_heading = "Picture")]
-        size: Option<(u32, u32)>,
-        /// Canvas: 720p or 1080p (same as --size).
-        #[arg(long, value_parser = parse_size, conflicts_with = "size", help_heading = "Picture")]
-        quality: Option<(u32, u32)>,
-        /// Layout: sidebar (screen share or slide beside the cameras), pip, grid, speaker.
-        #[arg(long, value_parser = parse_layout, default_value = "sidebar", help_heading = "Composite")]
-        layout: LayoutKind,
-        /// Start at this timeline position (seconds).
-        #[arg(long, help_heading = "Timeline")]
-        start: Option<f64>,
-        /// Stop after this many seconds of output.
-        #[arg(long, help_heading = "Timeline")]
-        max_duration: Option<f64>,
-        #[command(flatten)]
-        mix: MixArgs,
-        /// Encoder threads [default: number of cores]
-        #[arg(long, help_heading = "Performance")]
-        threads: Option<usize>,
-        /// Fetch and plan only: write manifest.json, download nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Write the raw API JSON beside the output.
-        #[arg(long)]
-        debug: bool,
-        #[command(flatten)]
-        report: ReportArgs,
-        /// No progress and no summaries (the results table is still printed on failure).
-        #[arg(short, long)]
-        quiet: bool,
-    },
+    Webinar(WebinarCmd),
     /// Run the job service: API and workers (SQLite + ./stitch-data by default).
     Serve(stitch::service::config::ServiceArgs),
     /// Run workers only, on the database and storage of a `stitch serve`.
@@ -230,6 +125,123 @@ enum Cmd {
     },
     /// Print the manual page (roff): `stitch man > stitch.1; man ./stitch.1`.
     Man,
+}
+
+// The arguments of `stitch compile` (the help text is the `Cmd::Compile` variant's).
+#[derive(clap::Args)]
+struct CompileCmd {
+    /// The flow JSON: {"name", "duration", "eventLogs": [{"relativeTime", "data": {"url"}}]}
+    flow: PathBuf,
+    /// Output file: .mp4/.m4v/.mov (MP4) or .ts/.m2ts/.mts (MPEG-TS); `-` streams to stdout.
+    #[arg(short, long, help_heading = "Output")]
+    output: PathBuf,
+    /// Container; must agree with the output's extension [default: from the extension]
+    #[arg(long, value_enum, help_heading = "Output")]
+    format: Option<Fmt>,
+    /// Replace existing output files.
+    #[arg(short = 'y', long, help_heading = "Output")]
+    force: bool,
+    /// Canvas size WxH, or 720p / 1080p [default: 1280x720]
+    #[arg(long, value_parser = parse_size, help_heading = "Picture")]
+    size: Option<(u32, u32)>,
+    /// Output frame rate: 25, 30, 29.97, 30000/1001... (above 0, at most 120) [default: 25]
+    #[arg(long, value_parser = parse_fps, help_heading = "Picture")]
+    fps: Option<(u32, u32)>,
+    /// Composite every visible clip: sidebar, pip, grid or speaker [default: one layer,
+    /// the later clip wins]
+    #[arg(long, value_parser = parse_layout, help_heading = "Composite")]
+    layout: Option<LayoutKind>,
+    /// Start at this timeline position (seconds).
+    #[arg(long, help_heading = "Timeline")]
+    start: Option<f64>,
+    /// Stop after this many seconds of output.
+    #[arg(long, help_heading = "Timeline")]
+    max_duration: Option<f64>,
+    /// Encoder threads [default: number of cores]
+    #[arg(long, help_heading = "Performance")]
+    threads: Option<usize>,
+    #[command(flatten)]
+    mix: MixArgs,
+    /// Keep the downloaded http(s) clips (<output stem>.clips/) after a successful compile.
+    #[arg(long, help_heading = "Output")]
+    keep_files: bool,
+    #[command(flatten)]
+    net: NetArgs,
+    #[command(flatten)]
+    report: ReportArgs,
+    /// No progress bar and no summary.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+// The arguments of `stitch webinar` (the help text is the `Cmd::Webinar` variant's).
+#[derive(clap::Args)]
+struct WebinarCmd {
+    /// Record links (record-file, quick meeting, /j/, token form) or event pages.
+    links: Vec<String>,
+    /// A file of links, one per line, optionally followed by a name.
+    #[arg(short = 'i', long = "input")]
+    input: Option<PathBuf>,
+    /// The sessionId cookie from your browser (private records).
+    #[arg(long, help_heading = "Access")]
+    session_id: Option<String>,
+    /// A Netscape cookies.txt exported from your browser.
+    #[arg(long, help_heading = "Access")]
+    cookies: Option<PathBuf>,
+    /// The record's password.
+    #[arg(long, help_heading = "Access")]
+    password: Option<String>,
+    /// API host to use instead of the link's host and the fallbacks.
+    #[arg(long, help_heading = "Access")]
+    api_host: Option<String>,
+    /// Where job folders go.
+    #[arg(long, default_value = ".", help_heading = "Output")]
+    output_dir: PathBuf,
+    /// Container of the final file.
+    #[arg(long, value_enum, default_value = "mp4", help_heading = "Output")]
+    format: Fmt,
+    /// Compile again a record whose final file already exists.
+    #[arg(short = 'y', long, help_heading = "Output")]
+    force: bool,
+    /// Keep the downloaded chunks after a successful compile.
+    #[arg(long, help_heading = "Output")]
+    keep_files: bool,
+    /// Parallel downloads (servers reset connections above ~4).
+    #[arg(short = 'j', long, default_value_t = 3, help_heading = "Network")]
+    jobs: usize,
+    #[command(flatten)]
+    net: NetArgs,
+    /// Canvas size WxH [default: 1280x720]
+    #[arg(long, value_parser = parse_size, help_heading = "Picture")]
+    size: Option<(u32, u32)>,
+    /// Canvas: 720p or 1080p (same as --size).
+    #[arg(long, value_parser = parse_size, conflicts_with = "size", help_heading = "Picture")]
+    quality: Option<(u32, u32)>,
+    /// Layout: sidebar (screen share or slide beside the cameras), pip, grid, speaker.
+    #[arg(long, value_parser = parse_layout, default_value = "sidebar", help_heading = "Composite")]
+    layout: LayoutKind,
+    /// Start at this timeline position (seconds).
+    #[arg(long, help_heading = "Timeline")]
+    start: Option<f64>,
+    /// Stop after this many seconds of output.
+    #[arg(long, help_heading = "Timeline")]
+    max_duration: Option<f64>,
+    #[command(flatten)]
+    mix: MixArgs,
+    /// Encoder threads [default: number of cores]
+    #[arg(long, help_heading = "Performance")]
+    threads: Option<usize>,
+    /// Fetch and plan only: write manifest.json, download nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Write the raw API JSON beside the output.
+    #[arg(long)]
+    debug: bool,
+    #[command(flatten)]
+    report: ReportArgs,
+    /// No progress and no summaries (the results table is still printed on failure).
+    #[arg(short, long)]
+    quiet: bool,
 }
 
 /// `--json` and `--stats`, the same for `compile` and `webinar`.
@@ -330,7 +342,7 @@ fn main() -> ExitCode {
                 ExitCode::from(exit::FAILURE)
             }
         },
-        Cmd::Record(args) => run_record(args, cancel.clone()),
+        Cmd::Record(args) => run_record(args, cancel),
         Cmd::Serve(ref a) | Cmd::Worker(ref a) => {
             let serve = matches!(cli.cmd, Cmd::Serve(_));
             match if serve { stitch::service::serve(a) } else { stitch::service::worker(a) } {
@@ -348,173 +360,197 @@ fn main() -> ExitCode {
                 ExitCode::from(exit::FAILURE)
             }
         },
-        Cmd::Webinar {
-            links,
-            input,
-            session_id,
-            cookies,
-            password,
-            api_host,
-            output_dir,
-            format,
-            force,
-            keep_files,
-            jobs,
-            net,
-            size,
-            quality,
-            layout,
-            start,
-            max_duration,
-            mix,
-            threads,
-            dry_run,
-            debug,
-            report,
-            quiet,
-        } => {
-            let mut args = WebinarArgs {
-                links,
-                links_file: input,
-                session_id,
-                cookies,
-                password,
-                output_dir,
-                jobs,
-                api_host,
-                keep_files,
-                start,
-                max_duration,
-                format: format.into(),
-                dry_run,
-                debug,
-                quiet,
-                size: size.or(quality),
-                layout: Some(layout),
-                export: mix.exports(),
-                hide_silent: mix.hide_silent,
-                chat_panel: mix.chat_panel,
-                normalize: mix.normalize,
-                switch_hold: mix.switch_hold,
-                decoder: mix.decoder.unwrap_or_default(),
-                threads,
-                force,
-                net: net.options(),
-            };
-            if webinar::interactive_possible(&args) {
-                if let Err(e) = webinar::ask_interactively(&mut args) {
-                    eprintln!("stitch: error: {}", exit::message(&e));
-                    return ExitCode::from(exit::USAGE);
-                }
-            }
-            match webinar::run(&args, cancel.clone()) {
-                Ok(results) => {
-                    let failed = results.iter().any(|r| r.error.is_some());
-                    for r in &results {
-                        if let (false, Some(s)) = (quiet, &r.summary) {
-                            eprint!("{s}");
-                        }
-                        // Asked for explicitly: printed even with -q (as for compile).
-                        if let (true, Some(rep)) = (report.stats, &r.report) {
-                            eprint!("{}", stitch::stats::render(&rep.stages));
-                        }
-                    }
-                    if !quiet || failed || results.len() > 1 {
-                        eprint!("{}", webinar::results_table(&results));
-                    }
-                    if report.json {
-                        println!("{}", stitch::report::webinar_json(&results));
-                    }
-                    if cancel.load(Ordering::SeqCst) {
-                        eprintln!("stitch: stopped; run the same command again to resume");
-                        return ExitCode::from(exit::INTERRUPTED);
-                    }
-                    if failed {
-                        ExitCode::from(exit::FAILURE)
-                    } else {
-                        ExitCode::SUCCESS
-                    }
-                }
-                Err(e) => {
-                    if report.json {
-                        println!("{}", stitch::report::error_json("webinar", exit::code_of(&e), &exit::message(&e)));
-                    }
-                    exit::report(&e)
-                }
-            }
+        Cmd::Webinar(w) => run_webinar(w, cancel),
+        Cmd::Compile(c) => run_compile(c, cancel),
+    }
+}
+
+/// The library's arguments of `stitch webinar`, and what to report.
+fn webinar_args(w: WebinarCmd) -> (WebinarArgs, ReportArgs) {
+    let WebinarCmd {
+        links,
+        input,
+        session_id,
+        cookies,
+        password,
+        api_host,
+        output_dir,
+        format,
+        force,
+        keep_files,
+        jobs,
+        net,
+        size,
+        quality,
+        layout,
+        start,
+        max_duration,
+        mix,
+        threads,
+        dry_run,
+        debug,
+        report,
+        quiet,
+    } = w;
+    let args = WebinarArgs {
+        links,
+        links_file: input,
+        session_id,
+        cookies,
+        password,
+        output_dir,
+        jobs,
+        api_host,
+        keep_files,
+        start,
+        max_duration,
+        format: format.into(),
+        dry_run,
+        debug,
+        quiet,
+        size: size.or(quality),
+        layout: Some(layout),
+        export: mix.exports(),
+        hide_silent: mix.hide_silent,
+        chat_panel: mix.chat_panel,
+        normalize: mix.normalize,
+        switch_hold: mix.switch_hold,
+        decoder: mix.decoder.unwrap_or_default(),
+        threads,
+        force,
+        net: net.options(),
+    };
+    (args, report)
+}
+
+/// `stitch webinar`.
+fn run_webinar(w: WebinarCmd, cancel: Arc<AtomicBool>) -> ExitCode {
+    let (mut args, report) = webinar_args(w);
+    if webinar::interactive_possible(&args) {
+        if let Err(e) = webinar::ask_interactively(&mut args) {
+            eprintln!("stitch: error: {}", exit::message(&e));
+            return ExitCode::from(exit::USAGE);
         }
-        Cmd::Compile {
-            flow,
-            output,
-            format,
-            force,
-            size,
-            fps,
-            layout,
-            start,
-            max_duration,
-            threads,
-            mix,
-            keep_files,
-            net,
-            report,
-            quiet,
-        } => {
-            let args = CompileArgs {
-                flow,
-                output: output.clone(),
-                format: format.map(Into::into),
-                size,
-                fps,
-                start,
-                max_duration,
-                threads,
-                layout,
-                export: mix.exports(),
-                hide_silent: mix.hide_silent,
-                chat_panel: mix.chat_panel,
-                normalize: mix.normalize,
-                switch_hold: mix.switch_hold,
-                decoder: mix.decoder.unwrap_or_default(),
-                quiet,
-                force,
-                keep_files,
-                net: net.options(),
-            };
-            if report.json && stitch::outpath::is_stdout(&output) {
-                eprintln!("stitch: error: --json prints on stdout, which -o - uses for the stream");
-                return ExitCode::from(exit::USAGE);
+    }
+    match webinar::run(&args, cancel.clone()) {
+        Ok(results) => webinar_done(&results, &report, args.quiet, &cancel),
+        Err(e) => {
+            if report.json {
+                println!("{}", stitch::report::error_json("webinar", exit::code_of(&e), &exit::message(&e)));
             }
-            match run(&args, cancel.clone()) {
-                Ok(done) => {
-                    if !quiet {
-                        eprint!("{}", summary(&done.report, &output));
-                    }
-                    if report.stats {
-                        eprint!("{}", stitch::stats::render(&done.report.stages));
-                    }
-                    if report.json {
-                        println!("{}", stitch::report::compile_json(&done.report, &done.outputs));
-                    }
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    let interrupted = cancel.load(Ordering::SeqCst);
-                    let code = if interrupted { exit::INTERRUPTED } else { exit::code_of(&e) };
-                    if report.json {
-                        println!("{}", stitch::report::error_json("compile", code, &exit::message(&e)));
-                    }
-                    if interrupted {
-                        if stitch::outpath::is_stdout(&output) {
-                            eprintln!("stitch: stopped; the stream on stdout is incomplete");
-                        } else {
-                            eprintln!("stitch: stopped; nothing was written to {}", output.display());
-                        }
-                        return ExitCode::from(exit::INTERRUPTED);
-                    }
-                    exit::report(&e)
-                }
+            exit::report(&e)
+        }
+    }
+}
+
+/// The summaries and results of a webinar run, and its exit code.
+fn webinar_done(results: &[webinar::RecordResult], report: &ReportArgs, quiet: bool, cancel: &AtomicBool) -> ExitCode {
+    let failed = results.iter().any(|r| r.error.is_some());
+    for r in results {
+        if let (false, Some(s)) = (quiet, &r.summary) {
+            eprint!("{s}");
+        }
+        // Asked for explicitly: printed even with -q (as for compile).
+        if let (true, Some(rep)) = (report.stats, &r.report) {
+            eprint!("{}", stitch::stats::render(&rep.stages));
+        }
+    }
+    if !quiet || failed || results.len() > 1 {
+        eprint!("{}", webinar::results_table(results));
+    }
+    if report.json {
+        println!("{}", stitch::report::webinar_json(results));
+    }
+    if cancel.load(Ordering::SeqCst) {
+        eprintln!("stitch: stopped; run the same command again to resume");
+        return ExitCode::from(exit::INTERRUPTED);
+    }
+    if failed {
+        ExitCode::from(exit::FAILURE)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// The library's arguments of `stitch compile`, and what to report.
+fn compile_args(c: CompileCmd) -> (CompileArgs, ReportArgs) {
+    let CompileCmd {
+        flow,
+        output,
+        format,
+        force,
+        size,
+        fps,
+        layout,
+        start,
+        max_duration,
+        threads,
+        mix,
+        keep_files,
+        net,
+        report,
+        quiet,
+    } = c;
+    let args = CompileArgs {
+        flow,
+        output,
+        format: format.map(Into::into),
+        size,
+        fps,
+        start,
+        max_duration,
+        threads,
+        layout,
+        export: mix.exports(),
+        hide_silent: mix.hide_silent,
+        chat_panel: mix.chat_panel,
+        normalize: mix.normalize,
+        switch_hold: mix.switch_hold,
+        decoder: mix.decoder.unwrap_or_default(),
+        quiet,
+        force,
+        keep_files,
+        net: net.options(),
+    };
+    (args, report)
+}
+
+/// `stitch compile`.
+fn run_compile(c: CompileCmd, cancel: Arc<AtomicBool>) -> ExitCode {
+    let (args, report) = compile_args(c);
+    let (output, quiet) = (args.output.clone(), args.quiet);
+    if report.json && stitch::outpath::is_stdout(&output) {
+        eprintln!("stitch: error: --json prints on stdout, which -o - uses for the stream");
+        return ExitCode::from(exit::USAGE);
+    }
+    match run(&args, cancel.clone()) {
+        Ok(done) => {
+            if !quiet {
+                eprint!("{}", summary(&done.report, &output));
             }
+            if report.stats {
+                eprint!("{}", stitch::stats::render(&done.report.stages));
+            }
+            if report.json {
+                println!("{}", stitch::report::compile_json(&done.report, &done.outputs));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let interrupted = cancel.load(Ordering::SeqCst);
+            let code = if interrupted { exit::INTERRUPTED } else { exit::code_of(&e) };
+            if report.json {
+                println!("{}", stitch::report::error_json("compile", code, &exit::message(&e)));
+            }
+            if interrupted {
+                if stitch::outpath::is_stdout(&output) {
+                    eprintln!("stitch: stopped; the stream on stdout is incomplete");
+                } else {
+                    eprintln!("stitch: stopped; nothing was written to {}", output.display());
+                }
+                return ExitCode::from(exit::INTERRUPTED);
+            }
+            exit::report(&e)
         }
     }
 }
@@ -625,132 +661,31 @@ fn parse_rate(s: &str) -> Result<u64, stitch::net::RateError> {
 }
 
 fn run_record(a: RecordArgs, cancel: Arc<AtomicBool>) -> ExitCode {
-    use stitch::record::{self, EventSink, RecordOptions, RecorderKind};
-    let fail = |msg: String| {
-        eprintln!("stitch: error: {msg}");
+    let fail = |e: UsageError| {
+        eprintln!("stitch: error: {}", e.0);
         ExitCode::from(2)
     };
-    match url::Url::parse(&a.url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
-        Ok(u) => return fail(format!("{}: only http:// and https:// URLs can be recorded", u.scheme())),
-        Err(e) => return fail(format!("{:?} is not a URL: {e}", a.url)),
-    }
-    if let Some(d) = a.max_duration {
-        if !d.is_finite() || d <= 0.0 {
-            return fail(format!("--max-duration must be a positive number of seconds, not {d}"));
-        }
-    }
-    let mut opts = RecordOptions::new(a.url.clone());
-    opts.format = match &a.output {
-        Some(o) => match stitch::outpath::container_for(o, a.format.map(Into::into)) {
-            Ok(k) => k,
-            Err(e) => return fail(e.0),
-        },
-        None => a.format.map(Into::into).unwrap_or(OutputKind::Ts),
-    };
-    opts.output = a.output;
-    opts.rec_dir = a.rec_dir;
-    opts.kind = match a.kind.parse::<RecorderKind>() {
-        Ok(k) => k,
-        Err(e) => return fail(format!("--type: {e}")),
-    };
-    opts.quality = match a.quality.parse() {
-        Ok(q) => q,
-        Err(e) => return fail(format!("--quality: {e}")),
-    };
-    opts.audio_lang = a.audio;
-    for h in &a.headers {
-        match h.split_once(':') {
-            Some((k, v))
-                if reqwest::header::HeaderName::from_bytes(k.trim().as_bytes()).is_ok()
-                    && reqwest::header::HeaderValue::from_str(v.trim()).is_ok() =>
-            {
-                opts.headers.push((k.trim().to_string(), v.trim().to_string()))
-            }
-            _ => return fail(format!("--header '{h}' is not 'Name: value'")),
-        }
-    }
-    opts.cookies_file = a.cookies;
-    opts.user_agent = a.user_agent;
-    let mut key_file = None;
-    if let Some(k) = &a.key {
-        match key_arg(k) {
-            Ok((key, file)) => {
-                opts.key_hex = Some(key);
-                key_file = file;
-            }
-            Err(e) => return fail(format!("--key: {e}")),
-        }
-    }
-    opts.net = a.net.options();
-    if let Err(e) = opts.net.validate() {
-        return fail(e.0);
-    }
-    opts.live_from_start = a.live_from_start;
-    opts.max_duration = a.max_duration;
-    opts.jobs = a.jobs.max(1);
-    opts.buffering = a.buffering;
-    opts.quiet = a.quiet;
-    opts.retries = match a.retries.as_str() {
-        "auto" => None,
-        "inf" | "infinite" => Some(record::RETRY_FOREVER),
-        n => match n.parse::<u32>() {
-            Ok(n) if n < record::RETRY_FOREVER => Some(n),
-            _ => return fail(format!("--retries '{n}' is not a number, 'inf' or 'auto'")),
-        },
+    let (opts, key_file) = match record_options(&a) {
+        Ok(o) => o,
+        Err(e) => return fail(e),
     };
     let stdout = opts.output.as_deref() == Some(std::path::Path::new("-"));
     if stdout && a.events.is_some() {
-        return fail("--events json writes to stdout, which -o - uses for the stream; use --events-socket".into());
-    }
-    if a.list_formats {
-        return match record::list_formats(&opts, cancel.clone()) {
-            Ok(t) => {
-                print!("{t}");
-                ExitCode::SUCCESS
-            }
-            Err(_) if cancel.load(Ordering::SeqCst) => ExitCode::from(exit::INTERRUPTED),
-            Err(e) => {
-                eprintln!("stitch: error [{}]: {e}", serde_error_id(&e));
-                ExitCode::from(1)
-            }
-        };
-    }
-    // Outputs never destroy inputs, and are not replaced without --force.
-    let first = match &opts.output {
-        Some(o) => o.clone(),
-        None => opts.rec_dir.clone().unwrap_or_else(|| PathBuf::from(".")).join(match opts.format {
-            OutputKind::Mp4 => "stream_0.mp4",
-            OutputKind::Ts => "stream_0.ts",
-        }),
-    };
-    let inputs = [("cookies file", opts.cookies_file.clone()), ("key file", key_file)];
-    let inputs = inputs.iter().filter_map(|(what, p)| p.as_deref().map(|p| (*what, p)));
-    if let Err(e) =
-        stitch::outpath::refuse_inputs(&first, inputs).and_then(|()| stitch::outpath::refuse_existing(&first, a.force))
-    {
-        return fail(e.0);
-    }
-    // A change of resolution or codec starts NAME_1.EXT, NAME_2.EXT...: those are outputs too.
-    if let (false, Some(p)) = (a.force, later_sections(&first, opts.output.is_some()).first()) {
-        return fail(format!(
-            "{} already exists (a later section file of this output); use --force (-y) to replace it, or choose \
-             another name",
-            p.display()
+        return fail(UsageError(
+            "--events json writes to stdout, which -o - uses for the stream; use --events-socket".into(),
         ));
     }
-    let mut sink = match a.events.as_deref() {
-        None => EventSink::none(),
-        Some("json") => EventSink::stdout(),
-        Some(other) => return fail(format!("--events '{other}': only 'json' is supported")),
-    };
-    if let Some(addr) = &a.events_socket {
-        sink = match sink.with_socket(addr) {
-            Ok(s) => s,
-            Err(e) => return fail(format!("--events-socket {addr}: {e}")),
-        };
+    if a.list_formats {
+        return list_formats(&opts, cancel);
     }
-    match record::record(&opts, &sink, cancel.clone()) {
+    if let Err(e) = check_record_outputs(&opts, key_file, a.force) {
+        return fail(e);
+    }
+    let sink = match event_sink(&a) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    match stitch::record::record(&opts, &sink, cancel.clone()) {
         Ok(s) => {
             if !a.quiet {
                 eprintln!("{}", record_summary(&s));
@@ -769,6 +704,137 @@ fn run_record(a: RecordArgs, cancel: Arc<AtomicBool>) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The recorder's options from `stitch record`'s arguments, and the key file (an input
+/// no output may replace).
+fn record_options(a: &RecordArgs) -> Result<(stitch::record::RecordOptions, Option<PathBuf>), UsageError> {
+    use stitch::record::{RecordOptions, RecorderKind};
+    match url::Url::parse(&a.url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+        Ok(u) => return Err(UsageError(format!("{}: only http:// and https:// URLs can be recorded", u.scheme()))),
+        Err(e) => return Err(UsageError(format!("{:?} is not a URL: {e}", a.url))),
+    }
+    if let Some(d) = a.max_duration {
+        if !d.is_finite() || d <= 0.0 {
+            return Err(UsageError(format!("--max-duration must be a positive number of seconds, not {d}")));
+        }
+    }
+    let mut opts = RecordOptions::new(a.url.clone());
+    opts.format = match &a.output {
+        Some(o) => stitch::outpath::container_for(o, a.format.map(Into::into))?,
+        None => a.format.map(Into::into).unwrap_or(Container::Ts),
+    };
+    opts.output = a.output.clone();
+    opts.rec_dir = a.rec_dir.clone();
+    opts.kind = a.kind.parse::<RecorderKind>().map_err(|e| UsageError(format!("--type: {e}")))?;
+    opts.quality = a.quality.parse().map_err(|e| UsageError(format!("--quality: {e}")))?;
+    opts.audio_lang = a.audio.clone();
+    opts.headers = header_args(&a.headers)?;
+    opts.cookies_file = a.cookies.clone();
+    opts.user_agent = a.user_agent.clone();
+    let mut key_file = None;
+    if let Some(k) = &a.key {
+        let (key, file) = key_arg(k).map_err(|e| UsageError(format!("--key: {e}")))?;
+        opts.key_hex = Some(key);
+        key_file = file;
+    }
+    opts.net = a.net.options();
+    opts.net.validate()?;
+    opts.live_from_start = a.live_from_start;
+    opts.max_duration = a.max_duration;
+    opts.jobs = a.jobs.max(1);
+    opts.buffering = a.buffering;
+    opts.quiet = a.quiet;
+    opts.retries = retries_arg(&a.retries)?;
+    Ok((opts, key_file))
+}
+
+/// `--header 'Name: value'`s.
+fn header_args(headers: &[String]) -> Result<Vec<(String, String)>, UsageError> {
+    let mut v = Vec::new();
+    for h in headers {
+        match h.split_once(':') {
+            Some((k, val))
+                if reqwest::header::HeaderName::from_bytes(k.trim().as_bytes()).is_ok()
+                    && reqwest::header::HeaderValue::from_str(val.trim()).is_ok() =>
+            {
+                v.push((k.trim().to_string(), val.trim().to_string()))
+            }
+            _ => return Err(UsageError(format!("--header '{h}' is not 'Name: value'"))),
+        }
+    }
+    Ok(v)
+}
+
+/// `--retries`: a number, `inf` or `auto` (`None`).
+fn retries_arg(s: &str) -> Result<Option<u32>, UsageError> {
+    use stitch::record::RETRY_FOREVER;
+    match s {
+        "auto" => Ok(None),
+        "inf" | "infinite" => Ok(Some(RETRY_FOREVER)),
+        n => match n.parse::<u32>() {
+            Ok(n) if n < RETRY_FOREVER => Ok(Some(n)),
+            _ => Err(UsageError(format!("--retries '{n}' is not a number, 'inf' or 'auto'"))),
+        },
+    }
+}
+
+/// `stitch record -F`: the variants and renditions on stdout.
+fn list_formats(opts: &stitch::record::RecordOptions, cancel: Arc<AtomicBool>) -> ExitCode {
+    match stitch::record::list_formats(opts, cancel.clone()) {
+        Ok(t) => {
+            print!("{t}");
+            ExitCode::SUCCESS
+        }
+        Err(_) if cancel.load(Ordering::SeqCst) => ExitCode::from(exit::INTERRUPTED),
+        Err(e) => {
+            eprintln!("stitch: error [{}]: {e}", serde_error_id(&e));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Outputs never destroy inputs (the cookies and key files), and are not replaced without
+/// `--force`.
+fn check_record_outputs(
+    opts: &stitch::record::RecordOptions,
+    key_file: Option<PathBuf>,
+    force: bool,
+) -> Result<(), UsageError> {
+    let first = match &opts.output {
+        Some(o) => o.clone(),
+        None => {
+            let dir = opts.rec_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+            dir.join(format!("stream_0.{}", opts.format.ext()))
+        }
+    };
+    let inputs = [("cookies file", opts.cookies_file.clone()), ("key file", key_file)];
+    let inputs = inputs.iter().filter_map(|(what, p)| p.as_deref().map(|p| (*what, p)));
+    stitch::outpath::refuse_inputs(&first, inputs).and_then(|()| stitch::outpath::refuse_existing(&first, force))?;
+    // A change of resolution or codec starts NAME_1.EXT, NAME_2.EXT...: those are outputs too.
+    if let (false, Some(p)) = (force, later_sections(&first, opts.output.is_some()).first()) {
+        return Err(UsageError(format!(
+            "{} already exists (a later section file of this output); use --force (-y) to replace it, or choose \
+             another name",
+            p.display()
+        )));
+    }
+    Ok(())
+}
+
+/// `--events json` and `--events-socket`.
+fn event_sink(a: &RecordArgs) -> Result<stitch::record::EventSink, UsageError> {
+    use stitch::record::EventSink;
+    let mut sink = match a.events.as_deref() {
+        None => EventSink::none(),
+        Some("json") => EventSink::stdout(),
+        Some(other) => return Err(UsageError(format!("--events '{other}': only 'json' is supported"))),
+    };
+    if let Some(addr) = &a.events_socket {
+        sink = sink.with_socket(addr).map_err(|e| UsageError(format!("--events-socket {addr}: {e}")))?;
+    }
+    Ok(sink)
 }
 
 /// Existing files named like the later sections of a recording whose first file is `first`:

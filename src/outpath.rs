@@ -16,7 +16,7 @@
 
 use std::path::{Path, PathBuf};
 
-use media::mux::OutputKind;
+use media::Container;
 
 use crate::exit::UsageError;
 
@@ -29,22 +29,15 @@ pub fn is_stdout(path: &Path) -> bool {
     path.as_os_str() == "-"
 }
 
-fn kind_name(k: OutputKind) -> &'static str {
-    match k {
-        OutputKind::Mp4 => "mp4",
-        OutputKind::Ts => "ts",
-    }
-}
-
 /// The container an output name asks for, checked against `--format`.
-pub fn container_for(path: &Path, format: Option<OutputKind>) -> Result<OutputKind, UsageError> {
+pub fn container_for(path: &Path, format: Option<Container>) -> Result<Container, UsageError> {
     if is_stdout(path) {
-        return Ok(format.unwrap_or(OutputKind::Ts));
+        return Ok(format.unwrap_or(Container::Ts));
     }
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     let from_ext = match ext.as_deref() {
-        Some(e) if MP4_EXTS.contains(&e) => Some(OutputKind::Mp4),
-        Some(e) if TS_EXTS.contains(&e) => Some(OutputKind::Ts),
+        Some(e) if MP4_EXTS.contains(&e) => Some(Container::Mp4),
+        Some(e) if TS_EXTS.contains(&e) => Some(Container::Ts),
         _ => None,
     };
     match (from_ext, format) {
@@ -52,9 +45,9 @@ pub fn container_for(path: &Path, format: Option<OutputKind>) -> Result<OutputKi
         (Some(k), Some(f)) if k == f => Ok(k),
         (Some(k), Some(f)) => Err(UsageError(format!(
             "--format {} contradicts the extension of {} (an {} name); rename the output or drop --format",
-            kind_name(f),
+            f.name(),
             path.display(),
-            kind_name(k)
+            k.name()
         ))),
         (None, Some(f)) => Ok(f),
         (None, None) => Err(UsageError(format!(
@@ -157,21 +150,21 @@ mod tests {
     #[test]
     fn extension_table() {
         for e in ["mp4", "M4V", "mov"] {
-            assert_eq!(container_for(Path::new(&format!("a.{e}")), None).unwrap(), OutputKind::Mp4);
-            assert_eq!(container_for(Path::new(&format!("a.{e}")), Some(OutputKind::Mp4)).unwrap(), OutputKind::Mp4);
-            assert!(container_for(Path::new(&format!("a.{e}")), Some(OutputKind::Ts)).is_err());
+            assert_eq!(container_for(Path::new(&format!("a.{e}")), None).unwrap(), Container::Mp4);
+            assert_eq!(container_for(Path::new(&format!("a.{e}")), Some(Container::Mp4)).unwrap(), Container::Mp4);
+            assert!(container_for(Path::new(&format!("a.{e}")), Some(Container::Ts)).is_err());
         }
         for e in ["ts", "m2ts", "MTS"] {
-            assert_eq!(container_for(Path::new(&format!("a.{e}")), None).unwrap(), OutputKind::Ts);
-            assert!(container_for(Path::new(&format!("a.{e}")), Some(OutputKind::Mp4)).is_err());
+            assert_eq!(container_for(Path::new(&format!("a.{e}")), None).unwrap(), Container::Ts);
+            assert!(container_for(Path::new(&format!("a.{e}")), Some(Container::Mp4)).is_err());
         }
         for n in ["a.mkv", "a", "a.mp4.part"] {
             let e = container_for(Path::new(n), None).unwrap_err();
             assert!(e.0.contains("--format"), "{e}");
-            assert_eq!(container_for(Path::new(n), Some(OutputKind::Ts)).unwrap(), OutputKind::Ts);
+            assert_eq!(container_for(Path::new(n), Some(Container::Ts)).unwrap(), Container::Ts);
         }
-        assert_eq!(container_for(Path::new("-"), None).unwrap(), OutputKind::Ts);
-        assert_eq!(container_for(Path::new("-"), Some(OutputKind::Mp4)).unwrap(), OutputKind::Mp4);
+        assert_eq!(container_for(Path::new("-"), None).unwrap(), Container::Ts);
+        assert_eq!(container_for(Path::new("-"), Some(Container::Mp4)).unwrap(), Container::Mp4);
     }
 
     #[test]

@@ -14,11 +14,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use anyhow::{anyhow, bail, Context, Result};
-use media::mux::OutputKind;
 use media::pipeline::{compile, CompileOptions, CompileReport};
 use media::time::{hms, Time, VIDEO_HZ};
+use media::Container;
 
-use crate::download::{DownloadEvent, DownloadItem, DownloadOptions, Downloader};
+use crate::download::{DownloadError, DownloadEvent, DownloadItem, DownloadOptions, Downloader};
 use crate::exit::UsageError;
 use crate::mtslink::api::safe_file_stem;
 use crate::mtslink::{build_plan, parse_link, ApiClient, ApiOptions, Link, Plan};
@@ -38,7 +38,7 @@ pub struct WebinarArgs {
     pub keep_files: bool,
     pub start: Option<f64>,
     pub max_duration: Option<f64>,
-    pub format: OutputKind,
+    pub format: Container,
     pub dry_run: bool,
     pub debug: bool,
     pub quiet: bool,
@@ -181,11 +181,29 @@ fn record_date(record: &serde_json::Value) -> Option<String> {
     Some(format!("{y:04}-{m:02}-{d:02}"))
 }
 
+/// Why a chunk has no file to compile (cheap to clone: every reader waiting for it gets it).
+#[derive(Clone, Debug, thiserror::Error)]
+enum ChunkError {
+    /// The download task ended without reporting the chunk.
+    #[error("not downloaded")]
+    NotDownloaded,
+    #[error("stopped by the user")]
+    Stopped,
+    #[error("download failed: {0}")]
+    Download(Arc<DownloadError>),
+    /// The HLS twin was recorded but left no file.
+    #[error("{}: its HLS twin {url} gave no file", chunk.display())]
+    TwinEmpty { chunk: PathBuf, url: String },
+    /// Both the chunk's download and its HLS twin failed.
+    #[error("download failed: {download}; HLS twin {url}: {twin}")]
+    TwinFailed { download: Arc<DownloadError>, url: String, twin: Arc<crate::record::RecordError> },
+}
+
 /// Tracks which chunk files are complete; compile reader threads wait on it.
 #[derive(Default)]
 struct Readiness {
     /// Chunk path -> the file to read (the chunk, or its HLS twin) or why there is none.
-    state: Mutex<HashMap<PathBuf, std::result::Result<PathBuf, String>>>,
+    state: Mutex<HashMap<PathBuf, std::result::Result<PathBuf, ChunkError>>>,
     cv: Condvar,
     /// Set when the download task ended: anything not reported by then never will be.
     finished: AtomicBool,
@@ -194,7 +212,7 @@ struct Readiness {
 }
 
 impl Readiness {
-    fn set(&self, path: PathBuf, r: std::result::Result<PathBuf, String>) {
+    fn set(&self, path: PathBuf, r: std::result::Result<PathBuf, ChunkError>) {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).insert(path, r);
         self.cv.notify_all();
     }
@@ -203,17 +221,17 @@ impl Readiness {
         let _g = self.state.lock().unwrap_or_else(|e| e.into_inner());
         self.cv.notify_all();
     }
-    fn wait(&self, path: &Path) -> std::result::Result<PathBuf, String> {
+    fn wait(&self, path: &Path) -> std::result::Result<PathBuf, ChunkError> {
         let mut g = self.state.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if let Some(r) = g.get(path) {
                 return r.clone();
             }
             if self.finished.load(Ordering::SeqCst) {
-                return Err("not downloaded".into());
+                return Err(ChunkError::NotDownloaded);
             }
             if self.cancel.load(Ordering::SeqCst) {
-                return Err("stopped by the user".into());
+                return Err(ChunkError::Stopped);
             }
             g = self
                 .cv
@@ -418,11 +436,7 @@ fn open_job(
         Link::Event { event_id, .. } => event_id.clone(),
     };
     let dir = args.output_dir.join(format!("{stem}_{}", record_date(&record).unwrap_or(sid)));
-    let ext = match args.format {
-        OutputKind::Mp4 => "mp4",
-        OutputKind::Ts => "ts",
-    };
-    let output = dir.join(format!("{stem}.{ext}"));
+    let output = dir.join(format!("{stem}.{}", args.format.ext()));
     if let Some(c) = &args.cookies {
         crate::outpath::refuse_inputs(&output, [("cookies file", c.as_path())])?;
     }
@@ -431,14 +445,14 @@ fn open_job(
 
 /// What the record holds (standard error).
 fn announce(plan: &Plan, clips: &[&crate::mtslink::PlanClip], job: &Path) {
-    let count = |k: crate::mtslink::ClipKind| clips.iter().filter(|c| c.kind == k).count();
+    let count = |k: media::clip::SourceKind| clips.iter().filter(|c| c.kind == k).count();
     eprintln!(
         "{}: {} clips ({} cameras, {} screen, {} audio-only), {} participants, {} slides, {} chat messages, timeline {}",
         plan.name,
         clips.len(),
-        count(crate::mtslink::ClipKind::Camera),
-        count(crate::mtslink::ClipKind::Screen),
-        count(crate::mtslink::ClipKind::AudioOnly),
+        count(media::clip::SourceKind::Camera),
+        count(media::clip::SourceKind::Screen),
+        count(media::clip::SourceKind::AudioOnly),
         plan.participants.len(),
         plan.slides.len(),
         plan.chat.len(),
@@ -479,7 +493,7 @@ fn twins_of(items: &[DownloadItem], sorted: &[&crate::mtslink::PlanClip], job: &
             sorted
                 .iter()
                 .find(|c| job.join(c.file_name()) == i.dest)
-                .filter(|c| c.kind != crate::mtslink::ClipKind::AudioOnly && c.has_video != Some(false))
+                .filter(|c| c.kind != media::clip::SourceKind::AudioOnly && c.has_video != Some(false))
                 .and_then(|c| c.hls_url.clone())
         })
         .collect()
@@ -580,17 +594,16 @@ impl Watch {
                     let (ready_t, failures_t) = (self.ready.clone(), self.failures.clone());
                     let (stop, net) = (self.ready.cancel.clone(), self.net.clone());
                     twin_tasks.push(tokio::spawn(async move {
-                        let outcome =
-                            resolve_with_twin(&path, r.map(|_| ()).map_err(|e| e.to_string()), &hls, &net, stop).await;
+                        let outcome = resolve_with_twin(&path, r.map(|_| ()), &hls, &net, stop).await;
                         if let Err(e) = &outcome {
-                            failures_t.lock().unwrap_or_else(|e| e.into_inner()).push(e.clone());
+                            failures_t.lock().unwrap_or_else(|e| e.into_inner()).push(e.to_string());
                         }
                         ready_t.set(path, outcome);
                     }));
                 }
                 (Err(e), None) => {
                     self.failures.lock().unwrap_or_else(|e| e.into_inner()).push(e.to_string());
-                    self.ready.set(path, Err(format!("download failed: {e}")));
+                    self.ready.set(path, Err(ChunkError::Download(Arc::new(e))));
                 }
             }
         }
@@ -625,7 +638,7 @@ fn compile_options(args: &WebinarArgs, output: &Path, ready: &Arc<Readiness>) ->
     opts.start = args.start.map(|s| Time::from_secs_f64(s.max(0.0), VIDEO_HZ).ticks).unwrap_or(0);
     opts.max_duration = args.max_duration.map(|s| Time::from_secs_f64(s.max(0.0), VIDEO_HZ).ticks);
     let waiter = ready.clone();
-    opts.wait_for_clip = Some(Arc::new(move |p: &Path| waiter.wait(p)));
+    opts.wait_for_clip = Some(Arc::new(move |p: &Path| waiter.wait(p).map_err(|e| e.to_string())));
     opts
 }
 
@@ -674,11 +687,11 @@ fn lacks_video(path: &Path) -> bool {
 /// re-run). A chunk whose download failed falls back to the twin too.
 async fn resolve_with_twin(
     chunk: &Path,
-    download: std::result::Result<(), String>,
+    download: std::result::Result<(), DownloadError>,
     hls_url: &str,
     net: &crate::net::NetOptions,
     stop: Arc<AtomicBool>,
-) -> std::result::Result<PathBuf, String> {
+) -> std::result::Result<PathBuf, ChunkError> {
     let twin = twin_path(chunk);
     if let Ok(()) = &download {
         let c = chunk.to_path_buf();
@@ -692,21 +705,21 @@ async fn resolve_with_twin(
     }
     let mut o = crate::record::RecordOptions::new(hls_url);
     o.output = Some(twin.clone());
-    o.format = OutputKind::Mp4;
+    o.format = Container::Mp4;
     o.retries = Some(5);
     o.jobs = 2;
     o.quiet = true;
     o.net = net.clone();
     match crate::record::record_in_runtime(&o, stop).await {
         Ok(_) if twin.exists() => Ok(twin),
-        Ok(_) => Err(format!("{}: its HLS twin {hls_url} gave no file", chunk.display())),
+        Ok(_) => Err(ChunkError::TwinEmpty { chunk: chunk.to_path_buf(), url: hls_url.into() }),
         Err(e) => match download {
             // The chunk has audio at least: use it, and say why the picture is missing.
             Ok(()) => {
                 eprintln!("  warning: {}: no video in the chunk and its HLS twin failed: {e}", chunk.display());
                 Ok(chunk.to_path_buf())
             }
-            Err(d) => Err(format!("download failed: {d}; HLS twin {hls_url}: {e}")),
+            Err(d) => Err(ChunkError::TwinFailed { download: Arc::new(d), url: hls_url.into(), twin: Arc::new(e) }),
         },
     }
 }

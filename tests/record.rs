@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use hls_origin::*;
 use stitch::media::remux::tsjoin::check_ts;
 use stitch::record::{
-    record, ErrorId, EventSink, OutputKind, Quality, RecordError, RecordEvent, RecordOptions, RecordSummary,
+    record, Container, ErrorId, EventSink, Quality, RecordError, RecordEvent, RecordOptions, RecordSummary,
     RecorderManager, RecorderStatus, StopReason,
 };
 
@@ -32,7 +32,7 @@ fn temp_dir(name: &str) -> PathBuf {
     d
 }
 
-fn opts(url: String, dir: &Path, format: OutputKind) -> RecordOptions {
+fn opts(url: String, dir: &Path, format: Container) -> RecordOptions {
     let mut o = RecordOptions::new(url);
     o.rec_dir = Some(dir.to_path_buf());
     o.format = format;
@@ -84,7 +84,7 @@ fn vod_ts_to_ts_with_events() {
     while sink.clients() < 1 && t0.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(Duration::from_millis(5));
     }
-    let mut op = opts(o.url("/index.m3u8"), &dir, OutputKind::Ts);
+    let mut op = opts(o.url("/index.m3u8"), &dir, Container::Ts);
     op.jobs = 3;
     let s = record(&op, &sink, Arc::new(AtomicBool::new(false))).unwrap();
     assert_eq!(s.kind, "hls_basic");
@@ -130,7 +130,7 @@ fn vod_ts_to_mp4() {
     let f = fixtures();
     let (o, total) = vod_origin(&f.a);
     let dir = temp_dir("vod-mp4");
-    let mut op = opts(o.url("/index.m3u8"), &dir, OutputKind::Mp4);
+    let mut op = opts(o.url("/index.m3u8"), &dir, Container::Mp4);
     op.output = Some(dir.join("out.mp4"));
     let (r, _) = run(&op);
     let s = r.unwrap();
@@ -154,7 +154,7 @@ fn aes128_explicit_and_implicit_iv_with_rotation() {
     // Clear reference recording.
     let (o, _) = vod_origin(&f.a);
     let dir0 = temp_dir("aes-ref");
-    run(&opts(o.url("/index.m3u8"), &dir0, OutputKind::Ts)).0.unwrap();
+    run(&opts(o.url("/index.m3u8"), &dir0, Container::Ts)).0.unwrap();
     let reference = std::fs::read(dir0.join("stream_0.ts")).unwrap();
 
     let k1 = [0x11u8; 16];
@@ -184,7 +184,7 @@ fn aes128_explicit_and_implicit_iv_with_rotation() {
     files.insert("/enc.m3u8".into(), media_playlist(2, seq0, &ents, true, "").into_bytes());
     let o = Origin::start(static_files(files));
     let dir = temp_dir("aes");
-    run(&opts(o.url("/enc.m3u8"), &dir, OutputKind::Ts)).0.unwrap();
+    run(&opts(o.url("/enc.m3u8"), &dir, Container::Ts)).0.unwrap();
     assert_eq!(std::fs::read(dir.join("stream_0.ts")).unwrap(), reference, "decrypted recording differs");
     let key_fetches = o.requests().iter().filter(|r| r.ends_with(".key")).count();
     assert_eq!(key_fetches, 2, "keys fetched once per URI");
@@ -217,7 +217,7 @@ fn drm_playlists_stop_before_writing() {
     paths.push("/session.m3u8".into());
     for p in paths {
         let dir = temp_dir("drm");
-        let (r, ev) = run(&opts(o.url(&p), &dir, OutputKind::Ts));
+        let (r, ev) = run(&opts(o.url(&p), &dir, Container::Ts));
         let e = r.unwrap_err();
         assert_eq!(e.error_id(), ErrorId::DrmProtected, "{p}: {e}");
         assert!(dir_files(&dir).is_empty(), "{p}: files written");
@@ -255,9 +255,9 @@ fn master_origin() -> Origin {
 fn master_selection_and_audio_rendition() {
     need_ffmpeg!();
     for (q, want, fmt) in [
-        (Quality::Best, "/v2/", OutputKind::Ts),
-        (Quality::Worst, "/v0/", OutputKind::Mp4),
-        (Quality::Height(720), "/v1/", OutputKind::Ts),
+        (Quality::Best, "/v2/", Container::Ts),
+        (Quality::Worst, "/v0/", Container::Mp4),
+        (Quality::Height(720), "/v1/", Container::Ts),
     ] {
         let o = master_origin();
         let dir = temp_dir("master");
@@ -289,7 +289,7 @@ fn fmp4_origin() -> (Origin, f64) {
 #[test]
 fn fmp4_to_ts_and_mp4() {
     need_ffmpeg!();
-    for fmt in [OutputKind::Ts, OutputKind::Mp4] {
+    for fmt in [Container::Ts, Container::Mp4] {
         let (o, total) = fmp4_origin();
         let dir = temp_dir("fmp4");
         let s = run(&opts(o.url("/f.m3u8"), &dir, fmt)).0.unwrap();
@@ -317,7 +317,7 @@ fn fmp4_init_with_pssh_is_drm() {
     );
     let o = Origin::start(static_files(files));
     let dir = temp_dir("pssh");
-    let e = run(&opts(o.url("/f.m3u8"), &dir, OutputKind::Ts)).0.unwrap_err();
+    let e = run(&opts(o.url("/f.m3u8"), &dir, Container::Ts)).0.unwrap_err();
     assert_eq!(e.error_id(), ErrorId::DrmProtected, "{e}");
     assert!(dir_files(&dir).is_empty());
 }
@@ -328,7 +328,7 @@ fn byte_ranges_match_separate_segments() {
     let f = fixtures();
     let (o, _) = vod_origin(&f.a);
     let dir0 = temp_dir("br-ref");
-    run(&opts(o.url("/index.m3u8"), &dir0, OutputKind::Ts)).0.unwrap();
+    run(&opts(o.url("/index.m3u8"), &dir0, Container::Ts)).0.unwrap();
     let reference = std::fs::read(dir0.join("stream_0.ts")).unwrap();
     let mut all = Vec::new();
     let mut ents = Vec::new();
@@ -347,7 +347,7 @@ fn byte_ranges_match_separate_segments() {
     files.insert("/br.m3u8".into(), media_playlist(2, 0, &ents, true, "").into_bytes());
     let o = Origin::start(static_files(files));
     let dir = temp_dir("br");
-    run(&opts(o.url("/br.m3u8"), &dir, OutputKind::Ts)).0.unwrap();
+    run(&opts(o.url("/br.m3u8"), &dir, Container::Ts)).0.unwrap();
     assert_eq!(std::fs::read(dir.join("stream_0.ts")).unwrap(), reference);
 }
 
@@ -366,7 +366,7 @@ fn discontinuity_with_restarted_timestamps() {
     files.insert("/d.m3u8".into(), media_playlist(2, 0, &ents, true, "").into_bytes());
     let o = Origin::start(static_files(files));
     let dir = temp_dir("disc");
-    let s = run(&opts(o.url("/d.m3u8"), &dir, OutputKind::Ts)).0.unwrap();
+    let s = run(&opts(o.url("/d.m3u8"), &dir, Container::Ts)).0.unwrap();
     assert_eq!(s.files.len(), 1);
     check_output_ts(&s.files[0], total);
 }
@@ -385,14 +385,14 @@ fn resolution_change_starts_a_new_section() {
     files.insert("/r.m3u8".into(), media_playlist(2, 0, &ents, true, "").into_bytes());
     let o = Origin::start(static_files(files));
     let dir = temp_dir("res");
-    let s = run(&opts(o.url("/r.m3u8"), &dir, OutputKind::Ts)).0.unwrap();
+    let s = run(&opts(o.url("/r.m3u8"), &dir, Container::Ts)).0.unwrap();
     assert_eq!(dir_files(&dir), vec!["stream_0.ts", "stream_1.ts"]);
     assert_eq!(s.files.len(), 2);
     check_output_ts(&dir.join("stream_0.ts"), f.a.segments.iter().map(|s| s.0).sum());
     check_output_ts(&dir.join("stream_1.ts"), f.big.segments.iter().map(|s| s.0).sum());
     // -o naming
     let dir2 = temp_dir("res-o");
-    let mut op = opts(o.url("/r.m3u8"), &dir2, OutputKind::Mp4);
+    let mut op = opts(o.url("/r.m3u8"), &dir2, Container::Mp4);
     op.output = Some(dir2.join("rec.mp4"));
     run(&op).0.unwrap();
     assert_eq!(dir_files(&dir2), vec!["rec.mp4", "rec_1.mp4"]);
@@ -430,7 +430,7 @@ fn audio_rendition_reaches_every_section() {
             .to_vec(),
     );
     let o = Origin::start(static_files(files));
-    for fmt in [OutputKind::Ts, OutputKind::Mp4] {
+    for fmt in [Container::Ts, Container::Mp4] {
         let dir = temp_dir("alt-sections");
         let s = run(&opts(o.url("/master.m3u8"), &dir, fmt)).0.unwrap();
         assert_eq!(s.files.len(), 2, "{:?}", s.files);
@@ -515,7 +515,7 @@ fn forbidden_token_reloads_master() {
     });
     let o = Origin::start(h);
     let dir = temp_dir("403");
-    let mut op = opts(o.url("/master.m3u8"), &dir, OutputKind::Ts);
+    let mut op = opts(o.url("/master.m3u8"), &dir, Container::Ts);
     op.jobs = 1;
     let s = run(&op).0.unwrap();
     assert_eq!(s.segments, f.a.segments.len() as u64);
@@ -553,7 +553,7 @@ fn server_errors_and_resets_are_retried() {
     });
     let o = Origin::start(h);
     let dir = temp_dir("5xx");
-    let s = run(&opts(o.url("/index.m3u8"), &dir, OutputKind::Ts)).0.unwrap();
+    let s = run(&opts(o.url("/index.m3u8"), &dir, Container::Ts)).0.unwrap();
     check_output_ts(&s.files[0], f.a.segments.iter().map(|s| s.0).sum());
 }
 
@@ -584,7 +584,7 @@ fn live_through_an_outage_misses_nothing() {
     need_ffmpeg!();
     let o = live_origin(Some((2.0, 7.0)), 20);
     let dir = temp_dir("live");
-    let mut op = opts(o.url("/live.m3u8"), &dir, OutputKind::Ts);
+    let mut op = opts(o.url("/live.m3u8"), &dir, Container::Ts);
     op.retries = None;
     let t = Instant::now();
     let s = run(&op).0.unwrap();
@@ -604,7 +604,7 @@ fn live_stop_flag_and_manager() {
     need_ffmpeg!();
     let o = live_origin(None, 1000);
     let dir = temp_dir("live-stop");
-    let mut op = opts(o.url("/live.m3u8"), &dir, OutputKind::Mp4);
+    let mut op = opts(o.url("/live.m3u8"), &dir, Container::Mp4);
     op.live_from_start = true;
     let sink = EventSink::none().with_log();
     let mgr = RecorderManager::new(sink.clone());
@@ -630,7 +630,7 @@ fn live_max_duration() {
     need_ffmpeg!();
     let o = live_origin(None, 1000);
     let dir = temp_dir("live-max");
-    let mut op = opts(o.url("/live.m3u8"), &dir, OutputKind::Ts);
+    let mut op = opts(o.url("/live.m3u8"), &dir, Container::Ts);
     op.max_duration = Some(3.0);
     let s = run(&op).0.unwrap();
     assert_eq!(s.reason, StopReason::Complete);
@@ -651,7 +651,7 @@ fn direct_mp4_with_resume() {
     });
     let o = Origin::start(h);
     let dir = temp_dir("mp4");
-    let mut op = opts(o.url("/video"), &dir, OutputKind::Mp4);
+    let mut op = opts(o.url("/video"), &dir, Container::Mp4);
     op.output = Some(dir.join("v.mp4"));
     let (r, ev) = run(&op);
     let s = r.unwrap();
@@ -662,7 +662,7 @@ fn direct_mp4_with_resume() {
     assert!(matches!(ev.last(), Some(RecordEvent::Stop { reason: StopReason::Complete, .. })));
     // TS output of the same file.
     let dir2 = temp_dir("mp4-ts");
-    let s = run(&opts(o.url("/clip.mp4"), &dir2, OutputKind::Ts)).0.unwrap();
+    let s = run(&opts(o.url("/clip.mp4"), &dir2, Container::Ts)).0.unwrap();
     assert_eq!(dir_files(&dir2), vec!["stream_0.ts"]);
     assert_eq!(ffmpeg_errors(&s.files[0]), "");
 }

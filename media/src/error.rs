@@ -6,14 +6,19 @@ use std::path::PathBuf;
 pub enum Error {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    /// An I/O error of a reader or writer that has no path (a stream); a muxer writing to
+    /// a named stream turns it into [`Error::Io`].
     #[error("{0}")]
-    Io2(#[from] std::io::Error),
+    IoUnnamed(#[from] std::io::Error),
     /// The input is not a container stitch recognises.
     #[error("unrecognised container format ({0})")]
     UnknownFormat(String),
     /// The container is damaged or truncated: what, where.
     #[error("invalid data: {0}")]
     Invalid(String),
+    /// A container the muxers cannot write (see [`crate::Container::can_mux`]).
+    #[error("cannot write {0} (stitch writes mp4 and ts)")]
+    CannotMux(crate::Container),
     /// A codec the build cannot decode.
     #[error("unsupported codec {0}")]
     UnsupportedCodec(String),

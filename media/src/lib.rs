@@ -11,11 +11,13 @@
 
 pub mod clip;
 pub mod codec;
+pub mod container;
 pub mod error;
 pub mod frame;
 pub mod packet;
 pub mod time;
 
+pub use container::Container;
 pub use error::{Error, Result};
 pub mod compose;
 pub mod decode;

@@ -123,7 +123,7 @@ pub enum PlaylistError {
     MasterAndMedia { master_line: usize, media_line: usize },
     /// A value the recording cannot do without is unusable (segment URI, AES-128 IV, ...).
     #[error("invalid HLS playlist at line {line}: {reason}")]
-    Invalid { line: usize, reason: String },
+    Invalid { line: usize, reason: InvalidValue },
     /// DRM (see [`drm_signal`]); produced by [`check_encryption`], never by [`parse`].
     #[error("DRM-protected stream: {0}")]
     DrmProtected(String),
@@ -145,6 +145,18 @@ impl PlaylistError {
             PlaylistError::UnsupportedEncryption(_) => "unsupported_encryption",
         }
     }
+}
+
+/// What is wrong with a value of a playlist ([`PlaylistError::Invalid`], or a warning
+/// when the value can be done without).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidValue {
+    /// A URI that does not resolve against the playlist's URL (shortened to 80 characters).
+    #[error("cannot resolve URI {uri:?}: {source}")]
+    Uri { uri: String, source: url::ParseError },
+    /// An `EXT-X-KEY` `IV` that is not 128 bits of hex (shortened to 80 characters).
+    #[error("EXT-X-KEY IV {0:?} is not a 128-bit hex number")]
+    Iv(String),
 }
 
 /// A parsed playlist: master (multivariant) or media.
@@ -492,7 +504,7 @@ pub enum Quality {
 impl Quality {
     /// Parses `best`, `worst` (any case), `720p` (a height; a frame-rate suffix like
     /// `720p60` is accepted and ignored), or a bandwidth in bits/s (`1500000`, `1500k`, `1.5M`).
-    pub fn parse(s: &str) -> Result<Quality, String> {
+    pub fn parse(s: &str) -> Result<Quality, QualityError> {
         let t = s.trim();
         let lower = t.to_ascii_lowercase();
         match lower.as_str() {
@@ -500,9 +512,7 @@ impl Quality {
             "worst" | "lowest" | "min" => return Ok(Quality::Worst),
             _ => {}
         }
-        let bad = || {
-            format!("invalid quality {t:?}: expected best, worst, a height like 720p, or a bandwidth in bits/s like 1500000")
-        };
+        let bad = || QualityError(t.to_string());
         if let Some(p) = lower.find('p') {
             let (h, rest) = (&lower[..p], &lower[p + 1..]);
             if !h.is_empty() && h.bytes().all(|b| b.is_ascii_digit()) && rest.bytes().all(|b| b.is_ascii_digit()) {
@@ -534,8 +544,13 @@ impl Quality {
     }
 }
 
+/// A `--quality` that is none of the forms [`Quality::parse`] accepts (the text given, trimmed).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid quality {0:?}: expected best, worst, a height like 720p, or a bandwidth in bits/s like 1500000")]
+pub struct QualityError(pub String);
+
 impl FromStr for Quality {
-    type Err = String;
+    type Err = QualityError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Quality::parse(s)
     }
@@ -921,8 +936,8 @@ fn short(s: &str) -> String {
     out
 }
 
-fn resolve(base: &Url, uri: &str) -> Result<Url, String> {
-    base.join(uri.trim()).map_err(|e| format!("cannot resolve URI {:?}: {e}", short(uri)))
+fn resolve(base: &Url, uri: &str) -> Result<Url, InvalidValue> {
+    base.join(uri.trim()).map_err(|source| InvalidValue::Uri { uri: short(uri), source })
 }
 
 fn parse_key(attrs: &Attrs, base: &Url, line: usize, w: &mut Warnings) -> Result<Key, PlaylistError> {
@@ -948,10 +963,7 @@ fn parse_key(attrs: &Attrs, base: &Url, line: usize, w: &mut Warnings) -> Result
         Some(s) => match parse_iv(s) {
             Some(iv) => Some(iv),
             None if method == KeyMethod::Aes128 => {
-                return Err(PlaylistError::Invalid {
-                    line,
-                    reason: format!("EXT-X-KEY IV {:?} is not a 128-bit hex number", short(s)),
-                })
+                return Err(PlaylistError::Invalid { line, reason: InvalidValue::Iv(short(s)) })
             }
             None => {
                 w.push(line, format_args!("ignoring invalid IV {:?}", short(s)));
@@ -1817,6 +1829,12 @@ mod tests {
         assert_eq!(Quality::parse("1500k"), Ok(Quality::MinBandwidth(1_500_000)));
         assert_eq!(Quality::parse("1.5M"), Ok(Quality::MinBandwidth(1_500_000)));
         assert_eq!("480p".parse::<Quality>(), Ok(Quality::Height(480)));
+        let e = Quality::parse(" abc ").unwrap_err();
+        assert_eq!(e, QualityError("abc".into()));
+        assert_eq!(
+            e.to_string(),
+            "invalid quality \"abc\": expected best, worst, a height like 720p, or a bandwidth in bits/s like 1500000"
+        );
         for bad in ["", "p", "720x", "abc", "-5", "7p20p", "1e9", "99999999999999999999999m", "١٢p"] {
             assert!(Quality::parse(bad).is_err(), "{bad}");
         }
@@ -1958,6 +1976,8 @@ mod tests {
         let b = base();
         let e = parse("#EXTM3U\n#EXTINF:1,\nhttp://[::1\n", &b);
         assert!(matches!(e, Err(PlaylistError::Invalid { line: 3, .. })), "{e:?}");
+        let msg = e.unwrap_err().to_string();
+        assert!(msg.starts_with("invalid HLS playlist at line 3: cannot resolve URI \"http://[::1\": "), "{msg}");
         let m = master("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nhttp://[bad\n#EXT-X-STREAM-INF:BANDWIDTH=2\nok.m3u8\n");
         assert_eq!(m.variants.len(), 1);
         let m = media("#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI=\"http://[bad\"\n#EXTINF:1,\na.ts\n");

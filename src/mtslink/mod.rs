@@ -34,4 +34,4 @@ pub mod plan;
 
 pub use api::{ApiClient, ApiError, ApiOptions};
 pub use link::{parse_link, Link, LinkError};
-pub use plan::{build_plan, ChatMessage, ClipKind, Cut, Participant, Plan, PlanClip, PlanError, Slide};
+pub use plan::{build_plan, ChatMessage, Cut, Participant, Plan, PlanClip, PlanError, Slide};

@@ -31,13 +31,14 @@
 //! - Unknown modules and fields are ignored.
 //!
 //! ```
-//! use stitch::mtslink::plan::{build_plan, ClipKind};
+//! use stitch::media::clip::SourceKind;
+//! use stitch::mtslink::plan::build_plan;
 //! let j = serde_json::json!({"name": "w", "duration": 60.0, "eventLogs": [
 //!     {"module": "mediasession.add", "relativeTime": 1.0,
 //!      "data": {"id": 7, "url": "https://s/a.mp4", "stream": {"screensharing": {"id": 3}}}},
 //!     {"module": "mediasession.update", "relativeTime": 30.0, "data": {"id": 7, "duration": 29.0}}]});
 //! let plan = build_plan(&j).unwrap();
-//! assert_eq!(plan.clips[0].kind, ClipKind::Screen);
+//! assert_eq!(plan.clips[0].kind, SourceKind::Screen);
 //! assert_eq!(plan.clips[0].duration, Some(29.0));
 //! assert_eq!(plan.clips[0].file_name(), "chunk_7_a.mp4");
 //! ```
@@ -46,6 +47,7 @@ use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::Path;
 
+use media::clip::SourceKind;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -118,10 +120,6 @@ impl Participant {
     }
 }
 
-/// What a clip shows: `media`'s one enum for it (serialized `camera`, `screen`,
-/// `audio_only`; a plan never holds `unknown`).
-pub use media::clip::SourceKind as ClipKind;
-
 /// One media chunk (one mediasession) placed on the timeline.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PlanClip {
@@ -132,8 +130,8 @@ pub struct PlanClip {
     /// Its HLS twin, when given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hls_url: Option<String>,
-    /// Camera, screen share or microphone only.
-    pub kind: ClipKind,
+    /// Camera, screen share or microphone only (never `Unknown` in a plan).
+    pub kind: SourceKind,
     /// Start on the timeline, seconds.
     pub start: f64,
     /// Seconds at the start of the file that are not on the timeline (preroll, or the part
@@ -185,9 +183,10 @@ impl PlanClip {
     /// Deterministic local file name: `chunk_{id}_{last path segment of the url}`.
     ///
     /// ```
-    /// # use stitch::mtslink::plan::{PlanClip, ClipKind};
+    /// # use stitch::media::clip::SourceKind;
+    /// # use stitch::mtslink::plan::PlanClip;
     /// let c = PlanClip { id: "12".into(), url: "https://h/x/ab12.mp4?sig=1".into(), hls_url: None,
-    ///     kind: ClipKind::Camera, start: 0.0, offset: 0.0, duration: None, end: None, chunk_id: None,
+    ///     kind: SourceKind::Camera, start: 0.0, offset: 0.0, duration: None, end: None, chunk_id: None,
     ///     stream_id: None, user_id: None, user_name: None, has_video: None, has_audio: None };
     /// assert_eq!(c.file_name(), "chunk_12_ab12.mp4");
     /// // A later part of chunk 12 split at a cut: the same file.
@@ -612,7 +611,7 @@ impl Builder {
         let conf = conf.clone();
         let deleted = deleted_module || boolean(d.get("isDeleted")) == Some(true);
         for i in 0..self.clips.len() {
-            if self.clips[i].kind == ClipKind::Screen || self.clips[i].stream_id.as_deref() != Some(&cid) {
+            if self.clips[i].kind == SourceKind::Screen || self.clips[i].stream_id.as_deref() != Some(&cid) {
                 continue;
             }
             if self.pending_flags[i] {
@@ -622,15 +621,15 @@ impl Builder {
                 c.has_audio = conf.has_audio.or(c.has_audio);
                 c.has_video = conf.has_video.or(c.has_video);
                 if c.has_video == Some(false) {
-                    c.kind = ClipKind::AudioOnly;
+                    c.kind = SourceKind::AudioOnly;
                 }
             } else if self.clip_open_at(i, t) {
                 // Only upgrades: a later mute never erases what was recorded.
                 let c = &mut self.clips[i];
                 if conf.has_video == Some(true) {
                     c.has_video = Some(true);
-                    if c.kind == ClipKind::AudioOnly {
-                        c.kind = ClipKind::Camera;
+                    if c.kind == SourceKind::AudioOnly {
+                        c.kind = SourceKind::Camera;
                     }
                 }
                 if conf.has_audio == Some(true) {
@@ -650,7 +649,7 @@ impl Builder {
     /// End open clips of a stream (`screen`: only screen clips; otherwise only others).
     fn end_stream(&mut self, stream: &str, screen: bool, t: f64) {
         for i in 0..self.clips.len() {
-            if (self.clips[i].kind == ClipKind::Screen) != screen || !self.aliases[i].iter().any(|a| a == stream) {
+            if (self.clips[i].kind == SourceKind::Screen) != screen || !self.aliases[i].iter().any(|a| a == stream) {
                 continue;
             }
             if self.clips[i].end.is_none() && self.clip_open_at(i, t) {
@@ -722,11 +721,11 @@ impl Builder {
         }
         let pending = !is_screen && conf_id.is_some() && has_video.is_none() && has_audio.is_none();
         let kind = if is_screen {
-            ClipKind::Screen
+            SourceKind::Screen
         } else if has_video == Some(false) {
-            ClipKind::AudioOnly
+            SourceKind::AudioOnly
         } else {
-            ClipKind::Camera
+            SourceKind::Camera
         };
 
         let i = self.clips.len();

@@ -15,8 +15,8 @@ use url::Url;
 
 use super::events::{EventSink, RecordEvent, StopReason};
 use super::http::{Http, Retry};
-use super::output::{remux, Naming, RawKind};
-use super::{OutputKind, RecordError, RecordOptions, RecordSummary};
+use super::output::{remux, Naming};
+use super::{Container, RecordError, RecordOptions, RecordSummary};
 use crate::http::fetch::header_u64;
 use crate::http::{FetchError, Observer, Target};
 
@@ -109,8 +109,8 @@ fn download_path(opts: &RecordOptions, url: &Url, naming: &Naming, final_path: &
         // folder) and remuxed to stdout when complete.
         _ if naming.is_stdout() => std::env::temp_dir()
             .join(format!("stitch-stdout-{:016x}.rec.mp4", crate::remote::fnv1a64(url.as_str().as_bytes()))),
-        OutputKind::Mp4 => final_path.to_path_buf(),
-        OutputKind::Ts => {
+        Container::Mp4 => final_path.to_path_buf(),
+        Container::Ts | Container::Adts => {
             let name = final_path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
             final_path.with_file_name(format!(".{name}.rec.mp4"))
         }
@@ -207,7 +207,7 @@ pub(crate) async fn record_mp4(
     }
     let duration = mp4_duration(&target);
     if target != final_path {
-        remux((&target, RawKind::Fmp4), None, &final_path, opts.format).map_err(RecordError::Failure)?;
+        remux((&target, Container::Mp4), None, &final_path, opts.format).map_err(RecordError::from)?;
         let _ = std::fs::remove_file(&target);
     }
     events.emit(&RecordEvent::Progress {

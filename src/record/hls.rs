@@ -40,10 +40,10 @@ use url::Url;
 
 use super::events::{EventSink, RecordEvent, StopReason};
 use super::http::{FetchErr, Http, Resp};
-use super::output::{finalize, Committed, Naming, RawKind, Sections};
+use super::output::{finalize, Committed, Naming, Sections};
 use super::resume::{self, State, StateKey, TrackState};
 use super::ui::{mb, Ui};
-use super::{RecordError, RecordOptions, RecordSummary};
+use super::{Container, RecordError, RecordOptions, RecordSummary};
 use crate::hls::playlist::{
     check_encryption, drm_signal, iv_for, parse, select_audio, select_variant, KeyMethod, MasterPlaylist,
     MediaPlaylist, Playlist, PlaylistError, Quality, Rendition, Segment, Variant,
@@ -141,12 +141,12 @@ fn decrypt(data: &[u8], key: &[u8; 16], iv: &[u8; 16]) -> Result<Vec<u8>, Decryp
 #[derive(Debug, thiserror::Error)]
 enum ResumeError {
     #[error("unknown raw kind {0:?}")]
-    RawKind(String),
+    RawContainer(String),
     #[error("segment {0} is not in the playlist any more")]
     Gone(u64),
     /// The raw file does not match the state (from the output sections).
     #[error("{0}")]
-    Sections(String),
+    Sections(#[from] super::output::OutputError),
 }
 
 impl Fetcher {
@@ -354,7 +354,7 @@ impl Ctx<'_> {
     fn commit(&self, t: &mut Track) -> Result<(), RecordError> {
         let mut g = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let Some((path, state)) = g.as_mut() else { return Ok(()) };
-        match t.sections.commit().map_err(RecordError::Failure)? {
+        match t.sections.commit().map_err(RecordError::from)? {
             Some(c) => {
                 state.tracks[t.index] = Some(TrackState {
                     raw: c.raw,
@@ -475,7 +475,7 @@ impl Ctx<'_> {
     fn store(&self, t: &mut Track, st: &mut RunState, f: Fetched) -> Result<Step<()>, RecordError> {
         let disc = f.seg.discontinuity || t.pending_disc;
         let init = f.init.as_ref().map(|(b, id)| (b.as_slice(), id.clone()));
-        let new_section = t.sections.push(&f.data, disc, init, t.stats.recorded).map_err(RecordError::Failure)?;
+        let new_section = t.sections.push(&f.data, disc, init, t.stats.recorded).map_err(RecordError::from)?;
         if t.playlist.is_live() {
             t.sections.flush();
         }
@@ -794,7 +794,7 @@ fn state_key(opts: &RecordOptions) -> StateKey {
 
 /// Continue `t` from its entry in an earlier run's state; false when that is not possible.
 fn resume_track(t: &mut Track, ts: &TrackState) -> Result<(), ResumeError> {
-    let kind = RawKind::from_ext(&ts.raw_kind).ok_or_else(|| ResumeError::RawKind(ts.raw_kind.clone()))?;
+    let kind = Container::from_ext(&ts.raw_kind).ok_or_else(|| ResumeError::RawContainer(ts.raw_kind.clone()))?;
     let pos =
         t.playlist.segments.iter().position(|s| s.sequence == ts.last_seq).ok_or(ResumeError::Gone(ts.last_seq))?;
     let seqs: Vec<u64> = t.playlist.segments[..=pos].iter().filter(|s| !s.gap).map(|s| s.sequence).collect();
@@ -1038,7 +1038,7 @@ fn finish(
         return keep_unfinished(ctx, main, audio, mr);
     }
     let files = finalize(&mut main.sections, audio.as_mut().map(|a| &mut a.sections), ctx.opts.format)
-        .map_err(RecordError::Failure);
+        .map_err(RecordError::from);
     // The resume state goes only once the files are final: a failed remux (a full disk)
     // keeps the downloaded segments resumable.
     if let (Some((path, _)), true) = (&state, files.is_ok()) {
@@ -1083,9 +1083,9 @@ fn keep_unfinished(
     mut audio: Option<Track>,
     mr: Result<End, RecordError>,
 ) -> Result<RecordSummary, RecordError> {
-    main.sections.keep().map_err(RecordError::Failure)?;
+    main.sections.keep().map_err(RecordError::from)?;
     if let Some(a) = audio.as_mut() {
-        a.sections.keep().map_err(RecordError::Failure)?;
+        a.sections.keep().map_err(RecordError::from)?;
     }
     let kept = format!(
         "{} of {} segments are kept: run the same command again to resume",

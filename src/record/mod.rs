@@ -43,7 +43,7 @@ pub use crate::hls::playlist::Quality;
 pub use events::{iso8601, ErrorId, EventSink, RecordEvent, StopReason};
 pub use formats::list_formats;
 pub use http::{AUTO_RETRIES, RETRY_FOREVER};
-pub use media::mux::OutputKind;
+pub use media::Container;
 pub use output::remux as remux_file;
 
 use http::{FetchErr, Http, Resp};
@@ -89,7 +89,7 @@ pub struct RecordOptions {
     pub output: Option<PathBuf>,
     /// Directory for `stream_N.EXT` files when `output` is not given.
     pub rec_dir: Option<PathBuf>,
-    pub format: OutputKind,
+    pub format: Container,
     pub kind: RecorderKind,
     pub quality: Quality,
     /// Preferred language (or name) of the alternative audio rendition.
@@ -124,7 +124,7 @@ impl RecordOptions {
             url: url.into(),
             output: None,
             rec_dir: None,
-            format: OutputKind::Ts,
+            format: Container::Ts,
             kind: RecorderKind::Auto,
             quality: Quality::Best,
             audio_lang: None,
@@ -182,6 +182,13 @@ impl RecordError {
             RecordError::Timeout(_) => ErrorId::Timeout,
             RecordError::Forbidden(_) => ErrorId::Forbidden,
         }
+    }
+}
+
+/// A failure of the recording's files: a [`RecordError::Failure`] in their words.
+impl From<output::OutputError> for RecordError {
+    fn from(e: output::OutputError) -> Self {
+        RecordError::Failure(e.to_string())
     }
 }
 

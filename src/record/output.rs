@@ -36,55 +36,34 @@ use std::sync::{Arc, Mutex};
 use media::demux::adts::AdtsDemuxer;
 use media::demux::mp4::Mp4Demuxer;
 use media::demux::ts::TsDemuxer;
-use media::mux::{Muxer, OutputKind};
+use media::mux::Muxer;
 use media::packet::Demuxer;
 use media::remux::tsjoin::TsJoiner;
 use media::remux::{AudioWindow, RemuxError, WINDOW_HZ};
 use media::time::Time;
+use media::Container;
 
-/// Container of a section's raw file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RawKind {
-    Ts,
-    Fmp4,
-    Adts,
-}
-
-impl RawKind {
-    /// [`RawKind::ext`] back (the resume state stores the kind by its extension).
-    pub(crate) fn from_ext(ext: &str) -> Option<RawKind> {
-        [RawKind::Ts, RawKind::Fmp4, RawKind::Adts].into_iter().find(|k| k.ext() == ext)
+/// The container of a segment, from its first bytes (`has_map`: it follows an EXT-X-MAP
+/// init section, so it is a fragment of an fMP4): a section's raw file is in that container.
+pub fn sniff_segment(data: &[u8], has_map: bool) -> Option<Container> {
+    if has_map {
+        return Some(Container::Mp4);
     }
-
-    pub(crate) fn ext(self) -> &'static str {
-        match self {
-            RawKind::Ts => "ts",
-            RawKind::Fmp4 => "mp4",
-            RawKind::Adts => "aac",
-        }
+    if TsDemuxer::probe(data) {
+        return Some(Container::Ts);
     }
-
-    /// From a segment's first bytes.
-    pub fn sniff(data: &[u8], has_map: bool) -> Option<RawKind> {
-        if has_map {
-            return Some(RawKind::Fmp4);
-        }
-        if TsDemuxer::probe(data) {
-            return Some(RawKind::Ts);
-        }
-        if media::demux::mp4::probe(data) {
-            return Some(RawKind::Fmp4);
-        }
-        if AdtsDemuxer::probe(data)
-            || (data.starts_with(b"ID3") && {
-                let skip = media::demux::adts::id3v2_len(data).unwrap_or(0);
-                data.len() > skip && AdtsDemuxer::probe(&data[skip..])
-            })
-        {
-            return Some(RawKind::Adts);
-        }
-        None
+    if media::demux::mp4::probe(data) {
+        return Some(Container::Mp4);
     }
+    if AdtsDemuxer::probe(data)
+        || (data.starts_with(b"ID3") && {
+            let skip = media::demux::adts::id3v2_len(data).unwrap_or(0);
+            data.len() > skip && AdtsDemuxer::probe(&data[skip..])
+        })
+    {
+        return Some(Container::Adts);
+    }
+    None
 }
 
 /// The joiner's own output of one segment, made to start with a PAT packet: a copy of its
@@ -109,15 +88,12 @@ fn replay_tail(tail: Vec<u8>) -> Vec<u8> {
 pub struct Naming {
     pub output: Option<PathBuf>,
     pub dir: PathBuf,
-    pub format: OutputKind,
+    pub format: Container,
 }
 
 impl Naming {
     pub fn path(&self, n: usize) -> PathBuf {
-        let ext = match self.format {
-            OutputKind::Ts => "ts",
-            OutputKind::Mp4 => "mp4",
-        };
+        let ext = self.format.ext();
         match &self.output {
             Some(p) if n == 0 => p.clone(),
             Some(p) => {
@@ -140,7 +116,7 @@ pub fn keep_stale_temps(naming: &Naming) -> Vec<PathBuf> {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let mut kept = Vec::new();
     for tag in ["rec", "audio"] {
-        for kind in [RawKind::Ts, RawKind::Fmp4, RawKind::Adts] {
+        for kind in [Container::Ts, Container::Mp4, Container::Adts] {
             let p = temp_path(&out, tag, kind);
             match std::fs::metadata(&p) {
                 Ok(m) if m.len() == 0 => {
@@ -191,7 +167,7 @@ enum Cur {
 #[derive(Clone, Debug)]
 pub struct Section {
     pub raw: PathBuf,
-    pub raw_kind: RawKind,
+    pub raw_kind: Container,
     pub final_path: PathBuf,
     /// Recorded time (sum of EXTINF before its first segment) at which the section starts,
     /// in [`WINDOW_HZ`] ticks.
@@ -209,7 +185,7 @@ pub struct Sections {
     pub sections: Vec<Section>,
     cur: Option<Cur>,
     /// `-o - --format mp4`: the thread remuxing the joined TS to fragmented MP4 on stdout.
-    fmp4: Option<std::thread::JoinHandle<Result<u64, String>>>,
+    fmp4: Option<std::thread::JoinHandle<Result<u64, OutputError>>>,
     pub bytes_written: u64,
     /// Length of the open section's raw file after the last whole segment, and where that
     /// segment starts in it.
@@ -221,17 +197,59 @@ pub struct Sections {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Committed {
     pub raw: PathBuf,
-    pub raw_kind: RawKind,
+    pub raw_kind: Container,
     pub raw_len: u64,
     pub last_start: u64,
     pub map_id: Option<String>,
 }
 
-fn io<E: std::fmt::Display>(p: &Path) -> impl FnOnce(E) -> String + '_ {
-    move |e| format!("{}: {e}", p.display())
+/// Why writing, resuming or remuxing a recording's files failed; each names its file.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// Creating, reading, writing or renaming a file.
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    /// The TS joiner (a segment it cannot join, or a failed write of the joined stream).
+    #[error("{}: {source}", path.display())]
+    Join { path: PathBuf, source: media::Error },
+    /// `-o - --format mp4`: the pipe to the remux thread.
+    #[error("-o -: cannot make a pipe: {0}")]
+    Pipe(std::io::Error),
+    /// `-o - --format mp4`: the remux thread did not start.
+    #[error("-o -: cannot start the remux thread: {0}")]
+    Thread(std::io::Error),
+    /// `-o - --format mp4`: the remux thread panicked.
+    #[error("-o -: the remux thread panicked")]
+    ThreadPanicked,
+    /// `-o - --format mp4`: the joined stream cannot be read as MPEG-TS.
+    #[error("-o -: {0}")]
+    Stdout(media::Error),
+    /// An earlier run's state names a raw file this recording does not write.
+    #[error("{}: not this recording's temporary file", .0.display())]
+    NotOurs(PathBuf),
+    /// An earlier run's raw file is shorter than its state says was written.
+    #[error("{}: {len} bytes, shorter than the {recorded} recorded as written", path.display())]
+    Truncated { path: PathBuf, len: u64, recorded: u64 },
+    /// A segment in none of the containers a section can hold.
+    #[error("unsupported segment format (not MPEG-TS, fMP4 or ADTS)")]
+    UnknownSegment,
+    /// A raw file cannot be read as the container it was written in.
+    #[error("{}: {source}", path.display())]
+    Demux { path: PathBuf, source: media::Error },
+    /// The remux: `name` is the input for [`RemuxError::NoStream`], else the output.
+    #[error("{name}: {source}")]
+    Remux { name: String, source: RemuxError },
 }
 
-fn temp_path(final_path: &Path, tag: &str, kind: RawKind) -> PathBuf {
+fn io(p: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
+    move |source| OutputError::Io { path: p.to_path_buf(), source }
+}
+
+fn join(p: &Path) -> impl FnOnce(media::Error) -> OutputError + '_ {
+    move |source| OutputError::Join { path: p.to_path_buf(), source }
+}
+
+fn temp_path(final_path: &Path, tag: &str, kind: Container) -> PathBuf {
     let name = final_path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "stream".into());
     final_path.with_file_name(format!(".{name}.{tag}.{}", kind.ext()))
 }
@@ -275,16 +293,16 @@ impl Sections {
     }
 
     /// Where section `n` of `kind` is written, and its final path.
-    fn paths(&self, n: usize, kind: RawKind) -> (PathBuf, PathBuf) {
+    fn paths(&self, n: usize, kind: Container) -> (PathBuf, PathBuf) {
         match &self.audio_of {
             Some(p) => (p.clone(), temp_path(p, "audio", kind)),
             None => {
                 let f = self.naming.path(n);
-                let raw = if self.naming.is_stdout() && kind != RawKind::Ts {
+                let raw = if self.naming.is_stdout() && kind != Container::Ts {
                     // fMP4 or audio segments: kept in a temporary, remuxed to stdout at the end.
                     std::env::temp_dir().join(format!("stitch-stdout-{}.rec.{}", std::process::id(), kind.ext()))
                 } else if self.naming.is_stdout()
-                    || (kind == RawKind::Ts && self.naming.format == OutputKind::Ts && !self.force_temp)
+                    || (kind == Container::Ts && self.naming.format == Container::Ts && !self.force_temp)
                 {
                     f.clone()
                 } else {
@@ -295,20 +313,20 @@ impl Sections {
         }
     }
 
-    fn open_section(&mut self, kind: RawKind, start_secs: f64) -> Result<Sink, String> {
+    fn open_section(&mut self, kind: Container, start_secs: f64) -> Result<Sink, OutputError> {
         let start = Time::from_secs_f64(start_secs, WINDOW_HZ);
         let n = self.sections.len();
         let (final_path, raw) = self.paths(n, kind);
         self.raw_len = 0;
         self.last_start = 0;
-        if self.naming.is_stdout() && self.audio_of.is_none() && kind == RawKind::Ts {
+        if self.naming.is_stdout() && self.audio_of.is_none() && kind == Container::Ts {
             self.sections.push(Section { raw, raw_kind: kind, final_path, start });
-            if self.naming.format == OutputKind::Mp4 {
-                let (rd, wr) = std::io::pipe().map_err(|e| format!("-o -: cannot make a pipe: {e}"))?;
+            if self.naming.format == Container::Mp4 {
+                let (rd, wr) = std::io::pipe().map_err(OutputError::Pipe)?;
                 let h = std::thread::Builder::new()
                     .name("fmp4-stdout".into())
                     .spawn(move || fmp4_to_stdout(rd))
-                    .map_err(|e| format!("-o -: cannot start the remux thread: {e}"))?;
+                    .map_err(OutputError::Thread)?;
                 self.fmp4 = Some(h);
                 return Ok(BufWriter::with_capacity(1 << 16, Box::new(wr)));
             }
@@ -328,15 +346,15 @@ impl Sections {
     /// `kind` goes) is cut to `c.raw_len` bytes and appended to; for TS a fresh joiner
     /// is given the state (continuity counters, program, timing) of the last segment by
     /// re-reading it from `c.last_start`.
-    pub fn resume(&mut self, c: &Committed) -> Result<(), String> {
+    pub fn resume(&mut self, c: &Committed) -> Result<(), OutputError> {
         let (final_path, raw) = self.paths(0, c.raw_kind);
         if raw != c.raw || !self.sections.is_empty() || self.naming.is_stdout() {
-            return Err(format!("{}: not this recording's temporary file", c.raw.display()));
+            return Err(OutputError::NotOurs(c.raw.clone()));
         }
         let mut f = std::fs::OpenOptions::new().read(true).write(true).open(&raw).map_err(io(&raw))?;
         let len = f.metadata().map_err(io(&raw))?.len();
         if len < c.raw_len || c.last_start > c.raw_len {
-            return Err(format!("{}: {len} bytes, shorter than the {} recorded as written", raw.display(), c.raw_len));
+            return Err(OutputError::Truncated { path: raw, len, recorded: c.raw_len });
         }
         f.set_len(c.raw_len).map_err(io(&raw))?;
         use std::io::{Read, Seek, SeekFrom};
@@ -347,14 +365,14 @@ impl Sections {
         let file: Sink = BufWriter::with_capacity(1 << 20, Box::new(f));
         self.sections.push(Section { raw, raw_kind: c.raw_kind, final_path, start: Time::zero(WINDOW_HZ) });
         self.cur = Some(match c.raw_kind {
-            RawKind::Ts => {
+            Container::Ts => {
                 let buf = SharedBuf::default();
                 let mut joiner = Box::new(TsJoiner::new(buf.clone()));
-                joiner.push_segment(&replay_tail(tail), false).map_err(|e| e.to_string())?;
+                joiner.push_segment(&replay_tail(tail), false).map_err(join(&c.raw))?;
                 buf.take();
                 Cur::Ts { joiner, buf, file }
             }
-            RawKind::Fmp4 | RawKind::Adts => Cur::Concat { file, map_id: c.map_id.clone() },
+            Container::Mp4 | Container::Adts => Cur::Concat { file, map_id: c.map_id.clone() },
         });
         self.raw_len = c.raw_len;
         self.last_start = c.last_start;
@@ -363,7 +381,7 @@ impl Sections {
 
     /// Flush the open section and report it, when there is exactly one section (a format
     /// change makes a recording not resumable).
-    pub fn commit(&mut self) -> Result<Option<Committed>, String> {
+    pub fn commit(&mut self) -> Result<Option<Committed>, OutputError> {
         if self.sections.len() != 1 || self.naming.is_stdout() {
             return Ok(None);
         }
@@ -389,15 +407,15 @@ impl Sections {
     }
 
     /// Flush and close the raw files, keeping them (an interrupted VOD to be resumed).
-    pub fn keep(&mut self) -> Result<(), String> {
+    pub fn keep(&mut self) -> Result<(), OutputError> {
         self.close_cur()
     }
 
-    fn close_cur(&mut self) -> Result<(), String> {
+    fn close_cur(&mut self) -> Result<(), OutputError> {
         let path = self.sections.last().map(|s| s.raw.clone()).unwrap_or_default();
         match self.cur.take() {
             Some(Cur::Ts { joiner, buf, mut file }) => {
-                joiner.finish().map_err(io(&path))?;
+                joiner.finish().map_err(join(&path))?;
                 file.write_all(&buf.take()).map_err(io(&path))?;
                 file.flush().map_err(io(&path))?;
             }
@@ -406,7 +424,7 @@ impl Sections {
         }
         // The pipe's writer is closed: the fragmented MP4 remux ends with the stream.
         if let Some(h) = self.fmp4.take() {
-            h.join().map_err(|_| "-o -: the remux thread panicked".to_string())??;
+            h.join().map_err(|_| OutputError::ThreadPanicked)??;
         }
         Ok(())
     }
@@ -420,35 +438,35 @@ impl Sections {
         discontinuity: bool,
         init: Option<(&[u8], String)>,
         at_secs: f64,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, OutputError> {
         let kind = match &self.cur {
-            Some(Cur::Ts { .. }) => RawKind::Ts,
-            Some(Cur::Concat { .. }) => self.sections.last().map(|s| s.raw_kind).unwrap_or(RawKind::Adts),
-            None => RawKind::sniff(data, init.is_some())
-                .ok_or_else(|| "unsupported segment format (not MPEG-TS, fMP4 or ADTS)".to_string())?,
+            Some(Cur::Ts { .. }) => Container::Ts,
+            Some(Cur::Concat { .. }) => self.sections.last().map(|s| s.raw_kind).unwrap_or(Container::Adts),
+            None => sniff_segment(data, init.is_some()).ok_or(OutputError::UnknownSegment)?,
         };
         let mut new_section = false;
         match kind {
-            RawKind::Ts => {
+            Container::Ts => {
                 if self.cur.is_none() {
-                    let file = self.open_section(RawKind::Ts, at_secs)?;
+                    let file = self.open_section(Container::Ts, at_secs)?;
                     let buf = SharedBuf::default();
                     self.cur = Some(Cur::Ts { joiner: Box::new(TsJoiner::new(buf.clone())), buf, file });
                 }
+                let raw = self.sections.last().map(|s| s.raw.clone()).unwrap_or_default();
                 let Some(Cur::Ts { joiner, buf, file }) = &mut self.cur else { unreachable!() };
-                let info = joiner.push_segment(data, discontinuity).map_err(|e| e.to_string())?;
+                let info = joiner.push_segment(data, discontinuity).map_err(join(&raw))?;
                 let out = buf.take();
                 if info.codec_change && joiner.segments() > 1 && self.audio_of.is_none() && !self.naming.is_stdout() {
                     // Start a new section with this segment.
                     self.close_cur()?;
-                    let file = self.open_section(RawKind::Ts, at_secs)?;
+                    let file = self.open_section(Container::Ts, at_secs)?;
                     let buf = SharedBuf::default();
+                    let p = self.sections.last().map(|s| s.raw.clone()).unwrap_or_default();
                     let mut joiner = Box::new(TsJoiner::new(buf.clone()));
-                    joiner.push_segment(data, false).map_err(|e| e.to_string())?;
+                    joiner.push_segment(data, false).map_err(join(&p))?;
                     let out = buf.take();
                     self.bytes_written += out.len() as u64;
                     let mut file = file;
-                    let p = self.sections.last().map(|s| s.raw.clone()).unwrap_or_default();
                     file.write_all(&out).map_err(io(&p))?;
                     self.cur = Some(Cur::Ts { joiner, buf, file });
                     new_section = true;
@@ -456,12 +474,12 @@ impl Sections {
                     self.raw_len = out.len() as u64;
                 } else {
                     self.bytes_written += out.len() as u64;
-                    file.write_all(&out).map_err(|e| e.to_string())?;
+                    file.write_all(&out).map_err(io(&raw))?;
                     self.last_start = self.raw_len;
                     self.raw_len += out.len() as u64;
                 }
             }
-            RawKind::Fmp4 | RawKind::Adts => {
+            Container::Mp4 | Container::Adts => {
                 let map_id = init.as_ref().map(|(_, id)| id.clone());
                 let same = matches!(&self.cur, Some(Cur::Concat { map_id: m, .. }) if *m == map_id);
                 if !same {
@@ -473,14 +491,16 @@ impl Sections {
                     }
                     let mut file = self.open_section(kind, at_secs)?;
                     if let Some((b, _)) = &init {
-                        file.write_all(b).map_err(|e| e.to_string())?;
+                        let raw = self.sections.last().map(|s| s.raw.as_path()).unwrap_or(Path::new(""));
+                        file.write_all(b).map_err(io(raw))?;
                         self.bytes_written += b.len() as u64;
                         self.raw_len += b.len() as u64;
                     }
                     self.cur = Some(Cur::Concat { file, map_id });
                 }
+                let raw = self.sections.last().map(|s| s.raw.as_path()).unwrap_or(Path::new(""));
                 let Some(Cur::Concat { file, .. }) = &mut self.cur else { unreachable!() };
-                file.write_all(data).map_err(|e| e.to_string())?;
+                file.write_all(data).map_err(io(raw))?;
                 self.bytes_written += data.len() as u64;
                 self.last_start = self.raw_len;
                 self.raw_len += data.len() as u64;
@@ -490,7 +510,7 @@ impl Sections {
     }
 
     /// Flush the open section.
-    pub fn close(&mut self) -> Result<(), String> {
+    pub fn close(&mut self) -> Result<(), OutputError> {
         self.close_cur()
     }
 
@@ -514,23 +534,23 @@ impl Sections {
     }
 }
 
-fn open_demuxer(path: &Path, kind: RawKind) -> Result<Box<dyn Demuxer>, String> {
-    let e = |e: media::Error| format!("{}: {e}", path.display());
+fn open_demuxer(path: &Path, kind: Container) -> Result<Box<dyn Demuxer>, OutputError> {
+    let e = |source| OutputError::Demux { path: path.to_path_buf(), source };
     Ok(match kind {
-        RawKind::Ts => Box::new(TsDemuxer::open(path).map_err(e)?),
-        RawKind::Fmp4 => Box::new(Mp4Demuxer::open(path).map_err(e)?),
-        RawKind::Adts => Box::new(AdtsDemuxer::open(path).map_err(e)?),
+        Container::Ts => Box::new(TsDemuxer::open(path).map_err(e)?),
+        Container::Mp4 => Box::new(Mp4Demuxer::open(path).map_err(e)?),
+        Container::Adts => Box::new(AdtsDemuxer::open(path).map_err(e)?),
     })
 }
 
 /// Remux `main` (and the audio of `audio`, replacing `main`'s own audio) into `out`.
 /// Streams other than H.264/AAC are dropped for MP4 output.
 pub fn remux(
-    main: (&Path, RawKind),
-    audio: Option<(&Path, RawKind, AudioWindow)>,
+    main: (&Path, Container),
+    audio: Option<(&Path, Container, AudioWindow)>,
     out: &Path,
-    format: OutputKind,
-) -> Result<u64, String> {
+    format: Container,
+) -> Result<u64, OutputError> {
     let mut inputs: Vec<Box<dyn Demuxer>> = vec![open_demuxer(main.0, main.1)?];
     let window = audio.map(|a| a.2);
     if let Some((p, k, _)) = audio {
@@ -556,11 +576,11 @@ pub fn remux(
 
 /// `-o - --format mp4`: the joined MPEG-TS arriving on `ts` remuxed to a fragmented MP4 on
 /// stdout as it comes (one fragment per GOP), on the same timeline rules as [`remux`].
-fn fmp4_to_stdout(ts: std::io::PipeReader) -> Result<u64, String> {
-    let dmx = TsDemuxer::from_reader(ts).map_err(|e| format!("-o -: {e}"))?;
+fn fmp4_to_stdout(ts: std::io::PipeReader) -> Result<u64, OutputError> {
+    let dmx = TsDemuxer::from_reader(ts).map_err(OutputError::Stdout)?;
     let name = Path::new(media::pipeline::STDOUT_NAME);
     remux_inputs(vec![Box::new(dmx)], None, "the stream", name, |streams| {
-        Muxer::to_writer(OutputKind::Mp4, name, Box::new(std::io::stdout()), streams)
+        Muxer::to_writer(Container::Mp4, name, Box::new(std::io::stdout()), streams)
     })
 }
 
@@ -572,15 +592,22 @@ fn remux_inputs(
     main: &str,
     out: &Path,
     create: impl FnOnce(&[media::packet::StreamInfo]) -> media::Result<Muxer>,
-) -> Result<u64, String> {
-    media::remux::remux(inputs, window, create).map_err(|e| match e {
-        RemuxError::NoStream => format!("{main}: {e}"),
-        RemuxError::Mux(e) => format!("{}: {e}", out.display()),
+) -> Result<u64, OutputError> {
+    media::remux::remux(inputs, window, create).map_err(|source| {
+        let name = match source {
+            RemuxError::NoStream => main.to_string(),
+            RemuxError::Mux(_) => out.display().to_string(),
+        };
+        OutputError::Remux { name, source }
     })
 }
 
 /// Turn raw sections into the final files; delete temporaries. Returns the final paths.
-pub fn finalize(main: &mut Sections, audio: Option<&mut Sections>, format: OutputKind) -> Result<Vec<PathBuf>, String> {
+pub fn finalize(
+    main: &mut Sections,
+    audio: Option<&mut Sections>,
+    format: Container,
+) -> Result<Vec<PathBuf>, OutputError> {
     main.close()?;
     let audio_raw = match audio {
         Some(a) => {
@@ -593,10 +620,10 @@ pub fn finalize(main: &mut Sections, audio: Option<&mut Sections>, format: Outpu
     let mut result = Ok(());
     let starts: Vec<Time> = main.sections.iter().map(|s| s.start).collect();
     for (i, s) in main.sections.iter().enumerate() {
-        if s.raw != s.final_path && s.raw_kind == RawKind::Ts && format == OutputKind::Ts && audio_raw.is_none() {
+        if s.raw != s.final_path && s.raw_kind == Container::Ts && format == Container::Ts && audio_raw.is_none() {
             // The joined TS already is the output.
-            if let Err(e) = std::fs::rename(&s.raw, &s.final_path) {
-                result = Err(format!("{}: {e}", s.final_path.display()));
+            if let Err(source) = std::fs::rename(&s.raw, &s.final_path) {
+                result = Err(OutputError::Io { path: s.final_path.clone(), source });
                 continue;
             }
         } else if s.raw != s.final_path {
@@ -617,4 +644,23 @@ pub fn finalize(main: &mut Sections, audio: Option<&mut Sections>, format: Outpu
         let _ = std::fs::remove_file(p);
     }
     result.map(|_| out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_sniffed_and_errors_name_their_file() {
+        assert_eq!(sniff_segment(&[0u8; 4], true), Some(Container::Mp4));
+        assert_eq!(sniff_segment(b"hello", false), None);
+        let e = OutputError::Truncated { path: "a/.x.rec.ts".into(), len: 10, recorded: 20 };
+        assert_eq!(e.to_string(), "a/.x.rec.ts: 10 bytes, shorter than the 20 recorded as written");
+        let naming = Naming { output: Some("out.ts".into()), dir: ".".into(), format: Container::Ts };
+        let mut s = Sections::new(naming, true);
+        let c = Committed { raw: "other.ts".into(), raw_kind: Container::Ts, raw_len: 0, last_start: 0, map_id: None };
+        assert_eq!(s.resume(&c).unwrap_err().to_string(), "other.ts: not this recording's temporary file");
+        assert!(matches!(s.push(b"hello", false, None, 0.0), Err(OutputError::UnknownSegment)));
+        assert!(s.sections.is_empty(), "nothing opened");
+    }
 }

@@ -668,11 +668,11 @@ async fn execute(
     }
 }
 
-fn kind_of(ext: &str) -> media::mux::OutputKind {
+fn kind_of(ext: &str) -> media::Container {
     if ext == "mp4" {
-        media::mux::OutputKind::Mp4
+        media::Container::Mp4
     } else {
-        media::mux::OutputKind::Ts
+        media::Container::Ts
     }
 }
 
@@ -785,8 +785,8 @@ async fn compile_job(
         flow: flow_path,
         output: output.clone(),
         format: Some(kind_of(ext)),
-        size: p.size.as_deref().map(crate::compile::parse_size).transpose().map_err(|e| bad("size", e))?,
-        fps: p.fps.as_deref().map(crate::compile::parse_fps).transpose().map_err(|e| bad("fps", e))?,
+        size: p.size.as_deref().map(crate::compile::parse_size).transpose().map_err(|e| bad("size", e.to_string()))?,
+        fps: p.fps.as_deref().map(crate::compile::parse_fps).transpose().map_err(|e| bad("fps", e.to_string()))?,
         start: p.start,
         max_duration: p.max_duration,
         threads: p.threads,
@@ -869,7 +869,7 @@ async fn webinar_job(
         .or(p.quality.as_deref())
         .map(crate::compile::parse_size)
         .transpose()
-        .map_err(|e| bad("size", e))?;
+        .map_err(|e| bad("size", e.to_string()))?;
     let layout = p
         .layout
         .as_deref()

@@ -16,15 +16,7 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::packet::Demuxer;
-use crate::{Error, Result};
-
-/// Container formats [`open`] recognises.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Mp4,
-    Ts,
-    Adts,
-}
+use crate::{Container, Error, Result};
 
 /// Name a format we recognise but do not demux, from its first bytes.
 fn foreign_format(head: &[u8]) -> Option<&'static str> {
@@ -61,18 +53,18 @@ fn foreign_format(head: &[u8]) -> Option<&'static str> {
 }
 
 /// Identify the container from its first bytes (up to a few KB).
-pub fn probe(head: &[u8]) -> Result<Format> {
+pub fn probe(head: &[u8]) -> Result<Container> {
     if head.is_empty() {
         return Err(Error::NoMedia(" (empty file)".into()));
     }
     if ts::TsDemuxer::probe(head) {
-        return Ok(Format::Ts);
+        return Ok(Container::Ts);
     }
     if mp4::probe(head) {
-        return Ok(Format::Mp4);
+        return Ok(Container::Mp4);
     }
     if adts::AdtsDemuxer::probe(head) {
-        return Ok(Format::Adts);
+        return Ok(Container::Adts);
     }
     match foreign_format(head) {
         Some(name) => Err(Error::UnknownFormat(format!("{name} is not supported"))),
@@ -89,7 +81,7 @@ pub fn probe(head: &[u8]) -> Result<Format> {
 }
 
 /// Open a media file by content.
-pub fn open(path: &Path) -> Result<(Format, Box<dyn Demuxer>)> {
+pub fn open(path: &Path) -> Result<(Container, Box<dyn Demuxer>)> {
     let io = |e| Error::Io { path: path.to_path_buf(), source: e };
     let mut f = std::fs::File::open(path).map_err(io)?;
     let mut head = vec![0u8; 8192];
@@ -104,9 +96,9 @@ pub fn open(path: &Path) -> Result<(Format, Box<dyn Demuxer>)> {
     head.truncate(n);
     let fmt = probe(&head)?;
     let d: Box<dyn Demuxer> = match fmt {
-        Format::Mp4 => Box::new(mp4::Mp4Demuxer::open(path)?),
-        Format::Ts => Box::new(ts::TsDemuxer::open(path)?),
-        Format::Adts => Box::new(adts::AdtsDemuxer::open(path)?),
+        Container::Mp4 => Box::new(mp4::Mp4Demuxer::open(path)?),
+        Container::Ts => Box::new(ts::TsDemuxer::open(path)?),
+        Container::Adts => Box::new(adts::AdtsDemuxer::open(path)?),
     };
     Ok((fmt, d))
 }

@@ -1439,7 +1439,7 @@ fn io_err(what: &str, e: std::io::Error) -> Error {
     if e.kind() == std::io::ErrorKind::UnexpectedEof {
         Error::Invalid(format!("truncated {what}"))
     } else {
-        Error::Io2(e)
+        Error::IoUnnamed(e)
     }
 }
 

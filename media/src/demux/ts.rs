@@ -193,7 +193,7 @@ impl PacketReader {
                 Ok(0) => self.eof = true,
                 Ok(n) => self.end += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::Io2(e)),
+                Err(e) => return Err(Error::IoUnnamed(e)),
             }
         }
         Ok(())

@@ -258,7 +258,7 @@ impl<W: Write> Fmp4Writer<W> {
         self.flush_fragment(true)?;
         if let Err(e) = self.out.flush() {
             self.poisoned = Some(e.to_string());
-            return Err(Error::Io2(e));
+            return Err(Error::IoUnnamed(e));
         }
         Ok(self.out)
     }
@@ -305,7 +305,7 @@ impl<W: Write> Fmp4Writer<W> {
         }
         if let Err(e) = res {
             self.poisoned = Some(e.to_string());
-            return Err(Error::Io2(e));
+            return Err(Error::IoUnnamed(e));
         }
         self.header_written = true;
         for t in &mut self.tracks {

@@ -14,25 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::packet::{Packet, StreamInfo};
-use crate::Result;
-
-/// Output container.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum OutputKind {
-    #[default]
-    Mp4,
-    Ts,
-}
-
-impl OutputKind {
-    /// From a file name's extension (`.ts`/`.m2ts`/`.mts` -> TS, else MP4).
-    pub fn from_path(path: &Path) -> OutputKind {
-        match path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()) {
-            Some(e) if e == "ts" || e == "m2ts" || e == "mts" => OutputKind::Ts,
-            _ => OutputKind::Mp4,
-        }
-    }
-}
+use crate::{Container, Result};
 
 /// Either muxer behind one interface. The TS file is written to `<out>.part` and renamed on
 /// finish, like the MP4, so a crash never leaves a half file under the final name.
@@ -80,7 +62,7 @@ impl Write for Counting {
 /// A write error of the stream names it: `Error::Io { path: name }`.
 fn named(name: &Path, e: crate::Error) -> crate::Error {
     match e {
-        crate::Error::Io2(source) => crate::Error::Io { path: name.to_path_buf(), source },
+        crate::Error::IoUnnamed(source) => crate::Error::Io { path: name.to_path_buf(), source },
         e => e,
     }
 }
@@ -96,10 +78,13 @@ impl Muxer {
         }
     }
 
-    pub fn create(kind: OutputKind, path: &Path, streams: &[StreamInfo]) -> Result<Muxer> {
+    /// A muxer writing `kind` to the file `path`; [`crate::Error::CannotMux`] for a
+    /// container that is read only.
+    pub fn create(kind: Container, path: &Path, streams: &[StreamInfo]) -> Result<Muxer> {
         match kind {
-            OutputKind::Mp4 => Ok(Muxer::Mp4(mp4::Mp4Writer::create(path, streams)?)),
-            OutputKind::Ts => {
+            Container::Adts => Err(crate::Error::CannotMux(kind)),
+            Container::Mp4 => Ok(Muxer::Mp4(mp4::Mp4Writer::create(path, streams)?)),
+            Container::Ts => {
                 let part = part_path(path);
                 let f = std::fs::File::create(&part).map_err(|e| crate::Error::Io { path: part.clone(), source: e })?;
                 let writer = ts::TsWriter::new(std::io::BufWriter::with_capacity(1 << 20, f), streams)?;
@@ -109,29 +94,30 @@ impl Muxer {
     }
 
     /// Write the container to `out` as it is produced, without seeking: an MPEG-TS
-    /// ([`OutputKind::Ts`]) or a fragmented MP4 ([`OutputKind::Mp4`], see [`fmp4`]). `name`
+    /// ([`Container::Ts`]) or a fragmented MP4 ([`Container::Mp4`], see [`fmp4`]). `name`
     /// names the stream in errors (e.g. "standard output"): a failed write (such as a broken
     /// pipe when the reader went away) is `Error::Io { path: name, .. }`. Wrap `out` in a
     /// `BufWriter` if it is unbuffered; [`Muxer::finish`] flushes it.
     pub fn to_writer(
-        kind: OutputKind,
+        kind: Container,
         name: &Path,
         out: Box<dyn Write + Send>,
         streams: &[StreamInfo],
     ) -> Result<Muxer> {
         let out = Counting { out, bytes: 0 };
         let inner = match kind {
-            OutputKind::Ts => StreamInner::Ts(ts::TsWriter::new(out, streams)?),
-            OutputKind::Mp4 => StreamInner::Fmp4(fmp4::Fmp4Writer::new(out, streams)?),
+            Container::Adts => return Err(crate::Error::CannotMux(kind)),
+            Container::Ts => StreamInner::Ts(ts::TsWriter::new(out, streams)?),
+            Container::Mp4 => StreamInner::Fmp4(fmp4::Fmp4Writer::new(out, streams)?),
         };
         Ok(Muxer::Stream(StreamMuxer { inner, name: name.to_path_buf() }))
     }
 
     /// The container written.
-    pub fn kind(&self) -> OutputKind {
+    pub fn kind(&self) -> Container {
         match self {
-            Muxer::Mp4(_) | Muxer::Stream(StreamMuxer { inner: StreamInner::Fmp4(_), .. }) => OutputKind::Mp4,
-            Muxer::Ts { .. } | Muxer::Stream(StreamMuxer { inner: StreamInner::Ts(_), .. }) => OutputKind::Ts,
+            Muxer::Mp4(_) | Muxer::Stream(StreamMuxer { inner: StreamInner::Fmp4(_), .. }) => Container::Mp4,
+            Muxer::Ts { .. } | Muxer::Stream(StreamMuxer { inner: StreamInner::Ts(_), .. }) => Container::Ts,
         }
     }
 
@@ -140,10 +126,7 @@ impl Muxer {
     /// such means: the writer should drop all but the last priming frame (the MDCT overlap
     /// the first real frame needs).
     pub fn keeps_priming(&self) -> bool {
-        match self.kind() {
-            OutputKind::Mp4 => true,
-            OutputKind::Ts => false,
-        }
+        self.kind() == Container::Mp4
     }
 
     pub fn write(&mut self, pkt: &Packet) -> Result<()> {

@@ -27,9 +27,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::mux::OutputKind;
 use crate::stats::StageStats;
 use crate::timeline::ClipOutcome;
+use crate::Container;
 
 mod compile;
 pub mod program;
@@ -43,7 +43,7 @@ pub use reader::{spawn_reader, ReadCounters, ReadOptions, SEEK_MIN_OFFSET};
 #[derive(Clone)]
 pub struct CompileOptions {
     pub output: PathBuf,
-    pub kind: OutputKind,
+    pub kind: Container,
     pub width: u32,
     pub height: u32,
     pub fps_num: u32,
@@ -109,7 +109,7 @@ impl CompileOptions {
     pub fn new(output: &Path) -> CompileOptions {
         CompileOptions {
             output: output.to_path_buf(),
-            kind: OutputKind::from_path(output),
+            kind: Container::for_output(output),
             width: 1280,
             height: 720,
             fps_num: 25,

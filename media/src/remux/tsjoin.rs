@@ -1251,8 +1251,8 @@ fn check_unwrap(raw: u64, last: Option<i64>) -> i64 {
     }
 }
 
-/// A 5-byte PTS/DTS field (the checker's own).
-fn check_ts5(b: &[u8]) -> u64 {
+/// A 5-byte PES PTS/DTS field (the checker's own).
+fn check_pes_timestamp(b: &[u8]) -> u64 {
     (((b[0] >> 1) & 7) as u64) << 30
         | (b[1] as u64) << 22
         | ((b[2] >> 1) as u64) << 15
@@ -1395,12 +1395,15 @@ impl Checker {
             r.video_pid = Some(pid);
         }
         let prev = self.last_pts.get(&pid).copied();
-        let pts = check_unwrap(check_ts5(&pl[9..14]), prev);
+        let pts = check_unwrap(check_pes_timestamp(&pl[9..14]), prev);
         self.last_pts.insert(pid, pts);
         r.pes_pts.entry(pid).or_default().push(pts);
         if Some(pid) == r.video_pid {
-            let dts =
-                if pl[7] & 0x40 != 0 && pl.len() >= 19 { check_unwrap(check_ts5(&pl[14..19]), Some(pts)) } else { pts };
+            let dts = if pl[7] & 0x40 != 0 && pl.len() >= 19 {
+                check_unwrap(check_pes_timestamp(&pl[14..19]), Some(pts))
+            } else {
+                pts
+            };
             if let Some(l) = self.last_vdts {
                 r.max_pts_gap = r.max_pts_gap.max((dts - l).abs());
             }

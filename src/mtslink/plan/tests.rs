@@ -63,7 +63,7 @@ fn cameras_screen_audio_durations() {
     assert_eq!(p.clips.len(), 4);
 
     let a = clip(&p, "100");
-    assert_eq!(a.kind, ClipKind::Camera);
+    assert_eq!(a.kind, SourceKind::Camera);
     assert!(close(a.start, 10.0));
     assert_eq!(a.duration, Some(100.5));
     assert_eq!(a.end, None);
@@ -75,7 +75,7 @@ fn cameras_screen_audio_durations() {
 
     // Overlapping second camera, ended by conference.stream.delete at 40.
     let b = clip(&p, "101");
-    assert_eq!(b.kind, ClipKind::Camera);
+    assert_eq!(b.kind, SourceKind::Camera);
     assert!(close(b.start, 12.0));
     assert_eq!(b.duration, Some(50.0));
     assert_eq!(b.end, Some(40.0));
@@ -83,13 +83,13 @@ fn cameras_screen_audio_durations() {
 
     // Audio-only participant: mute then leave keeps the clip and its audio.
     let m = clip(&p, "102");
-    assert_eq!(m.kind, ClipKind::AudioOnly);
+    assert_eq!(m.kind, SourceKind::AudioOnly);
     assert_eq!(m.has_audio, Some(true));
     assert_eq!(m.has_video, Some(false));
     assert_eq!(m.end, Some(91.0));
 
     let s = clip(&p, "103");
-    assert_eq!(s.kind, ClipKind::Screen);
+    assert_eq!(s.kind, SourceKind::Screen);
     assert_eq!(s.stream_id.as_deref(), Some("77"));
     assert_eq!(s.end, Some(80.0));
 
@@ -117,10 +117,10 @@ fn flag_changes_in_time_order_only_upgrade() {
     ]});
     let p = build_plan(&j).unwrap();
     // Chunk 1 started audio-only, video came on while it was open: upgraded to camera.
-    assert_eq!(clip(&p, "1").kind, ClipKind::Camera);
+    assert_eq!(clip(&p, "1").kind, SourceKind::Camera);
     assert_eq!(clip(&p, "1").has_video, Some(true));
     // Chunk 2 started with video; the later mute/camera-off does not downgrade it.
-    assert_eq!(clip(&p, "2").kind, ClipKind::Camera);
+    assert_eq!(clip(&p, "2").kind, SourceKind::Camera);
     assert_eq!(clip(&p, "2").has_audio, Some(true));
 
     // A clip whose conference is only announced later takes the first state seen.
@@ -129,7 +129,7 @@ fn flag_changes_in_time_order_only_upgrade() {
         ev("conference.add", 2.5, json!({"id": 6, "hasVideo": false, "hasAudio": true})),
     ]});
     let p = build_plan(&j).unwrap();
-    assert_eq!(clip(&p, "1").kind, ClipKind::AudioOnly);
+    assert_eq!(clip(&p, "1").kind, SourceKind::AudioOnly);
 }
 
 #[test]
@@ -260,10 +260,10 @@ fn snapshot_only_record() {
     assert_eq!(p.clips.len(), 3, "{:#?}", p.clips);
     let by_url = |u: &str| p.clips.iter().find(|c| c.url.ends_with(u)).unwrap();
     let a1 = by_url("a1.mp4");
-    assert_eq!((a1.start, a1.end, a1.kind), (0.0, Some(200.0), ClipKind::Camera));
+    assert_eq!((a1.start, a1.end, a1.kind), (0.0, Some(200.0), SourceKind::Camera));
     assert_eq!(a1.user_name.as_deref(), Some("Lec"));
     let s1 = by_url("s1.mp4");
-    assert_eq!((s1.start, s1.end, s1.kind), (100.0, None, ClipKind::Screen));
+    assert_eq!((s1.start, s1.end, s1.kind), (100.0, None, SourceKind::Screen));
     let a2 = by_url("a2.mp4");
     assert_eq!((a2.start, a2.end), (200.0, None));
     // Ids are synthesised deterministically from the url.
@@ -291,7 +291,7 @@ fn unknown_modules_and_fields_are_ignored() {
     assert_eq!(p.name, "record");
     assert_eq!(p.duration, Some(12.5));
     assert_eq!(p.clips.len(), 1);
-    assert_eq!(p.clips[0].kind, ClipKind::Camera);
+    assert_eq!(p.clips[0].kind, SourceKind::Camera);
     assert!(p.slides.is_empty() && p.chat.is_empty());
 }
 
@@ -547,7 +547,7 @@ fn a_chunk_is_over_when_its_cut_shortened_length_is() {
     evs.push(ev_at(&cuts, "conference.update", 260.0, json!({"id": 10, "hasVideo": true})));
     let p = build_plan(&cut_record(&cuts, evs)).unwrap();
     assert_eq!(p.clips.len(), 2);
-    assert!(p.clips.iter().all(|c| c.kind == ClipKind::AudioOnly && c.has_video == Some(false)), "{:#?}", p.clips);
+    assert!(p.clips.iter().all(|c| c.kind == SourceKind::AudioOnly && c.has_video == Some(false)), "{:#?}", p.clips);
 }
 
 #[test]

@@ -370,7 +370,7 @@ fn write_error_poisons_the_writer() {
         }
     }
     match err {
-        Some(Error::Io2(e)) => assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe),
+        Some(Error::IoUnnamed(e)) => assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe),
         other => panic!("expected a broken pipe, got {other:?}"),
     }
     assert!(w.write(pkts.last().unwrap()).unwrap_err().to_string().contains("earlier error"));

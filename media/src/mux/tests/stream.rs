@@ -19,14 +19,14 @@ impl Write for Shared {
     }
 }
 
-fn to_writer(kind: OutputKind) -> (Vec<StreamInfo>, Vec<Packet>, Vec<u8>, u64) {
+fn to_writer(kind: Container) -> (Vec<StreamInfo>, Vec<Packet>, Vec<u8>, u64) {
     let (streams, pkts) = demux_all("a_high_bframes.mp4");
     let sink = Shared::default();
     let mut m = Muxer::to_writer(kind, Path::new("standard output"), Box::new(sink.clone()), &streams).unwrap();
     assert_eq!(m.kind(), kind);
     for p in &pkts {
         // As the pipeline does for TS: no more than one frame of AAC priming.
-        if kind == OutputKind::Ts && p.stream == 1 && p.pts < -1024 {
+        if kind == Container::Ts && p.stream == 1 && p.pts < -1024 {
             continue;
         }
         m.write(p).unwrap();
@@ -42,7 +42,7 @@ fn count(rows: &[Vec<String>], stream: &str) -> usize {
 
 #[test]
 fn ts_to_a_writer() {
-    let (_, pkts, data, n) = to_writer(OutputKind::Ts);
+    let (_, pkts, data, n) = to_writer(Container::Ts);
     assert_eq!(n, data.len() as u64, "finish returns the bytes written");
     assert!(!data.is_empty() && data.len() % ts::TS_PACKET == 0);
     assert!(data.chunks(ts::TS_PACKET).all(|p| p[0] == 0x47), "sync byte every 188 bytes");
@@ -61,7 +61,7 @@ fn ts_to_a_writer() {
 
 #[test]
 fn fragmented_mp4_to_a_writer() {
-    let (_, pkts, data, n) = to_writer(OutputKind::Mp4);
+    let (_, pkts, data, n) = to_writer(Container::Mp4);
     assert_eq!(n, data.len() as u64, "finish returns the bytes written");
     let kinds: Vec<[u8; 4]> = children(&data).iter().map(|(t, _)| *t).collect();
     assert_eq!(&kinds[..3], &[*b"ftyp", *b"moov", *b"moof"]);
@@ -80,7 +80,7 @@ fn a_closed_pipe_is_an_io_error_naming_the_stream() {
     // A real pipe whose reader has exited (the test harness, like the stitch binary,
     // ignores SIGPIPE, so the write fails with EPIPE).
     let (streams, pkts) = demux_all("a_high_bframes.mp4");
-    for kind in [OutputKind::Ts, OutputKind::Mp4] {
+    for kind in [Container::Ts, Container::Mp4] {
         let mut child = std::process::Command::new("true")
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
@@ -104,8 +104,19 @@ fn a_closed_pipe_is_an_io_error_naming_the_stream() {
 fn unsupported_streams_are_refused() {
     let (mut streams, _) = demux_all("a_high_bframes.mp4");
     streams[0].codec = crate::packet::Codec::Other("hevc".into());
-    for kind in [OutputKind::Ts, OutputKind::Mp4] {
+    for kind in [Container::Ts, Container::Mp4] {
         let r = Muxer::to_writer(kind, Path::new("-"), Box::new(std::io::sink()), &streams);
         assert!(matches!(r, Err(crate::Error::UnsupportedCodec(_))), "{kind:?}");
     }
+}
+
+#[test]
+fn read_only_containers_are_refused() {
+    let (streams, _) = demux_all("a_high_bframes.mp4");
+    let r = Muxer::to_writer(Container::Adts, Path::new("-"), Box::new(std::io::sink()), &streams);
+    assert!(matches!(r, Err(crate::Error::CannotMux(Container::Adts))));
+    let dir = std::env::temp_dir().join(format!("stitch-cannot-mux-{}", std::process::id()));
+    let r = Muxer::create(Container::Adts, &dir.join("a.aac"), &streams);
+    assert!(matches!(r, Err(crate::Error::CannotMux(Container::Adts))));
+    assert!(!dir.exists(), "nothing is written");
 }

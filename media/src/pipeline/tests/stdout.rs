@@ -19,7 +19,7 @@ fn tmpdir(name: &str) -> PathBuf {
 }
 
 /// 2 s of the basic flow on a small canvas, to a stream.
-fn options(output: &Path, kind: OutputKind) -> CompileOptions {
+fn options(output: &Path, kind: Container) -> CompileOptions {
     let mut o = CompileOptions::new(output);
     o.kind = kind;
     o.width = 160;
@@ -33,7 +33,7 @@ fn options(output: &Path, kind: OutputKind) -> CompileOptions {
 #[test]
 fn compile_streams_both_containers_and_leaves_output_alone() {
     let flow = Flow::load(&testdata("flow_basic.json")).unwrap();
-    for kind in [OutputKind::Mp4, OutputKind::Ts] {
+    for kind in [Container::Mp4, Container::Ts] {
         // `output` names a folder that does not exist: with a stream it is not used at all.
         let output = Path::new("/nonexistent-stitch-folder/-");
         let sink = Shared::default();
@@ -50,8 +50,9 @@ fn compile_streams_both_containers_and_leaves_output_alone() {
         assert_eq!(r.frames, 50, "2 s at 25 fps");
         assert!(!output.parent().unwrap().exists());
         match kind {
-            OutputKind::Mp4 => assert_eq!(&data[4..8], b"ftyp"),
-            OutputKind::Ts => assert!(data.chunks(188).all(|p| p[0] == 0x47)),
+            Container::Mp4 => assert_eq!(&data[4..8], b"ftyp"),
+            Container::Ts => assert!(data.chunks(188).all(|p| p[0] == 0x47)),
+            Container::Adts => unreachable!("not muxed"),
         }
         if !crate::mux::mp4::tests::ffmpeg_available() {
             continue;
@@ -59,7 +60,7 @@ fn compile_streams_both_containers_and_leaves_output_alone() {
         let frames = probe_rows(&data, "frame=stream_index,pts_time");
         let video: Vec<f64> = frames.iter().filter(|f| f[0] == "0").map(|f| f[1].parse().unwrap()).collect();
         assert_eq!(video.len(), 50, "{kind:?}: every picture decodes");
-        if kind == OutputKind::Mp4 {
+        if kind == Container::Mp4 {
             assert_eq!(video[0], 0.0, "the presentation starts at 0");
         }
         assert!(frames.iter().any(|f| f[0] == "1"), "{kind:?}: audio");
@@ -75,7 +76,7 @@ fn a_closed_stream_ends_compile_with_an_io_error_and_touches_no_file() {
     let output = dir.join("-");
     // A user's file where a file output would keep its partial data: must survive.
     std::fs::write(crate::mux::part_path(&output), b"user data").unwrap();
-    for kind in [OutputKind::Mp4, OutputKind::Ts] {
+    for kind in [Container::Mp4, Container::Ts] {
         let sink = Box::new(ClosedAfter { limit: 3000, got: 0 });
         let r = compile_to(&flow, &options(&output, kind), Some(sink), &mut |_| {}, &AtomicBool::new(false));
         match r {

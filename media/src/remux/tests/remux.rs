@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use super::*;
-use crate::mux::OutputKind;
+use crate::Container;
 
 use crate::testutil::testdata;
 
@@ -27,7 +27,7 @@ fn out_path(name: &str) -> PathBuf {
 /// Remux `inputs` into an MP4 at a temporary path; returns its packets and streams.
 fn to_mp4(inputs: Vec<Box<dyn Demuxer>>, window: Option<AudioWindow>, name: &str) -> (Vec<StreamInfo>, Vec<Packet>) {
     let out = out_path(name);
-    let bytes = remux(inputs, window, |s| Muxer::create(OutputKind::Mp4, &out, s)).unwrap();
+    let bytes = remux(inputs, window, |s| Muxer::create(Container::Mp4, &out, s)).unwrap();
     assert_eq!(bytes, std::fs::metadata(&out).unwrap().len());
     let d = crate::demux::open(&out).unwrap().1;
     let streams = d.streams().to_vec();
@@ -57,7 +57,7 @@ fn ts_to_mp4_keeps_every_packet_and_starts_at_the_first_presented_sample() {
 fn b_frame_mp4_remuxed_to_ts_keeps_pts_order_and_count() {
     let input = all_packets(open("a_high_bframes.mp4"));
     let out = out_path("bframes.ts");
-    remux(vec![open("a_high_bframes.mp4")], None, |s| Muxer::create(OutputKind::Ts, &out, s)).unwrap();
+    remux(vec![open("a_high_bframes.mp4")], None, |s| Muxer::create(Container::Ts, &out, s)).unwrap();
     let d = crate::demux::open(&out).unwrap().1;
     let streams = d.streams().to_vec();
     let got = all_packets(d);
