@@ -36,12 +36,126 @@ pub enum Error {
     Flow(String),
     #[error("cancelled")]
     Cancelled,
+    /// `source` with where it happened: the file, the track, the packet.
+    #[error("{source} ({at})")]
+    At { at: Location, source: Box<Error> },
+}
+
+/// Where in an input an error happened: any of the file, the track (stream index of the
+/// demuxer), the packet (0-based position among the packets a reader took from its demuxer,
+/// all tracks, counted from where it started reading) and the packet's presentation time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Location {
+    /// The input file.
+    pub path: Option<PathBuf>,
+    /// The stream index in the demuxer's `streams()`.
+    pub track: Option<usize>,
+    /// The packet's position in the demuxer's output.
+    pub packet: Option<u64>,
+    /// The packet's presentation time in its track's timebase.
+    pub pts: Option<crate::time::Time>,
+}
+
+impl Location {
+    /// A location in the file `path`.
+    pub fn file(path: impl Into<PathBuf>) -> Location {
+        Location { path: Some(path.into()), ..Location::default() }
+    }
+
+    /// Packet `packet` of track `track` (of an unnamed input).
+    pub fn packet(track: usize, packet: u64) -> Location {
+        Location { track: Some(track), packet: Some(packet), ..Location::default() }
+    }
+
+    /// The packet of track `track` presented at `pts`.
+    pub fn at_time(track: usize, pts: crate::time::Time) -> Location {
+        Location { track: Some(track), pts: Some(pts), ..Location::default() }
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(p) = &self.path {
+            parts.push(p.display().to_string());
+        }
+        if let Some(t) = self.track {
+            parts.push(format!("track {t}"));
+        }
+        if let Some(n) = self.packet {
+            parts.push(format!("packet {n}"));
+        }
+        if let Some(t) = self.pts {
+            parts.push(format!("at {t}"));
+        }
+        f.write_str(&parts.join(", "))
+    }
 }
 
 impl Error {
+    /// [`Error::Invalid`] with `msg`.
     pub fn invalid(msg: impl Into<String>) -> Error {
         Error::Invalid(msg.into())
+    }
+
+    /// This error with where it happened; the parts already known are kept (an error
+    /// located twice is wrapped once).
+    pub fn at(self, at: Location) -> Error {
+        match self {
+            Error::At { at: mut have, source } => {
+                have.path = have.path.or(at.path);
+                have.track = have.track.or(at.track);
+                have.packet = have.packet.or(at.packet);
+                have.pts = have.pts.or(at.pts);
+                Error::At { at: have, source }
+            }
+            e => Error::At { at, source: Box::new(e) },
+        }
+    }
+
+    /// Where it happened, when known.
+    pub fn location(&self) -> Option<&Location> {
+        match self {
+            Error::At { at, .. } => Some(at),
+            _ => None,
+        }
+    }
+
+    /// The error without its location.
+    pub fn kind(&self) -> &Error {
+        match self {
+            Error::At { source, .. } => source.kind(),
+            e => e,
+        }
+    }
+
+    /// Whether the run can go on without what failed: damaged data or a codec the build
+    /// cannot decode costs one clip or one of its tracks (the compile reports it and
+    /// continues with the other clips); an I/O error of the output, an encoder failure, an
+    /// invalid flow, a format nothing reads, encryption or cancellation end the run.
+    pub fn is_recoverable(&self) -> bool {
+        matches!(self.kind(), Error::Invalid(_) | Error::Decode(_) | Error::UnsupportedCodec(_) | Error::NoMedia(_))
     }
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn located_errors_say_where_and_keep_their_kind() {
+        let e = Error::Decode("bad slice".into()).at(Location::packet(1, 42));
+        assert_eq!(e.to_string(), "decoder error: bad slice (track 1, packet 42)");
+        let e = e.at(Location::file("/in/a.mp4"));
+        assert_eq!(e.to_string(), "decoder error: bad slice (/in/a.mp4, track 1, packet 42)");
+        assert!(matches!(e.kind(), Error::Decode(_)));
+        assert_eq!(e.location().unwrap().packet, Some(42));
+        assert!(e.is_recoverable());
+        assert!(!Error::Encode("x".into()).at(Location::file("o.mp4")).is_recoverable());
+        assert!(!Error::Cancelled.is_recoverable());
+        let e = Error::invalid("truncated ADTS frame").at(Location::at_time(0, crate::time::Time::new(96_000, 48_000)));
+        assert_eq!(e.to_string(), "invalid data: truncated ADTS frame (track 0, at 2.000s)");
+    }
+}

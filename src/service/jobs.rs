@@ -342,6 +342,20 @@ impl Progress {
     }
 }
 
+/// A run's heartbeat task and its command's stop flag: dropping it (the run ended, or its
+/// future was dropped by the engine) ends the heartbeat and stops the command.
+struct RunGuard {
+    beat: tokio::task::JoinHandle<()>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        self.beat.abort();
+        self.cancel.store(true, Ordering::SeqCst);
+    }
+}
+
 /// The apalis handler: one run of a job.
 async fn handle(job: JobRef, ctx: Data<Arc<Ctx>>, worker: WorkerContext) -> Result<(), BoxDynError> {
     let ctx: Arc<Ctx> = (*ctx).clone();
@@ -503,7 +517,9 @@ async fn run_job(ctx: &Arc<Ctx>, id: &str, worker: &str) -> Result<()> {
     let why = Arc::new(AtomicU8::new(STOP_NONE));
     let progress = Progress::default();
     progress.set(Some(0.0), "starting");
-    // Heartbeat, progress, cancellation, timeout, drain: every second.
+    // Heartbeat, progress, cancellation, timeout, drain: every second. Tied to this run: if
+    // the engine drops the run (its worker stopped on a backend error), the guard stops the
+    // heartbeat and the command, so the job goes silent and the reaper queues it again.
     let beat = {
         let (ctx, id, cancel, why, progress) =
             (ctx.clone(), id.to_string(), cancel.clone(), why.clone(), progress.clone());
@@ -534,8 +550,9 @@ async fn run_job(ctx: &Arc<Ctx>, id: &str, worker: &str) -> Result<()> {
             }
         })
     };
+    let beat = RunGuard { beat, cancel: cancel.clone() };
     let result = execute(ctx, &job.kind, &job.params, &scratch, cancel.clone(), progress.clone()).await;
-    beat.abort();
+    drop(beat);
     let kind = job.kind.clone();
     let outcome: &str;
     match (result, why.load(Ordering::SeqCst)) {
@@ -928,6 +945,32 @@ async fn webinar_job(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A run whose future the engine drops (its worker stopped on a database error) must go
+    /// silent: no heartbeat keeps its job "running" forever, and its command is told to stop.
+    #[tokio::test]
+    async fn a_dropped_run_stops_its_heartbeat_and_its_command() {
+        let beats = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let cancel = Arc::new(AtomicBool::new(false));
+        let b2 = beats.clone();
+        let beat = tokio::spawn(async move {
+            loop {
+                b2.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        let run = async {
+            let _guard = RunGuard { beat, cancel: cancel.clone() };
+            std::future::pending::<()>().await
+        };
+        // The engine gives up on the run after a while and drops it.
+        assert!(tokio::time::timeout(Duration::from_millis(50), run).await.is_err());
+        assert!(cancel.load(Ordering::SeqCst));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let after = beats.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(beats.load(Ordering::SeqCst), after, "the heartbeat outlived its run");
+    }
 
     #[test]
     fn secrets_are_redacted_and_names_made_safe() {

@@ -18,8 +18,9 @@ use crate::demux;
 use crate::frame::{AudioFrame, VideoFrame};
 use crate::packet::{Demuxer, MediaKind, Packet, StreamInfo};
 use crate::stats::{Collector, Span, Stage};
-use crate::time::{rescale, VIDEO_HZ};
+use crate::time::{rescale, Time, VIDEO_HZ};
 use crate::timeline::{ClipEvent, OutputFormat};
+use crate::error::Location;
 use crate::{Error, Result};
 
 /// A clip whose offset skips more than this much of its file (90 kHz) is read from shortly
@@ -88,11 +89,15 @@ pub fn spawn_reader(
 
 /// Describe a clip-level error for the summary.
 fn describe(e: &Error) -> String {
-    match e {
+    let what = match e.kind() {
         Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => "file not found".into(),
         Error::Io { source, .. } => format!("cannot read: {source}"),
         Error::Invalid(m) => m.clone(),
         other => other.to_string(),
+    };
+    match e.location() {
+        Some(at) => format!("{what} ({at})"),
+        None => what,
     }
 }
 
@@ -190,6 +195,8 @@ struct ClipReader<'a> {
     problem: Option<String>,
     /// The clip's time zero (90 kHz, in the container's clock).
     origin: i64,
+    /// Packets this reader took from its demuxer (the index of the next one).
+    read: u64,
 }
 
 fn read_clip(path: &Path, offset: i64, fmt: OutputFormat, how: &ReadOptions, tx: &Sender<ClipEvent>) {
@@ -240,7 +247,7 @@ impl<'a> ClipReader<'a> {
         }
         let packets = &how.counters.packets;
         let (buffered, problem, origin) = (Vec::new(), None, 0);
-        Some(ClipReader { dmx, time, packets, tx, fmt, vs, aus, vdec, adec, buffered, problem, origin })
+        Some(ClipReader { dmx, time, packets, tx, fmt, vs, aus, vdec, adec, buffered, problem, origin, read: 0 })
     }
 
     /// The next packet from the demuxer (counted and timed); `None` at the end or on an
@@ -250,10 +257,12 @@ impl<'a> ClipReader<'a> {
         match self.time.demux(|| dmx.next_packet()) {
             Ok(Some(p)) => {
                 self.packets.fetch_add(1, Ordering::Relaxed);
+                self.read += 1;
                 Some(p)
             }
             Ok(None) => None,
             Err(e) => {
+                let e = e.at(Location { packet: Some(self.read), ..Location::default() });
                 self.problem = Some(format!("damaged: {}", describe(&e)));
                 None
             }
@@ -355,6 +364,8 @@ impl<'a> ClipReader<'a> {
         let Some(d) = self.vdec.as_mut() else { return true };
         let mut frames = Vec::new();
         if let Err(e) = d.decode(pkt, &mut frames) {
+            let tb = self.vs.as_ref().map_or(1, |s| s.timebase);
+            let e = e.at(Location::at_time(pkt.stream, Time::new(pkt.pts, tb)));
             self.problem.get_or_insert(format!("video decoding stopped: {e}"));
             self.vdec = None;
         }
@@ -366,6 +377,8 @@ impl<'a> ClipReader<'a> {
         let Some(d) = self.adec.as_mut() else { return true };
         let mut frames = Vec::new();
         if let Err(e) = d.decode(pkt, &mut frames) {
+            let tb = self.aus.as_ref().map_or(1, |s| s.timebase);
+            let e = e.at(Location::at_time(pkt.stream, Time::new(pkt.pts, tb)));
             self.problem.get_or_insert(format!("audio decoding stopped: {e}"));
             self.adec = None;
         }
