@@ -128,8 +128,9 @@ pub fn parse_pts(b: &[u8]) -> Option<u64> {
     )
 }
 
-/// Encode a PTS/DTS field: `prefix` is the 4-bit code (0b0010 PTS only, 0b0011 PTS of a
-/// PTS+DTS pair, 0b0001 DTS); `ts` is taken mod 2^33. Marker bits are set.
+/// Encode a PTS/DTS field of a PES header (ISO/IEC 13818-1 §2.4.3.7): `prefix` is the 4-bit
+/// code (0b0010 PTS only, 0b0011 PTS of a PTS+DTS pair, 0b0001 DTS); `ts` is taken mod 2^33.
+/// Marker bits are set.
 pub fn encode_pts(prefix: u8, ts: u64) -> [u8; 5] {
     let ts = ts & (PTS_WRAP as u64 - 1);
     [
@@ -348,7 +349,7 @@ pub fn wrap_add(a: u64, off: i64) -> u64 {
     ((a & (PTS_WRAP as u64 - 1)) as i64 + off.rem_euclid(PTS_WRAP)).rem_euclid(PTS_WRAP) as u64
 }
 
-/// The 4-byte header of a transport packet (§2.4.3.2): sync byte, no transport error, no
+/// The 4-byte header of a transport packet (ISO/IEC 13818-1 §2.4.3.2): sync byte, no transport error, no
 /// priority, `pusi`, 13-bit `pid`, not scrambled, adaptation_field_control `afc` (1 payload,
 /// 2 adaptation field, 3 both), `cc` (low 4 bits).
 pub fn packet_header(pusi: bool, pid: u16, afc: u8, cc: u8) -> [u8; 4] {
@@ -373,12 +374,13 @@ pub fn payload_offset(p: &[u8]) -> Option<usize> {
     }
 }
 
-/// The 90 kHz base of a 6-byte PCR/OPCR field (§2.4.3.5).
+/// The 90 kHz base of a 6-byte PCR/OPCR field (ISO/IEC 13818-1 §2.4.3.5).
 pub fn pcr_field_base(f: &[u8]) -> u64 {
     ((f[0] as u64) << 25) | ((f[1] as u64) << 17) | ((f[2] as u64) << 9) | ((f[3] as u64) << 1) | (f[4] as u64 >> 7)
 }
 
-/// Rewrite the 33-bit base of a 6-byte PCR/OPCR field, keeping its reserved bits and extension.
+/// Rewrite the 33-bit base of a 6-byte PCR/OPCR field (ISO/IEC 13818-1 §2.4.3.5), keeping its
+/// reserved bits and extension.
 pub fn set_pcr_field_base(f: &mut [u8], base: u64) {
     f[0] = (base >> 25) as u8;
     f[1] = (base >> 17) as u8;
@@ -387,14 +389,16 @@ pub fn set_pcr_field_base(f: &mut [u8], base: u64) {
     f[4] = ((base & 1) << 7) as u8 | (f[4] & 0x7f);
 }
 
-/// A 6-byte PCR field for a 90 kHz base (modulo 2^33), reserved bits set, extension 0.
+/// A 6-byte program_clock_reference field of an adaptation field (ISO/IEC 13818-1 §2.4.3.4,
+/// §2.4.3.5) for a 90 kHz base (modulo 2^33): reserved bits set, extension 0.
 pub fn pcr_field(base90: i64) -> [u8; 6] {
     let b = (base90 & (PTS_WRAP - 1)) as u64;
     [(b >> 25) as u8, (b >> 17) as u8, (b >> 9) as u8, (b >> 1) as u8, ((b & 1) << 7) as u8 | 0x7e, 0]
 }
 
-/// A complete long-form PSI section (§2.4.4.10): header with `version` (current), `body`,
-/// CRC_32. section_number and last_section_number are 0.
+/// A complete long-form PSI section (ISO/IEC 13818-1 §2.4.4.10, the section_syntax_indicator = 1
+/// form PAT and PMT share): header with `version` (current), `body`, CRC_32 (Annex A).
+/// section_number and last_section_number are 0.
 pub fn long_section(table_id: u8, id: u16, version: u8, body: &[u8]) -> Vec<u8> {
     // section_length counts from after the length field: 5 header bytes + body + CRC.
     let len = 5 + body.len() + 4;
@@ -412,7 +416,7 @@ pub fn long_section(table_id: u8, id: u16, version: u8, body: &[u8]) -> Vec<u8> 
     s
 }
 
-/// Rewrites continuity counters (§2.4.3.3) so they run on per PID: a packet with payload
+/// Rewrites continuity counters (ISO/IEC 13818-1 §2.4.3.3) so they run on per PID: a packet with payload
 /// gets the previous value + 1 (mod 16), an adaptation-only packet repeats the previous
 /// value. The first packet seen on a PID keeps its own counter. Null packets (PID 0x1fff)
 /// and packets without the 0x47 sync byte are left alone.
