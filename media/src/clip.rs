@@ -83,6 +83,7 @@ pub enum SourceKind {
 /// Who a clip belongs to and what it shows (for the composite layouts).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SourceInfo {
+    /// Camera, screen share or microphone.
     pub kind: SourceKind,
     /// Participant identity (user id), if known.
     pub participant: Option<String>,
@@ -100,6 +101,7 @@ pub struct SlideSpec {
     pub start: i64,
     /// Shown until (its own duration, else the next slide's start; `None`: to the end).
     pub end: Option<i64>,
+    /// The image reference as the flow JSON gives it (a path or an http(s) url).
     pub url: String,
     /// Resolved local path (empty while `remote` is set).
     pub path: PathBuf,
@@ -113,16 +115,20 @@ pub struct SlideSpec {
 pub struct ChatLine {
     /// 90 kHz ticks.
     pub at: i64,
+    /// Who wrote the message, as the flow JSON names them.
     pub author: String,
+    /// The message text.
     pub text: String,
 }
 
 /// A parsed flow.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Flow {
+    /// The flow's name (from its JSON; used in reports).
     pub name: String,
     /// Timeline length from the JSON, 90 kHz ticks.
     pub duration: Option<i64>,
+    /// The recordings of the flow, in the order the JSON lists them.
     pub clips: Vec<ClipSpec>,
     /// Slides in time order (only the composite shows them).
     pub slides: Vec<SlideSpec>,
@@ -133,11 +139,17 @@ pub struct Flow {
 /// Output format of a compile: canvas, frame rate, audio rate and channels.
 #[derive(Clone, Copy, Debug)]
 pub struct OutputFormat {
+    /// Canvas width in pixels.
     pub width: u32,
+    /// Canvas height in pixels.
     pub height: u32,
+    /// Frame rate numerator: `fps_num / fps_den` frames per second.
     pub fps_num: u32,
+    /// Frame rate denominator (> 0).
     pub fps_den: u32,
+    /// Audio sampling rate in Hz.
     pub sample_rate: u32,
+    /// Interleaved audio channels.
     pub channels: u16,
 }
 
@@ -183,6 +195,7 @@ pub struct PlacedAudio {
 /// What the timeline decided for one output frame: the input of compose and mix.
 #[derive(Clone, Debug)]
 pub struct FrameSlice {
+    /// Output frame number (0-based); the frame is presented at [`OutputFormat::frame_time`].
     pub index: u64,
     /// Timeline time of the frame (90 kHz).
     pub t: i64,

@@ -2,10 +2,19 @@
 
 use std::path::PathBuf;
 
+/// Why a media operation failed. The `Display` form is a complete sentence fragment for a
+/// user (it names the file, stream or value at fault); the variant tells a caller the kind.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// An I/O operation on a named file failed.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The file being read, written, created or renamed.
+        path: PathBuf,
+        /// What the operating system reported.
+        source: std::io::Error,
+    },
+    /// An I/O error where no single file names the cause (a pipe, a socket, standard output).
     #[error("{0}")]
     Io2(#[from] std::io::Error),
     /// The input is not a container stitch recognises.
@@ -23,20 +32,27 @@ pub enum Error {
     /// No audio or video samples at all.
     #[error("no media data{0}")]
     NoMedia(String),
+    /// A decoder rejected or failed on the data (what, which stream).
     #[error("decoder error: {0}")]
     Decode(String),
+    /// An encoder could not be set up or failed (its settings or message).
     #[error("encoder error: {0}")]
     Encode(String),
+    /// The flow description (JSON) is malformed or inconsistent: what and where.
     #[error("invalid flow: {0}")]
     Flow(String),
+    /// The work stopped before its end: cancelled by the caller, or another pipeline stage
+    /// stopped (that stage reports its own error).
     #[error("cancelled")]
     Cancelled,
 }
 
 impl Error {
+    /// An [`Error::Invalid`] with message `msg`.
     pub fn invalid(msg: impl Into<String>) -> Error {
         Error::Invalid(msg.into())
     }
 }
 
+/// `Result` with this crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
