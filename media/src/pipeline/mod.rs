@@ -1,6 +1,6 @@
 //! The one module that wires the stages together: [`compile`] (in `compile.rs`: threads,
 //! queues, the mux loop), the clip reader (`reader.rs`: demux -> decode -> per-clip
-//! normalisation) and [`Program`] (timeline -> mix -> compose, one output frame at a time).
+//! normalisation) and `Program` (timeline -> mix -> compose, one output frame at a time).
 //!
 //! ```text
 //!  clip files ──► [reader thread per open clip (reader.rs): demux ► decode ► fit to canvas
@@ -32,12 +32,10 @@ use crate::stats::StageStats;
 use crate::timeline::ClipOutcome;
 
 mod compile;
-pub mod program;
+mod program;
 mod reader;
 
 pub use compile::compile;
-pub use program::{Look, OutputFrame, Program};
-pub use reader::{spawn_reader, ReadCounters, ReadOptions, SEEK_MIN_OFFSET};
 
 /// Everything `compile` needs besides the flow.
 #[derive(Clone)]
@@ -75,7 +73,7 @@ pub struct CompileOptions {
     pub chat_panel: bool,
     /// Loudness normalisation of the mix (slow automatic gain before the limiter).
     pub normalize: bool,
-    /// A clip whose `offset` skips more than [`SEEK_MIN_OFFSET`] of its file starts
+    /// A clip whose `offset` skips more than 2 s of its file starts
     /// reading shortly before the offset when its demuxer can seek (MP4), instead of
     /// decoding everything before it. The output is the same either way; off is for tests
     /// and comparisons.
