@@ -278,7 +278,7 @@ impl ChunkEncoder {
     }
 
     /// Count encode time in `stats` (see [`crate::stats`]).
-    pub fn with_stats(mut self, stats: Arc<Collector>) -> Self {
+    pub(crate) fn with_stats(mut self, stats: Arc<Collector>) -> Self {
         self.stats = Some(stats);
         self
     }
