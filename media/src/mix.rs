@@ -42,6 +42,7 @@ impl Leveler {
     pub const TARGET_RMS: f32 = 0.1;
     const GATE_RMS: f32 = 0.003;
 
+    /// A leveler at unity gain whose level estimate starts at [`Leveler::TARGET_RMS`].
     pub fn new() -> Leveler {
         Leveler { level: Self::TARGET_RMS, gain: 1.0 }
     }

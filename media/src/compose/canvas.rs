@@ -38,6 +38,7 @@ pub struct Canvas {
 
 /// The picture of one output frame.
 pub struct Drawn {
+    /// The picture of the output frame (canvas-sized), shared with the stages after compose.
     pub picture: Arc<Picture>,
     /// Whether any clip's picture (or a slide) is shown (false: black gap).
     pub has_content: bool,

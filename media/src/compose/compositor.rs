@@ -36,7 +36,9 @@ pub struct Source {
     pub key: String,
     /// Shown on the tile (may be empty).
     pub name: String,
+    /// Camera, screen share or microphone.
     pub kind: SourceKind,
+    /// Lecturer or admin: placed first in the tile order and preferred for the main area.
     pub presenter: bool,
     /// Its current picture (canvas-sized, aspect kept with black bars), if it shows one.
     pub picture: Option<Arc<Picture>>,
@@ -73,13 +75,16 @@ pub enum Shown {
 /// fitted into it with black bars).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Placed {
+    /// What the region shows.
     pub shown: Shown,
+    /// Where, in canvas pixels.
     pub rect: Rect,
 }
 
 /// What the compositor drew for one output frame ([`Compositor::record_layout`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DrawnLayout {
+    /// The main area (screen share, slide or speaking camera), if the layout has one this frame.
     pub main: Option<Placed>,
     /// In display order.
     pub tiles: Vec<Placed>,
@@ -130,6 +135,7 @@ pub struct Compositor {
     black: HashMap<usize, (Arc<Picture>, bool)>,
     /// Frames that had to be drawn (the rest reused the previous canvas).
     pub frames_drawn: u64,
+    /// Frames that reused the previous canvas (nothing visible changed).
     pub frames_reused: u64,
     /// Sidebar/pip: the camera that has the main area ([`main_area`]).
     main: MainState,
@@ -141,6 +147,9 @@ pub struct Compositor {
 }
 
 impl Compositor {
+    /// A compositor drawing `layout` on a `width` x `height` canvas (even sizes keep the 4:2:0
+    /// chroma aligned), with the defaults of the command line: no hidden cameras, no chat
+    /// panel, [`main_area::DEFAULT_HOLD`], no layout recording.
     pub fn new(layout: LayoutKind, width: u32, height: u32) -> Compositor {
         Compositor {
             layout,
@@ -168,6 +177,7 @@ impl Compositor {
         &self.drawn
     }
 
+    /// The layout it draws.
     pub fn layout(&self) -> LayoutKind {
         self.layout
     }

@@ -43,16 +43,24 @@ pub const PIP_PER_ROW: usize = 4;
 pub const GRID_MAX_CELLS: usize = 36;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+/// The composite layouts (see the module documentation for their geometry). Parsed from and
+/// displayed as the lowercase names of [`LayoutKind::as_str`].
 pub enum LayoutKind {
     #[default]
+    /// Main area on the left, camera tiles in a column on the right (the default).
     Sidebar,
+    /// Main area over the whole canvas, small camera tiles in the bottom-right corner.
     Pip,
+    /// Every source in an equal cell of a near-square grid.
     Grid,
+    /// The first tile (the active speaker) over the whole canvas.
     Speaker,
 }
 
 impl LayoutKind {
+    /// Every layout, the default first (the names `from_str` accepts).
     pub const ALL: [LayoutKind; 4] = [LayoutKind::Sidebar, LayoutKind::Pip, LayoutKind::Grid, LayoutKind::Speaker];
+    /// The layout's name on the command line: "sidebar", "pip", "grid" or "speaker".
     pub fn as_str(self) -> &'static str {
         match self {
             LayoutKind::Sidebar => "sidebar",
@@ -95,16 +103,22 @@ impl FromStr for LayoutKind {
 /// A rectangle on the canvas in luma pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct Rect {
+    /// Left edge, pixels from the left of the canvas.
     pub x: u32,
+    /// Top edge, pixels from the top of the canvas.
     pub y: u32,
+    /// Width in pixels.
     pub w: u32,
+    /// Height in pixels.
     pub h: u32,
 }
 
 impl Rect {
+    /// The rectangle at (`x`, `y`) of `w` x `h` pixels.
     pub const fn new(x: u32, y: u32, w: u32, h: u32) -> Rect {
         Rect { x, y, w, h }
     }
+    /// True when it covers no pixel (zero width or height).
     pub fn is_empty(&self) -> bool {
         self.w == 0 || self.h == 0
     }
@@ -116,12 +130,15 @@ impl Rect {
     pub fn bottom(&self) -> u32 {
         self.y.saturating_add(self.h)
     }
+    /// Pixels covered.
     pub fn area(&self) -> u64 {
         self.w as u64 * self.h as u64
     }
+    /// True when `other` lies entirely inside (edges may touch).
     pub fn contains(&self, other: &Rect) -> bool {
         other.x >= self.x && other.y >= self.y && other.right() <= self.right() && other.bottom() <= self.bottom()
     }
+    /// True when the two share at least one pixel (empty rectangles share none).
     pub fn intersects(&self, other: &Rect) -> bool {
         !self.is_empty()
             && !other.is_empty()
@@ -135,9 +152,11 @@ impl Rect {
 /// Result of [`place`].
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Placement {
+    /// The main area, if there is a main source and the layout shows it.
     pub main: Option<Rect>,
     /// One rect per tile shown, in the caller's tile order.
     pub tiles: Vec<Rect>,
+    /// The chat panel's column on the right, when asked for.
     pub panel: Option<Rect>,
 }
 
@@ -335,6 +354,7 @@ impl<K> Default for TileSlots<K> {
 }
 
 impl<K: Clone + Eq + Hash> TileSlots<K> {
+    /// No slots yet.
     pub fn new() -> Self {
         Self::default()
     }
@@ -387,6 +407,7 @@ impl<K: Clone + Eq + Hash> TileSlots<K> {
         &self.slots
     }
 
+    /// The slot index of `k`, if it has one.
     pub fn slot_of(&self, k: &K) -> Option<usize> {
         self.slots.iter().position(|s| s.as_ref() == Some(k))
     }

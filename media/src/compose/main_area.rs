@@ -35,15 +35,20 @@ pub const DEFAULT_HOLD: i64 = 2 * VIDEO_HZ as i64;
 pub trait Contender {
     /// Stable identity (the participant's key).
     fn key(&self) -> &str;
+    /// Lecturer or admin: wins ties among speakers.
     fn presenter(&self) -> bool;
+    /// Its audio is above the speaking threshold this frame.
     fn speaking(&self) -> bool;
 }
 
 /// A plain candidate, for callers without their own [`Contender`] type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Candidate<'a> {
+    /// Stable identity (the participant's key).
     pub key: &'a str,
+    /// Lecturer or admin.
     pub presenter: bool,
+    /// Speaking this frame.
     pub speaking: bool,
 }
 
@@ -82,6 +87,7 @@ pub struct MainState {
 }
 
 impl MainState {
+    /// The key of the camera in the main area, if any.
     pub fn owner(&self) -> Option<&str> {
         self.owner.as_deref()
     }

@@ -139,14 +139,17 @@ impl SlideCache {
         SlideCache { cap: cap.max(1), clock: 0, entries: Vec::new() }
     }
 
+    /// Entries held (decoded slides and remembered failures).
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// True when nothing is cached.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
+    /// Drop every entry.
     pub fn clear(&mut self) {
         self.entries.clear();
     }

@@ -73,6 +73,8 @@ pub struct Resampler {
 }
 
 impl Resampler {
+    /// A resampler from `from` Hz to `to` Hz for `channels` interleaved channels (windowed-sinc,
+    /// rates reduced by their greatest common divisor).
     pub fn new(from: u32, to: u32, channels: u16) -> Resampler {
         let g = gcd(from as u64, to as u64).max(1);
         let (from, to) = (from as u64 / g, to as u64 / g);
@@ -107,6 +109,7 @@ impl Resampler {
         Resampler { from, to, channels, table, phases, buf: vec![0.0; pre * channels], base: 0, k: 0 }
     }
 
+    /// True when the rates are equal (samples pass through unchanged in value).
     pub fn is_identity(&self) -> bool {
         self.from == self.to
     }

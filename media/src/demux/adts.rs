@@ -41,10 +41,18 @@ pub fn id3v2_len(head: &[u8]) -> Option<usize> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AdtsScan {
     /// A whole frame starts at `offset` (bytes before it are garbage).
-    Frame { offset: usize, header: AdtsHeader },
+    Frame {
+        /// Where the frame's syncword is, in bytes from the start of the data.
+        offset: usize,
+        /// The frame's parsed header (its length included).
+        header: AdtsHeader,
+    },
     /// No whole frame yet: bytes before `offset` are garbage and can be dropped; the rest
     /// may begin a frame, so keep it and retry with more data.
-    NeedMore { offset: usize },
+    NeedMore {
+        /// Bytes that can be dropped from the start of the data.
+        offset: usize,
+    },
 }
 
 fn consistent(a: &AdtsHeader, b: &AdtsHeader) -> bool {

@@ -21,8 +21,11 @@ use crate::{Error, Result};
 /// Container formats [`open`] recognises.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
+    /// ISO base media file format / MP4 / QuickTime ([`mp4`]).
     Mp4,
+    /// MPEG-2 transport stream, 188, 192 (M2TS) or 204-byte packets ([`ts`]).
     Ts,
+    /// Raw AAC in ADTS frames ([`adts`]).
     Adts,
 }
 

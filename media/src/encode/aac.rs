@@ -15,9 +15,13 @@ use crate::codec::aac::{AudioConfig, FRAME_SAMPLES};
 use crate::packet::Packet;
 use crate::{Error, Result};
 
+/// AAC-LC encoder (FDK AAC): interleaved f32 PCM in, raw access units of 1024 samples per
+/// channel out, with the AudioSpecificConfig a container needs.
 pub struct AacEncoder {
     enc: Encoder,
+    /// Input and output sampling rate in Hz.
     pub sample_rate: u32,
+    /// Input channels (1 or 2).
     pub channels: u16,
     /// Encoder delay in samples (priming).
     pub delay: u32,
@@ -35,6 +39,8 @@ pub struct AacEncoder {
 unsafe impl Send for AacEncoder {}
 
 impl AacEncoder {
+    /// An encoder for `channels` (1 or 2) channels at `sample_rate` Hz and a target of `bitrate`
+    /// bits per second. Fails for other channel counts or when FDK refuses the parameters.
     pub fn new(sample_rate: u32, channels: u16, bitrate: u32) -> Result<AacEncoder> {
         let channel_mode = match channels {
             1 => ChannelMode::Mono,

@@ -39,10 +39,13 @@ pub const REFINE_REPEATS: u32 = 2;
 /// Output video parameters.
 #[derive(Clone, Copy, Debug)]
 pub struct H264Settings {
+    /// Picture width in pixels (even, at least 16).
     pub width: u32,
+    /// Picture height in pixels (even, at least 16).
     pub height: u32,
     /// Frame rate as a fraction (num/den), e.g. 25/1 or 30000/1001.
     pub fps_num: u32,
+    /// Frame rate denominator (> 0).
     pub fps_den: u32,
     /// Target bitrate in bits per second.
     pub bitrate: u32,
@@ -91,6 +94,8 @@ pub struct H264Encoder {
 }
 
 impl H264Encoder {
+    /// An OpenH264 encoder for `settings`; fails for odd or smaller than 16x16 sizes, or when
+    /// the library refuses the parameters.
     pub fn new(settings: H264Settings) -> Result<H264Encoder> {
         if settings.width % 2 != 0 || settings.height % 2 != 0 || settings.width < 16 || settings.height < 16 {
             return Err(Error::Encode(format!(
@@ -148,8 +153,11 @@ impl H264Encoder {
 /// still being produced, and the producer starts a chunk only when a worker takes it, so
 /// at most about one chunk of pictures waits per worker (memory: see docs/performance.md).
 pub struct VideoChunk {
+    /// Sequence number of the chunk (0-based); chunks are muxed in this order.
     pub index: u64,
+    /// Output frame number of the chunk's first picture.
     pub first_frame: u64,
+    /// The chunk's pictures in output order; the channel closes at the end of the run.
     pub pictures: Receiver<Arc<Picture>>,
 }
 
@@ -166,7 +174,9 @@ impl VideoChunk {
 
 /// The packets of one chunk, in order; the first is an IDR.
 pub struct EncodedChunk {
+    /// The [`VideoChunk::index`] it was encoded from.
     pub index: u64,
+    /// The chunk's packets (Annex B, timebase 90 kHz), in decode order.
     pub packets: Vec<Packet>,
     /// How many of the packets are skip frames for repeated pictures (not encoded).
     pub skipped: u64,
@@ -174,12 +184,15 @@ pub struct EncodedChunk {
 
 /// Encodes chunks in parallel on a rayon pool of `threads` workers.
 pub struct ChunkEncoder {
+    /// The settings every chunk is encoded with.
     pub settings: H264Settings,
     pool: rayon::ThreadPool,
     stats: Option<Arc<Collector>>,
 }
 
 impl ChunkEncoder {
+    /// A pool of `threads` (at least 1) encoder workers for `settings`; fails early when the
+    /// settings are unusable (see [`H264Encoder::new`]).
     pub fn new(settings: H264Settings, threads: usize) -> Result<ChunkEncoder> {
         // Fail early with a clear message if the parameters are unusable.
         H264Encoder::new(settings)?;

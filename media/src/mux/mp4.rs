@@ -366,13 +366,13 @@ pub(crate) fn avc_sample(st: &mut AvcState, data: &[u8], stream: usize) -> Resul
 }
 
 impl Mp4Writer {
-    /// Start a file at `path` for `streams` (H.264 video and/or AAC audio; `Packet::stream`
-    /// indexes this slice). Creates the sidecar `<path>.mdat.part`.
     /// `false`: `finish` does not replace a file that appeared under the output's name.
     pub fn replace_existing(&mut self, yes: bool) {
         self.replace = yes;
     }
 
+    /// Start a file at `path` for `streams` (H.264 video and/or AAC audio; `Packet::stream`
+    /// indexes this slice). Creates the sidecar `<path>.mdat.part`.
     pub fn create(path: &Path, streams: &[StreamInfo]) -> Result<Mp4Writer> {
         Self::create_with_limits(path, streams, DEFAULT_LIMITS)
     }

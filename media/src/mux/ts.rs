@@ -83,8 +83,9 @@ pub const TS_OFFSET: i64 = 126_000;
 pub const PCR_DELAY: i64 = 63_000;
 /// At most this many audio streams.
 pub const MAX_AUDIO_STREAMS: usize = 15;
-/// Audio grouping limits.
+/// Audio grouping limit: at most this many AAC frames in one audio PES.
 pub const MAX_AUDIO_FRAMES_PER_PES: usize = 5;
+/// Audio grouping limit: at most this many bytes of ADTS frames in one audio PES.
 pub const MAX_AUDIO_PES_PAYLOAD: usize = 2930;
 
 const PCR_INTERVAL: i64 = 3_600; // 40 ms at 90 kHz

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
 
+/// Writes a 16-bit PCM WAV file (see the module documentation); unfinished files are
+/// never left under the final name.
 pub struct WavWriter {
     path: PathBuf,
     part: PathBuf,
@@ -25,6 +27,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 }
 
 impl WavWriter {
+    /// Create `<path>.part` and write the header for `channels` (at least 1) at `sample_rate` Hz.
     pub fn create(path: &Path, sample_rate: u32, channels: u16) -> Result<WavWriter> {
         let part = super::part_path(path);
         let f = File::create(&part).map_err(io(&part))?;
