@@ -48,6 +48,7 @@ impl<'a> TsPacket<'a> {
     pub fn pusi(&self) -> bool {
         self.b[1] & 0x40 != 0
     }
+    /// The 13-bit PID (packet identifier) naming the stream or table the packet belongs to.
     pub fn pid(&self) -> u16 {
         ((self.b[1] as u16 & 0x1f) << 8) | self.b[2] as u16
     }
@@ -63,6 +64,7 @@ impl<'a> TsPacket<'a> {
     pub fn cc(&self) -> u8 {
         self.b[3] & 0x0f
     }
+    /// True when adaptation_field_control says a payload follows (values 1 and 3).
     pub fn has_payload(&self) -> bool {
         self.afc() & 1 != 0
     }
@@ -145,10 +147,13 @@ pub fn encode_pts(prefix: u8, ts: u64) -> [u8; 5] {
 /// The fields of a PES packet header (ISO/IEC 13818-1 §2.4.3.6) a demuxer needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PesHeader {
+    /// stream_id: 0xE0-0xEF video, 0xC0-0xDF MPEG audio, 0xBD private stream 1, ...
     pub stream_id: u8,
     /// PES_packet_length: bytes after this field; 0 = unbounded (video only).
     pub packet_length: u16,
+    /// The 33-bit PTS in 90 kHz ticks, when the header has one.
     pub pts: Option<u64>,
+    /// The 33-bit DTS in 90 kHz ticks, when the header has one (only together with a PTS).
     pub dts: Option<u64>,
     /// Offset of the payload from the start of the PES packet.
     pub header_len: usize,
@@ -246,7 +251,9 @@ pub(crate) fn section_body<'a>(sec: &'a [u8], table_id: u8, what: &str) -> Resul
 /// Program Association Table (§2.4.4.3).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pat {
+    /// transport_stream_id of the section header.
     pub transport_stream_id: u16,
+    /// version_number (0..=31), which changes when the table changes.
     pub version: u8,
     /// (program_number, program_map_PID); program 0 names the network PID.
     pub programs: Vec<(u16, u16)>,
@@ -271,7 +278,9 @@ impl Pat {
 /// One elementary stream entry of a PMT.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PmtStream {
+    /// stream_type (ISO/IEC 13818-1 Table 2-34): 0x1B H.264, 0x0F AAC in ADTS, ...
     pub stream_type: u8,
+    /// elementary_PID: the PID of the stream's packets.
     pub pid: u16,
     /// ES_info descriptors, raw (iterate with [`descriptors`]).
     pub descriptors: Vec<u8>,
@@ -280,11 +289,15 @@ pub struct PmtStream {
 /// Program Map Table (§2.4.4.8).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pmt {
+    /// program_number the table describes.
     pub program_number: u16,
+    /// version_number (0..=31), which changes when the table changes.
     pub version: u8,
+    /// PCR_PID: the PID whose adaptation fields carry the program's clock (0x1FFF: none).
     pub pcr_pid: u16,
     /// program_info descriptors, raw.
     pub descriptors: Vec<u8>,
+    /// The elementary streams, in table order.
     pub streams: Vec<PmtStream>,
 }
 
@@ -431,10 +444,12 @@ impl Default for ContinuityFixer {
 }
 
 impl ContinuityFixer {
+    /// A fixer that has seen no packet yet.
     pub fn new() -> Self {
         ContinuityFixer { last: Box::new([0xff; 8192]) }
     }
 
+    /// Rewrite the continuity_counter of `pkt` in place (see the type's documentation).
     pub fn fix(&mut self, pkt: &mut [u8; 188]) {
         if pkt[0] != SYNC_BYTE {
             return;

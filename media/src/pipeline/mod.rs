@@ -40,14 +40,23 @@ pub use compile::compile;
 /// Everything `compile` needs besides the flow.
 #[derive(Clone)]
 pub struct CompileOptions {
+    /// The output file (not touched with [`CompileOptions::to_stdout`]).
     pub output: PathBuf,
+    /// The container: MP4 or MPEG-TS (by default from `output`'s extension).
     pub kind: OutputKind,
+    /// Canvas width in pixels (even, at least 16).
     pub width: u32,
+    /// Canvas height in pixels (even, at least 16).
     pub height: u32,
+    /// Frame rate numerator: `fps_num / fps_den` frames per second.
     pub fps_num: u32,
+    /// Frame rate denominator (> 0).
     pub fps_den: u32,
+    /// Output audio sampling rate in Hz.
     pub sample_rate: u32,
+    /// Output audio channels (1 or 2).
     pub channels: u16,
+    /// AAC target bitrate, bits per second.
     pub audio_bitrate: u32,
     /// None: derived from the canvas size and frame rate.
     pub video_bitrate: Option<u32>,
@@ -57,6 +66,7 @@ pub struct CompileOptions {
     pub threads: usize,
     /// Timeline cut: start (90 kHz) and maximum length (90 kHz).
     pub start: i64,
+    /// Maximum output length from `start` (90 kHz); `None`: to the end of the timeline.
     pub max_duration: Option<i64>,
     /// Called on a clip's reader thread before the file is opened; blocks until the file
     /// is ready (e.g. its download finished) or returns why it never will be. Lets the
@@ -104,6 +114,9 @@ pub const EXPORT_AUDIO_RATE: u32 = 16_000;
 pub type ClipWaiter = Arc<dyn Fn(&Path) -> std::result::Result<PathBuf, String> + Send + Sync>;
 
 impl CompileOptions {
+    /// The defaults for writing `output`: container from its extension, 1280x720 at 25 fps,
+    /// 48 kHz stereo AAC at 128 kbit/s, 2 s GOPs, one encoder thread per CPU, the whole
+    /// timeline, single-layer video, clips seeked, existing files replaced.
     pub fn new(output: &Path) -> CompileOptions {
         CompileOptions {
             output: output.to_path_buf(),
@@ -141,20 +154,28 @@ impl CompileOptions {
 pub struct Progress {
     /// Output frames muxed so far, and the total when known.
     pub frames_done: u64,
+    /// Total output frames, once the timeline length is known.
     pub frames_total: Option<u64>,
     /// Seconds of output muxed, and wall-clock seconds since the start.
     pub media_secs: f64,
+    /// Wall-clock seconds since the compile started.
     pub elapsed_secs: f64,
 }
 
 /// What `compile` did.
 #[derive(Clone, Debug)]
 pub struct CompileReport {
+    /// Video frames muxed.
     pub frames: u64,
+    /// Audio samples (per channel) muxed, counted from the AAC packets' durations.
     pub audio_samples: u64,
+    /// Output length in seconds: `frames` at the output frame rate.
     pub duration_secs: f64,
+    /// Bytes written (the file's size, or what went to standard output).
     pub bytes: u64,
+    /// What became of each clip of the flow (used, skipped and why).
     pub clips: Vec<ClipOutcome>,
+    /// Wall-clock seconds the compile took.
     pub elapsed_secs: f64,
     /// Composite only: (frames drawn, frames that reused the previous canvas unchanged).
     pub composite_frames: Option<(u64, u64)>,
@@ -167,6 +188,7 @@ pub struct CompileReport {
     /// started reading near their offset instead of at the file's start
     /// ([`CompileOptions::seek_clips`]).
     pub packets_read: u64,
+    /// See `packets_read`.
     pub clips_seeked: u64,
     /// Per-stage wall and CPU time, items, queue waits and the bounding stage.
     pub stages: StageStats,

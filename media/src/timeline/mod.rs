@@ -39,17 +39,26 @@ pub use crate::clip::{is_http_url, ChatLine, ClipSpec, Flow, OutputFormat, Remot
 /// then one `End`.
 #[derive(Debug)]
 pub enum ClipEvent {
+    /// The clip's file is open and its streams are known.
     Start {
+        /// The clip has a video stream it can decode.
         has_video: bool,
+        /// The clip has an audio stream it can decode.
         has_audio: bool,
+        /// Remarks for the report that do not make the clip damaged (e.g. an unsupported
+        /// second stream).
         notes: Vec<String>,
     },
+    /// A picture of the clip.
     Video(VideoFrame),
+    /// Audio of the clip, already at the output rate and channel count.
     Audio(AudioFrame),
-    /// `problem`: why the clip ended early or was unusable (damaged data, unsupported
-    /// codec, missing file). `fatal`: nothing at all could be used.
+    /// The clip has nothing more.
     End {
+        /// Why the clip ended early or was unusable (damaged data, unsupported codec,
+        /// missing file); `None`: it ended normally.
         problem: Option<String>,
+        /// Nothing at all of the clip could be used.
         fatal: bool,
     },
 }
@@ -59,6 +68,7 @@ pub enum ClipEvent {
 pub enum ClipStatus {
     /// Not reached (outside the cut) or not yet finished.
     Unused,
+    /// Used as a whole.
     Used,
     /// Used in part; the rest became gap.
     Damaged(String),
@@ -66,9 +76,12 @@ pub enum ClipStatus {
     Skipped(String),
 }
 
+/// What became of one clip of the flow, for the compile report.
 #[derive(Clone, Debug)]
 pub struct ClipOutcome {
+    /// The clip as the flow described it.
     pub spec: ClipSpec,
+    /// Whether and how it was used.
     pub status: ClipStatus,
     /// Notes that do not make the clip damaged (e.g. an unsupported second stream).
     pub notes: Vec<String>,
@@ -236,6 +249,8 @@ impl Timeline {
         self.total_frames
     }
 
+    /// What became of each clip so far (all of them once `next` returned `None`), in the
+    /// order the clips were given.
     pub fn outcomes(&self) -> &[ClipOutcome] {
         &self.outcomes
     }
