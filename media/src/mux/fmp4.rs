@@ -53,9 +53,9 @@
 //! Presentation time = `pts` (the crate's convention: what has a negative `pts` is not
 //! presented). A track whose first `dts` is negative (B-frame reordering delay, AAC encoder
 //! priming) is shifted: decode time = `dts - first_dts` and the edit's media_time =
-//! `-first_dts`, so its first presented sample starts at 0. A track whose first `dts` is
-//! >= 0 is not shifted (decode time = `dts`, no edit list): a late start is expressed by
-//! the first fragment's `tfdt`.
+//! `-first_dts`, so its first presented sample starts at 0. A track whose first `dts`
+//! is >= 0 is not shifted (decode time = `dts`, no edit list): a late start is expressed
+//! by the first fragment's `tfdt`.
 
 use std::io::Write;
 
