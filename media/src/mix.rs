@@ -14,10 +14,10 @@ use std::collections::HashMap;
 use crate::clip::{FrameSlice, OutputFormat};
 
 /// RMS above which a clip's audio counts as speech (-40 dBFS).
-pub const SPEAKING_RMS: f32 = 0.01;
+pub(crate) const SPEAKING_RMS: f32 = 0.01;
 
 /// Soft limiter: identity up to 0.8 full scale, then a tanh knee that never reaches 1.0.
-pub fn soft_limit(x: f32) -> f32 {
+pub(crate) fn soft_limit(x: f32) -> f32 {
     const T: f32 = 0.8;
     let a = x.abs();
     if a <= T {
@@ -32,7 +32,7 @@ pub fn soft_limit(x: f32) -> f32 {
 /// the gain moves towards `TARGET_RMS / level`, between -12 and +18 dB, smoothly (~1 s).
 /// Speech recorded too quietly comes up to a common level; the limiter still catches peaks.
 #[derive(Clone, Debug)]
-pub struct Leveler {
+pub(crate) struct Leveler {
     level: f32,
     gain: f32,
 }
@@ -75,7 +75,7 @@ impl Default for Leveler {
 }
 
 /// The mix stage: one per compile, fed every output frame in order.
-pub struct Mixer {
+pub(crate) struct Mixer {
     channels: usize,
     sample_rate: u32,
     /// Output frames a clip keeps counting as speaking after its last loud frame.

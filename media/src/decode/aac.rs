@@ -22,7 +22,7 @@ use super::AudioDecoder;
 
 /// AAC decoder (FDK AAC): raw access units in, interleaved f32 PCM out at the stream's output
 /// rate (the SBR rate for HE-AAC).
-pub struct AacDecoder {
+pub(crate) struct AacDecoder {
     handle: sys::HANDLE_AACDECODER,
     timebase: u32,
     pcm: Vec<i16>,

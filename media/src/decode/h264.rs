@@ -25,7 +25,7 @@ use super::VideoDecoder;
 
 /// H.264 decoder (OpenH264): Annex B access units in decode order, I420 pictures out in
 /// presentation order with 90 kHz pts.
-pub struct H264Decoder {
+pub(crate) struct H264Decoder {
     dec: Decoder,
     timebase: u32,
     /// Parameter sets from the container, sent before the first access unit.

@@ -35,7 +35,7 @@ fn bessel_i0(x: f64) -> f64 {
 }
 
 /// Map `channels`-interleaved samples to `out_ch` channels.
-pub fn remix(samples: &[f32], channels: u16, out_ch: u16) -> Vec<f32> {
+pub(crate) fn remix(samples: &[f32], channels: u16, out_ch: u16) -> Vec<f32> {
     let c = channels.max(1) as usize;
     let o = out_ch.max(1) as usize;
     if c == o {
@@ -58,7 +58,7 @@ pub fn remix(samples: &[f32], channels: u16, out_ch: u16) -> Vec<f32> {
 }
 
 /// Streaming resampler for one interleaved stream.
-pub struct Resampler {
+pub(crate) struct Resampler {
     from: u64,
     to: u64,
     channels: usize,
@@ -110,6 +110,7 @@ impl Resampler {
     }
 
     /// True when the rates are equal (samples pass through unchanged in value).
+    #[cfg(test)]
     pub fn is_identity(&self) -> bool {
         self.from == self.to
     }
@@ -177,7 +178,7 @@ impl Resampler {
 /// out (pts in output samples relative to the clip's time zero). A gap or a format change
 /// in the input starts a new resampling segment at the input's own timestamp, so a clip's
 /// audio stays in place on the sample clock however its frames were timed.
-pub struct ClipResampler {
+pub(crate) struct ClipResampler {
     out_rate: u32,
     out_ch: u16,
     res: Option<(Resampler, u32, u16)>,

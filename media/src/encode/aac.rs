@@ -17,10 +17,8 @@ use crate::{Error, Result};
 
 /// AAC-LC encoder (FDK AAC): interleaved f32 PCM in, raw access units of 1024 samples per
 /// channel out, with the AudioSpecificConfig a container needs.
-pub struct AacEncoder {
+pub(crate) struct AacEncoder {
     enc: Encoder,
-    /// Input and output sampling rate in Hz.
-    pub sample_rate: u32,
     /// Input channels (1 or 2).
     pub channels: u16,
     /// Encoder delay in samples (priming).
@@ -64,7 +62,6 @@ impl AacEncoder {
         };
         Ok(AacEncoder {
             enc,
-            sample_rate,
             channels,
             delay,
             config,
@@ -140,11 +137,6 @@ impl AacEncoder {
             }
         }
         Ok(())
-    }
-
-    /// Number of real samples (per channel) pushed so far.
-    pub fn input_samples(&self) -> u64 {
-        self.input_samples
     }
 }
 

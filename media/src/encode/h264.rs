@@ -88,7 +88,7 @@ impl YUVSource for PicSource<'_> {
 }
 
 /// One H.264 encoder instance.
-pub struct H264Encoder {
+pub(crate) struct H264Encoder {
     enc: Encoder,
     settings: H264Settings,
 }

@@ -14,7 +14,7 @@ use crate::{Error, Result};
 
 /// Writes a 16-bit PCM WAV file (see the module documentation); unfinished files are
 /// never left under the final name.
-pub struct WavWriter {
+pub(crate) struct WavWriter {
     path: PathBuf,
     part: PathBuf,
     out: Option<BufWriter<File>>,
