@@ -66,6 +66,7 @@ pub fn is_http_url(url: &str) -> bool {
 }
 
 /// What a clip shows.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceKind {

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 /// Why a media operation failed. The `Display` form is a complete sentence fragment for a
 /// user (it names the file, stream or value at fault); the variant tells a caller the kind.
+/// New variants may be added: match with a wildcard arm.
+#[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// An I/O operation on a named file failed.

@@ -16,6 +16,7 @@
 use bytes::Bytes;
 
 /// Video or audio.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MediaKind {
     /// A video stream (pictures).
@@ -26,6 +27,7 @@ pub enum MediaKind {
 
 /// Codecs. Those other than H.264 and AAC are carried by name so that a clip using them can
 /// be reported precisely ("unsupported codec hevc") or handed to the optional FFmpeg path.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Codec {
     /// H.264 / AVC (ITU-T H.264), Annex B packets.

@@ -42,12 +42,13 @@ pub const PIP_PER_ROW: usize = 4;
 /// Cells (main + tiles) shown at most in the grid (6 x 6).
 pub const GRID_MAX_CELLS: usize = 36;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 /// The composite layouts (see the module documentation for their geometry). Parsed from and
 /// displayed as the lowercase names of [`LayoutKind::as_str`].
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum LayoutKind {
-    #[default]
     /// Main area on the left, camera tiles in a column on the right (the default).
+    #[default]
     Sidebar,
     /// Main area over the whole canvas, small camera tiles in the bottom-right corner.
     Pip,

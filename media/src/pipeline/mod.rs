@@ -37,7 +37,9 @@ mod reader;
 
 pub use compile::compile;
 
-/// Everything `compile` needs besides the flow.
+/// Everything `compile` needs besides the flow. Options may be added: build it with
+/// [`CompileOptions::new`] and set the fields that differ.
+#[non_exhaustive]
 #[derive(Clone)]
 pub struct CompileOptions {
     /// The output file (not touched with [`CompileOptions::to_stdout`]).

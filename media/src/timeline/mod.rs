@@ -64,6 +64,7 @@ pub enum ClipEvent {
 }
 
 /// How a clip ended up in the output.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq)]
 pub enum ClipStatus {
     /// Not reached (outside the cut) or not yet finished.
