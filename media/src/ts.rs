@@ -99,7 +99,8 @@ impl<'a> TsPacket<'a> {
     pub fn random_access(&self) -> bool {
         self.af_flags() & 0x40 != 0
     }
-    /// Program clock reference in 27 MHz ticks (base * 300 + extension), if present.
+    /// Program clock reference (ISO/IEC 13818-1 §2.4.3.5) in 27 MHz ticks (base * 300 +
+    /// extension), if the adaptation field carries one.
     pub fn pcr(&self) -> Option<u64> {
         let af = self.adaptation_field()?;
         if af.first()? & 0x10 == 0 {
@@ -220,8 +221,10 @@ pub fn crc32_mpeg2(data: &[u8]) -> u32 {
     crc
 }
 
-/// Check the common long-form section header of a PSI table and return its body (after
-/// last_section_number, before CRC_32) with version_number.
+/// Check the common long-form section header of a PSI table (ISO/IEC 13818-1 §2.4.4.10:
+/// table_id, section_syntax_indicator, section_length, current_next_indicator) and its CRC_32
+/// (Annex A); return the table id extension, version_number and the body (after
+/// last_section_number, before CRC_32).
 pub(crate) fn section_body<'a>(sec: &'a [u8], table_id: u8, what: &str) -> Result<(u16, u8, &'a [u8])> {
     let bad = |m: &str| Error::invalid(format!("MPEG-TS {what}: {m}"));
     if sec.len() < 12 {
@@ -248,7 +251,7 @@ pub(crate) fn section_body<'a>(sec: &'a [u8], table_id: u8, what: &str) -> Resul
     Ok((id, (sec[5] >> 1) & 0x1f, &sec[8..sec.len() - 4]))
 }
 
-/// Program Association Table (§2.4.4.3).
+/// Program Association Table (ISO/IEC 13818-1 §2.4.4.3).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pat {
     /// transport_stream_id of the section header.
@@ -286,7 +289,7 @@ pub struct PmtStream {
     pub descriptors: Vec<u8>,
 }
 
-/// Program Map Table (§2.4.4.8).
+/// Program Map Table (ISO/IEC 13818-1 §2.4.4.8).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pmt {
     /// program_number the table describes.

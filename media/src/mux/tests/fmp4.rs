@@ -6,7 +6,6 @@ use super::*;
 use crate::mux::mp4::tests::{be32, child, children, ffmpeg_available, has_child};
 use crate::packet::Codec;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 // ---- helpers ----
