@@ -38,7 +38,7 @@ pub use crate::clip::{is_http_url, ChatLine, ClipSpec, Flow, OutputFormat, Remot
 /// channels, pts in output samples relative to the clip start) in roughly increasing time,
 /// then one `End`.
 #[derive(Debug)]
-pub enum ClipEvent {
+pub(crate) enum ClipEvent {
     /// The clip's file is open and its streams are known.
     Start {
         /// The clip has a video stream it can decode.
@@ -93,7 +93,7 @@ pub struct ClipOutcome {
 }
 
 /// Opens a clip: returns the receiving end of its reader's channel.
-pub type ClipOpener = Box<dyn FnMut(&ClipSpec) -> Receiver<ClipEvent> + Send>;
+pub(crate) type ClipOpener = Box<dyn FnMut(&ClipSpec) -> Receiver<ClipEvent> + Send>;
 
 /// Read-ahead caps per clip: when one stream's data stops arriving while the other's keeps
 /// coming (badly interleaved or truncated files), stop reading instead of buffering the
@@ -132,7 +132,7 @@ struct Active {
 
 /// Decides, frame by frame, what is active: which clips show which picture, each clip's
 /// audio placed on the output sample clock, the slide and the chat said so far.
-pub struct Timeline {
+pub(crate) struct Timeline {
     fmt: OutputFormat,
     clips: Vec<ClipSpec>,
     outcomes: Vec<ClipOutcome>,
@@ -243,11 +243,6 @@ impl Timeline {
         .max(0);
         self.total_frames = Some(rescale_ceil(len * self.fmt.fps_num as i64, VIDEO_HZ * self.fmt.fps_den, 1) as u64);
         self.total_samples = Some(rescale(len, VIDEO_HZ, self.fmt.sample_rate));
-    }
-
-    /// Output length in frames, when known (always known once `next` returned `None`).
-    pub fn total_frames(&self) -> Option<u64> {
-        self.total_frames
     }
 
     /// What became of each clip so far (all of them once `next` returned `None`), in the
