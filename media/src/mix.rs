@@ -5,8 +5,8 @@
 //! samples, and for each clip whether it speaks (its RMS in this frame above -40 dBFS, held
 //! for one second), which the composite uses to pick the main camera.
 //!
-//! Every sounding clip is summed (in the slice's order); [`Leveler`] (`--normalize`) brings
-//! the sum towards a common loudness; [`soft_limit`] keeps it below full scale, so sums
+//! Every sounding clip is summed (in the slice's order); `Leveler` (`--normalize`) brings
+//! the sum towards a common loudness; `soft_limit` keeps it below full scale, so sums
 //! never clip. Digital silence stays exact zeros.
 
 use std::collections::HashMap;

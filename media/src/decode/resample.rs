@@ -6,7 +6,7 @@
 //! long the stream is (no drift). Channels: mono is duplicated to stereo, stereo is averaged
 //! to mono, more channels keep the first two.
 //!
-//! [`ClipResampler`]: one clip's decoded audio resampled and placed on the output sample
+//! `ClipResampler`: one clip's decoded audio resampled and placed on the output sample
 //! clock, segment by segment.
 
 use crate::frame::AudioFrame;

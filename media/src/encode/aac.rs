@@ -5,7 +5,7 @@
 //! is explicit: the first packet has `pts = -delay`, i.e. the first real input sample is at
 //! pts 0. Muxers turn this into an edit list (MP4) or a timestamp offset (TS), so the
 //! decoded audio starts at t = 0 exactly. The safe binding has no flush call, so
-//! [`AacEncoder::finish`] feeds silence until every real sample has been emitted and then
+//! `AacEncoder::finish` feeds silence until every real sample has been emitted and then
 //! drops the surplus frames.
 
 use bytes::Bytes;

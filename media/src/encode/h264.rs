@@ -192,7 +192,7 @@ pub struct ChunkEncoder {
 
 impl ChunkEncoder {
     /// A pool of `threads` (at least 1) encoder workers for `settings`; fails early when the
-    /// settings are unusable (see [`H264Encoder::new`]).
+    /// settings are unusable (odd or smaller than 16x16 sizes, or refused by OpenH264).
     pub fn new(settings: H264Settings, threads: usize) -> Result<ChunkEncoder> {
         // Fail early with a clear message if the parameters are unusable.
         H264Encoder::new(settings)?;

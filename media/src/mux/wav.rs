@@ -4,7 +4,7 @@
 //! Layout (Microsoft RIFF, "WAVE" form): `RIFF <size> WAVE`, a 16-byte `fmt ` chunk
 //! (format 1 = PCM, channels, rate, byte rate, block align, 16 bits), then `data <size>`
 //! and the little-endian samples. The sizes are written as 0 first and patched by
-//! [`WavWriter::finish`]; the file is written as `<out>.part` and renamed when complete.
+//! `WavWriter::finish`; the file is written as `<out>.part` and renamed when complete.
 
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
