@@ -1,20 +1,20 @@
 //! The webinar composite: per output frame, the canvas built from the active sources.
 //!
 //! Main area priority: a screen share with pictures (the latest one) > the current slide >
-//! a camera > black. Sidebar and pip: the camera is the one [`main_area::choose_main`]
+//! a camera > black. Sidebar and pip: the camera is the one `main_area::choose_main`
 //! keeps, with hysteresis (a new speaker leads for `switch_hold` before it takes over; an
 //! owner who leaves is replaced at once); speaker: the speaking camera (presenter first).
 //! Tiles: every other camera with pictures
 //! and, while they speak, audio-only participants as name cards; positions are kept by
 //! [`TileSlots`] (a participant keeps their place while present; presenters first). Every
-//! tile and the main area carry the participant's name ([`card::label`]).
+//! tile and the main area carry the participant's name (`card::label`).
 //!
 //! Work only where it changes: a source picture is scaled once per source frame (scaled
 //! pictures are cached by picture identity and size); when nothing differs from the
 //! previous frame (same pictures, same placement, same names) the previous canvas is
 //! returned as is (`Arc` clone: a static slide costs nothing per frame).
 //!
-//! On request ([`Compositor::record_layout`]) the compositor also keeps what it drew where
+//! On request (`Compositor::record_layout`) the compositor also keeps what it drew where
 //! ([`DrawnLayout`]: the main area's and every tile's owner and rectangle), for checks of
 //! every output frame; off, it costs nothing.
 
@@ -31,7 +31,7 @@ use crate::frame::Picture;
 
 /// One active source at this output frame.
 #[derive(Clone, Debug)]
-pub struct Source {
+pub(crate) struct Source {
     /// Stable identity for the tile slot (participant id, or the clip's own id).
     pub key: String,
     /// Shown on the tile (may be empty).
@@ -63,7 +63,7 @@ impl Contender for Source {
 /// What a region of an output frame shows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Shown {
-    /// A source's picture (its [`Source::key`]).
+    /// A source's picture (its `Source::key`).
     Picture(String),
     /// A participant's name card (audio only, speaking).
     Card(String),
@@ -81,7 +81,7 @@ pub struct Placed {
     pub rect: Rect,
 }
 
-/// What the compositor drew for one output frame ([`Compositor::record_layout`]).
+/// What the compositor drew for one output frame (`Compositor::record_layout`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DrawnLayout {
     /// The main area (screen share, slide or speaking camera), if the layout has one this frame.
@@ -115,7 +115,7 @@ struct MainArea<'s> {
 }
 
 /// Builds composite canvases; one per timeline.
-pub struct Compositor {
+pub(crate) struct Compositor {
     layout: LayoutKind,
     width: u32,
     height: u32,
@@ -175,11 +175,6 @@ impl Compositor {
     /// What the last frame drew where (empty unless [`Compositor::record_layout`] is on).
     pub fn drawn(&self) -> &DrawnLayout {
         &self.drawn
-    }
-
-    /// The layout it draws.
-    pub fn layout(&self) -> LayoutKind {
-        self.layout
     }
 
     /// The canvas for the output frame at timeline time `now` (90 kHz, increasing from call

@@ -5,7 +5,7 @@
 //! even-aligned (x, y, w, h even, so 4:2:0 chroma lines up) and lie inside the canvas (an
 //! odd canvas dimension loses its last pixel column/row). Camera tiles are 16:9; the main
 //! area is the whole region reserved for it (the caller letterboxes into it with
-//! [`super::draw::blit_fit`]).
+//! `super::draw::blit_fit`).
 //!
 //! Layouts ([`LayoutKind`]):
 //! - **Sidebar**: main area = the left ~75 % of the width; tiles in the right ~25 %, stacked
