@@ -1,7 +1,7 @@
 //! Vocabulary shared by the stages: what a clip is ([`ClipSpec`], [`SourceInfo`],
 //! [`SourceKind`]), the other things a program shows ([`SlideSpec`], [`ChatLine`]), the
 //! whole program ([`Flow`]), the output format ([`OutputFormat`]), and what the timeline
-//! hands the later stages for one output frame ([`FrameSlice`]: which clips are visible
+//! hands the later stages for one output frame (`FrameSlice`: which clips are visible
 //! with which picture, each sounding clip's audio placed on the output sample clock).
 //!
 //! Only data: no stage logic. The flow JSON parser lives in [`crate::timeline::flow`].
@@ -167,7 +167,7 @@ impl OutputFormat {
 
 /// One visible clip at an output frame (timeline to compose).
 #[derive(Clone, Debug)]
-pub struct Layer {
+pub(crate) struct Layer {
     /// Position of the clip in the list the timeline was given (its identity there).
     pub clip: usize,
     /// The clip's [`ClipSpec::index`].
@@ -183,7 +183,7 @@ pub struct Layer {
 /// One clip's audio for an output frame's sample range, placed on the output sample clock
 /// (timeline to mix).
 #[derive(Clone, Debug)]
-pub struct PlacedAudio {
+pub(crate) struct PlacedAudio {
     /// Position of the clip in the list the timeline was given.
     pub clip: usize,
     /// Interleaved samples covering the whole slice (zeros where the clip is silent or
@@ -195,7 +195,7 @@ pub struct PlacedAudio {
 
 /// What the timeline decided for one output frame: the input of compose and mix.
 #[derive(Clone, Debug)]
-pub struct FrameSlice {
+pub(crate) struct FrameSlice {
     /// Output frame number (0-based); the frame is presented at [`OutputFormat::frame_time`].
     pub index: u64,
     /// Timeline time of the frame (90 kHz).

@@ -1,6 +1,6 @@
 //! Mix: the clips' audio of one output frame summed into the output, levelled and limited.
 //!
-//! Input: a [`FrameSlice`] from the timeline (each sounding clip's samples already placed
+//! Input: a `FrameSlice` from the timeline (each sounding clip's samples already placed
 //! on the output sample clock, zeros where it is silent). Output: the frame's interleaved
 //! samples, and for each clip whether it speaks (its RMS in this frame above -40 dBFS, held
 //! for one second), which the composite uses to pick the main camera.

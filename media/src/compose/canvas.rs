@@ -1,4 +1,4 @@
-//! The compose stage: one output picture per [`FrameSlice`].
+//! The compose stage: one output picture per `FrameSlice`.
 //!
 //! Single layer: the slice's one visible clip, fitted to the canvas ([`scale::fit`]; reader
 //! threads already deliver canvas-sized pictures, so this is a no-op for them), or black.

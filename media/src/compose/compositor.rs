@@ -6,7 +6,7 @@
 //! owner who leaves is replaced at once); speaker: the speaking camera (presenter first).
 //! Tiles: every other camera with pictures
 //! and, while they speak, audio-only participants as name cards; positions are kept by
-//! [`TileSlots`] (a participant keeps their place while present; presenters first). Every
+//! `TileSlots` (a participant keeps their place while present; presenters first). Every
 //! tile and the main area carry the participant's name (`card::label`).
 //!
 //! Work only where it changes: a source picture is scaled once per source frame (scaled

@@ -26,7 +26,7 @@
 //! `panel`) and the layout above is applied to the rest.
 //!
 //! `Placement::tiles.len()` is the number of tiles actually shown: tiles beyond a cap are
-//! dropped (the caller shows the first ones, in its stable order: see [`TileSlots`]).
+//! dropped (the caller shows the first ones, in its stable order: see `TileSlots`).
 
 use std::collections::HashSet;
 use std::fmt;
@@ -344,7 +344,7 @@ fn pip(area: Rect, n: usize, gap: u32) -> Vec<Rect> {
 /// the holes left by leavers squeezed out. [`TileSlots::slots`] gives the slots with holes for
 /// callers that prefer fixed positions.
 #[derive(Clone, Debug)]
-pub struct TileSlots<K> {
+pub(crate) struct TileSlots<K> {
     slots: Vec<Option<K>>,
 }
 
@@ -404,11 +404,13 @@ impl<K: Clone + Eq + Hash> TileSlots<K> {
     }
 
     /// The slots, with `None` holes where someone left and nobody has joined since.
+    #[cfg(test)]
     pub fn slots(&self) -> &[Option<K>] {
         &self.slots
     }
 
     /// The slot index of `k`, if it has one.
+    #[cfg(test)]
     pub fn slot_of(&self, k: &K) -> Option<usize> {
         self.slots.iter().position(|s| s.as_ref() == Some(k))
     }

@@ -1,5 +1,5 @@
 //! Compose: source pictures onto the output canvas. The stage itself is `canvas::Canvas`:
-//! one picture per [`crate::clip::FrameSlice`] the timeline decided.
+//! one picture per `crate::clip::FrameSlice` the timeline decided.
 //!
 //! Single layer (`stitch compile` without a layout): [`scale::fit`], each source picture
 //! scaled once (per source frame, not per output frame) into the canvas, preserving its

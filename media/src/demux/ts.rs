@@ -83,7 +83,7 @@ const STRIDES: [usize; 3] = [188, 192, 204];
 
 /// What a PMT entry carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum EsType {
+pub(crate) enum EsType {
     /// An audio or video stream.
     Media(MediaKind, Codec),
     /// Content encrypted with Apple SAMPLE-AES (stream_type 0xdb, 0xcf, 0xc1, 0xc2).
@@ -94,7 +94,7 @@ pub enum EsType {
 
 /// Classify a PMT entry (ISO/IEC 13818-1 §2.4.4.8) by stream_type (Table 2-34) and descriptors
 /// (§2.6, e.g. the registration_descriptor; ES-level, then program-level).
-pub fn classify_stream(stream_type: u8, es_descriptors: &[u8], program_descriptors: &[u8]) -> EsType {
+pub(crate) fn classify_stream(stream_type: u8, es_descriptors: &[u8], program_descriptors: &[u8]) -> EsType {
     use MediaKind::{Audio, Video};
     let other = |k, n: &str| EsType::Media(k, Codec::Other(n.to_string()));
     let reg =

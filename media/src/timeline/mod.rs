@@ -16,7 +16,7 @@
 //! channels fed by reader threads, opening each clip shortly before it starts and dropping
 //! it when it ends, so memory does not grow with the timeline.
 //!
-//! Output: one [`FrameSlice`] per output frame (which clips show which picture, each clip's
+//! Output: one `FrameSlice` per output frame (which clips show which picture, each clip's
 //! placed audio, the slide and chat state); [`crate::compose`] draws it and
 //! [`crate::mix`] mixes it.
 
