@@ -41,6 +41,7 @@ pub struct ClipSpec {
 }
 
 /// The state of an http(s) clip or slide (see the module doc).
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Remote {
     /// Not downloaded (yet).

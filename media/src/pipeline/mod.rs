@@ -151,7 +151,8 @@ impl CompileOptions {
     }
 }
 
-/// Progress, reported from the calling thread about ten times a second.
+/// Progress, reported from the calling thread about ten times a second. Fields may be added.
+#[non_exhaustive]
 #[derive(Clone, Debug)]
 pub struct Progress {
     /// Output frames muxed so far, and the total when known.
@@ -164,7 +165,8 @@ pub struct Progress {
     pub elapsed_secs: f64,
 }
 
-/// What `compile` did.
+/// What `compile` did. Fields may be added.
+#[non_exhaustive]
 #[derive(Clone, Debug)]
 pub struct CompileReport {
     /// Video frames muxed.
