@@ -36,7 +36,9 @@ use crate::{Error, Result};
 /// encodes of the same picture add the detail it left out (text on a slide sharpens).
 pub const REFINE_REPEATS: u32 = 2;
 
-/// Output video parameters.
+/// Output video parameters. Fields may be added: build them with [`H264Settings::new`] and
+/// set the fields that differ.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug)]
 pub struct H264Settings {
     /// Picture width in pixels (even, at least 16).
@@ -54,6 +56,14 @@ pub struct H264Settings {
 }
 
 impl H264Settings {
+    /// Settings for `width` x `height` pictures at `fps_num / fps_den` frames per second, with
+    /// the [`H264Settings::default_bitrate`] and a GOP of 2 s (the pipeline's default; at
+    /// least one picture).
+    pub fn new(width: u32, height: u32, fps_num: u32, fps_den: u32) -> H264Settings {
+        let gop = ((2 * fps_num as u64) / fps_den.max(1) as u64).max(1) as u32;
+        let bitrate = Self::default_bitrate(width, height, fps_num, fps_den);
+        H264Settings { width, height, fps_num, fps_den, bitrate, gop }
+    }
     /// A bitrate that keeps screen text and faces readable: ~0.08 bit per pixel at 25 fps
     /// (1280x720 -> ~1.8 Mbit/s), at least 300 kbit/s.
     pub fn default_bitrate(width: u32, height: u32, fps_num: u32, fps_den: u32) -> u32 {
