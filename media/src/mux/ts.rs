@@ -536,7 +536,8 @@ impl<W: Write> TsWriter<W> {
     }
 
     /// Before data due at `dts` on a PID other than the PCR PID: a PCR-only packet if the
-    /// last PCR is 40 ms or more older (or there was none yet).
+    /// last PCR is 40 ms or more older (or there was none yet). ISO/IEC 13818-1 §2.7.2 allows
+    /// at most 100 ms between PCRs (§2.4.3.5).
     fn pcr_if_due(&mut self, si: usize, dts: i64) {
         if si != self.pcr_stream && self.last_pcr.is_none_or(|last| dts - PCR_DELAY - last >= PCR_INTERVAL) {
             let v = self.next_pcr(dts);
@@ -544,9 +545,10 @@ impl<W: Write> TsWriter<W> {
         }
     }
 
-    /// Before a PES of stream `si` due at `dts`: the program tables when due (always before
-    /// a video keyframe, `video_key`), a PCR-only packet when due; returns the PCR the PES
-    /// carries itself (on the PCR PID).
+    /// Before a PES of stream `si` due at `dts`: the program tables when due (PAT and PMT,
+    /// ISO/IEC 13818-1 §2.4.4.3 and §2.4.4.8; always before a video keyframe, `video_key`), a
+    /// PCR-only packet when due; returns the PCR (§2.4.3.5) the PES carries itself (on the
+    /// PCR PID).
     fn before_pes(&mut self, si: usize, dts: i64, video_key: bool) -> Option<i64> {
         let psi_due = match self.last_psi {
             None => true,
