@@ -124,7 +124,8 @@ pub fn source_groups(flow: &Flow) -> Vec<(String, Vec<media::timeline::ClipSpec>
         let kind = match c.source.kind {
             SourceKind::Screen => "screen",
             SourceKind::AudioOnly => "voice",
-            SourceKind::Camera | SourceKind::Unknown => "camera",
+            // Camera, Unknown, and any kind a later `media` adds: shown like a camera.
+            _ => "camera",
         };
         let who = c
             .source

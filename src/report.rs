@@ -28,6 +28,8 @@ fn status_of(s: &ClipStatus) -> (&'static str, Option<&str>) {
         ClipStatus::Used => ("used", None),
         ClipStatus::Damaged(w) => ("damaged", Some(w.as_str())),
         ClipStatus::Skipped(w) => ("skipped", Some(w.as_str())),
+        // A status a later `media` adds.
+        _ => ("unknown", None),
     }
 }
 

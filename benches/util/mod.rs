@@ -10,14 +10,7 @@ use media::frame::Picture;
 
 /// 25 fps settings for a `w`x`h` canvas at the default bitrate, GOP 50 (the pipeline's 2 s).
 pub fn settings(w: u32, h: u32) -> H264Settings {
-    H264Settings {
-        width: w,
-        height: h,
-        fps_num: 25,
-        fps_den: 1,
-        bitrate: H264Settings::default_bitrate(w, h, 25, 1),
-        gop: 50,
-    }
+    H264Settings::new(w, h, 25, 1)
 }
 
 /// Encode `pics` as GOP chunks on a [`ChunkEncoder`] of `threads` workers (chunks handed

@@ -1,7 +1,7 @@
 //! Vocabulary shared by the stages: what a clip is ([`ClipSpec`], [`SourceInfo`],
 //! [`SourceKind`]), the other things a program shows ([`SlideSpec`], [`ChatLine`]), the
 //! whole program ([`Flow`]), the output format ([`OutputFormat`]), and what the timeline
-//! hands the later stages for one output frame ([`FrameSlice`]: which clips are visible
+//! hands the later stages for one output frame (`FrameSlice`: which clips are visible
 //! with which picture, each sounding clip's audio placed on the output sample clock).
 //!
 //! Only data: no stage logic. The flow JSON parser lives in [`crate::timeline::flow`].
@@ -41,6 +41,7 @@ pub struct ClipSpec {
 }
 
 /// The state of an http(s) clip or slide (see the module doc).
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Remote {
     /// Not downloaded (yet).
@@ -66,6 +67,7 @@ pub fn is_http_url(url: &str) -> bool {
 }
 
 /// What a clip shows.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceKind {
@@ -83,6 +85,7 @@ pub enum SourceKind {
 /// Who a clip belongs to and what it shows (for the composite layouts).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SourceInfo {
+    /// Camera, screen share or microphone.
     pub kind: SourceKind,
     /// Participant identity (user id), if known.
     pub participant: Option<String>,
@@ -100,6 +103,7 @@ pub struct SlideSpec {
     pub start: i64,
     /// Shown until (its own duration, else the next slide's start; `None`: to the end).
     pub end: Option<i64>,
+    /// The image reference as the flow JSON gives it (a path or an http(s) url).
     pub url: String,
     /// Resolved local path (empty while `remote` is set).
     pub path: PathBuf,
@@ -113,16 +117,20 @@ pub struct SlideSpec {
 pub struct ChatLine {
     /// 90 kHz ticks.
     pub at: i64,
+    /// Who wrote the message, as the flow JSON names them.
     pub author: String,
+    /// The message text.
     pub text: String,
 }
 
 /// A parsed flow.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Flow {
+    /// The flow's name (from its JSON; used in reports).
     pub name: String,
     /// Timeline length from the JSON, 90 kHz ticks.
     pub duration: Option<i64>,
+    /// The recordings of the flow, in the order the JSON lists them.
     pub clips: Vec<ClipSpec>,
     /// Slides in time order (only the composite shows them).
     pub slides: Vec<SlideSpec>,
@@ -133,11 +141,17 @@ pub struct Flow {
 /// Output format of a compile: canvas, frame rate, audio rate and channels.
 #[derive(Clone, Copy, Debug)]
 pub struct OutputFormat {
+    /// Canvas width in pixels.
     pub width: u32,
+    /// Canvas height in pixels.
     pub height: u32,
+    /// Frame rate numerator: `fps_num / fps_den` frames per second.
     pub fps_num: u32,
+    /// Frame rate denominator (> 0).
     pub fps_den: u32,
+    /// Audio sampling rate in Hz.
     pub sample_rate: u32,
+    /// Interleaved audio channels.
     pub channels: u16,
 }
 
@@ -154,7 +168,7 @@ impl OutputFormat {
 
 /// One visible clip at an output frame (timeline to compose).
 #[derive(Clone, Debug)]
-pub struct Layer {
+pub(crate) struct Layer {
     /// Position of the clip in the list the timeline was given (its identity there).
     pub clip: usize,
     /// The clip's [`ClipSpec::index`].
@@ -170,7 +184,7 @@ pub struct Layer {
 /// One clip's audio for an output frame's sample range, placed on the output sample clock
 /// (timeline to mix).
 #[derive(Clone, Debug)]
-pub struct PlacedAudio {
+pub(crate) struct PlacedAudio {
     /// Position of the clip in the list the timeline was given.
     pub clip: usize,
     /// Interleaved samples covering the whole slice (zeros where the clip is silent or
@@ -182,7 +196,8 @@ pub struct PlacedAudio {
 
 /// What the timeline decided for one output frame: the input of compose and mix.
 #[derive(Clone, Debug)]
-pub struct FrameSlice {
+pub(crate) struct FrameSlice {
+    /// Output frame number (0-based); the frame is presented at [`OutputFormat::frame_time`].
     pub index: u64,
     /// Timeline time of the frame (90 kHz).
     pub t: i64,

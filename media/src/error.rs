@@ -2,12 +2,21 @@
 
 use std::path::PathBuf;
 
+/// Why a media operation failed. The `Display` form is a complete sentence fragment for a
+/// user (it names the file, stream or value at fault); the variant tells a caller the kind.
+/// New variants may be added: match with a wildcard arm.
+#[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// An I/O operation on a named file failed.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    /// An I/O error of a reader or writer that has no path (a stream); a muxer writing to
-    /// a named stream turns it into [`Error::Io`].
+    Io {
+        /// The file being read, written, created or renamed.
+        path: PathBuf,
+        /// What the operating system reported.
+        source: std::io::Error,
+    },
+    /// An I/O error where no single file names the cause (a pipe, a socket, standard output).
     #[error("{0}")]
     IoUnnamed(#[from] std::io::Error),
     /// The input is not a container stitch recognises.
@@ -28,22 +37,33 @@ pub enum Error {
     /// No audio or video samples at all.
     #[error("no media data{0}")]
     NoMedia(String),
+    /// A decoder rejected or failed on the data (what, which stream).
     #[error("decoder error: {0}")]
     Decode(String),
+    /// An encoder could not be set up or failed (its settings or message).
     #[error("encoder error: {0}")]
     Encode(String),
+    /// The flow description (JSON) is malformed or inconsistent: what and where.
     #[error("invalid flow: {0}")]
     Flow(String),
+    /// The work stopped before its end: cancelled by the caller, or another pipeline stage
+    /// stopped (that stage reports its own error).
     #[error("cancelled")]
     Cancelled,
     /// `source` with where it happened: the file, the track, the packet.
     #[error("{source} ({at})")]
-    At { at: Location, source: Box<Error> },
+    At {
+        /// Where.
+        at: Location,
+        /// What.
+        source: Box<Error>,
+    },
 }
 
 /// Where in an input an error happened: any of the file, the track (stream index of the
 /// demuxer), the packet (0-based position among the packets a reader took from its demuxer,
 /// all tracks, counted from where it started reading) and the packet's presentation time.
+#[non_exhaustive]
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Location {
     /// The input file.
@@ -93,7 +113,7 @@ impl std::fmt::Display for Location {
 }
 
 impl Error {
-    /// [`Error::Invalid`] with `msg`.
+    /// An [`Error::Invalid`] with message `msg`.
     pub fn invalid(msg: impl Into<String>) -> Error {
         Error::Invalid(msg.into())
     }
@@ -138,6 +158,7 @@ impl Error {
     }
 }
 
+/// `Result` with this crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
 
 #[cfg(test)]

@@ -16,7 +16,9 @@ use std::sync::{Arc, Mutex};
 /// otherwise cost a page fault per 4 KiB touched.
 #[derive(PartialEq, Eq)]
 pub struct Picture {
+    /// Width in pixels (> 0 for pictures made by the pipeline).
     pub width: u32,
+    /// Height in pixels.
     pub height: u32,
     /// Y plane (width*height), then U and V ((w+1)/2 * (h+1)/2 each).
     pub data: Vec<u8>,
@@ -43,6 +45,7 @@ impl Drop for Picture {
 }
 
 impl Picture {
+    /// Size of each chroma plane of a `width` x `height` picture: both halved, rounded up.
     pub fn chroma_size(width: u32, height: u32) -> (u32, u32) {
         (width.div_ceil(2), height.div_ceil(2))
     }
@@ -70,19 +73,23 @@ impl Picture {
     pub fn black(width: u32, height: u32) -> Picture {
         Self::filled(width, height, 16, 128, 128)
     }
+    /// The luma plane: `width * height` bytes, row after row.
     pub fn y(&self) -> &[u8] {
         &self.data[..(self.width * self.height) as usize]
     }
+    /// The U (Cb) plane: [`Picture::chroma_size`] bytes, row after row.
     pub fn u(&self) -> &[u8] {
         let ys = (self.width * self.height) as usize;
         let (cw, ch) = Self::chroma_size(self.width, self.height);
         &self.data[ys..ys + (cw * ch) as usize]
     }
+    /// The V (Cr) plane: [`Picture::chroma_size`] bytes, row after row.
     pub fn v(&self) -> &[u8] {
         let ys = (self.width * self.height) as usize;
         let (cw, ch) = Self::chroma_size(self.width, self.height);
         &self.data[ys + (cw * ch) as usize..]
     }
+    /// The Y, U and V planes, writable.
     pub fn planes_mut(&mut self) -> (&mut [u8], &mut [u8], &mut [u8]) {
         let ys = (self.width * self.height) as usize;
         let (cw, ch) = Self::chroma_size(self.width, self.height);
@@ -185,16 +192,22 @@ pub mod pool {
 /// pictures (held frames, black gap frames) cost no copies.
 #[derive(Clone, Debug)]
 pub struct VideoFrame {
+    /// Presentation time, 90 kHz ticks on the timeline of its producer.
     pub pts: i64,
+    /// The picture (shared, immutable).
     pub picture: Arc<Picture>,
 }
 
 /// Interleaved f32 PCM; `pts` is the index of the first sample at `sample_rate`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AudioFrame {
+    /// Index of the first sample, counted at `sample_rate` (not a 90 kHz time).
     pub pts: i64,
+    /// Samples per second per channel, in Hz.
     pub sample_rate: u32,
+    /// Interleaved channels (> 0 for frames made by the pipeline).
     pub channels: u16,
+    /// Interleaved samples, nominally in [-1.0, 1.0]; length = samples per channel x `channels`.
     pub samples: Vec<f32>,
 }
 
@@ -207,6 +220,7 @@ impl AudioFrame {
             self.samples.len() / self.channels as usize
         }
     }
+    /// True when the frame holds no sample.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

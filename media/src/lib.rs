@@ -9,6 +9,9 @@
 //! (`.ci/check_arch.py`). [`pipeline`] wires them with bounded channels. No network, no
 //! async runtime.
 
+#![forbid(clippy::print_stdout, clippy::print_stderr)]
+#![warn(missing_docs)]
+
 pub mod clip;
 pub mod codec;
 pub mod container;

@@ -1,12 +1,12 @@
 //! Mix: the clips' audio of one output frame summed into the output, levelled and limited.
 //!
-//! Input: a [`FrameSlice`] from the timeline (each sounding clip's samples already placed
+//! Input: a `FrameSlice` from the timeline (each sounding clip's samples already placed
 //! on the output sample clock, zeros where it is silent). Output: the frame's interleaved
 //! samples, and for each clip whether it speaks (its RMS in this frame above -40 dBFS, held
 //! for one second), which the composite uses to pick the main camera.
 //!
-//! Every sounding clip is summed (in the slice's order); [`Leveler`] (`--normalize`) brings
-//! the sum towards a common loudness; [`soft_limit`] keeps it below full scale, so sums
+//! Every sounding clip is summed (in the slice's order); `Leveler` (`--normalize`) brings
+//! the sum towards a common loudness; `soft_limit` keeps it below full scale, so sums
 //! never clip. Digital silence stays exact zeros.
 
 use std::collections::HashMap;
@@ -14,10 +14,10 @@ use std::collections::HashMap;
 use crate::clip::{FrameSlice, OutputFormat};
 
 /// RMS above which a clip's audio counts as speech (-40 dBFS).
-pub const SPEAKING_RMS: f32 = 0.01;
+pub(crate) const SPEAKING_RMS: f32 = 0.01;
 
 /// Soft limiter: identity up to 0.8 full scale, then a tanh knee that never reaches 1.0.
-pub fn soft_limit(x: f32) -> f32 {
+pub(crate) fn soft_limit(x: f32) -> f32 {
     const T: f32 = 0.8;
     let a = x.abs();
     if a <= T {
@@ -32,7 +32,7 @@ pub fn soft_limit(x: f32) -> f32 {
 /// the gain moves towards `TARGET_RMS / level`, between -12 and +18 dB, smoothly (~1 s).
 /// Speech recorded too quietly comes up to a common level; the limiter still catches peaks.
 #[derive(Clone, Debug)]
-pub struct Leveler {
+pub(crate) struct Leveler {
     level: f32,
     gain: f32,
 }
@@ -42,6 +42,7 @@ impl Leveler {
     pub const TARGET_RMS: f32 = 0.1;
     const GATE_RMS: f32 = 0.003;
 
+    /// A leveler at unity gain whose level estimate starts at [`Leveler::TARGET_RMS`].
     pub fn new() -> Leveler {
         Leveler { level: Self::TARGET_RMS, gain: 1.0 }
     }
@@ -74,7 +75,7 @@ impl Default for Leveler {
 }
 
 /// The mix stage: one per compile, fed every output frame in order.
-pub struct Mixer {
+pub(crate) struct Mixer {
     channels: usize,
     sample_rate: u32,
     /// Output frames a clip keeps counting as speaking after its last loud frame.

@@ -16,17 +16,23 @@
 use bytes::Bytes;
 
 /// Video or audio.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MediaKind {
+    /// A video stream (pictures).
     Video,
+    /// An audio stream (PCM once decoded).
     Audio,
 }
 
 /// Codecs. Those other than H.264 and AAC are carried by name so that a clip using them can
 /// be reported precisely ("unsupported codec hevc") or handed to the optional FFmpeg path.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Codec {
+    /// H.264 / AVC (ITU-T H.264), Annex B packets.
     H264,
+    /// AAC (ISO/IEC 14496-3), one raw access unit per packet.
     Aac,
     /// Any other codec, by its short lowercase name: "hevc", "vp9", "av1", "opus", "mp3",
     /// "ac3", "eac3", "mpeg2video", ... (the names FFmpeg uses).
@@ -34,6 +40,7 @@ pub enum Codec {
 }
 
 impl Codec {
+    /// The codec's short lowercase name as FFmpeg spells it: "h264", "aac", or the `Other` name.
     pub fn name(&self) -> &str {
         match self {
             Codec::H264 => "h264",
@@ -50,7 +57,9 @@ pub struct StreamInfo {
     pub index: usize,
     /// Container-level id: MP4 track_ID or TS PID. Informational.
     pub id: u32,
+    /// Video or audio.
     pub kind: MediaKind,
+    /// The codec of the packets.
     pub codec: Codec,
     /// Ticks per second of `pts`, `dts` and `duration` of this stream's packets.
     pub timebase: u32,
@@ -60,9 +69,11 @@ pub struct StreamInfo {
     pub config: Bytes,
     /// Video: coded picture size in pixels (0 if unknown).
     pub width: u32,
+    /// Video: coded picture height in pixels (0 if unknown).
     pub height: u32,
     /// Audio: sample rate in Hz and channel count (0 if unknown).
     pub sample_rate: u32,
+    /// Audio: channel count (0 if unknown).
     pub channels: u16,
     /// Duration declared by the container, in `timebase` ticks (informational only: never
     /// trusted over the data).
@@ -114,12 +125,15 @@ impl StreamInfo {
 pub struct Packet {
     /// Index into the demuxer's stream list.
     pub stream: usize,
+    /// Presentation time in the stream's timebase (may be negative: not presented).
     pub pts: i64,
+    /// Decode time in the stream's timebase; increases from packet to packet of a stream.
     pub dts: i64,
     /// Duration in timebase ticks (0 if unknown).
     pub duration: i64,
     /// A random access point (IDR picture / every AAC frame).
     pub keyframe: bool,
+    /// The access unit: Annex B for H.264 (see the module documentation), raw for AAC.
     pub data: Bytes,
 }
 

@@ -22,7 +22,7 @@ use std::time::Instant;
 
 /// The pipeline stages, in data order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stage {
+pub(crate) enum Stage {
     Demux = 0,
     Decode = 1,
     Compose = 2,
@@ -45,7 +45,7 @@ impl Stage {
 }
 
 /// CPU time of the calling thread, nanoseconds (0 where the platform has no such clock).
-pub fn thread_cpu_ns() -> u64 {
+pub(crate) fn thread_cpu_ns() -> u64 {
     #[cfg(unix)]
     {
         let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
@@ -69,7 +69,7 @@ struct Counter {
 
 /// Shared by every thread of one compile.
 #[derive(Debug)]
-pub struct Collector {
+pub(crate) struct Collector {
     stages: [Counter; 5],
     started: Instant,
 }
@@ -152,7 +152,7 @@ impl Collector {
 }
 
 /// A thread working for a stage (see [`Collector::enter`]).
-pub struct Entered<'a> {
+pub(crate) struct Entered<'a> {
     collector: &'a Collector,
     stage: Stage,
 }
@@ -165,7 +165,7 @@ impl Drop for Entered<'_> {
 
 /// CPU (this thread's) and wall time since [`Span::start`].
 #[derive(Clone, Copy, Debug)]
-pub struct Span {
+pub(crate) struct Span {
     cpu: u64,
     wall: Instant,
 }
@@ -184,11 +184,17 @@ impl Span {
 /// One stage's figures.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct StageFigures {
+    /// The stage: "demux", "decode", "compose", "encode", "mux" (or one an application adds,
+    /// such as "download").
     pub name: &'static str,
+    /// Wall-clock seconds the stage's threads existed for it, summed over its threads.
     pub wall_secs: f64,
+    /// CPU seconds the stage's threads spent in it, summed over its threads.
     pub cpu_secs: f64,
     /// `wall - cpu`: blocked on queues (or preempted).
     pub wait_secs: f64,
+    /// Units of work done: packets (demux, mux), decoded frames (decode), output frames
+    /// (compose, encode).
     pub items: u64,
     /// Threads that ran this stage at once, at most.
     pub workers: u32,
@@ -201,7 +207,9 @@ pub struct StageFigures {
 /// Every stage of one compile.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct StageStats {
+    /// Wall-clock seconds from the start of the compile to this snapshot.
     pub elapsed_secs: f64,
+    /// One entry per stage, in data order.
     pub stages: Vec<StageFigures>,
     /// The stage with the highest busy share: the one that bounded throughput.
     pub bound: Option<&'static str>,

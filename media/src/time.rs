@@ -52,14 +52,18 @@ pub fn rescale_ceil(v: i64, from: u32, to: u32) -> i64 {
 /// A point in time: `ticks` of a `timebase` (ticks per second).
 #[derive(Clone, Copy, Debug)]
 pub struct Time {
+    /// Count of `timebase` ticks (negative before the origin).
     pub ticks: i64,
+    /// Ticks per second (> 0).
     pub timebase: u32,
 }
 
 impl Time {
+    /// `ticks` of a `timebase`.
     pub const fn new(ticks: i64, timebase: u32) -> Time {
         Time { ticks, timebase }
     }
+    /// The origin (0) in `timebase`.
     pub const fn zero(timebase: u32) -> Time {
         Time { ticks: 0, timebase }
     }
@@ -70,9 +74,11 @@ impl Time {
         let lim = (1i64 << 62) as f64;
         Time { ticks: t.clamp(-lim, lim) as i64, timebase }
     }
+    /// The same time in another timebase, rounded to nearest (see [`rescale`]).
     pub fn to(self, timebase: u32) -> Time {
         Time { ticks: rescale(self.ticks, self.timebase, timebase), timebase }
     }
+    /// The time in seconds.
     pub fn secs_f64(self) -> f64 {
         self.ticks as f64 / self.timebase as f64
     }

@@ -48,6 +48,7 @@ impl<'a> TsPacket<'a> {
     pub fn pusi(&self) -> bool {
         self.b[1] & 0x40 != 0
     }
+    /// The 13-bit PID (packet identifier) naming the stream or table the packet belongs to.
     pub fn pid(&self) -> u16 {
         ((self.b[1] as u16 & 0x1f) << 8) | self.b[2] as u16
     }
@@ -63,6 +64,7 @@ impl<'a> TsPacket<'a> {
     pub fn cc(&self) -> u8 {
         self.b[3] & 0x0f
     }
+    /// True when adaptation_field_control says a payload follows (values 1 and 3).
     pub fn has_payload(&self) -> bool {
         self.afc() & 1 != 0
     }
@@ -97,7 +99,8 @@ impl<'a> TsPacket<'a> {
     pub fn random_access(&self) -> bool {
         self.af_flags() & 0x40 != 0
     }
-    /// Program clock reference in 27 MHz ticks (base * 300 + extension), if present.
+    /// Program clock reference (ISO/IEC 13818-1 §2.4.3.5) in 27 MHz ticks (base * 300 +
+    /// extension), if the adaptation field carries one.
     pub fn pcr(&self) -> Option<u64> {
         let af = self.adaptation_field()?;
         if af.first()? & 0x10 == 0 {
@@ -128,8 +131,9 @@ pub fn parse_pts(b: &[u8]) -> Option<u64> {
     )
 }
 
-/// Encode a PTS/DTS field: `prefix` is the 4-bit code (0b0010 PTS only, 0b0011 PTS of a
-/// PTS+DTS pair, 0b0001 DTS); `ts` is taken mod 2^33. Marker bits are set.
+/// Encode a PTS/DTS field of a PES header (ISO/IEC 13818-1 §2.4.3.7): `prefix` is the 4-bit
+/// code (0b0010 PTS only, 0b0011 PTS of a PTS+DTS pair, 0b0001 DTS); `ts` is taken mod 2^33.
+/// Marker bits are set.
 pub fn encode_pts(prefix: u8, ts: u64) -> [u8; 5] {
     let ts = ts & (PTS_WRAP as u64 - 1);
     [
@@ -144,10 +148,13 @@ pub fn encode_pts(prefix: u8, ts: u64) -> [u8; 5] {
 /// The fields of a PES packet header (ISO/IEC 13818-1 §2.4.3.6) a demuxer needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PesHeader {
+    /// stream_id: 0xE0-0xEF video, 0xC0-0xDF MPEG audio, 0xBD private stream 1, ...
     pub stream_id: u8,
     /// PES_packet_length: bytes after this field; 0 = unbounded (video only).
     pub packet_length: u16,
+    /// The 33-bit PTS in 90 kHz ticks, when the header has one.
     pub pts: Option<u64>,
+    /// The 33-bit DTS in 90 kHz ticks, when the header has one (only together with a PTS).
     pub dts: Option<u64>,
     /// Offset of the payload from the start of the PES packet.
     pub header_len: usize,
@@ -214,8 +221,10 @@ pub fn crc32_mpeg2(data: &[u8]) -> u32 {
     crc
 }
 
-/// Check the common long-form section header of a PSI table and return its body (after
-/// last_section_number, before CRC_32) with version_number.
+/// Check the common long-form section header of a PSI table (ISO/IEC 13818-1 §2.4.4.10:
+/// table_id, section_syntax_indicator, section_length, current_next_indicator) and its CRC_32
+/// (Annex A); return the table id extension, version_number and the body (after
+/// last_section_number, before CRC_32).
 pub(crate) fn section_body<'a>(sec: &'a [u8], table_id: u8, what: &str) -> Result<(u16, u8, &'a [u8])> {
     let bad = |m: &str| Error::invalid(format!("MPEG-TS {what}: {m}"));
     if sec.len() < 12 {
@@ -242,10 +251,12 @@ pub(crate) fn section_body<'a>(sec: &'a [u8], table_id: u8, what: &str) -> Resul
     Ok((id, (sec[5] >> 1) & 0x1f, &sec[8..sec.len() - 4]))
 }
 
-/// Program Association Table (§2.4.4.3).
+/// Program Association Table (ISO/IEC 13818-1 §2.4.4.3).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pat {
+    /// transport_stream_id of the section header.
     pub transport_stream_id: u16,
+    /// version_number (0..=31), which changes when the table changes.
     pub version: u8,
     /// (program_number, program_map_PID); program 0 names the network PID.
     pub programs: Vec<(u16, u16)>,
@@ -270,20 +281,26 @@ impl Pat {
 /// One elementary stream entry of a PMT.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PmtStream {
+    /// stream_type (ISO/IEC 13818-1 Table 2-34): 0x1B H.264, 0x0F AAC in ADTS, ...
     pub stream_type: u8,
+    /// elementary_PID: the PID of the stream's packets.
     pub pid: u16,
     /// ES_info descriptors, raw (iterate with [`descriptors`]).
     pub descriptors: Vec<u8>,
 }
 
-/// Program Map Table (§2.4.4.8).
+/// Program Map Table (ISO/IEC 13818-1 §2.4.4.8).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pmt {
+    /// program_number the table describes.
     pub program_number: u16,
+    /// version_number (0..=31), which changes when the table changes.
     pub version: u8,
+    /// PCR_PID: the PID whose adaptation fields carry the program's clock (0x1FFF: none).
     pub pcr_pid: u16,
     /// program_info descriptors, raw.
     pub descriptors: Vec<u8>,
+    /// The elementary streams, in table order.
     pub streams: Vec<PmtStream>,
 }
 
@@ -348,7 +365,7 @@ pub fn wrap_add(a: u64, off: i64) -> u64 {
     ((a & (PTS_WRAP as u64 - 1)) as i64 + off.rem_euclid(PTS_WRAP)).rem_euclid(PTS_WRAP) as u64
 }
 
-/// The 4-byte header of a transport packet (§2.4.3.2): sync byte, no transport error, no
+/// The 4-byte header of a transport packet (ISO/IEC 13818-1 §2.4.3.2): sync byte, no transport error, no
 /// priority, `pusi`, 13-bit `pid`, not scrambled, adaptation_field_control `afc` (1 payload,
 /// 2 adaptation field, 3 both), `cc` (low 4 bits).
 pub fn packet_header(pusi: bool, pid: u16, afc: u8, cc: u8) -> [u8; 4] {
@@ -373,12 +390,13 @@ pub fn payload_offset(p: &[u8]) -> Option<usize> {
     }
 }
 
-/// The 90 kHz base of a 6-byte PCR/OPCR field (§2.4.3.5).
+/// The 90 kHz base of a 6-byte PCR/OPCR field (ISO/IEC 13818-1 §2.4.3.5).
 pub fn pcr_field_base(f: &[u8]) -> u64 {
     ((f[0] as u64) << 25) | ((f[1] as u64) << 17) | ((f[2] as u64) << 9) | ((f[3] as u64) << 1) | (f[4] as u64 >> 7)
 }
 
-/// Rewrite the 33-bit base of a 6-byte PCR/OPCR field, keeping its reserved bits and extension.
+/// Rewrite the 33-bit base of a 6-byte PCR/OPCR field (ISO/IEC 13818-1 §2.4.3.5), keeping its
+/// reserved bits and extension.
 pub fn set_pcr_field_base(f: &mut [u8], base: u64) {
     f[0] = (base >> 25) as u8;
     f[1] = (base >> 17) as u8;
@@ -387,14 +405,16 @@ pub fn set_pcr_field_base(f: &mut [u8], base: u64) {
     f[4] = ((base & 1) << 7) as u8 | (f[4] & 0x7f);
 }
 
-/// A 6-byte PCR field for a 90 kHz base (modulo 2^33), reserved bits set, extension 0.
+/// A 6-byte program_clock_reference field of an adaptation field (ISO/IEC 13818-1 §2.4.3.4,
+/// §2.4.3.5) for a 90 kHz base (modulo 2^33): reserved bits set, extension 0.
 pub fn pcr_field(base90: i64) -> [u8; 6] {
     let b = (base90 & (PTS_WRAP - 1)) as u64;
     [(b >> 25) as u8, (b >> 17) as u8, (b >> 9) as u8, (b >> 1) as u8, ((b & 1) << 7) as u8 | 0x7e, 0]
 }
 
-/// A complete long-form PSI section (§2.4.4.10): header with `version` (current), `body`,
-/// CRC_32. section_number and last_section_number are 0.
+/// A complete long-form PSI section (ISO/IEC 13818-1 §2.4.4.10, the section_syntax_indicator = 1
+/// form PAT and PMT share): header with `version` (current), `body`, CRC_32 (Annex A).
+/// section_number and last_section_number are 0.
 pub fn long_section(table_id: u8, id: u16, version: u8, body: &[u8]) -> Vec<u8> {
     // section_length counts from after the length field: 5 header bytes + body + CRC.
     let len = 5 + body.len() + 4;
@@ -412,7 +432,7 @@ pub fn long_section(table_id: u8, id: u16, version: u8, body: &[u8]) -> Vec<u8> 
     s
 }
 
-/// Rewrites continuity counters (§2.4.3.3) so they run on per PID: a packet with payload
+/// Rewrites continuity counters (ISO/IEC 13818-1 §2.4.3.3) so they run on per PID: a packet with payload
 /// gets the previous value + 1 (mod 16), an adaptation-only packet repeats the previous
 /// value. The first packet seen on a PID keeps its own counter. Null packets (PID 0x1fff)
 /// and packets without the 0x47 sync byte are left alone.
@@ -427,10 +447,12 @@ impl Default for ContinuityFixer {
 }
 
 impl ContinuityFixer {
+    /// A fixer that has seen no packet yet.
     pub fn new() -> Self {
         ContinuityFixer { last: Box::new([0xff; 8192]) }
     }
 
+    /// Rewrite the continuity_counter of `pkt` in place (see the type's documentation).
     pub fn fix(&mut self, pkt: &mut [u8; 188]) {
         if pkt[0] != SYNC_BYTE {
             return;

@@ -11,6 +11,8 @@ pub const SAMPLE_RATES: [u32; 13] =
 /// Samples per channel in one AAC-LC access unit.
 pub const FRAME_SAMPLES: u32 = 1024;
 
+/// The 4-bit sampling_frequency_index of `rate` in Hz (index into [`SAMPLE_RATES`]); `None`
+/// when the rate has no index (it then needs the explicit 24-bit form, which ADTS cannot carry).
 pub fn sample_rate_index(rate: u32) -> Option<u8> {
     SAMPLE_RATES.iter().position(|&r| r == rate).map(|i| i as u8)
 }
@@ -23,20 +25,27 @@ pub struct AudioConfig {
     /// Core sampling rate signalled in the config (for HE-AAC the output rate is the
     /// extension rate, see `output_rate`).
     pub sample_rate: u32,
+    /// Channel count: channelConfiguration 1..=6 as is, 7 as 8 channels; 2 (a guess the decoder
+    /// refines) when the layout is given by a program_config_element instead.
     pub channels: u16,
     /// SBR output rate when signalled explicitly.
     pub ext_sample_rate: Option<u32>,
 }
 
 impl AudioConfig {
+    /// An AAC-LC config (object type 2) at `sample_rate` Hz with `channels` channels.
     pub fn lc(sample_rate: u32, channels: u16) -> AudioConfig {
         AudioConfig { object_type: 2, sample_rate, channels, ext_sample_rate: None }
     }
 
+    /// The rate decoded audio comes out at, in Hz: the explicit SBR extension rate when
+    /// signalled, else the core rate.
     pub fn output_rate(&self) -> u32 {
         self.ext_sample_rate.unwrap_or(self.sample_rate)
     }
 
+    /// Parse an AudioSpecificConfig (ISO/IEC 14496-3 §1.6.2.1). Errors when it is truncated,
+    /// uses a reserved sampling index or a rate of 0.
     pub fn parse(asc: &[u8]) -> Result<AudioConfig> {
         let bad = || Error::invalid("truncated AudioSpecificConfig");
         let mut r = BitReader::new(asc);
@@ -96,6 +105,7 @@ impl AudioConfig {
 /// A parsed ADTS header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AdtsHeader {
+    /// Object type, sampling rate and channels the header declares (ADTS profile + 1).
     pub config: AudioConfig,
     /// Header length: 7, or 9 with CRC.
     pub header_len: usize,

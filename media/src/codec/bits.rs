@@ -7,9 +7,11 @@ pub struct BitReader<'a> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Error of a [`BitReader`] read past the end of its data.
 pub struct OutOfBits;
 
 impl<'a> BitReader<'a> {
+    /// A reader positioned at the first (most significant) bit of `data`.
     pub fn new(data: &'a [u8]) -> Self {
         BitReader { data, pos: 0 }
     }
@@ -17,9 +19,11 @@ impl<'a> BitReader<'a> {
     pub fn position(&self) -> usize {
         self.pos
     }
+    /// Bits not yet read.
     pub fn bits_left(&self) -> usize {
         self.data.len() * 8 - self.pos.min(self.data.len() * 8)
     }
+    /// Read one bit (0 or 1).
     pub fn read_bit(&mut self) -> Result<u32, OutOfBits> {
         if self.pos >= self.data.len() * 8 {
             return Err(OutOfBits);
@@ -28,6 +32,7 @@ impl<'a> BitReader<'a> {
         self.pos += 1;
         Ok(b as u32)
     }
+    /// Read `n` bits (at most 32) as an unsigned number, first bit most significant.
     pub fn read(&mut self, n: u32) -> Result<u32, OutOfBits> {
         debug_assert!(n <= 32);
         let mut v: u64 = 0;
@@ -36,6 +41,7 @@ impl<'a> BitReader<'a> {
         }
         Ok(v as u32)
     }
+    /// Skip `n` bits; fails without moving when fewer are left.
     pub fn skip(&mut self, n: usize) -> Result<(), OutOfBits> {
         if self.bits_left() < n {
             return Err(OutOfBits);
@@ -74,9 +80,11 @@ pub struct BitWriter {
 }
 
 impl BitWriter {
+    /// An empty writer.
     pub fn new() -> Self {
         Self::default()
     }
+    /// Append the low `bits` bits of `value`, most significant first.
     pub fn write(&mut self, bits: u32, value: u32) {
         for i in (0..bits).rev() {
             self.acc = (self.acc << 1) | ((value >> i) & 1) as u64;

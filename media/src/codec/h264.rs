@@ -5,11 +5,17 @@
 use super::bits::BitReader;
 use crate::{Error, Result};
 
+/// `nal_unit_type` of a coded slice of a non-IDR picture (ITU-T H.264 Table 7-1).
 pub const NAL_SLICE: u8 = 1;
+/// `nal_unit_type` of a coded slice of an IDR picture.
 pub const NAL_IDR: u8 = 5;
+/// `nal_unit_type` of supplemental enhancement information (SEI).
 pub const NAL_SEI: u8 = 6;
+/// `nal_unit_type` of a sequence parameter set.
 pub const NAL_SPS: u8 = 7;
+/// `nal_unit_type` of a picture parameter set.
 pub const NAL_PPS: u8 = 8;
+/// `nal_unit_type` of an access unit delimiter.
 pub const NAL_AUD: u8 = 9;
 
 /// `nal_unit_type` of a NAL unit (first byte, low 5 bits).
@@ -67,6 +73,7 @@ impl<'a> Iterator for AnnexBIter<'a> {
     }
 }
 
+/// The NAL units of Annex B `data`, without start codes (see [`AnnexBIter`]).
 pub fn annexb_nals(data: &[u8]) -> AnnexBIter<'_> {
     AnnexBIter { data, pos: 0 }
 }
@@ -168,16 +175,23 @@ pub fn escape_rbsp(rbsp: &[u8]) -> Vec<u8> {
 /// AVCDecoderConfigurationRecord (ISO/IEC 14496-15 §5.3.3.1).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AvcConfig {
+    /// AVCProfileIndication (the SPS's profile_idc).
     pub profile_idc: u8,
+    /// profile_compatibility (the SPS's constraint_set flags byte).
     pub profile_compat: u8,
+    /// AVCLevelIndication (the SPS's level_idc).
     pub level_idc: u8,
     /// Bytes in each NAL length prefix of the samples (1, 2 or 4).
     pub nal_length_size: usize,
+    /// The sequence parameter set NAL units, in record order, without length prefixes.
     pub sps: Vec<Vec<u8>>,
+    /// The picture parameter set NAL units, in record order, without length prefixes.
     pub pps: Vec<Vec<u8>>,
 }
 
 impl AvcConfig {
+    /// Parse a record. Errors when it is truncated, its configurationVersion is not 1 or it
+    /// declares 3-byte NAL lengths.
     pub fn parse(rec: &[u8]) -> Result<AvcConfig> {
         let bad = |w: &str| Error::invalid(format!("avcC: {w}"));
         if rec.len() < 7 {
@@ -284,15 +298,23 @@ impl AvcConfig {
 /// The SPS fields the pipeline uses.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sps {
+    /// profile_idc (66 Baseline, 77 Main, 100 High, ...).
     pub profile_idc: u8,
+    /// level_idc: ten times the level number (e.g. 31 for level 3.1).
     pub level_idc: u8,
+    /// seq_parameter_set_id (0..=31), which PPSs refer to.
     pub seq_parameter_set_id: u32,
+    /// chroma_format_idc: 1 = 4:2:0 (also when absent), 0 monochrome, 2 4:2:2, 3 4:4:4.
     pub chroma_format_idc: u32,
+    /// Luma bit depth minus 8 (0 for 8-bit video).
     pub bit_depth_luma_minus8: u32,
+    /// Chroma bit depth minus 8 (0 for 8-bit video).
     pub bit_depth_chroma_minus8: u32,
+    /// frame_mbs_only_flag: false when the stream may code fields (interlaced).
     pub frame_mbs_only: bool,
     /// Displayed size after cropping.
     pub width: u32,
+    /// Displayed height after cropping, in pixels.
     pub height: u32,
     /// VUI timing, if present: frame rate = time_scale / (2 * num_units_in_tick).
     pub timing: Option<(u32, u32)>,
@@ -300,9 +322,11 @@ pub struct Sps {
     pub max_num_reorder_frames: Option<u32>,
     /// log2_max_frame_num_minus4 + 4: the bit length of `frame_num` in slice headers.
     pub log2_max_frame_num: u32,
+    /// pic_order_cnt_type (0, 1 or 2), which decides how slice headers carry picture order.
     pub pic_order_cnt_type: u32,
     /// Coded size in macroblocks (before cropping): PicWidthInMbs, FrameHeightInMbs.
     pub width_mbs: u32,
+    /// Coded height in macroblocks (FrameHeightInMbs, counting both fields).
     pub height_mbs: u32,
 }
 
@@ -496,15 +520,23 @@ impl Sps {
 /// The PPS fields a slice header writer needs (§7.3.2.2, up to `redundant_pic_cnt_present_flag`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pps {
+    /// pic_parameter_set_id, which slice headers refer to.
     pub pic_parameter_set_id: u32,
+    /// The seq_parameter_set_id of the SPS this PPS uses.
     pub seq_parameter_set_id: u32,
     /// CABAC (true) or CAVLC (false).
     pub entropy_coding_mode: bool,
+    /// bottom_field_pic_order_in_frame_present_flag.
     pub bottom_field_pic_order_in_frame_present: bool,
+    /// num_slice_groups_minus1 + 1.
     pub num_slice_groups: u32,
+    /// num_ref_idx_l0_default_active_minus1 + 1.
     pub num_ref_idx_l0_default_active: u32,
+    /// weighted_pred_flag.
     pub weighted_pred: bool,
+    /// deblocking_filter_control_present_flag.
     pub deblocking_filter_control_present: bool,
+    /// redundant_pic_cnt_present_flag.
     pub redundant_pic_cnt_present: bool,
 }
 

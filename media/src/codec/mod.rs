@@ -3,5 +3,5 @@
 //! AAC (ISO/IEC 14496-3 AudioSpecificConfig, ISO/IEC 13818-7 ADTS).
 
 pub mod aac;
-pub mod bits;
+pub(crate) mod bits;
 pub mod h264;

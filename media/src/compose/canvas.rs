@@ -1,9 +1,9 @@
-//! The compose stage: one output picture per [`FrameSlice`].
+//! The compose stage: one output picture per `FrameSlice`.
 //!
 //! Single layer: the slice's one visible clip, fitted to the canvas ([`scale::fit`]; reader
 //! threads already deliver canvas-sized pictures, so this is a no-op for them), or black.
-//! Composite: every visible clip becomes a [`Source`] of the [`Compositor`], with the
-//! current slide (loaded, decoded and fitted once, [`SlideCache`]) and the chat said so far.
+//! Composite: every visible clip becomes a `Source` of the `Compositor`, with the
+//! current slide (loaded, decoded and fitted once, `SlideCache`) and the chat said so far.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -16,10 +16,10 @@ use crate::clip::{ChatLine, FrameSlice, Layer, SlideSpec, SourceKind};
 use crate::frame::Picture;
 
 /// Reads a slide's image bytes (may wait for its download).
-pub type SlideLoader = Box<dyn FnMut(&SlideSpec) -> std::result::Result<Vec<u8>, String> + Send>;
+pub(crate) type SlideLoader = Box<dyn FnMut(&SlideSpec) -> std::result::Result<Vec<u8>, String> + Send>;
 
 /// Builds the output picture of every frame.
-pub struct Canvas {
+pub(crate) struct Canvas {
     width: u32,
     height: u32,
     black: Arc<Picture>,
@@ -37,10 +37,9 @@ pub struct Canvas {
 }
 
 /// The picture of one output frame.
-pub struct Drawn {
+pub(crate) struct Drawn {
+    /// The picture of the output frame (canvas-sized), shared with the stages after compose.
     pub picture: Arc<Picture>,
-    /// Whether any clip's picture (or a slide) is shown (false: black gap).
-    pub has_content: bool,
 }
 
 impl Canvas {
@@ -86,11 +85,6 @@ impl Canvas {
         self
     }
 
-    /// Is this a composite (the timeline then reports every visible clip)?
-    pub fn is_composite(&self) -> bool {
-        self.compositor.is_some()
-    }
-
     /// (frames drawn, frames that reused the previous canvas) of the composite.
     pub fn compose_stats(&self) -> Option<(u64, u64)> {
         self.compositor.as_ref().map(|c| (c.frames_drawn, c.frames_reused))
@@ -106,16 +100,15 @@ impl Canvas {
     pub fn draw(&mut self, slice: &FrameSlice, chat: &[ChatLine], speaking: impl Fn(usize) -> bool) -> Drawn {
         if self.compositor.is_none() {
             return match slice.layers.first().and_then(|l| l.picture.clone()) {
-                Some(p) if p.width == self.width && p.height == self.height => Drawn { picture: p, has_content: true },
-                Some(p) => Drawn { picture: scale::fit(&p, self.width, self.height), has_content: true },
-                None => Drawn { picture: self.black.clone(), has_content: false },
+                Some(p) if p.width == self.width && p.height == self.height => Drawn { picture: p },
+                Some(p) => Drawn { picture: scale::fit(&p, self.width, self.height) },
+                None => Drawn { picture: self.black.clone() },
             };
         }
         let mut sources: Vec<Source> = slice.layers.iter().map(|l| source(l, speaking(l.clip))).collect();
         // A participant's clip with pictures before one without (chunk overlaps).
         sources.sort_by_key(|s| (s.picture.is_none(), std::cmp::Reverse(s.start)));
         let slide = slice.slide.and_then(|i| self.slide(i));
-        let has_content = slide.is_some() || sources.iter().any(|s| s.picture.is_some());
         let picture = match self.compositor.as_mut() {
             Some(c) => {
                 let pic = c.compose(slice.t, &sources, slide.as_ref(), &chat[..slice.chat_said.min(chat.len())]);
@@ -126,7 +119,7 @@ impl Canvas {
             }
             None => self.black.clone(),
         };
-        Drawn { picture, has_content }
+        Drawn { picture }
     }
 
     /// Slide `i`, decoded and fitted to the canvas once.

@@ -1,6 +1,6 @@
 //! Participant decorations: the placeholder card shown for audio-only participants and the
 //! name label drawn at the bottom-left of every camera tile. Both are I420, limited range
-//! (see [`crate::frame`]); text through [`super::text::TextRenderer`].
+//! (see [`crate::frame`]); text through `super::text::TextRenderer`.
 
 use crate::frame::Picture;
 
@@ -11,9 +11,9 @@ use super::text::TextRenderer;
 /// Card background (dark grey).
 pub const CARD_Y: u8 = 40;
 /// Label strip opacity over the tile (0..=255).
-pub const LABEL_ALPHA: u8 = 160;
+pub(crate) const LABEL_ALPHA: u8 = 160;
 /// Text luma (limited-range white).
-pub const TEXT_Y: u8 = 235;
+pub(crate) const TEXT_Y: u8 = 235;
 
 /// Avatar circle colours (RGB), picked by a stable hash of the name.
 const PALETTE: [(u8, u8, u8); 8] = [
@@ -29,7 +29,7 @@ const PALETTE: [(u8, u8, u8); 8] = [
 
 /// Up to two initials, upper-cased: first letters of the first and last words
 /// ("Иванов Пётр" -> "ИП", "ёжик" -> "Ё"). Words start with an alphanumeric character.
-pub fn initials(name: &str) -> String {
+pub(crate) fn initials(name: &str) -> String {
     let firsts: Vec<char> = name.split_whitespace().filter_map(|w| w.chars().find(|c| c.is_alphanumeric())).collect();
     let mut out = String::new();
     if let Some(&c) = firsts.first() {
@@ -53,7 +53,7 @@ fn centred_text(pic: &mut Picture, text: &TextRenderer, s: &str, px: f32, cx: i3
 }
 
 /// Cards lower than this show the initials circle without the name under it.
-pub const SMALL_CARD_H: u32 = 120;
+pub(crate) const SMALL_CARD_H: u32 = 120;
 
 /// Coloured circle of diameter `d` centred at (cx, cy) with the initials of `name`.
 fn draw_avatar(pic: &mut Picture, text: &TextRenderer, name: &str, cx: f32, cy: f32, d: f32) {
@@ -70,7 +70,7 @@ fn draw_avatar(pic: &mut Picture, text: &TextRenderer, name: &str, cx: f32, cy: 
 /// with the initials, and the name centred under it (truncated with "…"). Cards lower than
 /// [`SMALL_CARD_H`] show only the circle (the label shows the name), tiny ones only the
 /// name; a zero size gives an empty picture. Deterministic: cache it per participant/size.
-pub fn name_card(w: u32, h: u32, name: &str, text: &TextRenderer) -> Picture {
+pub(crate) fn name_card(w: u32, h: u32, name: &str, text: &TextRenderer) -> Picture {
     let mut pic = Picture::filled(w, h, CARD_Y, 128, 128);
     if w < 8 || h < 8 {
         return pic;
@@ -113,14 +113,14 @@ pub fn name_card(w: u32, h: u32, name: &str, text: &TextRenderer) -> Picture {
 }
 
 /// Font size of the name label for a tile of height `tile_h`.
-pub fn label_px(tile_h: u32) -> f32 {
+pub(crate) fn label_px(tile_h: u32) -> f32 {
     (tile_h as f32 / 12.0).clamp(12.0, 32.0)
 }
 
 /// Draw `name` at the bottom-left of `rect` (a tile on `pic`) on a semi-transparent dark
 /// strip, truncated with "…" to the tile width. Returns the strip drawn, or None when the
 /// tile is too small for a label or the name is empty.
-pub fn label(pic: &mut Picture, rect: Rect, name: &str, text: &TextRenderer) -> Option<Rect> {
+pub(crate) fn label(pic: &mut Picture, rect: Rect, name: &str, text: &TextRenderer) -> Option<Rect> {
     let name = name.trim();
     if name.is_empty()
         || rect.is_empty()

@@ -1,20 +1,20 @@
 //! The webinar composite: per output frame, the canvas built from the active sources.
 //!
 //! Main area priority: a screen share with pictures (the latest one) > the current slide >
-//! a camera > black. Sidebar and pip: the camera is the one [`main_area::choose_main`]
+//! a camera > black. Sidebar and pip: the camera is the one `main_area::choose_main`
 //! keeps, with hysteresis (a new speaker leads for `switch_hold` before it takes over; an
 //! owner who leaves is replaced at once); speaker: the speaking camera (presenter first).
 //! Tiles: every other camera with pictures
 //! and, while they speak, audio-only participants as name cards; positions are kept by
-//! [`TileSlots`] (a participant keeps their place while present; presenters first). Every
-//! tile and the main area carry the participant's name ([`card::label`]).
+//! `TileSlots` (a participant keeps their place while present; presenters first). Every
+//! tile and the main area carry the participant's name (`card::label`).
 //!
 //! Work only where it changes: a source picture is scaled once per source frame (scaled
 //! pictures are cached by picture identity and size); when nothing differs from the
 //! previous frame (same pictures, same placement, same names) the previous canvas is
 //! returned as is (`Arc` clone: a static slide costs nothing per frame).
 //!
-//! On request ([`Compositor::record_layout`]) the compositor also keeps what it drew where
+//! On request (`Compositor::record_layout`) the compositor also keeps what it drew where
 //! ([`DrawnLayout`]: the main area's and every tile's owner and rectangle), for checks of
 //! every output frame; off, it costs nothing.
 
@@ -31,12 +31,14 @@ use crate::frame::Picture;
 
 /// One active source at this output frame.
 #[derive(Clone, Debug)]
-pub struct Source {
+pub(crate) struct Source {
     /// Stable identity for the tile slot (participant id, or the clip's own id).
     pub key: String,
     /// Shown on the tile (may be empty).
     pub name: String,
+    /// Camera, screen share or microphone.
     pub kind: SourceKind,
+    /// Lecturer or admin: placed first in the tile order and preferred for the main area.
     pub presenter: bool,
     /// Its current picture (canvas-sized, aspect kept with black bars), if it shows one.
     pub picture: Option<Arc<Picture>>,
@@ -61,7 +63,7 @@ impl Contender for Source {
 /// What a region of an output frame shows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Shown {
-    /// A source's picture (its [`Source::key`]).
+    /// A source's picture (its `Source::key`).
     Picture(String),
     /// A participant's name card (audio only, speaking).
     Card(String),
@@ -73,13 +75,16 @@ pub enum Shown {
 /// fitted into it with black bars).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Placed {
+    /// What the region shows.
     pub shown: Shown,
+    /// Where, in canvas pixels.
     pub rect: Rect,
 }
 
-/// What the compositor drew for one output frame ([`Compositor::record_layout`]).
+/// What the compositor drew for one output frame (`Compositor::record_layout`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DrawnLayout {
+    /// The main area (screen share, slide or speaking camera), if the layout has one this frame.
     pub main: Option<Placed>,
     /// In display order.
     pub tiles: Vec<Placed>,
@@ -110,7 +115,7 @@ struct MainArea<'s> {
 }
 
 /// Builds composite canvases; one per timeline.
-pub struct Compositor {
+pub(crate) struct Compositor {
     layout: LayoutKind,
     width: u32,
     height: u32,
@@ -130,6 +135,7 @@ pub struct Compositor {
     black: HashMap<usize, (Arc<Picture>, bool)>,
     /// Frames that had to be drawn (the rest reused the previous canvas).
     pub frames_drawn: u64,
+    /// Frames that reused the previous canvas (nothing visible changed).
     pub frames_reused: u64,
     /// Sidebar/pip: the camera that has the main area ([`main_area`]).
     main: MainState,
@@ -141,6 +147,9 @@ pub struct Compositor {
 }
 
 impl Compositor {
+    /// A compositor drawing `layout` on a `width` x `height` canvas (even sizes keep the 4:2:0
+    /// chroma aligned), with the defaults of the command line: no hidden cameras, no chat
+    /// panel, [`main_area::DEFAULT_HOLD`], no layout recording.
     pub fn new(layout: LayoutKind, width: u32, height: u32) -> Compositor {
         Compositor {
             layout,
@@ -166,10 +175,6 @@ impl Compositor {
     /// What the last frame drew where (empty unless [`Compositor::record_layout`] is on).
     pub fn drawn(&self) -> &DrawnLayout {
         &self.drawn
-    }
-
-    pub fn layout(&self) -> LayoutKind {
-        self.layout
     }
 
     /// The canvas for the output frame at timeline time `now` (90 kHz, increasing from call

@@ -15,7 +15,7 @@ use super::layout::Rect;
 use super::scale::{fit_rect, scale_plane_clipped};
 
 /// BT.601 limited range: (Y, Cb, Cr) for 8-bit RGB. Black -> (16,128,128), white -> (235,128,128).
-pub fn rgb_to_yuv(r: u8, g: u8, b: u8) -> (u8, u8, u8) {
+pub(crate) fn rgb_to_yuv(r: u8, g: u8, b: u8) -> (u8, u8, u8) {
     let (r, g, b) = (r as i32, g as i32, b as i32);
     let y = ((66 * r + 129 * g + 25 * b + 128) >> 8) + 16;
     let u = ((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128;
@@ -59,7 +59,7 @@ fn rows_mut(plane: &mut [u8], stride: usize, r: (usize, usize, usize, usize), mu
 }
 
 /// Fill `rect` (clipped) with one colour.
-pub fn fill_rect(pic: &mut Picture, rect: Rect, y: u8, u: u8, v: u8) {
+pub(crate) fn fill_rect(pic: &mut Picture, rect: Rect, y: u8, u: u8, v: u8) {
     fill_region(pic, rect.x as i64, rect.y as i64, rect.w as i64, rect.h as i64, y, u, v);
 }
 
@@ -90,7 +90,7 @@ fn blend_row(row: &mut [u8], c: u8, a: u32) {
 
 /// Blend one colour over `rect` (clipped) with opacity `alpha` (0 = invisible, 255 = opaque),
 /// e.g. the semi-transparent strip behind a name label.
-pub fn blend_rect(pic: &mut Picture, rect: Rect, y: u8, u: u8, v: u8, alpha: u8) {
+pub(crate) fn blend_rect(pic: &mut Picture, rect: Rect, y: u8, u: u8, v: u8, alpha: u8) {
     if alpha == 0 || !consistent(pic) {
         return;
     }
@@ -125,7 +125,7 @@ fn copy_plane(src: &[u8], sw: usize, sh: usize, dst: &mut [u8], dw: usize, dh: u
 
 /// Copy `src` unscaled with its top-left corner at (x, y) (may be negative); clipped. An odd
 /// x/y shifts the chroma by half a sample (chroma origin = floor(x/2), floor(y/2)).
-pub fn blit(pic: &mut Picture, src: &Picture, x: i32, y: i32) {
+pub(crate) fn blit(pic: &mut Picture, src: &Picture, x: i32, y: i32) {
     if !consistent(pic) || !consistent(src) {
         return;
     }
@@ -143,7 +143,7 @@ pub fn blit(pic: &mut Picture, src: &Picture, x: i32, y: i32) {
 /// Scale `src` into `rect` preserving its aspect ratio (bilinear, see [`super::scale`]);
 /// the rest of `rect` becomes black bars. Clipped to the canvas (the clipped part of the
 /// scaled picture is simply not drawn).
-pub fn blit_fit(pic: &mut Picture, src: &Picture, rect: Rect) {
+pub(crate) fn blit_fit(pic: &mut Picture, src: &Picture, rect: Rect) {
     if !consistent(pic) || rect.is_empty() {
         return;
     }
@@ -198,7 +198,7 @@ pub fn blit_fit(pic: &mut Picture, src: &Picture, rect: Rect) {
 
 /// Where [`blit_fit`] puts a `src_w`x`src_h` picture inside `rect` (e.g. to put a label on
 /// the picture rather than on its bars).
-pub fn fit_in(src_w: u32, src_h: u32, rect: Rect) -> Rect {
+pub(crate) fn fit_in(src_w: u32, src_h: u32, rect: Rect) -> Rect {
     let (fx, fy, fw, fh) = fit_rect(src_w, src_h, rect.w, rect.h);
     Rect::new(rect.x.saturating_add(fx), rect.y.saturating_add(fy), fw, fh)
 }
@@ -206,7 +206,8 @@ pub fn fit_in(src_w: u32, src_h: u32, rect: Rect) -> Rect {
 /// Scale `src` to cover `rect` completely, preserving its aspect ratio: the overflow is
 /// cropped equally on both sides (no bars). The usual choice for camera tiles. Clipped to
 /// the rect and the canvas.
-pub fn blit_cover(pic: &mut Picture, src: &Picture, rect: Rect) {
+#[cfg(test)]
+pub(crate) fn blit_cover(pic: &mut Picture, src: &Picture, rect: Rect) {
     if !consistent(pic) || rect.is_empty() {
         return;
     }
@@ -256,7 +257,7 @@ pub fn blit_cover(pic: &mut Picture, src: &Picture, rect: Rect) {
 
 /// Filled anti-aliased circle (centre and radius in luma pixels, clipped). Luma edges are
 /// anti-aliased; chroma uses the samples whose centre is inside the circle.
-pub fn fill_circle(pic: &mut Picture, cx: f32, cy: f32, r: f32, y: u8, u: u8, v: u8) {
+pub(crate) fn fill_circle(pic: &mut Picture, cx: f32, cy: f32, r: f32, y: u8, u: u8, v: u8) {
     if !consistent(pic) || !r.is_finite() || r <= 0.0 || !cx.is_finite() || !cy.is_finite() {
         return;
     }

@@ -5,7 +5,7 @@
 //! even-aligned (x, y, w, h even, so 4:2:0 chroma lines up) and lie inside the canvas (an
 //! odd canvas dimension loses its last pixel column/row). Camera tiles are 16:9; the main
 //! area is the whole region reserved for it (the caller letterboxes into it with
-//! [`super::draw::blit_fit`]).
+//! `super::draw::blit_fit`).
 //!
 //! Layouts ([`LayoutKind`]):
 //! - **Sidebar**: main area = the left ~75 % of the width; tiles in the right ~25 %, stacked
@@ -26,7 +26,7 @@
 //! `panel`) and the layout above is applied to the rest.
 //!
 //! `Placement::tiles.len()` is the number of tiles actually shown: tiles beyond a cap are
-//! dropped (the caller shows the first ones, in its stable order: see [`TileSlots`]).
+//! dropped (the caller shows the first ones, in its stable order: see `TileSlots`).
 
 use std::collections::HashSet;
 use std::fmt;
@@ -42,17 +42,26 @@ pub const PIP_PER_ROW: usize = 4;
 /// Cells (main + tiles) shown at most in the grid (6 x 6).
 pub const GRID_MAX_CELLS: usize = 36;
 
+/// The composite layouts (see the module documentation for their geometry). Parsed from and
+/// displayed as the lowercase names of [`LayoutKind::as_str`].
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum LayoutKind {
+    /// Main area on the left, camera tiles in a column on the right (the default).
     #[default]
     Sidebar,
+    /// Main area over the whole canvas, small camera tiles in the bottom-right corner.
     Pip,
+    /// Every source in an equal cell of a near-square grid.
     Grid,
+    /// The first tile (the active speaker) over the whole canvas.
     Speaker,
 }
 
 impl LayoutKind {
+    /// Every layout, the default first (the names `from_str` accepts).
     pub const ALL: [LayoutKind; 4] = [LayoutKind::Sidebar, LayoutKind::Pip, LayoutKind::Grid, LayoutKind::Speaker];
+    /// The layout's name on the command line: "sidebar", "pip", "grid" or "speaker".
     pub fn as_str(self) -> &'static str {
         match self {
             LayoutKind::Sidebar => "sidebar",
@@ -95,16 +104,22 @@ impl FromStr for LayoutKind {
 /// A rectangle on the canvas in luma pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct Rect {
+    /// Left edge, pixels from the left of the canvas.
     pub x: u32,
+    /// Top edge, pixels from the top of the canvas.
     pub y: u32,
+    /// Width in pixels.
     pub w: u32,
+    /// Height in pixels.
     pub h: u32,
 }
 
 impl Rect {
+    /// The rectangle at (`x`, `y`) of `w` x `h` pixels.
     pub const fn new(x: u32, y: u32, w: u32, h: u32) -> Rect {
         Rect { x, y, w, h }
     }
+    /// True when it covers no pixel (zero width or height).
     pub fn is_empty(&self) -> bool {
         self.w == 0 || self.h == 0
     }
@@ -116,12 +131,15 @@ impl Rect {
     pub fn bottom(&self) -> u32 {
         self.y.saturating_add(self.h)
     }
+    /// Pixels covered.
     pub fn area(&self) -> u64 {
         self.w as u64 * self.h as u64
     }
+    /// True when `other` lies entirely inside (edges may touch).
     pub fn contains(&self, other: &Rect) -> bool {
         other.x >= self.x && other.y >= self.y && other.right() <= self.right() && other.bottom() <= self.bottom()
     }
+    /// True when the two share at least one pixel (empty rectangles share none).
     pub fn intersects(&self, other: &Rect) -> bool {
         !self.is_empty()
             && !other.is_empty()
@@ -135,9 +153,11 @@ impl Rect {
 /// Result of [`place`].
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Placement {
+    /// The main area, if there is a main source and the layout shows it.
     pub main: Option<Rect>,
     /// One rect per tile shown, in the caller's tile order.
     pub tiles: Vec<Rect>,
+    /// The chat panel's column on the right, when asked for.
     pub panel: Option<Rect>,
 }
 
@@ -324,7 +344,7 @@ fn pip(area: Rect, n: usize, gap: u32) -> Vec<Rect> {
 /// the holes left by leavers squeezed out. [`TileSlots::slots`] gives the slots with holes for
 /// callers that prefer fixed positions.
 #[derive(Clone, Debug)]
-pub struct TileSlots<K> {
+pub(crate) struct TileSlots<K> {
     slots: Vec<Option<K>>,
 }
 
@@ -335,6 +355,7 @@ impl<K> Default for TileSlots<K> {
 }
 
 impl<K: Clone + Eq + Hash> TileSlots<K> {
+    /// No slots yet.
     pub fn new() -> Self {
         Self::default()
     }
@@ -383,10 +404,13 @@ impl<K: Clone + Eq + Hash> TileSlots<K> {
     }
 
     /// The slots, with `None` holes where someone left and nobody has joined since.
+    #[cfg(test)]
     pub fn slots(&self) -> &[Option<K>] {
         &self.slots
     }
 
+    /// The slot index of `k`, if it has one.
+    #[cfg(test)]
     pub fn slot_of(&self, k: &K) -> Option<usize> {
         self.slots.iter().position(|s| s.as_ref() == Some(k))
     }

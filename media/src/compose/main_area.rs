@@ -1,6 +1,6 @@
 //! Who has the main area of the sidebar and pip composites when no screen share or slide
-//! takes it: the camera chosen by [`choose_main`], a pure function of the previous
-//! [`MainState`], this frame's camera candidates, the frame time and the hold.
+//! takes it: the camera chosen by `choose_main`, a pure function of the previous
+//! `MainState`, this frame's camera candidates, the frame time and the hold.
 //!
 //! The rule (also in docs/architecture.md, "The webinar composite"):
 //! - Rank of a camera this frame: speaking presenter (2) > speaking (1) > silent (0).
@@ -32,21 +32,28 @@ use crate::time::VIDEO_HZ;
 pub const DEFAULT_HOLD: i64 = 2 * VIDEO_HZ as i64;
 
 /// A camera that can have the main area this frame (it shows a picture).
-pub trait Contender {
+pub(crate) trait Contender {
     /// Stable identity (the participant's key).
     fn key(&self) -> &str;
+    /// Lecturer or admin: wins ties among speakers.
     fn presenter(&self) -> bool;
+    /// Its audio is above the speaking threshold this frame.
     fn speaking(&self) -> bool;
 }
 
-/// A plain candidate, for callers without their own [`Contender`] type.
+/// A plain candidate, for callers without their own [`Contender`] type (the tests).
+#[cfg(test)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Candidate<'a> {
+pub(crate) struct Candidate<'a> {
+    /// Stable identity (the participant's key).
     pub key: &'a str,
+    /// Lecturer or admin.
     pub presenter: bool,
+    /// Speaking this frame.
     pub speaking: bool,
 }
 
+#[cfg(test)]
 impl Contender for Candidate<'_> {
     fn key(&self) -> &str {
         self.key
@@ -74,7 +81,7 @@ impl<C: Contender + ?Sized> Contender for &C {
 /// The main area's camera between frames. Cloning only bumps reference counts; a key is
 /// allocated only when the owner or the challenger changes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct MainState {
+pub(crate) struct MainState {
     /// The camera in the main area (when no screen share or slide takes it).
     pub owner: Option<Arc<str>>,
     /// The candidate that leads instead of the owner, and since when (90 kHz).
@@ -82,6 +89,7 @@ pub struct MainState {
 }
 
 impl MainState {
+    /// The key of the camera in the main area, if any.
     pub fn owner(&self) -> Option<&str> {
         self.owner.as_deref()
     }
@@ -98,7 +106,7 @@ fn rank<C: Contender>(c: &C) -> u8 {
 /// The next state at frame time `now` (90 kHz) with a hold of `hold` ticks. See the module
 /// doc for the rule. `candidates`: the cameras with a picture this frame, in a stable order
 /// (duplicated keys: the first counts).
-pub fn choose_main<C: Contender>(state: &MainState, candidates: &[C], now: i64, hold: i64) -> MainState {
+pub(crate) fn choose_main<C: Contender>(state: &MainState, candidates: &[C], now: i64, hold: i64) -> MainState {
     let owner = state.owner.as_deref().and_then(|k| candidates.iter().find(|c| c.key() == k));
     let Some(owner) = owner else {
         // Nobody has the main area, or its owner is gone: the best candidate at once.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::frame::Picture;
 
 /// Where a `sw`x`sh` source lands inside a `cw`x`ch` canvas: (x, y, w, h), all even.
-pub fn fit_rect(sw: u32, sh: u32, cw: u32, ch: u32) -> (u32, u32, u32, u32) {
+pub(crate) fn fit_rect(sw: u32, sh: u32, cw: u32, ch: u32) -> (u32, u32, u32, u32) {
     if sw == 0 || sh == 0 {
         return (0, 0, cw, ch);
     }

@@ -1,11 +1,11 @@
 //! Slide images for the main area: JPEG (ISO/IEC 10918-1 / JFIF), PNG (ISO/IEC 15948) and
 //! WebP (RFC 9649) bytes decoded in-process by the pure-Rust `image` crate into an I420
-//! [`Picture`] (BT.601 limited range, see [`super::draw::rgb_to_yuv`]; transparent pixels
+//! [`Picture`] (BT.601 limited range, see `super::draw::rgb_to_yuv`; transparent pixels
 //! are composited over black; chroma is the 2x2 average), plus a small LRU cache that
 //! decodes and scales each slide once per target size.
 //!
 //! Decoding never panics on bad bytes: every failure is an [`Error::Invalid`] naming the
-//! cause. Images larger than [`MAX_SIDE`] on a side, or needing more than [`MAX_ALLOC`] bytes
+//! cause. Images larger than `MAX_SIDE` on a side, or needing more than `MAX_ALLOC` bytes
 //! to decode, are refused.
 
 use std::io::Cursor;
@@ -18,14 +18,14 @@ use super::draw::rgb_to_yuv;
 use super::scale::fit;
 
 /// Largest accepted width or height of a slide image.
-pub const MAX_SIDE: u32 = 16384;
+pub(crate) const MAX_SIDE: u32 = 16384;
 /// Largest allocation the decoder may make for one image.
-pub const MAX_ALLOC: u64 = 256 << 20;
+pub(crate) const MAX_ALLOC: u64 = 256 << 20;
 /// Default number of (slide, size) entries a [`SlideCache`] keeps.
-pub const SLIDE_CACHE_DEFAULT: usize = 16;
+pub(crate) const SLIDE_CACHE_DEFAULT: usize = 16;
 
 /// Decode JPEG/PNG/WebP bytes into an I420 picture of the image's own size (odd sizes kept).
-pub fn decode_image(bytes: &[u8]) -> Result<Picture> {
+pub(crate) fn decode_image(bytes: &[u8]) -> Result<Picture> {
     if bytes.is_empty() {
         return Err(Error::invalid("slide image: empty data"));
     }
@@ -59,7 +59,7 @@ pub fn decode_image(bytes: &[u8]) -> Result<Picture> {
 
 /// Convert tightly packed RGBA (straight alpha) to I420, compositing over black.
 /// A short buffer yields black for the missing pixels.
-pub fn rgba_to_i420(w: u32, h: u32, rgba: &[u8]) -> Picture {
+pub(crate) fn rgba_to_i420(w: u32, h: u32, rgba: &[u8]) -> Picture {
     let mut pic = Picture::black(w, h);
     let (wu, hu) = (w as usize, h as usize);
     let cw = wu.div_ceil(2);
@@ -121,7 +121,7 @@ struct Entry {
 }
 
 /// Decoded-and-scaled slides keyed by (URL/path, target size), least recently used evicted.
-pub struct SlideCache {
+pub(crate) struct SlideCache {
     cap: usize,
     clock: u64,
     entries: Vec<Entry>,
@@ -139,16 +139,10 @@ impl SlideCache {
         SlideCache { cap: cap.max(1), clock: 0, entries: Vec::new() }
     }
 
+    /// Entries held (decoded slides and remembered failures).
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    pub fn clear(&mut self) {
-        self.entries.clear();
     }
 
     /// The slide `key` fitted into `w`x`h` (aspect preserved, black bars; see

@@ -24,7 +24,7 @@ use crate::frame::Picture;
 use super::draw::consistent;
 
 /// The bundled font file (in `media/assets/`).
-pub const FONT_FILE: &str = "DejaVuSansCondensed-Bold.ttf";
+pub(crate) const FONT_FILE: &str = "DejaVuSansCondensed-Bold.ttf";
 static FONT_BYTES: &[u8] = include_bytes!("../../assets/DejaVuSansCondensed-Bold.ttf");
 
 const MIN_PX: f32 = 4.0;
@@ -32,7 +32,7 @@ const MAX_PX: f32 = 256.0;
 /// Rasterised glyphs kept at most; the cache is emptied when it grows past this.
 const CACHE_MAX: usize = 4096;
 /// The ellipsis appended to truncated text.
-pub const ELLIPSIS: char = '…';
+pub(crate) const ELLIPSIS: char = '…';
 
 struct Glyph {
     index: u16,
@@ -52,7 +52,7 @@ struct Placed {
 }
 
 /// A parsed font plus a glyph cache. Cheap to share: `&TextRenderer` is `Sync`.
-pub struct TextRenderer {
+pub(crate) struct TextRenderer {
     font: fontdue::Font,
     cache: Mutex<HashMap<(char, u32), Arc<Glyph>>>,
 }
@@ -93,6 +93,7 @@ impl TextRenderer {
     }
 
     /// Whether the font has a real glyph (not .notdef) for `c`.
+    #[cfg(test)]
     pub fn has_glyph(&self, c: char) -> bool {
         self.font.lookup_glyph_index(c) != 0
     }

@@ -20,7 +20,9 @@ use crate::{Error, Result};
 
 use super::AudioDecoder;
 
-pub struct AacDecoder {
+/// AAC decoder (FDK AAC): raw access units in, interleaved f32 PCM out at the stream's output
+/// rate (the SBR rate for HE-AAC).
+pub(crate) struct AacDecoder {
     handle: sys::HANDLE_AACDECODER,
     timebase: u32,
     pcm: Vec<i16>,
@@ -41,6 +43,8 @@ impl Drop for AacDecoder {
 }
 
 impl AacDecoder {
+    /// A decoder configured from the stream's AudioSpecificConfig, or an AAC-LC one built from
+    /// its sample rate and channels (48 kHz stereo when unknown) when the config is empty.
     pub fn new(info: &StreamInfo) -> Result<AacDecoder> {
         let asc = if info.config.is_empty() {
             let rate = if info.sample_rate > 0 { info.sample_rate } else { 48000 };

@@ -421,6 +421,8 @@ pub struct FfVideoDecoder {
 }
 
 impl FfVideoDecoder {
+    /// A libavcodec decoder for the video stream `info` (its codec and extradata); fails when
+    /// FFmpeg has no decoder for it or refuses to open it.
     pub fn new(info: &StreamInfo) -> Result<FfVideoDecoder> {
         let core = Core::open(info, MediaKind::Video)?;
         Ok(FfVideoDecoder { core, conv: ToI420 { sws: ptr::null_mut(), key: None }, last_pts: None })
@@ -584,6 +586,8 @@ pub struct FfAudioDecoder {
 }
 
 impl FfAudioDecoder {
+    /// A libavcodec decoder for the audio stream `info` (its codec and extradata); fails when
+    /// FFmpeg has no decoder for it or refuses to open it.
     pub fn new(info: &StreamInfo) -> Result<FfAudioDecoder> {
         let core = Core::open(info, MediaKind::Audio)?;
         Ok(FfAudioDecoder { core, conv: ToF32::new(), next_pts: None })

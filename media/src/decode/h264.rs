@@ -23,7 +23,9 @@ use crate::{Error, Result};
 
 use super::VideoDecoder;
 
-pub struct H264Decoder {
+/// H.264 decoder (OpenH264): Annex B access units in decode order, I420 pictures out in
+/// presentation order with 90 kHz pts.
+pub(crate) struct H264Decoder {
     dec: Decoder,
     timebase: u32,
     /// Parameter sets from the container, sent before the first access unit.
@@ -43,6 +45,8 @@ pub struct H264Decoder {
 unsafe impl Send for H264Decoder {}
 
 impl H264Decoder {
+    /// A decoder for the stream; the parameter sets of its avcC record (if any) are sent before
+    /// the first access unit, and its profile sets the reorder depth.
     pub fn new(info: &StreamInfo) -> Result<H264Decoder> {
         let mut headers = Vec::new();
         let mut depth = 4;

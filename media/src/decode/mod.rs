@@ -19,6 +19,8 @@ use crate::{Error, Result};
 
 /// Packets in decode order in, pictures in presentation order out (pts in 90 kHz).
 pub trait VideoDecoder: Send {
+    /// Decode one access unit; pictures that become ready (in presentation order) are appended
+    /// to `out`. Damaged data is counted in [`VideoDecoder::errors`] rather than failing.
     fn decode(&mut self, pkt: &Packet, out: &mut Vec<VideoFrame>) -> Result<()>;
     /// End of stream: emit every picture still buffered.
     fn flush(&mut self, out: &mut Vec<VideoFrame>) -> Result<()>;
@@ -28,8 +30,12 @@ pub trait VideoDecoder: Send {
 
 /// Packets in, PCM out (pts in ticks of the frame's own sample rate).
 pub trait AudioDecoder: Send {
+    /// Decode one access unit; the PCM it yields is appended to `out`. Damaged data is counted
+    /// in [`AudioDecoder::errors`] rather than failing.
     fn decode(&mut self, pkt: &Packet, out: &mut Vec<AudioFrame>) -> Result<()>;
+    /// End of stream: emit every sample still buffered.
     fn flush(&mut self, out: &mut Vec<AudioFrame>) -> Result<()>;
+    /// Number of access units that failed to decode (damaged data), for the summary.
     fn errors(&self) -> u64;
 }
 
@@ -89,6 +95,7 @@ impl DecoderChoice {
     /// The names `--decoder` accepts.
     pub const NAMES: &'static str = "auto|openh264|ffmpeg";
 
+    /// The choice's name on the command line: "auto", "openh264" or "ffmpeg".
     pub fn name(self) -> &'static str {
         match self {
             DecoderChoice::Auto => "auto",
@@ -158,6 +165,8 @@ pub fn open_video(info: &StreamInfo, choice: DecoderChoice) -> Result<Box<dyn Vi
     }
 }
 
+/// A decoder for an audio stream: FDK AAC for AAC, libavcodec for other codecs in a build
+/// with the `ffmpeg` feature; any other codec is [`Error::UnsupportedCodec`].
 pub fn open_audio(info: &StreamInfo) -> Result<Box<dyn AudioDecoder>> {
     match &info.codec {
         Codec::Aac => Ok(Box::new(aac::AacDecoder::new(info)?)),

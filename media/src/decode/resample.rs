@@ -6,7 +6,7 @@
 //! long the stream is (no drift). Channels: mono is duplicated to stereo, stereo is averaged
 //! to mono, more channels keep the first two.
 //!
-//! [`ClipResampler`]: one clip's decoded audio resampled and placed on the output sample
+//! `ClipResampler`: one clip's decoded audio resampled and placed on the output sample
 //! clock, segment by segment.
 
 use crate::frame::AudioFrame;
@@ -35,7 +35,7 @@ fn bessel_i0(x: f64) -> f64 {
 }
 
 /// Map `channels`-interleaved samples to `out_ch` channels.
-pub fn remix(samples: &[f32], channels: u16, out_ch: u16) -> Vec<f32> {
+pub(crate) fn remix(samples: &[f32], channels: u16, out_ch: u16) -> Vec<f32> {
     let c = channels.max(1) as usize;
     let o = out_ch.max(1) as usize;
     if c == o {
@@ -58,7 +58,7 @@ pub fn remix(samples: &[f32], channels: u16, out_ch: u16) -> Vec<f32> {
 }
 
 /// Streaming resampler for one interleaved stream.
-pub struct Resampler {
+pub(crate) struct Resampler {
     from: u64,
     to: u64,
     channels: usize,
@@ -73,6 +73,8 @@ pub struct Resampler {
 }
 
 impl Resampler {
+    /// A resampler from `from` Hz to `to` Hz for `channels` interleaved channels (windowed-sinc,
+    /// rates reduced by their greatest common divisor).
     pub fn new(from: u32, to: u32, channels: u16) -> Resampler {
         let g = gcd(from as u64, to as u64).max(1);
         let (from, to) = (from as u64 / g, to as u64 / g);
@@ -107,6 +109,8 @@ impl Resampler {
         Resampler { from, to, channels, table, phases, buf: vec![0.0; pre * channels], base: 0, k: 0 }
     }
 
+    /// True when the rates are equal (samples pass through unchanged in value).
+    #[cfg(test)]
     pub fn is_identity(&self) -> bool {
         self.from == self.to
     }
@@ -174,7 +178,7 @@ impl Resampler {
 /// out (pts in output samples relative to the clip's time zero). A gap or a format change
 /// in the input starts a new resampling segment at the input's own timestamp, so a clip's
 /// audio stays in place on the sample clock however its frames were timed.
-pub struct ClipResampler {
+pub(crate) struct ClipResampler {
     out_rate: u32,
     out_ch: u16,
     res: Option<(Resampler, u32, u16)>,

@@ -39,12 +39,20 @@ pub fn id3v2_len(head: &[u8]) -> Option<usize> {
 
 /// Result of [`find_frame`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AdtsScan {
+pub(crate) enum AdtsScan {
     /// A whole frame starts at `offset` (bytes before it are garbage).
-    Frame { offset: usize, header: AdtsHeader },
+    Frame {
+        /// Where the frame's syncword is, in bytes from the start of the data.
+        offset: usize,
+        /// The frame's parsed header (its length included).
+        header: AdtsHeader,
+    },
     /// No whole frame yet: bytes before `offset` are garbage and can be dropped; the rest
     /// may begin a frame, so keep it and retry with more data.
-    NeedMore { offset: usize },
+    NeedMore {
+        /// Bytes that can be dropped from the start of the data.
+        offset: usize,
+    },
 }
 
 fn consistent(a: &AdtsHeader, b: &AdtsHeader) -> bool {
@@ -62,7 +70,7 @@ fn has_sync(b: &[u8]) -> bool {
 /// consistent with it (same rate, channels, profile) is trusted. Any other candidate must
 /// be confirmed by a consistent header right after it, or by `at_end` (no more data will
 /// come) with the frame ending exactly at the end of `buf`.
-pub fn find_frame(buf: &[u8], prev: Option<&AdtsHeader>, at_end: bool) -> AdtsScan {
+pub(crate) fn find_frame(buf: &[u8], prev: Option<&AdtsHeader>, at_end: bool) -> AdtsScan {
     let mut i = 0;
     loop {
         if i + 7 > buf.len() {

@@ -195,7 +195,7 @@ struct BoxRef<'a> {
     data: &'a [u8],
 }
 
-/// Iterates the boxes of a payload. A trailing remainder shorter than a box header is
+/// Iterates the boxes (ISO/IEC 14496-12 §4.2) of a payload. A trailing remainder shorter than a box header is
 /// ignored (some writers pad containers with a 32-bit zero); a box whose size is smaller
 /// than its header or larger than what remains yields one `Err` and ends the iteration.
 struct Children<'a> {
@@ -375,9 +375,8 @@ impl<'a> RunCursor<'a> {
     }
 }
 
-/// A table of `n` big-endian entries of `width` bytes, where `n` is capped by the bytes
-/// present.
-/// A FullBox holding `entry_count` then fixed-width entries (stts, ctts, stss, stsc).
+/// A FullBox (ISO/IEC 14496-12 §4.2) holding `entry_count` then fixed-width entries: `stts`
+/// (§8.6.1.2), `ctts` (§8.6.1.3), `stss` (§8.6.2), `stsc` (§8.7.4), `stco`/`co64` (§8.7.5).
 fn full_table<'a>(data: &'a [u8], name: &'static str, width: usize) -> Result<&'a [u8]> {
     let mut k = Cur::new(data, name);
     k.full()?;
@@ -385,6 +384,8 @@ fn full_table<'a>(data: &'a [u8], name: &'static str, width: usize) -> Result<&'
     Ok(table(&mut k, n, width))
 }
 
+/// A table of `count` big-endian entries of `width` bytes, where the count is capped by the
+/// bytes present.
 fn table<'a>(c: &mut Cur<'a>, count: u32, width: usize) -> &'a [u8] {
     let rest = c.rest();
     let n = (count as usize).min(rest.len() / width);
@@ -443,8 +444,9 @@ struct BuildTrack {
 // Sample entries
 // ---------------------------------------------------------------------------------------
 
-/// Parse an ES_Descriptor (`esds` payload after the FullBox header): returns
-/// (objectTypeIndication, DecoderSpecificInfo).
+/// Parse an ES_Descriptor (ISO/IEC 14496-1 §7.2.6.5; the `esds` payload of ISO/IEC 14496-14
+/// §5.6 after the FullBox header): returns (objectTypeIndication of its DecoderConfigDescriptor
+/// (§7.2.6.6), DecoderSpecificInfo (§7.2.6.7)).
 fn parse_esds(b: &[u8]) -> Option<(u8, Vec<u8>)> {
     fn desc<'a>(c: &mut Cur<'a>) -> Option<(u8, &'a [u8])> {
         let tag = c.u8().ok()?;
@@ -620,7 +622,8 @@ fn codec_for_fourcc(t: &FourCC) -> Codec {
 const CONFIG_BOXES: &[&[u8; 4]] =
     &[b"hvcC", b"av1C", b"vpcC", b"dOps", b"dfLa", b"alac", b"dac3", b"dec3", b"dac4", b"vvcC"];
 
-/// Look for the encryption scheme inside a `sinf` box.
+/// Look for the encryption scheme inside a `sinf` box (ISO/IEC 14496-12 §8.12.1): the original
+/// format (`frma`) and the scheme type (`schm`).
 fn sinf_scheme(sinf: &[u8]) -> (Option<FourCC>, String) {
     let frma = find_lenient(sinf, b"frma").and_then(|f| f.get(0..4)).map(|s| [s[0], s[1], s[2], s[3]]);
     let scheme = find_lenient(sinf, b"schm")
@@ -802,6 +805,7 @@ fn valid_duration(d: u64) -> Option<u64> {
     }
 }
 
+/// Parse the `mvhd` box (ISO/IEC 14496-12 §8.2.2): (timescale, duration if declared).
 fn parse_mvhd(b: &[u8]) -> Result<(u32, Option<u64>)> {
     let mut c = Cur::new(b, "mvhd");
     let (v, _) = c.full()?;
@@ -816,6 +820,9 @@ fn parse_mvhd(b: &[u8]) -> Result<(u32, Option<u64>)> {
     }
 }
 
+/// The ISO 639-2/T language packed in `mdhd` (ISO/IEC 14496-12 §8.4.2: three 5-bit letters,
+/// each minus 0x60); `None` for QuickTime codes (below 0x400), 0x7fff, and codes that do not
+/// unpack to three lowercase letters.
 fn parse_language(code: u16) -> Option<String> {
     if code < 0x400 || code == 0x7fff {
         return None;
@@ -829,6 +836,8 @@ fn parse_language(code: u16) -> Option<String> {
     }
 }
 
+/// Parse the `moov` box (ISO/IEC 14496-12 §8.2.1): `mvhd`, then every `trak`; tracks that fail
+/// are recorded, not fatal.
 fn parse_moov(moov: &[u8], file_size: u64) -> Result<Moov> {
     let mut m = Moov {
         movie_timescale: 0,
@@ -931,7 +940,8 @@ fn parse_elst(trak: &[u8]) -> Result<Vec<Edit>> {
     Ok(edits)
 }
 
-/// Parse one `trak`. `Ok(None)`: not an audio/video track.
+/// Parse one `trak` (ISO/IEC 14496-12 §8.3.1: `tkhd`, `edts`, `mdia` with `mdhd`, `hdlr` and
+/// `stbl`). `Ok(None)`: not an audio/video track.
 fn parse_trak(trak: &[u8], movie_ts: u32, file_size: u64) -> Result<Option<BuildTrack>> {
     let mdia = find(trak, b"mdia")?.ok_or_else(|| Error::invalid("trak without mdia"))?;
     let hdlr = find(mdia, b"hdlr")?.ok_or_else(|| Error::invalid("mdia without hdlr"))?;
@@ -1046,7 +1056,7 @@ impl SampleSizes<'_> {
     }
 }
 
-/// Collect the sample tables of an `stbl` (absent ones stay `None`).
+/// Collect the sample tables of an `stbl` (ISO/IEC 14496-12 §8.5.1; absent ones stay `None`).
 fn read_stbl(stbl: &[u8]) -> Result<StblTables<'_>> {
     let mut t = StblTables::default();
     for c in children(stbl) {
@@ -1105,6 +1115,10 @@ fn stss_has(stss: Option<&[u8]>, i: &mut usize, sn: u64) -> bool {
     }
 }
 
+/// The samples of a track from its `stbl` tables: decode times from `stts` (ISO/IEC 14496-12
+/// §8.6.1.2), composition offsets from `ctts` (§8.6.1.3), sync flags from `stss` (§8.6.2),
+/// sizes from `stsz`/`stz2` (§8.7.3), file offsets from `stsc` (§8.7.4) and `stco`/`co64`
+/// (§8.7.5).
 fn build_samples(stbl: &[u8], entry: &EntryInfo, kind: MediaKind, file_size: u64) -> Result<Vec<Sample>> {
     let t = read_stbl(stbl)?;
     let Some(sizes) = t.sizes else {
@@ -1187,7 +1201,7 @@ fn build_samples(stbl: &[u8], entry: &EntryInfo, kind: MediaKind, file_size: u64
 // moof
 // ---------------------------------------------------------------------------------------
 
-/// Add the samples of one `moof` (starting at file offset `moof_off`) to the tracks.
+/// Add the samples of one `moof` (ISO/IEC 14496-12 §8.8.4; starting at file offset `moof_off`) to the tracks.
 /// Malformed track fragments are skipped; returns a description of the first problem.
 fn parse_moof(moof: &[u8], moof_off: u64, group: u32, tracks: &mut [BuildTrack], file_size: u64) -> Option<String> {
     let mut problem = None;
@@ -1225,7 +1239,7 @@ struct Trun {
     group: u32,
 }
 
-/// The samples of a trun (`k` after its header) appended to `t`; returns the end of their
+/// The samples of a `trun` (ISO/IEC 14496-12 §8.8.8; `k` after its header) appended to `t`; returns the end of their
 /// data and how many were read (fewer than declared when the box is short).
 fn trun_samples(k: &mut Cur, run: &Trun, t: &mut BuildTrack, file_size: u64) -> Result<(u64, usize)> {
     let (tf, count, rec, first_flags, group) = (run.tf, run.count, run.rec, run.first_flags, run.group);
@@ -1269,6 +1283,10 @@ fn trun_samples(k: &mut Cur, run: &Trun, t: &mut BuildTrack, file_size: u64) -> 
     Ok((off, n))
 }
 
+/// Add the samples of one `traf` (ISO/IEC 14496-12 §8.8.6) to its track: `tfhd` (§8.8.7) gives
+/// the track, the sample defaults and the base data offset (explicit, the `moof` start with
+/// default-base-is-moof, else `implicit`: where the previous run's data ended, updated here),
+/// `tfdt` (§8.8.12) the base decode time, then each `trun` (§8.8.8) adds its samples.
 fn parse_traf(
     traf: &[u8],
     moof_off: u64,

@@ -83,7 +83,7 @@ const STRIDES: [usize; 3] = [188, 192, 204];
 
 /// What a PMT entry carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum EsType {
+pub(crate) enum EsType {
     /// An audio or video stream.
     Media(MediaKind, Codec),
     /// Content encrypted with Apple SAMPLE-AES (stream_type 0xdb, 0xcf, 0xc1, 0xc2).
@@ -92,8 +92,9 @@ pub enum EsType {
     Data,
 }
 
-/// Classify a PMT entry by stream_type and descriptors (ES-level, then program-level).
-pub fn classify_stream(stream_type: u8, es_descriptors: &[u8], program_descriptors: &[u8]) -> EsType {
+/// Classify a PMT entry (ISO/IEC 13818-1 §2.4.4.8) by stream_type (Table 2-34) and descriptors
+/// (§2.6, e.g. the registration_descriptor; ES-level, then program-level).
+pub(crate) fn classify_stream(stream_type: u8, es_descriptors: &[u8], program_descriptors: &[u8]) -> EsType {
     use MediaKind::{Audio, Video};
     let other = |k, n: &str| EsType::Media(k, Codec::Other(n.to_string()));
     let reg =
@@ -277,7 +278,9 @@ struct SectionBuf {
 }
 
 impl SectionBuf {
-    /// Feed one packet's payload; complete sections are appended to `out`.
+    /// Feed one packet's payload; complete sections are appended to `out`. With
+    /// payload_unit_start_indicator the payload begins with a pointer_field (ISO/IEC 13818-1
+    /// §2.4.4.2): the bytes before the new section end the previous one.
     fn feed(&mut self, pusi: bool, payload: &[u8], out: &mut Vec<Vec<u8>>) {
         let mut data = payload;
         if pusi {
@@ -300,6 +303,8 @@ impl SectionBuf {
         self.drain(out);
     }
 
+    /// Move each complete section (3 header bytes + section_length, ISO/IEC 13818-1 §2.4.4)
+    /// to `out`; a 0xff table_id (stuffing) or a length over 4096 ends the unit.
     fn drain(&mut self, out: &mut Vec<Vec<u8>>) {
         while self.active && self.buf.len() >= 3 {
             if self.buf[0] == 0xff {
@@ -322,6 +327,7 @@ impl SectionBuf {
         }
     }
 
+    /// Drop a partly assembled section (a damaged packet): wait for the next unit start.
     fn reset(&mut self) {
         self.active = false;
         self.buf.clear();
@@ -548,6 +554,9 @@ impl TsDemuxer {
         self.pmt.as_ref()
     }
 
+    /// Handle one transport packet (ISO/IEC 13818-1 §2.4.3.2): PAT sections on PID 0
+    /// (§2.4.4.3), PMT sections on the first program's PMT PID (§2.4.4.8), then elementary
+    /// stream packets; packets arriving before the PMT are stashed while opening.
     fn process(&mut self, p: &[u8; TS_PACKET_SIZE]) -> Result<()> {
         let Some(pkt) = TsPacket::parse(p) else {
             return Ok(());
@@ -614,6 +623,9 @@ impl TsDemuxer {
         Ok(())
     }
 
+    /// Create the streams of a program map table (ISO/IEC 13818-1 §2.4.4.8): one per audio or
+    /// video entry, language from its ISO_639_language_descriptor; data entries are skipped and
+    /// SAMPLE-AES ones are an error.
     fn setup(&mut self, pmt: Pmt) -> Result<()> {
         for s in &pmt.streams {
             if self.es.iter().any(|e| e.pid == s.pid) || s.pid == PID_NULL || s.pid == PID_PAT {
@@ -665,6 +677,10 @@ impl TsDemuxer {
         Ok(())
     }
 
+    /// Add one transport packet of stream `i` to its PES packet (ISO/IEC 13818-1 §2.4.3.6):
+    /// payload_unit_start_indicator starts a new one; continuity_counter gaps (§2.4.3.3, unless
+    /// discontinuity_indicator is set) lose it, a repeated counter is a duplicate; a PES whose
+    /// PES_packet_length is reached is handed on at once. Scrambled payloads are an error.
     fn feed_es(&mut self, i: usize, pkt: TsPacket) -> Result<()> {
         if pkt.scrambling() != 0 && pkt.has_payload() {
             return Err(Error::Encrypted(format!(

@@ -5,7 +5,7 @@
 //! is explicit: the first packet has `pts = -delay`, i.e. the first real input sample is at
 //! pts 0. Muxers turn this into an edit list (MP4) or a timestamp offset (TS), so the
 //! decoded audio starts at t = 0 exactly. The safe binding has no flush call, so
-//! [`AacEncoder::finish`] feeds silence until every real sample has been emitted and then
+//! `AacEncoder::finish` feeds silence until every real sample has been emitted and then
 //! drops the surplus frames.
 
 use bytes::Bytes;
@@ -15,9 +15,11 @@ use crate::codec::aac::{AudioConfig, FRAME_SAMPLES};
 use crate::packet::Packet;
 use crate::{Error, Result};
 
-pub struct AacEncoder {
+/// AAC-LC encoder (FDK AAC): interleaved f32 PCM in, raw access units of 1024 samples per
+/// channel out, with the AudioSpecificConfig a container needs.
+pub(crate) struct AacEncoder {
     enc: Encoder,
-    pub sample_rate: u32,
+    /// Input channels (1 or 2).
     pub channels: u16,
     /// Encoder delay in samples (priming).
     pub delay: u32,
@@ -35,6 +37,8 @@ pub struct AacEncoder {
 unsafe impl Send for AacEncoder {}
 
 impl AacEncoder {
+    /// An encoder for `channels` (1 or 2) channels at `sample_rate` Hz and a target of `bitrate`
+    /// bits per second. Fails for other channel counts or when FDK refuses the parameters.
     pub fn new(sample_rate: u32, channels: u16, bitrate: u32) -> Result<AacEncoder> {
         let channel_mode = match channels {
             1 => ChannelMode::Mono,
@@ -58,7 +62,6 @@ impl AacEncoder {
         };
         Ok(AacEncoder {
             enc,
-            sample_rate,
             channels,
             delay,
             config,
@@ -134,11 +137,6 @@ impl AacEncoder {
             }
         }
         Ok(())
-    }
-
-    /// Number of real samples (per channel) pushed so far.
-    pub fn input_samples(&self) -> u64 {
-        self.input_samples
     }
 }
 

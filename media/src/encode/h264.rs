@@ -36,13 +36,18 @@ use crate::{Error, Result};
 /// encodes of the same picture add the detail it left out (text on a slide sharpens).
 pub const REFINE_REPEATS: u32 = 2;
 
-/// Output video parameters.
+/// Output video parameters. Fields may be added: build them with [`H264Settings::new`] and
+/// set the fields that differ.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug)]
 pub struct H264Settings {
+    /// Picture width in pixels (even, at least 16).
     pub width: u32,
+    /// Picture height in pixels (even, at least 16).
     pub height: u32,
     /// Frame rate as a fraction (num/den), e.g. 25/1 or 30000/1001.
     pub fps_num: u32,
+    /// Frame rate denominator (> 0).
     pub fps_den: u32,
     /// Target bitrate in bits per second.
     pub bitrate: u32,
@@ -51,6 +56,14 @@ pub struct H264Settings {
 }
 
 impl H264Settings {
+    /// Settings for `width` x `height` pictures at `fps_num / fps_den` frames per second, with
+    /// the [`H264Settings::default_bitrate`] and a GOP of 2 s (the pipeline's default; at
+    /// least one picture).
+    pub fn new(width: u32, height: u32, fps_num: u32, fps_den: u32) -> H264Settings {
+        let gop = ((2 * fps_num as u64) / fps_den.max(1) as u64).max(1) as u32;
+        let bitrate = Self::default_bitrate(width, height, fps_num, fps_den);
+        H264Settings { width, height, fps_num, fps_den, bitrate, gop }
+    }
     /// A bitrate that keeps screen text and faces readable: ~0.08 bit per pixel at 25 fps
     /// (1280x720 -> ~1.8 Mbit/s), at least 300 kbit/s.
     pub fn default_bitrate(width: u32, height: u32, fps_num: u32, fps_den: u32) -> u32 {
@@ -85,12 +98,14 @@ impl YUVSource for PicSource<'_> {
 }
 
 /// One H.264 encoder instance.
-pub struct H264Encoder {
+pub(crate) struct H264Encoder {
     enc: Encoder,
     settings: H264Settings,
 }
 
 impl H264Encoder {
+    /// An OpenH264 encoder for `settings`; fails for odd or smaller than 16x16 sizes, or when
+    /// the library refuses the parameters.
     pub fn new(settings: H264Settings) -> Result<H264Encoder> {
         if settings.width % 2 != 0 || settings.height % 2 != 0 || settings.width < 16 || settings.height < 16 {
             return Err(Error::Encode(format!(
@@ -148,8 +163,11 @@ impl H264Encoder {
 /// still being produced, and the producer starts a chunk only when a worker takes it, so
 /// at most about one chunk of pictures waits per worker (memory: see docs/performance.md).
 pub struct VideoChunk {
+    /// Sequence number of the chunk (0-based); chunks are muxed in this order.
     pub index: u64,
+    /// Output frame number of the chunk's first picture.
     pub first_frame: u64,
+    /// The chunk's pictures in output order; the channel closes at the end of the run.
     pub pictures: Receiver<Arc<Picture>>,
 }
 
@@ -166,7 +184,9 @@ impl VideoChunk {
 
 /// The packets of one chunk, in order; the first is an IDR.
 pub struct EncodedChunk {
+    /// The [`VideoChunk::index`] it was encoded from.
     pub index: u64,
+    /// The chunk's packets (Annex B, timebase 90 kHz), in decode order.
     pub packets: Vec<Packet>,
     /// How many of the packets are skip frames for repeated pictures (not encoded).
     pub skipped: u64,
@@ -174,12 +194,15 @@ pub struct EncodedChunk {
 
 /// Encodes chunks in parallel on a rayon pool of `threads` workers.
 pub struct ChunkEncoder {
+    /// The settings every chunk is encoded with.
     pub settings: H264Settings,
     pool: rayon::ThreadPool,
     stats: Option<Arc<Collector>>,
 }
 
 impl ChunkEncoder {
+    /// A pool of `threads` (at least 1) encoder workers for `settings`; fails early when the
+    /// settings are unusable (odd or smaller than 16x16 sizes, or refused by OpenH264).
     pub fn new(settings: H264Settings, threads: usize) -> Result<ChunkEncoder> {
         // Fail early with a clear message if the parameters are unusable.
         H264Encoder::new(settings)?;
@@ -278,7 +301,7 @@ impl ChunkEncoder {
     }
 
     /// Count encode time in `stats` (see [`crate::stats`]).
-    pub fn with_stats(mut self, stats: Arc<Collector>) -> Self {
+    pub(crate) fn with_stats(mut self, stats: Arc<Collector>) -> Self {
         self.stats = Some(stats);
         self
     }

@@ -7,5 +7,5 @@ pub mod aac;
 pub mod h264;
 mod skip;
 
-pub use aac::AacEncoder;
+pub(crate) use aac::AacEncoder;
 pub use h264::{ChunkEncoder, EncodedChunk, H264Settings, VideoChunk};

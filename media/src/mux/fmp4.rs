@@ -53,9 +53,9 @@
 //! Presentation time = `pts` (the crate's convention: what has a negative `pts` is not
 //! presented). A track whose first `dts` is negative (B-frame reordering delay, AAC encoder
 //! priming) is shifted: decode time = `dts - first_dts` and the edit's media_time =
-//! `-first_dts`, so its first presented sample starts at 0. A track whose first `dts` is
-//! >= 0 is not shifted (decode time = `dts`, no edit list): a late start is expressed by
-//! the first fragment's `tfdt`.
+//! `-first_dts`, so its first presented sample starts at 0. A track whose first `dts`
+//! is >= 0 is not shifted (decode time = `dts`, no edit list): a late start is expressed
+//! by the first fragment's `tfdt`.
 
 use std::io::Write;
 
@@ -68,7 +68,7 @@ use crate::{Error, Result};
 /// A fragment ends once its sample data reaches this size.
 pub const MAX_FRAGMENT_BYTES: usize = 16 << 20;
 
-/// trun flags (§8.8.8.1).
+/// trun flags (ISO/IEC 14496-12 §8.8.8.1).
 const TRUN_DATA_OFFSET: u32 = 0x1;
 const TRUN_DURATION: u32 = 0x100;
 const TRUN_SIZE: u32 = 0x200;
@@ -263,7 +263,8 @@ impl<W: Write> Fmp4Writer<W> {
         Ok(self.out)
     }
 
-    /// Write `ftyp` + `moov` if not done yet, then the current fragment (if it has samples).
+    /// Write `ftyp` + `moov` if not done yet, then the current fragment (if it has samples) as
+    /// `moof` + `mdat` (ISO/IEC 14496-12 §8.8.4, §8.1.1).
     /// Before the header can be written every H.264 track needs its SPS and PPS; until then
     /// the fragment keeps growing, up to [`MAX_FRAGMENT_BYTES`] (`last`: no more data will
     /// come, so it is an error now).
@@ -316,7 +317,9 @@ impl<W: Write> Fmp4Writer<W> {
         Ok(())
     }
 
-    /// `ftyp` + `moov`; fixes every track's decode-time shift.
+    /// Writes `ftyp` and the `moov` box (ISO/IEC 14496-12 §8.2.1) of the fragmented file: empty
+    /// sample tables, then `mvex` (§8.8.1) with one `trex` (§8.8.3) per track (sample
+    /// description 1, no defaults). Fixes every track's decode-time shift.
     fn header(&mut self) -> Result<Vec<u8>> {
         for t in &mut self.tracks {
             let shift = t.first_dts.unwrap_or(0).min(0);
@@ -362,7 +365,9 @@ impl<W: Write> Fmp4Writer<W> {
         Ok(o)
     }
 
-    /// The `moof` of the current fragment, data offsets pointing into the `mdat` after it.
+    /// Writes the `moof` box (ISO/IEC 14496-12 §8.8.4) of the current fragment: `mfhd` (§8.8.5),
+    /// then per track with samples a `traf` (§8.8.6) holding `tfhd` (§8.8.7), `tfdt` (§8.8.12)
+    /// and `trun` (§8.8.8), whose data offsets point into the `mdat` (§8.1.1) written after it.
     fn moof(&self) -> Result<Vec<u8>> {
         let mut o = Vec::new();
         // Positions of the data_offset fields, with the track's offset into the mdat payload.
@@ -417,8 +422,8 @@ fn commit(t: &mut FragTrack, h: Held, duration: u32) {
     t.data.extend_from_slice(&h.data);
 }
 
-/// `ftyp`: brands of fragmented ISO BMFF (`iso6`: ISO/IEC 14496-12 2015+ with tfdt/trex),
-/// plus the older ones players look for.
+/// Writes the `ftyp` box (ISO/IEC 14496-12 §4.3): brands of fragmented ISO BMFF (`iso6`:
+/// ISO/IEC 14496-12 2015+ with tfdt/trex), plus the older ones players look for.
 fn ftyp_box() -> Vec<u8> {
     let mut o = Vec::new();
     bx(&mut o, b"ftyp", |o| {

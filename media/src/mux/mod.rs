@@ -19,11 +19,17 @@ use crate::{Container, Result};
 /// Either muxer behind one interface. The TS file is written to `<out>.part` and renamed on
 /// finish, like the MP4, so a crash never leaves a half file under the final name.
 pub enum Muxer {
+    /// A progressive MP4 file.
     Mp4(mp4::Mp4Writer),
+    /// An MPEG-TS file, written to `part` and renamed to `path` by [`Muxer::finish`].
     Ts {
+        /// The TS writer on the buffered `part` file.
         writer: ts::TsWriter<std::io::BufWriter<std::fs::File>>,
+        /// The temporary file (`<path>.part`).
         part: std::path::PathBuf,
+        /// The final file name.
         path: std::path::PathBuf,
+        /// Whether to replace a file that appeared under `path` meanwhile.
         replace: bool,
     },
     /// To a stream ([`Muxer::to_writer`]).
@@ -78,8 +84,9 @@ impl Muxer {
         }
     }
 
-    /// A muxer writing `kind` to the file `path`; [`crate::Error::CannotMux`] for a
-    /// container that is read only.
+    /// A muxer writing the container `kind` to the file `path` for `streams` (H.264 and AAC;
+    /// `Packet::stream` indexes them). The data goes to a temporary file that [`Muxer::finish`]
+    /// renames to `path`; [`crate::Error::CannotMux`] for a container that is read only.
     pub fn create(kind: Container, path: &Path, streams: &[StreamInfo]) -> Result<Muxer> {
         match kind {
             Container::Adts => Err(crate::Error::CannotMux(kind)),
@@ -129,6 +136,8 @@ impl Muxer {
         self.kind() == Container::Mp4
     }
 
+    /// Add one packet (see [`crate::packet`] for the data conventions; `dts` increasing within
+    /// a stream).
     pub fn write(&mut self, pkt: &Packet) -> Result<()> {
         match self {
             Muxer::Mp4(w) => w.write(pkt),

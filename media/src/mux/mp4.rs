@@ -366,13 +366,13 @@ pub(crate) fn avc_sample(st: &mut AvcState, data: &[u8], stream: usize) -> Resul
 }
 
 impl Mp4Writer {
-    /// Start a file at `path` for `streams` (H.264 video and/or AAC audio; `Packet::stream`
-    /// indexes this slice). Creates the sidecar `<path>.mdat.part`.
     /// `false`: `finish` does not replace a file that appeared under the output's name.
     pub fn replace_existing(&mut self, yes: bool) {
         self.replace = yes;
     }
 
+    /// Start a file at `path` for `streams` (H.264 video and/or AAC audio; `Packet::stream`
+    /// indexes this slice). Creates the sidecar `<path>.mdat.part`.
     pub fn create(path: &Path, streams: &[StreamInfo]) -> Result<Mp4Writer> {
         Self::create_with_limits(path, streams, DEFAULT_LIMITS)
     }
@@ -601,7 +601,8 @@ pub(crate) fn put_u64(o: &mut Vec<u8>, v: u64) {
     o.extend_from_slice(&v.to_be_bytes());
 }
 
-/// A box: size, type, then what `f` writes.
+/// Writes a plain box (ISO/IEC 14496-12 §4.2 `Box`): 32-bit size, type, then what `f` writes.
+/// The size is patched in afterwards (saturating at `u32::MAX`; callers keep boxes smaller).
 pub(crate) fn bx(o: &mut Vec<u8>, typ: &[u8; 4], f: impl FnOnce(&mut Vec<u8>)) {
     let start = o.len();
     o.extend_from_slice(&[0, 0, 0, 0]);
@@ -611,14 +612,15 @@ pub(crate) fn bx(o: &mut Vec<u8>, typ: &[u8; 4], f: impl FnOnce(&mut Vec<u8>)) {
     o[start..start + 4].copy_from_slice(&n.to_be_bytes());
 }
 
-/// [`bx`] when `cond`, else nothing.
+/// Writes a box (ISO/IEC 14496-12 §4.2) as [`bx`] does when `cond`, else nothing.
 fn bx_if(o: &mut Vec<u8>, cond: bool, typ: &[u8; 4], f: impl FnOnce(&mut Vec<u8>)) {
     if cond {
         bx(o, typ, f)
     }
 }
 
-/// A full box: version and flags first.
+/// Writes a full box (ISO/IEC 14496-12 §4.2 `FullBox`): a [`bx`] whose payload starts with
+/// the 8-bit version and 24-bit flags.
 pub(crate) fn fullbox(o: &mut Vec<u8>, typ: &[u8; 4], version: u8, flags: u32, f: impl FnOnce(&mut Vec<u8>)) {
     bx(o, typ, |o| {
         put_u32(o, (version as u32) << 24 | (flags & 0xff_ffff));
@@ -628,6 +630,8 @@ pub(crate) fn fullbox(o: &mut Vec<u8>, typ: &[u8; 4], version: u8, flags: u32, f
 
 const MATRIX: [u32; 9] = [0x0001_0000, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000];
 
+/// Writes the `ftyp` box (ISO/IEC 14496-12 §4.3): major brand `isom`, minor version 0x200,
+/// compatible brands `isom iso2 avc1 mp41`.
 fn ftyp_box() -> Vec<u8> {
     let mut o = Vec::new();
     bx(&mut o, b"ftyp", |o| {
@@ -640,7 +644,8 @@ fn ftyp_box() -> Vec<u8> {
     o
 }
 
-/// The `mdat` header for `payload` bytes: 8 bytes, or 16 with a 64-bit largesize.
+/// Writes the header of the `mdat` box (ISO/IEC 14496-12 §8.1.1) for `payload` bytes: 8 bytes,
+/// or 16 with size 1 and a 64-bit largesize (§4.2) when the box would exceed `box32_max`.
 pub(crate) fn mdat_header(payload: u64, box32_max: u64) -> Vec<u8> {
     let mut o = Vec::with_capacity(16);
     if payload + 8 <= box32_max {
@@ -654,8 +659,9 @@ pub(crate) fn mdat_header(payload: u64, box32_max: u64) -> Vec<u8> {
     o
 }
 
-/// Version 0 (32-bit times) when `dur` fits, else version 1; writes creation and
-/// modification times (0: unknown) then `mid` then the duration.
+/// Writes the time fields shared by `mvhd`, `tkhd` and `mdhd` (ISO/IEC 14496-12 §8.2.2,
+/// §8.3.2, §8.4.2): version 0 (32-bit times) when `dur` fits, else version 1; creation and
+/// modification times (0: unknown), then `mid`, then the duration.
 fn times_and_duration(o: &mut Vec<u8>, version: u8, mid: impl FnOnce(&mut Vec<u8>), dur: u64) {
     if version == 1 {
         put_u64(o, 0);
@@ -670,6 +676,7 @@ fn times_and_duration(o: &mut Vec<u8>, version: u8, mid: impl FnOnce(&mut Vec<u8
     }
 }
 
+/// The full-box version for a duration field: 1 (64-bit) when it exceeds 32 bits, else 0.
 fn version_for(dur: u64) -> u8 {
     if dur > u32::MAX as u64 {
         1
@@ -678,7 +685,9 @@ fn version_for(dur: u64) -> u8 {
     }
 }
 
-/// `moov`; `tail` (e.g. an `mvex` box) is appended after the `trak` boxes.
+/// Writes the `moov` box (ISO/IEC 14496-12 §8.2.1) with its `mvhd` (§8.2.2: timescale
+/// [`MOVIE_TIMESCALE`], duration = the largest track duration) and one `trak` per plan;
+/// `tail` (e.g. an `mvex` box) is appended after the `trak` boxes.
 pub(crate) fn moov_box(plans: &[Plan], mdat_base: u64, co64: bool, tail: &[u8]) -> Vec<u8> {
     let movie_duration = plans.iter().map(|p| p.duration).max().unwrap_or(0);
     let mut o = Vec::new();
@@ -701,6 +710,10 @@ pub(crate) fn moov_box(plans: &[Plan], mdat_base: u64, co64: bool, tail: &[u8]) 
     o
 }
 
+/// Writes the `trak` box (ISO/IEC 14496-12 §8.3.1) of one track: `tkhd` (§8.3.2), `edts`
+/// (§8.6.5) with `elst` (§8.6.6) when the plan has edits, and `mdia` (§8.4.1) holding `mdhd`
+/// (§8.4.2), `hdlr` (§8.4.3) and `minf` (§8.4.4) with `vmhd` (§12.1.2) or `smhd` (§12.2.2),
+/// `dinf` (§8.7.1) / `dref` with one self-contained `url ` entry (§8.7.2), and the `stbl`.
 fn trak_box(o: &mut Vec<u8>, p: &Plan, mdat_base: u64, co64: bool) {
     let t = p.track;
     let video = t.kind == MediaKind::Video;
@@ -776,6 +789,9 @@ fn trak_box(o: &mut Vec<u8>, p: &Plan, mdat_base: u64, co64: bool) {
     });
 }
 
+/// Writes the `stbl` box (ISO/IEC 14496-12 §8.5.1): `stsd` (§8.5.2) with the plan's sample
+/// entry, `stts`, `ctts` (§8.6.1.3) when some composition offset is not 0, `stsc`, `stsz`
+/// (§8.7.3), `stco`/`co64`, and `stss` (§8.6.2) for video unless every sample is a sync sample.
 fn stbl_box(o: &mut Vec<u8>, p: &Plan, mdat_base: u64, co64: bool) {
     let t = p.track;
     bx(o, b"stbl", |o| {
@@ -817,6 +833,8 @@ fn stbl_box(o: &mut Vec<u8>, p: &Plan, mdat_base: u64, co64: bool) {
     });
 }
 
+/// Writes the `stts` box (ISO/IEC 14496-12 §8.6.1.2) from run-length (sample_count,
+/// sample_delta) entries.
 fn stts_box(o: &mut Vec<u8>, runs: &[(u32, u32)]) {
     fullbox(o, b"stts", 0, 0, |o| {
         put_u32(o, runs.len() as u32);
@@ -827,6 +845,8 @@ fn stts_box(o: &mut Vec<u8>, runs: &[(u32, u32)]) {
     });
 }
 
+/// Writes the `stsc` box (ISO/IEC 14496-12 §8.7.4): one entry per change of samples per
+/// chunk, all with sample description 1.
 fn stsc_box(o: &mut Vec<u8>, chunks: &[Chunk]) {
     let mut entries: Vec<(u32, u32)> = Vec::new();
     for (i, c) in chunks.iter().enumerate() {
@@ -844,6 +864,8 @@ fn stsc_box(o: &mut Vec<u8>, chunks: &[Chunk]) {
     });
 }
 
+/// Writes the `stco` box, or with `co64` the `co64` box (ISO/IEC 14496-12 §8.7.5), from
+/// `count` absolute file offsets.
 fn chunk_offset_box(o: &mut Vec<u8>, offsets: impl Iterator<Item = u64>, count: usize, co64: bool) {
     fullbox(o, if co64 { b"co64" } else { b"stco" }, 0, 0, |o| {
         put_u32(o, count as u32);
@@ -858,6 +880,11 @@ fn chunk_offset_box(o: &mut Vec<u8>, offsets: impl Iterator<Item = u64>, count: 
     });
 }
 
+/// Writes the track's sample entry for `stsd`: `avc1` (ISO/IEC 14496-15 §5.4.2, a
+/// VisualSampleEntry of ISO/IEC 14496-12 §12.1.3) with its `avcC` box holding the
+/// AVCDecoderConfigurationRecord (ISO/IEC 14496-15 §5.3.3.1), or `mp4a` (ISO/IEC 14496-14
+/// §5.6, an AudioSampleEntry of ISO/IEC 14496-12 §12.2.3) with its `esds`. Fails for H.264
+/// without SPS/PPS.
 pub(crate) fn sample_entry_box(t: &Track, track_id: u32, media_duration: u64) -> Result<Vec<u8>> {
     let mut o = Vec::new();
     match &t.entry {
@@ -948,7 +975,7 @@ fn bitrates(t: &Track, media_duration: u64) -> (u32, u32) {
     ((max * 8).min(u32::MAX as u64) as u32, avg)
 }
 
-/// One MPEG-4 descriptor (ISO/IEC 14496-1 §7.2.2.3): tag, size in the 4-byte expandable
+/// Writes one MPEG-4 descriptor (ISO/IEC 14496-1 §7.2.2.3): tag, size in the 4-byte expandable
 /// form (7 bits per byte, continuation bit set on all but the last), payload.
 fn descriptor(o: &mut Vec<u8>, tag: u8, payload: &[u8]) {
     let n = payload.len().min((1 << 28) - 1) as u32;
@@ -962,7 +989,9 @@ fn descriptor(o: &mut Vec<u8>, tag: u8, payload: &[u8]) {
     o.extend_from_slice(&payload[..n as usize]);
 }
 
-/// The `esds` box (ISO/IEC 14496-14 §5.6) for AAC.
+/// Writes the `esds` box (ISO/IEC 14496-14 §5.6) for AAC: an ES_Descriptor (ISO/IEC 14496-1
+/// §7.2.6.5) holding a DecoderConfigDescriptor (§7.2.6.6) with the AudioSpecificConfig as its
+/// DecoderSpecificInfo (§7.2.6.7), and an SLConfigDescriptor (§7.3.2.3).
 fn esds_box(es_id: u16, asc: &[u8], buffer_size: u32, max_bitrate: u32, avg_bitrate: u32) -> Vec<u8> {
     let mut dcd = vec![0x40, 0x15]; // OTI MPEG-4 Audio; streamType 5 (audio) << 2 | reserved 1
     dcd.extend_from_slice(&buffer_size.min(0xff_ffff).to_be_bytes()[1..]);

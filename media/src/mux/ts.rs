@@ -83,15 +83,18 @@ pub const TS_OFFSET: i64 = 126_000;
 pub const PCR_DELAY: i64 = 63_000;
 /// At most this many audio streams.
 pub const MAX_AUDIO_STREAMS: usize = 15;
-/// Audio grouping limits.
+/// Audio grouping limit: at most this many AAC frames in one audio PES.
 pub const MAX_AUDIO_FRAMES_PER_PES: usize = 5;
+/// Audio grouping limit: at most this many bytes of ADTS frames in one audio PES.
 pub const MAX_AUDIO_PES_PAYLOAD: usize = 2930;
 
 const PCR_INTERVAL: i64 = 3_600; // 40 ms at 90 kHz
 const PSI_INTERVAL: i64 = 9_000; // 100 ms at 90 kHz
 const TS_MASK: i64 = PTS_WRAP - 1;
 const AUD: [u8; 6] = [0, 0, 0, 1, 9, 0xf0];
+/// PMT stream_type of H.264 video (ISO/IEC 13818-1 Table 2-34, stream type assignments).
 const STREAM_TYPE_H264: u8 = 0x1b;
+/// PMT stream_type of ISO/IEC 13818-7 audio with ADTS transport syntax (Table 2-34).
 const STREAM_TYPE_AAC_ADTS: u8 = 0x0f;
 
 enum Kind {
@@ -143,7 +146,8 @@ fn ts_90k(v: i64, timebase: u32) -> i64 {
     rescale(v, timebase, VIDEO_HZ).saturating_add(TS_OFFSET)
 }
 
-/// Append the 5-byte PTS/DTS field with 4-bit `prefix` (§2.4.3.7).
+/// Writes the 5-byte PTS/DTS field of a PES header (ISO/IEC 13818-1 §2.4.3.7) with 4-bit
+/// `prefix`; `ts` (90 kHz) is taken modulo 2^33.
 fn put_ts(out: &mut Vec<u8>, prefix: u8, ts: i64) {
     out.extend_from_slice(&encode_pts(prefix, (ts & TS_MASK) as u64));
 }
@@ -189,7 +193,9 @@ fn adts_config(i: usize, s: &StreamInfo) -> Result<AudioConfig> {
     Ok(cfg)
 }
 
-/// The PAT (§2.4.4.3) and PMT (§2.4.4.8) sections of the one program.
+/// Writes the PAT (ISO/IEC 13818-1 §2.4.4.3) and PMT (§2.4.4.8) sections of the one program,
+/// each CRC-protected (Annex A); stream types from Table 2-34, language as an
+/// ISO_639_language_descriptor (§2.6). Fails if the PMT does not fit one TS packet.
 fn program_tables(list: &[Stream], pcr_stream: usize) -> Result<(Vec<u8>, Vec<u8>)> {
     // PAT: program 1 -> PMT PID.
     let mut body = vec![0, 1];
@@ -218,9 +224,10 @@ fn program_tables(list: &[Stream], pcr_stream: usize) -> Result<(Vec<u8>, Vec<u8
     Ok((pat, pmt))
 }
 
-/// A PES header (§2.4.3.6) for `es_len` bytes of stream `stream_id`: data_alignment_indicator
-/// set, PTS always, DTS only when it differs. PES_packet_length is 0 (unbounded) for a video
-/// PES over 65535 bytes; an audio one that large is an error.
+/// Writes a PES packet header (ISO/IEC 13818-1 §2.4.3.6, fields §2.4.3.7) for `es_len` bytes
+/// of stream `stream_id`: data_alignment_indicator set, PTS always, DTS only when it differs.
+/// PES_packet_length is 0 (unbounded) for a video PES over 65535 bytes; an audio one that
+/// large is an error.
 fn pes_header(stream_id: u8, pts: i64, dts: i64, es_len: usize, is_video: bool) -> Result<Vec<u8>> {
     let with_dts = dts != pts;
     let hdr_data_len: usize = if with_dts { 10 } else { 5 };
@@ -479,6 +486,8 @@ impl<W: Write> TsWriter<W> {
         Ok(())
     }
 
+    /// Writes the PAT (ISO/IEC 13818-1 §2.4.4.3) on PID 0 and the PMT (§2.4.4.8) on
+    /// [`PMT_PID`], one transport packet each.
     fn write_psi(&mut self) {
         let (pat, pmt) = (std::mem::take(&mut self.pat), std::mem::take(&mut self.pmt));
         self.write_section(0, &pat);
@@ -487,13 +496,16 @@ impl<W: Write> TsWriter<W> {
         self.pmt = pmt;
     }
 
+    /// The continuity_counter (ISO/IEC 13818-1 §2.4.3.3) for the next packet with payload on
+    /// `pid`: the previous one + 1, mod 16.
     fn next_cc(&mut self, pid: u16) -> u8 {
         let c = &mut self.cc[pid as usize];
         *c = c.wrapping_add(1) & 0x0f;
         *c
     }
 
-    /// One TS packet holding a whole section (pointer_field 0, 0xff fill).
+    /// Writes one transport packet (ISO/IEC 13818-1 §2.4.3.2) holding a whole PSI section:
+    /// payload_unit_start_indicator set, pointer_field 0 (§2.4.4.2), 0xff fill.
     fn write_section(&mut self, pid: u16, section: &[u8]) {
         let cc = self.next_cc(pid);
         let start = self.buf.len();
@@ -510,7 +522,9 @@ impl<W: Write> TsWriter<W> {
         pcr
     }
 
-    /// Adaptation-only packet carrying a PCR on the PCR PID.
+    /// Writes an adaptation-only transport packet (ISO/IEC 13818-1 §2.4.3.2) on the PCR PID
+    /// whose adaptation field (§2.4.3.4) carries a PCR (§2.4.3.5) and stuffing; its
+    /// continuity_counter repeats the last one (no payload, §2.4.3.3).
     fn write_pcr_only(&mut self, pcr: i64) {
         let pid = self.streams[self.pcr_stream].pid;
         let cc = self.cc[pid as usize] & 0x0f; // repeated, not incremented
@@ -522,7 +536,8 @@ impl<W: Write> TsWriter<W> {
     }
 
     /// Before data due at `dts` on a PID other than the PCR PID: a PCR-only packet if the
-    /// last PCR is 40 ms or more older (or there was none yet).
+    /// last PCR is 40 ms or more older (or there was none yet). ISO/IEC 13818-1 §2.7.2 allows
+    /// at most 100 ms between PCRs (§2.4.3.5).
     fn pcr_if_due(&mut self, si: usize, dts: i64) {
         if si != self.pcr_stream && self.last_pcr.is_none_or(|last| dts - PCR_DELAY - last >= PCR_INTERVAL) {
             let v = self.next_pcr(dts);
@@ -530,9 +545,10 @@ impl<W: Write> TsWriter<W> {
         }
     }
 
-    /// Before a PES of stream `si` due at `dts`: the program tables when due (always before
-    /// a video keyframe, `video_key`), a PCR-only packet when due; returns the PCR the PES
-    /// carries itself (on the PCR PID).
+    /// Before a PES of stream `si` due at `dts`: the program tables when due (PAT and PMT,
+    /// ISO/IEC 13818-1 §2.4.4.3 and §2.4.4.8; always before a video keyframe, `video_key`), a
+    /// PCR-only packet when due; returns the PCR (§2.4.3.5) the PES carries itself (on the
+    /// PCR PID).
     fn before_pes(&mut self, si: usize, dts: i64, video_key: bool) -> Option<i64> {
         let psi_due = match self.last_psi {
             None => true,
@@ -547,8 +563,11 @@ impl<W: Write> TsWriter<W> {
         pcr
     }
 
-    /// Packetize one PES of `es` bytes for stream `si`. `frames`: (offset in `es`, PTS) of
-    /// the audio frames it groups, used as clock points for PCR-only packets.
+    /// Writes one PES packet (ISO/IEC 13818-1 §2.4.3.6) of `es` bytes for stream `si` as
+    /// transport packets (§2.4.3.2): the first with payload_unit_start_indicator and, when
+    /// needed, an adaptation field (§2.4.3.4) with random_access_indicator and PCR (§2.4.3.5);
+    /// the last padded with adaptation-field stuffing. `frames`: (offset in `es`, PTS) of the
+    /// audio frames it groups, used as clock points for PCR-only packets.
     fn write_pes(
         &mut self,
         si: usize,

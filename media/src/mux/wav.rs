@@ -4,7 +4,7 @@
 //! Layout (Microsoft RIFF, "WAVE" form): `RIFF <size> WAVE`, a 16-byte `fmt ` chunk
 //! (format 1 = PCM, channels, rate, byte rate, block align, 16 bits), then `data <size>`
 //! and the little-endian samples. The sizes are written as 0 first and patched by
-//! [`WavWriter::finish`]; the file is written as `<out>.part` and renamed when complete.
+//! `WavWriter::finish`; the file is written as `<out>.part` and renamed when complete.
 
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
 
-pub struct WavWriter {
+/// Writes a 16-bit PCM WAV file (see the module documentation); unfinished files are
+/// never left under the final name.
+pub(crate) struct WavWriter {
     path: PathBuf,
     part: PathBuf,
     out: Option<BufWriter<File>>,
@@ -25,6 +27,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 }
 
 impl WavWriter {
+    /// Create `<path>.part` and write the header for `channels` (at least 1) at `sample_rate` Hz.
     pub fn create(path: &Path, sample_rate: u32, channels: u16) -> Result<WavWriter> {
         let part = super::part_path(path);
         let f = File::create(&part).map_err(io(&part))?;

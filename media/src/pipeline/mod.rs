@@ -1,6 +1,6 @@
 //! The one module that wires the stages together: [`compile`] (in `compile.rs`: threads,
 //! queues, the mux loop), the clip reader (`reader.rs`: demux -> decode -> per-clip
-//! normalisation) and [`Program`] (timeline -> mix -> compose, one output frame at a time).
+//! normalisation) and `Program` (timeline -> mix -> compose, one output frame at a time).
 //!
 //! ```text
 //!  clip files ──► [reader thread per open clip (reader.rs): demux ► decode ► fit to canvas
@@ -32,24 +32,33 @@ use crate::timeline::ClipOutcome;
 use crate::Container;
 
 mod compile;
-pub mod program;
+mod program;
 mod reader;
 
 pub use compile::compile;
-pub use program::{Look, OutputFrame, Program};
-pub use reader::{spawn_reader, ReadCounters, ReadOptions, SEEK_MIN_OFFSET};
 
-/// Everything `compile` needs besides the flow.
+/// Everything `compile` needs besides the flow. Options may be added: build it with
+/// [`CompileOptions::new`] and set the fields that differ.
+#[non_exhaustive]
 #[derive(Clone)]
 pub struct CompileOptions {
+    /// The output file (not touched with [`CompileOptions::to_stdout`]).
     pub output: PathBuf,
+    /// The container: MP4 or MPEG-TS (by default from `output`'s extension).
     pub kind: Container,
+    /// Canvas width in pixels (even, at least 16).
     pub width: u32,
+    /// Canvas height in pixels (even, at least 16).
     pub height: u32,
+    /// Frame rate numerator: `fps_num / fps_den` frames per second.
     pub fps_num: u32,
+    /// Frame rate denominator (> 0).
     pub fps_den: u32,
+    /// Output audio sampling rate in Hz.
     pub sample_rate: u32,
+    /// Output audio channels (1 or 2).
     pub channels: u16,
+    /// AAC target bitrate, bits per second.
     pub audio_bitrate: u32,
     /// None: derived from the canvas size and frame rate.
     pub video_bitrate: Option<u32>,
@@ -59,6 +68,7 @@ pub struct CompileOptions {
     pub threads: usize,
     /// Timeline cut: start (90 kHz) and maximum length (90 kHz).
     pub start: i64,
+    /// Maximum output length from `start` (90 kHz); `None`: to the end of the timeline.
     pub max_duration: Option<i64>,
     /// Called on a clip's reader thread before the file is opened; blocks until the file
     /// is ready (e.g. its download finished) or returns why it never will be. Lets the
@@ -75,7 +85,7 @@ pub struct CompileOptions {
     pub chat_panel: bool,
     /// Loudness normalisation of the mix (slow automatic gain before the limiter).
     pub normalize: bool,
-    /// A clip whose `offset` skips more than [`SEEK_MIN_OFFSET`] of its file starts
+    /// A clip whose `offset` skips more than 2 s of its file starts
     /// reading shortly before the offset when its demuxer can seek (MP4), instead of
     /// decoding everything before it. The output is the same either way; off is for tests
     /// and comparisons.
@@ -106,6 +116,9 @@ pub const EXPORT_AUDIO_RATE: u32 = 16_000;
 pub type ClipWaiter = Arc<dyn Fn(&Path) -> std::result::Result<PathBuf, String> + Send + Sync>;
 
 impl CompileOptions {
+    /// The defaults for writing `output`: container from its extension, 1280x720 at 25 fps,
+    /// 48 kHz stereo AAC at 128 kbit/s, 2 s GOPs, one encoder thread per CPU, the whole
+    /// timeline, single-layer video, clips seeked, existing files replaced.
     pub fn new(output: &Path) -> CompileOptions {
         CompileOptions {
             output: output.to_path_buf(),
@@ -138,25 +151,35 @@ impl CompileOptions {
     }
 }
 
-/// Progress, reported from the calling thread about ten times a second.
+/// Progress, reported from the calling thread about ten times a second. Fields may be added.
+#[non_exhaustive]
 #[derive(Clone, Debug)]
 pub struct Progress {
     /// Output frames muxed so far, and the total when known.
     pub frames_done: u64,
+    /// Total output frames, once the timeline length is known.
     pub frames_total: Option<u64>,
     /// Seconds of output muxed, and wall-clock seconds since the start.
     pub media_secs: f64,
+    /// Wall-clock seconds since the compile started.
     pub elapsed_secs: f64,
 }
 
-/// What `compile` did.
+/// What `compile` did. Fields may be added.
+#[non_exhaustive]
 #[derive(Clone, Debug)]
 pub struct CompileReport {
+    /// Video frames muxed.
     pub frames: u64,
+    /// Audio samples (per channel) muxed, counted from the AAC packets' durations.
     pub audio_samples: u64,
+    /// Output length in seconds: `frames` at the output frame rate.
     pub duration_secs: f64,
+    /// Bytes written (the file's size, or what went to standard output).
     pub bytes: u64,
+    /// What became of each clip of the flow (used, skipped and why).
     pub clips: Vec<ClipOutcome>,
+    /// Wall-clock seconds the compile took.
     pub elapsed_secs: f64,
     /// Composite only: (frames drawn, frames that reused the previous canvas unchanged).
     pub composite_frames: Option<(u64, u64)>,
@@ -169,6 +192,7 @@ pub struct CompileReport {
     /// started reading near their offset instead of at the file's start
     /// ([`CompileOptions::seek_clips`]).
     pub packets_read: u64,
+    /// See `packets_read`.
     pub clips_seeked: u64,
     /// Per-stage wall and CPU time, items, queue waits and the bounding stage.
     pub stages: StageStats,

@@ -13,18 +13,18 @@ use crate::mix::Mixer;
 use crate::timeline::{ClipOpener, ClipOutcome, Timeline};
 
 /// One output frame: its picture and the mixed audio for its time slice.
-pub struct OutputFrame {
+pub(crate) struct OutputFrame {
+    /// Output frame number (0-based).
     pub index: u64,
+    /// The composed canvas.
     pub picture: Arc<Picture>,
     /// Interleaved samples for `[frame_audio_start(n), frame_audio_start(n+1))`, clipped to
     /// the audio end of the timeline.
     pub audio: Vec<f32>,
-    /// Whether any clip's picture is shown (false: black gap).
-    pub has_content: bool,
 }
 
 /// How the program looks and sounds (the stage options of a compile).
-pub struct Look {
+pub(crate) struct Look {
     /// Webinar composite with this layout; `None`: one video layer, the later clip wins.
     pub layout: Option<LayoutKind>,
     /// Loudness normalisation of the mix.
@@ -56,7 +56,7 @@ impl Default for Look {
 }
 
 /// The timeline, mix and compose stages of one compile.
-pub struct Program {
+pub(crate) struct Program {
     timeline: Timeline,
     mixer: Mixer,
     canvas: Canvas,
@@ -99,14 +99,10 @@ impl Program {
         let audio = self.mixer.mix(&slice);
         let mixer = &self.mixer;
         let drawn = self.canvas.draw(&slice, self.timeline.chat(), |c| mixer.speaking(c));
-        Some(OutputFrame { index: slice.index, picture: drawn.picture, audio, has_content: drawn.has_content })
+        Some(OutputFrame { index: slice.index, picture: drawn.picture, audio })
     }
 
-    /// Output length in frames, when known (always known once `next` returned `None`).
-    pub fn total_frames(&self) -> Option<u64> {
-        self.timeline.total_frames()
-    }
-
+    /// What became of each clip so far (all of them once `next` returned `None`).
     pub fn outcomes(&self) -> &[ClipOutcome] {
         self.timeline.outcomes()
     }

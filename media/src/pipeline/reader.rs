@@ -25,7 +25,7 @@ use crate::{Error, Result};
 
 /// A clip whose offset skips more than this much of its file (90 kHz) is read from shortly
 /// before the offset when its demuxer can seek ([`CompileOptions::seek_clips`]).
-pub const SEEK_MIN_OFFSET: i64 = 2 * VIDEO_HZ as i64;
+pub(crate) const SEEK_MIN_OFFSET: i64 = 2 * VIDEO_HZ as i64;
 /// How long before the offset such a clip resumes (90 kHz): the audio decoder and the
 /// resampler are settled by the offset. (The demuxer itself resumes video at the sync
 /// sample before the picture showing at the target.)
@@ -33,7 +33,7 @@ const SEEK_MARGIN: i64 = VIDEO_HZ as i64;
 
 /// How reader threads read their clips, and what they count.
 #[derive(Clone, Debug, Default)]
-pub struct ReadOptions {
+pub(crate) struct ReadOptions {
     /// Start near a large offset when the demuxer can seek (see [`SEEK_MIN_OFFSET`]).
     pub seek: bool,
     pub counters: Arc<ReadCounters>,
@@ -45,7 +45,7 @@ pub struct ReadOptions {
 
 /// Totals over every reader thread sharing them.
 #[derive(Debug, Default)]
-pub struct ReadCounters {
+pub(crate) struct ReadCounters {
     /// Packets taken from demuxers.
     pub packets: AtomicU64,
     /// Clips that started reading near their offset.
@@ -54,7 +54,7 @@ pub struct ReadCounters {
 
 /// Start a reader thread for one clip; its events arrive on the returned channel.
 /// `offset` is the clip's [`ClipSpec::offset`]: content before it is not shown.
-pub fn spawn_reader(
+pub(crate) fn spawn_reader(
     path: PathBuf,
     offset: i64,
     fmt: OutputFormat,

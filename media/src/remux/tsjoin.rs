@@ -113,6 +113,7 @@ pub struct SegmentInfo {
     /// Earliest / latest PTS of the reference stream (video, else audio, else PCR base), on
     /// the output clock (33-bit, after the offset).
     pub first_pts: Option<u64>,
+    /// Latest PTS of the reference stream, on the output clock (33-bit).
     pub last_pts: Option<u64>,
     /// last - first PTS (unwrapped) + one frame duration, in 90 kHz ticks (0 if no PTS).
     pub duration_90k: i64,
@@ -756,6 +757,7 @@ fn rebuilt_pes(a: &AudioPes, from: (usize, u64), start: u64, rate: u32) -> Vec<u
 }
 
 impl<W: Write> TsJoiner<W> {
+    /// A joiner writing the joined stream to `out`.
     pub fn new(out: W) -> Self {
         TsJoiner {
             out,
@@ -1169,11 +1171,13 @@ pub struct TsCheck {
     /// nor advances by one on a payload packet, or changes on an adaptation-only packet,
     /// without discontinuity_indicator.
     pub cc_errors: usize,
+    /// Continuity errors per PID.
     pub cc_errors_by_pid: BTreeMap<u16, usize>,
     /// Packets per PID.
     pub pids: BTreeMap<u16, usize>,
     /// From the first PMT: its PID and (stream_type, PID) entries.
     pub pmt_pid: Option<u16>,
+    /// (stream_type, elementary_PID) of each entry of the first PMT.
     pub streams: Vec<(u8, u16)>,
     /// PMT version_numbers in the order they appear (consecutive repeats collapsed).
     pub pmt_versions: Vec<u8>,
@@ -1190,6 +1194,7 @@ pub struct TsCheck {
     /// Largest step between consecutive PCRs on one PID (90 kHz ticks) and the number of
     /// PCRs going backwards.
     pub max_pcr_gap_90k: i64,
+    /// PCRs lower than the previous PCR on their PID.
     pub pcr_backwards: usize,
 }
 

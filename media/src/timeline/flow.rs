@@ -104,6 +104,7 @@ pub const MAX_CLIPS: usize = 1_000_000;
 pub struct ClipEntry<'a> {
     /// Position of the event in the flow (named in errors).
     pub event: usize,
+    /// `data.url`: the recording's path or url, relative ones against the builder's base.
     pub url: &'a str,
     /// `relativeTime`: start on the timeline.
     pub at: f64,
@@ -113,6 +114,7 @@ pub struct ClipEntry<'a> {
     pub duration: Option<f64>,
     /// `data.offset`: how much of the file's start to skip (ignored unless positive).
     pub offset: Option<f64>,
+    /// Who the clip belongs to and what it shows.
     pub source: SourceInfo,
 }
 
@@ -146,6 +148,7 @@ impl FlowBuilder {
         }
     }
 
+    /// The flow's name (default "stitch"), shown in reports.
     pub fn name(&mut self, name: &str) {
         self.name = name.to_string();
     }

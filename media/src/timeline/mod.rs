@@ -16,7 +16,7 @@
 //! channels fed by reader threads, opening each clip shortly before it starts and dropping
 //! it when it ends, so memory does not grow with the timeline.
 //!
-//! Output: one [`FrameSlice`] per output frame (which clips show which picture, each clip's
+//! Output: one `FrameSlice` per output frame (which clips show which picture, each clip's
 //! placed audio, the slide and chat state); [`crate::compose`] draws it and
 //! [`crate::mix`] mixes it.
 
@@ -38,27 +38,38 @@ pub use crate::clip::{is_http_url, ChatLine, ClipSpec, Flow, OutputFormat, Remot
 /// channels, pts in output samples relative to the clip start) in roughly increasing time,
 /// then one `End`.
 #[derive(Debug)]
-pub enum ClipEvent {
+pub(crate) enum ClipEvent {
+    /// The clip's file is open and its streams are known.
     Start {
+        /// The clip has a video stream it can decode.
         has_video: bool,
+        /// The clip has an audio stream it can decode.
         has_audio: bool,
+        /// Remarks for the report that do not make the clip damaged (e.g. an unsupported
+        /// second stream).
         notes: Vec<String>,
     },
+    /// A picture of the clip.
     Video(VideoFrame),
+    /// Audio of the clip, already at the output rate and channel count.
     Audio(AudioFrame),
-    /// `problem`: why the clip ended early or was unusable (damaged data, unsupported
-    /// codec, missing file). `fatal`: nothing at all could be used.
+    /// The clip has nothing more.
     End {
+        /// Why the clip ended early or was unusable (damaged data, unsupported codec,
+        /// missing file); `None`: it ended normally.
         problem: Option<String>,
+        /// Nothing at all of the clip could be used.
         fatal: bool,
     },
 }
 
 /// How a clip ended up in the output.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq)]
 pub enum ClipStatus {
     /// Not reached (outside the cut) or not yet finished.
     Unused,
+    /// Used as a whole.
     Used,
     /// Used in part; the rest became gap.
     Damaged(String),
@@ -66,9 +77,12 @@ pub enum ClipStatus {
     Skipped(String),
 }
 
+/// What became of one clip of the flow, for the compile report.
 #[derive(Clone, Debug)]
 pub struct ClipOutcome {
+    /// The clip as the flow described it.
     pub spec: ClipSpec,
+    /// Whether and how it was used.
     pub status: ClipStatus,
     /// Notes that do not make the clip damaged (e.g. an unsupported second stream).
     pub notes: Vec<String>,
@@ -79,7 +93,7 @@ pub struct ClipOutcome {
 }
 
 /// Opens a clip: returns the receiving end of its reader's channel.
-pub type ClipOpener = Box<dyn FnMut(&ClipSpec) -> Receiver<ClipEvent> + Send>;
+pub(crate) type ClipOpener = Box<dyn FnMut(&ClipSpec) -> Receiver<ClipEvent> + Send>;
 
 /// Read-ahead caps per clip: when one stream's data stops arriving while the other's keeps
 /// coming (badly interleaved or truncated files), stop reading instead of buffering the
@@ -118,7 +132,7 @@ struct Active {
 
 /// Decides, frame by frame, what is active: which clips show which picture, each clip's
 /// audio placed on the output sample clock, the slide and the chat said so far.
-pub struct Timeline {
+pub(crate) struct Timeline {
     fmt: OutputFormat,
     clips: Vec<ClipSpec>,
     outcomes: Vec<ClipOutcome>,
@@ -231,11 +245,8 @@ impl Timeline {
         self.total_samples = Some(rescale(len, VIDEO_HZ, self.fmt.sample_rate));
     }
 
-    /// Output length in frames, when known (always known once `next` returned `None`).
-    pub fn total_frames(&self) -> Option<u64> {
-        self.total_frames
-    }
-
+    /// What became of each clip so far (all of them once `next` returned `None`), in the
+    /// order the clips were given.
     pub fn outcomes(&self) -> &[ClipOutcome] {
         &self.outcomes
     }
