@@ -4,10 +4,11 @@
 //! (packets to pictures and PCM), [`timeline`] (what is active at each output frame, gaps
 //! filled, audio placed on the sample clock), [`compose`] (pictures onto the output
 //! canvas), [`mix`] (audio summed, levelled, limited), [`encode`] (H.264/AAC), [`mux`]
-//! (MP4 / MPEG-TS). They share only the vocabulary in [`time`], [`packet`], [`frame`] and
-//! [`clip`] (and the bitstream helpers in [`codec`]); no stage imports a later one
-//! (`.ci/check_arch.py`). [`pipeline`] wires them with bounded channels. No network, no
-//! async runtime.
+//! (MP4 / MPEG-TS). They share only the vocabulary in [`time`], [`packet`], [`frame`],
+//! [`clip`], [`Container`] and [`error`] (and the bitstream helpers in [`codec`], the
+//! MPEG-TS primitives in [`ts`]); no stage imports a later one (`.ci/check_arch.py`).
+//! [`pipeline`] wires them with bounded channels; [`remux`] is the recorder's path from
+//! demuxers straight to a muxer, without decoding. No network, no async runtime.
 
 #![forbid(clippy::print_stdout, clippy::print_stderr)]
 #![warn(missing_docs)]
