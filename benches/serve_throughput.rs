@@ -4,7 +4,7 @@
 //! PostgreSQL 15 (a throw-away cluster started here, when installed), in one run. Also the
 //! queue overhead per job: submit -> start of the first job on an idle queue, and finish ->
 //! visible (the job's `finished_at` to the moment a poll sees it succeeded). Run:
-//! `cargo bench --bench serve_throughput` (needs ffmpeg; BENCH_JOBS, default 20).
+//! `cargo bench --bench serve_throughput` (needs ffmpeg; BENCH_JOBS, default 20; BENCH_CLIP=hd or small).
 
 #[path = "../tests/hls_origin/mod.rs"]
 #[allow(dead_code)]
@@ -26,8 +26,22 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("stitch-serve-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    // 10 segments of 1 s (the clip is cut at 2 s by ramp_vod: 20 s -> 10 segments).
-    let (clip, _plain) = hls_origin::ramp_vod(&dir, 20);
+    // BENCH_CLIP=hd (default): 10 segments of 4 s, 1280x720 x264 at 3 Mbit/s + AAC (~15 MB a
+    // job, what a lecture VOD's segments weigh); small: 10 segments of 2 s at 320x240 (~114 KB).
+    let clip = match std::env::var("BENCH_CLIP").as_deref() {
+        Ok("small") => hls_origin::ramp_vod(&dir, 20).0,
+        _ => hls_origin::encode_source(
+            &dir,
+            "hd",
+            "testsrc2=size=1280x720:rate=25",
+            "sine=frequency=440:sample_rate=48000",
+            40,
+            "mpegts",
+            4,
+            &["-b:v", "3M", "-maxrate", "3M", "-bufsize", "6M", "-x264-params", "nal-hrd=cbr"],
+        ),
+    };
+    let bytes: usize = clip.segments.iter().map(|(_, b)| b.len()).sum();
     let mut entries = Vec::new();
     let mut segs: HashMap<String, Vec<u8>> = HashMap::new();
     for (i, (d, b)) in clip.segments.iter().enumerate() {
@@ -46,7 +60,7 @@ fn main() {
             }
         }
     }));
-    println!("{n} record jobs of {} segments each", clip.segments.len());
+    println!("{n} record jobs of {} segments each ({:.1} MB a job)", clip.segments.len(), bytes as f64 / 1e6);
 
     // Plain CLI loop.
     let t0 = Instant::now();

@@ -195,7 +195,7 @@ fn encode(
 
 /// `encode` from any lavfi video and audio source.
 #[allow(clippy::too_many_arguments)]
-fn encode_source(
+pub fn encode_source(
     dir: &Path,
     name: &str,
     src_v: &str,
