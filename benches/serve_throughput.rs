@@ -133,7 +133,11 @@ fn main() {
         drop(procs);
         drop(srv);
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    if std::env::var_os("BENCH_KEEP").is_some() {
+        println!("logs kept in {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
 
 /// Milliseconds since midnight UTC of an RFC 3339 UTC time (the job record's timestamps).
