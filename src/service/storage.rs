@@ -43,19 +43,25 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Size and SHA-256 of a local file.
 pub async fn digest_file(path: &FsPath) -> Result<Digested> {
-    let mut f = tokio::fs::File::open(path).await.with_context(|| format!("opening {}", path.display()))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
-    loop {
-        let n = f.read(&mut buf).await?;
-        if n == 0 {
-            break;
+    let path = path.to_path_buf();
+    // One blocking task for the whole file (tokio's files hop to a thread per read).
+    tokio::task::spawn_blocking(move || -> Result<Digested> {
+        use std::io::Read;
+        let mut f = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut size = 0u64;
+        loop {
+            let n = f.read(&mut buf).with_context(|| format!("reading {}", path.display()))?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+            size += n as u64;
         }
-        h.update(&buf[..n]);
-        size += n as u64;
-    }
-    Ok(Digested { size, sha256: hex(&h.finalize()) })
+        Ok(Digested { size, sha256: hex(&h.finalize()) })
+    })
+    .await?
 }
 
 #[derive(Clone)]
@@ -63,6 +69,9 @@ pub struct Storage {
     store: Arc<dyn ObjectStore>,
     /// S3 only: signs GET URLs for output downloads.
     signer: Option<(Arc<AmazonS3>, String)>,
+    /// Local storage only: the folder keys are paths under (outputs are hard-linked there
+    /// and read back directly, without the object store's chunked streams).
+    local: Option<std::path::PathBuf>,
     pub describe: String,
 }
 
@@ -99,11 +108,12 @@ impl Storage {
             } else {
                 Arc::new(PrefixStore::new(s3.clone() as Arc<dyn ObjectStore>, prefix.as_str()))
             };
-            return Ok(Storage { store, signer: Some((s3, prefix)), describe: format!("s3://{bucket}") });
+            return Ok(Storage { store, signer: Some((s3, prefix)), local: None, describe: format!("s3://{bucket}") });
         }
         std::fs::create_dir_all(spec).with_context(|| format!("creating the storage folder {spec}"))?;
         let fs = LocalFileSystem::new_with_prefix(spec).with_context(|| format!("--storage {spec}"))?;
-        Ok(Storage { store: Arc::new(fs), signer: None, describe: spec.to_string() })
+        let local = std::fs::canonicalize(spec).with_context(|| format!("--storage {spec}"))?;
+        Ok(Storage { store: Arc::new(fs), signer: None, local: Some(local), describe: spec.to_string() })
     }
 
     pub fn is_s3(&self) -> bool {
@@ -133,6 +143,50 @@ impl Storage {
         Ok(d)
     }
 
+    /// Publish the finished local file `file` under `key`: stored complete or not at all,
+    /// then read back and compared with `expected` (size and SHA-256); an error when the
+    /// stored object differs. On local storage on the same file system the file is
+    /// hard-linked under its key (no copy: the name appears with the whole file at once),
+    /// else uploaded.
+    pub async fn publish_file(&self, key: &Path, file: &FsPath, expected: &Digested) -> Result<()> {
+        if !self.link_local(key, file).await? {
+            self.put_file(key, file).await?;
+        }
+        let back = self.digest(key).await?;
+        if back.as_ref() != Some(expected) {
+            bail!("publishing {key}: the stored object does not match the output (size or SHA-256)");
+        }
+        Ok(())
+    }
+
+    /// Local storage: `file` hard-linked as `key` (an existing object replaced atomically
+    /// through a temporary link and a rename). `false` when this storage is not local or the
+    /// link cannot be made (another file system): the caller uploads instead.
+    async fn link_local(&self, key: &Path, file: &FsPath) -> Result<bool> {
+        let Some(root) = &self.local else { return Ok(false) };
+        let dest = root.join(key.as_ref());
+        let (file, dest) = (file.to_path_buf(), dest.clone());
+        tokio::task::spawn_blocking(move || -> Result<bool> {
+            if let Some(dir) = dest.parent() {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            }
+            match std::fs::hard_link(&file, &dest) {
+                Ok(()) => return Ok(true),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(_) => return Ok(false),
+            }
+            let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let tmp = dest.with_file_name(format!(".{name}.{}.link", std::process::id()));
+            let _ = std::fs::remove_file(&tmp);
+            if std::fs::hard_link(&file, &tmp).is_err() {
+                return Ok(false);
+            }
+            std::fs::rename(&tmp, &dest).with_context(|| format!("renaming onto {}", dest.display()))?;
+            Ok(true)
+        })
+        .await?
+    }
+
     pub async fn put_bytes(&self, key: &Path, data: bytes::Bytes) -> Result<()> {
         self.store.put(key, PutPayload::from(data)).await.with_context(|| format!("writing {key}"))?;
         Ok(())
@@ -149,6 +203,15 @@ impl Storage {
 
     /// Size and SHA-256 of a stored object (read back in full).
     pub async fn digest(&self, key: &Path) -> Result<Option<Digested>> {
+        if let Some(root) = &self.local {
+            let path = root.join(key.as_ref());
+            return match tokio::fs::metadata(&path).await {
+                Ok(m) if m.is_file() => Ok(Some(digest_file(&path).await?)),
+                Ok(_) => Ok(None),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(anyhow::Error::new(e).context(format!("reading {key}"))),
+            };
+        }
         let r = match self.store.get(key).await {
             Ok(r) => r,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
@@ -271,6 +334,35 @@ mod tests {
         assert_eq!(s.digest(&k).await.unwrap().unwrap(), d);
         assert!(dir.join("objects/jobs/j1/out.bin").is_file());
         assert_eq!(s.size(&key(&["jobs", "nothing"]).unwrap()).await.unwrap(), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn local_publish_links_then_verifies_and_replaces_atomically() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::env::temp_dir().join(format!("stitch-storage-pub-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let s = Storage::open(dir.join("objects").to_str().unwrap()).unwrap();
+        let src = dir.join("scratch.ts");
+        std::fs::write(&src, b"hello world").unwrap();
+        let want = digest_file(&src).await.unwrap();
+        let k = key(&["jobs", "j2", "out.ts"]).unwrap();
+        s.publish_file(&k, &src, &want).await.unwrap();
+        let stored = dir.join("objects/jobs/j2/out.ts");
+        // The same file, not a copy; it outlives the scratch name.
+        assert_eq!(std::fs::metadata(&stored).unwrap().ino(), std::fs::metadata(&src).unwrap().ino());
+        std::fs::remove_file(&src).unwrap();
+        assert_eq!(s.digest(&k).await.unwrap().unwrap(), want);
+        // A second publish under the same key replaces the object (no temporary left).
+        std::fs::write(&src, b"second run").unwrap();
+        let want2 = digest_file(&src).await.unwrap();
+        s.publish_file(&k, &src, &want2).await.unwrap();
+        assert_eq!(std::fs::read(&stored).unwrap(), b"second run");
+        assert_eq!(std::fs::read_dir(stored.parent().unwrap()).unwrap().count(), 1);
+        // A digest that does not match what is stored is an error.
+        let wrong = Digested { size: 10, sha256: "0".repeat(64) };
+        let e = s.publish_file(&k, &src, &wrong).await.unwrap_err();
+        assert!(e.to_string().contains("does not match"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
