@@ -337,6 +337,14 @@ impl Sections {
                 std::fs::create_dir_all(d).map_err(io(d))?;
             }
         }
+        if raw == final_path {
+            // Written in place (live TS into TS): a new file, never the old one truncated, so
+            // another link to an earlier file of this name (a published copy) keeps its bytes.
+            match std::fs::remove_file(&raw) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&raw)(e)),
+                _ => {}
+            }
+        }
         let f = File::create(&raw).map_err(io(&raw))?;
         self.sections.push(Section { raw, raw_kind: kind, final_path, start });
         Ok(BufWriter::with_capacity(1 << 20, Box::new(f)))

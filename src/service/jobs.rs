@@ -550,9 +550,10 @@ async fn run_job(ctx: &Arc<Ctx>, id: &str, worker: &str) -> Result<()> {
             }
         })
     };
-    let beat = RunGuard { beat, cancel: cancel.clone() };
+    // The heartbeat goes on until this function returns: publishing a large output takes
+    // time, and a silent job would be taken by another worker meanwhile.
+    let _run = RunGuard { beat, cancel: cancel.clone() };
     let result = execute(ctx, &job.kind, &job.params, &scratch, cancel.clone(), progress.clone()).await;
-    drop(beat);
     let kind = job.kind.clone();
     let outcome: &str;
     match (result, why.load(Ordering::SeqCst)) {

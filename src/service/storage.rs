@@ -175,13 +175,23 @@ impl Storage {
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(_) => return Ok(false),
             }
+            use std::os::unix::fs::MetadataExt;
+            let (a, b) = (std::fs::metadata(&file)?, std::fs::metadata(&dest)?);
+            if (a.dev(), a.ino()) == (b.dev(), b.ino()) {
+                return Ok(true); // already this very file
+            }
+            // A temporary name no other run uses (names never start with `.`), then renamed.
+            static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let tmp = dest.with_file_name(format!(".{name}.{}.link", std::process::id()));
-            let _ = std::fs::remove_file(&tmp);
+            let tmp = dest.with_file_name(format!(".{name}.{}-{n}.link", std::process::id()));
             if std::fs::hard_link(&file, &tmp).is_err() {
                 return Ok(false);
             }
-            std::fs::rename(&tmp, &dest).with_context(|| format!("renaming onto {}", dest.display()))?;
+            if let Err(e) = std::fs::rename(&tmp, &dest) {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(anyhow::Error::new(e).context(format!("renaming onto {}", dest.display())));
+            }
             Ok(true)
         })
         .await?
@@ -351,6 +361,9 @@ mod tests {
         let stored = dir.join("objects/jobs/j2/out.ts");
         // The same file, not a copy; it outlives the scratch name.
         assert_eq!(std::fs::metadata(&stored).unwrap().ino(), std::fs::metadata(&src).unwrap().ino());
+        // Published again (a rerun that found its output done): nothing changes, no temporary.
+        s.publish_file(&k, &src, &want).await.unwrap();
+        assert_eq!(std::fs::read_dir(stored.parent().unwrap()).unwrap().count(), 1);
         std::fs::remove_file(&src).unwrap();
         assert_eq!(s.digest(&k).await.unwrap().unwrap(), want);
         // A second publish under the same key replaces the object (no temporary left).

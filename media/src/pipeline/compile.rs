@@ -114,8 +114,10 @@ pub(super) fn compile_to(
         cancel_flag.store(true, Ordering::Relaxed);
     }
     let _ = encoder_thread.join();
-    let made = timeline.join().map_err(|_| Error::Encode("the timeline thread panicked".into()))?;
-    let audio_done = audio_encoder.join().map_err(|_| Error::Encode("the audio encoder thread panicked".into()))?;
+    // A panicked thread is an error like any other: it goes through the cleanup below.
+    let made = timeline.join().unwrap_or_else(|_| Err(Error::Encode("the timeline thread panicked".into())));
+    let audio_done =
+        audio_encoder.join().unwrap_or_else(|_| Err(Error::Encode("the audio encoder thread panicked".into())));
     // The encoder's own error first: the timeline then only saw its queue close.
     let made = audio_done.and(made);
     let (muxed, made) = match result.and_then(|r| made.map(|s| (r, s))).and_then(|(r, s)| usable(s).map(|s| (r, s))) {
