@@ -13,7 +13,6 @@ mod hls_origin;
 #[allow(dead_code)]
 mod serve_common;
 
-use std::collections::HashMap;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,13 +41,7 @@ fn main() {
         ),
     };
     let bytes: usize = clip.segments.iter().map(|(_, b)| b.len()).sum();
-    let mut entries = Vec::new();
-    let mut segs: HashMap<String, Vec<u8>> = HashMap::new();
-    for (i, (d, b)) in clip.segments.iter().enumerate() {
-        segs.insert(format!("s{i}.ts"), b.clone());
-        entries.push((String::new(), *d, format!("s{i}.ts")));
-    }
-    let playlist = hls_origin::media_playlist(2, 0, &entries, true, "");
+    let (segs, playlist) = hls_origin::vod_files(&clip);
     let origin = hls_origin::Origin::start(Arc::new(move |pq: &str, range: Option<&str>| {
         let file = pq.split('?').next().unwrap().rsplit('/').next().unwrap().to_string();
         if file == "index.m3u8" {

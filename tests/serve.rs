@@ -221,14 +221,10 @@ fn killed_worker_job_is_retaken_and_completed_once() {
     let dir = common::scratch("serve-kill9");
     let data = dir.join("stitch-data");
     let (clip, _plain) = hls_origin::ramp_vod(&dir, 16);
-    let mut files = HashMap::new();
-    let mut entries = Vec::new();
-    for (i, (d, b)) in clip.segments.iter().enumerate() {
-        files.insert(format!("/s{i}.ts"), b.clone());
-        entries.push((String::new(), *d, format!("s{i}.ts")));
-    }
+    let (segs, playlist) = hls_origin::vod_files(&clip);
     let n_segments = clip.segments.len();
-    files.insert("/index.m3u8".into(), hls_origin::media_playlist(2, 0, &entries, true, "").into_bytes());
+    let mut files: HashMap<String, Vec<u8>> = segs.into_iter().map(|(k, v)| (format!("/{k}"), v)).collect();
+    files.insert("/index.m3u8".into(), playlist.into_bytes());
     let origin = hls_origin::Origin::start_delayed(
         hls_origin::static_files(files),
         Arc::new(|p: &str| if p.ends_with(".ts") { Duration::from_millis(700) } else { Duration::ZERO }),
@@ -306,13 +302,9 @@ fn cancel_and_sigterm_release() {
     let dir = common::scratch("serve-cancel");
     let data = dir.join("stitch-data");
     let (clip, _plain) = hls_origin::ramp_vod(&dir, 16);
-    let mut files = HashMap::new();
-    let mut entries = Vec::new();
-    for (i, (d, b)) in clip.segments.iter().enumerate() {
-        files.insert(format!("/s{i}.ts"), b.clone());
-        entries.push((String::new(), *d, format!("s{i}.ts")));
-    }
-    files.insert("/index.m3u8".into(), hls_origin::media_playlist(2, 0, &entries, true, "").into_bytes());
+    let (segs, playlist) = hls_origin::vod_files(&clip);
+    let mut files: HashMap<String, Vec<u8>> = segs.into_iter().map(|(k, v)| (format!("/{k}"), v)).collect();
+    files.insert("/index.m3u8".into(), playlist.into_bytes());
     let origin = hls_origin::Origin::start_delayed(
         hls_origin::static_files(files),
         Arc::new(|p: &str| if p.ends_with(".ts") { Duration::from_millis(600) } else { Duration::ZERO }),

@@ -91,31 +91,31 @@ fn skipped(why: &str) {
     eprintln!("{why}");
 }
 
+/// s3s-fs and a started PostgreSQL; `None` (a loud note, a failure in CI) when one is missing.
+fn components() -> Option<(PathBuf, Pg)> {
+    let (Some(s3bin), true) = (s3s_fs(), common::have_ffmpeg()) else {
+        skipped("skipped: s3s-fs or ffmpeg missing (.ci/setup.sh installs them)");
+        return None;
+    };
+    let Some(pg) = Pg::start() else {
+        skipped("skipped: PostgreSQL 15 missing (.ci/setup.sh installs it)");
+        return None;
+    };
+    Some((s3bin, pg))
+}
+
 /// PostgreSQL + S3: two `stitch worker` processes take 40 record jobs from a loopback HLS
 /// origin: every job succeeds once, no segment fetched twice, one object per job in the bucket.
 #[test]
 fn postgres_s3_two_workers_forty_record_jobs() {
-    let (Some(s3bin), true) = (s3s_fs(), common::have_ffmpeg()) else {
-        skipped("skipped: s3s-fs or ffmpeg missing (.ci/setup.sh installs them)");
-        return;
-    };
-    let Some(pg) = Pg::start() else {
-        skipped("skipped: PostgreSQL 15 missing (.ci/setup.sh installs it)");
-        return;
-    };
+    let Some((s3bin, pg)) = components() else { return };
     let dir = common::scratch("serve-scale");
     let s3 = S3::start(&s3bin, &dir.join("s3"), "archive");
     let env_owned = s3.env(SK);
     let env: Vec<(&str, &str)> = env_owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
     // 40 VODs of 2 segments, each under its own path so the origin log tells jobs apart.
     let (clip, _plain) = hls_origin::ramp_vod(&dir, 4);
-    let mut entries = Vec::new();
-    let mut segs: HashMap<String, Vec<u8>> = HashMap::new();
-    for (i, (d, b)) in clip.segments.iter().enumerate() {
-        segs.insert(format!("s{i}.ts"), b.clone());
-        entries.push((String::new(), *d, format!("s{i}.ts")));
-    }
-    let playlist = hls_origin::media_playlist(2, 0, &entries, true, "");
+    let (segs, playlist) = hls_origin::vod_files(&clip);
     let origin = hls_origin::Origin::start(Arc::new(move |pq: &str, range: Option<&str>| {
         let path = pq.split('?').next().unwrap();
         let file = path.rsplit('/').next().unwrap();
@@ -296,14 +296,7 @@ impl FaultProxy {
 #[test]
 fn postgres_restart_and_s3_503_lose_nothing() {
     use std::sync::atomic::Ordering;
-    let (Some(s3bin), true) = (s3s_fs(), common::have_ffmpeg()) else {
-        skipped("skipped: s3s-fs or ffmpeg missing (.ci/setup.sh installs them)");
-        return;
-    };
-    let Some(pg) = Pg::start() else {
-        skipped("skipped: PostgreSQL 15 missing (.ci/setup.sh installs it)");
-        return;
-    };
+    let Some((s3bin, pg)) = components() else { return };
     let dir = common::scratch("serve-outages");
     let s3 = S3::start(&s3bin, &dir.join("s3"), "archive");
     let proxy = FaultProxy::start(s3.port, Duration::from_millis(300));
@@ -312,13 +305,7 @@ fn postgres_restart_and_s3_503_lose_nothing() {
     env_owned.push(("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", proxy.port)));
     let env: Vec<(&str, &str)> = env_owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let (clip, _plain) = hls_origin::ramp_vod(&dir, 8);
-    let mut entries = Vec::new();
-    let mut segs: HashMap<String, Vec<u8>> = HashMap::new();
-    for (i, (d, b)) in clip.segments.iter().enumerate() {
-        segs.insert(format!("s{i}.ts"), b.clone());
-        entries.push((String::new(), *d, format!("s{i}.ts")));
-    }
-    let playlist = hls_origin::media_playlist(2, 0, &entries, true, "");
+    let (segs, playlist) = hls_origin::vod_files(&clip);
     let origin = hls_origin::Origin::start_delayed(
         Arc::new(move |pq: &str, range: Option<&str>| {
             let file = pq.split('?').next().unwrap().rsplit('/').next().unwrap().to_string();

@@ -136,6 +136,18 @@ pub fn static_files(files: HashMap<String, Vec<u8>>) -> Handler {
     })
 }
 
+/// `clip` as a VOD: its segments by name (`s0.ts`, `s1.ts`...) and the media playlist
+/// that lists them (target duration 2, ENDLIST).
+pub fn vod_files(clip: &Clip) -> (HashMap<String, Vec<u8>>, String) {
+    let mut segs = HashMap::new();
+    let mut entries = Vec::new();
+    for (i, (d, b)) in clip.segments.iter().enumerate() {
+        segs.insert(format!("s{i}.ts"), b.clone());
+        entries.push((String::new(), *d, format!("s{i}.ts")));
+    }
+    (segs, media_playlist(2, 0, &entries, true, ""))
+}
+
 /// A clip cut into HLS segments by ffmpeg.
 #[derive(Clone, Debug)]
 pub struct Clip {
