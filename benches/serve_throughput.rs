@@ -94,7 +94,9 @@ fn main() {
             .collect();
         std::thread::sleep(Duration::from_millis(500));
         let batch: Vec<Value> = (0..n)
-            .map(|i| json!({"kind": "record", "params": {"url": origin.url(&format!("/{db}{workers}/{i}/index.m3u8"))}}))
+            .map(
+                |i| json!({"kind": "record", "params": {"url": origin.url(&format!("/{db}{workers}/{i}/index.m3u8"))}}),
+            )
             .collect();
         let t0 = Instant::now();
         let (st, v) = json_of(port, "POST", "/api/v1/jobs", Some(Value::Array(batch)));

@@ -7,89 +7,13 @@ mod hls_origin;
 mod serve_common;
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use serve_common::*;
-
-/// s3s-fs (SigV4-verifying S3 server over a folder): PATH or ~/.cargo/bin.
-fn s3s_fs() -> Option<PathBuf> {
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-    let mut cands: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join("s3s-fs")).collect())
-        .unwrap_or_default();
-    cands.push(home.join(".cargo/bin/s3s-fs"));
-    cands.into_iter().find(|p| p.is_file())
-}
-
-struct S3 {
-    child: Child,
-    root: PathBuf,
-    port: u16,
-}
-
-impl Drop for S3 {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-const AK: &str = "stitchtestaccess";
-const SK: &str = "stitch-test-secret-key";
-
-impl S3 {
-    fn start(bin: &Path, root: &Path, bucket: &str) -> S3 {
-        std::fs::create_dir_all(root.join(bucket)).unwrap();
-        let port = free_port();
-        let child = Command::new(bin)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", AK, "--secret-key", SK])
-            .arg(root)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let t0 = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(t0.elapsed() < Duration::from_secs(20), "s3s-fs did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        S3 { child, root: root.to_path_buf(), port }
-    }
-
-    fn env(&self, secret: &'static str) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ACCESS_KEY_ID", AK.to_string()),
-            ("AWS_SECRET_ACCESS_KEY", secret.to_string()),
-            ("AWS_REGION", "us-east-1".to_string()),
-            ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", self.port)),
-        ]
-    }
-}
-
-fn files_under(d: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(d) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(files_under(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
-
-/// A missing tool: a loud note, and a failure in CI (the test command installs them).
-fn skipped(why: &str) {
-    assert!(std::env::var_os("CI").is_none(), "{why}: CI requires it");
-    eprintln!("{why}");
-}
 
 /// s3s-fs and a started PostgreSQL; `None` (a loud note, a failure in CI) when one is missing.
 fn components() -> Option<(PathBuf, Pg)> {

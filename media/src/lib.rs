@@ -32,7 +32,7 @@ pub mod mux;
 pub mod pipeline;
 pub mod remux;
 pub mod stats;
-pub mod timeline;
 #[cfg(test)]
 pub(crate) mod testutil;
+pub mod timeline;
 pub mod ts;

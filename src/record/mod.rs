@@ -30,7 +30,7 @@ pub mod events;
 mod formats;
 mod hls;
 mod http;
-mod output;
+pub(crate) mod output;
 mod resume;
 mod ui;
 

@@ -22,11 +22,14 @@ use utoipa::{OpenApi, ToSchema};
 
 use super::db::{rfc3339, JobRow, OutputRecord};
 use super::jobs::{self, Ctx};
+use super::recording::api as rec;
 use super::storage::{self, sanitize_name};
 
 pub struct AppState {
     pub ctx: Arc<Ctx>,
     pub metrics: Option<PrometheusHandle>,
+    /// The recording service of this instance.
+    pub recorder: Arc<super::recording::Recorder>,
 }
 
 type St = State<Arc<AppState>>;
@@ -128,10 +131,11 @@ pub struct ListQuery {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "stitch serve", description = "Archival jobs (webinar, record, compile) on a queue."),
-    paths(submit, list, get_job, cancel, events, output, upload, health, metrics_route),
+    paths(submit, list, get_job, cancel, events, output, upload, health, metrics_route,
+        rec::list_recordings, rec::get_recording, rec::retry_recording, rec::webhook),
     components(schemas(
         Submit, Submitted, JobView, Progress, ErrorInfo, OutputRecord, jobs::RecordParams, jobs::CompileParams,
-        jobs::WebinarParams, Uploaded
+        jobs::WebinarParams, Uploaded, rec::RecordingView
     )),
     modifiers(&Bearer)
 )]
@@ -166,7 +170,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), auth));
     Router::new()
         .nest("/api/v1", authed)
+        .merge(rec::routes())
+        .nest("/api/v1", rec::routes())
         .route("/health", get(health))
+        .route("/api/v1/health", get(health))
         .route("/metrics", get(metrics_route))
         .route("/api/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
         .route("/api/docs", get(docs))
@@ -186,6 +193,15 @@ fn token_ok(given: &str, tokens: &[String]) -> bool {
         ok |= diff == 0;
     }
     ok
+}
+
+/// The request carries one of the API tokens.
+pub fn bearer_ok(headers: &HeaderMap, tokens: &[String]) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| token_ok(t.trim(), tokens))
 }
 
 async fn auth(State(s): St, headers: HeaderMap, req: Request, next: Next) -> Response {
@@ -371,8 +387,9 @@ async fn upload(State(s): St, Path((up, name)): Path<(String, String)>, body: Bo
     Ok((StatusCode::CREATED, Json(Uploaded { key: k.to_string(), size: d.size, sha256: d.sha256 })).into_response())
 }
 
-/// Database and storage checked; 503 when either is down.
-#[utoipa::path(get, path = "/health", responses((status = 200), (status = 503)))]
+/// Database and storage checked, in the recording service's words:
+/// `{"status":"healthy","service":"recording-service"}`, or 503 with the checks.
+#[utoipa::path(get, path = "/health", description = "Also at /api/v1/health.", responses((status = 200), (status = 503)))]
 async fn health(State(s): St) -> Response {
     let db = match tokio::time::timeout(Duration::from_secs(5), s.ctx.db.ping()).await {
         Ok(Ok(())) => "ok".to_string(),
@@ -384,10 +401,12 @@ async fn health(State(s): St) -> Response {
         Ok(Err(e)) => format!("{e:#}"),
         Err(_) => "timed out".into(),
     };
-    let ok = db == "ok" && st == "ok";
-    let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (code, Json(json!({"status": if ok {"healthy"} else {"unhealthy"}, "checks": {"database": db, "storage": st}})))
-        .into_response()
+    if db == "ok" && st == "ok" {
+        return Json(json!({"status": "healthy", "service": "recording-service"})).into_response();
+    }
+    let checks = json!({"database": db, "storage": st});
+    let body = json!({"status": "unhealthy", "service": "recording-service", "checks": checks});
+    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
 }
 
 /// Prometheus metrics: jobs by state and kind, queue depth, durations, bytes, heartbeats.
@@ -458,10 +477,19 @@ mod tests {
     /// route added there without its `#[utoipa::path]` fails here), with the `/api/v1`
     /// prefix of the nested routes; the document's own routes left out.
     fn routes_of_router() -> Vec<(String, String)> {
-        let src = include_str!("api.rs");
-        let body = &src[src.find("pub fn router(").unwrap()..];
-        let body = &body[..body.find("\n}\n").unwrap()];
         let mut out = Vec::new();
+        // The recording service's routes, documented at the seed's paths.
+        for (src, start) in
+            [(include_str!("api.rs"), "pub fn router("), (include_str!("recording/api.rs"), "pub fn routes(")]
+        {
+            routes_in(src, start, &mut out);
+        }
+        out
+    }
+
+    fn routes_in(src: &str, start: &str, out: &mut Vec<(String, String)>) {
+        let body = &src[src.find(start).unwrap()..];
+        let body = &body[..body.find("\n}\n").unwrap()];
         for line in body.lines().map(str::trim).filter(|l| l.starts_with(".route(\"")) {
             let path = line[8..].split('"').next().unwrap();
             if path.starts_with("/api/") {
@@ -479,7 +507,6 @@ mod tests {
                 }
             }
         }
-        out
     }
 
     #[test]
@@ -487,7 +514,7 @@ mod tests {
         let v = serde_json::to_value(ApiDoc::openapi()).unwrap();
         let paths = v["paths"].as_object().unwrap();
         let routes = routes_of_router();
-        assert!(routes.len() >= 9, "{routes:?}");
+        assert!(routes.len() >= 13, "{routes:?}");
         for (p, m) in &routes {
             assert!(paths.get(p).and_then(|o| o.get(m)).is_some(), "{m} {p} is routed but not in the OpenAPI document");
         }

@@ -53,6 +53,34 @@ pub struct ServiceArgs {
     /// Largest upload accepted by PUT /api/v1/inputs (bytes) [env: STITCH_MAX_UPLOAD] [default: 4 GiB]
     #[arg(long, value_name = "BYTES")]
     pub max_upload: Option<u64>,
+    /// Recording service: the live HLS playlist of a stream, a template with `{stream_key}`
+    /// and `{stream_id}` (operator configuration: not subject to the SSRF policy)
+    /// [env: STITCH_LIVE_HLS_URL]
+    #[arg(long, value_name = "URL")]
+    pub live_hls_url: Option<String>,
+    /// Recording service: the stream service whose `GET /streams?status=live` the monitor
+    /// reconciles captures with [env: STREAM_SERVICE_URL]
+    #[arg(long, value_name = "URL")]
+    pub stream_service_url: Option<String>,
+    /// Recording service: seconds between two polls of the monitor [env: STITCH_MONITOR_INTERVAL] [default: 10]
+    #[arg(long, value_name = "SECONDS")]
+    pub monitor_interval: Option<f64>,
+    /// Recording service: secret of the `X-Stitch-Signature` of `POST /webhook/stream`
+    /// (without it the webhook takes the API token) [env: STITCH_WEBHOOK_SECRET]
+    #[arg(long, value_name = "SECRET")]
+    pub webhook_secret: Option<String>,
+    /// Recording service: `GET /recordings` and `GET /recording/{id}` without a token, as the
+    /// seed serves them [env: STITCH_PUBLIC_READ=1]
+    #[arg(long)]
+    pub public_read: bool,
+    /// Recording service: a `stream.started` this many seconds after the end of the same
+    /// stream key continues that recording [env: STITCH_END_GRACE] [default: 30]
+    #[arg(long, value_name = "SECONDS")]
+    pub end_grace: Option<f64>,
+    /// Recording service: a capture's lease; another instance takes a capture whose holder
+    /// was silent this long [env: STITCH_RECORDING_LEASE] [default: 15]
+    #[arg(long, value_name = "SECONDS")]
+    pub recording_lease: Option<u64>,
 }
 
 /// The same keys in the TOML file.
@@ -70,6 +98,26 @@ struct FileConfig {
     job_timeout: Option<u64>,
     max_attempts: Option<u32>,
     max_upload: Option<u64>,
+    live_hls_url: Option<String>,
+    stream_service_url: Option<String>,
+    monitor_interval: Option<f64>,
+    webhook_secret: Option<String>,
+    public_read: Option<bool>,
+    end_grace: Option<f64>,
+    recording_lease: Option<u64>,
+}
+
+/// The recording service's settings (src/service/recording/).
+#[derive(Debug, Clone)]
+pub struct RecordingConfig {
+    /// Template of a stream's live playlist URL (`{stream_key}`, `{stream_id}`).
+    pub live_hls_url: Option<String>,
+    pub stream_service_url: Option<String>,
+    pub monitor_interval: std::time::Duration,
+    pub webhook_secret: Option<String>,
+    pub public_read: bool,
+    pub end_grace: std::time::Duration,
+    pub lease: std::time::Duration,
 }
 
 /// The resolved configuration.
@@ -86,6 +134,7 @@ pub struct Config {
     pub job_timeout: u64,
     pub max_attempts: u32,
     pub max_upload: u64,
+    pub recording: RecordingConfig,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -103,6 +152,56 @@ fn num<T: std::str::FromStr>(name: &str) -> Result<Option<T>> {
     }
 }
 
+fn secs(name: &str, v: f64, min: f64) -> Result<std::time::Duration> {
+    if !v.is_finite() || v < min || v > 86_400.0 {
+        bail!("--{name} {v}: expected seconds between {min} and 86400");
+    }
+    Ok(std::time::Duration::from_secs_f64(v))
+}
+
+impl RecordingConfig {
+    fn resolve(a: &ServiceArgs, file: &FileConfig) -> Result<RecordingConfig> {
+        let live_hls_url = a.live_hls_url.clone().or_else(|| env("STITCH_LIVE_HLS_URL")).or(file.live_hls_url.clone());
+        if let Some(t) = &live_hls_url {
+            let probe = t.replace("{stream_key}", "k").replace("{stream_id}", "00000000-0000-0000-0000-000000000000");
+            match url::Url::parse(&probe) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+                _ => bail!("--live-hls-url {t:?}: expected an http(s) URL template with {{stream_key}}"),
+            }
+        }
+        let stream_service_url =
+            a.stream_service_url.clone().or_else(|| env("STREAM_SERVICE_URL")).or(file.stream_service_url.clone());
+        if let Some(u) = &stream_service_url {
+            match url::Url::parse(u) {
+                Ok(p) if matches!(p.scheme(), "http" | "https") => {}
+                _ => bail!("--stream-service-url {u:?}: expected an http(s) URL"),
+            }
+        }
+        let monitor = a.monitor_interval.or(num("STITCH_MONITOR_INTERVAL")?).or(file.monitor_interval).unwrap_or(10.0);
+        let grace = a.end_grace.or(num("STITCH_END_GRACE")?).or(file.end_grace).unwrap_or(30.0);
+        let lease = a.recording_lease.or(num("STITCH_RECORDING_LEASE")?).or(file.recording_lease).unwrap_or(15);
+        if lease < 3 {
+            bail!("--recording-lease must be at least 3");
+        }
+        let public_read = a.public_read
+            || env("STITCH_PUBLIC_READ").is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes"))
+            || file.public_read.unwrap_or(false);
+        Ok(RecordingConfig {
+            live_hls_url,
+            stream_service_url,
+            monitor_interval: secs("monitor-interval", monitor, 0.2)?,
+            webhook_secret: a
+                .webhook_secret
+                .clone()
+                .or_else(|| env("STITCH_WEBHOOK_SECRET"))
+                .or(file.webhook_secret.clone()),
+            public_read,
+            end_grace: secs("end-grace", grace, 0.0)?,
+            lease: std::time::Duration::from_secs(lease),
+        })
+    }
+}
+
 impl Config {
     /// Flags over environment over file over defaults. `worker`: the default of `--workers` is 1.
     pub fn resolve(a: &ServiceArgs, worker: bool) -> Result<Config> {
@@ -113,6 +212,7 @@ impl Config {
             }
             None => FileConfig::default(),
         };
+        let recording = RecordingConfig::resolve(a, &file)?;
         let data_dir = a
             .data_dir
             .clone()
@@ -160,6 +260,7 @@ impl Config {
         let max_attempts = a.max_attempts.or(num("STITCH_MAX_ATTEMPTS")?).or(file.max_attempts).unwrap_or(3).max(1);
         let max_upload = a.max_upload.or(num("STITCH_MAX_UPLOAD")?).or(file.max_upload).unwrap_or(4 << 30);
         Ok(Config {
+            recording,
             database,
             storage,
             data_dir,

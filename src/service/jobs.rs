@@ -726,7 +726,8 @@ async fn record_job(
     }
     opts.user_agent = p.user_agent.clone();
     if let Some(k) = &p.key {
-        opts.key_hex = Some(record::parse_key_hex(k).map_err(|_| Invalid::Params("key: expected 32 hex digits".into()))?);
+        opts.key_hex =
+            Some(record::parse_key_hex(k).map_err(|_| Invalid::Params("key: expected 32 hex digits".into()))?);
     }
     opts.live_from_start = p.live_from_start;
     opts.max_duration = p.max_duration;

@@ -4,7 +4,9 @@
 //! - [`config`]: flags, environment, TOML file; [`db`]: job records (sqlx, SQLite or
 //!   PostgreSQL, one migration set); [`storage`]: object_store (folder or S3) and sanitized keys;
 //! - [`jobs`]: job kinds and the engine (apalis), runs with exactly-once publishing;
-//! - [`api`]: the HTTP API (axum, utoipa); [`ssrf`]: the URL policy; [`cli`]: `stitch jobs`.
+//! - [`api`]: the HTTP API (axum, utoipa); [`ssrf`]: the URL policy; [`cli`]: `stitch jobs`;
+//! - [`recording`]: the recording service (webhooks, stream monitor, crash-safe live capture,
+//!   finalize to `recordings/`), run by `stitch serve`.
 //!
 //! With no configuration: `./stitch-data/` holds the SQLite database, the stored objects and
 //! the scratch files; an API token is generated at first start and printed once.
@@ -15,6 +17,7 @@ pub mod config;
 pub mod db;
 pub mod jobs;
 pub mod names;
+pub mod recording;
 pub mod ssrf;
 pub mod storage;
 
@@ -116,8 +119,10 @@ pub fn serve(args: &ServiceArgs) -> Result<()> {
         let addr = listener.local_addr()?;
         tracing::info!(%addr, database = %redact_url(&cfg.database), storage = %ctx.storage.describe, workers = cfg.workers, reconciled = fixed, "stitch serve listening");
         eprintln!("stitch serve: listening on http://{addr} (docs: http://{addr}/api/docs)");
-        let app = api::router(Arc::new(api::AppState { ctx: ctx.clone(), metrics }));
+        let recorder = recording::Recorder::new(ctx.clone())?;
+        let app = api::router(Arc::new(api::AppState { ctx: ctx.clone(), metrics, recorder: recorder.clone() }));
         let workers = tokio::spawn(jobs::run_workers(ctx.clone(), cfg.workers, rx.clone()));
+        let recordings = tokio::spawn(recorder.run(rx.clone()));
         let mut rx2 = rx.clone();
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -125,6 +130,7 @@ pub fn serve(args: &ServiceArgs) -> Result<()> {
             })
             .await?;
         let _ = workers.await;
+        let _ = recordings.await;
         Ok(())
     })
 }

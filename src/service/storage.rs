@@ -89,6 +89,13 @@ impl Storage {
             use object_store::aws::AmazonS3ConfigKey as K;
             use object_store::ClientConfigKey as C;
             b = b.with_config(K::Client(C::Timeout), "300s").with_config(K::Client(C::ConnectTimeout), "10s");
+            // A storage outage surfaces within ~20 s (the default retries for 3 minutes):
+            // the callers have their own retries (jobs are queued again, a finalize waits).
+            b = b.with_retry(object_store::RetryConfig {
+                backoff: Default::default(),
+                max_retries: 4,
+                retry_timeout: std::time::Duration::from_secs(20),
+            });
             if let Ok(ep) = std::env::var("AWS_ENDPOINT_URL").or_else(|_| std::env::var("AWS_ENDPOINT")) {
                 b = b.with_endpoint(&ep).with_allow_http(ep.starts_with("http://"));
             }
@@ -114,6 +121,11 @@ impl Storage {
         let fs = LocalFileSystem::new_with_prefix(spec).with_context(|| format!("--storage {spec}"))?;
         let local = std::fs::canonicalize(spec).with_context(|| format!("--storage {spec}"))?;
         Ok(Storage { store: Arc::new(fs), signer: None, local: Some(local), describe: spec.to_string() })
+    }
+
+    /// Local storage: the file behind `key` (read in place, no copy).
+    pub fn local_path(&self, key: &Path) -> Option<std::path::PathBuf> {
+        self.local.as_ref().map(|root| root.join(key.as_ref()))
     }
 
     pub fn is_s3(&self) -> bool {

@@ -1527,7 +1527,9 @@ fn audio_trim(t: &BuildTrack, movie_ts: Option<u32>) -> (u32, u32) {
     let delay = m.clamp(0, u32::MAX as i64) as u32;
     let data_end = t.samples.last().map(|s| s.dts.saturating_add(s.duration as i64));
     let padding = match (data_end, dur > 0) {
-        (Some(end), true) => end.saturating_sub(m.saturating_add(dur).saturating_add(more)).clamp(0, u32::MAX as i64) as u32,
+        (Some(end), true) => {
+            end.saturating_sub(m.saturating_add(dur).saturating_add(more)).clamp(0, u32::MAX as i64) as u32
+        }
         _ => 0,
     };
     (delay, padding)

@@ -93,7 +93,8 @@ pub(super) fn compile_to(
     let q = Queues::new(threads);
     let cancel_flag = Arc::new(AtomicBool::new(false));
     let counters = Arc::new(ReadCounters::default());
-    let reading = ReadOptions { seek: opts.seek_clips, counters: counters.clone(), stats: stats.clone(), decoder: opts.decoder };
+    let reading =
+        ReadOptions { seek: opts.seek_clips, counters: counters.clone(), stats: stats.clone(), decoder: opts.decoder };
     let wav = wav_tap(opts)?;
     // The mixed audio of each output frame, to the AAC encoder's thread.
     let (pcm_tx, pcm_rx) = bounded::<Vec<f32>>(64);

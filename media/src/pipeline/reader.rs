@@ -15,12 +15,12 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use super::ClipWaiter;
 use crate::decode::{self, resample::ClipResampler, AudioDecoder, VideoDecoder};
 use crate::demux;
+use crate::error::Location;
 use crate::frame::{AudioFrame, VideoFrame};
 use crate::packet::{Demuxer, MediaKind, Packet, StreamInfo};
 use crate::stats::{Collector, Span, Stage};
 use crate::time::{rescale, Time, VIDEO_HZ};
 use crate::timeline::{ClipEvent, OutputFormat};
-use crate::error::Location;
 use crate::{Error, Result};
 
 /// A clip whose offset skips more than this much of its file (90 kHz) is read from shortly

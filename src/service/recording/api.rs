@@ -1,0 +1,286 @@
+//! The recording service's routes, at the seed's paths and again under `/api/v1`:
+//!
+//! - `GET /recordings` (newest first), `GET /recording/{id}`: with `--public-read` open, as
+//!   the seed serves them; otherwise the API token.
+//! - `POST /webhook/stream`: `stream.started` / `stream.ended`. With `--webhook-secret` it
+//!   takes the `X-Stitch-Signature` ([`super::signature`]) instead of the API token.
+//! - `POST /recording/{id}/retry`: a failed recording finalized again (API token).
+//!
+//! Errors are the seed's: `{"error": "<message>"}`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+
+use super::db::Rec;
+use super::{check_stream_id, check_stream_key, signature, StreamEvent};
+use crate::service::api::{bearer_ok, AppState};
+use crate::service::db::rfc3339;
+
+type St = State<Arc<AppState>>;
+
+/// An error in the seed's shape.
+pub struct RecError(StatusCode, String);
+
+impl IntoResponse for RecError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({"error": self.1}))).into_response()
+    }
+}
+
+impl From<anyhow::Error> for RecError {
+    fn from(e: anyhow::Error) -> RecError {
+        tracing::error!(error = %format!("{e:#}"), "recording request failed");
+        RecError(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}"))
+    }
+}
+
+fn bad(msg: impl Into<String>) -> RecError {
+    RecError(StatusCode::BAD_REQUEST, msg.into())
+}
+
+/// A recording as the seed shows it (plus `stream_key` and, when it failed, `error`).
+#[derive(Serialize, ToSchema)]
+pub struct RecordingView {
+    id: String,
+    stream_id: String,
+    video_id: Option<String>,
+    /// The object key of the MP4 (`recordings/<stream key>.mp4`) once finalized.
+    file_path: Option<String>,
+    /// Seconds captured (updated while recording).
+    duration: i64,
+    /// Bytes captured; the MP4's size once completed.
+    file_size: i64,
+    /// recording, processing, completed or failed.
+    status: String,
+    started_at: String,
+    completed_at: Option<String>,
+    stream_key: String,
+    error: Option<String>,
+}
+
+impl From<Rec> for RecordingView {
+    fn from(r: Rec) -> RecordingView {
+        RecordingView {
+            id: r.id,
+            stream_id: r.stream_id,
+            video_id: r.video_id,
+            file_path: r.file_path.filter(|_| r.status == "completed" || r.status == "processing"),
+            duration: r.duration,
+            file_size: r.file_size,
+            started_at: rfc3339(r.started_at),
+            completed_at: r.completed_at.map(rfc3339),
+            stream_key: r.stream_key,
+            error: r.error.filter(|_| r.status == "failed" || r.status == "processing"),
+            status: r.status,
+        }
+    }
+}
+
+/// The routes, at the seed's paths; [`crate::service::api::router`] mounts them again under `/api/v1`.
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/recordings", get(list_recordings))
+        .route("/recording/{id}", get(get_recording))
+        .route("/recording/{id}/retry", post(retry_recording))
+        .route("/webhook/stream", post(webhook))
+}
+
+fn may_read(s: &AppState, h: &HeaderMap) -> Result<(), RecError> {
+    if s.ctx.cfg.recording.public_read || bearer_ok(h, &s.ctx.cfg.api_tokens) {
+        Ok(())
+    } else {
+        Err(RecError(StatusCode::UNAUTHORIZED, "an Authorization: Bearer <token> header is required".into()))
+    }
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct Page {
+    /// At most 1000 [default: 100].
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+/// Recordings, newest first.
+#[utoipa::path(get, path = "/recordings", params(Page), description = "Also at /api/v1/recordings.",
+    responses((status = 200, description = "{\"recordings\": [RecordingView]}"), (status = 401)))]
+pub async fn list_recordings(State(s): St, h: HeaderMap, Query(q): Query<Page>) -> Result<Json<Value>, RecError> {
+    may_read(&s, &h)?;
+    let rows = s.recorder.recs.list(q.limit.unwrap_or(100).clamp(1, 1000), q.offset.unwrap_or(0).max(0)).await?;
+    Ok(Json(json!({"recordings": rows.into_iter().map(RecordingView::from).collect::<Vec<_>>()})))
+}
+
+async fn find(s: &AppState, id: &str) -> Result<Rec, RecError> {
+    let not_found = || RecError(StatusCode::NOT_FOUND, "Recording not found".into());
+    let id = uuid::Uuid::parse_str(id).map_err(|_| not_found())?.hyphenated().to_string();
+    s.recorder.recs.get(&id).await?.ok_or_else(not_found)
+}
+
+/// One recording.
+#[utoipa::path(get, path = "/recording/{id}", params(("id" = String, Path)), description = "Also at /api/v1/recording/{id}.",
+    responses((status = 200, description = "{\"recording\": RecordingView}"), (status = 404), (status = 401)))]
+pub async fn get_recording(State(s): St, h: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, RecError> {
+    may_read(&s, &h)?;
+    Ok(Json(json!({"recording": RecordingView::from(find(&s, &id).await?)})))
+}
+
+/// Finalize a failed recording again from its captured segments.
+#[utoipa::path(post, path = "/recording/{id}/retry", params(("id" = String, Path)),
+    description = "Also at /api/v1/recording/{id}/retry.",
+    responses((status = 202), (status = 404), (status = 409, description = "not failed"), (status = 401)),
+    security(("bearer" = [])))]
+pub async fn retry_recording(State(s): St, h: HeaderMap, Path(id): Path<String>) -> Result<Response, RecError> {
+    if !bearer_ok(&h, &s.ctx.cfg.api_tokens) {
+        return Err(RecError(StatusCode::UNAUTHORIZED, "an Authorization: Bearer <token> header is required".into()));
+    }
+    let r = find(&s, &id).await?;
+    if !s.recorder.recs.retry(&r.id).await? {
+        return Err(RecError(StatusCode::CONFLICT, format!("Recording is {}, not failed", r.status)));
+    }
+    s.recorder.nudge();
+    let r = find(&s, &r.id).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"recording": RecordingView::from(r)}))).into_response())
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
+fn is_rfc3339(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|x| x.iter().all(u8::is_ascii_digit));
+    if b.len() < 20 || !digits(0..4) || !digits(5..7) || !digits(8..10) || !digits(11..13) || !digits(14..16) {
+        return false;
+    }
+    if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+        return false;
+    }
+    if !digits(17..19) {
+        return false;
+    }
+    let mut i = 19;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+    }
+    match &b[i..] {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', ..] => b.len() == i + 6 && digits(i + 1..i + 3) && b[i + 3] == b':' && digits(i + 4..i + 6),
+        _ => false,
+    }
+}
+
+/// The webhook body, checked: (event, stream).
+pub fn parse_webhook(body: &[u8]) -> Result<(String, StreamEvent), String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("Invalid JSON: {e}"))?;
+    let o = v.as_object().ok_or("Invalid JSON: expected an object")?;
+    let field = |name: &str| -> Result<String, String> {
+        match o.get(name) {
+            None | Some(Value::Null) => Err(format!("Missing required field: {name}")),
+            Some(Value::String(s)) if s.trim().is_empty() => Err(format!("Missing required field: {name}")),
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(Value::Number(n)) if name == "user_id" => Ok(n.to_string()),
+            Some(_) => Err(format!("Invalid field: {name} must be a string")),
+        }
+    };
+    let event = field("event")?;
+    if event != "stream.started" && event != "stream.ended" {
+        return Err("Invalid event type".into());
+    }
+    let stream_id = check_stream_id(&field("stream_id")?).map_err(|e| e.to_string())?;
+    let stream_key = field("stream_key")?;
+    check_stream_key(&stream_key).map_err(|e| e.to_string())?;
+    let user_id = field("user_id")?;
+    let ts = field("timestamp")?;
+    if !is_rfc3339(&ts) {
+        return Err(format!("Invalid field: timestamp {ts:?} is not RFC 3339"));
+    }
+    Ok((event, StreamEvent { stream_id, stream_key, user_id: Some(user_id) }))
+}
+
+/// `stream.started` / `stream.ended` from the stream service.
+#[utoipa::path(post, path = "/webhook/stream", description = "Also at /api/v1/webhook/stream. \
+    Authenticated by `X-Stitch-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, \"<t>.<raw body>\")>` when a \
+    webhook secret is configured, else by the API token. Duplicate deliveries are idempotent.",
+    request_body(content = Value, description = "{\"event\":\"stream.started|stream.ended\",\"stream_id\",\"stream_key\",\"user_id\",\"timestamp\"}"),
+    responses((status = 200, description = "{\"message\":\"Webhook processed successfully\"}"), (status = 400), (status = 401)))]
+pub async fn webhook(State(s): St, h: HeaderMap, body: axum::body::Bytes) -> Result<Json<Value>, RecError> {
+    match &s.ctx.cfg.recording.webhook_secret {
+        Some(secret) => {
+            let sig = h.get("x-stitch-signature").and_then(|v| v.to_str().ok());
+            let now = crate::service::db::now_ms() / 1000;
+            signature::verify(secret.as_bytes(), sig, &body, now)
+                .map_err(|e| RecError(StatusCode::UNAUTHORIZED, e.to_string()))?;
+        }
+        None if bearer_ok(&h, &s.ctx.cfg.api_tokens) => {}
+        None => {
+            return Err(RecError(
+                StatusCode::UNAUTHORIZED,
+                "an Authorization: Bearer <token> header is required (or configure --webhook-secret)".into(),
+            ))
+        }
+    }
+    let (event, ev) = parse_webhook(&body).map_err(bad)?;
+    if event == "stream.started" {
+        if s.ctx.cfg.recording.live_hls_url.is_none() {
+            return Err(RecError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no live stream source is configured (--live-hls-url)".into(),
+            ));
+        }
+        s.recorder.started(&ev).await?;
+    } else {
+        s.recorder.ended(&ev.stream_key).await?;
+    }
+    Ok(Json(json!({"message": "Webhook processed successfully"})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_bodies_are_checked_field_by_field() {
+        let ok = r#"{"event":"stream.started","stream_id":"6f9619ff-8b86-d011-b42d-00cf4fc964ff","stream_key":"k1",
+                     "user_id":"u1","timestamp":"2026-12-05T10:00:00Z"}"#;
+        let (e, ev) = parse_webhook(ok.as_bytes()).unwrap();
+        assert_eq!((e.as_str(), ev.stream_key.as_str()), ("stream.started", "k1"));
+        let with = |k: &str, v: &str| {
+            let mut m: serde_json::Map<String, Value> = serde_json::from_str(ok).unwrap();
+            if v == "-" {
+                m.remove(k);
+            } else {
+                m.insert(k.into(), serde_json::from_str(v).unwrap());
+            }
+            parse_webhook(Value::Object(m).to_string().as_bytes())
+        };
+        assert_eq!(with("event", "\"stream.paused\"").unwrap_err(), "Invalid event type");
+        for f in ["event", "stream_id", "stream_key", "user_id", "timestamp"] {
+            let e = with(f, "-").unwrap_err();
+            assert!(e.contains(f), "{f}: {e}");
+        }
+        assert!(with("stream_key", "\"../../x\"").unwrap_err().contains("stream_key"));
+        assert!(with("stream_id", "\"x\"").unwrap_err().contains("stream_id"));
+        assert!(with("timestamp", "\"yesterday\"").unwrap_err().contains("timestamp"));
+        assert!(with("stream_key", "5").unwrap_err().contains("stream_key"));
+        assert!(with("user_id", "42").is_ok());
+        assert!(parse_webhook(b"{").unwrap_err().starts_with("Invalid JSON"));
+        assert!(parse_webhook(b"[]").unwrap_err().starts_with("Invalid JSON"));
+        for t in ["2026-12-05T10:00:00Z", "2026-12-05T10:00:00.123456+03:00", "2026-12-05t10:00:00z"] {
+            assert!(is_rfc3339(t), "{t}");
+        }
+        for t in ["2026-12-05", "2026-12-05T10:00:00", "2026-12-05T10:00:00.Z", "2026-12-05T10:00:00+0300", ""] {
+            assert!(!is_rfc3339(t), "{t}");
+        }
+    }
+}

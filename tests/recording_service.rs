@@ -1,0 +1,558 @@
+//! The recording service of `stitch serve` (issue 16) against a live HLS origin on 127.0.0.1
+//! (1 s MPEG-TS segments from ffmpeg, a sliding window, one stream per key), a fake stream
+//! service, and for the scale tests PostgreSQL 15 and a SigV4-checking S3 server (s3s-fs),
+//! all started here. Outputs are checked with ffprobe / ffmpeg.
+
+mod common;
+mod hls_origin;
+mod serve_common;
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use hls_origin::{Clip, Origin, Reply};
+use serde_json::{json, Value};
+use serve_common::*;
+
+/// Live segments in a playlist window.
+const WINDOW: u64 = 10;
+
+/// 60 s of 160x120 testsrc2 + a 440 Hz tone, cut by ffmpeg into 1 s TS segments.
+fn clip() -> &'static Clip {
+    static C: OnceLock<Clip> = OnceLock::new();
+    C.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("stitch-recsvc-fixture-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        hls_origin::encode_source(
+            &dir,
+            "live60",
+            "testsrc2=size=160x120:rate=25",
+            "sine=frequency=440:sample_rate=48000",
+            60,
+            "mpegts",
+            1,
+            &[],
+        )
+    })
+}
+
+/// One stream of the origin: live since `start`; `end_after`: the last segment, then
+/// `EXT-X-ENDLIST`; `gone`: 404 for everything.
+#[derive(Clone)]
+struct Stream {
+    id: String,
+    start: Instant,
+    end_after: Option<u64>,
+    gone: bool,
+    /// Listed by the fake stream service.
+    listed: bool,
+}
+
+#[derive(Default)]
+struct Streams(Mutex<HashMap<String, Stream>>);
+
+impl Streams {
+    fn start(&self, key: &str) -> String {
+        let id = uuid();
+        let s = Stream { id: id.clone(), start: Instant::now(), end_after: None, gone: false, listed: true };
+        self.0.lock().unwrap().insert(key.into(), s);
+        id
+    }
+    /// Segments complete so far.
+    fn available(s: &Stream) -> u64 {
+        let n = s.start.elapsed().as_secs();
+        s.end_after.map_or(n, |e| n.min(e + 1))
+    }
+    /// The stream ends after the segment being produced now; returns its last sequence number.
+    fn end(&self, key: &str) -> u64 {
+        let mut m = self.0.lock().unwrap();
+        let s = m.get_mut(key).unwrap();
+        let last = Streams::available(s);
+        s.end_after = Some(last);
+        s.listed = false;
+        last
+    }
+}
+
+fn uuid() -> String {
+    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    let n = std::process::id() as u128;
+    let h = format!("{:032x}", t ^ (n << 64) ^ 0x5a5a_1234_0000_0000_0000_0000_0000_0000u128);
+    format!("{}-{}-4{}-8{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
+}
+
+/// The origin: `/live/<key>/index.m3u8`, `/live/<key>/s<n>.ts`, and the stream service's
+/// `/streams?status=live`.
+fn origin(streams: Arc<Streams>) -> Origin {
+    let segs = clip().segments.clone();
+    Origin::start(Arc::new(move |pq: &str, _range: Option<&str>| {
+        let path = pq.split('?').next().unwrap();
+        if path == "/streams" {
+            let m = streams.0.lock().unwrap();
+            let list: Vec<Value> = m
+                .iter()
+                .filter(|(_, s)| s.listed)
+                .map(|(k, s)| json!({"id": s.id, "stream_key": k, "user_id": "u1", "started_at": "2026-12-05T00:00:00Z"}))
+                .collect();
+            return Reply::ok("application/json", serde_json::to_vec(&list).unwrap());
+        }
+        let parts: Vec<&str> = path.split('/').collect();
+        let (Some(key), Some(file)) = (parts.get(2), parts.get(3)) else { return Reply::status(404) };
+        let m = streams.0.lock().unwrap();
+        let Some(s) = m.get(*key).filter(|s| !s.gone) else { return Reply::status(404) };
+        let avail = Streams::available(s);
+        if *file == "index.m3u8" {
+            let first = avail.saturating_sub(WINDOW);
+            let entries: Vec<(String, f64, String)> =
+                (first..avail).map(|n| (String::new(), segs[n as usize % segs.len()].0, format!("s{n}.ts"))).collect();
+            let ended = s.end_after.is_some_and(|e| avail > e);
+            return Reply::m3u8(&hls_origin::media_playlist(1, first, &entries, ended, ""));
+        }
+        match file.strip_prefix('s').and_then(|f| f.strip_suffix(".ts")).and_then(|n| n.parse::<u64>().ok()) {
+            Some(n) if n < avail && n + WINDOW + 2 >= avail => {
+                Reply::ok("video/mp2t", segs[n as usize % segs.len()].1.clone())
+            }
+            _ => Reply::status(404),
+        }
+    }))
+}
+
+/// The segment numbers of `key` the origin served.
+fn served(o: &Origin, key: &str) -> BTreeSet<u64> {
+    let prefix = format!("/live/{key}/s");
+    o.requests().iter().filter_map(|r| r.strip_prefix(&prefix)?.strip_suffix(".ts")?.parse().ok()).collect()
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// `X-Stitch-Signature` of `body` at time `t` (HMAC-SHA256 by openssl, an independent implementation).
+fn sign(secret: &str, t: i64, body: &str) -> String {
+    use std::io::Write;
+    let mut c = std::process::Command::new("openssl")
+        .args(["dgst", "-sha256", "-hmac", secret, "-hex"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(format!("{t}.{body}").as_bytes()).unwrap();
+    let out = c.wait_with_output().unwrap();
+    let hex = String::from_utf8_lossy(&out.stdout).trim().rsplit(' ').next().unwrap().to_string();
+    format!("t={t},v1={hex}")
+}
+
+/// A raw request with extra headers; (status, JSON body).
+fn req(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, Value) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut r =
+        format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n");
+    for (k, v) in headers {
+        r.push_str(&format!("{k}: {v}\r\n"));
+    }
+    r.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    s.write_all(r.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let i = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let head = String::from_utf8_lossy(&out[..i]).to_string();
+    let st = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let mut b = out[i..].to_vec();
+    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        b = dechunk(&b);
+    }
+    (st, serde_json::from_slice(&b).unwrap_or(Value::Null))
+}
+
+fn event(ev: &str, id: &str, key: &str) -> String {
+    json!({"event": ev, "stream_id": id, "stream_key": key, "user_id": "u1", "timestamp": "2026-12-05T10:00:00Z"})
+        .to_string()
+}
+
+/// A webhook signed with `secret`, or with the API token when `secret` is None.
+fn webhook(port: u16, secret: Option<&str>, body: &str) -> (u16, Value) {
+    let auth = format!("Bearer {TOKEN}");
+    match secret {
+        Some(s) => req(port, "POST", "/webhook/stream", &[("X-Stitch-Signature", &sign(s, now_secs(), body))], body),
+        None => req(port, "POST", "/webhook/stream", &[("Authorization", &auth)], body),
+    }
+}
+
+fn recordings(port: u16) -> Vec<Value> {
+    let auth = format!("Bearer {TOKEN}");
+    let (st, v) = req(port, "GET", "/recordings", &[("Authorization", &auth)], "");
+    assert_eq!(st, 200, "{v}");
+    v["recordings"].as_array().unwrap().clone()
+}
+
+fn recording(port: u16, id: &str) -> Value {
+    let auth = format!("Bearer {TOKEN}");
+    let (st, v) = req(port, "GET", &format!("/recording/{id}"), &[("Authorization", &auth)], "");
+    assert_eq!(st, 200, "{v}");
+    v["recording"].clone()
+}
+
+fn wait_rec(port: u16, id: &str, limit: Duration, what: &str, until: impl Fn(&Value) -> bool) -> Value {
+    let t0 = Instant::now();
+    loop {
+        let r = recording(port, id);
+        if until(&r) {
+            return r;
+        }
+        assert!(t0.elapsed() < limit, "recording {id}: not {what} in {limit:?}: {r}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The one recording of `key`, once there.
+fn wait_key(port: u16, key: &str, limit: Duration) -> Value {
+    let t0 = Instant::now();
+    loop {
+        if let Some(r) = recordings(port).into_iter().find(|r| r["stream_key"] == key) {
+            return r;
+        }
+        assert!(t0.elapsed() < limit, "no recording of {key} in {limit:?}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// ffprobe's duration of `p`, after `ffmpeg -v error -f null` said nothing.
+fn check_mp4(p: &Path) -> f64 {
+    let errs = hls_origin::ffmpeg_errors(p);
+    assert!(errs.trim().is_empty(), "{}: ffmpeg errors: {errs}", p.display());
+    let (streams, dur) = hls_origin::ffprobe(p);
+    assert_eq!(streams, ["video", "audio"], "{}", p.display());
+    let head = std::fs::read(p).unwrap();
+    let moov = head.windows(4).position(|w| w == b"moov").unwrap();
+    let mdat = head.windows(4).position(|w| w == b"mdat").unwrap();
+    assert!(moov < mdat, "not faststart");
+    dur
+}
+
+fn data_dirs(name: &str) -> PathBuf {
+    common::scratch(name)
+}
+
+fn live_args(o: &Origin) -> String {
+    format!("{}/live/{{stream_key}}/index.m3u8", o.base)
+}
+
+fn tools() -> bool {
+    if hls_origin::have_ffmpeg() {
+        return true;
+    }
+    skipped("skipped: ffmpeg missing (.ci/setup.sh installs it)");
+    false
+}
+
+/// SQLite and a local folder (the defaults), signed webhooks: every refusal, then a
+/// recording that grows while live and ends as one faststart MP4 in `recordings/`.
+#[test]
+fn signed_webhooks_record_a_live_stream_to_one_mp4() {
+    if !tools() {
+        return;
+    }
+    let streams = Arc::new(Streams::default());
+    let o = origin(streams.clone());
+    let dir = data_dirs("recsvc-basic");
+    let data = dir.join("data");
+    let live = live_args(&o);
+    let args = ["--live-hls-url", &live, "--webhook-secret", "s3cret", "--end-grace", "1", "--workers", "0"];
+    let (_srv, port) = serve(&data, &args);
+    // Refusals: no, wrong and stale signatures; bad keys, events and fields.
+    let sid = streams.start("cam_1");
+    let body = event("stream.started", &sid, "cam_1");
+    let hook = |h: &[(&str, &str)], b: &str| req(port, "POST", "/webhook/stream", h, b);
+    assert_eq!(hook(&[], &body).0, 401);
+    assert_eq!(hook(&[("Authorization", &format!("Bearer {TOKEN}"))], &body).0, 401, "the token is not the signature");
+    assert_eq!(hook(&[("X-Stitch-Signature", &sign("wrong", now_secs(), &body))], &body).0, 401);
+    assert_eq!(hook(&[("X-Stitch-Signature", &sign("s3cret", now_secs() - 400, &body))], &body).0, 401);
+    assert_eq!(hook(&[("X-Stitch-Signature", &sign("s3cret", now_secs() + 400, &body))], &body).0, 401);
+    let other = event("stream.started", &sid, "cam_2");
+    assert_eq!(
+        hook(&[("X-Stitch-Signature", &sign("s3cret", now_secs(), &other))], &body).0,
+        401,
+        "signature of another body"
+    );
+    let (st, v) = webhook(port, Some("s3cret"), &event("stream.started", &sid, "../../x"));
+    assert_eq!(st, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("stream_key"), "{v}");
+    let (st, v) = webhook(port, Some("s3cret"), &event("stream.paused", &sid, "cam_1"));
+    assert_eq!((st, v), (400, json!({"error": "Invalid event type"})));
+    let (st, v) = webhook(port, Some("s3cret"), r#"{"event":"stream.started","stream_key":"cam_1"}"#);
+    assert_eq!(st, 400);
+    assert!(v["error"].as_str().unwrap().contains("stream_id"), "{v}");
+    assert_eq!(webhook(port, Some("s3cret"), "{not json").0, 400);
+    // Reads take the token without --public-read.
+    assert_eq!(req(port, "GET", "/recordings", &[], "").0, 401);
+    assert_eq!(req(port, "GET", "/api/v1/recordings", &[], "").0, 401);
+    assert!(recordings(port).is_empty(), "a refused webhook made a recording");
+    let (st, v) = req(port, "GET", "/health", &[], "");
+    assert_eq!((st, v), (200, json!({"status": "healthy", "service": "recording-service"})));
+
+    // The stream: started (delivered twice), live for a while, ended.
+    std::thread::sleep(Duration::from_secs(3));
+    let (st, v) = webhook(port, Some("s3cret"), &body);
+    assert_eq!((st, v), (200, json!({"message": "Webhook processed successfully"})));
+    assert_eq!(webhook(port, Some("s3cret"), &body).0, 200);
+    let recs = recordings(port);
+    assert_eq!(recs.len(), 1, "a duplicate delivery made a second recording: {recs:?}");
+    let id = recs[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(recs[0]["status"], "recording");
+    assert_eq!(recs[0]["stream_id"], sid.as_str());
+    assert!(recs[0]["video_id"].is_null() && recs[0]["completed_at"].is_null());
+    let r = wait_rec(port, &id, Duration::from_secs(30), "growing", |r| r["duration"].as_i64().unwrap() >= 4);
+    assert!(r["file_size"].as_i64().unwrap() > 0, "{r}");
+    let (st, v) =
+        req(port, "GET", &format!("/api/v1/recording/{id}"), &[("Authorization", &format!("Bearer {TOKEN}"))], "");
+    assert_eq!((st, &v["recording"]["id"]), (200, &json!(id)));
+    std::thread::sleep(Duration::from_secs(4));
+    let last = streams.end("cam_1");
+    let end = event("stream.ended", &sid, "cam_1");
+    assert_eq!(webhook(port, Some("s3cret"), &end).0, 200);
+    let r = recording(port, &id);
+    assert!(r["status"] == "processing" || r["status"] == "completed", "{r}");
+    let r = wait_rec(port, &id, Duration::from_secs(60), "completed", |r| r["status"] == "completed");
+    assert_eq!(webhook(port, Some("s3cret"), &end).0, 200, "a late duplicate end");
+    assert_eq!(r["file_path"], "recordings/cam_1.mp4");
+    assert!(r["completed_at"].as_str().unwrap().ends_with('Z'), "{r}");
+    let mp4 = data.join("recordings/cam_1.mp4");
+    assert_eq!(std::fs::metadata(&mp4).unwrap().len() as i64, r["file_size"].as_i64().unwrap());
+    let dur = check_mp4(&mp4);
+    // The segments the origin served between the start and the end: all in the file.
+    let got = served(&o, "cam_1");
+    let (first, lastc) = (*got.first().unwrap(), *got.last().unwrap());
+    assert_eq!(got.len() as u64, lastc - first + 1, "a hole in what was fetched: {got:?}");
+    assert!(lastc >= last, "the last segment ({last}) was not fetched: {got:?}");
+    assert!((dur - got.len() as f64).abs() <= 1.0, "{dur} s in the file, {} segments served", got.len());
+    assert_eq!(r["duration"].as_i64().unwrap(), got.len() as i64, "{r}");
+    // Published and verified: the captured segments are gone from storage.
+    assert!(files_under(&data.join("live")).is_empty(), "{:?}", files_under(&data.join("live")));
+    // Unknown ids: the seed's 404.
+    let (st, v) = req(
+        port,
+        "GET",
+        "/recording/6f9619ff-8b86-d011-b42d-00cf4fc964ff",
+        &[("Authorization", &format!("Bearer {TOKEN}"))],
+        "",
+    );
+    assert_eq!((st, v), (404, json!({"error": "Recording not found"})));
+}
+
+/// No webhook at all: the monitor finds the stream live at the stream service, then gone;
+/// a second stream of the same key does not replace the first file.
+#[test]
+fn the_monitor_alone_starts_and_ends_recordings_and_keeps_earlier_files() {
+    if !tools() {
+        return;
+    }
+    let streams = Arc::new(Streams::default());
+    let o = origin(streams.clone());
+    let dir = data_dirs("recsvc-monitor");
+    let data = dir.join("data");
+    let live = live_args(&o);
+    let args = [
+        "--live-hls-url",
+        &live,
+        "--stream-service-url",
+        &o.base,
+        "--monitor-interval",
+        "1",
+        "--end-grace",
+        "1",
+        "--public-read",
+        "--workers",
+        "0",
+    ];
+    let (_srv, port) = serve(&data, &args);
+    let mut files = Vec::new();
+    for round in 0..2 {
+        streams.start("lecture-7");
+        let t0 = Instant::now();
+        let id = loop {
+            // The newest first.
+            let recs = recordings(port);
+            if recs.len() == round + 1 {
+                assert_eq!(recs[0]["status"], "recording", "{recs:?}");
+                break recs[0]["id"].as_str().unwrap().to_string();
+            }
+            assert!(t0.elapsed() < Duration::from_secs(20), "round {round}: {recs:?}");
+            std::thread::sleep(Duration::from_millis(250));
+        };
+        // Public reads: no token needed.
+        let (st, v) = req(port, "GET", &format!("/recording/{id}"), &[], "");
+        assert_eq!(st, 200, "{v}");
+        wait_rec(port, &id, Duration::from_secs(30), "growing", |r| r["duration"].as_i64().unwrap() >= 3);
+        streams.end("lecture-7");
+        let r = wait_rec(port, &id, Duration::from_secs(60), "completed", |r| r["status"] == "completed");
+        let p = data.join(r["file_path"].as_str().unwrap());
+        check_mp4(&p);
+        files.push((r["file_path"].as_str().unwrap().to_string(), std::fs::read(&p).unwrap()));
+        std::thread::sleep(Duration::from_secs(2)); // past the grace window
+    }
+    assert_eq!(files[0].0, "recordings/lecture-7.mp4");
+    assert!(files[1].0.starts_with("recordings/lecture-7-") && files[1].0.ends_with(".mp4"), "{}", files[1].0);
+    assert_eq!(std::fs::read(data.join(&files[0].0)).unwrap(), files[0].1, "the first recording was overwritten");
+}
+
+/// kill -9 of `stitch serve` 10 s into a 40 s stream, restarted 5 s later: one completed
+/// recording with every segment fetched before the kill and everything still in the
+/// window after the restart.
+#[test]
+fn kill_9_mid_stream_loses_nothing() {
+    if !tools() {
+        return;
+    }
+    let streams = Arc::new(Streams::default());
+    let o = origin(streams.clone());
+    let dir = data_dirs("recsvc-kill");
+    let data = dir.join("data");
+    let live = live_args(&o);
+    let args = ["--live-hls-url", &live, "--end-grace", "1", "--workers", "0"];
+    let (mut srv, port) = serve(&data, &args);
+    let sid = streams.start("k9");
+    std::thread::sleep(Duration::from_secs(2));
+    let t0 = Instant::now();
+    assert_eq!(webhook(port, None, &event("stream.started", &sid, "k9")).0, 200);
+    let id = recordings(port)[0]["id"].as_str().unwrap().to_string();
+    std::thread::sleep(Duration::from_secs(10));
+    let before = served(&o, "k9");
+    srv.child.kill().unwrap(); // SIGKILL
+    srv.child.wait().unwrap();
+    let during_kill = served(&o, "k9");
+    std::thread::sleep(Duration::from_secs(5));
+    let (_srv2, port2) = serve(&data, &args);
+    let r = recording(port2, &id);
+    assert_eq!(r["status"], "recording", "{r}");
+    while t0.elapsed() < Duration::from_secs(40) {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    streams.end("k9");
+    assert_eq!(webhook(port2, None, &event("stream.ended", &sid, "k9")).0, 200);
+    let r = wait_rec(port2, &id, Duration::from_secs(60), "completed", |r| r["status"] == "completed");
+    assert_eq!(recordings(port2).len(), 1);
+    let got = served(&o, "k9");
+    let (first, last) = (*got.first().unwrap(), *got.last().unwrap());
+    assert!(before.len() >= 8, "fetched before the kill: {before:?}");
+    assert!(during_kill.is_subset(&got));
+    // The window (10 s) outlasted the outage: nothing missed, every number from the first to the last.
+    assert_eq!(got.len() as u64, last - first + 1, "a hole: {got:?}");
+    let dur = check_mp4(&data.join("recordings/k9.mp4"));
+    assert!((dur - got.len() as f64).abs() <= 1.0, "{dur} s in the file, {} segments served: {got:?}", got.len());
+    assert!(dur >= 35.0, "{dur}");
+    assert_eq!(r["duration"].as_i64().unwrap(), got.len() as i64, "{r}");
+}
+
+/// PostgreSQL + S3 (SigV4 checked): two instances, one capture per stream; the holder is
+/// killed and the other finishes it; S3 down during the finalize: retried, then completed.
+#[test]
+fn two_instances_on_postgres_and_s3_take_over_and_survive_s3_down() {
+    if !tools() {
+        return;
+    }
+    let Some(s3bin) = s3s_fs() else {
+        skipped("skipped: s3s-fs missing (.ci/setup.sh installs it)");
+        return;
+    };
+    let Some(pg) = Pg::start() else {
+        skipped("skipped: PostgreSQL 15 missing (.ci/setup.sh installs it)");
+        return;
+    };
+    let streams = Arc::new(Streams::default());
+    let o = origin(streams.clone());
+    let dir = data_dirs("recsvc-pg");
+    let mut s3 = S3::start(&s3bin, &dir.join("s3"), "media");
+    let env_owned = s3.env(SK);
+    let env: Vec<(&str, &str)> = env_owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let live = live_args(&o);
+    let db = pg.url();
+    let args = [
+        "--live-hls-url",
+        &live,
+        "--database",
+        &db,
+        "--storage",
+        "s3://media",
+        "--recording-lease",
+        "3",
+        "--end-grace",
+        "6",
+        "--workers",
+        "0",
+    ];
+    let (a, pa) = serve_env(&dir.join("a"), &args, &env, 200);
+    let (b, pb) = serve_env(&dir.join("b"), &args, &env, 200);
+    let mut procs = HashMap::from([(std::fs::read_to_string(dir.join("a/instance-id")).unwrap(), (a, pa))]);
+    procs.insert(std::fs::read_to_string(dir.join("b/instance-id")).unwrap(), (b, pb));
+    let sid = streams.start("multi");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(webhook(pa, None, &event("stream.started", &sid, "multi")).0, 200);
+    assert_eq!(
+        webhook(pb, None, &event("stream.started", &sid, "multi")).0,
+        200,
+        "the same start at the other instance"
+    );
+    let r = wait_key(pb, "multi", Duration::from_secs(10));
+    let id = r["id"].as_str().unwrap().to_string();
+    wait_rec(pa, &id, Duration::from_secs(30), "growing", |r| r["duration"].as_i64().unwrap() >= 5);
+    // One capture: no segment fetched twice.
+    let reqs: Vec<String> = o.requests().into_iter().filter(|r| r.starts_with("/live/multi/s")).collect();
+    let uniq: BTreeSet<&String> = reqs.iter().collect();
+    assert_eq!(reqs.len(), uniq.len(), "a segment fetched twice: two captures? {reqs:?}");
+    // Kill the holder (as its row says); the other takes over within a lease.
+    let holder = wait_holder(&pg, &id);
+    let (mut victim, _) = procs.remove(&holder).expect("the holder is one of the two instances");
+    let (_, &(_, survivor)) = procs.iter().next().unwrap();
+    victim.child.kill().unwrap();
+    victim.child.wait().unwrap();
+    let n0 = recording(survivor, &id)["duration"].as_i64().unwrap();
+    wait_rec(survivor, &id, Duration::from_secs(15), "captured by the survivor", |r| {
+        r["duration"].as_i64().unwrap() >= n0 + 3
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    // The end; S3 goes down after the last segments are stored (two target durations),
+    // before the join (the grace window, 6 s).
+    streams.end("multi");
+    assert_eq!(webhook(survivor, None, &event("stream.ended", &sid, "multi")).0, 200);
+    wait_rec(survivor, &id, Duration::from_secs(20), "processing", |r| r["status"] == "processing");
+    std::thread::sleep(Duration::from_secs(3));
+    let s3_port = s3.port;
+    s3.stop();
+    let r = wait_rec(survivor, &id, Duration::from_secs(40), "retrying the finalize", |r| {
+        r["error"].as_str().is_some_and(|e| e.contains("retrying (try"))
+    });
+    assert_eq!(r["status"], "processing", "{r}");
+    let _s3b = S3::start_on(&s3bin, &dir.join("s3"), "media", s3_port);
+    let r = wait_rec(survivor, &id, Duration::from_secs(90), "completed", |r| r["status"] == "completed");
+    assert_eq!(r["file_path"], "recordings/multi.mp4");
+    let obj = dir.join("s3/media/recordings/multi.mp4");
+    assert_eq!(std::fs::metadata(&obj).unwrap().len() as i64, r["file_size"].as_i64().unwrap());
+    let dur = check_mp4(&obj);
+    let got = served(&o, "multi");
+    let (first, last) = (*got.first().unwrap(), *got.last().unwrap());
+    assert_eq!(got.len() as u64, last - first + 1, "a hole: {got:?}");
+    assert!((dur - got.len() as f64).abs() <= 1.0, "{dur} s in the file, {} segments served", got.len());
+    let left: Vec<PathBuf> = files_under(&dir.join("s3/media/live"));
+    assert!(left.is_empty(), "segments left in the bucket: {left:?}");
+}
+
+/// The holder of recording `id`, read from PostgreSQL with psql.
+fn wait_holder(pg: &Pg, id: &str) -> String {
+    let t0 = Instant::now();
+    loop {
+        let out = std::process::Command::new("/usr/bin/psql")
+            .args([&pg.url(), "-At", "-c", &format!("SELECT holder FROM recordings WHERE id = '{id}'")])
+            .output()
+            .unwrap();
+        let h = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !h.is_empty() {
+            return h;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "no holder: {}", String::from_utf8_lossy(&out.stderr));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
