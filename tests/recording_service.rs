@@ -556,3 +556,85 @@ fn wait_holder(pg: &Pg, id: &str) -> String {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// The seed's layout: the stream service writes the live playlist and segments into a
+/// bucket (`--live-segments s3://live-segments/{stream_key}/`), the recordings go to another
+/// (`--storage s3://recordings`), both read and written with SigV4 credentials.
+#[test]
+fn live_segments_read_from_a_bucket() {
+    if !tools() {
+        return;
+    }
+    let Some(s3bin) = s3s_fs() else {
+        skipped("skipped: s3s-fs missing (.ci/setup.sh installs it)");
+        return;
+    };
+    let dir = data_dirs("recsvc-bucket");
+    let root = dir.join("s3");
+    let _s3 = S3::start(&s3bin, &root, "live-segments");
+    std::fs::create_dir_all(root.join("recordings")).unwrap();
+    let env_owned = _s3.env(SK);
+    let env: Vec<(&str, &str)> = env_owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // The stream service's writer: one segment a second, a window of 10, then ENDLIST.
+    let stream_dir = root.join("live-segments/studio_a");
+    std::fs::create_dir_all(&stream_dir).unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let written = Arc::new(Mutex::new(0u64));
+    let writer = {
+        let (stop, written, stream_dir) = (stop.clone(), written.clone(), stream_dir.clone());
+        std::thread::spawn(move || {
+            let segs = &clip().segments;
+            let mut n = 0u64;
+            loop {
+                let ended = stop.load(std::sync::atomic::Ordering::SeqCst);
+                if !ended {
+                    let (_, b) = &segs[n as usize % segs.len()];
+                    std::fs::write(stream_dir.join(format!("s{n}.ts")), b).unwrap();
+                    n += 1;
+                    *written.lock().unwrap() = n;
+                }
+                let first = n.saturating_sub(WINDOW);
+                let entries: Vec<(String, f64, String)> =
+                    (first..n).map(|i| (String::new(), segs[i as usize % segs.len()].0, format!("s{i}.ts"))).collect();
+                let text = hls_origin::media_playlist(1, first, &entries, ended, "");
+                let tmp = stream_dir.join(".index.m3u8.tmp");
+                std::fs::write(&tmp, text).unwrap();
+                std::fs::rename(&tmp, stream_dir.join("index.m3u8")).unwrap();
+                if ended {
+                    return;
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        })
+    };
+    let data = dir.join("data");
+    let args = [
+        "--live-segments",
+        "s3://live-segments/{stream_key}/",
+        "--storage",
+        "s3://recordings",
+        "--end-grace",
+        "1",
+        "--workers",
+        "0",
+    ];
+    let (_srv, port) = serve_env(&data, &args, &env, 200);
+    std::thread::sleep(Duration::from_secs(2));
+    let sid = uuid();
+    let at_start = *written.lock().unwrap();
+    assert_eq!(webhook(port, None, &event("stream.started", &sid, "studio_a")).0, 200);
+    let id = wait_key(port, "studio_a", Duration::from_secs(10))["id"].as_str().unwrap().to_string();
+    wait_rec(port, &id, Duration::from_secs(30), "growing", |r| r["duration"].as_i64().unwrap() >= 6);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    writer.join().unwrap();
+    let at_end = *written.lock().unwrap();
+    assert_eq!(webhook(port, None, &event("stream.ended", &sid, "studio_a")).0, 200);
+    let r = wait_rec(port, &id, Duration::from_secs(60), "completed", |r| r["status"] == "completed");
+    assert_eq!(r["file_path"], "recordings/studio_a.mp4");
+    let obj = root.join("recordings/recordings/studio_a.mp4");
+    let dur = check_mp4(&obj);
+    // From the live edge at the start (the newest segment then) to the last one.
+    let expect = (at_end - at_start + 1) as f64;
+    assert!((dur - expect).abs() <= 1.0, "{dur} s in the file, {expect} segments written meanwhile");
+    assert!(files_under(&root.join("recordings/live")).is_empty());
+}

@@ -58,6 +58,11 @@ pub struct ServiceArgs {
     /// [env: STITCH_LIVE_HLS_URL]
     #[arg(long, value_name = "URL")]
     pub live_hls_url: Option<String>,
+    /// Recording service: the live segments in a bucket, `s3://bucket/prefix/{stream_key}/`
+    /// (the playlist `index.m3u8` there, or the `.m3u8` the template names), read with the
+    /// storage's `AWS_*` credentials [env: STITCH_LIVE_SEGMENTS]
+    #[arg(long, value_name = "S3_URL")]
+    pub live_segments: Option<String>,
     /// Recording service: the stream service whose `GET /streams?status=live` the monitor
     /// reconciles captures with [env: STREAM_SERVICE_URL]
     #[arg(long, value_name = "URL")]
@@ -99,6 +104,7 @@ struct FileConfig {
     max_attempts: Option<u32>,
     max_upload: Option<u64>,
     live_hls_url: Option<String>,
+    live_segments: Option<String>,
     stream_service_url: Option<String>,
     monitor_interval: Option<f64>,
     webhook_secret: Option<String>,
@@ -112,6 +118,8 @@ struct FileConfig {
 pub struct RecordingConfig {
     /// Template of a stream's live playlist URL (`{stream_key}`, `{stream_id}`).
     pub live_hls_url: Option<String>,
+    /// Template of a stream's live segments in a bucket (`s3://bucket/prefix/{stream_key}/`).
+    pub live_segments: Option<String>,
     pub stream_service_url: Option<String>,
     pub monitor_interval: std::time::Duration,
     pub webhook_secret: Option<String>,
@@ -160,6 +168,11 @@ fn secs(name: &str, v: f64, min: f64) -> Result<std::time::Duration> {
 }
 
 impl RecordingConfig {
+    /// A live source is configured: captures can start.
+    pub fn has_source(&self) -> bool {
+        self.live_hls_url.is_some() || self.live_segments.is_some()
+    }
+
     fn resolve(a: &ServiceArgs, file: &FileConfig) -> Result<RecordingConfig> {
         let live_hls_url = a.live_hls_url.clone().or_else(|| env("STITCH_LIVE_HLS_URL")).or(file.live_hls_url.clone());
         if let Some(t) = &live_hls_url {
@@ -167,6 +180,17 @@ impl RecordingConfig {
             match url::Url::parse(&probe) {
                 Ok(u) if matches!(u.scheme(), "http" | "https") => {}
                 _ => bail!("--live-hls-url {t:?}: expected an http(s) URL template with {{stream_key}}"),
+            }
+        }
+        let live_segments =
+            a.live_segments.clone().or_else(|| env("STITCH_LIVE_SEGMENTS")).or(file.live_segments.clone());
+        if let Some(t) = &live_segments {
+            let bucket = t.strip_prefix("s3://").and_then(|r| r.split('/').next()).unwrap_or("");
+            if bucket.is_empty() || bucket.contains('{') {
+                bail!("--live-segments {t:?}: expected s3://bucket/prefix/{{stream_key}}/");
+            }
+            if live_hls_url.is_some() {
+                bail!("--live-hls-url and --live-segments: one live source, not both");
             }
         }
         let stream_service_url =
@@ -188,6 +212,7 @@ impl RecordingConfig {
             || file.public_read.unwrap_or(false);
         Ok(RecordingConfig {
             live_hls_url,
+            live_segments,
             stream_service_url,
             monitor_interval: secs("monitor-interval", monitor, 0.2)?,
             webhook_secret: a

@@ -214,6 +214,15 @@ impl Storage {
         Ok(())
     }
 
+    /// A (small) object's bytes, `None` when absent.
+    pub async fn get_bytes(&self, key: &Path) -> Result<Option<bytes::Bytes>> {
+        match self.store.get(key).await {
+            Ok(r) => Ok(Some(r.bytes().await.with_context(|| format!("reading {key}"))?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(anyhow::Error::new(e).context(format!("reading {key}"))),
+        }
+    }
+
     /// The object's size, `None` when absent.
     pub async fn size(&self, key: &Path) -> Result<Option<u64>> {
         match self.store.head(key).await {

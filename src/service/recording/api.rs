@@ -232,11 +232,8 @@ pub async fn webhook(State(s): St, h: HeaderMap, body: axum::body::Bytes) -> Res
     }
     let (event, ev) = parse_webhook(&body).map_err(bad)?;
     if event == "stream.started" {
-        if s.ctx.cfg.recording.live_hls_url.is_none() {
-            return Err(RecError(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "no live stream source is configured (--live-hls-url)".into(),
-            ));
+        if !s.ctx.cfg.recording.has_source() {
+            return Err(RecError(StatusCode::SERVICE_UNAVAILABLE, super::NO_SOURCE.into()));
         }
         s.recorder.started(&ev).await?;
     } else {

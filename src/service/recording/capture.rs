@@ -14,6 +14,7 @@ use anyhow::{anyhow, Result};
 use tokio::time::Instant;
 
 use super::db::{Claim, Rec, Seg};
+use super::source::Source;
 use super::Recorder;
 use crate::hls::playlist::{self, MediaPlaylist, Playlist};
 use crate::service::db::now_ms;
@@ -119,15 +120,13 @@ impl State {
     }
 }
 
-async fn get_playlist(r: &Recorder, url: &url::Url) -> Result<std::result::Result<MediaPlaylist, u16>> {
-    let mut url = url.clone();
+async fn get_playlist(src: &Source) -> Result<std::result::Result<MediaPlaylist, u16>> {
+    let mut url = src.playlist().clone();
     for _ in 0..3 {
-        let resp = r.client.get(url.clone()).send().await?;
-        let st = resp.status();
-        if !st.is_success() {
-            return Ok(Err(st.as_u16()));
-        }
-        let text = resp.text().await?;
+        let text = match src.text(&url).await? {
+            Ok(t) => t,
+            Err(status) => return Ok(Err(status)),
+        };
         match playlist::parse(&text, &url)? {
             Playlist::Media(m) => return Ok(Ok(m)),
             Playlist::Master(m) => {
@@ -146,20 +145,15 @@ async fn get_playlist(r: &Recorder, url: &url::Url) -> Result<std::result::Resul
     Err(anyhow!("{url}: playlists nested too deep"))
 }
 
-async fn get_segment(r: &Recorder, url: &url::Url) -> Result<Option<bytes::Bytes>> {
+async fn get_segment(src: &Source, url: &url::Url) -> Result<Option<bytes::Bytes>> {
     let mut last = None;
     for attempt in 0..3u32 {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(300 << attempt)).await;
         }
-        match r.client.get(url.clone()).send().await {
-            Ok(resp) if resp.status().as_u16() == 404 || resp.status().as_u16() == 410 => return Ok(None),
-            Ok(resp) if resp.status().is_success() => match resp.bytes().await {
-                Ok(b) => return Ok(Some(b)),
-                Err(e) => last = Some(anyhow!("{url}: {}", crate::http::root_cause(&e))),
-            },
-            Ok(resp) => last = Some(anyhow!("{url}: HTTP {}", resp.status())),
-            Err(e) => last = Some(anyhow!("{url}: {}", crate::http::root_cause(&e))),
+        match src.bytes(url).await {
+            Ok(b) => return Ok(b),
+            Err(e) => last = Some(e),
         }
     }
     Err(last.unwrap_or_else(|| anyhow!("{url}: no answer")))
@@ -167,12 +161,13 @@ async fn get_segment(r: &Recorder, url: &url::Url) -> Result<Option<bytes::Bytes
 
 /// Capture until the end is drained (or the claim lost).
 async fn capture(r: &Recorder, rec: &Rec, c: &Claim) -> Result<Outcome> {
-    let Some(template) = r.ctx.cfg.recording.live_hls_url.clone() else {
-        let msg = "no live stream source is configured (--live-hls-url)";
-        r.recs.fail(&rec.id, c, msg).await?;
-        return Ok(Outcome::Lost);
+    let src = match Source::open(r, rec) {
+        Ok(s) => s,
+        Err(e) => {
+            r.recs.fail(&rec.id, c, &format!("{e:#}")).await?;
+            return Ok(Outcome::Lost);
+        }
     };
-    let url = super::live_url(&template, &rec.stream_key, &rec.stream_id)?;
     let last = r.recs.last_segment(&rec.id).await?;
     let mut st = State {
         next_seq: last.as_ref().map(|s| s.seq + 1).unwrap_or(0),
@@ -185,7 +180,7 @@ async fn capture(r: &Recorder, rec: &Rec, c: &Claim) -> Result<Outcome> {
     let standalone = r.ctx.cfg.recording.stream_service_url.is_none();
     let mut misses = 0u32;
     let mut target = 2.0f64;
-    tracing::info!(url = %url, resume_at = st.next_seq, "capture started");
+    tracing::info!(url = %src.playlist(), resume_at = st.next_seq, "capture started");
     loop {
         let now = Instant::now();
         let row = r.recs.get(&rec.id).await?.ok_or_else(|| anyhow!("the recording row is gone"))?;
@@ -207,11 +202,11 @@ async fn capture(r: &Recorder, rec: &Rec, c: &Claim) -> Result<Outcome> {
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue; // storage is down: nothing more to read, the rest to store
         }
-        match get_playlist(r, &url).await {
+        match get_playlist(&src).await {
             Ok(Ok(pl)) => {
                 misses = 0;
                 target = pl.target_duration.clamp(0.5, 30.0);
-                if !take_new(r, rec, c, &pl, &mut st).await? {
+                if !take_new(r, &src, rec, c, &pl, &mut st).await? {
                     return Ok(Outcome::Lost);
                 }
                 if pl.end_list && st.pending.is_empty() {
@@ -243,7 +238,14 @@ async fn capture(r: &Recorder, rec: &Rec, c: &Claim) -> Result<Outcome> {
 
 /// Fetch and store the playlist's segments that are new to this recording. False: the
 /// claim was lost.
-async fn take_new(r: &Recorder, rec: &Rec, c: &Claim, pl: &MediaPlaylist, st: &mut State) -> Result<bool> {
+async fn take_new(
+    r: &Recorder,
+    src: &Source,
+    rec: &Rec,
+    c: &Claim,
+    pl: &MediaPlaylist,
+    st: &mut State,
+) -> Result<bool> {
     if pl.segments.iter().any(|s| s.map.is_some()) {
         let msg = "the live stream is fragmented MP4 (EXT-X-MAP): the recording service captures MPEG-TS streams";
         r.recs.fail(&rec.id, c, msg).await?;
@@ -263,7 +265,7 @@ async fn take_new(r: &Recorder, rec: &Rec, c: &Claim, pl: &MediaPlaylist, st: &m
             st.last_media_seq = None;
             st.discontinuity = true;
             for s in &pl.segments {
-                if !take_one(r, rec, c, s, st, 0).await? {
+                if !take_one(r, src, rec, c, s, st, 0).await? {
                     return Ok(false);
                 }
             }
@@ -282,7 +284,7 @@ async fn take_new(r: &Recorder, rec: &Rec, c: &Claim, pl: &MediaPlaylist, st: &m
             tracing::warn!(missed, "segments left the live window before they were fetched");
             st.discontinuity = true;
         }
-        if !take_one(r, rec, c, s, st, missed as i64).await? {
+        if !take_one(r, src, rec, c, s, st, missed as i64).await? {
             return Ok(false);
         }
     }
@@ -291,6 +293,7 @@ async fn take_new(r: &Recorder, rec: &Rec, c: &Claim, pl: &MediaPlaylist, st: &m
 
 async fn take_one(
     r: &Recorder,
+    src: &Source,
     rec: &Rec,
     c: &Claim,
     s: &playlist::Segment,
@@ -302,7 +305,7 @@ async fn take_one(
         st.discontinuity = true;
         return Ok(true);
     }
-    let Some(data) = get_segment(r, &s.uri).await? else {
+    let Some(data) = get_segment(src, &s.uri).await? else {
         tracing::warn!(seq = s.sequence, "segment gone (404) before it was fetched");
         st.last_media_seq = Some(s.sequence);
         st.discontinuity = true;

@@ -31,6 +31,7 @@ pub mod db;
 pub mod finalize;
 pub mod monitor;
 pub mod signature;
+pub mod source;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -72,6 +73,9 @@ pub fn live_url(template: &str, stream_key: &str, stream_id: &str) -> Result<url
     let u = template.replace("{stream_key}", stream_key).replace("{stream_id}", stream_id);
     Ok(url::Url::parse(&u)?)
 }
+
+/// Why captures cannot start.
+pub const NO_SOURCE: &str = "no live stream source is configured (--live-hls-url or --live-segments)";
 
 /// A stream event, from the webhook or the monitor.
 #[derive(Debug, Clone)]
