@@ -20,7 +20,8 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use super::db::Rec;
-use super::{check_stream_id, check_stream_key, signature, StreamEvent};
+use super::signature;
+use super::wire::parse_webhook;
 use crate::service::api::{bearer_ok, AppState};
 use crate::service::db::rfc3339;
 
@@ -149,65 +150,6 @@ pub async fn retry_recording(State(s): St, h: HeaderMap, Path(id): Path<String>)
     Ok((StatusCode::ACCEPTED, Json(json!({"recording": RecordingView::from(r)}))).into_response())
 }
 
-/// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
-fn is_rfc3339(s: &str) -> bool {
-    let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|x| x.iter().all(u8::is_ascii_digit));
-    if b.len() < 20 || !digits(0..4) || !digits(5..7) || !digits(8..10) || !digits(11..13) || !digits(14..16) {
-        return false;
-    }
-    if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
-        return false;
-    }
-    if !digits(17..19) {
-        return false;
-    }
-    let mut i = 19;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        if i == start {
-            return false;
-        }
-    }
-    match &b[i..] {
-        [b'Z' | b'z'] => true,
-        [b'+' | b'-', ..] => b.len() == i + 6 && digits(i + 1..i + 3) && b[i + 3] == b':' && digits(i + 4..i + 6),
-        _ => false,
-    }
-}
-
-/// The webhook body, checked: (event, stream).
-pub fn parse_webhook(body: &[u8]) -> Result<(String, StreamEvent), String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("Invalid JSON: {e}"))?;
-    let o = v.as_object().ok_or("Invalid JSON: expected an object")?;
-    let field = |name: &str| -> Result<String, String> {
-        match o.get(name) {
-            None | Some(Value::Null) => Err(format!("Missing required field: {name}")),
-            Some(Value::String(s)) if s.trim().is_empty() => Err(format!("Missing required field: {name}")),
-            Some(Value::String(s)) => Ok(s.clone()),
-            Some(Value::Number(n)) if name == "user_id" => Ok(n.to_string()),
-            Some(_) => Err(format!("Invalid field: {name} must be a string")),
-        }
-    };
-    let event = field("event")?;
-    if event != "stream.started" && event != "stream.ended" {
-        return Err("Invalid event type".into());
-    }
-    let stream_id = check_stream_id(&field("stream_id")?).map_err(|e| e.to_string())?;
-    let stream_key = field("stream_key")?;
-    check_stream_key(&stream_key).map_err(|e| e.to_string())?;
-    let user_id = field("user_id")?;
-    let ts = field("timestamp")?;
-    if !is_rfc3339(&ts) {
-        return Err(format!("Invalid field: timestamp {ts:?} is not RFC 3339"));
-    }
-    Ok((event, StreamEvent { stream_id, stream_key, user_id: Some(user_id) }))
-}
-
 /// `stream.started` / `stream.ended` from the stream service.
 #[utoipa::path(post, path = "/webhook/stream", description = "Also at /api/v1/webhook/stream. \
     Authenticated by `X-Stitch-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, \"<t>.<raw body>\")>` when a \
@@ -240,44 +182,4 @@ pub async fn webhook(State(s): St, h: HeaderMap, body: axum::body::Bytes) -> Res
         s.recorder.ended(&ev.stream_key).await?;
     }
     Ok(Json(json!({"message": "Webhook processed successfully"})))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn webhook_bodies_are_checked_field_by_field() {
-        let ok = r#"{"event":"stream.started","stream_id":"6f9619ff-8b86-d011-b42d-00cf4fc964ff","stream_key":"k1",
-                     "user_id":"u1","timestamp":"2026-12-05T10:00:00Z"}"#;
-        let (e, ev) = parse_webhook(ok.as_bytes()).unwrap();
-        assert_eq!((e.as_str(), ev.stream_key.as_str()), ("stream.started", "k1"));
-        let with = |k: &str, v: &str| {
-            let mut m: serde_json::Map<String, Value> = serde_json::from_str(ok).unwrap();
-            if v == "-" {
-                m.remove(k);
-            } else {
-                m.insert(k.into(), serde_json::from_str(v).unwrap());
-            }
-            parse_webhook(Value::Object(m).to_string().as_bytes())
-        };
-        assert_eq!(with("event", "\"stream.paused\"").unwrap_err(), "Invalid event type");
-        for f in ["event", "stream_id", "stream_key", "user_id", "timestamp"] {
-            let e = with(f, "-").unwrap_err();
-            assert!(e.contains(f), "{f}: {e}");
-        }
-        assert!(with("stream_key", "\"../../x\"").unwrap_err().contains("stream_key"));
-        assert!(with("stream_id", "\"x\"").unwrap_err().contains("stream_id"));
-        assert!(with("timestamp", "\"yesterday\"").unwrap_err().contains("timestamp"));
-        assert!(with("stream_key", "5").unwrap_err().contains("stream_key"));
-        assert!(with("user_id", "42").is_ok());
-        assert!(parse_webhook(b"{").unwrap_err().starts_with("Invalid JSON"));
-        assert!(parse_webhook(b"[]").unwrap_err().starts_with("Invalid JSON"));
-        for t in ["2026-12-05T10:00:00Z", "2026-12-05T10:00:00.123456+03:00", "2026-12-05t10:00:00z"] {
-            assert!(is_rfc3339(t), "{t}");
-        }
-        for t in ["2026-12-05", "2026-12-05T10:00:00", "2026-12-05T10:00:00.Z", "2026-12-05T10:00:00+0300", ""] {
-            assert!(!is_rfc3339(t), "{t}");
-        }
-    }
 }

@@ -32,6 +32,7 @@ pub mod finalize;
 pub mod monitor;
 pub mod signature;
 pub mod source;
+pub mod wire;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -41,49 +42,10 @@ use anyhow::Result;
 
 use super::jobs::Ctx;
 use db::Recordings;
-
-/// Why a stream's identity was refused (HTTP 400).
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum BadStream {
-    #[error("stream_key {0:?}: expected 1 to 128 characters of A-Z a-z 0-9 _ -")]
-    Key(String),
-    #[error("stream_id {0:?}: expected a UUID")]
-    Id(String),
-}
-
-/// A stream key goes into URLs, object keys and paths only after this check.
-pub fn check_stream_key(k: &str) -> Result<(), BadStream> {
-    let ok = !k.is_empty() && k.len() <= 128 && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(BadStream::Key(k.chars().take(200).collect()))
-    }
-}
-
-/// A stream id is a UUID (any version; written back lower-case).
-pub fn check_stream_id(id: &str) -> Result<String, BadStream> {
-    uuid::Uuid::parse_str(id)
-        .map(|u| u.hyphenated().to_string())
-        .map_err(|_| BadStream::Id(id.chars().take(200).collect()))
-}
-
-/// `--live-hls-url` with the stream's key and id (both checked before).
-pub fn live_url(template: &str, stream_key: &str, stream_id: &str) -> Result<url::Url> {
-    let u = template.replace("{stream_key}", stream_key).replace("{stream_id}", stream_id);
-    Ok(url::Url::parse(&u)?)
-}
+pub use wire::{check_stream_id, check_stream_key, live_url, BadStream, StreamEvent};
 
 /// Why captures cannot start.
 pub const NO_SOURCE: &str = "no live stream source is configured (--live-hls-url or --live-segments)";
-
-/// A stream event, from the webhook or the monitor.
-#[derive(Debug, Clone)]
-pub struct StreamEvent {
-    pub stream_id: String,
-    pub stream_key: String,
-    pub user_id: Option<String>,
-}
 
 /// The recording service of one instance.
 pub struct Recorder {
@@ -235,27 +197,5 @@ impl Recorder {
             }
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stream_keys_and_ids_are_checked() {
-        for k in ["abc", "A-b_9", &"k".repeat(128)] {
-            assert_eq!(check_stream_key(k), Ok(()), "{k}");
-        }
-        for k in ["", "../../x", "a/b", "a b", "a.b", "ключ", "a%2F", &"k".repeat(129), "a\n"] {
-            assert!(check_stream_key(k).is_err(), "{k:?}");
-        }
-        assert_eq!(
-            check_stream_id("6F9619FF-8B86-D011-B42D-00CF4FC964FF").unwrap(),
-            "6f9619ff-8b86-d011-b42d-00cf4fc964ff"
-        );
-        assert!(check_stream_id("x").is_err() && check_stream_id("../x").is_err());
-        let u = live_url("http://h:1/live/{stream_key}/index.m3u8?id={stream_id}", "k1", "id1").unwrap();
-        assert_eq!(u.as_str(), "http://h:1/live/k1/index.m3u8?id=id1");
     }
 }
