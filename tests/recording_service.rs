@@ -5,6 +5,7 @@
 
 mod common;
 mod hls_origin;
+mod live_origin;
 mod serve_common;
 
 use std::collections::{BTreeSet, HashMap};
@@ -12,12 +13,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use hls_origin::{Clip, Origin, Reply};
+use hls_origin::{Clip, Origin};
+use live_origin::{served, uuid, Streams, WINDOW};
 use serde_json::{json, Value};
 use serve_common::*;
-
-/// Live segments in a playlist window.
-const WINDOW: u64 = 10;
 
 /// 60 s of 160x120 testsrc2 + a 440 Hz tone, cut by ffmpeg into 1 s TS segments.
 fn clip() -> &'static Clip {
@@ -36,93 +35,6 @@ fn clip() -> &'static Clip {
             &[],
         )
     })
-}
-
-/// One stream of the origin: live since `start`; `end_after`: the last segment, then
-/// `EXT-X-ENDLIST`; `gone`: 404 for everything.
-#[derive(Clone)]
-struct Stream {
-    id: String,
-    start: Instant,
-    end_after: Option<u64>,
-    gone: bool,
-    /// Listed by the fake stream service.
-    listed: bool,
-}
-
-#[derive(Default)]
-struct Streams(Mutex<HashMap<String, Stream>>);
-
-impl Streams {
-    fn start(&self, key: &str) -> String {
-        let id = uuid();
-        let s = Stream { id: id.clone(), start: Instant::now(), end_after: None, gone: false, listed: true };
-        self.0.lock().unwrap().insert(key.into(), s);
-        id
-    }
-    /// Segments complete so far.
-    fn available(s: &Stream) -> u64 {
-        let n = s.start.elapsed().as_secs();
-        s.end_after.map_or(n, |e| n.min(e + 1))
-    }
-    /// The stream ends after the segment being produced now; returns its last sequence number.
-    fn end(&self, key: &str) -> u64 {
-        let mut m = self.0.lock().unwrap();
-        let s = m.get_mut(key).unwrap();
-        let last = Streams::available(s);
-        s.end_after = Some(last);
-        s.listed = false;
-        last
-    }
-}
-
-fn uuid() -> String {
-    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-    let n = std::process::id() as u128;
-    let h = format!("{:032x}", t ^ (n << 64) ^ 0x5a5a_1234_0000_0000_0000_0000_0000_0000u128);
-    format!("{}-{}-4{}-8{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
-}
-
-/// The origin: `/live/<key>/index.m3u8`, `/live/<key>/s<n>.ts`, and the stream service's
-/// `/streams?status=live`.
-fn origin(streams: Arc<Streams>) -> Origin {
-    let segs = clip().segments.clone();
-    Origin::start(Arc::new(move |pq: &str, _range: Option<&str>| {
-        let path = pq.split('?').next().unwrap();
-        if path == "/streams" {
-            let m = streams.0.lock().unwrap();
-            let list: Vec<Value> = m
-                .iter()
-                .filter(|(_, s)| s.listed)
-                .map(|(k, s)| json!({"id": s.id, "stream_key": k, "user_id": "u1", "started_at": "2026-12-05T00:00:00Z"}))
-                .collect();
-            return Reply::ok("application/json", serde_json::to_vec(&list).unwrap());
-        }
-        let parts: Vec<&str> = path.split('/').collect();
-        let (Some(key), Some(file)) = (parts.get(2), parts.get(3)) else { return Reply::status(404) };
-        let m = streams.0.lock().unwrap();
-        let Some(s) = m.get(*key).filter(|s| !s.gone) else { return Reply::status(404) };
-        let avail = Streams::available(s);
-        if *file == "index.m3u8" {
-            let first = avail.saturating_sub(WINDOW);
-            let entries: Vec<(String, f64, String)> =
-                (first..avail).map(|n| (String::new(), segs[n as usize % segs.len()].0, format!("s{n}.ts"))).collect();
-            let ended = s.end_after.is_some_and(|e| avail > e);
-            return Reply::m3u8(&hls_origin::media_playlist(1, first, &entries, ended, ""));
-        }
-        match file.strip_prefix('s').and_then(|f| f.strip_suffix(".ts")).and_then(|n| n.parse::<u64>().ok()) {
-            Some(n) if n < avail && n + WINDOW + 2 >= avail => {
-                Reply::ok("video/mp2t", segs[n as usize % segs.len()].1.clone())
-            }
-            _ => Reply::status(404),
-        }
-    }))
-}
-
-/// The segment numbers of `key` the origin served.
-fn served(o: &Origin, key: &str) -> BTreeSet<u64> {
-    let prefix = format!("/live/{key}/s");
-    o.requests().iter().filter_map(|r| r.strip_prefix(&prefix)?.strip_suffix(".ts")?.parse().ok()).collect()
 }
 
 fn now_secs() -> i64 {
@@ -257,7 +169,7 @@ fn signed_webhooks_record_a_live_stream_to_one_mp4() {
         return;
     }
     let streams = Arc::new(Streams::default());
-    let o = origin(streams.clone());
+    let o = live_origin::origin(streams.clone(), clip().segments.clone());
     let dir = data_dirs("recsvc-basic");
     let data = dir.join("data");
     let live = live_args(&o);
@@ -351,7 +263,7 @@ fn the_monitor_alone_starts_and_ends_recordings_and_keeps_earlier_files() {
         return;
     }
     let streams = Arc::new(Streams::default());
-    let o = origin(streams.clone());
+    let o = live_origin::origin(streams.clone(), clip().segments.clone());
     let dir = data_dirs("recsvc-monitor");
     let data = dir.join("data");
     let live = live_args(&o);
@@ -408,7 +320,7 @@ fn kill_9_mid_stream_loses_nothing() {
         return;
     }
     let streams = Arc::new(Streams::default());
-    let o = origin(streams.clone());
+    let o = live_origin::origin(streams.clone(), clip().segments.clone());
     let dir = data_dirs("recsvc-kill");
     let data = dir.join("data");
     let live = live_args(&o);
@@ -463,7 +375,7 @@ fn two_instances_on_postgres_and_s3_take_over_and_survive_s3_down() {
         return;
     };
     let streams = Arc::new(Streams::default());
-    let o = origin(streams.clone());
+    let o = live_origin::origin(streams.clone(), clip().segments.clone());
     let dir = data_dirs("recsvc-pg");
     let mut s3 = S3::start(&s3bin, &dir.join("s3"), "media");
     let env_owned = s3.env(SK);

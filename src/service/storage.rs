@@ -136,6 +136,12 @@ impl Storage {
     /// and check the stored size. Returns the file's digest.
     pub async fn put_file(&self, key: &Path, file: &FsPath) -> Result<Digested> {
         let d = digest_file(file).await?;
+        self.upload(key, file, d.size).await?;
+        Ok(d)
+    }
+
+    /// Upload `file` (of `size` bytes) under `key` and check the stored size.
+    async fn upload(&self, key: &Path, file: &FsPath, size: u64) -> Result<()> {
         let mut f = tokio::fs::File::open(file).await?;
         let mut up = object_store::buffered::BufWriter::with_capacity(self.store.clone(), key.clone(), 8 << 20);
         let mut buf = vec![0u8; 1 << 20];
@@ -149,10 +155,10 @@ impl Storage {
         }
         up.shutdown().await.with_context(|| format!("uploading {key}"))?;
         let stored = self.size(key).await?;
-        if stored != Some(d.size) {
-            bail!("uploading {key}: {} bytes stored, {} sent", stored.unwrap_or(0), d.size);
+        if stored != Some(size) {
+            bail!("uploading {key}: {} bytes stored, {size} sent", stored.unwrap_or(0));
         }
-        Ok(d)
+        Ok(())
     }
 
     /// Publish the finished local file `file` under `key`: stored complete or not at all,
@@ -162,7 +168,7 @@ impl Storage {
     /// else uploaded.
     pub async fn publish_file(&self, key: &Path, file: &FsPath, expected: &Digested) -> Result<()> {
         if !self.link_local(key, file).await? {
-            self.put_file(key, file).await?;
+            self.upload(key, file, expected.size).await?;
         }
         let back = self.digest(key).await?;
         if back.as_ref() != Some(expected) {

@@ -174,8 +174,13 @@ impl<W: Write> Fmp4Writer<W> {
         })?;
         let s = pkt.stream;
         let (in_tb, ts) = (t.desc.in_tb, t.desc.timescale);
-        let dts = rescale(pkt.dts, in_tb, ts);
-        let pts = rescale(pkt.pts, in_tb, ts);
+        let (mut dts, mut pts) = (rescale(pkt.dts, in_tb, ts), rescale(pkt.pts, in_tb, ts));
+        if t.first_dts.is_some() && dts <= t.last_dts && pkt.dts > t.last_in_dts {
+            // Increasing DTS that collapse to one tick of the track's timescale: one tick on
+            // (as the progressive writer, `mp4.rs`).
+            let nudge = t.last_dts + 1 - dts;
+            (dts, pts) = (dts + nudge, pts + nudge);
+        }
         if t.first_dts.is_some() && dts <= t.last_dts {
             return Err(Error::invalid(format!(
                 "fragmented mp4 mux: stream {s}: dts {} does not increase (previous dts {}, timebase 1/{in_tb})",

@@ -416,8 +416,14 @@ impl Mp4Writer {
             Error::invalid(format!("mp4 mux: packet for stream {} but only {ntracks} streams", pkt.stream))
         })?;
         let s = t.stream;
-        let dts = rescale(pkt.dts, t.in_tb, t.timescale);
-        let pts = rescale(pkt.pts, t.in_tb, t.timescale);
+        let (mut dts, mut pts) = (rescale(pkt.dts, t.in_tb, t.timescale), rescale(pkt.pts, t.in_tb, t.timescale));
+        if !t.sizes.is_empty() && dts <= t.last_dts && pkt.dts > t.last_in_dts {
+            // Two increasing DTS that fall on one tick of the track's timescale (a 90 kHz
+            // clock written at 48 kHz, e.g. AAC frames at a TS join): the later goes one tick
+            // on (20 us at 48 kHz), as the later one must be a later sample.
+            let nudge = t.last_dts + 1 - dts;
+            (dts, pts) = (dts + nudge, pts + nudge);
+        }
         let delta = dts_delta(t, dts, pkt.dts)?;
         let off = i32::try_from(pts - dts).map_err(|_| {
             Error::invalid(format!("mp4 mux: stream {s}: pts {} too far from dts {}", pkt.pts, pkt.dts))

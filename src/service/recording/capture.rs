@@ -108,6 +108,14 @@ impl State {
             if !r.recs.add_segment(id, c, seg, *missed).await? {
                 return Ok(false);
             }
+            if r.ctx.storage.is_s3() {
+                // A local copy spares the finalize on this instance the download.
+                let dir = super::finalize::scratch_of(r, id);
+                let p = super::finalize::cache_path(&dir, seg.seq);
+                if let Err(e) = tokio::fs::create_dir_all(&dir).await.and(tokio::fs::write(&p, data).await) {
+                    tracing::debug!(error = %e, "no local copy of the segment (the finalize downloads it)");
+                }
+            }
             metrics::counter!("stitch_recording_segments_total").increment(1);
             metrics::counter!("stitch_bytes_in_total").increment(seg.size as u64);
             self.pending_bytes -= data.len();

@@ -77,15 +77,18 @@ async fn attempt(r: &Recorder, rec: &Rec, c: &Claim) -> Result<(), Stop> {
     if segs.is_empty() {
         return Err(Stop::Fatal(anyhow!("no segment was captured")));
     }
-    let dir = r.ctx.cfg.scratch_dir().join("recordings").join(&rec.id);
+    let dir = scratch_of(r, &rec.id);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display())).map_err(transient)?;
+    let t0 = std::time::Instant::now();
     let files = local_segments(r, rec, &segs, &dir).await?;
+    let t_fetch = t0.elapsed().as_secs_f64();
     let out = dir.join(format!("{}.mp4", rec.stream_key));
     let (joined, out2, discs) = (dir.join("joined.ts"), out.clone(), segs.iter().map(|s| s.discontinuity).collect());
     tokio::task::spawn_blocking(move || join_and_remux(&files, discs, &joined, &out2))
         .await
         .map_err(|e| Stop::Fatal(anyhow!(e)))?
         .map_err(Stop::Fatal)?;
+    let t_join = t0.elapsed().as_secs_f64() - t_fetch;
     let d = storage::digest_file(&out).await.map_err(transient)?;
     let key = match &rec.file_path {
         // An earlier try chose the key (and may have stored the object): the same one again.
@@ -95,7 +98,10 @@ async fn attempt(r: &Recorder, rec: &Rec, c: &Claim) -> Result<(), Stop> {
     if !r.recs.set_output(&rec.id, c, &key, &d.sha256).await.map_err(transient)? {
         return Err(Stop::Lost);
     }
+    let t1 = std::time::Instant::now();
     publish(r, &key, &out, &d).await?;
+    let t_publish = t1.elapsed().as_secs_f64();
+    tracing::info!(fetch_secs = t_fetch, join_remux_secs = t_join, publish_verify_secs = t_publish, key = %key, size = d.size, "recording published");
     let duration = (segs.iter().map(|s| s.duration_ms).sum::<i64>() + 500) / 1000;
     if !r.recs.complete(&rec.id, c, duration, d.size as i64).await.map_err(transient)? {
         return Err(Stop::Lost);
@@ -113,29 +119,44 @@ async fn attempt(r: &Recorder, rec: &Rec, c: &Claim) -> Result<(), Stop> {
     Ok(())
 }
 
-/// The segments as local files: on local storage the stored files themselves, else
-/// downloaded into the scratch folder (kept across tries).
+/// The segments as local files: on local storage the stored files themselves; on S3 the
+/// copies the capture kept in the scratch folder ([`cache_path`]) when this instance
+/// captured them, else downloaded there (8 at a time; kept across tries).
 async fn local_segments(r: &Recorder, rec: &Rec, segs: &[Seg], dir: &Path) -> Result<Vec<PathBuf>, Stop> {
-    let mut files = Vec::with_capacity(segs.len());
-    for s in segs {
-        let k = segment_key(&rec.id, s.seq).map_err(Stop::Fatal)?;
-        if let Some(p) = r.ctx.storage.local_path(&k) {
-            if std::fs::metadata(&p).map(|m| m.len() as i64 == s.size).unwrap_or(false) {
-                files.push(p);
-                continue;
+    use futures_util::StreamExt;
+    let fetch = |s: &Seg| {
+        let (s, dir) = (s.clone(), dir.to_path_buf());
+        async move {
+            let k = segment_key(&rec.id, s.seq).map_err(Stop::Fatal)?;
+            let size_ok = |p: &Path| std::fs::metadata(p).map(|m| m.len() as i64 == s.size).unwrap_or(false);
+            if let Some(p) = r.ctx.storage.local_path(&k) {
+                if size_ok(&p) {
+                    return Ok(p);
+                }
+                return Err(Stop::Fatal(anyhow!("segment {} ({k}) is missing or truncated in storage", s.seq)));
             }
-            return Err(Stop::Fatal(anyhow!("segment {} ({k}) is missing or truncated in storage", s.seq)));
-        }
-        let p = dir.join(format!("{:08}.ts", s.seq));
-        if std::fs::metadata(&p).map(|m| m.len() as i64 != s.size).unwrap_or(true) {
-            let n = r.ctx.storage.get_to_file(&k, &p).await.map_err(transient)?;
-            if n as i64 != s.size {
-                return Err(Stop::Fatal(anyhow!("segment {} ({k}): {n} bytes stored, {} captured", s.seq, s.size)));
+            let p = cache_path(&dir, s.seq);
+            if !size_ok(&p) {
+                let n = r.ctx.storage.get_to_file(&k, &p).await.map_err(transient)?;
+                if n as i64 != s.size {
+                    return Err(Stop::Fatal(anyhow!("segment {} ({k}): {n} bytes stored, {} captured", s.seq, s.size)));
+                }
             }
+            Ok(p)
         }
-        files.push(p);
-    }
-    Ok(files)
+    };
+    let got: Vec<Result<PathBuf, Stop>> = futures_util::stream::iter(segs).map(fetch).buffered(8).collect().await;
+    got.into_iter().collect()
+}
+
+/// Where a segment's local copy lives: `<scratch>/recordings/<id>/<seq>.ts`.
+pub fn cache_path(dir: &Path, seq: i64) -> PathBuf {
+    dir.join(format!("{seq:08}.ts"))
+}
+
+/// The scratch folder of a recording.
+pub fn scratch_of(r: &Recorder, id: &str) -> PathBuf {
+    r.ctx.cfg.scratch_dir().join("recordings").join(id)
 }
 
 /// The segments through the continuity-fixing joiner into `joined`, then remuxed to `out`.
@@ -145,14 +166,15 @@ fn join_and_remux(files: &[PathBuf], discontinuity: Vec<bool>, joined: &Path, ou
     let mut j = media::remux::tsjoin::TsJoiner::new(std::io::BufWriter::with_capacity(1 << 20, f));
     for (p, disc) in files.iter().zip(discontinuity) {
         let data = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-        j.push_segment(&data, disc).with_context(|| format!("joining {}", p.display()))?;
+        // Typed errors already name their cause (Display, not an anyhow chain: no repeats).
+        j.push_segment(&data, disc).map_err(|e| anyhow!("joining {}: {e}", p.display()))?;
     }
-    let mut w = j.finish().context("joining the segments")?;
+    let mut w = j.finish().map_err(|e| anyhow!("joining the segments: {e}"))?;
     w.flush()?;
     drop(w);
     let _ = std::fs::remove_file(out);
     crate::record::output::remux((joined, media::Container::Ts), None, out, media::Container::Mp4)
-        .context("remuxing to MP4")?;
+        .map_err(|e| anyhow!("remuxing to MP4: {e}"))?;
     let _ = std::fs::remove_file(joined);
     Ok(())
 }

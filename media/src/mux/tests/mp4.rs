@@ -242,6 +242,37 @@ fn dts_must_increase() {
     drop(w);
 }
 
+/// AAC on a 90 kHz clock (as MPEG-TS carries it) written at 48 kHz: two DTS one 90 kHz
+/// tick apart fall on one 48 kHz tick. The later one goes one tick on instead of failing the
+/// file (found finalizing looped live segments); a DTS that really goes back still fails.
+#[test]
+fn increasing_dts_that_collapse_to_one_tick_are_nudged() {
+    let dir = tmpdir("dts-collapse");
+    let out = dir.join("a.mp4");
+    let mut a = audio_info(0);
+    a.timebase = 90_000;
+    let mut w = Mp4Writer::create(&out, &[a]).unwrap();
+    w.write(&pkt(0, 1_824_001 - 1920, 1_824_001 - 1920, true, vec![1, 2, 3])).unwrap();
+    w.write(&pkt(0, 1_824_001, 1_824_001, true, vec![1, 2, 3])).unwrap();
+    w.write(&pkt(0, 1_824_002, 1_824_002, true, vec![4, 5, 6])).unwrap();
+    w.write(&pkt(0, 1_824_002 + 1920, 1_824_002 + 1920, true, vec![7])).unwrap();
+    let e = w.write(&pkt(0, 1_000, 1_000, true, vec![1])).unwrap_err().to_string();
+    assert!(e.contains("does not increase"), "{e}");
+    w.finish().unwrap();
+    let out_probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "packet=dts", "-of", "csv=p=0"])
+        .arg(&out)
+        .output();
+    if let Ok(o) = out_probe {
+        if o.status.success() {
+            let dts: Vec<i64> =
+                String::from_utf8_lossy(&o.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect();
+            assert_eq!(dts.len(), 4, "{dts:?}");
+            assert!(dts.windows(2).all(|w| w[0] < w[1]), "{dts:?}");
+        }
+    }
+}
+
 #[test]
 fn unsupported_codec_is_an_error() {
     let dir = tmpdir("codec");
