@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::frame::Picture;
-use crate::time::{rescale, VIDEO_HZ};
+use crate::time::{rescale, Samples, Ticks90k, VIDEO_HZ};
 
 /// One clip on the timeline.
 #[derive(Clone, Debug, PartialEq)]
@@ -156,13 +156,13 @@ pub struct OutputFormat {
 }
 
 impl OutputFormat {
-    /// Timeline offset (90 kHz) of output frame `n`.
-    pub fn frame_time(&self, n: u64) -> i64 {
-        rescale(n as i64 * self.fps_den as i64, self.fps_num, VIDEO_HZ)
+    /// Timeline offset of output frame `n` from the output's start.
+    pub fn frame_time(&self, n: u64) -> Ticks90k {
+        Ticks90k(rescale(n as i64 * self.fps_den as i64, self.fps_num, VIDEO_HZ))
     }
-    /// Output audio sample index at which frame `n` starts.
-    pub fn frame_audio_start(&self, n: u64) -> i64 {
-        rescale(n as i64 * self.fps_den as i64, self.fps_num, self.sample_rate)
+    /// Output audio sample index (at `sample_rate`) at which frame `n` starts.
+    pub fn frame_audio_start(&self, n: u64) -> Samples {
+        Samples(rescale(n as i64 * self.fps_den as i64, self.fps_num, self.sample_rate).max(0) as u64)
     }
 }
 

@@ -166,7 +166,7 @@ impl Compositor {
             frames_drawn: 0,
             frames_reused: 0,
             main: MainState::default(),
-            switch_hold: main_area::DEFAULT_HOLD,
+            switch_hold: main_area::DEFAULT_HOLD.ticks(),
             record_layout: false,
             drawn: DrawnLayout::default(),
         }

@@ -462,8 +462,8 @@ impl Timeline {
     pub fn next(&mut self) -> Option<FrameSlice> {
         let ch = self.fmt.channels as usize;
         let n = self.n;
-        let t = self.origin + self.fmt.frame_time(n);
-        let period = self.fmt.frame_time(n + 1) - self.fmt.frame_time(n);
+        let t = self.origin + self.fmt.frame_time(n).ticks();
+        let period = (self.fmt.frame_time(n + 1) - self.fmt.frame_time(n)).ticks();
         if let Some(total) = self.total_frames {
             if n >= total {
                 self.finish_active(t);
@@ -472,7 +472,7 @@ impl Timeline {
         }
         // Hard cap from --max-duration while the length is not yet known.
         if let Some(m) = self.max_len {
-            if self.total_frames.is_none() && self.fmt.frame_time(n) >= m {
+            if self.total_frames.is_none() && self.fmt.frame_time(n).ticks() >= m {
                 self.set_length(m);
                 return self.next();
             }
@@ -563,8 +563,8 @@ impl Timeline {
     fn place_audio(&mut self, n: u64) -> (usize, Vec<PlacedAudio>) {
         let ch = self.fmt.channels as usize;
         let sr = self.fmt.sample_rate;
-        let a0 = self.fmt.frame_audio_start(n);
-        let mut a1 = self.fmt.frame_audio_start(n + 1);
+        let a0 = self.fmt.frame_audio_start(n).count() as i64;
+        let mut a1 = self.fmt.frame_audio_start(n + 1).count() as i64;
         if let Some(ts) = self.total_samples {
             a1 = a1.min(ts);
         }
