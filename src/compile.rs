@@ -305,11 +305,11 @@ pub fn prepare(args: &CompileArgs, flow: &Flow) -> Result<CompileOptions> {
     let start = secs_arg("--start", args.start)?.unwrap_or_default();
     let max_duration = secs_arg("--max-duration", args.max_duration)?;
     if let (Some(d), true) = (flow.duration, start > Ticks90k::ZERO) {
-        if start.ticks() >= d {
+        if start >= d {
             return Err(UsageError(format!(
                 "--start {} is beyond the end of the timeline ({})",
                 hms(start.secs_f64()),
-                hms(d as f64 / 90000.0)
+                hms(d.secs_f64())
             ))
             .into());
         }
@@ -344,7 +344,7 @@ pub fn prepare(args: &CompileArgs, flow: &Flow) -> Result<CompileOptions> {
 /// is known: its part from `start`, at most `max_duration`, in whole frames (rounded up).
 pub fn total_frames(flow: &Flow, opts: &CompileOptions) -> Option<u64> {
     flow.duration.map(|d| {
-        let mut len = (d - opts.start.ticks()).max(0);
+        let mut len = (d - opts.start).ticks().max(0);
         if let Some(m) = opts.max_duration.map(Ticks90k::ticks) {
             len = len.min(m);
         }
@@ -383,7 +383,7 @@ pub fn run(args: &CompileArgs, cancel: Arc<AtomicBool>) -> Result<Compiled> {
         "compile"
     );
     for c in &flow.clips {
-        tracing::debug!(index = c.index, path = %c.path.display(), start = c.start, offset = c.offset, "clip");
+        tracing::debug!(index = c.index, path = %c.path.display(), start = c.start.ticks(), offset = c.offset.ticks(), "clip");
     }
     let total = total_frames(&flow, &opts);
     let fps = opts.fps_num as f64 / opts.fps_den as f64;
@@ -442,10 +442,10 @@ pub fn summary(report: &CompileReport, output: &Path) -> String {
     for c in &report.clips {
         match &c.status {
             ClipStatus::Damaged(w) => {
-                s.push_str(&format!("  damaged  {} (at {}): {w}\n", c.spec.url, hms(c.spec.start as f64 / 90000.0)))
+                s.push_str(&format!("  damaged  {} (at {}): {w}\n", c.spec.url, hms(c.spec.start.secs_f64())))
             }
             ClipStatus::Skipped(w) => {
-                s.push_str(&format!("  skipped  {} (at {}): {w}\n", c.spec.url, hms(c.spec.start as f64 / 90000.0)))
+                s.push_str(&format!("  skipped  {} (at {}): {w}\n", c.spec.url, hms(c.spec.start.secs_f64())))
             }
             _ => {}
         }

@@ -298,7 +298,7 @@ fn program(flow: &Flow, opts: &CompileOptions, fmt: OutputFormat, reading: ReadO
             let _ = tx.send(ClipEvent::End { problem: Some(r.reason(&spec.url)), fatal: true });
             rx
         }
-        None => spawn_reader(spec.path.clone(), spec.offset, fmt, waiter.clone(), reading.clone()),
+        None => spawn_reader(spec.path.clone(), spec.offset.ticks(), fmt, waiter.clone(), reading.clone()),
     });
     let slides = (!flow.slides.is_empty()).then(|| {
         let wait = opts.wait_for_clip.clone();
@@ -323,7 +323,7 @@ fn program(flow: &Flow, opts: &CompileOptions, fmt: OutputFormat, reading: ReadO
         chat: opts.chat_panel.then(|| flow.chat.clone()),
         slides,
     };
-    let cut = (flow.duration, opts.start.ticks(), opts.max_duration.map(Ticks90k::ticks));
+    let cut = (flow.duration.map(Ticks90k::ticks), opts.start.ticks(), opts.max_duration.map(Ticks90k::ticks));
     Program::new(fmt, flow.clips.clone(), cut, opener, look)
 }
 
