@@ -350,4 +350,12 @@ mod tests {
         assert_eq!(Samples(5) - Samples(7), Samples::ZERO);
         assert_eq!(Samples(5) + Samples(7), Samples(12));
     }
+
+    #[test]
+    fn newtypes_serialize_as_bare_numbers() {
+        assert_eq!(serde_json::to_string(&Ticks90k(-45_000)).unwrap(), "-45000");
+        assert_eq!(serde_json::to_string(&Samples(1024)).unwrap(), "1024");
+        assert_eq!(serde_json::from_str::<Ticks90k>("90000").unwrap(), Ticks90k::SECOND);
+        assert_eq!(serde_json::from_str::<Samples>("7").unwrap(), Samples(7));
+    }
 }

@@ -75,12 +75,12 @@ use std::io::Write;
 
 use crate::codec::aac::AdtsHeader;
 use crate::codec::h264::{self, Sps};
+use crate::time::Ticks90k;
 use crate::ts::{
     crc32_mpeg2, encode_pts, long_section, packet_header, packet_pid, parse_pts, payload_offset, pcr_field_base,
     set_pcr_field_base, wrap_add, wrap_diff, ContinuityFixer, Pat, Pmt, PmtStream, TsPacket, PID_NULL, PTS_WRAP,
     SYNC_BYTE, TS_PACKET_SIZE as PKT,
 };
-use crate::time::Ticks90k;
 use crate::Result;
 
 /// Jump (90 kHz ticks) beyond which a segment without the discontinuity flag is taken to

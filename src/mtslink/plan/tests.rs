@@ -1,6 +1,6 @@
 use super::*;
-use serde_json::json;
 use media::time::Ticks90k;
+use serde_json::json;
 
 fn clip<'p>(p: &'p Plan, id: &str) -> &'p PlanClip {
     p.clips.iter().find(|c| c.id == id).unwrap_or_else(|| panic!("no clip {id} in {:#?}", p.clips))

@@ -1,7 +1,7 @@
 use super::*;
 use crate::frame::{AudioFrame, VideoFrame};
-use crate::timeline::{ClipEvent, ClipStatus};
 use crate::time::Ticks90k;
+use crate::timeline::{ClipEvent, ClipStatus};
 use crossbeam_channel::bounded;
 use std::path::PathBuf;
 
