@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use media::pipeline::{compile, CompileOptions, CompileReport};
-use media::time::{hms, rescale_ceil, Time, VIDEO_HZ};
+use media::time::{hms, rescale_ceil, Ticks90k, VIDEO_HZ};
 use media::timeline::{ClipStatus, Flow};
 use media::Container;
 
@@ -179,10 +179,7 @@ pub fn export_sources(flow: &Flow, base: &CompileOptions, cancel: &AtomicBool, q
     for (label, clips) in source_groups(flow) {
         let path = source_export_path(&base.output, &label);
         let f = Flow { name: label.clone(), duration: flow.duration, clips, slides: Vec::new(), chat: Vec::new() };
-        let mut o = base.clone();
-        o.output = path.clone();
-        o.layout = None;
-        o.export_audio = None;
+        let o = base.to_builder().output(&path).layout(None).export_audio(None).build()?;
         if !quiet {
             eprintln!("export: {}", path.display());
         }
@@ -246,14 +243,14 @@ pub fn parse_fps(s: &str) -> std::result::Result<(u32, u32), ArgError> {
     Ok((n, d))
 }
 
-/// A `--start`/`--max-duration` value in 90 kHz ticks.
-pub fn secs_arg(name: &str, v: Option<f64>) -> Result<Option<i64>, UsageError> {
+/// A `--start`/`--max-duration` value on the 90 kHz clock.
+pub fn secs_arg(name: &str, v: Option<f64>) -> Result<Option<Ticks90k>, UsageError> {
     match v {
         None => Ok(None),
         Some(x) if !x.is_finite() || x < 0.0 => {
             Err(UsageError(format!("{name} must be a non-negative number of seconds, not {x}")))
         }
-        Some(x) => Ok(Some(Time::from_secs_f64(x, VIDEO_HZ).ticks)),
+        Some(x) => Ok(Some(Ticks90k::from_secs_f64(x))),
     }
 }
 
@@ -275,10 +272,10 @@ pub fn parse_switch_hold(s: &str) -> std::result::Result<f64, ArgError> {
     }
 }
 
-/// `--switch-hold` seconds as 90 kHz ticks (the default when not given).
-pub fn switch_hold_ticks(v: Option<f64>) -> i64 {
+/// `--switch-hold` seconds on the 90 kHz clock (the default when not given).
+pub fn switch_hold_ticks(v: Option<f64>) -> Ticks90k {
     match v {
-        Some(s) => Time::from_secs_f64(s.clamp(0.0, 3600.0), VIDEO_HZ).ticks,
+        Some(s) => Ticks90k::from_secs_f64(s.clamp(0.0, 3600.0)),
         None => media::compose::main_area::DEFAULT_HOLD,
     }
 }
@@ -302,54 +299,53 @@ pub fn prepare(args: &CompileArgs, flow: &Flow) -> Result<CompileOptions> {
         outpath::refuse_inputs(o, inputs.iter().copied())?;
         outpath::refuse_existing(o, args.force)?;
     }
-    let mut opts = CompileOptions::new(&args.output);
-    opts.kind = kind;
-    opts.to_stdout = to_stdout;
-    opts.replace_existing = args.force;
-    if let Some((w, h)) = args.size {
-        opts.width = w;
-        opts.height = h;
+    if args.threads == Some(0) {
+        return Err(UsageError("--threads must be at least 1".into()).into());
     }
-    if let Some((n, d)) = args.fps {
-        opts.fps_num = n;
-        opts.fps_den = d;
-    }
-    if let Some(t) = args.threads {
-        if t == 0 {
-            return Err(UsageError("--threads must be at least 1".into()).into());
-        }
-        opts.threads = t;
-    }
-    opts.layout = args.layout;
-    opts.hide_silent = args.hide_silent;
-    opts.chat_panel = args.chat_panel;
-    opts.normalize = args.normalize;
-    opts.switch_hold = switch_hold_ticks(args.switch_hold);
-    opts.decoder = args.decoder;
-    if args.export.audio {
-        opts.export_audio = Some(audio_export_path(&args.output));
-    }
-    opts.start = secs_arg("--start", args.start)?.unwrap_or(0);
-    opts.max_duration = secs_arg("--max-duration", args.max_duration)?;
-    if let (Some(d), true) = (flow.duration, opts.start > 0) {
-        if opts.start >= d {
+    let start = secs_arg("--start", args.start)?.unwrap_or_default();
+    let max_duration = secs_arg("--max-duration", args.max_duration)?;
+    if let (Some(d), true) = (flow.duration, start > Ticks90k::ZERO) {
+        if start >= d {
             return Err(UsageError(format!(
                 "--start {} is beyond the end of the timeline ({})",
-                hms(opts.start as f64 / 90000.0),
-                hms(d as f64 / 90000.0)
+                hms(start.secs_f64()),
+                hms(d.secs_f64())
             ))
             .into());
         }
     }
-    Ok(opts)
+    let mut b = CompileOptions::builder(&args.output)
+        .container(kind)
+        .to_stdout(to_stdout)
+        .replace_existing(args.force)
+        .layout(args.layout)
+        .hide_silent(args.hide_silent)
+        .chat_panel(args.chat_panel)
+        .normalize(args.normalize)
+        .switch_hold(switch_hold_ticks(args.switch_hold))
+        .decoder(args.decoder)
+        .export_audio(args.export.audio.then(|| audio_export_path(&args.output)))
+        .start(start)
+        .max_duration(max_duration);
+    if let Some((w, h)) = args.size {
+        b = b.size(w, h);
+    }
+    if let Some((n, d)) = args.fps {
+        b = b.fps(n, d);
+    }
+    if let Some(t) = args.threads {
+        b = b.threads(t);
+    }
+    // The arguments were checked above and by their parsers: an error here is a usage error.
+    b.build().map_err(|e| UsageError(e.to_string()).into())
 }
 
 /// Output frames of a compile of `flow` with `opts` (for progress), when the flow's length
 /// is known: its part from `start`, at most `max_duration`, in whole frames (rounded up).
 pub fn total_frames(flow: &Flow, opts: &CompileOptions) -> Option<u64> {
     flow.duration.map(|d| {
-        let mut len = (d - opts.start).max(0);
-        if let Some(m) = opts.max_duration {
+        let mut len = (d - opts.start).ticks().max(0);
+        if let Some(m) = opts.max_duration.map(Ticks90k::ticks) {
             len = len.min(m);
         }
         rescale_ceil(len * opts.fps_num as i64, VIDEO_HZ * opts.fps_den, 1) as u64
@@ -387,7 +383,7 @@ pub fn run(args: &CompileArgs, cancel: Arc<AtomicBool>) -> Result<Compiled> {
         "compile"
     );
     for c in &flow.clips {
-        tracing::debug!(index = c.index, path = %c.path.display(), start = c.start, offset = c.offset, "clip");
+        tracing::debug!(index = c.index, path = %c.path.display(), start = c.start.ticks(), offset = c.offset.ticks(), "clip");
     }
     let total = total_frames(&flow, &opts);
     let fps = opts.fps_num as f64 / opts.fps_den as f64;
@@ -446,10 +442,10 @@ pub fn summary(report: &CompileReport, output: &Path) -> String {
     for c in &report.clips {
         match &c.status {
             ClipStatus::Damaged(w) => {
-                s.push_str(&format!("  damaged  {} (at {}): {w}\n", c.spec.url, hms(c.spec.start as f64 / 90000.0)))
+                s.push_str(&format!("  damaged  {} (at {}): {w}\n", c.spec.url, hms(c.spec.start.secs_f64())))
             }
             ClipStatus::Skipped(w) => {
-                s.push_str(&format!("  skipped  {} (at {}): {w}\n", c.spec.url, hms(c.spec.start as f64 / 90000.0)))
+                s.push_str(&format!("  skipped  {} (at {}): {w}\n", c.spec.url, hms(c.spec.start.secs_f64())))
             }
             _ => {}
         }

@@ -48,7 +48,7 @@ pub fn compile_fields(report: &CompileReport, outputs: &[PathBuf]) -> serde_json
             json!({
                 "index": c.spec.index,
                 "url": c.spec.url,
-                "start_secs": c.spec.start as f64 / media::time::VIDEO_HZ as f64,
+                "start_secs": c.spec.start.secs_f64(),
                 "status": status,
                 "reason": reason,
                 "frames_shown": c.frames_shown,

@@ -15,7 +15,7 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use anyhow::{anyhow, bail, Context, Result};
 use media::pipeline::{compile, CompileOptions, CompileReport};
-use media::time::{hms, Time, VIDEO_HZ};
+use media::time::{hms, Ticks90k};
 use media::Container;
 
 use crate::download::{DownloadError, DownloadEvent, DownloadItem, DownloadOptions, Downloader};
@@ -351,10 +351,11 @@ fn run_record(
     write_flow_json(&plan, &job)?;
     let items = download_items(&plan, &clips, &job);
     let ready = Arc::new(Readiness { cancel: cancel.clone(), ..Default::default() });
+    // Checked before any download starts.
+    let opts = compile_options(args, &output, &ready)?;
     let downloads = start_downloads(rt, args, &items, twins_of(&items, &clips, &job), &ready)?;
 
     // Compile on this thread while the downloads run.
-    let opts = compile_options(args, &output, &ready);
     let total = crate::compile::total_frames(&flow, &opts);
     let bar = crate::progress::Bar::new("webinar", total, opts.fps_num as f64 / opts.fps_den as f64, args.quiet);
     let status_r = downloads.status.clone();
@@ -615,31 +616,28 @@ impl Watch {
 }
 
 /// The compile's options from the command line; clips wait for their downloads.
-fn compile_options(args: &WebinarArgs, output: &Path, ready: &Arc<Readiness>) -> CompileOptions {
-    let mut opts = CompileOptions::new(output);
-    opts.kind = args.format;
-    opts.replace_existing = args.force;
+fn compile_options(args: &WebinarArgs, output: &Path, ready: &Arc<Readiness>) -> Result<CompileOptions> {
+    let waiter = ready.clone();
+    let mut b = CompileOptions::builder(output)
+        .container(args.format)
+        .replace_existing(args.force)
+        .layout(args.layout)
+        .hide_silent(args.hide_silent)
+        .chat_panel(args.chat_panel)
+        .normalize(args.normalize)
+        .switch_hold(crate::compile::switch_hold_ticks(args.switch_hold))
+        .decoder(args.decoder)
+        .export_audio(args.export.audio.then(|| crate::compile::audio_export_path(output)))
+        .start(args.start.map(|s| Ticks90k::from_secs_f64(s.max(0.0))).unwrap_or_default())
+        .max_duration(args.max_duration.map(|s| Ticks90k::from_secs_f64(s.max(0.0))))
+        .wait_for_clip(Some(Arc::new(move |p: &Path| waiter.wait(p).map_err(|e| e.to_string()))));
     if let Some((w, h)) = args.size {
-        opts.width = w;
-        opts.height = h;
+        b = b.size(w, h);
     }
     if let Some(t) = args.threads {
-        opts.threads = t.max(1);
+        b = b.threads(t.max(1));
     }
-    opts.layout = args.layout;
-    opts.hide_silent = args.hide_silent;
-    opts.chat_panel = args.chat_panel;
-    opts.normalize = args.normalize;
-    opts.switch_hold = crate::compile::switch_hold_ticks(args.switch_hold);
-    opts.decoder = args.decoder;
-    if args.export.audio {
-        opts.export_audio = Some(crate::compile::audio_export_path(output));
-    }
-    opts.start = args.start.map(|s| Time::from_secs_f64(s.max(0.0), VIDEO_HZ).ticks).unwrap_or(0);
-    opts.max_duration = args.max_duration.map(|s| Time::from_secs_f64(s.max(0.0), VIDEO_HZ).ticks);
-    let waiter = ready.clone();
-    opts.wait_for_clip = Some(Arc::new(move |p: &Path| waiter.wait(p).map_err(|e| e.to_string())));
-    opts
+    Ok(b.build()?)
 }
 
 /// The compile's summary, and the downloads that failed.

@@ -97,9 +97,7 @@ fn run(src: &Path, dir: &Path, offset: f64, seek: bool) -> (PathBuf, CompileRepo
     );
     let flow = Flow::parse(json.as_bytes(), dir).unwrap();
     let out = dir.join(format!("out_{offset}_{}.mp4", if seek { "seek" } else { "full" }));
-    let mut o = CompileOptions::new(&out);
-    (o.width, o.height, o.threads) = (320, 240, 2);
-    o.seek_clips = seek;
+    let o = CompileOptions::builder(&out).size(320, 240).threads(2).seek_clips(seek).build().unwrap();
     let report = compile(&flow, &o, &mut |_| {}, &AtomicBool::new(false)).unwrap();
     (out, report)
 }

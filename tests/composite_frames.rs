@@ -39,13 +39,15 @@ const HOLD: f64 = 2.0;
 /// Compiles `flow` at 320x180 with `layout`, recording the layout of every frame.
 fn compile_logged(flow: &Path, out: &Path, layout: LayoutKind) -> Vec<DrawnLayout> {
     let flow = stitch::mtslink::flow::load(flow).unwrap();
-    let mut opts = CompileOptions::new(out);
-    (opts.width, opts.height) = (W, H);
-    opts.layout = Some(layout);
-    opts.threads = 2;
     let log: Arc<Mutex<Vec<(u64, DrawnLayout)>>> = Arc::default();
     let sink = log.clone();
-    opts.on_layout = Some(Arc::new(move |n, d: &DrawnLayout| sink.lock().unwrap().push((n, d.clone()))));
+    let opts = CompileOptions::builder(out)
+        .size(W, H)
+        .layout(Some(layout))
+        .threads(2)
+        .on_layout(Some(Arc::new(move |n, d: &DrawnLayout| sink.lock().unwrap().push((n, d.clone())))))
+        .build()
+        .unwrap();
     let report = compile(&flow, &opts, &mut |_| {}, &AtomicBool::new(false)).unwrap();
     let log = std::mem::take(&mut *log.lock().unwrap());
     assert_eq!(log.len() as u64, report.frames, "one layout per output frame");

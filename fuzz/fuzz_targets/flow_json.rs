@@ -5,18 +5,19 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
+use media::time::Ticks90k;
 use media::timeline::flow::{is_http_url, Flow, Remote, MAX_CLIPS};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(f) = Flow::parse(data, Path::new("/base")) {
         assert!(f.clips.len() <= MAX_CLIPS);
         if let Some(d) = f.duration {
-            assert!(d >= 0, "negative flow duration {d}");
+            assert!(d >= Ticks90k::ZERO, "negative flow duration {d}");
         }
         for c in &f.clips {
             assert!(!c.url.trim().is_empty(), "clip with an empty url");
             if let Some(m) = c.max_len {
-                assert!(m >= 0, "negative clip length {m}");
+                assert!(m >= Ticks90k::ZERO, "negative clip length {m}");
             }
             assert_eq!(is_http_url(&c.url), c.remote == Some(Remote::Pending), "{c:?}");
             assert_eq!(c.remote.is_some(), c.path.as_os_str().is_empty(), "{c:?}");

@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 
 use media::pipeline::{compile, CompileOptions};
+use media::time::Ticks90k;
 use media::timeline::{ClipStatus, Flow};
 
 fn main() -> ExitCode {
@@ -36,10 +37,22 @@ fn main() -> ExitCode {
         }
     };
 
-    // 2. The output: container from the extension, a small canvas, 25 fps.
-    let mut opts = CompileOptions::new(&output);
-    opts.width = 640;
-    opts.height = 360;
+    // 2. The output: container from the extension, a small canvas at 25 fps, the first
+    //    ten minutes of the timeline at most. `build` checks every value: a bad one is an
+    //    `Error::InvalidOption` naming it, never a panic.
+    let opts = match CompileOptions::builder(&output)
+        .size(640, 360)
+        .fps(25, 1)
+        .start(Ticks90k::ZERO)
+        .max_duration(Some(Ticks90k::from_secs_f64(600.0)))
+        .build()
+    {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
 
     // 3. Run: progress arrives on this thread; `cancel` stops it from another thread.
     let cancel = AtomicBool::new(false);
@@ -59,10 +72,11 @@ fn main() -> ExitCode {
         Ok(r) => {
             let used = r.clips.iter().filter(|c| matches!(c.status, ClipStatus::Used | ClipStatus::Damaged(_))).count();
             println!(
-                "{}: {:.2} s, {} frames, {} bytes, {used} of {} clips used; slowest stage: {}",
+                "{}: {:.2} s, {} frames, {:.2} s of audio, {} bytes, {used} of {} clips used; slowest stage: {}",
                 output.display(),
                 r.duration_secs,
                 r.frames,
+                r.audio_samples.secs_f64(opts.sample_rate),
                 r.bytes,
                 r.clips.len(),
                 r.stages.bound.unwrap_or("-")

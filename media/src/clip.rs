@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::frame::Picture;
-use crate::time::{rescale, VIDEO_HZ};
+use crate::time::{rescale, Samples, Ticks90k, VIDEO_HZ};
 
 /// One clip on the timeline.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,16 +26,16 @@ pub struct ClipSpec {
     /// `Some` while the url is an http(s) url not on disk: such a clip is skipped (with the
     /// failure's reason) unless the application downloaded it and cleared this.
     pub remote: Option<Remote>,
-    /// Start on the timeline, 90 kHz ticks.
-    pub start: i64,
+    /// Start on the timeline.
+    pub start: Ticks90k,
     /// Maximum length from the flow (`duration` of the event or of a matching
-    /// `mediasession.update`), 90 kHz ticks. The data decides when it is shorter.
-    pub max_len: Option<i64>,
+    /// `mediasession.update`). The data decides when it is shorter.
+    pub max_len: Option<Ticks90k>,
     /// `data.id` when present.
     pub id: Option<String>,
     /// `data.offset`: how much of the file's start to skip (preroll, or a chunk that began
-    /// during a cut), 90 kHz ticks. The file's content at `offset` shows at `start`.
-    pub offset: i64,
+    /// during a cut). The file's content at `offset` shows at `start`.
+    pub offset: Ticks90k,
     /// Who or what the clip shows (for the composite layouts).
     pub source: SourceInfo,
 }
@@ -99,10 +99,10 @@ pub struct SourceInfo {
 /// `data.image`: the image file, `data.duration` optional).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SlideSpec {
-    /// Shown from, 90 kHz ticks.
-    pub start: i64,
+    /// Shown from (timeline time).
+    pub start: Ticks90k,
     /// Shown until (its own duration, else the next slide's start; `None`: to the end).
-    pub end: Option<i64>,
+    pub end: Option<Ticks90k>,
     /// The image reference as the flow JSON gives it (a path or an http(s) url).
     pub url: String,
     /// Resolved local path (empty while `remote` is set).
@@ -115,8 +115,8 @@ pub struct SlideSpec {
 /// composite's chat panel from its time on.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChatLine {
-    /// 90 kHz ticks.
-    pub at: i64,
+    /// When it was written (timeline time).
+    pub at: Ticks90k,
     /// Who wrote the message, as the flow JSON names them.
     pub author: String,
     /// The message text.
@@ -128,8 +128,8 @@ pub struct ChatLine {
 pub struct Flow {
     /// The flow's name (from its JSON; used in reports).
     pub name: String,
-    /// Timeline length from the JSON, 90 kHz ticks.
-    pub duration: Option<i64>,
+    /// Timeline length from the JSON.
+    pub duration: Option<Ticks90k>,
     /// The recordings of the flow, in the order the JSON lists them.
     pub clips: Vec<ClipSpec>,
     /// Slides in time order (only the composite shows them).
@@ -156,13 +156,13 @@ pub struct OutputFormat {
 }
 
 impl OutputFormat {
-    /// Timeline offset (90 kHz) of output frame `n`.
-    pub fn frame_time(&self, n: u64) -> i64 {
-        rescale(n as i64 * self.fps_den as i64, self.fps_num, VIDEO_HZ)
+    /// Timeline offset of output frame `n` from the output's start.
+    pub fn frame_time(&self, n: u64) -> Ticks90k {
+        Ticks90k(rescale(n as i64 * self.fps_den as i64, self.fps_num, VIDEO_HZ))
     }
-    /// Output audio sample index at which frame `n` starts.
-    pub fn frame_audio_start(&self, n: u64) -> i64 {
-        rescale(n as i64 * self.fps_den as i64, self.fps_num, self.sample_rate)
+    /// Output audio sample index (at `sample_rate`) at which frame `n` starts.
+    pub fn frame_audio_start(&self, n: u64) -> Samples {
+        Samples(rescale(n as i64 * self.fps_den as i64, self.fps_num, self.sample_rate).max(0) as u64)
     }
 }
 

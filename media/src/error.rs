@@ -46,6 +46,15 @@ pub enum Error {
     /// The flow description (JSON) is malformed or inconsistent: what and where.
     #[error("invalid flow: {0}")]
     Flow(String),
+    /// An option the caller set is out of range (see
+    /// [`crate::pipeline::CompileOptionsBuilder::build`]): which option, and what it accepts.
+    #[error("invalid option {option}: {reason}")]
+    InvalidOption {
+        /// The option's name (the builder method that sets it, e.g. `size`).
+        option: &'static str,
+        /// The value given and the range accepted.
+        reason: String,
+    },
     /// The work stopped before its end: cancelled by the caller, or another pipeline stage
     /// stopped (that stage reports its own error).
     #[error("cancelled")]

@@ -636,8 +636,7 @@ pub fn finalize(
             }
         } else if s.raw != s.final_path {
             // Every section gets the rendition's audio of its own time span.
-            let w =
-                AudioWindow { from: (i > 0).then_some(s.start), to: starts.get(i + 1).copied(), align_to_start: i > 0 };
+            let w = AudioWindow::new((i > 0).then_some(s.start), starts.get(i + 1).copied()).with_align_to_start(i > 0);
             let a = audio_raw.as_ref().map(|(p, k)| (p.as_path(), *k, w));
             if let Err(e) = remux((&s.raw, s.raw_kind), a, &s.final_path, format) {
                 result = Err(e);

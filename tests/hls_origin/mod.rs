@@ -371,6 +371,7 @@ pub fn ffprobe(path: &Path) -> (Vec<String>, f64) {
 /// duration `expect_secs` within one frame.
 pub fn check_output_ts(path: &Path, expect_secs: f64) {
     use stitch::media::remux::tsjoin::check_ts;
+    use stitch::media::time::Ticks90k;
     let (types, _) = ffprobe(path);
     assert!(types.contains(&"video".to_string()), "{types:?}");
     assert_eq!(ffmpeg_errors(path), "", "decode errors in {}", path.display());
@@ -378,9 +379,9 @@ pub fn check_output_ts(path: &Path, expect_secs: f64) {
     let c = check_ts(&data);
     assert_eq!(c.cc_errors, 0, "{:?}", c.cc_errors_by_pid);
     let frame = c.video_frame_90k().unwrap();
-    assert_eq!(c.pts_jumps_over(frame + frame / 2), 0, "video PTS jumps; max gap {}", c.max_pts_gap);
-    let dur = c.video_duration_90k().unwrap() as f64 / 90_000.0;
-    assert!((dur - expect_secs).abs() <= frame as f64 / 90_000.0 + 1e-3, "duration {dur} vs {expect_secs}");
+    assert_eq!(c.pts_jumps_over(frame + Ticks90k(frame.0 / 2)), 0, "video PTS jumps; max gap {}", c.max_pts_gap);
+    let dur = c.video_duration_90k().unwrap().secs_f64();
+    assert!((dur - expect_secs).abs() <= frame.secs_f64() + 1e-3, "duration {dur} vs {expect_secs}");
 }
 
 /// `ffmpeg -v error -i OUT -f null -` output (empty = clean decode).

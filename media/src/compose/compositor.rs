@@ -166,7 +166,7 @@ impl Compositor {
             frames_drawn: 0,
             frames_reused: 0,
             main: MainState::default(),
-            switch_hold: main_area::DEFAULT_HOLD,
+            switch_hold: main_area::DEFAULT_HOLD.ticks(),
             record_layout: false,
             drawn: DrawnLayout::default(),
         }
@@ -597,7 +597,9 @@ mod tests {
         let cam = Arc::new(Picture::filled(640, 360, 60, 128, 128));
         let s = [src("c", SourceKind::Camera, Some(cam), false)];
         let msg = |i: i64| ChatLine {
-            at: i, author: format!("Автор {i}"), text: format!("сообщение номер {i}")
+            at: crate::time::Ticks90k(i),
+            author: format!("Автор {i}"),
+            text: format!("сообщение номер {i}"),
         };
         let chat: Vec<ChatLine> = (0..40).map(msg).collect();
         let empty = c.compose(0, &s, None, &chat[..0]);

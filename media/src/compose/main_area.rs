@@ -26,10 +26,10 @@
 use std::cmp::Reverse;
 use std::sync::Arc;
 
-use crate::time::VIDEO_HZ;
+use crate::time::{Ticks90k, VIDEO_HZ};
 
 /// Default `--switch-hold`: 2 s (90 kHz).
-pub const DEFAULT_HOLD: i64 = 2 * VIDEO_HZ as i64;
+pub const DEFAULT_HOLD: Ticks90k = Ticks90k(2 * VIDEO_HZ as i64);
 
 /// A camera that can have the main area this frame (it shows a picture).
 pub(crate) trait Contender {
@@ -144,7 +144,7 @@ pub(crate) fn choose_main<C: Contender>(state: &MainState, candidates: &[C], now
 mod tests {
     use super::*;
 
-    const HOLD: i64 = DEFAULT_HOLD;
+    const HOLD: i64 = DEFAULT_HOLD.ticks();
     /// 25 fps in 90 kHz ticks.
     const FRAME: i64 = 3600;
 

@@ -29,6 +29,7 @@ use crate::codec::h264 as nal;
 use crate::frame::Picture;
 use crate::packet::Packet;
 use crate::stats::{Collector, Span, Stage};
+use crate::time::Ticks90k;
 use crate::{Error, Result};
 
 /// How many times a repeated picture still goes through the encoder before repeats become
@@ -37,7 +38,14 @@ use crate::{Error, Result};
 pub const REFINE_REPEATS: u32 = 2;
 
 /// Output video parameters. Fields may be added: build them with [`H264Settings::new`] and
-/// set the fields that differ.
+/// change what differs with the `with_*` methods:
+///
+/// ```
+/// use media::encode::H264Settings;
+///
+/// let s = H264Settings::new(1280, 720, 30, 1).with_bitrate(2_500_000).with_gop(60);
+/// assert_eq!((s.bitrate, s.gop), (2_500_000, 60));
+/// ```
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug)]
 pub struct H264Settings {
@@ -64,15 +72,25 @@ impl H264Settings {
         let bitrate = Self::default_bitrate(width, height, fps_num, fps_den);
         H264Settings { width, height, fps_num, fps_den, bitrate, gop }
     }
+    /// The same settings with a target bitrate of `bps` bits per second.
+    pub fn with_bitrate(mut self, bps: u32) -> H264Settings {
+        self.bitrate = bps;
+        self
+    }
+    /// The same settings with `gop` pictures per GOP (IDR interval; at least 1).
+    pub fn with_gop(mut self, gop: u32) -> H264Settings {
+        self.gop = gop.max(1);
+        self
+    }
     /// A bitrate that keeps screen text and faces readable: ~0.08 bit per pixel at 25 fps
     /// (1280x720 -> ~1.8 Mbit/s), at least 300 kbit/s.
     pub fn default_bitrate(width: u32, height: u32, fps_num: u32, fps_den: u32) -> u32 {
         let fps = fps_num as f64 / fps_den.max(1) as f64;
         ((width as f64 * height as f64 * fps * 0.08) as u32).max(300_000)
     }
-    /// 90 kHz timestamp of output frame `n`.
-    pub fn frame_pts(&self, n: u64) -> i64 {
-        crate::time::rescale(n as i64 * self.fps_den as i64, self.fps_num, crate::time::VIDEO_HZ)
+    /// Timestamp of output frame `n` (frame 0 at 0).
+    pub fn frame_pts(&self, n: u64) -> Ticks90k {
+        Ticks90k(crate::time::rescale(n as i64 * self.fps_den as i64, self.fps_num, crate::time::VIDEO_HZ))
     }
 }
 
@@ -264,12 +282,12 @@ impl ChunkEncoder {
             if data.is_empty() {
                 return Err(Error::Encode(format!("encoder produced no data for frame {n}")));
             }
-            let pts = settings.frame_pts(n);
+            let pts = settings.frame_pts(n).ticks();
             packets.push(Packet {
                 stream: 0,
                 pts,
                 dts: pts,
-                duration: settings.frame_pts(n + 1) - pts,
+                duration: settings.frame_pts(n + 1).ticks() - pts,
                 keyframe: idr,
                 data: Bytes::from(data),
             });
@@ -312,7 +330,7 @@ mod tests {
     use super::*;
 
     fn settings() -> H264Settings {
-        H264Settings { width: 64, height: 48, fps_num: 25, fps_den: 1, bitrate: 200_000, gop: 10 }
+        H264Settings::new(64, 48, 25, 1).with_bitrate(200_000).with_gop(10)
     }
 
     #[test]
@@ -368,7 +386,7 @@ mod tests {
         // A, A x7, B, B x3, C: repeats past REFINE_REPEATS are skip frames; the encoder's
         // pictures after them are renumbered and still decode (with the reference the skip
         // frames carried forward); a second GOP in the same chunk opens with an IDR.
-        let s = H264Settings { width: 96, height: 64, gop: 14, bitrate: 400_000, ..settings() };
+        let s = H264Settings::new(96, 64, 25, 1).with_gop(14).with_bitrate(400_000);
         let (a, b, c) = (textured(96, 64, 0), textured(96, 64, 1), textured(96, 64, 2));
         let mut pics = vec![a.clone(); 8];
         pics.extend(vec![b.clone(); 4]);
@@ -415,8 +433,8 @@ mod tests {
 
     #[test]
     fn ntsc_timestamps_do_not_drift() {
-        let s = H264Settings { fps_num: 30000, fps_den: 1001, ..settings() };
+        let s = H264Settings::new(64, 48, 30000, 1001).with_bitrate(200_000).with_gop(10);
         // One hour of 29.97 fps frames lands exactly on the 90 kHz grid.
-        assert_eq!(s.frame_pts(107_892), 107_892 * 3003);
+        assert_eq!(s.frame_pts(107_892), Ticks90k(107_892 * 3003));
     }
 }

@@ -20,7 +20,7 @@ use crate::mux::wav::WavWriter;
 use crate::mux::Muxer;
 use crate::packet::{Codec, MediaKind, Packet, StreamInfo};
 use crate::stats::{Collector, Span, Stage};
-use crate::time::{rescale, VIDEO_HZ};
+use crate::time::{rescale, Samples, Ticks90k, VIDEO_HZ};
 use crate::timeline::{ClipEvent, ClipOpener, ClipOutcome, ClipSpec, ClipStatus, Flow, OutputFormat, SlideSpec};
 use crate::{Error, Result};
 
@@ -84,7 +84,8 @@ pub(super) fn compile_to(
 ) -> Result<CompileReport> {
     let to_file = stream.is_none();
     let t0 = Instant::now();
-    let (fmt, settings) = formats(opts)?;
+    opts.validate()?;
+    let (fmt, settings) = formats(opts);
     let threads = opts.threads.max(1);
     let stats = Arc::new(Collector::default());
     let encoder = ChunkEncoder::new(settings, threads)?.with_stats(stats.clone());
@@ -139,7 +140,7 @@ pub(super) fn compile_to(
     drop(mux_worker);
     Ok(CompileReport {
         frames: muxed.frames,
-        audio_samples: muxed.audio_samples,
+        audio_samples: Samples(muxed.audio_samples),
         duration_secs: muxed.frames as f64 * opts.fps_den as f64 / opts.fps_num as f64,
         bytes,
         clips: made.clips,
@@ -161,15 +162,10 @@ fn spawn<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) 
         .map_err(|e| Error::Encode(format!("cannot start the {name} thread: {e}")))
 }
 
-/// The output format and the H.264 settings, after checking the canvas and frame rate.
-fn formats(opts: &CompileOptions) -> Result<(OutputFormat, H264Settings)> {
+/// The output format and the H.264 settings of checked options
+/// ([`CompileOptions::validate`]).
+fn formats(opts: &CompileOptions) -> (OutputFormat, H264Settings) {
     let (w, h) = (opts.width, opts.height);
-    if w % 2 != 0 || h % 2 != 0 || w < 16 || h < 16 || w > 3840 || h > 2160 {
-        return Err(Error::Encode(format!("unsupported canvas {w}x{h} (even sizes from 16x16 to 3840x2160)")));
-    }
-    if opts.fps_num == 0 || opts.fps_den == 0 || opts.fps_num / opts.fps_den > 120 {
-        return Err(Error::Encode(format!("unsupported frame rate {}/{}", opts.fps_num, opts.fps_den)));
-    }
     let fmt = OutputFormat {
         width: w,
         height: h,
@@ -180,8 +176,8 @@ fn formats(opts: &CompileOptions) -> Result<(OutputFormat, H264Settings)> {
     };
     let gop = ((opts.gop_secs.max(1) as u64 * opts.fps_num as u64) / opts.fps_den as u64).max(1) as u32;
     let bitrate = opts.video_bitrate.unwrap_or_else(|| H264Settings::default_bitrate(w, h, opts.fps_num, opts.fps_den));
-    let settings = H264Settings { width: w, height: h, fps_num: opts.fps_num, fps_den: opts.fps_den, bitrate, gop };
-    Ok((fmt, settings))
+    let settings = H264Settings::new(w, h, opts.fps_num, opts.fps_den).with_bitrate(bitrate).with_gop(gop);
+    (fmt, settings)
 }
 
 /// The muxer for the output (a file, or `stream`), with its video and audio streams.
@@ -303,7 +299,7 @@ fn program(flow: &Flow, opts: &CompileOptions, fmt: OutputFormat, reading: ReadO
             let _ = tx.send(ClipEvent::End { problem: Some(r.reason(&spec.url)), fatal: true });
             rx
         }
-        None => spawn_reader(spec.path.clone(), spec.offset, fmt, waiter.clone(), reading.clone()),
+        None => spawn_reader(spec.path.clone(), spec.offset.ticks(), fmt, waiter.clone(), reading.clone()),
     });
     let slides = (!flow.slides.is_empty()).then(|| {
         let wait = opts.wait_for_clip.clone();
@@ -323,12 +319,12 @@ fn program(flow: &Flow, opts: &CompileOptions, fmt: OutputFormat, reading: ReadO
         layout: opts.layout,
         normalize: opts.normalize,
         hide_silent: opts.hide_silent,
-        switch_hold: opts.switch_hold,
+        switch_hold: opts.switch_hold.ticks(),
         on_layout: opts.on_layout.clone(),
         chat: opts.chat_panel.then(|| flow.chat.clone()),
         slides,
     };
-    let cut = (flow.duration, opts.start, opts.max_duration);
+    let cut = (flow.duration.map(Ticks90k::ticks), opts.start.ticks(), opts.max_duration.map(Ticks90k::ticks));
     Program::new(fmt, flow.clips.clone(), cut, opener, look)
 }
 
@@ -491,7 +487,7 @@ fn progress_at(frames: u64, done: bool, settings: &H264Settings, t0: Instant) ->
     Progress {
         frames_done: frames,
         frames_total: done.then_some(frames),
-        media_secs: settings.frame_pts(frames) as f64 / VIDEO_HZ as f64,
+        media_secs: settings.frame_pts(frames).secs_f64(),
         elapsed_secs: t0.elapsed().as_secs_f64(),
     }
 }

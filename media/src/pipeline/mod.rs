@@ -28,17 +28,38 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::stats::StageStats;
+use crate::time::{Samples, Ticks90k};
 use crate::timeline::ClipOutcome;
-use crate::Container;
+use crate::{Container, Result};
 
+mod builder;
 mod compile;
 mod program;
 mod reader;
 
+pub use builder::CompileOptionsBuilder;
 pub use compile::compile;
 
 /// Everything `compile` needs besides the flow. Options may be added: build it with
-/// [`CompileOptions::new`] and set the fields that differ.
+/// [`CompileOptions::builder`], which checks every value and returns
+/// [`crate::Error::InvalidOption`] for one out of range:
+///
+/// ```
+/// use media::pipeline::CompileOptions;
+/// use media::time::Ticks90k;
+///
+/// let opts = CompileOptions::builder("out.mp4")
+///     .size(1280, 720)
+///     .fps(30, 1)
+///     .start(Ticks90k::from_secs_f64(10.0))
+///     .max_duration(Some(Ticks90k::from_secs_f64(60.0)))
+///     .build()?;
+/// assert_eq!(opts.start.secs_f64(), 10.0);
+/// assert!(CompileOptions::builder("out.mp4").size(1279, 720).build().is_err());
+/// # Ok::<(), media::Error>(())
+/// ```
+///
+/// The fields stay readable; [`compile`] checks them again ([`CompileOptions::validate`]).
 #[non_exhaustive]
 #[derive(Clone)]
 pub struct CompileOptions {
@@ -66,10 +87,10 @@ pub struct CompileOptions {
     pub gop_secs: u32,
     /// Encoder threads.
     pub threads: usize,
-    /// Timeline cut: start (90 kHz) and maximum length (90 kHz).
-    pub start: i64,
-    /// Maximum output length from `start` (90 kHz); `None`: to the end of the timeline.
-    pub max_duration: Option<i64>,
+    /// Timeline cut: where the output starts on the timeline (>= 0).
+    pub start: Ticks90k,
+    /// Maximum output length from `start` (>= 0); `None`: to the end of the timeline.
+    pub max_duration: Option<Ticks90k>,
     /// Called on a clip's reader thread before the file is opened; blocks until the file
     /// is ready (e.g. its download finished) or returns why it never will be. Lets the
     /// compile start while chunks are still downloading.
@@ -91,8 +112,8 @@ pub struct CompileOptions {
     /// and comparisons.
     pub seek_clips: bool,
     /// Composite, sidebar and pip: a new speaker takes the main area after leading this
-    /// long (90 kHz; `--switch-hold`, default 2 s; see [`crate::compose::main_area`]).
-    pub switch_hold: i64,
+    /// long (`--switch-hold`, default 2 s, >= 0; see [`crate::compose::main_area`]).
+    pub switch_hold: Ticks90k,
     /// Composite: told what every output frame drew where (frame index, main area and
     /// tiles with their owners), on the timeline thread; `None` records nothing.
     pub on_layout: Option<crate::compose::compositor::LayoutSink>,
@@ -118,7 +139,8 @@ pub type ClipWaiter = Arc<dyn Fn(&Path) -> std::result::Result<PathBuf, String> 
 impl CompileOptions {
     /// The defaults for writing `output`: container from its extension, 1280x720 at 25 fps,
     /// 48 kHz stereo AAC at 128 kbit/s, 2 s GOPs, one encoder thread per CPU, the whole
-    /// timeline, single-layer video, clips seeked, existing files replaced.
+    /// timeline, single-layer video, clips seeked, existing files replaced. The same as
+    /// `CompileOptions::builder(output).build()`; prefer the builder to change them.
     pub fn new(output: &Path) -> CompileOptions {
         CompileOptions {
             output: output.to_path_buf(),
@@ -133,7 +155,7 @@ impl CompileOptions {
             video_bitrate: None,
             gop_secs: 2,
             threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
-            start: 0,
+            start: Ticks90k::ZERO,
             max_duration: None,
             wait_for_clip: None,
             layout: None,
@@ -148,6 +170,22 @@ impl CompileOptions {
             replace_existing: true,
             decoder: Default::default(),
         }
+    }
+
+    /// A builder starting from the defaults of [`CompileOptions::new`] for `output`.
+    pub fn builder(output: impl AsRef<Path>) -> CompileOptionsBuilder {
+        CompileOptionsBuilder::new(output.as_ref())
+    }
+
+    /// A builder starting from these options (to derive other options from them).
+    pub fn to_builder(&self) -> CompileOptionsBuilder {
+        CompileOptionsBuilder::from_options(self.clone())
+    }
+
+    /// Check every value against its documented range: [`crate::Error::InvalidOption`] names the
+    /// first one out of range. [`CompileOptionsBuilder::build`] and [`compile`] call it.
+    pub fn validate(&self) -> Result<()> {
+        builder::validate(self)
     }
 }
 
@@ -171,8 +209,9 @@ pub struct Progress {
 pub struct CompileReport {
     /// Video frames muxed.
     pub frames: u64,
-    /// Audio samples (per channel) muxed, counted from the AAC packets' durations.
-    pub audio_samples: u64,
+    /// Audio samples (per channel, at [`CompileOptions::sample_rate`]) muxed, counted from
+    /// the AAC packets' durations.
+    pub audio_samples: Samples,
     /// Output length in seconds: `frames` at the output frame rate.
     pub duration_secs: f64,
     /// Bytes written (the file's size, or what went to standard output).

@@ -47,7 +47,7 @@ impl Default for Look {
             layout: None,
             normalize: false,
             hide_silent: false,
-            switch_hold: crate::compose::main_area::DEFAULT_HOLD,
+            switch_hold: crate::compose::main_area::DEFAULT_HOLD.ticks(),
             on_layout: None,
             chat: None,
             slides: None,

@@ -44,6 +44,19 @@ pub struct AudioWindow {
     pub align_to_start: bool,
 }
 
+impl AudioWindow {
+    /// The window `[from, to)` (`None`: open at that end), aligned by timestamp.
+    pub fn new(from: Option<Time>, to: Option<Time>) -> AudioWindow {
+        AudioWindow { from, to, align_to_start: false }
+    }
+    /// The same window, its start aligned with the section's first packet when `on` (see
+    /// [`AudioWindow::align_to_start`]).
+    pub fn with_align_to_start(mut self, on: bool) -> AudioWindow {
+        self.align_to_start = on;
+        self
+    }
+}
+
 /// Why [`remux`] failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RemuxError {

@@ -75,6 +75,7 @@ use std::io::Write;
 
 use crate::codec::aac::AdtsHeader;
 use crate::codec::h264::{self, Sps};
+use crate::time::Ticks90k;
 use crate::ts::{
     crc32_mpeg2, encode_pts, long_section, packet_header, packet_pid, parse_pts, payload_offset, pcr_field_base,
     set_pcr_field_base, wrap_add, wrap_diff, ContinuityFixer, Pat, Pmt, PmtStream, TsPacket, PID_NULL, PTS_WRAP,
@@ -115,15 +116,15 @@ pub struct SegmentInfo {
     pub first_pts: Option<u64>,
     /// Latest PTS of the reference stream, on the output clock (33-bit).
     pub last_pts: Option<u64>,
-    /// last - first PTS (unwrapped) + one frame duration, in 90 kHz ticks (0 if no PTS).
-    pub duration_90k: i64,
+    /// last - first PTS (unwrapped) + one frame duration (0 if no PTS).
+    pub duration_90k: Ticks90k,
     /// Picture size from the segment's first H.264 SPS, if it has one.
     pub video_size: Option<(u32, u32)>,
     /// The stream types (PMT) or the video size differ from the previous segment's: the
     /// caller should start a new section file.
     pub codec_change: bool,
-    /// Offset (90 kHz ticks, in (-2^32, 2^32]) added mod 2^33 to every PTS/DTS/PCR.
-    pub offset_applied: i64,
+    /// Offset (in (-2^32, 2^32] ticks) added mod 2^33 to every PTS/DTS/PCR.
+    pub offset_applied: Ticks90k,
     /// The timestamps did not continue the previous segment's and a new offset was computed.
     pub discontinuity_detected: bool,
     /// Bytes skipped while looking for packet sync (garbage, partial packets, truncated tail).
@@ -780,9 +781,9 @@ impl<W: Write> TsJoiner<W> {
         self.segments
     }
 
-    /// The offset (90 kHz ticks) currently applied.
-    pub fn offset(&self) -> i64 {
-        norm_offset(self.offset)
+    /// The offset currently applied (mod 2^33, in (-2^32, 2^32] ticks).
+    pub fn offset(&self) -> Ticks90k {
+        Ticks90k(norm_offset(self.offset))
     }
 
     /// Append one whole segment. `discontinuity`: the playlist marked it with
@@ -979,12 +980,12 @@ impl<W: Write> TsJoiner<W> {
             self.prev = Some(RefTiming { last_dts: wrap_add(last, self.offset), frame });
             info.first_pts = Some(wrap_add(timing.first_pts, self.offset + timing.min_rel));
             info.last_pts = Some(wrap_add(timing.first_pts, self.offset + timing.max_rel));
-            info.duration_90k = match audio_ref {
+            info.duration_90k = Ticks90k(match audio_ref {
                 Some(_) => wrap_diff(last, first) + frame,
                 None => timing.max_rel - timing.min_rel + frame,
-            };
+            });
         }
-        info.offset_applied = norm_offset(self.offset);
+        info.offset_applied = Ticks90k(norm_offset(self.offset));
     }
 
     /// Step 3d: audio overlapping the previous segment's (independently encoded segments:
@@ -1185,28 +1186,27 @@ pub struct TsCheck {
     /// 0xE0-0xEF).
     pub video_pid: Option<u16>,
     /// DTS (PTS when absent) of every video PES, unwrapped past 2^33, in file order.
-    pub video_dts: Vec<i64>,
+    pub video_dts: Vec<Ticks90k>,
     /// PTS of every PES per PID, unwrapped, in file order.
-    pub pes_pts: BTreeMap<u16, Vec<i64>>,
-    /// Largest step between consecutive video DTS (90 kHz ticks; negative steps count by
-    /// magnitude).
-    pub max_pts_gap: i64,
-    /// Largest step between consecutive PCRs on one PID (90 kHz ticks) and the number of
-    /// PCRs going backwards.
-    pub max_pcr_gap_90k: i64,
+    pub pes_pts: BTreeMap<u16, Vec<Ticks90k>>,
+    /// Largest step between consecutive video DTS (negative steps count by magnitude).
+    pub max_pts_gap: Ticks90k,
+    /// Largest step between consecutive PCRs (their 90 kHz base) on one PID.
+    pub max_pcr_gap_90k: Ticks90k,
     /// PCRs lower than the previous PCR on their PID.
     pub pcr_backwards: usize,
 }
 
 impl TsCheck {
     /// Video DTS steps that go backwards or exceed `threshold_90k`.
-    pub fn pts_jumps_over(&self, threshold_90k: i64) -> usize {
-        self.video_dts.windows(2).filter(|w| w[1] - w[0] > threshold_90k || w[1] < w[0]).count()
+    pub fn pts_jumps_over(&self, threshold: Ticks90k) -> usize {
+        self.video_dts.windows(2).filter(|w| w[1] - w[0] > threshold || w[1] < w[0]).count()
     }
 
     /// Median step between consecutive video DTS.
-    pub fn video_frame_90k(&self) -> Option<i64> {
-        let mut d: Vec<i64> = self.video_dts.windows(2).map(|w| w[1] - w[0]).filter(|&d| d > 0).collect();
+    pub fn video_frame_90k(&self) -> Option<Ticks90k> {
+        let mut d: Vec<Ticks90k> =
+            self.video_dts.windows(2).map(|w| w[1] - w[0]).filter(|&d| d > Ticks90k::ZERO).collect();
         if d.is_empty() {
             return None;
         }
@@ -1215,10 +1215,10 @@ impl TsCheck {
     }
 
     /// Video presentation span: max PTS - min PTS + one frame.
-    pub fn video_duration_90k(&self) -> Option<i64> {
+    pub fn video_duration_90k(&self) -> Option<Ticks90k> {
         let v = self.pes_pts.get(&self.video_pid?)?;
         let (lo, hi) = (v.iter().min()?, v.iter().max()?);
-        Some(hi - lo + self.video_frame_90k().unwrap_or(0))
+        Some(*hi - *lo + self.video_frame_90k().unwrap_or_default())
     }
 }
 
@@ -1333,7 +1333,7 @@ impl Checker {
             if v < l {
                 self.r.pcr_backwards += 1;
             }
-            self.r.max_pcr_gap_90k = self.r.max_pcr_gap_90k.max(v - l);
+            self.r.max_pcr_gap_90k = self.r.max_pcr_gap_90k.max(Ticks90k(v - l));
         }
         self.last_pcr.insert(pid, v);
     }
@@ -1402,7 +1402,7 @@ impl Checker {
         let prev = self.last_pts.get(&pid).copied();
         let pts = check_unwrap(check_pes_timestamp(&pl[9..14]), prev);
         self.last_pts.insert(pid, pts);
-        r.pes_pts.entry(pid).or_default().push(pts);
+        r.pes_pts.entry(pid).or_default().push(Ticks90k(pts));
         if Some(pid) == r.video_pid {
             let dts = if pl[7] & 0x40 != 0 && pl.len() >= 19 {
                 check_unwrap(check_pes_timestamp(&pl[14..19]), Some(pts))
@@ -1410,10 +1410,10 @@ impl Checker {
                 pts
             };
             if let Some(l) = self.last_vdts {
-                r.max_pts_gap = r.max_pts_gap.max((dts - l).abs());
+                r.max_pts_gap = r.max_pts_gap.max(Ticks90k((dts - l).abs()));
             }
             self.last_vdts = Some(dts);
-            r.video_dts.push(dts);
+            r.video_dts.push(Ticks90k(dts));
         }
     }
 }

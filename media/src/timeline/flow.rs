@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 pub use crate::clip::{is_http_url, ChatLine, ClipSpec, Flow, Remote, SlideSpec, SourceInfo, SourceKind};
-use crate::time::{Time, VIDEO_HZ};
+use crate::time::{Ticks90k, Time, VIDEO_HZ};
 use crate::{Error, Result};
 
 /// The scheme of `url` when it looks like a url and not a path: `scheme://...` (RFC 3986
@@ -193,10 +193,10 @@ impl FlowBuilder {
             url: url.to_string(),
             path,
             remote,
-            start: Time::from_secs_f64(c.at, VIDEO_HZ).ticks,
+            start: Ticks90k::from_secs_f64(c.at),
             max_len: None,
             id: c.id,
-            offset: ticks(c.offset).unwrap_or(0),
+            offset: Ticks90k(ticks(c.offset).unwrap_or(0)),
             source: c.source,
         });
         self.own.push(ticks(c.duration));
@@ -213,6 +213,7 @@ impl FlowBuilder {
             duration.filter(|d| d.is_finite() && *d > 0.0).map(|d| start + Time::from_secs_f64(d, VIDEO_HZ).ticks);
         let (path, remote) =
             locate(image, &self.base).map_err(|e| Error::Flow(format!("event {event} (slide): {e}")))?;
+        let (start, end) = (Ticks90k(start), end.map(Ticks90k));
         self.slides.push(SlideSpec { start, end, url: image.to_string(), path, remote });
         Ok(())
     }
@@ -220,7 +221,7 @@ impl FlowBuilder {
     /// A chat message said at `at` (seconds, negative: 0).
     pub fn chat(&mut self, at: f64, author: &str, text: &str) {
         let at = Time::from_secs_f64(at.max(0.0), VIDEO_HZ).ticks;
-        self.chat.push(ChatLine { at, author: author.to_string(), text: text.to_string() });
+        self.chat.push(ChatLine { at: Ticks90k(at), author: author.to_string(), text: text.to_string() });
     }
 
     /// The flow: needs a clip or a duration.
@@ -230,7 +231,7 @@ impl FlowBuilder {
             return Err(Error::Flow("no clips (no event has data.url) and no duration".into()));
         }
         for (c, own) in clips.iter_mut().zip(own) {
-            c.max_len = c.id.as_ref().and_then(|id| updates.get(id).copied()).or(own);
+            c.max_len = c.id.as_ref().and_then(|id| updates.get(id).copied()).or(own).map(Ticks90k);
         }
         slides.sort_by_key(|s| s.start);
         for i in 0..slides.len() {
@@ -242,7 +243,7 @@ impl FlowBuilder {
             };
         }
         chat.sort_by_key(|c| c.at);
-        Ok(Flow { name, duration, clips, slides, chat })
+        Ok(Flow { name, duration: duration.map(Ticks90k), clips, slides, chat })
     }
 }
 
@@ -370,16 +371,16 @@ mod tests {
             {"relativeTime":9,"module":"mediasession.update","data":{"id":1,"duration":4.2}}]}"#;
         let f = Flow::parse(j, Path::new("/base")).unwrap();
         assert_eq!(f.name, "w");
-        assert_eq!(f.duration, Some(2_745_000));
+        assert_eq!(f.duration, Some(Ticks90k(2_745_000)));
         assert_eq!(f.clips.len(), 2);
         assert_eq!(f.clips[0].path, PathBuf::from("/base/a.mp4"));
-        assert_eq!(f.clips[0].start, 45_000);
-        assert_eq!(f.clips[0].max_len, Some(378_000));
+        assert_eq!(f.clips[0].start, Ticks90k(45_000));
+        assert_eq!(f.clips[0].max_len, Some(Ticks90k(378_000)));
         assert_eq!(f.clips[1].path, PathBuf::from("/abs/b.mp4"));
-        assert_eq!(f.clips[1].start, 292_500);
-        assert_eq!(f.clips[1].max_len, Some(900_000));
-        assert_eq!(f.clips[1].offset, 135_000);
-        assert_eq!(f.clips[0].offset, 0);
+        assert_eq!(f.clips[1].start, Ticks90k(292_500));
+        assert_eq!(f.clips[1].max_len, Some(Ticks90k(900_000)));
+        assert_eq!(f.clips[1].offset, Ticks90k(135_000));
+        assert_eq!(f.clips[0].offset, Ticks90k::ZERO);
     }
 
     #[test]

@@ -29,7 +29,7 @@ use crossbeam_channel::Receiver;
 
 use crate::clip::{FrameSlice, Layer, PlacedAudio};
 use crate::frame::{AudioFrame, Picture, VideoFrame};
-use crate::time::{rescale, rescale_ceil, VIDEO_HZ};
+use crate::time::{rescale, rescale_ceil, Ticks90k, VIDEO_HZ};
 
 pub use crate::clip::{is_http_url, ChatLine, ClipSpec, Flow, OutputFormat, Remote, SlideSpec, SourceInfo, SourceKind};
 
@@ -88,8 +88,8 @@ pub struct ClipOutcome {
     pub notes: Vec<String>,
     /// Output pictures that showed this clip.
     pub frames_shown: u64,
-    /// End of the clip's content on the timeline (90 kHz), when known.
-    pub content_end: Option<i64>,
+    /// End of the clip's content on the timeline, when known.
+    pub content_end: Option<Ticks90k>,
 }
 
 /// Opens a clip: returns the receiving end of its reader's channel.
@@ -228,8 +228,8 @@ impl Timeline {
 
     /// The slide shown at timeline time `t` (index into the slides).
     fn slide_at(&self, t: i64) -> Option<usize> {
-        let i = self.slides.iter().rposition(|s| s.start <= t)?;
-        if self.slides[i].end.is_some_and(|e| t >= e) {
+        let i = self.slides.iter().rposition(|s| s.start.ticks() <= t)?;
+        if self.slides[i].end.is_some_and(|e| t >= e.ticks()) {
             return None;
         }
         Some(i)
@@ -255,11 +255,11 @@ impl Timeline {
         while self.next_open < self.order.len() {
             let idx = self.order[self.next_open];
             let spec = &self.clips[idx];
-            if spec.start > t + self.lookahead {
+            if spec.start.ticks() > t + self.lookahead {
                 break;
             }
             self.next_open += 1;
-            let limit_end = spec.max_len.map(|l| spec.start + l);
+            let limit_end = spec.max_len.map(|l| (spec.start + l).ticks());
             // Clips that end before the cut starts are never opened.
             if limit_end.is_some_and(|e| e <= self.origin) {
                 continue;
@@ -267,8 +267,8 @@ impl Timeline {
             let rx = (self.open)(spec);
             self.active.push(Active {
                 spec_idx: idx,
-                start: spec.start,
-                origin: spec.start - spec.offset,
+                start: spec.start.ticks(),
+                origin: (spec.start - spec.offset).ticks(),
                 limit_end,
                 rx: Some(rx),
                 started: false,
@@ -284,7 +284,7 @@ impl Timeline {
                 audio_end: 0,
                 video_end: 0,
                 video_over: false,
-                heard_from: rescale(spec.offset.max(0), VIDEO_HZ, self.fmt.sample_rate),
+                heard_from: rescale(spec.offset.ticks().max(0), VIDEO_HZ, self.fmt.sample_rate),
             });
         }
     }
@@ -462,8 +462,8 @@ impl Timeline {
     pub fn next(&mut self) -> Option<FrameSlice> {
         let ch = self.fmt.channels as usize;
         let n = self.n;
-        let t = self.origin + self.fmt.frame_time(n);
-        let period = self.fmt.frame_time(n + 1) - self.fmt.frame_time(n);
+        let t = self.origin + self.fmt.frame_time(n).ticks();
+        let period = (self.fmt.frame_time(n + 1) - self.fmt.frame_time(n)).ticks();
         if let Some(total) = self.total_frames {
             if n >= total {
                 self.finish_active(t);
@@ -472,7 +472,7 @@ impl Timeline {
         }
         // Hard cap from --max-duration while the length is not yet known.
         if let Some(m) = self.max_len {
-            if self.total_frames.is_none() && self.fmt.frame_time(n) >= m {
+            if self.total_frames.is_none() && self.fmt.frame_time(n).ticks() >= m {
                 self.set_length(m);
                 return self.next();
             }
@@ -501,7 +501,7 @@ impl Timeline {
             (samples, audio, layers)
         };
         let slide = if self.composite { self.slide_at(t) } else { None };
-        let chat_said = self.chat.partition_point(|m| m.at <= t);
+        let chat_said = self.chat.partition_point(|m| m.at.ticks() <= t);
         self.retire(t + period);
         self.n += 1;
         Some(FrameSlice { index: n, t, samples, audio, layers, slide, chat_said })
@@ -563,8 +563,8 @@ impl Timeline {
     fn place_audio(&mut self, n: u64) -> (usize, Vec<PlacedAudio>) {
         let ch = self.fmt.channels as usize;
         let sr = self.fmt.sample_rate;
-        let a0 = self.fmt.frame_audio_start(n);
-        let mut a1 = self.fmt.frame_audio_start(n + 1);
+        let a0 = self.fmt.frame_audio_start(n).count() as i64;
+        let mut a1 = self.fmt.frame_audio_start(n + 1).count() as i64;
         if let Some(ts) = self.total_samples {
             a1 = a1.min(ts);
         }
@@ -612,7 +612,7 @@ impl Timeline {
             if (a.ended && a.video.is_empty() && t >= end) || over_by_limit {
                 let a = self.active.swap_remove(i);
                 let oc = &mut self.outcomes[a.spec_idx];
-                oc.content_end = Some(end);
+                oc.content_end = Some(Ticks90k(end));
                 if oc.status == ClipStatus::Unused {
                     oc.status = ClipStatus::Used;
                 }

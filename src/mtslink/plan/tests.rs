@@ -1,4 +1,5 @@
 use super::*;
+use media::time::Ticks90k;
 use serde_json::json;
 
 fn clip<'p>(p: &'p Plan, id: &str) -> &'p PlanClip {
@@ -319,14 +320,14 @@ fn flow_json_is_what_the_compiler_reads() {
     let bytes = serde_json::to_vec(&flow).unwrap();
     let f = crate::mtslink::flow::parse(&bytes, Path::new("/job")).unwrap();
     assert_eq!(f.name, "Вебинар: тест");
-    assert_eq!(f.duration, Some(300 * 90_000));
+    assert_eq!(f.duration, Some(Ticks90k(300 * 90_000)));
     assert_eq!(f.clips.len(), 4);
     assert_eq!(f.clips[0].path, Path::new("/job/chunk_100_c100.mp4"));
-    assert_eq!(f.clips[0].start, 10 * 90_000);
-    assert_eq!(f.clips[0].max_len, Some(100 * 90_000 + 45_000));
+    assert_eq!(f.clips[0].start, Ticks90k(10 * 90_000));
+    assert_eq!(f.clips[0].max_len, Some(Ticks90k(100 * 90_000 + 45_000)));
     // The guest's camera is bounded by its stream deletion (40 - 12).
     let g = f.clips.iter().find(|c| c.id.as_deref() == Some("101")).unwrap();
-    assert_eq!(g.max_len, Some(28 * 90_000));
+    assert_eq!(g.max_len, Some(Ticks90k(28 * 90_000)));
     // Zero-length clips are left out.
     let mut p2 = p.clone();
     p2.clips[0].end = Some(p2.clips[0].start);
@@ -435,7 +436,7 @@ fn chunk_across_a_cut_is_split_in_two() {
     let flow = p.to_flow_json(|c| c.file_name());
     let f = crate::mtslink::flow::parse(&serde_json::to_vec(&flow).unwrap(), Path::new("/job")).unwrap();
     let got: Vec<(&Path, i64, i64, Option<i64>)> =
-        f.clips.iter().map(|c| (c.path.as_path(), c.start, c.offset, c.max_len)).collect();
+        f.clips.iter().map(|c| (c.path.as_path(), c.start.0, c.offset.0, c.max_len.map(|l| l.0))).collect();
     let job = Path::new("/job/chunk_1_c1.mp4");
     assert_eq!(got, [(job, 50 * 90_000, 0, Some(50 * 90_000)), (job, 100 * 90_000, 150 * 90_000, Some(50 * 90_000))]);
     flow_in_code_is_the_flow_json(&p);

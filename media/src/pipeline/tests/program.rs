@@ -1,5 +1,6 @@
 use super::*;
 use crate::frame::{AudioFrame, VideoFrame};
+use crate::time::Ticks90k;
 use crate::timeline::{ClipEvent, ClipStatus};
 use crossbeam_channel::bounded;
 use std::path::PathBuf;
@@ -43,10 +44,10 @@ fn spec(i: usize, start_s: f64) -> ClipSpec {
         url: format!("clip{i}"),
         path: PathBuf::from(format!("clip{i}")),
         remote: None,
-        start: (start_s * 90000.0).round() as i64,
+        start: Ticks90k((start_s * 90000.0).round() as i64),
         max_len: None,
         id: None,
-        offset: 0,
+        offset: Ticks90k::ZERO,
         source: Default::default(),
     }
 }
@@ -219,7 +220,7 @@ fn offset_skips_the_start_of_the_file() {
     // file shows from 1.0 s of the timeline; nothing of the preroll is seen or heard.
     let a = Synth { y: 100, level: 0.25, secs: 3.0, fail: false };
     let mut clip = spec(0, 1.0);
-    clip.offset = 90_000;
+    clip.offset = Ticks90k(90_000);
     let mut s = Scheduler::new(fmt(), vec![clip], None, 0, None, opener(vec![a]));
     let mut lumas = Vec::new();
     let mut audio = Vec::new();
@@ -267,7 +268,7 @@ fn large_offset_shows_the_right_pictures_from_the_first_frame() {
     // the first frames show the file at the offset, not a stale picture.
     let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut clip = spec(0, 0.0);
-    clip.offset = (21.32 * 90000.0) as i64;
+    clip.offset = Ticks90k((21.32 * 90000.0) as i64);
     let mut s = Scheduler::new(fmt(), vec![clip], None, 0, None, counting_opener(30.0, sent));
     let mut lumas = Vec::new();
     while let Some(f) = s.next() {
@@ -285,7 +286,7 @@ fn a_clip_cut_short_is_not_read_far_past_its_end() {
     // pictures are over, and the reader is not drained up to the audio read-ahead cap.
     let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut clip = spec(0, 0.0);
-    clip.max_len = Some(2 * 90000);
+    clip.max_len = Some(Ticks90k(2 * 90000));
     let mut s = Scheduler::new(fmt(), vec![clip], Some(4 * 90000), 0, None, counting_opener(30.0, sent.clone()));
     let mut lumas = Vec::new();
     while let Some(f) = s.next() {

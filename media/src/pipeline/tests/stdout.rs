@@ -20,14 +20,14 @@ fn tmpdir(name: &str) -> PathBuf {
 
 /// 2 s of the basic flow on a small canvas, to a stream.
 fn options(output: &Path, kind: Container) -> CompileOptions {
-    let mut o = CompileOptions::new(output);
-    o.kind = kind;
-    o.width = 160;
-    o.height = 96;
-    o.max_duration = Some(2 * VIDEO_HZ as i64);
-    o.threads = 2;
-    o.to_stdout = true;
-    o
+    CompileOptions::builder(output)
+        .container(kind)
+        .size(160, 96)
+        .max_duration(Some(Ticks90k(2 * VIDEO_HZ as i64)))
+        .threads(2)
+        .to_stdout(true)
+        .build()
+        .unwrap()
 }
 
 #[test]

@@ -79,7 +79,9 @@ fn audio_window_cuts_the_rendition_in_integer_ticks() {
     let origin = audio[0].dts;
     let want = audio.iter().filter(|p| Time::new(p.dts - origin, tb) < Time::new(999, 1000)).count();
     assert!(want > 0 && want < audio.len());
-    let w = AudioWindow { from: None, to: Some(Time::new(1, 1)), align_to_start: false };
+    let w = AudioWindow::new(None, Some(Time::new(1, 1)));
+    assert_eq!(w, AudioWindow { from: None, to: Some(Time::new(1, 1)), align_to_start: false });
+    assert!(w.with_align_to_start(true).align_to_start);
     let (streams, out) = to_mp4(vec![open("d_video_only.mp4"), open("g_raw.aac")], Some(w), "window.mp4");
     assert_eq!(count(&out, &streams, MediaKind::Audio), want);
     assert_eq!(count(&out, &streams, MediaKind::Video), all_packets(open("d_video_only.mp4")).len());

@@ -176,11 +176,11 @@ fn wrap_arithmetic() {
 fn independent_segments_join_continuously() {
     let segs: Vec<Vec<u8>> = (0..3).map(|_| segment(50, 0)).collect();
     let (out, infos) = join(&segs, &[false, false, false]);
-    let offs: Vec<i64> = infos.iter().map(|i| i.offset_applied).collect();
+    let offs: Vec<i64> = infos.iter().map(|i| i.offset_applied.0).collect();
     assert_eq!(offs, [0, 50 * FRAME, 100 * FRAME]);
     assert_eq!(infos.iter().map(|i| i.discontinuity_detected).collect::<Vec<_>>(), [false, true, true]);
     assert!(infos.iter().all(|i| !i.codec_change && i.video_size == Some((160, 120))));
-    assert!(infos.iter().all(|i| i.duration_90k == 50 * FRAME), "{infos:?}");
+    assert!(infos.iter().all(|i| i.duration_90k.0 == 50 * FRAME), "{infos:?}");
     assert_eq!(infos[1].first_pts, Some((TS_OFFSET + 50 * FRAME) as u64));
     assert_eq!(infos[2].last_pts, Some((TS_OFFSET + 149 * FRAME) as u64));
     let total_in: usize = segs.iter().map(|s| s.len() / PKT).sum();
@@ -189,18 +189,18 @@ fn independent_segments_join_continuously() {
     let c = check_ts(&out);
     assert_eq!(c.cc_errors, 0, "{:?}", c.cc_errors_by_pid);
     assert_eq!(c.video_pid, Some(VIDEO_PID));
-    assert_eq!(c.pts_jumps_over(FRAME), 0);
-    assert_eq!(c.max_pts_gap, FRAME);
-    assert_eq!(c.video_duration_90k(), Some(150 * FRAME));
+    assert_eq!(c.pts_jumps_over(Ticks90k(FRAME)), 0);
+    assert_eq!(c.max_pts_gap, Ticks90k(FRAME));
+    assert_eq!(c.video_duration_90k(), Some(Ticks90k(150 * FRAME)));
     assert_eq!(c.pcr_backwards, 0);
-    assert!(c.max_pcr_gap_90k <= 2 * FRAME, "{}", c.max_pcr_gap_90k);
+    assert!(c.max_pcr_gap_90k.0 <= 2 * FRAME, "{}", c.max_pcr_gap_90k);
     assert_eq!(c.pmt_versions, [0]);
     // Every PID moved by the same offset: output PTS = input PTS + that segment's offset.
     for pid in [VIDEO_PID, AUDIO_PID] {
-        let want: Vec<i64> = segs
+        let want: Vec<Ticks90k> = segs
             .iter()
             .zip(&offs)
-            .flat_map(|(s, o)| check_ts(s).pes_pts[&pid].iter().map(|p| p + o).collect::<Vec<_>>())
+            .flat_map(|(s, o)| check_ts(s).pes_pts[&pid].iter().map(|p| *p + Ticks90k(*o)).collect::<Vec<_>>())
             .collect();
         assert_eq!(c.pes_pts[&pid], want, "pid {pid:#x}");
     }
@@ -211,7 +211,7 @@ fn independent_segments_join_continuously() {
     // Plain concatenation is what check_ts flags.
     let cat = segs.concat();
     let c = check_ts(&cat);
-    assert!(c.cc_errors > 0 && c.pts_jumps_over(FRAME) == 2, "{c:?}");
+    assert!(c.cc_errors > 0 && c.pts_jumps_over(Ticks90k(FRAME)) == 2, "{c:?}");
 }
 
 #[test]
@@ -220,11 +220,11 @@ fn continuous_run_is_not_shifted() {
     let n = whole.len() / PKT;
     let segs = cut(&whole, &[n / 3 + 1, 2 * n / 3 + 5]);
     let (out, infos) = join(&segs, &[false, false, false]);
-    assert!(infos.iter().all(|i| i.offset_applied == 0 && !i.discontinuity_detected && !i.codec_change));
+    assert!(infos.iter().all(|i| i.offset_applied.0 == 0 && !i.discontinuity_detected && !i.codec_change));
     assert_eq!(out, whole);
     // Flagged but continuous: still not shifted.
     let (out, infos) = join(&segs, &[false, true, true]);
-    assert!(infos.iter().all(|i| i.offset_applied == 0 && !i.discontinuity_detected));
+    assert!(infos.iter().all(|i| i.offset_applied.0 == 0 && !i.discontinuity_detected));
     assert_eq!(out, whole);
 }
 
@@ -236,22 +236,22 @@ fn wrap_inside_continuous_run_is_not_a_jump() {
     let n = whole.len() / PKT;
     let segs = cut(&whole, &[n / 2 - 3, n / 2 + 40]);
     let (out, infos) = join(&segs, &[false, false, false]);
-    assert!(infos.iter().all(|i| i.offset_applied == 0 && !i.discontinuity_detected), "{infos:?}");
+    assert!(infos.iter().all(|i| i.offset_applied.0 == 0 && !i.discontinuity_detected), "{infos:?}");
     assert_eq!(out, whole);
     let c = check_ts(&out);
-    assert!(*c.video_dts.last().unwrap() > PTS_WRAP, "timestamps do wrap");
-    assert_eq!(c.pts_jumps_over(FRAME), 0);
+    assert!(c.video_dts.last().unwrap().0 > PTS_WRAP, "timestamps do wrap");
+    assert_eq!(c.pts_jumps_over(Ticks90k(FRAME)), 0);
     assert_eq!(c.cc_errors, 0);
 
     // Independent writers whose timestamps continue across the wrap: CCs fixed, no shift.
     let s1 = PTS_WRAP - TS_OFFSET - 50 * FRAME + 2 * FRAME;
     let segs = vec![segment(50, s1), segment(50, s1 + 50 * FRAME - PTS_WRAP), segment(50, s1 + 100 * FRAME - PTS_WRAP)];
     let (out, infos) = join(&segs, &[false, false, false]);
-    assert!(infos.iter().all(|i| i.offset_applied == 0 && !i.discontinuity_detected), "{infos:?}");
+    assert!(infos.iter().all(|i| i.offset_applied.0 == 0 && !i.discontinuity_detected), "{infos:?}");
     let c = check_ts(&out);
     assert_eq!(c.cc_errors, 0);
-    assert_eq!(c.pts_jumps_over(FRAME), 0);
-    assert_eq!(c.video_duration_90k(), Some(150 * FRAME));
+    assert_eq!(c.pts_jumps_over(Ticks90k(FRAME)), 0);
+    assert_eq!(c.video_duration_90k(), Some(Ticks90k(150 * FRAME)));
 }
 
 /// Rewrite PIDs of a TsWriter output (packets and PAT/PMT sections, CRC recomputed).
@@ -302,9 +302,9 @@ fn pid_remap_to_first_segment() {
     assert_eq!(c.pids.keys().copied().collect::<Vec<_>>(), [0, VIDEO_PID, AUDIO_PID, PMT_PID]);
     assert_eq!(c.cc_errors, 0);
     assert_eq!(c.pmt_versions, [0]);
-    assert_eq!(c.pts_jumps_over(FRAME), 0);
+    assert_eq!(c.pts_jumps_over(Ticks90k(FRAME)), 0);
     assert_eq!(c.video_dts.len(), 150);
-    assert_eq!(c.video_duration_90k(), Some(150 * FRAME));
+    assert_eq!(c.video_duration_90k(), Some(Ticks90k(150 * FRAME)));
     assert_eq!(c.pes_pts[&AUDIO_PID].len(), 3 * check_ts(&segs[0]).pes_pts[&AUDIO_PID].len());
 }
 
@@ -339,7 +339,7 @@ fn stream_set_change_bumps_pmt_version() {
     assert_eq!(packet_pid(&out[seg2_start + PKT..]), PMT_PID);
     // Audio continues (one offset for the program).
     let a = &c.pes_pts[&AUDIO_PID];
-    assert!(a.windows(2).all(|w| w[1] > w[0] - 2 * AFRAME && w[1] - w[0] < 90_000), "{a:?}");
+    assert!(a.windows(2).all(|w| w[1].0 > w[0].0 - 2 * AFRAME && w[1].0 - w[0].0 < 90_000), "{a:?}");
 }
 
 /// Audio frames (pts, data) as the TS demuxer sees them.
@@ -362,10 +362,10 @@ fn overlapping_audio_is_trimmed_at_joins() {
     let lead = 2 * AFRAME + 100;
     let segs: Vec<Vec<u8>> = (0..3).map(|_| segment_lead(50, 0, (160, 120), true, true, lead)).collect();
     let (out, infos) = join(&segs, &[false, false, false]);
-    assert_eq!(infos[1].offset_applied, 50 * FRAME);
+    assert_eq!(infos[1].offset_applied.0, 50 * FRAME);
     let c = check_ts(&out);
     assert_eq!(c.cc_errors, 0, "{:?}", c.cc_errors_by_pid);
-    assert_eq!(c.pts_jumps_over(FRAME), 0);
+    assert_eq!(c.pts_jumps_over(Ticks90k(FRAME)), 0);
     let per_seg = audio_frames(&segs[0]);
     let n = per_seg.len() as i64;
     let overlap = n * AFRAME - 50 * FRAME; // end of one segment's audio - start of the next
@@ -386,9 +386,9 @@ fn overlapping_audio_is_trimmed_at_joins() {
     assert_eq!(got, want);
     // The first audio PES of a segment holds more than two frames, so it was rebuilt
     // (partial trim), not just dropped: its PTS is not one of the input PES PTS.
-    let in_pes: Vec<i64> = check_ts(&segs[0]).pes_pts[&AUDIO_PID].clone();
+    let in_pes: Vec<i64> = check_ts(&segs[0]).pes_pts[&AUDIO_PID].iter().map(|p| p.0).collect();
     let out_pes = &c.pes_pts[&AUDIO_PID];
-    let seg2_first = out_pes[in_pes.len()];
+    let seg2_first = out_pes[in_pes.len()].0;
     assert_eq!(seg2_first, in_pes[0] + 50 * FRAME + 2 * AFRAME);
     assert!(!in_pes.contains(&(seg2_first - 50 * FRAME)));
     // Without overlap nothing is trimmed (see independent_segments_join_continuously).
@@ -569,10 +569,10 @@ mod external {
         }
         let (out, infos) = join(&segs, &[false, false, false]);
         eprintln!("ffmpeg segments: {infos:#?}");
-        assert_eq!(infos[0].offset_applied, 0);
+        assert_eq!(infos[0].offset_applied.0, 0);
         assert!(infos[1].discontinuity_detected && infos[2].discontinuity_detected);
-        assert_eq!(infos[1].offset_applied, 2 * 90_000);
-        assert!(infos[2].offset_applied < -990 * 90_000, "{}", infos[2].offset_applied);
+        assert_eq!(infos[1].offset_applied.0, 2 * 90_000);
+        assert!(infos[2].offset_applied.0 < -990 * 90_000, "{}", infos[2].offset_applied);
         for k in 1..3 {
             assert_eq!(infos[k].first_pts, infos[k - 1].last_pts.map(|t| t + 3600), "segment {k}");
         }
@@ -581,7 +581,7 @@ mod external {
         std::fs::write(&joined, &out).unwrap();
         let c = check_ts(&out);
         assert_eq!(c.cc_errors, 0);
-        assert_eq!(c.pts_jumps_over(3600), 0);
+        assert_eq!(c.pts_jumps_over(Ticks90k(3600)), 0);
         assert_eq!(c.pcr_backwards, 0);
         let (ok, _, err) = run("ffprobe", &["-v", "error", joined.to_str().unwrap()]);
         assert!(ok && err.is_empty(), "ffprobe: {err}");
@@ -599,7 +599,7 @@ mod external {
         eprintln!(
             "note: `cat` of the same segments: {} CC errors, {} video DTS jumps, ffmpeg -v error says {} lines, -v warning {} lines:\n{}",
             cc.cc_errors,
-            cc.pts_jumps_over(3600),
+            cc.pts_jumps_over(Ticks90k(3600)),
             e.lines().count(),
             w.lines().count(),
             w.lines().take(6).collect::<Vec<_>>().join("\n")
@@ -618,18 +618,18 @@ mod external {
         let segs: Vec<Vec<u8>> = names.iter().map(|n| std::fs::read(dir.join(n)).unwrap()).collect();
         let (out, infos) = join(&segs, &vec![false; segs.len()]);
         assert!(
-            infos.iter().all(|i| i.offset_applied == 0 && !i.discontinuity_detected && !i.codec_change),
+            infos.iter().all(|i| i.offset_applied.0 == 0 && !i.discontinuity_detected && !i.codec_change),
             "{infos:#?}"
         );
         assert!(infos.iter().all(|i| i.video_size == Some((640, 360))));
         let c = check_ts(&out);
         let frame = c.video_frame_90k().unwrap();
-        assert_eq!(frame, 3750); // 24 fps
+        assert_eq!(frame, Ticks90k(3750)); // 24 fps
         assert_eq!(c.cc_errors, 0, "{:?}", c.cc_errors_by_pid);
         assert_eq!(c.pts_jumps_over(frame), 0);
-        assert!(*c.video_dts.last().unwrap() >= PTS_WRAP && c.video_dts[0] < PTS_WRAP, "crosses the rollover");
-        let sum: i64 = infos.iter().map(|i| i.duration_90k).sum();
-        assert_eq!(c.video_duration_90k(), Some(sum));
+        assert!(c.video_dts.last().unwrap().0 >= PTS_WRAP && c.video_dts[0].0 < PTS_WRAP, "crosses the rollover");
+        let sum: i64 = infos.iter().map(|i| i.duration_90k.0).sum();
+        assert_eq!(c.video_duration_90k(), Some(Ticks90k(sum)));
         let cat = check_ts(&segs.concat());
         eprintln!("rollover corpus: joined {} packets; `cat` would have {} CC errors", c.packets, cat.cc_errors);
         // A continuous run: the output is the input minus null packets.
