@@ -550,3 +550,89 @@ fn live_segments_read_from_a_bucket() {
     assert!((dur - expect).abs() <= 1.0, "{dur} s in the file, {expect} segments written meanwhile");
     assert!(files_under(&root.join("recordings/live")).is_empty());
 }
+
+/// The source drops and comes back within the grace window (its media sequence restarts):
+/// the same recording goes on, and the file holds both parts, joined without a decode error.
+#[test]
+fn a_reconnect_within_the_grace_window_continues_the_recording() {
+    if !tools() {
+        return;
+    }
+    let streams = Arc::new(Streams::default());
+    let o = live_origin::origin(streams.clone(), clip().segments.clone());
+    let dir = data_dirs("recsvc-grace");
+    let data = dir.join("data");
+    let live = live_args(&o);
+    let (_srv, port) = serve(&data, &["--live-hls-url", &live, "--end-grace", "6", "--workers", "0"]);
+    let sid = streams.start("rc");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(webhook(port, None, &event("stream.started", &sid, "rc")).0, 200);
+    let id = recordings(port)[0]["id"].as_str().unwrap().to_string();
+    wait_rec(port, &id, Duration::from_secs(30), "growing", |r| r["duration"].as_i64().unwrap() >= 4);
+    streams.end("rc");
+    assert_eq!(webhook(port, None, &event("stream.ended", &sid, "rc")).0, 200);
+    wait_rec(port, &id, Duration::from_secs(10), "processing", |r| r["status"] == "processing");
+    let first_part = served(&o, "rc");
+    std::thread::sleep(Duration::from_secs(3));
+    // The encoder reconnects: a new stream on the origin, numbered from 0 again.
+    let sid2 = streams.start("rc");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(webhook(port, None, &event("stream.started", &sid2, "rc")).0, 200);
+    let r = recording(port, &id);
+    assert_eq!(r["status"], "recording", "not continued: {r}");
+    assert_eq!(recordings(port).len(), 1);
+    let d0 = r["duration"].as_i64().unwrap();
+    wait_rec(port, &id, Duration::from_secs(30), "growing again", |r| r["duration"].as_i64().unwrap() >= d0 + 4);
+    streams.end("rc");
+    assert_eq!(webhook(port, None, &event("stream.ended", &sid2, "rc")).0, 200);
+    let r = wait_rec(port, &id, Duration::from_secs(60), "completed", |r| r["status"] == "completed");
+    assert_eq!(recordings(port).len(), 1);
+    let dur = check_mp4(&data.join("recordings/rc.mp4"));
+    // Both parts: what was fetched before the drop and the new stream's segments (its
+    // numbers restart, so the origin log holds both sets).
+    let total = r["duration"].as_i64().unwrap() as f64;
+    assert!(total >= first_part.len() as f64 + 4.0, "{total} s, first part {first_part:?}");
+    assert!((dur - total).abs() <= 1.0, "{dur} s in the file, {total} s captured");
+}
+
+/// A finalize that cannot join (a stored segment went missing) leaves the recording `failed`
+/// with its error; `POST /recording/{id}/retry` (API token) finalizes it again.
+#[test]
+fn a_failed_recording_is_retried_by_the_endpoint() {
+    if !tools() {
+        return;
+    }
+    let streams = Arc::new(Streams::default());
+    let o = live_origin::origin(streams.clone(), clip().segments.clone());
+    let dir = data_dirs("recsvc-retry");
+    let data = dir.join("data");
+    let live = live_args(&o);
+    let (_srv, port) = serve(&data, &["--live-hls-url", &live, "--end-grace", "3", "--workers", "0"]);
+    let sid = streams.start("rt");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(webhook(port, None, &event("stream.started", &sid, "rt")).0, 200);
+    let id = recordings(port)[0]["id"].as_str().unwrap().to_string();
+    wait_rec(port, &id, Duration::from_secs(30), "growing", |r| r["duration"].as_i64().unwrap() >= 4);
+    streams.end("rt");
+    assert_eq!(webhook(port, None, &event("stream.ended", &sid, "rt")).0, 200);
+    wait_rec(port, &id, Duration::from_secs(10), "processing", |r| r["status"] == "processing");
+    // Within the grace window a stored segment disappears.
+    let seg = data.join(format!("live/{id}/00000001.ts"));
+    let bytes = std::fs::read(&seg).unwrap();
+    std::fs::remove_file(&seg).unwrap();
+    let r = wait_rec(port, &id, Duration::from_secs(30), "failed", |r| r["status"] == "failed");
+    assert!(r["error"].as_str().unwrap().contains("missing"), "{r}");
+    assert!(r["completed_at"].is_null() && r["file_path"].is_null(), "{r}");
+    let auth = format!("Bearer {TOKEN}");
+    let retry = format!("/recording/{id}/retry");
+    assert_eq!(req(port, "POST", &retry, &[], "").0, 401);
+    let unknown = "/recording/6f9619ff-8b86-d011-b42d-00cf4fc964ff/retry";
+    assert_eq!(req(port, "POST", unknown, &[("Authorization", &auth)], "").0, 404);
+    std::fs::write(&seg, bytes).unwrap();
+    let (st, v) = req(port, "POST", &format!("/api/v1{retry}"), &[("Authorization", &auth)], "");
+    assert_eq!(st, 202, "{v}");
+    let r = wait_rec(port, &id, Duration::from_secs(30), "completed", |r| r["status"] == "completed");
+    assert_eq!(req(port, "POST", &retry, &[("Authorization", &auth)], "").0, 409, "retry of a completed one");
+    assert!(r["error"].is_null(), "{r}");
+    check_mp4(&data.join("recordings/rt.mp4"));
+}

@@ -58,11 +58,20 @@ async fn run_inner(r: &Recorder, id: &str, c: &Claim) -> Result<()> {
                 }
                 // The grace window: a stream.started of the same key continues the recording.
                 let grace = r.ctx.cfg.recording.end_grace.as_millis() as i64;
-                let Some(rec) = r.recs.get(id).await? else { return Ok(()) };
-                let Some(ended) = rec.ended_at else { continue };
-                let wait = (ended + grace - now_ms()).max(0) as u64;
-                tokio::time::sleep(Duration::from_millis(wait)).await;
-                if !r.recs.begin_finalize(id, c, now_ms() - grace).await? {
+                let mut continued = false;
+                loop {
+                    let Some(rec) = r.recs.get(id).await? else { return Ok(()) };
+                    let Some(ended) = rec.ended_at.filter(|_| rec.status == "processing") else {
+                        continued = true; // a stream.started: capture again at once
+                        break;
+                    };
+                    let wait = ended + grace - now_ms();
+                    if wait <= 0 {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(wait.min(500) as u64)).await;
+                }
+                if continued || !r.recs.begin_finalize(id, c, now_ms() - grace).await? {
                     continue; // continued, or the claim was lost: look again
                 }
             }
