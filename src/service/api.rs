@@ -245,6 +245,7 @@ async fn submit(State(s): St, body: axum::body::Bytes) -> Result<Response, ApiEr
         let id = uuid::Uuid::new_v4().to_string();
         s.ctx.db.insert(&id, &kind, &params, s.ctx.cfg.max_attempts as i64).await?;
         s.ctx.queue.push(&id, None).await?;
+        s.ctx.wake_workers();
         tracing::info!(job_id = %id, kind = %kind, "job queued");
         metrics::counter!("stitch_jobs_submitted_total", "kind" => kind).increment(1);
         out.push(Submitted { id, status: "queued".into() });

@@ -21,7 +21,7 @@ pub mod recording;
 pub mod ssrf;
 pub mod storage;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -83,7 +83,7 @@ async fn context(cfg: &Config) -> Result<Arc<jobs::Ctx>> {
     let storage = storage::Storage::open(&cfg.storage)?;
     let queue = jobs::Queue::new(&db, cfg.lease_secs);
     std::fs::create_dir_all(cfg.scratch_dir()).with_context(|| format!("creating {}", cfg.scratch_dir().display()))?;
-    Ok(Arc::new(jobs::Ctx { db, storage, cfg: cfg.clone(), queue, draining: Arc::new(AtomicBool::new(false)) }))
+    Ok(Arc::new(jobs::Ctx::new(db, storage, cfg.clone(), queue)))
 }
 
 /// SIGTERM / Ctrl-C: workers stop taking jobs; running jobs are released to the queue.
