@@ -53,34 +53,12 @@ fn auth() -> String {
 
 fn post(port: u16, path: &str, body: &str) -> u16 {
     let a = auth();
-    http_h(port, "POST", path, &[("Authorization", &a)], body).0
-}
-
-fn http_h(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, Value) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let mut r =
-        format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n");
-    for (k, v) in headers {
-        r.push_str(&format!("{k}: {v}\r\n"));
-    }
-    r.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    s.write_all(r.as_bytes()).unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).unwrap();
-    let i = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-    let head = String::from_utf8_lossy(&out[..i]).to_string();
-    let st = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let mut b = out[i..].to_vec();
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        b = dechunk(&b);
-    }
-    (st, serde_json::from_slice(&b).unwrap_or(Value::Null))
+    http_json(port, "POST", path, &[("Authorization", &a)], body).0
 }
 
 fn recordings(port: u16) -> Vec<Value> {
     let a = auth();
-    http_h(port, "GET", "/recordings?limit=1000", &[("Authorization", &a)], "").1["recordings"]
+    http_json(port, "GET", "/recordings?limit=1000", &[("Authorization", &a)], "").1["recordings"]
         .as_array()
         .cloned()
         .unwrap_or_default()
@@ -242,7 +220,7 @@ fn stitch_finalize(data: &Path, extra: &[&str], env: &[(&str, &str)], id: &str) 
     let (srv, port) = serve_env(data, extra, env, 200);
     let a = auth();
     loop {
-        let (_, v) = http_h(port, "GET", &format!("/recording/{id}"), &[("Authorization", &a)], "");
+        let (_, v) = http_json(port, "GET", &format!("/recording/{id}"), &[("Authorization", &a)], "");
         let st = v["recording"]["status"].as_str().unwrap_or("").to_string();
         if st == "completed" {
             break;

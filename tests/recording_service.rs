@@ -56,30 +56,6 @@ fn sign(secret: &str, t: i64, body: &str) -> String {
     format!("t={t},v1={hex}")
 }
 
-/// A raw request with extra headers; (status, JSON body).
-fn req(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, Value) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut r =
-        format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n");
-    for (k, v) in headers {
-        r.push_str(&format!("{k}: {v}\r\n"));
-    }
-    r.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    s.write_all(r.as_bytes()).unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).unwrap();
-    let i = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-    let head = String::from_utf8_lossy(&out[..i]).to_string();
-    let st = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let mut b = out[i..].to_vec();
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        b = dechunk(&b);
-    }
-    (st, serde_json::from_slice(&b).unwrap_or(Value::Null))
-}
-
 fn event(ev: &str, id: &str, key: &str) -> String {
     json!({"event": ev, "stream_id": id, "stream_key": key, "user_id": "u1", "timestamp": "2026-12-05T10:00:00Z"})
         .to_string()
@@ -89,21 +65,23 @@ fn event(ev: &str, id: &str, key: &str) -> String {
 fn webhook(port: u16, secret: Option<&str>, body: &str) -> (u16, Value) {
     let auth = format!("Bearer {TOKEN}");
     match secret {
-        Some(s) => req(port, "POST", "/webhook/stream", &[("X-Stitch-Signature", &sign(s, now_secs(), body))], body),
-        None => req(port, "POST", "/webhook/stream", &[("Authorization", &auth)], body),
+        Some(s) => {
+            http_json(port, "POST", "/webhook/stream", &[("X-Stitch-Signature", &sign(s, now_secs(), body))], body)
+        }
+        None => http_json(port, "POST", "/webhook/stream", &[("Authorization", &auth)], body),
     }
 }
 
 fn recordings(port: u16) -> Vec<Value> {
     let auth = format!("Bearer {TOKEN}");
-    let (st, v) = req(port, "GET", "/recordings", &[("Authorization", &auth)], "");
+    let (st, v) = http_json(port, "GET", "/recordings", &[("Authorization", &auth)], "");
     assert_eq!(st, 200, "{v}");
     v["recordings"].as_array().unwrap().clone()
 }
 
 fn recording(port: u16, id: &str) -> Value {
     let auth = format!("Bearer {TOKEN}");
-    let (st, v) = req(port, "GET", &format!("/recording/{id}"), &[("Authorization", &auth)], "");
+    let (st, v) = http_json(port, "GET", &format!("/recording/{id}"), &[("Authorization", &auth)], "");
     assert_eq!(st, 200, "{v}");
     v["recording"].clone()
 }
@@ -178,7 +156,7 @@ fn signed_webhooks_record_a_live_stream_to_one_mp4() {
     // Refusals: no, wrong and stale signatures; bad keys, events and fields.
     let sid = streams.start("cam_1");
     let body = event("stream.started", &sid, "cam_1");
-    let hook = |h: &[(&str, &str)], b: &str| req(port, "POST", "/webhook/stream", h, b);
+    let hook = |h: &[(&str, &str)], b: &str| http_json(port, "POST", "/webhook/stream", h, b);
     assert_eq!(hook(&[], &body).0, 401);
     assert_eq!(hook(&[("Authorization", &format!("Bearer {TOKEN}"))], &body).0, 401, "the token is not the signature");
     assert_eq!(hook(&[("X-Stitch-Signature", &sign("wrong", now_secs(), &body))], &body).0, 401);
@@ -200,10 +178,10 @@ fn signed_webhooks_record_a_live_stream_to_one_mp4() {
     assert!(v["error"].as_str().unwrap().contains("stream_id"), "{v}");
     assert_eq!(webhook(port, Some("s3cret"), "{not json").0, 400);
     // Reads take the token without --public-read.
-    assert_eq!(req(port, "GET", "/recordings", &[], "").0, 401);
-    assert_eq!(req(port, "GET", "/api/v1/recordings", &[], "").0, 401);
+    assert_eq!(http_json(port, "GET", "/recordings", &[], "").0, 401);
+    assert_eq!(http_json(port, "GET", "/api/v1/recordings", &[], "").0, 401);
     assert!(recordings(port).is_empty(), "a refused webhook made a recording");
-    let (st, v) = req(port, "GET", "/health", &[], "");
+    let (st, v) = http_json(port, "GET", "/health", &[], "");
     assert_eq!((st, v), (200, json!({"status": "healthy", "service": "recording-service"})));
 
     // The stream: started (delivered twice), live for a while, ended.
@@ -219,8 +197,13 @@ fn signed_webhooks_record_a_live_stream_to_one_mp4() {
     assert!(recs[0]["video_id"].is_null() && recs[0]["completed_at"].is_null());
     let r = wait_rec(port, &id, Duration::from_secs(30), "growing", |r| r["duration"].as_i64().unwrap() >= 4);
     assert!(r["file_size"].as_i64().unwrap() > 0, "{r}");
-    let (st, v) =
-        req(port, "GET", &format!("/api/v1/recording/{id}"), &[("Authorization", &format!("Bearer {TOKEN}"))], "");
+    let (st, v) = http_json(
+        port,
+        "GET",
+        &format!("/api/v1/recording/{id}"),
+        &[("Authorization", &format!("Bearer {TOKEN}"))],
+        "",
+    );
     assert_eq!((st, &v["recording"]["id"]), (200, &json!(id)));
     std::thread::sleep(Duration::from_secs(4));
     let last = streams.end("cam_1");
@@ -245,7 +228,7 @@ fn signed_webhooks_record_a_live_stream_to_one_mp4() {
     // Published and verified: the captured segments are gone from storage.
     assert!(files_under(&data.join("live")).is_empty(), "{:?}", files_under(&data.join("live")));
     // Unknown ids: the seed's 404.
-    let (st, v) = req(
+    let (st, v) = http_json(
         port,
         "GET",
         "/recording/6f9619ff-8b86-d011-b42d-00cf4fc964ff",
@@ -296,7 +279,7 @@ fn the_monitor_alone_starts_and_ends_recordings_and_keeps_earlier_files() {
             std::thread::sleep(Duration::from_millis(250));
         };
         // Public reads: no token needed.
-        let (st, v) = req(port, "GET", &format!("/recording/{id}"), &[], "");
+        let (st, v) = http_json(port, "GET", &format!("/recording/{id}"), &[], "");
         assert_eq!(st, 200, "{v}");
         wait_rec(port, &id, Duration::from_secs(30), "growing", |r| r["duration"].as_i64().unwrap() >= 3);
         streams.end("lecture-7");
@@ -551,6 +534,42 @@ fn live_segments_read_from_a_bucket() {
     assert!(files_under(&root.join("recordings/live")).is_empty());
 }
 
+/// A serve with a live origin (SQLite, local storage, webhooks with the API token).
+struct Live {
+    streams: Arc<Streams>,
+    o: Origin,
+    data: PathBuf,
+    _srv: Proc,
+    port: u16,
+}
+
+impl Live {
+    fn start(name: &str, extra: &[&str]) -> Live {
+        let streams = Arc::new(Streams::default());
+        let o = live_origin::origin(streams.clone(), clip().segments.clone());
+        let data = data_dirs(name).join("data");
+        let live = live_args(&o);
+        let mut args = vec!["--live-hls-url", live.as_str(), "--workers", "0"];
+        args.extend_from_slice(extra);
+        let (srv, port) = serve(&data, &args);
+        Live { streams, o, data, _srv: srv, port }
+    }
+
+    /// Stream `key` starts, is recorded for at least `secs` s, ends: (stream id, recording id),
+    /// the recording `processing`.
+    fn record_until_processing(&self, key: &str, secs: i64) -> (String, String) {
+        let sid = self.streams.start(key);
+        std::thread::sleep(Duration::from_secs(1));
+        assert_eq!(webhook(self.port, None, &event("stream.started", &sid, key)).0, 200);
+        let id = recordings(self.port)[0]["id"].as_str().unwrap().to_string();
+        wait_rec(self.port, &id, Duration::from_secs(30), "growing", |r| r["duration"].as_i64().unwrap() >= secs);
+        self.streams.end(key);
+        assert_eq!(webhook(self.port, None, &event("stream.ended", &sid, key)).0, 200);
+        wait_rec(self.port, &id, Duration::from_secs(10), "processing", |r| r["status"] == "processing");
+        (sid, id)
+    }
+}
+
 /// The source drops and comes back within the grace window (its media sequence restarts):
 /// the same recording goes on, and the file holds both parts, joined without a decode error.
 #[test]
@@ -558,20 +577,9 @@ fn a_reconnect_within_the_grace_window_continues_the_recording() {
     if !tools() {
         return;
     }
-    let streams = Arc::new(Streams::default());
-    let o = live_origin::origin(streams.clone(), clip().segments.clone());
-    let dir = data_dirs("recsvc-grace");
-    let data = dir.join("data");
-    let live = live_args(&o);
-    let (_srv, port) = serve(&data, &["--live-hls-url", &live, "--end-grace", "6", "--workers", "0"]);
-    let sid = streams.start("rc");
-    std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(webhook(port, None, &event("stream.started", &sid, "rc")).0, 200);
-    let id = recordings(port)[0]["id"].as_str().unwrap().to_string();
-    wait_rec(port, &id, Duration::from_secs(30), "growing", |r| r["duration"].as_i64().unwrap() >= 4);
-    streams.end("rc");
-    assert_eq!(webhook(port, None, &event("stream.ended", &sid, "rc")).0, 200);
-    wait_rec(port, &id, Duration::from_secs(10), "processing", |r| r["status"] == "processing");
+    let l = Live::start("recsvc-grace", &["--end-grace", "6"]);
+    let (streams, o, data, port) = (&l.streams, &l.o, &l.data, l.port);
+    let (_, id) = l.record_until_processing("rc", 4);
     let first_part = served(&o, "rc");
     std::thread::sleep(Duration::from_secs(3));
     // The encoder reconnects: a new stream on the origin, numbered from 0 again.
@@ -602,20 +610,9 @@ fn a_failed_recording_is_retried_by_the_endpoint() {
     if !tools() {
         return;
     }
-    let streams = Arc::new(Streams::default());
-    let o = live_origin::origin(streams.clone(), clip().segments.clone());
-    let dir = data_dirs("recsvc-retry");
-    let data = dir.join("data");
-    let live = live_args(&o);
-    let (_srv, port) = serve(&data, &["--live-hls-url", &live, "--end-grace", "3", "--workers", "0"]);
-    let sid = streams.start("rt");
-    std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(webhook(port, None, &event("stream.started", &sid, "rt")).0, 200);
-    let id = recordings(port)[0]["id"].as_str().unwrap().to_string();
-    wait_rec(port, &id, Duration::from_secs(30), "growing", |r| r["duration"].as_i64().unwrap() >= 4);
-    streams.end("rt");
-    assert_eq!(webhook(port, None, &event("stream.ended", &sid, "rt")).0, 200);
-    wait_rec(port, &id, Duration::from_secs(10), "processing", |r| r["status"] == "processing");
+    let l = Live::start("recsvc-retry", &["--end-grace", "3"]);
+    let (data, port) = (&l.data, l.port);
+    let (_, id) = l.record_until_processing("rt", 4);
     // Within the grace window a stored segment disappears.
     let seg = data.join(format!("live/{id}/00000001.ts"));
     let bytes = std::fs::read(&seg).unwrap();
@@ -625,14 +622,14 @@ fn a_failed_recording_is_retried_by_the_endpoint() {
     assert!(r["completed_at"].is_null() && r["file_path"].is_null(), "{r}");
     let auth = format!("Bearer {TOKEN}");
     let retry = format!("/recording/{id}/retry");
-    assert_eq!(req(port, "POST", &retry, &[], "").0, 401);
+    assert_eq!(http_json(port, "POST", &retry, &[], "").0, 401);
     let unknown = "/recording/6f9619ff-8b86-d011-b42d-00cf4fc964ff/retry";
-    assert_eq!(req(port, "POST", unknown, &[("Authorization", &auth)], "").0, 404);
+    assert_eq!(http_json(port, "POST", unknown, &[("Authorization", &auth)], "").0, 404);
     std::fs::write(&seg, bytes).unwrap();
-    let (st, v) = req(port, "POST", &format!("/api/v1{retry}"), &[("Authorization", &auth)], "");
+    let (st, v) = http_json(port, "POST", &format!("/api/v1{retry}"), &[("Authorization", &auth)], "");
     assert_eq!(st, 202, "{v}");
     let r = wait_rec(port, &id, Duration::from_secs(30), "completed", |r| r["status"] == "completed");
-    assert_eq!(req(port, "POST", &retry, &[("Authorization", &auth)], "").0, 409, "retry of a completed one");
+    assert_eq!(http_json(port, "POST", &retry, &[("Authorization", &auth)], "").0, 409, "retry of a completed one");
     assert!(r["error"].is_null(), "{r}");
     check_mp4(&data.join("recordings/rt.mp4"));
 }

@@ -40,6 +40,29 @@ pub fn http(port: u16, method: &str, path: &str, token: Option<&str>, body: Opti
     (status, body)
 }
 
+/// A raw HTTP/1.1 request with extra headers; (status, JSON body or Null).
+pub fn http_json(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, Value) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut r =
+        format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n");
+    for (k, v) in headers {
+        r.push_str(&format!("{k}: {v}\r\n"));
+    }
+    r.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    s.write_all(r.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let i = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let head = String::from_utf8_lossy(&out[..i]).to_string();
+    let st = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let mut b = out[i..].to_vec();
+    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        b = dechunk(&b);
+    }
+    (st, serde_json::from_slice(&b).unwrap_or(Value::Null))
+}
+
 pub fn dechunk(b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut i = 0;

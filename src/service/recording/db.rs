@@ -74,6 +74,16 @@ pub struct Seg {
     pub discontinuity: bool,
 }
 
+fn seg(r: &sqlx::any::AnyRow) -> Result<Seg> {
+    Ok(Seg {
+        seq: r.try_get("seq")?,
+        media_seq: r.try_get("media_seq")?,
+        duration_ms: r.try_get("duration_ms")?,
+        size: r.try_get("size")?,
+        discontinuity: r.try_get::<i64, _>("discontinuity")? != 0,
+    })
+}
+
 /// A claim: who holds the recording and the fencing token of that claim.
 #[derive(Debug, Clone)]
 pub struct Claim {
@@ -262,17 +272,7 @@ impl Recordings {
         .bind(id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Seg {
-                    seq: r.try_get("seq")?,
-                    media_seq: r.try_get("media_seq")?,
-                    duration_ms: r.try_get("duration_ms")?,
-                    size: r.try_get("size")?,
-                    discontinuity: r.try_get::<i64, _>("discontinuity")? != 0,
-                })
-            })
-            .collect()
+        rows.iter().map(seg).collect()
     }
 
     /// The last segment captured.
@@ -284,16 +284,7 @@ impl Recordings {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(match r {
-            Some(r) => Some(Seg {
-                seq: r.try_get("seq")?,
-                media_seq: r.try_get("media_seq")?,
-                duration_ms: r.try_get("duration_ms")?,
-                size: r.try_get("size")?,
-                discontinuity: r.try_get::<i64, _>("discontinuity")? != 0,
-            }),
-            None => None,
-        })
+        r.as_ref().map(seg).transpose()
     }
 
     /// Record a segment stored under its key, and the recording's running totals, in one
