@@ -164,10 +164,18 @@ impl Storage {
     /// Publish the finished local file `file` under `key`: stored complete or not at all,
     /// then read back and compared with `expected` (size and SHA-256); an error when the
     /// stored object differs. On local storage on the same file system the file is
-    /// hard-linked under its key (no copy: the name appears with the whole file at once),
-    /// else uploaded.
+    /// hard-linked under its key (no copy: the name appears with the whole file at once);
+    /// the object then is the very file `expected` was computed from, and its identity
+    /// (device, inode) and size are checked instead of hashing the same bytes again.
+    /// Elsewhere the file is uploaded and read back.
     pub async fn publish_file(&self, key: &Path, file: &FsPath, expected: &Digested) -> Result<()> {
-        if !self.link_local(key, file).await? {
+        if self.link_local(key, file).await? {
+            // The key is the very file the digest was computed from (a hard link: same
+            // inode, no copy made): reading it back would hash the same bytes again.
+            if self.is_same_file(key, file, expected.size) {
+                return Ok(());
+            }
+        } else {
             self.upload(key, file, expected.size).await?;
         }
         let back = self.digest(key).await?;
@@ -175,6 +183,17 @@ impl Storage {
             bail!("publishing {key}: the stored object does not match the output (size or SHA-256)");
         }
         Ok(())
+    }
+
+    /// Local storage: the object under `key` is `file` itself (same device and inode) of
+    /// `size` bytes.
+    fn is_same_file(&self, key: &Path, file: &FsPath, size: u64) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let Some(root) = &self.local else { return false };
+        match (std::fs::metadata(root.join(key.as_ref())), std::fs::metadata(file)) {
+            (Ok(a), Ok(b)) => (a.dev(), a.ino(), a.len()) == (b.dev(), b.ino(), size),
+            _ => false,
+        }
     }
 
     /// Local storage: `file` hard-linked as `key` (an existing object replaced atomically
@@ -400,7 +419,7 @@ mod tests {
         assert_eq!(std::fs::read(&stored).unwrap(), b"second run");
         assert_eq!(std::fs::read_dir(stored.parent().unwrap()).unwrap().count(), 1);
         // A digest that does not match what is stored is an error.
-        let wrong = Digested { size: 10, sha256: "0".repeat(64) };
+        let wrong = Digested { size: 11, sha256: "0".repeat(64) };
         let e = s.publish_file(&k, &src, &wrong).await.unwrap_err();
         assert!(e.to_string().contains("does not match"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
