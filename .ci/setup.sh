@@ -13,8 +13,12 @@ command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v chromium >/dev/null || need+=(chromium)
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
-# tests/serve_scale.rs: PostgreSQL 15 (initdb into a temp folder; no cluster is started here).
+# tests/serve_scale.rs, tests/recording_service.rs: PostgreSQL 15 (initdb into a temp folder;
+# no cluster is started here) and its psql client.
 [[ -x /usr/lib/postgresql/15/bin/initdb ]] || need+=(postgresql-15)
+command -v psql >/dev/null || need+=(postgresql-client-15)
+# tests/recording_service.rs signs webhooks with `openssl dgst -hmac` (an independent HMAC).
+command -v openssl >/dev/null || need+=(openssl)
 if [[ "${STITCH_FFMPEG_FEATURE:-1}" == 1 ]]; then
   dpkg -s libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev clang libclang-dev >/dev/null 2>&1 \
     || need+=(libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev clang libclang-dev)
