@@ -433,6 +433,17 @@ fn two_instances_on_postgres_and_s3_take_over_and_survive_s3_down() {
     assert!((dur - got.len() as f64).abs() <= 1.0, "{dur} s in the file, {} segments served", got.len());
     let left: Vec<PathBuf> = files_under(&dir.join("s3/media/live"));
     assert!(left.is_empty(), "segments left in the bucket: {left:?}");
+    // The killed instance kept local copies of the segments it captured; back up, it
+    // deletes them (the recording is completed).
+    let a_held = std::fs::read_to_string(dir.join("a/instance-id")).unwrap() == holder;
+    let victim_data = dir.join(if a_held { "a" } else { "b" });
+    assert!(!files_under(&victim_data.join("scratch/recordings")).is_empty(), "no local copies to sweep");
+    let (_back, _) = serve_env(&victim_data, &args, &env, 200);
+    let t0 = Instant::now();
+    while !files_under(&victim_data.join("scratch/recordings")).is_empty() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "local copies of a completed recording kept");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// The holder of recording `id`, read from PostgreSQL with psql.

@@ -140,6 +140,9 @@ impl Recorder {
 
     /// The supervisor, until `shutdown`: renew leases, claim what nobody holds, run it.
     pub async fn run(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        if let Err(e) = self.sweep_scratch().await {
+            tracing::warn!(error = %format!("{e:#}"), "recordings: scratch folder not swept");
+        }
         if self.ctx.cfg.recording.stream_service_url.is_some() {
             tokio::spawn(monitor::run(self.clone(), shutdown.clone()));
         }
@@ -171,6 +174,31 @@ impl Recorder {
         if let Err(e) = self.recs.release_all(&self.me).await {
             tracing::warn!(error = %format!("{e:#}"), "recording leases not released");
         }
+    }
+
+    /// At start: the local copies of recordings that are finished, or that another instance
+    /// holds now (it took them over while this one was down), are deleted.
+    async fn sweep_scratch(&self) -> Result<()> {
+        let dir = self.ctx.cfg.scratch_dir().join("recordings");
+        let Ok(rd) = std::fs::read_dir(&dir) else { return Ok(()) };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stale = match check_stream_id(&name) {
+                Ok(id) => match self.recs.get(&id).await? {
+                    None => true,
+                    Some(r) => {
+                        matches!(r.status.as_str(), "completed" | "failed")
+                            || r.holder.as_deref().is_some_and(|h| h != self.me)
+                    }
+                },
+                Err(_) => false, // not ours
+            };
+            if stale {
+                tracing::info!(recording_id = %name, "removing the local copies of a recording finished or held elsewhere");
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+        Ok(())
     }
 
     async fn claim_new(self: &Arc<Self>) -> Result<()> {
