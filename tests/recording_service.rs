@@ -225,6 +225,10 @@ fn signed_webhooks_record_a_live_stream_to_one_mp4() {
     assert!(lastc >= last, "the last segment ({last}) was not fetched: {got:?}");
     assert!((dur - got.len() as f64).abs() <= 1.0, "{dur} s in the file, {} segments served", got.len());
     assert_eq!(r["duration"].as_i64().unwrap(), got.len() as i64, "{r}");
+    // Prometheus: recordings by status, segments captured.
+    let metrics = String::from_utf8(http(port, "GET", "/metrics", None, None).1).unwrap();
+    assert!(metrics.contains("stitch_recordings{status=\"completed\"} 1"), "{metrics}");
+    assert!(metrics.contains("stitch_recording_segments_total"), "{metrics}");
     // Published and verified: the captured segments are gone from storage.
     assert!(files_under(&data.join("live")).is_empty(), "{:?}", files_under(&data.join("live")));
     // Unknown ids: the seed's 404.

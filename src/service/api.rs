@@ -410,7 +410,8 @@ async fn health(State(s): St) -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
 }
 
-/// Prometheus metrics: jobs by state and kind, queue depth, durations, bytes, heartbeats.
+/// Prometheus metrics: jobs by state and kind, queue depth, durations, bytes, heartbeats;
+/// recordings by status and segments captured.
 #[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "text/plain")))]
 async fn metrics_route(State(s): St) -> Response {
     if let Ok(counts) = s.ctx.db.counts().await {
@@ -419,6 +420,12 @@ async fn metrics_route(State(s): St) -> Response {
                 let n = counts.iter().find(|c| c.0 == st && c.1 == k).map(|c| c.2).unwrap_or(0);
                 metrics::gauge!("stitch_jobs", "status" => st, "kind" => k).set(n as f64);
             }
+        }
+    }
+    if let Ok(counts) = s.recorder.recs.counts().await {
+        for st in ["recording", "processing", "completed", "failed"] {
+            let n = counts.iter().find(|c| c.0 == st).map(|c| c.1).unwrap_or(0);
+            metrics::gauge!("stitch_recordings", "status" => st).set(n as f64);
         }
     }
     if let Ok(n) = s.ctx.db.queue_depth().await {

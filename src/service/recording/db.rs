@@ -136,6 +136,13 @@ impl Recordings {
         rows.iter().map(rec).collect()
     }
 
+    /// Recordings by status, for the metrics.
+    pub async fn counts(&self) -> Result<Vec<(String, i64)>> {
+        let rows =
+            sqlx::query("SELECT status, COUNT(*) AS n FROM recordings GROUP BY status").fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok((r.try_get("status")?, r.try_get("n")?))).collect()
+    }
+
     /// Recordings in `status`.
     pub async fn with_status(&self, status: &str) -> Result<Vec<Rec>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLS} FROM recordings WHERE status = $1")))
