@@ -2,8 +2,9 @@
 //! (continuity counters, PCR/PTS/DTS made continuous across discontinuities: ISO/IEC
 //! 13818-1 §2.4.3), remuxed to a faststart MP4 (ISO/IEC 14496-12, `moov` before `mdat`) by
 //! `media::remux`, then published under `recordings/<stream key>.mp4`: the key and the
-//! checksum are recorded first, the object is stored whole or not at all and read back, and
-//! only then is the recording `completed` and are its segments deleted.
+//! checksum are recorded first, the object is stored whole or not at all and verified (read
+//! back; on local storage the hard link checked to be the digested file itself), and only
+//! then is the recording `completed` and are its segments deleted.
 //!
 //! Storage and database failures are retried with a growing pause (the segments stay where
 //! they are); a join or remux failure leaves the recording `failed` with its error.
