@@ -648,3 +648,34 @@ fn a_failed_recording_is_retried_by_the_endpoint() {
     assert!(r["error"].is_null(), "{r}");
     check_mp4(&data.join("recordings/rt.mp4"));
 }
+
+/// Without a stream service and without a `stream.ended`: a playlist that gains
+/// `EXT-X-ENDLIST` ends its recording, and so does one that answers 404 three polls running.
+#[test]
+fn the_playlist_alone_ends_a_recording() {
+    if !tools() {
+        return;
+    }
+    let l = Live::start("recsvc-playlist-end", &["--end-grace", "0"]);
+    let port = l.port;
+    let mut ids = Vec::new();
+    for key in ["ends", "vanishes"] {
+        let sid = l.streams.start(key);
+        std::thread::sleep(Duration::from_secs(1));
+        assert_eq!(webhook(port, None, &event("stream.started", &sid, key)).0, 200);
+        let id = wait_key(port, key, Duration::from_secs(10))["id"].as_str().unwrap().to_string();
+        ids.push(id);
+    }
+    for id in &ids {
+        wait_rec(port, id, Duration::from_secs(30), "growing", |r| r["duration"].as_i64().unwrap() >= 3);
+    }
+    l.streams.end("ends");
+    l.streams.vanish("vanishes");
+    for (id, key) in ids.iter().zip(["ends", "vanishes"]) {
+        let r = wait_rec(port, id, Duration::from_secs(60), "completed", |r| r["status"] == "completed");
+        assert_eq!(r["file_path"], format!("recordings/{key}.mp4"));
+        let dur = check_mp4(&l.data.join(format!("recordings/{key}.mp4")));
+        let got = served(&l.o, key);
+        assert!((dur - got.len() as f64).abs() <= 1.0, "{key}: {dur} s in the file, {} segments served", got.len());
+    }
+}

@@ -41,6 +41,14 @@ impl Streams {
         let n = s.start.elapsed().as_secs();
         s.end_after.map_or(n, |e| n.min(e + 1))
     }
+    /// The stream disappears: its playlist and segments answer 404.
+    pub fn vanish(&self, key: &str) {
+        let mut m = self.0.lock().unwrap();
+        let s = m.get_mut(key).unwrap();
+        s.gone = true;
+        s.listed = false;
+    }
+
     /// The stream ends after the segment being produced now; returns its last sequence number.
     pub fn end(&self, key: &str) -> u64 {
         let mut m = self.0.lock().unwrap();
