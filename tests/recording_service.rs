@@ -146,13 +146,8 @@ fn signed_webhooks_record_a_live_stream_to_one_mp4() {
     if !tools() {
         return;
     }
-    let streams = Arc::new(Streams::default());
-    let o = live_origin::origin(streams.clone(), clip().segments.clone());
-    let dir = data_dirs("recsvc-basic");
-    let data = dir.join("data");
-    let live = live_args(&o);
-    let args = ["--live-hls-url", &live, "--webhook-secret", "s3cret", "--end-grace", "1", "--workers", "0"];
-    let (_srv, port) = serve(&data, &args);
+    let l = Live::start("recsvc-basic", &["--webhook-secret", "s3cret", "--end-grace", "1"]);
+    let (streams, o, data, port) = (&l.streams, &l.o, &l.data, l.port);
     // Refusals: no, wrong and stale signatures; bad keys, events and fields.
     let sid = streams.start("cam_1");
     let body = event("stream.started", &sid, "cam_1");

@@ -195,19 +195,18 @@ fn token_ok(given: &str, tokens: &[String]) -> bool {
     ok
 }
 
+/// The token of an `Authorization: Bearer <token>` header.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
+}
+
 /// The request carries one of the API tokens.
 pub fn bearer_ok(headers: &HeaderMap, tokens: &[String]) -> bool {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| token_ok(t.trim(), tokens))
+    bearer(headers).is_some_and(|t| token_ok(t.trim(), tokens))
 }
 
 async fn auth(State(s): St, headers: HeaderMap, req: Request, next: Next) -> Response {
-    let given =
-        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    match given {
+    match bearer(&headers) {
         Some(t) if token_ok(t.trim(), &s.ctx.cfg.api_tokens) => next.run(req).await,
         Some(_) => ApiError(StatusCode::UNAUTHORIZED, "unauthorized", "wrong API token".into()).into_response(),
         None => ApiError(
